@@ -1,0 +1,146 @@
+//! One call of a plugin: a fresh store and instance with the plugin's memory
+//! cap, deadline and output limit, and the call's result sorted into what a
+//! user needs to know (returned, failed, trapped, timed out, out of memory).
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use wasmtime::{Store, Trap};
+
+use crate::bindings::{chat, task};
+use crate::capabilities::Capabilities;
+use crate::db::Database;
+use crate::host_state::HostState;
+use crate::limits::{epoch_deadline, DeadlineExceeded};
+use crate::output::{CapturedOutput, OutputCapture};
+use crate::plugin::{Plugin, PluginPre};
+
+pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
+pub use task::mission::plugin::task_types::Invocation;
+
+/// Why a call produced no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The plugin ran to the end and returned an error.
+    #[error("the plugin returned an error: {message}")]
+    Failed {
+        /// The plugin's error text.
+        message: String,
+    },
+    /// The plugin trapped (a panic, an `unreachable`, a bad memory access).
+    #[error("the plugin trapped: {trap}")]
+    Trapped {
+        /// What the trap was.
+        trap: String,
+    },
+    /// The call ran past its deadline and was interrupted.
+    #[error("the plugin timed out after {}", crate::units::HumanDuration(*after))]
+    TimedOut {
+        /// The deadline it had.
+        after: Duration,
+    },
+    /// The plugin tried to grow its memory past its limit.
+    #[error("the plugin ran out of memory: its limit is {}", crate::units::ByteSize(*limit))]
+    OutOfMemory {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+impl CallError {
+    /// A one-word name for run records and `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Failed { .. } => "failed",
+            CallError::Trapped { .. } => "trapped",
+            CallError::TimedOut { .. } => "timed_out",
+            CallError::OutOfMemory { .. } => "out_of_memory",
+        }
+    }
+}
+
+/// What one call did.
+#[derive(Debug, Clone)]
+pub struct CallReport<T> {
+    /// The plugin's result, or why there is none.
+    pub result: Result<T, CallError>,
+    /// What it printed.
+    pub output: CapturedOutput,
+    /// How long it took, instantiation included.
+    pub duration: Duration,
+}
+
+impl Plugin {
+    /// Runs a task plugin's `run` once; returns the summary it reports.
+    pub async fn run_task(&self, db: &Database, invocation: &Invocation) -> anyhow::Result<CallReport<String>> {
+        let PluginPre::Task(pre) = &self.pre else {
+            bail!("plugin `{}` is a {} plugin, not a task", self.name(), self.config.world);
+        };
+        let mut store = self.new_store(db);
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.config.limits.timeout, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store, invocation).await
+        })
+        .await;
+        let result = result.map(|call| call.map(|ran| ran.map(|outcome| outcome.summary)));
+        Ok(self.report(store, started, result))
+    }
+
+    /// Hands one chat message to a chat plugin's `handle`; returns its reply.
+    pub async fn handle_message(&self, db: &Database, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
+        let PluginPre::Chat(pre) = &self.pre else {
+            bail!("plugin `{}` is a {} plugin, not a chat handler", self.name(), self.config.world);
+        };
+        let mut store = self.new_store(db);
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.config.limits.timeout, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_handle(&mut store, message).await
+        })
+        .await;
+        Ok(self.report(store, started, result))
+    }
+
+    fn new_store(&self, db: &Database) -> Store<HostState> {
+        let config = &self.config;
+        let capabilities = Capabilities::new(config.name.clone(), config.grants.clone(), db.clone());
+        let output = OutputCapture::new(config.name.clone(), config.limits.output);
+        let mut store = Store::new(&self.engine, HostState::new(output, config.limits.memory, capabilities));
+        store.limiter(|state| &mut state.limiter);
+        let mut deadline = epoch_deadline(Instant::now() + config.limits.timeout);
+        store.epoch_deadline_callback(move |_| deadline());
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    fn report<T>(
+        &self,
+        store: Store<HostState>,
+        started: Instant,
+        result: Result<wasmtime::Result<Result<T, String>>, tokio::time::error::Elapsed>,
+    ) -> CallReport<T> {
+        let limits = self.config.limits;
+        let state = store.data();
+        let result = match result {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(message))) => Err(CallError::Failed { message }),
+            Err(_elapsed) => Err(CallError::TimedOut { after: limits.timeout }),
+            Ok(Err(_)) if state.limiter.exceeded() => Err(CallError::OutOfMemory { limit: limits.memory }),
+            Ok(Err(e)) if e.is::<DeadlineExceeded>() => Err(CallError::TimedOut { after: limits.timeout }),
+            Ok(Err(e)) => {
+                tracing::warn!(plugin = %self.name(), "call trapped: {e:?}");
+                let trap = match e.downcast_ref::<Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{e:#}"),
+                };
+                Err(CallError::Trapped { trap })
+            }
+        };
+        CallReport {
+            result,
+            output: state.output.finish(),
+            duration: started.elapsed(),
+        }
+    }
+}

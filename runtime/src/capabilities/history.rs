@@ -1,0 +1,149 @@
+//! `mission:plugin/history`: conversation history per plugin, in the
+//! `history` table. Needs the `history` grant. The chat path also records
+//! each incoming message and reply through [`record`].
+
+use super::Capabilities;
+pub use crate::bindings::task::mission::plugin::history::Role;
+use crate::bindings::task::mission::plugin::history::{Entry, Host};
+use crate::bindings::CapabilityError;
+use crate::config::{Grant, PluginName};
+use crate::db::Database;
+
+/// The most entries one `read` returns, whatever the plugin asks for.
+const MAX_READ: u32 = 1000;
+/// The longest entry stored.
+const MAX_TEXT_BYTES: usize = 256 << 10;
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    }
+}
+
+/// Appends one entry to `plugin`'s `conversation`.
+pub async fn record(db: &Database, plugin: &PluginName, conversation: &str, role: Role, text: &str) -> anyhow::Result<()> {
+    let (plugin, conversation, text) = (plugin.to_string(), conversation.to_owned(), text.to_owned());
+    let at = chrono::Utc::now().timestamp_millis();
+    db.call(move |c| {
+        c.execute(
+            "INSERT INTO history (plugin, conversation, role, text, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            (plugin, conversation, role_name(role), text, at),
+        )
+    })
+    .await
+    .map(drop)
+}
+
+impl Host for Capabilities {
+    async fn read(&mut self, conversation: String, limit: u32) -> wasmtime::Result<Result<Vec<Entry>, CapabilityError>> {
+        if let Err(denied) = self.check(Grant::History) {
+            return Ok(Err(denied));
+        }
+        let plugin = self.plugin.to_string();
+        let limit = limit.min(MAX_READ);
+        let entries = self
+            .db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(
+                    "SELECT role, text, at FROM (
+                         SELECT id, role, text, at FROM history
+                         WHERE plugin = ?1 AND conversation = ?2
+                         ORDER BY id DESC LIMIT ?3
+                     ) ORDER BY id",
+                )?;
+                let rows = statement.query_map((plugin, conversation, limit), |row| {
+                    let role: String = row.get(0)?;
+                    Ok(Entry {
+                        role: if role == "user" { Role::User } else { Role::Assistant },
+                        text: row.get(1)?,
+                        at: row.get(2)?,
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await;
+        Ok(entries.map_err(|e| self.failed("history.read", e)))
+    }
+
+    async fn append(&mut self, conversation: String, role: Role, text: String) -> wasmtime::Result<Result<(), CapabilityError>> {
+        if let Err(denied) = self.check(Grant::History) {
+            return Ok(Err(denied));
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Ok(Err(CapabilityError::Failed(format!(
+                "history.append: an entry is at most {MAX_TEXT_BYTES} bytes"
+            ))));
+        }
+        let result = record(&self.db, &self.plugin, &conversation, role, &text).await;
+        Ok(result.map_err(|e| self.failed("history.append", e)))
+    }
+
+    async fn clear(&mut self, conversation: String) -> wasmtime::Result<Result<(), CapabilityError>> {
+        if let Err(denied) = self.check(Grant::History) {
+            return Ok(Err(denied));
+        }
+        let plugin = self.plugin.to_string();
+        let result = self
+            .db
+            .call(move |c| c.execute("DELETE FROM history WHERE plugin = ?1 AND conversation = ?2", (plugin, conversation)))
+            .await;
+        Ok(result.map(drop).map_err(|e| self.failed("history.clear", e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capabilities(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
+        Capabilities::new(PluginName::parse(plugin).unwrap(), grants.iter().copied().collect(), db.clone())
+    }
+
+    #[tokio::test]
+    async fn reads_the_last_entries_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let mut chat = capabilities(&db, "chat", &[Grant::History]);
+        for (role, text) in [(Role::User, "one"), (Role::Assistant, "two"), (Role::User, "three")] {
+            chat.append("42".into(), role, text.into()).await.unwrap().unwrap();
+        }
+        let entries = chat.read("42".into(), 2).await.unwrap().unwrap();
+        let texts: Vec<_> = entries.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three"]);
+        assert!(matches!(entries[1].role, Role::User));
+        assert!(chat.read("other".into(), 10).await.unwrap().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_plugin_never_sees_another_plugins_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let mut chat = capabilities(&db, "chat", &[Grant::History]);
+        let mut spy = capabilities(&db, "spy", &[Grant::History]);
+        chat.append("42".into(), Role::User, "my secret".into()).await.unwrap().unwrap();
+        assert!(spy.read("42".into(), 100).await.unwrap().unwrap().is_empty());
+        spy.clear("42".into()).await.unwrap().unwrap();
+        assert_eq!(chat.read("42".into(), 100).await.unwrap().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn clear_forgets_one_conversation() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let mut chat = capabilities(&db, "chat", &[Grant::History]);
+        chat.append("1".into(), Role::User, "a".into()).await.unwrap().unwrap();
+        chat.append("2".into(), Role::User, "b".into()).await.unwrap().unwrap();
+        chat.clear("1".into()).await.unwrap().unwrap();
+        assert!(chat.read("1".into(), 10).await.unwrap().unwrap().is_empty());
+        assert_eq!(chat.read("2".into(), 10).await.unwrap().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_when_history_is_not_granted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let mut plugin = capabilities(&db, "p", &[Grant::State]);
+        assert!(matches!(plugin.read("1".into(), 1).await.unwrap(), Err(CapabilityError::Denied(_))));
+    }
+}

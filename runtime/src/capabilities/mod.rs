@@ -1,0 +1,54 @@
+//! The `mission:plugin` imports, one file per WIT interface. Each checks the
+//! plugin's grant first and answers a denied or failed call with a
+//! [`CapabilityError`] the plugin can handle; only a broken host traps.
+
+use std::collections::BTreeSet;
+
+use crate::bindings::{chat, task, CapabilityError};
+use crate::config::{Grant, PluginName};
+use crate::db::Database;
+
+mod claude;
+pub mod history;
+mod log;
+mod notify;
+mod state;
+
+/// What one call of one plugin may reach: its name scopes every row it
+/// reads or writes, and its grants decide which calls are allowed.
+pub struct Capabilities {
+    plugin: PluginName,
+    grants: BTreeSet<Grant>,
+    db: Database,
+}
+
+impl Capabilities {
+    /// Capabilities for a call of `plugin` with `grants`.
+    pub fn new(plugin: PluginName, grants: BTreeSet<Grant>, db: Database) -> Self {
+        Self { plugin, grants, db }
+    }
+
+    /// `Ok` if the plugin holds `grant`, else the `denied` error it gets.
+    fn check(&self, grant: Grant) -> Result<(), CapabilityError> {
+        if self.grants.contains(&grant) {
+            Ok(())
+        } else {
+            tracing::warn!(plugin = %self.plugin, %grant, "capability call denied: not granted");
+            Err(CapabilityError::Denied(format!(
+                "plugin `{}` has no `{grant}` grant in its config",
+                self.plugin
+            )))
+        }
+    }
+
+    /// The `failed` error for a host-side failure, logged in full here since
+    /// the plugin only gets a short reason.
+    fn failed(&self, what: &str, error: anyhow::Error) -> CapabilityError {
+        tracing::error!(plugin = %self.plugin, "{what} failed: {error:#}");
+        CapabilityError::Failed(format!("{what} failed"))
+    }
+}
+
+impl task::mission::plugin::types::Host for Capabilities {}
+impl task::mission::plugin::task_types::Host for Capabilities {}
+impl chat::mission::plugin::chat_types::Host for Capabilities {}

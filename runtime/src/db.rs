@@ -1,0 +1,130 @@
+//! The one SQLite file that holds everything durable: run records, plugin
+//! state and conversation history. Opened in WAL mode, migrated by
+//! `PRAGMA user_version`; queries run on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+/// The schema, one entry per version; entry `i` takes a database from
+/// version `i` to `i + 1`. Append only: never edit a shipped migration.
+const MIGRATIONS: &[&str] = &[
+    // 1: run records, plugin state, conversation history.
+    "CREATE TABLE runs (
+         id INTEGER PRIMARY KEY,
+         plugin TEXT NOT NULL,
+         trigger TEXT NOT NULL,
+         scheduled_at INTEGER NOT NULL,
+         attempt INTEGER NOT NULL,
+         started_at INTEGER NOT NULL,
+         finished_at INTEGER,
+         outcome TEXT NOT NULL,
+         error TEXT,
+         summary TEXT,
+         output TEXT NOT NULL DEFAULT '',
+         output_bytes INTEGER NOT NULL DEFAULT 0,
+         output_truncated INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX runs_by_plugin ON runs (plugin, started_at);
+     CREATE TABLE plugin_state (
+         plugin TEXT NOT NULL,
+         key TEXT NOT NULL,
+         value TEXT NOT NULL,
+         PRIMARY KEY (plugin, key)
+     ) WITHOUT ROWID;
+     CREATE TABLE history (
+         id INTEGER PRIMARY KEY,
+         plugin TEXT NOT NULL,
+         conversation TEXT NOT NULL,
+         role TEXT NOT NULL,
+         text TEXT NOT NULL,
+         at INTEGER NOT NULL
+     );
+     CREATE INDEX history_by_conversation ON history (plugin, conversation, id);",
+];
+
+/// A handle to the database, cheap to clone and shared by every part of the
+/// host.
+#[derive(Clone)]
+pub struct Database {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> anyhow::Result<Database> {
+        let mut connection = Connection::open(path)
+            .with_context(|| format!("failed to open the database {}", path.display()))?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
+            .with_context(|| format!("failed to configure the database {}", path.display()))?;
+        migrate(&mut connection).with_context(|| format!("failed to migrate the database {}", path.display()))?;
+        Ok(Database {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `query` on the connection on tokio's blocking pool.
+    pub async fn call<T, F>(&self, query: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
+            query(&mut connection)
+        })
+        .await
+        .context("database task panicked")?
+        .context("database query failed")
+    }
+}
+
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let version: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", index + 1)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_in_wal_mode_at_the_latest_version_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mission.db");
+        let db = Database::open(&path).unwrap();
+        let (mode, version): (String, usize) = db
+            .call(|c| {
+                let mode = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+                let version = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                Ok((mode, version))
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(version, MIGRATIONS.len());
+        db.call(|c| c.execute("INSERT INTO plugin_state VALUES ('p', 'k', 'v')", []))
+            .await
+            .unwrap();
+        drop(db);
+        let db = Database::open(&path).unwrap();
+        let value: String = db
+            .call(|c| c.query_row("SELECT value FROM plugin_state", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(value, "v");
+    }
+}

@@ -1,0 +1,52 @@
+//! The data of one call's store: a WASI context that denies everything, the
+//! output capture, the memory limiter and the plugin's capabilities.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::capabilities::Capabilities;
+use crate::limits::MemoryLimiter;
+use crate::output::OutputCapture;
+
+/// Everything a plugin's instance can reach, for one call.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The memory cap, consulted by wasmtime on every growth.
+    pub limiter: MemoryLimiter,
+    /// Where stdout and stderr go.
+    pub output: OutputCapture,
+    /// The `mission:plugin` imports, checked against the plugin's grants.
+    pub capabilities: Capabilities,
+}
+
+impl HostState {
+    /// State for a call with the given output capture, memory cap and
+    /// capabilities. WASI gets no environment, no arguments, no directories,
+    /// no network and no stdin; only the clocks and randomness are real.
+    pub fn new(output: OutputCapture, memory_limit: u64, capabilities: Capabilities) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.stdout())
+            .stderr(output.stderr())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            output,
+            capabilities,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

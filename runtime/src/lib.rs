@@ -1,0 +1,36 @@
+//! Mission Control: a host that runs a person's always-on automations as
+//! sandboxed WebAssembly components.
+//!
+//! # Layout
+//!
+//! - [`config`]: `mission.toml`, raw and validated; [`units`] for its
+//!   durations and sizes.
+//! - [`engine`]: the one wasmtime engine and its epoch clock.
+//! - [`bindings`]: one `bindgen!` per world of `wit/`, and the linker.
+//! - [`plugin`]: a compiled, world-checked, pre-instantiated component;
+//!   [`cache`] keeps compiled code on disk; [`loader`] does the loading.
+//! - [`call`]: one call of a plugin in a fresh store under its limits
+//!   ([`limits`], [`output`]), and what came of it.
+//! - [`host_state`]: what a store holds; [`capabilities`]: the
+//!   `mission:plugin` imports, one file per interface.
+//! - [`registry`]: the plugins being served, by name.
+//! - [`db`]: the SQLite file; [`runs`]: run records in it.
+//! - [`host`]: ties the above together; [`cli`]: the `mission` commands.
+
+pub mod bindings;
+pub mod cache;
+pub mod call;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod engine;
+pub mod host;
+pub mod host_state;
+pub mod limits;
+pub mod loader;
+pub mod output;
+pub mod plugin;
+pub mod registry;
+pub mod runs;
+pub mod units;
