@@ -88,10 +88,10 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
     for plugin in config.plugins {
         match loader.load(plugin).await {
             Ok(plugin) => println!(
-                "plugin `{}` ({}): ok, {} bytes of grants-checked component {}",
+                "plugin `{}` ({}): ok, {} (sha256 {})",
                 plugin.name(),
                 plugin.config.world,
-                std::fs::metadata(&plugin.config.wasm).map_or(0, |m| m.len()),
+                plugin.config.wasm.display(),
                 plugin.hash.short(),
             ),
             Err(e) => {

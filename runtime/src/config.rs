@@ -415,7 +415,7 @@ mod tests {
 
     #[test]
     fn an_invalid_plugin_name_is_refused() {
-        let error = parse("data_dir = \"d\"\n[plugins."Bad Name"]\nworld = \"task\"\nwasm = \"a.wasm\"\n")
+        let error = parse("data_dir = \"d\"\n[plugins.\"Bad Name\"]\nworld = \"task\"\nwasm = \"a.wasm\"\n")
             .unwrap_err()
             .to_string();
         assert!(error.contains("plugins.Bad Name: `Bad Name` is not a valid plugin name"), "{error}");

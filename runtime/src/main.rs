@@ -1,6 +1,7 @@
 //! The `mission` binary: parses the command line, runs it, prints any error
 //! with its causes and exits non-zero.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -14,6 +15,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.run().await {
         Ok(code) => code,

@@ -1,0 +1,20 @@
+//! Example chat plugin: echoes each message with how many messages this chat
+//! has sent, read from the history the host keeps for it.
+
+use mission_chat_sdk::mission::plugin::history::{self, Role};
+use mission_chat_sdk::{conversation, export_chat, Guest, Message, Reply};
+
+struct EchoChat;
+
+impl Guest for EchoChat {
+    fn handle(message: Message) -> Result<Option<Reply>, String> {
+        let entries = history::read(&conversation(&message), 1000).map_err(|e| format!("cannot read history: {e:?}"))?;
+        let count = entries.iter().filter(|e| e.role == Role::User).count();
+        Ok(Some(Reply {
+            text: format!("{} said: {} (message {count} in this chat)", message.sender_name, message.text),
+            parse_mode: None,
+        }))
+    }
+}
+
+export_chat!(EchoChat);

@@ -1,0 +1,44 @@
+//! Write a Mission Control task plugin in Rust.
+//!
+//! Implement [`Guest`] and export it; the host calls `run` on each
+//! scheduled (or manual) run, in a fresh instance.
+//!
+//! ```ignore
+//! use mission_task_sdk::{export_task, Guest, Invocation, Outcome};
+//!
+//! struct Hello;
+//! impl Guest for Hello {
+//!     fn run(invocation: Invocation) -> Result<Outcome, String> {
+//!         Ok(Outcome { summary: format!("hello from {}", invocation.name) })
+//!     }
+//! }
+//! export_task!(Hello);
+//! ```
+//!
+//! The capabilities are under [`mission::plugin`]; the WIT in `wit/`
+//! documents each.
+
+/// The generated bindings of the `task` world.
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../wit",
+        world: "task",
+        pub_export_macro: true,
+        export_macro_name: "export_task",
+        default_bindings_module: "mission_task_sdk::bindings",
+    });
+}
+
+pub use bindings::*;
+
+pub use mission::plugin::types::CapabilityError;
+
+/// The value of config key `key`, if set.
+pub fn config_value<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Writes an info line to the host's log, tagged with this plugin's name.
+pub fn log_info(message: &str) {
+    mission::plugin::log::write(mission::plugin::log::Level::Info, message);
+}

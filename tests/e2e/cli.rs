@@ -1,0 +1,170 @@
+//! The `mission` command line on the example plugins.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{guest, text, PluginSpec, Setup};
+
+fn example_plugins() -> Vec<PluginSpec> {
+    vec![
+        PluginSpec::task("briefing", guest("briefing"))
+            .with("grants = [\"state\"]\nconfig = { greeting = \"Hello\", recipient = \"Anna\" }"),
+        PluginSpec::chat("echo", guest("echo_chat")).with("grants = [\"history\"]"),
+    ]
+}
+
+#[test]
+fn run_prints_the_outcome_and_records_every_run() {
+    let setup = Setup::with_plugins(example_plugins());
+    let first = setup.mission(&["run", "briefing"]);
+    let (stdout, stderr) = text(&first);
+    assert!(first.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("briefing: succeeded"), "{stdout}");
+    assert!(stdout.contains("Hello, Anna! Briefing #1 from `briefing`."), "{stdout}");
+    assert!(stderr.contains("Hello, Anna!") && stderr.contains("stream=\"stdout\""), "plugin stdout not logged: {stderr}");
+
+    let second = setup.mission(&["run", "briefing"]);
+    let (stdout, stderr) = text(&second);
+    assert!(stdout.contains("Briefing #2"), "state did not persist: {stdout}");
+    assert!(stderr.contains("cache=Hit"), "the second run recompiled: {stderr}");
+
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let runs: Vec<(String, String, String, Option<String>)> = db
+        .prepare("SELECT plugin, trigger, outcome, summary FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    for (plugin, trigger, outcome, _) in &runs {
+        assert_eq!((plugin.as_str(), trigger.as_str(), outcome.as_str()), ("briefing", "manual", "succeeded"));
+    }
+    assert!(runs[1].3.as_deref().unwrap().contains("#2"));
+}
+
+#[test]
+fn run_json_prints_the_record() {
+    let setup = Setup::with_plugins(example_plugins());
+    let (succeeded, record) = setup.run_json("briefing");
+    assert!(succeeded);
+    assert_eq!(record["outcome"], "succeeded");
+    assert_eq!(record["output"], "Hello, Anna!\n");
+    assert_eq!(record["output_truncated"], false);
+}
+
+#[test]
+fn run_of_an_unknown_or_chat_plugin_is_an_error() {
+    let setup = Setup::with_plugins(example_plugins());
+    let output = setup.mission(&["run", "nope"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("no plugin named `nope`") && stderr.contains("mission.toml"), "{stderr}");
+
+    let output = setup.mission(&["run", "echo"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("plugin `echo` is a chat plugin, not a task"), "{stderr}");
+}
+
+#[test]
+fn chat_answers_with_the_history_of_the_chat() {
+    let setup = Setup::with_plugins(example_plugins());
+    let first = setup.mission(&["chat", "echo", "hello", "--chat-id", "7", "--sender", "Anna"]);
+    assert_eq!(text(&first).0, "Anna said: hello (message 1 in this chat)\n");
+    let second = setup.mission(&["chat", "echo", "again", "--chat-id", "7", "--sender", "Anna"]);
+    assert_eq!(text(&second).0, "Anna said: again (message 2 in this chat)\n");
+    let other_chat = setup.mission(&["chat", "echo", "hi", "--chat-id", "8", "--sender", "Ben"]);
+    assert_eq!(text(&other_chat).0, "Ben said: hi (message 1 in this chat)\n");
+}
+
+#[test]
+fn check_passes_on_the_examples() {
+    let setup = Setup::with_plugins(example_plugins());
+    let output = setup.mission(&["check"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("plugin `briefing` (task): ok") && stdout.contains("plugin `echo` (chat): ok"), "{stdout}");
+}
+
+#[test]
+fn check_names_the_file_and_field_of_a_config_error() {
+    let setup = Setup::new();
+    std::fs::write(setup.config_path(), "data_dir = \"data\"\n[plugins.a]\nworld = \"task\"\nwasm = \"a.wasm\"\ntimout = \"5s\"\n")
+        .unwrap();
+    let output = setup.mission(&["check"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains(&setup.config_path().display().to_string()), "{stderr}");
+    assert!(stderr.contains("unknown field `timout`"), "{stderr}");
+}
+
+#[test]
+fn check_refuses_broken_plugins_by_name_and_file_and_passes_the_rest() {
+    let setup = Setup::new();
+    let corrupt = setup.file("corrupt.wasm", b"\0asm this is not a component");
+    let truncated = {
+        let bytes = std::fs::read(guest("briefing")).unwrap();
+        setup.file("truncated.wasm", &bytes[..bytes.len() / 2])
+    };
+    setup.config(vec![
+        PluginSpec::task("good", guest("briefing")),
+        PluginSpec::task("wrong-world", guest("echo_chat")),
+        PluginSpec::chat("also-wrong", guest("briefing")),
+        PluginSpec::task("corrupt", corrupt.clone()),
+        PluginSpec::task("truncated", truncated.clone()),
+        PluginSpec::task("missing", setup.dir.path().join("missing.wasm")),
+    ]);
+    let output = setup.mission(&["check"]);
+    let (stdout, _) = text(&output);
+    assert!(!output.status.success());
+    assert!(stdout.contains("plugin `good` (task): ok"), "{stdout}");
+    let line = |plugin: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("plugin `{plugin}`")))
+            .unwrap_or_else(|| panic!("no line for {plugin}: {stdout}"))
+            .to_owned()
+    };
+    let wrong = line("wrong-world");
+    assert!(wrong.contains("echo_chat.wasm is not a task plugin"), "{wrong}");
+    assert!(wrong.contains("does not export the function `run`") && wrong.contains("`handle`"), "{wrong}");
+    let also_wrong = line("also-wrong");
+    assert!(also_wrong.contains("is not a chat plugin") && also_wrong.contains("`handle`"), "{also_wrong}");
+    for plugin in ["corrupt", "truncated"] {
+        let line = line(plugin);
+        assert!(line.contains(&format!("{plugin}.wasm is not a valid WebAssembly component")), "{line}");
+    }
+    assert!(line("missing").contains("cannot read") && line("missing").contains("missing.wasm"));
+}
+
+#[test]
+fn up_serves_until_sigterm_and_exits_cleanly() {
+    let setup = Setup::with_plugins(example_plugins());
+    let mut child = setup.command(&["up"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while !seen.contains("mission control is up") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "mission up exited early:\n{seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("plugin=briefing") && seen.contains("plugin=echo"), "{seen}");
+
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "mission up did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("shutting down"), "{rest}");
+}

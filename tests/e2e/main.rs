@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `mission` binary and the host library, on real
+//! plugins (the examples built for wasm32-wasip2, and misbehaving fixtures
+//! built here from WAT), with a real SQLite file in a temporary directory.
+
+mod support;
+
+mod cli;
+mod isolation;
+mod limits;

@@ -1,0 +1,201 @@
+//! The one harness every end-to-end test uses: builds the guest plugins
+//! once, builds misbehaving components from WAT, writes a `mission.toml` in a
+//! temporary directory and runs `mission` on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use mission::config::Config;
+use mission::host::Host;
+use tempfile::TempDir;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The component built from the guest crate `name` under plugins/, building
+/// the guest workspace (once per test run) if needed.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let plugins = repo_root().join("plugins");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(&plugins)
+            .status()
+            .expect("failed to run cargo for the guest plugins");
+        assert!(
+            status.success(),
+            "building the guest plugins failed; is the wasm32-wasip2 target installed? (rustup target add wasm32-wasip2)"
+        );
+        plugins.join("target/wasm32-wasip2/release")
+    });
+    dir.join(format!("{name}.wasm"))
+}
+
+/// A task-world component whose `run` has the body `body` (WAT
+/// instructions; the function's result is a pointer to a
+/// `result<outcome, string>` return area).
+pub fn wat_task(body: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+            (memory (export "memory") 1)
+            (global $next (mut i32) (i32.const 1024))
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+                (local $at i32)
+                ;; a bump allocator: align, hand out, move on
+                (local.set $at (i32.and
+                    (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
+                    (i32.sub (i32.const 0) (local.get 2))))
+                (global.set $next (i32.add (local.get $at) (local.get 3)))
+                (local.get $at))
+            (func (export "run") (param i32 i32 i64 i32 i32 i32) (result i32)
+                {body})
+            (func (export "cabi_post_run") (param i32)))"#
+    );
+    let mut module = wat::parse_str(wat).expect("fixture WAT is valid");
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_path(repo_root().join("wit")).expect("wit/ parses");
+    let world = resolve.select_world(&[package], Some("task")).expect("wit/ has a task world");
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
+        .expect("metadata embeds");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module is accepted")
+        .validate(true)
+        .encode()
+        .expect("component encodes")
+}
+
+/// A plugin to put in a test's `mission.toml`.
+pub struct PluginSpec {
+    name: String,
+    world: &'static str,
+    wasm: PathBuf,
+    extra: String,
+}
+
+impl PluginSpec {
+    /// A task plugin from `wasm`.
+    pub fn task(name: &str, wasm: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            world: "task",
+            wasm: wasm.into(),
+            extra: String::new(),
+        }
+    }
+
+    /// A chat plugin from `wasm`.
+    pub fn chat(name: &str, wasm: impl Into<PathBuf>) -> Self {
+        Self {
+            world: "chat",
+            ..Self::task(name, wasm)
+        }
+    }
+
+    /// Adds raw TOML lines to the plugin's table (grants, limits, config).
+    pub fn with(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
+    }
+}
+
+/// A temporary directory with a `mission.toml` and a data directory.
+pub struct Setup {
+    pub dir: TempDir,
+}
+
+impl Setup {
+    /// An empty directory; call [`Setup::config`] before running anything.
+    pub fn new() -> Setup {
+        Setup {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A directory with a config of `plugins`.
+    pub fn with_plugins(plugins: Vec<PluginSpec>) -> Setup {
+        let setup = Setup::new();
+        setup.config(plugins);
+        setup
+    }
+
+    /// Writes the config with `plugins`.
+    pub fn config(&self, plugins: Vec<PluginSpec>) {
+        let mut toml = String::from("data_dir = \"data\"\n");
+        for plugin in plugins {
+            toml.push_str(&format!(
+                "\n[plugins.{}]\nworld = \"{}\"\nwasm = {:?}\n{}",
+                plugin.name, plugin.world, plugin.wasm, plugin.extra
+            ));
+        }
+        std::fs::write(self.config_path(), toml).unwrap();
+    }
+
+    /// Writes `bytes` as a file in the directory and returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("mission.toml")
+    }
+
+    /// `mission ARGS --config <this config>`, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mission"));
+        command.args(args).arg("--config").arg(self.config_path());
+        command
+    }
+
+    /// Runs `mission ARGS` to the end.
+    pub fn mission(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("failed to start mission")
+    }
+
+    /// Runs `mission run --json PLUGIN` and returns its exit status and record.
+    pub fn run_json(&self, plugin: &str) -> (bool, serde_json::Value) {
+        let output = self.mission(&["run", "--json", plugin]);
+        let record = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`mission run --json {plugin}` printed no record ({e}):\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output.status.success(), record)
+    }
+
+    /// A host on this config, in this process, with every plugin loaded.
+    pub async fn host(&self) -> Host {
+        let host = Host::open(Config::load(&self.config_path()).unwrap()).await.unwrap();
+        let failures = host.load_all().await;
+        assert!(failures.is_empty(), "plugins failed to load: {failures:?}");
+        host
+    }
+}
+
+/// Text of a process's stdout and stderr, for assertions and messages.
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// An invocation like the one `mission run` makes.
+pub fn invocation(name: &str) -> mission::call::Invocation {
+    mission::call::Invocation {
+        name: name.into(),
+        scheduled_at: 0,
+        attempt: 1,
+        config: Vec::new(),
+    }
+}
