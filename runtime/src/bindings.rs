@@ -5,8 +5,8 @@
 //! each capability has exactly one host trait, implemented in
 //! [`crate::capabilities`].
 
-use wasmtime::error::Context;
 use wasmtime::component::{HasSelf, Linker};
+use wasmtime::error::Context;
 use wasmtime::Engine;
 
 use crate::host_state::HostState;

@@ -32,7 +32,8 @@ pub enum CacheOutcome {
 impl CompileCache {
     /// Opens (creating if needed) the cache in `dir` for `engine`.
     pub fn open(dir: &Path, engine: &Engine) -> anyhow::Result<CompileCache> {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create the compile cache {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create the compile cache {}", dir.display()))?;
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(CompileCache {
@@ -44,7 +45,12 @@ impl CompileCache {
     /// The component for `wasm` (whose hash is `hash`): from the cache if it
     /// is there and sound, else compiled and stored. An unreadable or stale
     /// cache file is replaced, never fatal.
-    pub fn load(&self, engine: &Engine, wasm: &[u8], hash: &ContentHash) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        hash: &ContentHash,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.dir.join(format!("{hash}-{}.cwasm", self.engine_key));
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` of an
@@ -52,7 +58,9 @@ impl CompileCache {
             // this host writes, and is renamed into place only when complete.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(file = %path.display(), "ignoring unreadable compile cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "ignoring unreadable compile cache entry: {e}")
+                }
             }
         }
         let component = Component::new(engine, wasm)?;

@@ -72,9 +72,17 @@ pub struct CallReport<T> {
 
 impl Plugin {
     /// Runs a task plugin's `run` once; returns the summary it reports.
-    pub async fn run_task(&self, db: &Database, invocation: &Invocation) -> anyhow::Result<CallReport<String>> {
+    pub async fn run_task(
+        &self,
+        db: &Database,
+        invocation: &Invocation,
+    ) -> anyhow::Result<CallReport<String>> {
         let PluginPre::Task(pre) = &self.pre else {
-            bail!("plugin `{}` is a {} plugin, not a task", self.name(), self.config.world);
+            bail!(
+                "plugin `{}` is a {} plugin, not a task",
+                self.name(),
+                self.config.world
+            );
         };
         let mut store = self.new_store(db);
         let started = Instant::now();
@@ -88,9 +96,17 @@ impl Plugin {
     }
 
     /// Hands one chat message to a chat plugin's `handle`; returns its reply.
-    pub async fn handle_message(&self, db: &Database, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
+    pub async fn handle_message(
+        &self,
+        db: &Database,
+        message: &Message,
+    ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let PluginPre::Chat(pre) = &self.pre else {
-            bail!("plugin `{}` is a {} plugin, not a chat handler", self.name(), self.config.world);
+            bail!(
+                "plugin `{}` is a {} plugin, not a chat handler",
+                self.name(),
+                self.config.world
+            );
         };
         let mut store = self.new_store(db);
         let started = Instant::now();
@@ -106,7 +122,10 @@ impl Plugin {
         let config = &self.config;
         let capabilities = Capabilities::new(config.name.clone(), config.grants.clone(), db.clone());
         let output = OutputCapture::new(config.name.clone(), config.limits.output);
-        let mut store = Store::new(&self.engine, HostState::new(output, config.limits.memory, capabilities));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(output, config.limits.memory, capabilities),
+        );
         store.limiter(|state| &mut state.limiter);
         let mut deadline = epoch_deadline(Instant::now() + config.limits.timeout);
         store.epoch_deadline_callback(move |_| deadline());
@@ -125,9 +144,13 @@ impl Plugin {
         let result = match result {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(message))) => Err(CallError::Failed { message }),
-            Err(_elapsed) => Err(CallError::TimedOut { after: limits.timeout }),
+            Err(_elapsed) => Err(CallError::TimedOut {
+                after: limits.timeout,
+            }),
             Ok(Err(_)) if state.limiter.exceeded() => Err(CallError::OutOfMemory { limit: limits.memory }),
-            Ok(Err(e)) if e.is::<DeadlineExceeded>() => Err(CallError::TimedOut { after: limits.timeout }),
+            Ok(Err(e)) if e.is::<DeadlineExceeded>() => Err(CallError::TimedOut {
+                after: limits.timeout,
+            }),
             Ok(Err(e)) => {
                 tracing::warn!(plugin = %self.name(), "call trapped: {e:?}");
                 let trap = match e.downcast_ref::<Trap>() {

@@ -100,7 +100,11 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {
@@ -112,7 +116,11 @@ async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCod
     } else {
         print_run(&record);
     }
-    Ok(if record.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if record.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_run(record: &RunRecord) {
@@ -120,7 +128,12 @@ fn print_run(record: &RunRecord) {
         .finished_at
         .map(|end| format!(" in {} ms", (end - record.started_at).num_milliseconds()))
         .unwrap_or_default();
-    println!("{}: {}{took} (run {})", record.plugin, record.outcome.replace('_', " "), record.id);
+    println!(
+        "{}: {}{took} (run {})",
+        record.plugin,
+        record.outcome.replace('_', " "),
+        record.id
+    );
     if let Some(summary) = &record.summary {
         println!("{summary}");
     }
@@ -128,11 +141,21 @@ fn print_run(record: &RunRecord) {
         println!("error: {error}");
     }
     if record.output_truncated {
-        println!("output truncated: {} bytes printed, the excess was dropped", record.output_bytes);
+        println!(
+            "output truncated: {} bytes printed, the excess was dropped",
+            record.output_bytes
+        );
     }
 }
 
-async fn chat(config: Config, plugin: &str, chat_id: i64, sender: String, text: String, json: bool) -> anyhow::Result<ExitCode> {
+async fn chat(
+    config: Config,
+    plugin: &str,
+    chat_id: i64,
+    sender: String,
+    text: String,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let host = Host::open(config).await?;
     let values = host.load(plugin).await?.config.values.clone();
     let message = Message {
@@ -160,7 +183,10 @@ async fn chat(config: Config, plugin: &str, chat_id: i64, sender: String, text: 
             Some(reply) => (Some(&reply.text), reply.parse_mode.map(parse_mode_name)),
             None => (None, None),
         };
-        println!("{}", json!({ "outcome": "succeeded", "reply": text, "parse_mode": parse_mode }));
+        println!(
+            "{}",
+            json!({ "outcome": "succeeded", "reply": text, "parse_mode": parse_mode })
+        );
     } else if let Some(reply) = reply {
         println!("{}", reply.text);
     }

@@ -354,7 +354,11 @@ mod tests {
                 output: Limits::default().output,
             }
         );
-        let values: Vec<_> = plugin.values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let values: Vec<_> = plugin
+            .values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert_eq!(values, [("count", "3"), ("greeting", "Hi"), ("loud", "true")]);
     }
 
@@ -377,7 +381,9 @@ mod tests {
 
     #[test]
     fn an_unknown_top_level_section_is_an_error() {
-        let error = parse("data_dir = \"d\"\n[telegarm]\ntoken = \"x\"\n").unwrap_err().to_string();
+        let error = parse("data_dir = \"d\"\n[telegarm]\ntoken = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("telegarm"), "{error}");
     }
 
@@ -397,10 +403,14 @@ mod tests {
 
     #[test]
     fn a_bad_limit_names_its_field() {
-        let error = parse("data_dir = \"d\"\n[plugins.a]\nworld = \"task\"\nwasm = \"a.wasm\"\ntimeout = \"10\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("timeout") && error.contains("has no unit"), "{error}");
+        let error =
+            parse("data_dir = \"d\"\n[plugins.a]\nworld = \"task\"\nwasm = \"a.wasm\"\ntimeout = \"10\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            error.contains("timeout") && error.contains("has no unit"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -410,7 +420,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("plugins.a.config.nested: must be a string"), "{error}");
+        assert!(
+            error.contains("plugins.a.config.nested: must be a string"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -418,7 +431,10 @@ mod tests {
         let error = parse("data_dir = \"d\"\n[plugins.\"Bad Name\"]\nworld = \"task\"\nwasm = \"a.wasm\"\n")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("plugins.Bad Name: `Bad Name` is not a valid plugin name"), "{error}");
+        assert!(
+            error.contains("plugins.Bad Name: `Bad Name` is not a valid plugin name"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -63,7 +63,8 @@ impl Database {
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
             .with_context(|| format!("failed to configure the database {}", path.display()))?;
-        migrate(&mut connection).with_context(|| format!("failed to migrate the database {}", path.display()))?;
+        migrate(&mut connection)
+            .with_context(|| format!("failed to migrate the database {}", path.display()))?;
         Ok(Database {
             connection: Arc::new(Mutex::new(connection)),
         })

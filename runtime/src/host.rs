@@ -33,8 +33,12 @@ impl Host {
     /// Opens the data directory and the database named by `config`. Loads no
     /// plugin yet.
     pub async fn open(config: Config) -> anyhow::Result<Host> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("failed to create the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "failed to create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
         let db = Database::open(&config.data_dir.join(DATABASE_FILE))?;
         let loader = PluginLoader::open(&config)?;
         Ok(Host {
@@ -87,7 +91,9 @@ impl Host {
     }
 
     fn plugin(&self, name: &str) -> anyhow::Result<Arc<Plugin>> {
-        self.registry.get(name).ok_or_else(|| anyhow!("plugin `{name}` is not loaded"))
+        self.registry
+            .get(name)
+            .ok_or_else(|| anyhow!("plugin `{name}` is not loaded"))
     }
 
     /// Runs the task plugin `name` once, now, and records the run.
@@ -105,7 +111,9 @@ impl Host {
         let record = runs::finish(&self.db, id, &report).await?;
         match &report.result {
             Ok(_) => tracing::info!(plugin = name, run = id, duration = ?report.duration, "run succeeded"),
-            Err(e) => tracing::warn!(plugin = name, run = id, duration = ?report.duration, "run did not succeed: {e}"),
+            Err(e) => {
+                tracing::warn!(plugin = name, run = id, duration = ?report.duration, "run did not succeed: {e}")
+            }
         }
         Ok(record)
     }
@@ -118,11 +126,25 @@ impl Host {
         let conversation = message.chat_id.to_string();
         let keeps_history = plugin.config.grants.contains(&Grant::History);
         if keeps_history {
-            history::record(&self.db, plugin.name(), &conversation, history::Role::User, &message.text).await?;
+            history::record(
+                &self.db,
+                plugin.name(),
+                &conversation,
+                history::Role::User,
+                &message.text,
+            )
+            .await?;
         }
         let report = plugin.handle_message(&self.db, message).await?;
         if let (true, Ok(Some(reply))) = (keeps_history, &report.result) {
-            history::record(&self.db, plugin.name(), &conversation, history::Role::Assistant, &reply.text).await?;
+            history::record(
+                &self.db,
+                plugin.name(),
+                &conversation,
+                history::Role::Assistant,
+                &reply.text,
+            )
+            .await?;
         }
         Ok(report)
     }

@@ -38,7 +38,9 @@ impl PluginLoader {
     /// Loads one plugin without blocking the async runtime.
     pub async fn load(&self, config: PluginConfig) -> Result<Plugin, LoadError> {
         let loader = self.clone();
-        let task = tokio::task::spawn_blocking(move || Plugin::load(&loader.engine, &loader.linker, &loader.cache, config));
+        let task = tokio::task::spawn_blocking(move || {
+            Plugin::load(&loader.engine, &loader.linker, &loader.cache, config)
+        });
         match task.await {
             Ok(loaded) => loaded,
             Err(e) => std::panic::resume_unwind(e.into_panic()),

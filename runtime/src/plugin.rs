@@ -115,11 +115,12 @@ impl Plugin {
         })?;
         let hash = ContentHash::of(&wasm);
         let started = Instant::now();
-        let (component, cache_outcome) = cache.load(engine, &wasm, &hash).map_err(|e| LoadError::Compile {
-            plugin: plugin.clone(),
-            file: file.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let (component, cache_outcome) =
+            cache.load(engine, &wasm, &hash).map_err(|e| LoadError::Compile {
+                plugin: plugin.clone(),
+                file: file.clone(),
+                reason: format!("{e:#}"),
+            })?;
         let compile_time = started.elapsed();
 
         let wrong_world = |reason: String| LoadError::WrongWorld {
@@ -132,12 +133,23 @@ impl Plugin {
         let exports: Vec<(String, bool)> = component
             .component_type()
             .exports(engine)
-            .map(|(name, item)| (name.to_owned(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+            .map(|(name, item)| {
+                (
+                    name.to_owned(),
+                    matches!(item.ty, ComponentItem::ComponentFunc(_)),
+                )
+            })
             .collect();
         if !exports.iter().any(|(name, is_func)| name == export && *is_func) {
             let found: Vec<_> = exports.iter().map(|(name, _)| format!("`{name}`")).collect();
-            let found = if found.is_empty() { "none".to_owned() } else { found.join(", ") };
-            return Err(wrong_world(format!("it does not export the function `{export}` (its exports: {found})")));
+            let found = if found.is_empty() {
+                "none".to_owned()
+            } else {
+                found.join(", ")
+            };
+            return Err(wrong_world(format!(
+                "it does not export the function `{export}` (its exports: {found})"
+            )));
         }
 
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| LoadError::Link {

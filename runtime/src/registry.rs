@@ -18,7 +18,10 @@ impl PluginRegistry {
     /// The current version of the plugin named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
         let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
-        plugins.iter().find(|(n, _)| n.as_str() == name).map(|(_, p)| p.clone())
+        plugins
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, p)| p.clone())
     }
 
     /// Makes `plugin` the current version under its name; returns the version

@@ -85,7 +85,13 @@ pub async fn start(
         c.execute(
             "INSERT INTO runs (plugin, trigger, scheduled_at, attempt, started_at, outcome)
              VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-            (plugin, trigger.as_str(), millis(scheduled_at), attempt, started_at),
+            (
+                plugin,
+                trigger.as_str(),
+                millis(scheduled_at),
+                attempt,
+                started_at,
+            ),
         )?;
         Ok(c.last_insert_rowid())
     })
@@ -105,7 +111,16 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4, summary = ?5,
                  output = ?6, output_bytes = ?7, output_truncated = ?8
              WHERE id = ?1",
-            (id, finished_at, outcome, error, summary, output.excerpt, output.bytes, output.truncated),
+            (
+                id,
+                finished_at,
+                outcome,
+                error,
+                summary,
+                output.excerpt,
+                output.bytes,
+                output.truncated,
+            ),
         )?;
         c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
     })
@@ -116,8 +131,9 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
 pub async fn recent(db: &Database, plugin: Option<&str>, limit: u32) -> anyhow::Result<Vec<RunRecord>> {
     let plugin = plugin.map(str::to_owned);
     db.call(move |c| {
-        let mut statement =
-            c.prepare_cached(&format!("{SELECT} WHERE ?1 IS NULL OR plugin = ?1 ORDER BY id DESC LIMIT ?2"))?;
+        let mut statement = c.prepare_cached(&format!(
+            "{SELECT} WHERE ?1 IS NULL OR plugin = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
         let rows = statement.query_map((plugin, limit), row_to_record)?;
         rows.collect()
     })

@@ -26,7 +26,11 @@ impl HumanDuration {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
             "h" => Duration::from_secs(3600),
-            _ => return Err(format!("`{text}` has no unit: write e.g. \"500ms\", \"30s\", \"5m\" or \"2h\"")),
+            _ => {
+                return Err(format!(
+                    "`{text}` has no unit: write e.g. \"500ms\", \"30s\", \"5m\" or \"2h\""
+                ))
+            }
         };
         let number = u32::try_from(number).map_err(|_| format!("`{text}` is too long"))?;
         Ok(Self(per_unit * number))
@@ -42,7 +46,11 @@ impl ByteSize {
             "KiB" => 1 << 10,
             "MiB" => 1 << 20,
             "GiB" => 1 << 30,
-            _ => return Err(format!("`{text}` has an unknown unit: write e.g. \"512KiB\", \"64MiB\" or \"1GiB\"")),
+            _ => {
+                return Err(format!(
+                    "`{text}` has an unknown unit: write e.g. \"512KiB\", \"64MiB\" or \"1GiB\""
+                ))
+            }
         };
         number
             .checked_mul(per_unit)
@@ -114,7 +122,10 @@ mod tests {
 
     #[test]
     fn parses_durations_in_each_unit() {
-        assert_eq!(HumanDuration::parse("250ms").unwrap().0, Duration::from_millis(250));
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
         assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
         assert_eq!(HumanDuration::parse("5m").unwrap().0, Duration::from_secs(300));
         assert_eq!(HumanDuration::parse("2h").unwrap().0, Duration::from_secs(7200));

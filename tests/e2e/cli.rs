@@ -21,13 +21,22 @@ fn run_prints_the_outcome_and_records_every_run() {
     let (stdout, stderr) = text(&first);
     assert!(first.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.starts_with("briefing: succeeded"), "{stdout}");
-    assert!(stdout.contains("Hello, Anna! Briefing #1 from `briefing`."), "{stdout}");
-    assert!(stderr.contains("Hello, Anna!") && stderr.contains("stream=\"stdout\""), "plugin stdout not logged: {stderr}");
+    assert!(
+        stdout.contains("Hello, Anna! Briefing #1 from `briefing`."),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("Hello, Anna!") && stderr.contains("stream=\"stdout\""),
+        "plugin stdout not logged: {stderr}"
+    );
 
     let second = setup.mission(&["run", "briefing"]);
     let (stdout, stderr) = text(&second);
     assert!(stdout.contains("Briefing #2"), "state did not persist: {stdout}");
-    assert!(stderr.contains("cache=Hit"), "the second run recompiled: {stderr}");
+    assert!(
+        stderr.contains("cache=Hit"),
+        "the second run recompiled: {stderr}"
+    );
 
     let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
     let runs: Vec<(String, String, String, Option<String>)> = db
@@ -39,7 +48,10 @@ fn run_prints_the_outcome_and_records_every_run() {
         .unwrap();
     assert_eq!(runs.len(), 2);
     for (plugin, trigger, outcome, _) in &runs {
-        assert_eq!((plugin.as_str(), trigger.as_str(), outcome.as_str()), ("briefing", "manual", "succeeded"));
+        assert_eq!(
+            (plugin.as_str(), trigger.as_str(), outcome.as_str()),
+            ("briefing", "manual", "succeeded")
+        );
     }
     assert!(runs[1].3.as_deref().unwrap().contains("#2"));
 }
@@ -60,12 +72,18 @@ fn run_of_an_unknown_or_chat_plugin_is_an_error() {
     let output = setup.mission(&["run", "nope"]);
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
-    assert!(stderr.contains("no plugin named `nope`") && stderr.contains("mission.toml"), "{stderr}");
+    assert!(
+        stderr.contains("no plugin named `nope`") && stderr.contains("mission.toml"),
+        "{stderr}"
+    );
 
     let output = setup.mission(&["run", "echo"]);
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
-    assert!(stderr.contains("plugin `echo` is a chat plugin, not a task"), "{stderr}");
+    assert!(
+        stderr.contains("plugin `echo` is a chat plugin, not a task"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -85,18 +103,27 @@ fn check_passes_on_the_examples() {
     let output = setup.mission(&["check"]);
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("plugin `briefing` (task): ok") && stdout.contains("plugin `echo` (chat): ok"), "{stdout}");
+    assert!(
+        stdout.contains("plugin `briefing` (task): ok") && stdout.contains("plugin `echo` (chat): ok"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn check_names_the_file_and_field_of_a_config_error() {
     let setup = Setup::new();
-    std::fs::write(setup.config_path(), "data_dir = \"data\"\n[plugins.a]\nworld = \"task\"\nwasm = \"a.wasm\"\ntimout = \"5s\"\n")
-        .unwrap();
+    std::fs::write(
+        setup.config_path(),
+        "data_dir = \"data\"\n[plugins.a]\nworld = \"task\"\nwasm = \"a.wasm\"\ntimout = \"5s\"\n",
+    )
+    .unwrap();
     let output = setup.mission(&["check"]);
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
-    assert!(stderr.contains(&setup.config_path().display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains(&setup.config_path().display().to_string()),
+        "{stderr}"
+    );
     assert!(stderr.contains("unknown field `timout`"), "{stderr}");
 }
 
@@ -129,12 +156,21 @@ fn check_refuses_broken_plugins_by_name_and_file_and_passes_the_rest() {
     };
     let wrong = line("wrong-world");
     assert!(wrong.contains("echo_chat.wasm is not a task plugin"), "{wrong}");
-    assert!(wrong.contains("does not export the function `run`") && wrong.contains("`handle`"), "{wrong}");
+    assert!(
+        wrong.contains("does not export the function `run`") && wrong.contains("`handle`"),
+        "{wrong}"
+    );
     let also_wrong = line("also-wrong");
-    assert!(also_wrong.contains("is not a chat plugin") && also_wrong.contains("`handle`"), "{also_wrong}");
+    assert!(
+        also_wrong.contains("is not a chat plugin") && also_wrong.contains("`handle`"),
+        "{also_wrong}"
+    );
     for plugin in ["corrupt", "truncated"] {
         let line = line(plugin);
-        assert!(line.contains(&format!("{plugin}.wasm is not a valid WebAssembly component")), "{line}");
+        assert!(
+            line.contains(&format!("{plugin}.wasm is not a valid WebAssembly component")),
+            "{line}"
+        );
     }
     assert!(line("missing").contains("cannot read") && line("missing").contains("missing.wasm"));
 }
@@ -148,23 +184,45 @@ fn up_serves_until_sigterm_and_exits_cleanly() {
     let mut line = String::new();
     while !seen.contains("mission control is up") {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "mission up exited early:\n{seen}");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "mission up exited early:\n{seen}"
+        );
         seen.push_str(&line);
     }
-    assert!(seen.contains("plugin=briefing") && seen.contains("plugin=echo"), "{seen}");
+    assert!(
+        seen.contains("plugin=briefing") && seen.contains("plugin=echo"),
+        "{seen}"
+    );
 
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "mission up did not stop on SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "mission up did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(rest.contains("shutting down"), "{rest}");
+}
+
+#[test]
+fn a_hand_written_component_runs_like_any_other() {
+    let setup = Setup::new();
+    let wasm = setup.file("ok.wasm", &crate::wat::wat_task(crate::wat::RETURN_OK));
+    setup.config(vec![PluginSpec::task("minimal", wasm)]);
+    let (succeeded, record) = setup.run_json("minimal");
+    assert!(succeeded, "{record}");
+    assert_eq!(record["summary"], "ok");
 }

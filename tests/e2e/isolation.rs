@@ -18,9 +18,9 @@ fn a_plugin_sees_no_environment_files_network_or_ungranted_capabilities() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let address = listener.local_addr().unwrap();
-    let setup = Setup::with_plugins(vec![
-        PluginSpec::task("snoop", guest("snoop")).with(&format!("config = {{ connect = \"{address}\" }}"))
-    ]);
+    let setup =
+        Setup::with_plugins(vec![PluginSpec::task("snoop", guest("snoop"))
+            .with(&format!("config = {{ connect = \"{address}\" }}"))]);
     let output = setup
         .command(&["run", "--json", "snoop"])
         .env("MISSION_TEST_SECRET", "hunter2-secret")
@@ -29,14 +29,20 @@ fn a_plugin_sees_no_environment_files_network_or_ungranted_capabilities() {
     let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(record["outcome"], "succeeded", "{record}");
     let summary = record["summary"].as_str().unwrap();
-    assert!(!summary.contains("hunter2"), "the host's secret leaked: {summary}");
+    assert!(
+        !summary.contains("hunter2"),
+        "the host's secret leaked: {summary}"
+    );
     assert_eq!(report_line(summary, "env"), "[]");
     assert_eq!(report_line(summary, "args"), "[]");
     for name in ["read_root", "read_passwd", "read_dot", "tcp"] {
         assert!(report_line(summary, name).starts_with("err"), "{name}: {summary}");
     }
     assert!(report_line(summary, "history").contains("Denied"), "{summary}");
-    assert!(report_line(summary, "state_other").contains("Denied"), "{summary}");
+    assert!(
+        report_line(summary, "state_other").contains("Denied"),
+        "{summary}"
+    );
     assert!(listener.accept().is_err(), "the plugin opened a connection");
 }
 

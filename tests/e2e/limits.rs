@@ -30,7 +30,13 @@ async fn a_trapping_plugin_is_reported_as_trapped() {
     setup.config(vec![PluginSpec::task("trap", trap), briefing()]);
     let host = setup.host().await;
 
-    let report = host.registry().get("trap").unwrap().run_task(host.db(), &invocation("trap")).await.unwrap();
+    let report = host
+        .registry()
+        .get("trap")
+        .unwrap()
+        .run_task(host.db(), &invocation("trap"))
+        .await
+        .unwrap();
     match report.result {
         Err(CallError::Trapped { trap }) => assert!(trap.contains("unreachable"), "{trap}"),
         other => panic!("expected a trap, got {other:?}"),
@@ -42,13 +48,35 @@ async fn a_trapping_plugin_is_reported_as_trapped() {
 async fn a_looping_plugin_times_out_at_its_deadline() {
     let setup = Setup::new();
     let spin = setup.file("spin.wasm", &wat_task(SPIN));
-    setup.config(vec![PluginSpec::task("spin", spin).with("timeout = \"300ms\""), briefing()]);
+    setup.config(vec![
+        PluginSpec::task("spin", spin).with("timeout = \"300ms\""),
+        briefing(),
+    ]);
     let host = setup.host().await;
 
-    let report = host.registry().get("spin").unwrap().run_task(host.db(), &invocation("spin")).await.unwrap();
-    assert_eq!(report.result, Err(CallError::TimedOut { after: Duration::from_millis(300) }));
-    assert!(report.duration >= Duration::from_millis(300), "{:?}", report.duration);
-    assert!(report.duration < Duration::from_secs(10), "not interrupted: {:?}", report.duration);
+    let report = host
+        .registry()
+        .get("spin")
+        .unwrap()
+        .run_task(host.db(), &invocation("spin"))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.result,
+        Err(CallError::TimedOut {
+            after: Duration::from_millis(300)
+        })
+    );
+    assert!(
+        report.duration >= Duration::from_millis(300),
+        "{:?}",
+        report.duration
+    );
+    assert!(
+        report.duration < Duration::from_secs(10),
+        "not interrupted: {:?}",
+        report.duration
+    );
     assert_host_still_serves(&host).await;
 }
 
@@ -56,10 +84,19 @@ async fn a_looping_plugin_times_out_at_its_deadline() {
 async fn a_plugin_growing_memory_without_end_is_out_of_memory() {
     let setup = Setup::new();
     let grow = setup.file("grow.wasm", &wat_task(GROW));
-    setup.config(vec![PluginSpec::task("grow", grow).with("memory = \"8MiB\"\ntimeout = \"20s\""), briefing()]);
+    setup.config(vec![
+        PluginSpec::task("grow", grow).with("memory = \"8MiB\"\ntimeout = \"20s\""),
+        briefing(),
+    ]);
     let host = setup.host().await;
 
-    let report = host.registry().get("grow").unwrap().run_task(host.db(), &invocation("grow")).await.unwrap();
+    let report = host
+        .registry()
+        .get("grow")
+        .unwrap()
+        .run_task(host.db(), &invocation("grow"))
+        .await
+        .unwrap();
     assert_eq!(report.result, Err(CallError::OutOfMemory { limit: 8 << 20 }));
     assert_host_still_serves(&host).await;
 }
@@ -77,8 +114,16 @@ async fn a_flood_of_output_is_truncated_at_the_limit() {
     assert_eq!(record.summary.as_deref(), Some("printed 100000 lines"));
     assert!(record.output_truncated);
     assert!(record.output.len() <= 4096, "kept {} bytes", record.output.len());
-    assert!(record.output.starts_with("flood line 0: "), "{}", &record.output[..40]);
-    assert!(record.output_bytes > 5_000_000, "counted {} bytes", record.output_bytes);
+    assert!(
+        record.output.starts_with("flood line 0: "),
+        "{}",
+        &record.output[..40]
+    );
+    assert!(
+        record.output_bytes > 5_000_000,
+        "counted {} bytes",
+        record.output_bytes
+    );
     assert_host_still_serves(&host).await;
 }
 
@@ -86,7 +131,10 @@ async fn a_flood_of_output_is_truncated_at_the_limit() {
 async fn a_spinning_plugin_does_not_starve_other_calls_on_the_same_thread() {
     let setup = Setup::new();
     let spin = setup.file("spin.wasm", &wat_task(SPIN));
-    setup.config(vec![PluginSpec::task("spin", spin).with("timeout = \"3s\""), briefing()]);
+    setup.config(vec![
+        PluginSpec::task("spin", spin).with("timeout = \"3s\""),
+        briefing(),
+    ]);
     let host = setup.host().await;
 
     let spinning = host.run_task("spin", Trigger::Manual);
@@ -97,7 +145,10 @@ async fn a_spinning_plugin_does_not_starve_other_calls_on_the_same_thread() {
         record = &mut spinning => record.unwrap(),
         record = briefing => record.unwrap(),
     };
-    assert_eq!(finished_first.plugin, "briefing", "the spinning plugin held the thread");
+    assert_eq!(
+        finished_first.plugin, "briefing",
+        "the spinning plugin held the thread"
+    );
     assert_eq!(spinning.await.unwrap().outcome, "timed_out");
 }
 

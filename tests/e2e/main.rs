@@ -3,6 +3,7 @@
 //! built here from WAT), with a real SQLite file in a temporary directory.
 
 mod support;
+mod wat;
 
 mod cli;
 mod isolation;

@@ -10,6 +10,8 @@ use mission::config::Config;
 use mission::host::Host;
 use tempfile::TempDir;
 
+pub use crate::wat::wat_task;
+
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
@@ -33,40 +35,6 @@ pub fn guest(name: &str) -> PathBuf {
         plugins.join("target/wasm32-wasip2/release")
     });
     dir.join(format!("{name}.wasm"))
-}
-
-/// A task-world component whose `run` has the body `body` (WAT
-/// instructions; the function's result is a pointer to a
-/// `result<outcome, string>` return area).
-pub fn wat_task(body: &str) -> Vec<u8> {
-    let wat = format!(
-        r#"(module
-            (memory (export "memory") 1)
-            (global $next (mut i32) (i32.const 1024))
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-                (local $at i32)
-                ;; a bump allocator: align, hand out, move on
-                (local.set $at (i32.and
-                    (i32.add (global.get $next) (i32.sub (local.get 2) (i32.const 1)))
-                    (i32.sub (i32.const 0) (local.get 2))))
-                (global.set $next (i32.add (local.get $at) (local.get 3)))
-                (local.get $at))
-            (func (export "run") (param i32 i32 i64 i32 i32 i32) (result i32)
-                {body})
-            (func (export "cabi_post_run") (param i32)))"#
-    );
-    let mut module = wat::parse_str(wat).expect("fixture WAT is valid");
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_path(repo_root().join("wit")).expect("wit/ parses");
-    let world = resolve.select_world(&[package], Some("task")).expect("wit/ has a task world");
-    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
-        .expect("metadata embeds");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module is accepted")
-        .validate(true)
-        .encode()
-        .expect("component encodes")
 }
 
 /// A plugin to put in a test's `mission.toml`.
@@ -175,7 +143,9 @@ impl Setup {
 
     /// A host on this config, in this process, with every plugin loaded.
     pub async fn host(&self) -> Host {
-        let host = Host::open(Config::load(&self.config_path()).unwrap()).await.unwrap();
+        let host = Host::open(Config::load(&self.config_path()).unwrap())
+            .await
+            .unwrap();
         let failures = host.load_all().await;
         assert!(failures.is_empty(), "plugins failed to load: {failures:?}");
         host

@@ -15,11 +15,18 @@ impl Guest for Briefing {
             Ok(value) => value.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1,
             Err(e) => return Err(format!("cannot read my run count: {e:?}")),
         };
-        state::set("briefings", &count.to_string()).map_err(|e| format!("cannot save my run count: {e:?}"))?;
-        log_info(&format!("preparing briefing #{count} (attempt {})", invocation.attempt));
+        state::set("briefings", &count.to_string())
+            .map_err(|e| format!("cannot save my run count: {e:?}"))?;
+        log_info(&format!(
+            "preparing briefing #{count} (attempt {})",
+            invocation.attempt
+        ));
         println!("{greeting}, {recipient}!");
         Ok(Outcome {
-            summary: format!("{greeting}, {recipient}! Briefing #{count} from `{}`.", invocation.name),
+            summary: format!(
+                "{greeting}, {recipient}! Briefing #{count} from `{}`.",
+                invocation.name
+            ),
         })
     }
 }

@@ -8,10 +8,14 @@ struct EchoChat;
 
 impl Guest for EchoChat {
     fn handle(message: Message) -> Result<Option<Reply>, String> {
-        let entries = history::read(&conversation(&message), 1000).map_err(|e| format!("cannot read history: {e:?}"))?;
+        let entries = history::read(&conversation(&message), 1000)
+            .map_err(|e| format!("cannot read history: {e:?}"))?;
         let count = entries.iter().filter(|e| e.role == Role::User).count();
         Ok(Some(Reply {
-            text: format!("{} said: {} (message {count} in this chat)", message.sender_name, message.text),
+            text: format!(
+                "{} said: {} (message {count} in this chat)",
+                message.sender_name, message.text
+            ),
             parse_mode: None,
         }))
     }

@@ -8,7 +8,11 @@ use crate::bindings::CapabilityError;
 use crate::config::Grant;
 
 impl Host for Capabilities {
-    async fn ask(&mut self, _prompt: String, _options: Options) -> wasmtime::Result<Result<Answer, CapabilityError>> {
+    async fn ask(
+        &mut self,
+        _prompt: String,
+        _options: Options,
+    ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
         Ok(self.check(Grant::Claude).and(Err(CapabilityError::Unavailable(
             "this host has no Claude backend yet".into(),
         ))))

@@ -22,7 +22,13 @@ fn role_name(role: Role) -> &'static str {
 }
 
 /// Appends one entry to `plugin`'s `conversation`.
-pub async fn record(db: &Database, plugin: &PluginName, conversation: &str, role: Role, text: &str) -> anyhow::Result<()> {
+pub async fn record(
+    db: &Database,
+    plugin: &PluginName,
+    conversation: &str,
+    role: Role,
+    text: &str,
+) -> anyhow::Result<()> {
     let (plugin, conversation, text) = (plugin.to_string(), conversation.to_owned(), text.to_owned());
     let at = chrono::Utc::now().timestamp_millis();
     db.call(move |c| {
@@ -36,7 +42,11 @@ pub async fn record(db: &Database, plugin: &PluginName, conversation: &str, role
 }
 
 impl Host for Capabilities {
-    async fn read(&mut self, conversation: String, limit: u32) -> wasmtime::Result<Result<Vec<Entry>, CapabilityError>> {
+    async fn read(
+        &mut self,
+        conversation: String,
+        limit: u32,
+    ) -> wasmtime::Result<Result<Vec<Entry>, CapabilityError>> {
         if let Err(denied) = self.check(Grant::History) {
             return Ok(Err(denied));
         }
@@ -55,7 +65,11 @@ impl Host for Capabilities {
                 let rows = statement.query_map((plugin, conversation, limit), |row| {
                     let role: String = row.get(0)?;
                     Ok(Entry {
-                        role: if role == "user" { Role::User } else { Role::Assistant },
+                        role: if role == "user" {
+                            Role::User
+                        } else {
+                            Role::Assistant
+                        },
                         text: row.get(1)?,
                         at: row.get(2)?,
                     })
@@ -66,7 +80,12 @@ impl Host for Capabilities {
         Ok(entries.map_err(|e| self.failed("history.read", e)))
     }
 
-    async fn append(&mut self, conversation: String, role: Role, text: String) -> wasmtime::Result<Result<(), CapabilityError>> {
+    async fn append(
+        &mut self,
+        conversation: String,
+        role: Role,
+        text: String,
+    ) -> wasmtime::Result<Result<(), CapabilityError>> {
         if let Err(denied) = self.check(Grant::History) {
             return Ok(Err(denied));
         }
@@ -86,7 +105,12 @@ impl Host for Capabilities {
         let plugin = self.plugin.to_string();
         let result = self
             .db
-            .call(move |c| c.execute("DELETE FROM history WHERE plugin = ?1 AND conversation = ?2", (plugin, conversation)))
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM history WHERE plugin = ?1 AND conversation = ?2",
+                    (plugin, conversation),
+                )
+            })
             .await;
         Ok(result.map(drop).map_err(|e| self.failed("history.clear", e)))
     }
@@ -97,7 +121,11 @@ mod tests {
     use super::*;
 
     fn capabilities(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
-        Capabilities::new(PluginName::parse(plugin).unwrap(), grants.iter().copied().collect(), db.clone())
+        Capabilities::new(
+            PluginName::parse(plugin).unwrap(),
+            grants.iter().copied().collect(),
+            db.clone(),
+        )
     }
 
     #[tokio::test]
@@ -105,8 +133,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut chat = capabilities(&db, "chat", &[Grant::History]);
-        for (role, text) in [(Role::User, "one"), (Role::Assistant, "two"), (Role::User, "three")] {
-            chat.append("42".into(), role, text.into()).await.unwrap().unwrap();
+        for (role, text) in [
+            (Role::User, "one"),
+            (Role::Assistant, "two"),
+            (Role::User, "three"),
+        ] {
+            chat.append("42".into(), role, text.into())
+                .await
+                .unwrap()
+                .unwrap();
         }
         let entries = chat.read("42".into(), 2).await.unwrap().unwrap();
         let texts: Vec<_> = entries.iter().map(|e| e.text.as_str()).collect();
@@ -121,7 +156,10 @@ mod tests {
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut chat = capabilities(&db, "chat", &[Grant::History]);
         let mut spy = capabilities(&db, "spy", &[Grant::History]);
-        chat.append("42".into(), Role::User, "my secret".into()).await.unwrap().unwrap();
+        chat.append("42".into(), Role::User, "my secret".into())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(spy.read("42".into(), 100).await.unwrap().unwrap().is_empty());
         spy.clear("42".into()).await.unwrap().unwrap();
         assert_eq!(chat.read("42".into(), 100).await.unwrap().unwrap().len(), 1);
@@ -132,8 +170,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut chat = capabilities(&db, "chat", &[Grant::History]);
-        chat.append("1".into(), Role::User, "a".into()).await.unwrap().unwrap();
-        chat.append("2".into(), Role::User, "b".into()).await.unwrap().unwrap();
+        chat.append("1".into(), Role::User, "a".into())
+            .await
+            .unwrap()
+            .unwrap();
+        chat.append("2".into(), Role::User, "b".into())
+            .await
+            .unwrap()
+            .unwrap();
         chat.clear("1".into()).await.unwrap().unwrap();
         assert!(chat.read("1".into(), 10).await.unwrap().unwrap().is_empty());
         assert_eq!(chat.read("2".into(), 10).await.unwrap().unwrap().len(), 1);
@@ -144,6 +188,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut plugin = capabilities(&db, "p", &[Grant::State]);
-        assert!(matches!(plugin.read("1".into(), 1).await.unwrap(), Err(CapabilityError::Denied(_))));
+        assert!(matches!(
+            plugin.read("1".into(), 1).await.unwrap(),
+            Err(CapabilityError::Denied(_))
+        ));
     }
 }

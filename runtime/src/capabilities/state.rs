@@ -63,7 +63,12 @@ impl Host for Capabilities {
         let plugin = self.plugin.to_string();
         let result = self
             .db
-            .call(move |c| c.execute("DELETE FROM plugin_state WHERE plugin = ?1 AND key = ?2", (plugin, key)))
+            .call(move |c| {
+                c.execute(
+                    "DELETE FROM plugin_state WHERE plugin = ?1 AND key = ?2",
+                    (plugin, key),
+                )
+            })
             .await;
         Ok(result.map(drop).map_err(|e| self.failed("state.delete", e)))
     }
@@ -91,11 +96,21 @@ mod tests {
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut alice = capabilities(&db, "alice", &[Grant::State]);
         let mut bob = capabilities(&db, "bob", &[Grant::State]);
-        alice.set("token".into(), "a-secret".into()).await.unwrap().unwrap();
-        assert_eq!(alice.get("token".into()).await.unwrap().unwrap().as_deref(), Some("a-secret"));
+        alice
+            .set("token".into(), "a-secret".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            alice.get("token".into()).await.unwrap().unwrap().as_deref(),
+            Some("a-secret")
+        );
         assert_eq!(bob.get("token".into()).await.unwrap().unwrap(), None);
         bob.delete("token".into()).await.unwrap().unwrap();
-        assert_eq!(alice.get("token".into()).await.unwrap().unwrap().as_deref(), Some("a-secret"));
+        assert_eq!(
+            alice.get("token".into()).await.unwrap().unwrap().as_deref(),
+            Some("a-secret")
+        );
         alice.delete("token".into()).await.unwrap().unwrap();
         assert_eq!(alice.get("token".into()).await.unwrap().unwrap(), None);
     }
@@ -106,8 +121,14 @@ mod tests {
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut plugin = capabilities(&db, "nosy", &[Grant::History]);
         let error = plugin.get("k".into()).await.unwrap().unwrap_err();
-        assert!(matches!(error, CapabilityError::Denied(ref why) if why.contains("`state` grant")), "{error:?}");
-        assert!(matches!(plugin.set("k".into(), "v".into()).await.unwrap(), Err(CapabilityError::Denied(_))));
+        assert!(
+            matches!(error, CapabilityError::Denied(ref why) if why.contains("`state` grant")),
+            "{error:?}"
+        );
+        assert!(matches!(
+            plugin.set("k".into(), "v".into()).await.unwrap(),
+            Err(CapabilityError::Denied(_))
+        ));
     }
 
     #[tokio::test]
@@ -115,7 +136,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut plugin = capabilities(&db, "big", &[Grant::State]);
-        let error = plugin.set("k".into(), "x".repeat(MAX_VALUE_BYTES + 1)).await.unwrap().unwrap_err();
+        let error = plugin
+            .set("k".into(), "x".repeat(MAX_VALUE_BYTES + 1))
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(matches!(error, CapabilityError::Failed(_)));
         assert_eq!(plugin.get("k".into()).await.unwrap().unwrap(), None);
     }

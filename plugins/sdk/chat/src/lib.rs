@@ -20,6 +20,7 @@
 //! documents each.
 
 /// The generated bindings of the `chat` world.
+#[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../../wit",

@@ -1,0 +1,219 @@
+//! Benchmark: what a plugin costs the host. For the example plugins and a
+//! minimal hand-written component (the baseline, measured in the same run),
+//! prints the median of many runs of: compiling, loading from the compile
+//! cache, instantiating, and one full call as the host makes it (fresh store
+//! and instance, then the export), each with its ratio to the baseline.
+//!
+//! Run with `./dev bench` (builds the guest plugins first).
+
+#[path = "../../tests/e2e/wat.rs"]
+mod wat;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mission::bindings::{chat, task};
+use mission::cache::CompileCache;
+use mission::call::{Invocation, Message};
+use mission::capabilities::Capabilities;
+use mission::config::{Grant, Limits, PluginConfig, PluginName, World};
+use mission::db::Database;
+use mission::host_state::HostState;
+use mission::output::OutputCapture;
+use mission::plugin::Plugin;
+use wasmtime::component::Component;
+use wasmtime::Store;
+
+const COMPILES: usize = 10;
+const LOADS: usize = 200;
+const CALLS: usize = 2000;
+
+struct Subject {
+    label: &'static str,
+    world: World,
+    wasm: PathBuf,
+    grants: BTreeSet<Grant>,
+}
+
+struct Figures {
+    compile: Duration,
+    cached_load: Duration,
+    instantiate: Duration,
+    call: Duration,
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(f());
+                started.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let guests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release");
+    let baseline = dir.path().join("baseline.wasm");
+    std::fs::write(&baseline, wat::wat_task(wat::RETURN_OK)).unwrap();
+    let subjects = [
+        Subject {
+            label: "baseline (WAT, returns at once)",
+            world: World::Task,
+            wasm: baseline,
+            grants: BTreeSet::new(),
+        },
+        Subject {
+            label: "briefing (Rust task, 2 state calls)",
+            world: World::Task,
+            wasm: guests.join("briefing.wasm"),
+            grants: [Grant::State].into(),
+        },
+        Subject {
+            label: "echo-chat (Rust chat, 1 history read)",
+            world: World::Chat,
+            wasm: guests.join("echo_chat.wasm"),
+            grants: [Grant::History].into(),
+        },
+    ];
+    for subject in &subjects {
+        assert!(
+            subject.wasm.exists(),
+            "{} is missing: run `./dev bench`",
+            subject.wasm.display()
+        );
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = mission::engine::new_engine().unwrap();
+    let linker = mission::bindings::linker(&engine).unwrap();
+    let db = Database::open(&dir.path().join("bench.db")).unwrap();
+    let figures: Vec<Figures> = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, subject)| {
+            let bytes = std::fs::read(&subject.wasm).unwrap();
+            let compile = time(COMPILES, || Component::new(&engine, &bytes).unwrap());
+            let cache = CompileCache::open(&dir.path().join(format!("cache-{i}")), &engine).unwrap();
+            let config = PluginConfig {
+                name: PluginName::parse(&format!("bench-{i}")).unwrap(),
+                world: subject.world,
+                wasm: subject.wasm.clone(),
+                grants: subject.grants.clone(),
+                limits: Limits::default(),
+                values: Vec::new(),
+            };
+            Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
+            let cached_load = time(LOADS, || {
+                Plugin::load(&engine, &linker, &cache, config.clone()).unwrap()
+            });
+            let plugin = Plugin::load(&engine, &linker, &cache, config.clone()).unwrap();
+
+            let component = Component::new(&engine, &bytes).unwrap();
+            let pre = linker.instantiate_pre(&component).unwrap();
+            let instantiate = runtime.block_on(async {
+                let mut samples = Vec::with_capacity(CALLS);
+                for _ in 0..CALLS {
+                    let state = HostState::new(
+                        OutputCapture::new(config.name.clone(), 1 << 16),
+                        64 << 20,
+                        Capabilities::new(config.name.clone(), config.grants.clone(), db.clone()),
+                    );
+                    let mut store = Store::new(&engine, state);
+                    store.set_epoch_deadline(u64::MAX);
+                    let started = Instant::now();
+                    match subject.world {
+                        World::Task => drop(
+                            task::TaskPre::new(pre.clone())
+                                .unwrap()
+                                .instantiate_async(&mut store)
+                                .await
+                                .unwrap(),
+                        ),
+                        World::Chat => drop(
+                            chat::ChatPre::new(pre.clone())
+                                .unwrap()
+                                .instantiate_async(&mut store)
+                                .await
+                                .unwrap(),
+                        ),
+                    }
+                    samples.push(started.elapsed());
+                }
+                median(samples)
+            });
+
+            let call = runtime.block_on(async {
+                let invocation = Invocation {
+                    name: "bench".into(),
+                    scheduled_at: 0,
+                    attempt: 1,
+                    config: Vec::new(),
+                };
+                let message = Message {
+                    chat_id: 1,
+                    sender_id: 1,
+                    sender_name: "bench".into(),
+                    text: "hello".into(),
+                    sent_at: 0,
+                    config: Vec::new(),
+                };
+                let mut samples = Vec::with_capacity(CALLS);
+                for _ in 0..CALLS {
+                    let started = Instant::now();
+                    let ok = match subject.world {
+                        World::Task => plugin.run_task(&db, &invocation).await.unwrap().result.is_ok(),
+                        World::Chat => plugin.handle_message(&db, &message).await.unwrap().result.is_ok(),
+                    };
+                    samples.push(started.elapsed());
+                    assert!(ok, "{} failed during the benchmark", subject.label);
+                }
+                median(samples)
+            });
+            Figures {
+                compile,
+                cached_load,
+                instantiate,
+                call,
+            }
+        })
+        .collect();
+
+    let base = &figures[0];
+    let ratio = |value: Duration, base: Duration| value.as_secs_f64() / base.as_secs_f64();
+    println!(
+        "plugin_calls: medians (compile of {COMPILES}, cached load of {LOADS}, instantiate and call of {CALLS}); ratio to the baseline in brackets"
+    );
+    println!(
+        "{:<40} {:>10} {:>7}   {:>11} {:>7}   {:>11} {:>7}   {:>11} {:>7}",
+        "component", "compile", "", "cached load", "", "instantiate", "", "full call", ""
+    );
+    for (subject, f) in subjects.iter().zip(&figures) {
+        let size = std::fs::metadata(&subject.wasm).unwrap().len();
+        println!(
+            "{:<40} {:>10.2?} {:>7} {:>13.2?} {:>7} {:>13.2?} {:>7} {:>13.2?} {:>7}",
+            format!("{} {}KB", subject.label, size / 1000),
+            f.compile,
+            format!("[{:.1}x]", ratio(f.compile, base.compile)),
+            f.cached_load,
+            format!("[{:.1}x]", ratio(f.cached_load, base.cached_load)),
+            f.instantiate,
+            format!("[{:.1}x]", ratio(f.instantiate, base.instantiate)),
+            f.call,
+            format!("[{:.1}x]", ratio(f.call, base.call)),
+        );
+    }
+    println!("cached load = read + deserialize + world check + pre-instantiate; full call = fresh store, instance, limits and the export, as every run gets");
+}
