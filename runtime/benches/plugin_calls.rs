@@ -174,7 +174,12 @@ fn main() {
                 for _ in 0..CALLS {
                     let started = Instant::now();
                     let ok = match subject.world {
-                        World::Task => plugin.run_task(&db, &invocation).await.unwrap().result.is_ok(),
+                        World::Task => plugin
+                            .run_task(&db, &invocation, Limits::default().timeout)
+                            .await
+                            .unwrap()
+                            .result
+                            .is_ok(),
                         World::Chat => plugin.handle_message(&db, &message).await.unwrap().result.is_ok(),
                     };
                     samples.push(started.elapsed());

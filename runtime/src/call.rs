@@ -71,11 +71,13 @@ pub struct CallReport<T> {
 }
 
 impl Plugin {
-    /// Runs a task plugin's `run` once; returns the summary it reports.
+    /// Runs a task plugin's `run` once with the deadline `timeout`; returns
+    /// the summary it reports.
     pub async fn run_task(
         &self,
         db: &Database,
         invocation: &Invocation,
+        timeout: Duration,
     ) -> anyhow::Result<CallReport<String>> {
         let PluginPre::Task(pre) = &self.pre else {
             bail!(
@@ -84,15 +86,15 @@ impl Plugin {
                 self.config.world
             );
         };
-        let mut store = self.new_store(db);
+        let mut store = self.new_store(db, timeout);
         let started = Instant::now();
-        let result = tokio::time::timeout(self.config.limits.timeout, async {
+        let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_run(&mut store, invocation).await
         })
         .await;
         let result = result.map(|call| call.map(|ran| ran.map(|outcome| outcome.summary)));
-        Ok(self.report(store, started, result))
+        Ok(self.report(store, started, timeout, result))
     }
 
     /// Hands one chat message to a chat plugin's `handle`; returns its reply.
@@ -108,17 +110,18 @@ impl Plugin {
                 self.config.world
             );
         };
-        let mut store = self.new_store(db);
+        let timeout = self.config.limits.timeout;
+        let mut store = self.new_store(db, timeout);
         let started = Instant::now();
-        let result = tokio::time::timeout(self.config.limits.timeout, async {
+        let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_handle(&mut store, message).await
         })
         .await;
-        Ok(self.report(store, started, result))
+        Ok(self.report(store, started, timeout, result))
     }
 
-    fn new_store(&self, db: &Database) -> Store<HostState> {
+    fn new_store(&self, db: &Database, timeout: Duration) -> Store<HostState> {
         let config = &self.config;
         let capabilities = Capabilities::new(config.name.clone(), config.grants.clone(), db.clone());
         let output = OutputCapture::new(config.name.clone(), config.limits.output);
@@ -127,7 +130,7 @@ impl Plugin {
             HostState::new(output, config.limits.memory, capabilities),
         );
         store.limiter(|state| &mut state.limiter);
-        let mut deadline = epoch_deadline(Instant::now() + config.limits.timeout);
+        let mut deadline = epoch_deadline(Instant::now() + timeout);
         store.epoch_deadline_callback(move |_| deadline());
         store.set_epoch_deadline(1);
         store
@@ -137,20 +140,17 @@ impl Plugin {
         &self,
         store: Store<HostState>,
         started: Instant,
+        timeout: Duration,
         result: Result<wasmtime::Result<Result<T, String>>, tokio::time::error::Elapsed>,
     ) -> CallReport<T> {
-        let limits = self.config.limits;
+        let memory = self.config.limits.memory;
         let state = store.data();
         let result = match result {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(message))) => Err(CallError::Failed { message }),
-            Err(_elapsed) => Err(CallError::TimedOut {
-                after: limits.timeout,
-            }),
-            Ok(Err(_)) if state.limiter.exceeded() => Err(CallError::OutOfMemory { limit: limits.memory }),
-            Ok(Err(e)) if e.is::<DeadlineExceeded>() => Err(CallError::TimedOut {
-                after: limits.timeout,
-            }),
+            Err(_elapsed) => Err(CallError::TimedOut { after: timeout }),
+            Ok(Err(_)) if state.limiter.exceeded() => Err(CallError::OutOfMemory { limit: memory }),
+            Ok(Err(e)) if e.is::<DeadlineExceeded>() => Err(CallError::TimedOut { after: timeout }),
             Ok(Err(e)) => {
                 tracing::warn!(plugin = %self.name(), "call trapped: {e:?}");
                 let trap = match e.downcast_ref::<Trap>() {

@@ -3,15 +3,23 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::{anyhow, bail};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::call::{Message, ParseMode};
 use crate::config::Config;
-use crate::host::Host;
+use crate::db::Database;
+use crate::host::{Host, DATABASE_FILE};
 use crate::loader::PluginLoader;
-use crate::runs::{RunRecord, Trigger};
+use crate::runs::{self, RunRecord, Trigger};
+use crate::schedule::{self, CronExpr, Schedule};
+use crate::{control, schedule_state};
 
 /// Mission Control: runs your always-on automations as sandboxed
 /// WebAssembly plugins.
@@ -59,12 +67,88 @@ pub enum Command {
     },
     /// Start the long-running host; stops cleanly on Ctrl-C or SIGTERM.
     Up,
+    /// List the schedules: next fire time in each one's zone, last outcome,
+    /// paused or not.
+    Schedules {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show run history, newest first.
+    Runs {
+        /// Only runs of this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a schedule now, through the running host if one is up (else in
+    /// this process); recorded like any run.
+    Trigger {
+        /// The schedule's name (its file's stem).
+        schedule: String,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a schedule: it does not fire until resumed (kept across restarts).
+    Pause {
+        /// The schedule's name.
+        schedule: String,
+    },
+    /// Resume a paused schedule.
+    Resume {
+        /// The schedule's name.
+        schedule: String,
+    },
+    /// Cron expression tools.
+    Schedule {
+        /// What to do.
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+/// `mission schedule ...`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Print the next fire times of a cron expression, RFC 3339 with offsets,
+    /// one a line.
+    Next {
+        /// The expression, e.g. '0 7 * * mon-fri'.
+        expr: String,
+        /// The IANA time zone to read it in (default: the host's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Start after this RFC 3339 time (default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// How many fire times.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
 }
 
 impl Cli {
     /// Runs the command; `Ok` carries the exit code for a command that ran
     /// but did not succeed (a failed run, a failed check).
     pub async fn run(self) -> anyhow::Result<ExitCode> {
+        if let Command::Schedule {
+            command:
+                ScheduleCommand::Next {
+                    expr,
+                    tz,
+                    from,
+                    count,
+                },
+        } = &self.command
+        {
+            return schedule_next(expr, tz.as_deref(), from.as_deref(), *count);
+        }
         let config = Config::load(&self.config)?;
         match self.command {
             Command::Check => check(config).await,
@@ -77,6 +161,16 @@ impl Cli {
                 json,
             } => chat(config, &plugin, chat_id, sender, text, json).await,
             Command::Up => up(config).await,
+            Command::Schedules { json } => list_schedules(config, json).await,
+            Command::Runs {
+                schedule,
+                limit,
+                json,
+            } => list_runs(config, schedule.as_deref(), limit, json).await,
+            Command::Trigger { schedule, json } => trigger(config, &schedule, json).await,
+            Command::Pause { schedule } => set_paused(config, &schedule, true).await,
+            Command::Resume { schedule } => set_paused(config, &schedule, false).await,
+            Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }
 }
@@ -85,7 +179,7 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
     println!("{}: ok", config.file.display());
     let loader = PluginLoader::open(&config)?;
     let mut failed = false;
-    for plugin in config.plugins {
+    for plugin in config.plugins.clone() {
         match loader.load(plugin).await {
             Ok(plugin) => println!(
                 "plugin `{}` ({}): ok, {} (sha256 {})",
@@ -100,6 +194,19 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
+    for schedule in &schedules {
+        println!(
+            "schedule `{}`: ok, `{}` in {}",
+            schedule.name,
+            schedule.cron.as_str(),
+            schedule.zone
+        );
+    }
+    for error in &errors {
+        println!("schedule refused: {error}");
+    }
+    failed |= !errors.is_empty();
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -201,10 +308,184 @@ fn parse_mode_name(mode: ParseMode) -> &'static str {
 }
 
 async fn up(config: Config) -> anyhow::Result<ExitCode> {
-    let host = Host::open(config).await?;
+    let host = Arc::new(Host::open(config).await?);
     host.load_all().await;
     host.serve(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn schedule_next(expr: &str, tz: Option<&str>, from: Option<&str>, count: usize) -> anyhow::Result<ExitCode> {
+    let cron = CronExpr::parse(expr).map_err(|e| anyhow!(e))?;
+    let zone: Tz = match tz {
+        Some(tz) => tz
+            .parse()
+            .map_err(|_| anyhow!("--tz: `{tz}` is not an IANA time zone name"))?,
+        None => schedule::host_zone(),
+    };
+    let mut at = match from {
+        Some(from) => DateTime::parse_from_rfc3339(from)
+            .map_err(|e| anyhow!("--from: `{from}` is not an RFC 3339 time: {e}"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    for _ in 0..count {
+        let Some(next) = cron.next_after(at, zone) else {
+            break;
+        };
+        println!("{}", schedule::format_in_zone(next, zone));
+        at = next;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The named schedule from the schedules directory, or an error saying why not.
+fn find_schedule(config: &Config, name: &str) -> anyhow::Result<Schedule> {
+    let file = config.schedules_dir.join(format!("{name}.toml"));
+    if !file.exists() {
+        bail!("no schedule named `{name}`: {} does not exist", file.display());
+    }
+    Ok(Schedule::load(&file, config, schedule::host_zone())?)
+}
+
+async fn list_schedules(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for schedule in &schedules {
+        let paused = schedule_state::is_paused(&db, &schedule.name).await?;
+        let last = runs::recent(&db, Some(&schedule.name), 1).await?.pop();
+        let next = schedule
+            .cron
+            .next_after(now, schedule.zone)
+            .map(|t| schedule::format_in_zone(t, schedule.zone));
+        rows.push(json!({
+            "name": schedule.name,
+            "plugin": schedule.plugin,
+            "cron": schedule.cron.as_str(),
+            "timezone": schedule.zone.name(),
+            "next": next,
+            "paused": paused,
+            "last_outcome": last.as_ref().map(|r| r.outcome.clone()),
+            "last_run_at": last.as_ref().map(|r| r.started_at.to_rfc3339()),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<24} {:<20} {:<28} {:<8} LAST",
+            "SCHEDULE", "CRON", "NEXT", "PAUSED"
+        );
+        for row in &rows {
+            println!(
+                "{:<24} {:<20} {:<28} {:<8} {}",
+                row["name"].as_str().unwrap_or_default(),
+                row["cron"].as_str().unwrap_or_default(),
+                row["next"].as_str().unwrap_or("never"),
+                if row["paused"] == true { "yes" } else { "no" },
+                row["last_outcome"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    for error in &errors {
+        eprintln!("schedule refused: {error}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn list_runs(
+    config: Config,
+    schedule: Option<&str>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let records = runs::recent(&db, schedule, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<14} DETAIL",
+        "RUN", "SCHEDULE", "PLUGIN", "TRIGGER", "STARTED", "#", "OUTCOME"
+    );
+    for r in &records {
+        let detail = r
+            .error
+            .as_deref()
+            .or(r.summary.as_deref())
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
+        println!(
+            "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<14} {}",
+            r.id,
+            r.schedule.as_deref().unwrap_or("-"),
+            r.plugin,
+            r.trigger,
+            r.started_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            r.attempt,
+            r.outcome,
+            detail
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let schedule = find_schedule(&config, name)?;
+    let db = open_db(&config)?;
+    let record = match control::running_host(&db).await? {
+        Some(pid) => {
+            let request = control::request_trigger(&db, name).await?;
+            eprintln!("asked the running host (pid {pid}) to run `{name}` (request {request})");
+            loop {
+                if let Some(record) = runs::answer_to(&db, request, schedule.retries + 1).await? {
+                    break record;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        None => {
+            let host = Arc::new(Host::open(config).await?);
+            host.load(&schedule.plugin).await?;
+            let scheduler = host.scheduler();
+            scheduler.run_now(name, Trigger::Direct).await;
+            runs::recent(host.db(), Some(name), 1)
+                .await?
+                .pop()
+                .ok_or_else(|| anyhow!("the run of `{name}` left no record"))?
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        print_run(&record);
+    }
+    Ok(if record.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn set_paused(config: Config, name: &str, paused: bool) -> anyhow::Result<ExitCode> {
+    find_schedule(&config, name)?;
+    let db = open_db(&config)?;
+    schedule_state::set_paused(&db, name, paused).await?;
+    println!("schedule `{name}` {}", if paused { "paused" } else { "resumed" });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_db(config: &Config) -> anyhow::Result<Database> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Database::open(&config.data_dir.join(DATABASE_FILE))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -5,6 +5,7 @@
 //! ```toml
 //! data_dir = "data"              # SQLite file and compile cache
 //! schedules_dir = "schedules"    # schedule files (*.toml)
+//! shutdown_grace = "10s"         # for running tasks to finish on shutdown
 //!
 //! [defaults]                     # limits for plugins that set none
 //! timeout = "30s"
@@ -164,6 +165,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where schedule files live.
     pub schedules_dir: PathBuf,
+    /// How long running tasks may take to finish on shutdown before they
+    /// are interrupted.
+    pub shutdown_grace: Duration,
     /// The plugins, sorted by name.
     pub plugins: Vec<PluginConfig>,
 }
@@ -202,20 +206,7 @@ impl Config {
         for (name, plugin) in raw.plugins {
             let field = format!("plugins.{name}");
             let name = PluginName::parse(&name).map_err(|e| error(format!("{field}: {e}")))?;
-            let values = plugin
-                .config
-                .into_iter()
-                .map(|(key, value)| {
-                    config_value(&value)
-                        .map(|value| (key.clone(), value))
-                        .ok_or_else(|| {
-                            error(format!(
-                                "{field}.config.{key}: must be a string, number or boolean, not {}",
-                                value.type_str()
-                            ))
-                        })
-                })
-                .collect::<Result<_, _>>()?;
+            let values = scalar_values(&format!("{field}.config"), plugin.config).map_err(error)?;
             plugins.push(PluginConfig {
                 name,
                 world: plugin.world,
@@ -234,6 +225,7 @@ impl Config {
             file: file.to_owned(),
             data_dir: base.join(raw.data_dir),
             schedules_dir: base.join(raw.schedules_dir.unwrap_or_else(|| "schedules".into())),
+            shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |g| g.0),
             plugins,
         })
     }
@@ -242,6 +234,28 @@ impl Config {
     pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
         self.plugins.iter().find(|p| p.name.as_str() == name)
     }
+}
+
+/// The `config = { .. }` table at path `table` as the `key = value` text
+/// pairs a plugin receives, sorted by key; a table or array value is an
+/// error naming its path.
+pub(crate) fn scalar_values(
+    table_path: &str,
+    table: BTreeMap<String, toml::Value>,
+) -> Result<Vec<(String, String)>, String> {
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            config_value(&value)
+                .map(|text| (key.clone(), text))
+                .ok_or_else(|| {
+                    format!(
+                        "{table_path}.{key}: must be a string, number or boolean, not {}",
+                        value.type_str()
+                    )
+                })
+        })
+        .collect()
 }
 
 /// A scalar config value as the text a plugin receives.
@@ -265,6 +279,9 @@ struct RawConfig {
     data_dir: PathBuf,
     /// Directory of schedule files. Example: `schedules_dir = "schedules"`
     schedules_dir: Option<PathBuf>,
+    /// Grace period for running tasks on shutdown (default 10s).
+    /// Example: `shutdown_grace = "30s"`
+    shutdown_grace: Option<HumanDuration>,
     /// Limits for plugins that do not set their own.
     defaults: Option<RawLimits>,
     /// The plugins, by name. Example: `[plugins.briefing]`

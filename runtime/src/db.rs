@@ -43,6 +43,29 @@ const MIGRATIONS: &[&str] = &[
          at INTEGER NOT NULL
      );
      CREATE INDEX history_by_conversation ON history (plugin, conversation, id);",
+    // 2: schedules: runs know their schedule; per-schedule state; requests
+    // from the CLI to a running host; the host's heartbeat.
+    "ALTER TABLE runs ADD COLUMN schedule TEXT;
+     ALTER TABLE runs ADD COLUMN request INTEGER;
+     CREATE INDEX runs_by_schedule ON runs (schedule, id);
+     CREATE TABLE schedule_state (
+         schedule TEXT PRIMARY KEY,
+         last_due_at INTEGER,
+         paused INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE requests (
+         id INTEGER PRIMARY KEY,
+         kind TEXT NOT NULL,
+         schedule TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         taken_at INTEGER
+     );
+     CREATE TABLE host (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         pid INTEGER NOT NULL,
+         started_at INTEGER NOT NULL,
+         heartbeat_at INTEGER NOT NULL
+     );",
 ];
 
 /// A handle to the database, cheap to clone and shared by every part of the

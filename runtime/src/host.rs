@@ -1,22 +1,27 @@
 //! The host: the data directory, the database, the plugin loader and the
-//! registry, and the operations the CLI and (later) the scheduler and the
-//! bot drive: load plugins, run a task, hand a message to a chat plugin,
-//! serve until shutdown.
+//! registry, and the operations the CLI, the scheduler and (later) the bot
+//! drive: load plugins, run a task, hand a message to a chat plugin, serve
+//! until shutdown.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::call::{CallReport, Invocation, Message, Reply};
 use crate::capabilities::history;
+use crate::clock::SystemClock;
 use crate::config::{Config, Grant};
 use crate::db::Database;
 use crate::loader::PluginLoader;
 use crate::plugin::{LoadError, Plugin};
 use crate::registry::PluginRegistry;
-use crate::runs::{self, RunRecord, Trigger};
+use crate::runs::{self, RunRecord, RunStart, Trigger};
+use crate::schedule::{self, Schedule};
+use crate::scheduler::{ScheduleRunner, Scheduler};
 
 /// The name of the SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "mission.db";
@@ -47,6 +52,11 @@ impl Host {
             db,
             registry: Arc::default(),
         })
+    }
+
+    /// The configuration the host runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The database.
@@ -96,23 +106,73 @@ impl Host {
             .ok_or_else(|| anyhow!("plugin `{name}` is not loaded"))
     }
 
-    /// Runs the task plugin `name` once, now, and records the run.
+    /// Runs the task plugin `name` once, now, with its own config and
+    /// deadline, and records the run.
     pub async fn run_task(&self, name: &str, trigger: Trigger) -> anyhow::Result<RunRecord> {
         let plugin = self.plugin(name)?;
-        let scheduled_at = Utc::now();
         let invocation = Invocation {
             name: name.to_owned(),
-            scheduled_at: scheduled_at.timestamp_millis(),
+            scheduled_at: Utc::now().timestamp_millis(),
             attempt: 1,
             config: plugin.config.values.clone(),
         };
-        let id = runs::start(&self.db, plugin.name(), trigger, scheduled_at, 1).await?;
-        let report = plugin.run_task(&self.db, &invocation).await?;
+        self.run_recorded(name, None, trigger, invocation, None).await
+    }
+
+    /// Runs attempt `attempt` of `schedule` for its due time `due`, and
+    /// records it.
+    pub async fn run_scheduled(
+        &self,
+        schedule: &Schedule,
+        due: DateTime<Utc>,
+        attempt: u32,
+        trigger: Trigger,
+    ) -> anyhow::Result<RunRecord> {
+        let invocation = Invocation {
+            name: schedule.name.clone(),
+            scheduled_at: due.timestamp_millis(),
+            attempt,
+            config: schedule.values.clone(),
+        };
+        self.run_recorded(
+            &schedule.plugin,
+            Some(&schedule.name),
+            trigger,
+            invocation,
+            schedule.timeout,
+        )
+        .await
+    }
+
+    async fn run_recorded(
+        &self,
+        plugin: &str,
+        schedule: Option<&str>,
+        trigger: Trigger,
+        invocation: Invocation,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<RunRecord> {
+        let scheduled_at = DateTime::from_timestamp_millis(invocation.scheduled_at).unwrap_or_default();
+        let start = RunStart {
+            plugin,
+            schedule,
+            trigger,
+            scheduled_at,
+            attempt: invocation.attempt,
+        };
+        let id = runs::start(&self.db, start).await?;
+        let Some(loaded) = self.registry.get(plugin) else {
+            let error = format!("plugin `{plugin}` is not loaded (its load error is in the host's log)");
+            tracing::error!(run = id, "{error}");
+            return runs::abandon(&self.db, id, "not_loaded", error).await;
+        };
+        let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
+        let report = loaded.run_task(&self.db, &invocation, timeout).await?;
         let record = runs::finish(&self.db, id, &report).await?;
         match &report.result {
-            Ok(_) => tracing::info!(plugin = name, run = id, duration = ?report.duration, "run succeeded"),
+            Ok(_) => tracing::info!(plugin, schedule, run = id, duration = ?report.duration, "run succeeded"),
             Err(e) => {
-                tracing::warn!(plugin = name, run = id, duration = ?report.duration, "run did not succeed: {e}")
+                tracing::warn!(plugin, schedule, run = id, duration = ?report.duration, "run did not succeed: {e}")
             }
         }
         Ok(record)
@@ -149,17 +209,70 @@ impl Host {
         Ok(report)
     }
 
-    /// Serves until `shutdown` completes. The scheduler, the bot and the
-    /// file watcher will run here; today the host only holds its plugins.
-    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// The schedules in the schedules directory; each invalid file is logged
+    /// and left out, so the others still run.
+    pub fn schedules(&self) -> Vec<Schedule> {
+        let (schedules, errors) = schedule::load_all(&self.config, schedule::host_zone());
+        for error in errors {
+            tracing::error!("schedule refused: {error}");
+        }
+        schedules
+    }
+
+    /// A scheduler for this host's schedules, driven by the system clock.
+    pub fn scheduler(self: &Arc<Self>) -> Scheduler {
+        Scheduler::new(
+            self.schedules(),
+            Arc::new(SystemClock),
+            Arc::new(HostRunner(self.clone())),
+            self.db.clone(),
+            self.config.shutdown_grace,
+        )
+    }
+
+    /// Serves until `shutdown` completes: records runs a killed host left
+    /// behind as interrupted, then runs the scheduler.
+    pub async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let interrupted = runs::interrupt_running(&self.db).await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                count = interrupted,
+                "runs left running by a stopped host recorded as interrupted"
+            );
+        }
+        let scheduler = self.scheduler();
         tracing::info!(
             plugins = self.registry.list().len(),
             config = %self.config.file.display(),
             "mission control is up"
         );
-        shutdown.await;
-        tracing::info!("shutting down");
+        scheduler.run(shutdown).await;
+        tracing::info!("shut down");
         Ok(())
+    }
+}
+
+/// Runs scheduled attempts on a host.
+struct HostRunner(Arc<Host>);
+
+impl ScheduleRunner for HostRunner {
+    fn run(
+        &self,
+        schedule: Arc<Schedule>,
+        due: DateTime<Utc>,
+        attempt: u32,
+        trigger: Trigger,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            match host.run_scheduled(&schedule, due, attempt, trigger).await {
+                Ok(record) => record.succeeded(),
+                Err(e) => {
+                    tracing::error!(schedule = %schedule.name, "failed to run: {e:#}");
+                    false
+                }
+            }
+        })
     }
 }
 

@@ -14,7 +14,11 @@
 //! - [`host_state`]: what a store holds; [`capabilities`]: the
 //!   `mission:plugin` imports, one file per interface.
 //! - [`registry`]: the plugins being served, by name.
-//! - [`db`]: the SQLite file; [`runs`]: run records in it.
+//! - [`schedule`]: schedule files and cron expressions; [`scheduler`]: fires
+//!   them on time by the [`clock`], with their policies;
+//!   [`schedule_state`]: what it remembers per schedule.
+//! - [`db`]: the SQLite file; [`runs`]: run records in it; [`control`]: how
+//!   CLI commands reach a running host through it.
 //! - [`host`]: ties the above together; [`cli`]: the `mission` commands.
 
 pub mod bindings;
@@ -22,7 +26,9 @@ pub mod cache;
 pub mod call;
 pub mod capabilities;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod engine;
 pub mod host;
@@ -33,4 +39,7 @@ pub mod output;
 pub mod plugin;
 pub mod registry;
 pub mod runs;
+pub mod schedule;
+pub mod schedule_state;
+pub mod scheduler;
 pub mod units;

@@ -5,23 +5,54 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::call::CallReport;
-use crate::config::PluginName;
 use crate::db::Database;
 
 /// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// `mission run` from the command line.
+    /// `mission run PLUGIN` from the command line.
     Manual,
+    /// A schedule's due time.
+    Schedule,
+    /// A due time missed while the host was down (catch-up `once`).
+    CatchUp,
+    /// `mission trigger SCHEDULE`; through a running host, with the id of
+    /// the request it queued.
+    Request(i64),
+    /// `mission trigger SCHEDULE` with no host running.
+    Direct,
 }
 
 impl Trigger {
     fn as_str(self) -> &'static str {
         match self {
             Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Request(_) | Trigger::Direct => "trigger",
         }
     }
+
+    fn request(self) -> Option<i64> {
+        match self {
+            Trigger::Request(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// The start of a run, as recorded.
+pub struct RunStart<'a> {
+    /// The plugin that runs.
+    pub plugin: &'a str,
+    /// The schedule it runs for, if any.
+    pub schedule: Option<&'a str>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// When it was due.
+    pub scheduled_at: DateTime<Utc>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
 }
 
 /// One run as recorded.
@@ -31,8 +62,12 @@ pub struct RunRecord {
     pub id: i64,
     /// The plugin that ran.
     pub plugin: String,
-    /// What started it (`manual`).
+    /// The schedule it ran for, if any.
+    pub schedule: Option<String>,
+    /// What started it: `manual`, `schedule`, `catch_up` or `trigger`.
     pub trigger: String,
+    /// The `mission trigger` request it answers, if any.
+    pub request: Option<i64>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -41,8 +76,8 @@ pub struct RunRecord {
     pub started_at: DateTime<Utc>,
     /// When it ended; none while running (or if the host died).
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded`, `failed`, `trapped`, `timed_out` or
-    /// `out_of_memory`.
+    /// `running`, `succeeded`, `failed`, `trapped`, `timed_out`,
+    /// `out_of_memory`, `interrupted` or `not_loaded`.
     pub outcome: String,
     /// The error, for any outcome but `succeeded`.
     pub error: Option<String>,
@@ -71,29 +106,52 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// Records that `plugin` started a run; returns the run's id.
-pub async fn start(
-    db: &Database,
-    plugin: &PluginName,
-    trigger: Trigger,
-    scheduled_at: DateTime<Utc>,
-    attempt: u32,
-) -> anyhow::Result<i64> {
-    let plugin = plugin.to_string();
-    let started_at = millis(Utc::now());
+/// Records the start of a run; returns the run's id.
+pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
+    let (plugin, schedule) = (run.plugin.to_owned(), run.schedule.map(str::to_owned));
+    let (trigger, request) = (run.trigger.as_str(), run.trigger.request());
+    let (scheduled_at, attempt, started_at) = (millis(run.scheduled_at), run.attempt, millis(Utc::now()));
     db.call(move |c| {
         c.execute(
-            "INSERT INTO runs (plugin, trigger, scheduled_at, attempt, started_at, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
-            (
-                plugin,
-                trigger.as_str(),
-                millis(scheduled_at),
-                attempt,
-                started_at,
-            ),
+            "INSERT INTO runs (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
+            (plugin, schedule, trigger, request, scheduled_at, attempt, started_at),
         )?;
         Ok(c.last_insert_rowid())
+    })
+    .await
+}
+
+/// Ends run `id` without a call: `outcome` says why, `error` explains.
+pub async fn abandon(
+    db: &Database,
+    id: i64,
+    outcome: &'static str,
+    error: String,
+) -> anyhow::Result<RunRecord> {
+    let finished_at = millis(Utc::now());
+    db.call(move |c| {
+        c.execute(
+            "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
+            (id, finished_at, outcome, error),
+        )?;
+        c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
+    })
+    .await
+}
+
+/// Records every run still marked `running` as `interrupted`: at shutdown
+/// after the grace period, and at start for runs a killed host left behind.
+/// Returns how many there were.
+pub async fn interrupt_running(db: &Database) -> anyhow::Result<usize> {
+    let now = millis(Utc::now());
+    db.call(move |c| {
+        c.execute(
+            "UPDATE runs SET outcome = 'interrupted', finished_at = ?1,
+                 error = 'the host stopped before the run finished'
+             WHERE outcome = 'running'",
+            [now],
+        )
     })
     .await
 }
@@ -127,37 +185,54 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
     .await
 }
 
-/// The latest `limit` runs, newest first, of one plugin or of all.
-pub async fn recent(db: &Database, plugin: Option<&str>, limit: u32) -> anyhow::Result<Vec<RunRecord>> {
-    let plugin = plugin.map(str::to_owned);
+/// The latest `limit` runs, newest first, of one schedule or of all.
+pub async fn recent(db: &Database, schedule: Option<&str>, limit: u32) -> anyhow::Result<Vec<RunRecord>> {
+    let schedule = schedule.map(str::to_owned);
     db.call(move |c| {
         let mut statement = c.prepare_cached(&format!(
-            "{SELECT} WHERE ?1 IS NULL OR plugin = ?1 ORDER BY id DESC LIMIT ?2"
+            "{SELECT} WHERE ?1 IS NULL OR schedule = ?1 ORDER BY id DESC LIMIT ?2"
         ))?;
-        let rows = statement.query_map((plugin, limit), row_to_record)?;
+        let rows = statement.query_map((schedule, limit), row_to_record)?;
         rows.collect()
     })
     .await
 }
 
-const SELECT: &str = "SELECT id, plugin, trigger, scheduled_at, attempt, started_at, finished_at, outcome,
-                             error, summary, output, output_bytes, output_truncated
+/// The final run answering `mission trigger` request `request`: one that
+/// succeeded, or attempt `last_attempt` whatever its outcome. None while
+/// attempts are still going.
+pub async fn answer_to(db: &Database, request: i64, last_attempt: u32) -> anyhow::Result<Option<RunRecord>> {
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(&format!(
+            "{SELECT} WHERE request = ?1 AND outcome != 'running' AND (outcome = 'succeeded' OR attempt >= ?2)
+             ORDER BY id DESC LIMIT 1"
+        ))?;
+        let mut rows = statement.query_map((request, last_attempt), row_to_record)?;
+        rows.next().transpose()
+    })
+    .await
+}
+
+const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
+                             finished_at, outcome, error, summary, output, output_bytes, output_truncated
                       FROM runs";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         id: row.get(0)?,
         plugin: row.get(1)?,
-        trigger: row.get(2)?,
-        scheduled_at: from_millis(row.get(3)?),
-        attempt: row.get(4)?,
-        started_at: from_millis(row.get(5)?),
-        finished_at: row.get::<_, Option<i64>>(6)?.map(from_millis),
-        outcome: row.get(7)?,
-        error: row.get(8)?,
-        summary: row.get(9)?,
-        output: row.get(10)?,
-        output_bytes: row.get(11)?,
-        output_truncated: row.get(12)?,
+        schedule: row.get(2)?,
+        trigger: row.get(3)?,
+        request: row.get(4)?,
+        scheduled_at: from_millis(row.get(5)?),
+        attempt: row.get(6)?,
+        started_at: from_millis(row.get(7)?),
+        finished_at: row.get::<_, Option<i64>>(8)?.map(from_millis),
+        outcome: row.get(9)?,
+        error: row.get(10)?,
+        summary: row.get(11)?,
+        output: row.get(12)?,
+        output_bytes: row.get(13)?,
+        output_truncated: row.get(14)?,
     })
 }

@@ -1,10 +1,6 @@
 //! The `mission` command line on the example plugins.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use crate::support::{guest, text, PluginSpec, Setup};
+use crate::support::{guest, text, PluginSpec, RunningHost, Setup};
 
 fn example_plugins() -> Vec<PluginSpec> {
     vec![
@@ -178,43 +174,16 @@ fn check_refuses_broken_plugins_by_name_and_file_and_passes_the_rest() {
 #[test]
 fn up_serves_until_sigterm_and_exits_cleanly() {
     let setup = Setup::with_plugins(example_plugins());
-    let mut child = setup.command(&["up"]).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while !seen.contains("mission control is up") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "mission up exited early:\n{seen}"
-        );
-        seen.push_str(&line);
-    }
+    let host = RunningHost::start(&setup);
     assert!(
-        seen.contains("plugin=briefing") && seen.contains("plugin=echo"),
-        "{seen}"
+        host.seen.contains("plugin=briefing") && host.seen.contains("plugin=echo"),
+        "{}",
+        host.seen
     );
-
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "mission up did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(exit.success(), "{exit:?}");
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(rest.contains("shutting down"), "{rest}");
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+    assert!(log.contains("shut down"), "{log}");
 }
 
 #[test]

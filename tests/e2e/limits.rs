@@ -7,7 +7,7 @@ use mission::call::CallError;
 use mission::host::Host;
 use mission::runs::Trigger;
 
-use crate::support::{guest, invocation, wat_task, PluginSpec, Setup};
+use crate::support::{call_task, guest, wat_task, PluginSpec, Setup};
 
 const TRAP: &str = "unreachable";
 const SPIN: &str = "(loop $spin (br $spin)) unreachable";
@@ -30,13 +30,7 @@ async fn a_trapping_plugin_is_reported_as_trapped() {
     setup.config(vec![PluginSpec::task("trap", trap), briefing()]);
     let host = setup.host().await;
 
-    let report = host
-        .registry()
-        .get("trap")
-        .unwrap()
-        .run_task(host.db(), &invocation("trap"))
-        .await
-        .unwrap();
+    let report = call_task(&host, "trap").await;
     match report.result {
         Err(CallError::Trapped { trap }) => assert!(trap.contains("unreachable"), "{trap}"),
         other => panic!("expected a trap, got {other:?}"),
@@ -54,13 +48,7 @@ async fn a_looping_plugin_times_out_at_its_deadline() {
     ]);
     let host = setup.host().await;
 
-    let report = host
-        .registry()
-        .get("spin")
-        .unwrap()
-        .run_task(host.db(), &invocation("spin"))
-        .await
-        .unwrap();
+    let report = call_task(&host, "spin").await;
     assert_eq!(
         report.result,
         Err(CallError::TimedOut {
@@ -90,13 +78,7 @@ async fn a_plugin_growing_memory_without_end_is_out_of_memory() {
     ]);
     let host = setup.host().await;
 
-    let report = host
-        .registry()
-        .get("grow")
-        .unwrap()
-        .run_task(host.db(), &invocation("grow"))
-        .await
-        .unwrap();
+    let report = call_task(&host, "grow").await;
     assert_eq!(report.result, Err(CallError::OutOfMemory { limit: 8 << 20 }));
     assert_host_still_serves(&host).await;
 }

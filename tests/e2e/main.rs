@@ -8,3 +8,4 @@ mod wat;
 mod cli;
 mod isolation;
 mod limits;
+mod schedules;

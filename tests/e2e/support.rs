@@ -2,9 +2,11 @@
 //! once, builds misbehaving components from WAT, writes a `mission.toml` in a
 //! temporary directory and runs `mission` on it.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use mission::config::Config;
 use mission::host::Host;
@@ -94,7 +96,12 @@ impl Setup {
 
     /// Writes the config with `plugins`.
     pub fn config(&self, plugins: Vec<PluginSpec>) {
-        let mut toml = String::from("data_dir = \"data\"\n");
+        self.config_with("", plugins);
+    }
+
+    /// Writes the config with top-level lines `top` and `plugins`.
+    pub fn config_with(&self, top: &str, plugins: Vec<PluginSpec>) {
+        let mut toml = format!("data_dir = \"data\"\n{top}\n");
         for plugin in plugins {
             toml.push_str(&format!(
                 "\n[plugins.{}]\nworld = \"{}\"\nwasm = {:?}\n{}",
@@ -109,6 +116,13 @@ impl Setup {
         let path = self.dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+
+    /// Writes `schedules/NAME.toml`.
+    pub fn schedule(&self, name: &str, toml: &str) {
+        let dir = self.dir.path().join("schedules");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
     }
 
     /// The config file.
@@ -167,5 +181,78 @@ pub fn invocation(name: &str) -> mission::call::Invocation {
         scheduled_at: 0,
         attempt: 1,
         config: Vec::new(),
+    }
+}
+
+/// Runs the loaded plugin `name` once through the library, with its own
+/// deadline, and returns the typed report.
+pub async fn call_task(host: &Host, name: &str) -> mission::call::CallReport<String> {
+    let plugin = host.registry().get(name).unwrap();
+    plugin
+        .run_task(host.db(), &invocation(name), plugin.config.limits.timeout)
+        .await
+        .unwrap()
+}
+
+/// A `mission up` process and what it logged so far.
+pub struct RunningHost {
+    child: Child,
+    log: BufReader<ChildStderr>,
+    /// Everything it logged so far.
+    pub seen: String,
+}
+
+impl RunningHost {
+    /// Starts `mission up` on `setup` and waits until it is serving.
+    pub fn start(setup: &Setup) -> RunningHost {
+        let mut child = setup.command(&["up"]).stderr(Stdio::piped()).spawn().unwrap();
+        let log = BufReader::new(child.stderr.take().unwrap());
+        let mut host = RunningHost {
+            child,
+            log,
+            seen: String::new(),
+        };
+        host.wait_for_log("mission control is up");
+        host
+    }
+
+    /// Reads the log until it contains `text`.
+    pub fn wait_for_log(&mut self, text: &str) {
+        let mut line = String::new();
+        while !self.seen.contains(text) {
+            line.clear();
+            assert!(
+                self.log.read_line(&mut line).unwrap() > 0,
+                "host exited before logging {text:?}:\n{}",
+                self.seen
+            );
+            self.seen.push_str(&line);
+        }
+    }
+
+    /// Sends `signal` (e.g. `-TERM`) to the host.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        assert!(status.unwrap().success());
+    }
+
+    /// Waits for the process to exit; returns whether it exited 0 and the
+    /// rest of its log.
+    pub fn wait(mut self) -> (bool, String) {
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "mission up did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.log.read_to_string(&mut self.seen).unwrap();
+        (status.success(), self.seen)
     }
 }
