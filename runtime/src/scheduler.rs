@@ -278,8 +278,8 @@ impl Scheduler {
     }
 }
 
-/// One run of a schedule with its jitter and retries, then any run queued
-/// behind it.
+/// One run of a schedule with its jitter (for due runs, not triggered ones)
+/// and retries, then any run queued behind it.
 async fn execute(
     runner: Arc<dyn ScheduleRunner>,
     clock: Arc<dyn Clock>,
@@ -290,7 +290,8 @@ async fn execute(
 ) {
     let mut rng = fastrand::Rng::new();
     loop {
-        if !schedule.jitter.is_zero() {
+        let on_time = matches!(trigger, Trigger::Schedule | Trigger::CatchUp);
+        if on_time && !schedule.jitter.is_zero() {
             clock.sleep(jitter_delay(schedule.jitter, &mut rng)).await;
         }
         for attempt in 1..=schedule.retries + 1 {
