@@ -51,12 +51,15 @@ fn rss() -> u64 {
     statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
 }
 
-/// CPU time (user + system) this process has used.
+/// CPU time this process's threads have spent running, in nanoseconds
+/// (`/proc/self/task/*/schedstat`, finer than the 10 ms of `/proc/self/stat`).
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+    let nanos: u64 = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 fn write_schedules(dir: &Path, cron: &str) -> Config {
@@ -175,7 +178,7 @@ async fn main() {
         rss_after.saturating_sub(rss_before) / SCHEDULES as u64
     );
     println!(
-        "  idle CPU:  {:.2}% of one core over {IDLE_WINDOW:?}; the process without a scheduler: {:.2}%",
+        "  idle CPU:  {:.3}% of one core over {IDLE_WINDOW:?}; the process without a scheduler: {:.3}%",
         idle * 100.0,
         idle_baseline * 100.0
     );

@@ -14,12 +14,14 @@ use serde_json::json;
 
 use crate::call::{Message, ParseMode};
 use crate::config::Config;
+use crate::control::{self, RequestKind};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
 use crate::loader::PluginLoader;
+use crate::plugin_loads;
 use crate::runs::{self, RunRecord, Trigger};
 use crate::schedule::{self, CronExpr, Schedule};
-use crate::{control, schedule_state};
+use crate::schedule_state;
 
 /// Mission Control: runs your always-on automations as sandboxed
 /// WebAssembly plugins.
@@ -105,6 +107,17 @@ pub enum Command {
         /// The schedule's name.
         schedule: String,
     },
+    /// List the plugins: content hash, when loaded, last reload outcome.
+    Plugins {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running host reload a plugin (or all) from disk now.
+    Reload {
+        /// The plugin; all if left out.
+        plugin: Option<String>,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -170,6 +183,8 @@ impl Cli {
             Command::Trigger { schedule, json } => trigger(config, &schedule, json).await,
             Command::Pause { schedule } => set_paused(config, &schedule, true).await,
             Command::Resume { schedule } => set_paused(config, &schedule, false).await,
+            Command::Plugins { json } => list_plugins(config, json).await,
+            Command::Reload { plugin } => reload(config, plugin.as_deref()).await,
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }
@@ -443,7 +458,7 @@ async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitC
     let db = open_db(&config)?;
     let record = match control::running_host(&db).await? {
         Some(pid) => {
-            let request = control::request_trigger(&db, name).await?;
+            let request = control::request(&db, RequestKind::Trigger, name).await?;
             eprintln!("asked the running host (pid {pid}) to run `{name}` (request {request})");
             loop {
                 if let Some(record) = runs::answer_to(&db, request, schedule.retries + 1).await? {
@@ -481,6 +496,106 @@ async fn set_paused(config: Config, name: &str, paused: bool) -> anyhow::Result<
     schedule_state::set_paused(&db, name, paused).await?;
     println!("schedule `{name}` {}", if paused { "paused" } else { "resumed" });
     Ok(ExitCode::SUCCESS)
+}
+
+async fn list_plugins(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let mut rows = Vec::new();
+    for plugin in &config.plugins {
+        let (last, loaded) = plugin_loads::latest(&db, plugin.name.as_str()).await?;
+        rows.push(json!({
+            "name": plugin.name.as_str(),
+            "world": plugin.world.to_string(),
+            "wasm": plugin.wasm.display().to_string(),
+            "hash": loaded.as_ref().and_then(|l| l.new_hash.clone()),
+            "loaded_at": loaded.as_ref().map(|l| l.at.to_rfc3339()),
+            "last_outcome": last.as_ref().map(|l| l.outcome.clone()),
+            "last_at": last.as_ref().map(|l| l.at.to_rfc3339()),
+            "last_error": last.as_ref().and_then(|l| l.error.clone()),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<16} {:<6} {:<14} {:<26} LAST RELOAD",
+        "PLUGIN", "WORLD", "HASH", "LOADED AT"
+    );
+    for row in &rows {
+        let hash = row["hash"].as_str().map_or("-", |h| &h[..12]);
+        let last = match (row["last_outcome"].as_str(), row["last_error"].as_str()) {
+            (Some(outcome), Some(error)) => format!("{outcome}: {error}"),
+            (Some(outcome), None) => outcome.to_owned(),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "{:<16} {:<6} {:<14} {:<26} {last}",
+            row["name"].as_str().unwrap_or_default(),
+            row["world"].as_str().unwrap_or_default(),
+            hash,
+            row["loaded_at"].as_str().unwrap_or("never"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reload(config: Config, plugin: Option<&str>) -> anyhow::Result<ExitCode> {
+    let targets: Vec<String> = match plugin {
+        Some(name) if config.plugin(name).is_none() => {
+            bail!("no plugin named `{name}` in {}", config.file.display())
+        }
+        Some(name) => vec![name.to_owned()],
+        None => config.plugins.iter().map(|p| p.name.to_string()).collect(),
+    };
+    let db = open_db(&config)?;
+    let Some(pid) = control::running_host(&db).await? else {
+        bail!(
+            "no host is running on {}: nothing to reload",
+            config.file.display()
+        );
+    };
+    let after = plugin_loads::newest_id(&db).await?;
+    control::request(&db, RequestKind::Reload, plugin.unwrap_or("")).await?;
+    eprintln!(
+        "asked the running host (pid {pid}) to reload {}",
+        targets.join(", ")
+    );
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < targets.len() {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the host did not answer the reload request within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for load in plugin_loads::since(&db, after).await? {
+            if targets.contains(&load.plugin)
+                && !seen
+                    .iter()
+                    .any(|s: &plugin_loads::PluginLoad| s.plugin == load.plugin)
+            {
+                seen.push(load);
+            }
+        }
+    }
+    let mut refused = false;
+    for load in &seen {
+        refused |= load.outcome == "refused";
+        match &load.error {
+            Some(error) => println!("{}: {}: {error}", load.plugin, load.outcome),
+            None => println!(
+                "{}: {} ({})",
+                load.plugin,
+                load.outcome,
+                load.new_hash.as_deref().map_or("-", |h| &h[..12])
+            ),
+        }
+    }
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn open_db(config: &Config) -> anyhow::Result<Database> {

@@ -1,7 +1,7 @@
 //! How CLI commands reach a running host: through the SQLite file. The host
-//! writes a heartbeat every scheduler tick; `mission trigger` queues a
-//! request in the `requests` table, which the host takes at its next tick
-//! (within a second) and answers by running the schedule.
+//! writes a heartbeat every scheduler tick; `mission trigger` and `mission
+//! reload` queue a request in the `requests` table, which the host takes
+//! within a second and answers (a run record, a plugin load record).
 
 use std::time::Duration;
 
@@ -59,32 +59,49 @@ pub async fn running_host(db: &Database) -> anyhow::Result<Option<u32>> {
     }))
 }
 
-/// Asks the running host to run `schedule` now; returns the request's id.
-pub async fn request_trigger(db: &Database, schedule: &str) -> anyhow::Result<i64> {
-    let schedule = schedule.to_owned();
+/// What a CLI command asks a running host to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// Run a schedule now (`mission trigger`); the target is the schedule.
+    Trigger,
+    /// Reload plugins from disk (`mission reload`); the target is a plugin,
+    /// or empty for all.
+    Reload,
+}
+
+impl RequestKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Trigger => "trigger",
+            RequestKind::Reload => "reload",
+        }
+    }
+}
+
+/// Queues a request for the running host; returns its id.
+pub async fn request(db: &Database, kind: RequestKind, target: &str) -> anyhow::Result<i64> {
+    let target = target.to_owned();
     db.call(move |c| {
         c.execute(
-            "INSERT INTO requests (kind, schedule, created_at) VALUES ('trigger', ?1, ?2)",
-            (schedule, Utc::now().timestamp_millis()),
+            "INSERT INTO requests (kind, target, created_at) VALUES (?1, ?2, ?3)",
+            (kind.as_str(), target, Utc::now().timestamp_millis()),
         )?;
         Ok(c.last_insert_rowid())
     })
     .await
 }
 
-/// Takes every pending trigger request: `(request id, schedule)`.
-pub async fn take_triggers(db: &Database) -> anyhow::Result<Vec<(i64, String)>> {
-    db.call(|c| {
+/// Takes every pending request of `kind`: `(request id, target)`.
+pub async fn take_requests(db: &Database, kind: RequestKind) -> anyhow::Result<Vec<(i64, String)>> {
+    db.call(move |c| {
         let transaction = c.transaction()?;
         let pending = transaction
-            .prepare(
-                "SELECT id, schedule FROM requests WHERE kind = 'trigger' AND taken_at IS NULL ORDER BY id",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .prepare("SELECT id, target FROM requests WHERE kind = ?1 AND taken_at IS NULL ORDER BY id")?
+            .query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
         transaction.execute(
-            "UPDATE requests SET taken_at = ?1 WHERE taken_at IS NULL AND kind = 'trigger'",
-            [Utc::now().timestamp_millis()],
+            "UPDATE requests SET taken_at = ?1 WHERE taken_at IS NULL AND kind = ?2",
+            (Utc::now().timestamp_millis(), kind.as_str()),
         )?;
         transaction.commit()?;
         Ok(pending)

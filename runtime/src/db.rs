@@ -56,7 +56,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE requests (
          id INTEGER PRIMARY KEY,
          kind TEXT NOT NULL,
-         schedule TEXT NOT NULL,
+         target TEXT NOT NULL,
          created_at INTEGER NOT NULL,
          taken_at INTEGER
      );
@@ -66,6 +66,18 @@ const MIGRATIONS: &[&str] = &[
          started_at INTEGER NOT NULL,
          heartbeat_at INTEGER NOT NULL
      );",
+    // 3: every load and reload of a plugin, and its outcome.
+    "CREATE TABLE plugin_loads (
+         id INTEGER PRIMARY KEY,
+         plugin TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         outcome TEXT NOT NULL,
+         old_hash TEXT,
+         new_hash TEXT,
+         compile_ms REAL,
+         error TEXT
+     );
+     CREATE INDEX plugin_loads_by_plugin ON plugin_loads (plugin, id);",
 ];
 
 /// A handle to the database, cheap to clone and shared by every part of the

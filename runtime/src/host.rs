@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -16,8 +16,10 @@ use crate::capabilities::history;
 use crate::clock::SystemClock;
 use crate::config::{Config, Grant};
 use crate::db::Database;
+use crate::hot_reload::HotReload;
 use crate::loader::PluginLoader;
-use crate::plugin::{LoadError, Plugin};
+use crate::plugin::{ContentHash, LoadError, Plugin};
+use crate::plugin_loads::{self, LoadOutcome, NewLoad};
 use crate::registry::PluginRegistry;
 use crate::runs::{self, RunRecord, RunStart, Trigger};
 use crate::schedule::{self, Schedule};
@@ -28,7 +30,7 @@ pub const DATABASE_FILE: &str = "mission.db";
 
 /// A running Mission Control host.
 pub struct Host {
-    config: Config,
+    config: RwLock<Arc<Config>>,
     loader: PluginLoader,
     db: Database,
     registry: Arc<PluginRegistry>,
@@ -47,16 +49,16 @@ impl Host {
         let db = Database::open(&config.data_dir.join(DATABASE_FILE))?;
         let loader = PluginLoader::open(&config)?;
         Ok(Host {
-            config,
+            config: RwLock::new(Arc::new(config)),
             loader,
             db,
             registry: Arc::default(),
         })
     }
 
-    /// The configuration the host runs with.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration the host runs with now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The database.
@@ -73,28 +75,167 @@ impl Host {
     /// so the others are still served; the failures are returned.
     pub async fn load_all(&self) -> Vec<LoadError> {
         let mut failures = Vec::new();
-        for config in self.config.plugins.clone() {
-            match self.loader.load(config).await {
+        for config in self.config().plugins.clone() {
+            let name = config.name.to_string();
+            let load = match self.loader.load(config).await {
                 Ok(plugin) => {
                     log_loaded(&plugin);
+                    let load = NewLoad {
+                        new_hash: Some(plugin.hash.to_string()),
+                        compile_time: Some(plugin.compile_time),
+                        ..NewLoad::new(&name, LoadOutcome::Loaded)
+                    };
                     self.registry.insert(plugin);
+                    load
                 }
                 Err(e) => {
                     tracing::error!("{e}");
+                    let load = NewLoad {
+                        error: Some(e.to_string()),
+                        ..NewLoad::new(&name, LoadOutcome::Refused)
+                    };
                     failures.push(e);
+                    load
                 }
+            };
+            if let Err(e) = plugin_loads::record(&self.db, load).await {
+                tracing::error!(plugin = name, "failed to record the load: {e:#}");
             }
         }
         failures
     }
 
+    /// Loads the plugin `name` again from its file and current config and,
+    /// if it compiles and implements its world, swaps it in for the next
+    /// call; calls already running finish on the old version. A refused
+    /// file leaves the old version serving. Recorded and logged either way.
+    pub async fn reload_plugin(&self, name: &str) -> anyhow::Result<LoadOutcome> {
+        let config = self.config();
+        let plugin_config = config
+            .plugin(name)
+            .ok_or_else(|| anyhow!("no plugin named `{name}` in {}", config.file.display()))?
+            .clone();
+        let current = self.registry.get(name);
+        let old_hash = current.as_ref().map(|p| p.hash.to_string());
+        let file = plugin_config.wasm.clone();
+        if !file.exists() && current.is_some() {
+            tracing::warn!(plugin = name, file = %file.display(), "plugin file is gone: the last version keeps serving");
+            let load = NewLoad {
+                old_hash,
+                ..NewLoad::new(name, LoadOutcome::Missing)
+            };
+            plugin_loads::record(&self.db, load).await?;
+            return Ok(LoadOutcome::Missing);
+        }
+        let (outcome, load) = match self.loader.load(plugin_config).await {
+            Ok(plugin) => {
+                if let Some(current) = current.filter(|c| c.hash == plugin.hash && c.config == plugin.config)
+                {
+                    tracing::debug!(
+                        plugin = name,
+                        hash = current.hash.short(),
+                        "unchanged: nothing to reload"
+                    );
+                    let hash = Some(current.hash.to_string());
+                    let load = NewLoad {
+                        old_hash: hash.clone(),
+                        new_hash: hash,
+                        ..NewLoad::new(name, LoadOutcome::Unchanged)
+                    };
+                    plugin_loads::record(&self.db, load).await?;
+                    return Ok(LoadOutcome::Unchanged);
+                }
+                tracing::info!(
+                    plugin = name,
+                    old = old_hash.as_deref().map_or("none", |h| &h[..12]),
+                    new = plugin.hash.short(),
+                    compile_time = ?plugin.compile_time,
+                    "plugin reloaded"
+                );
+                let load = NewLoad {
+                    old_hash,
+                    new_hash: Some(plugin.hash.to_string()),
+                    compile_time: Some(plugin.compile_time),
+                    ..NewLoad::new(name, LoadOutcome::Reloaded)
+                };
+                self.registry.insert(plugin);
+                (LoadOutcome::Reloaded, load)
+            }
+            Err(e) => {
+                tracing::error!("reload refused, the previous version keeps serving: {e}");
+                let new_hash = std::fs::read(&file)
+                    .ok()
+                    .map(|bytes| ContentHash::of(&bytes).to_string());
+                let load = NewLoad {
+                    old_hash,
+                    new_hash,
+                    error: Some(e.to_string()),
+                    ..NewLoad::new(name, LoadOutcome::Refused)
+                };
+                (LoadOutcome::Refused, load)
+            }
+        };
+        plugin_loads::record(&self.db, load).await?;
+        Ok(outcome)
+    }
+
+    /// Switches to `new` config: plugins whose config changed are reloaded
+    /// with it, new ones loaded, removed ones dropped. Settings that need a
+    /// restart are left as they were; the returned notes name them.
+    pub async fn apply_config(&self, mut new: Config) -> Vec<String> {
+        let old = self.config();
+        let mut notes = Vec::new();
+        if new.data_dir != old.data_dir {
+            notes.push(format!(
+                "data_dir changed to {}: restart to apply",
+                new.data_dir.display()
+            ));
+            new.data_dir = old.data_dir.clone();
+        }
+        if new.schedules_dir != old.schedules_dir {
+            notes.push(format!(
+                "schedules_dir changed to {}: restart to apply",
+                new.schedules_dir.display()
+            ));
+            new.schedules_dir = old.schedules_dir.clone();
+        }
+        if new.shutdown_grace != old.shutdown_grace {
+            notes.push("shutdown_grace changed: restart to apply".to_owned());
+            new.shutdown_grace = old.shutdown_grace;
+        }
+        let changed: Vec<String> = new
+            .plugins
+            .iter()
+            .filter(|p| old.plugin(p.name.as_str()) != Some(*p))
+            .map(|p| p.name.to_string())
+            .collect();
+        let removed: Vec<String> = old
+            .plugins
+            .iter()
+            .filter(|p| new.plugin(p.name.as_str()).is_none())
+            .map(|p| p.name.to_string())
+            .collect();
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        for name in removed {
+            self.registry.remove(&name);
+            notes.push(format!("plugin `{name}` removed"));
+        }
+        for name in changed {
+            match self.reload_plugin(&name).await {
+                Ok(outcome) => notes.push(format!("plugin `{name}`: {outcome:?}")),
+                Err(e) => notes.push(format!("plugin `{name}`: {e:#}")),
+            }
+        }
+        notes
+    }
+
     /// Loads the one plugin named `name`.
     pub async fn load(&self, name: &str) -> anyhow::Result<Arc<Plugin>> {
-        let config = self
-            .config
+        let config = self.config();
+        let plugin_config = config
             .plugin(name)
-            .ok_or_else(|| anyhow!("no plugin named `{name}` in {}", self.config.file.display()))?;
-        let plugin = self.loader.load(config.clone()).await?;
+            .ok_or_else(|| anyhow!("no plugin named `{name}` in {}", config.file.display()))?;
+        let plugin = self.loader.load(plugin_config.clone()).await?;
         log_loaded(&plugin);
         self.registry.insert(plugin);
         Ok(self.registry.get(name).expect("just inserted"))
@@ -212,7 +353,7 @@ impl Host {
     /// The schedules in the schedules directory; each invalid file is logged
     /// and left out, so the others still run.
     pub fn schedules(&self) -> Vec<Schedule> {
-        let (schedules, errors) = schedule::load_all(&self.config, schedule::host_zone());
+        let (schedules, errors) = schedule::load_all(&self.config(), schedule::host_zone());
         for error in errors {
             tracing::error!("schedule refused: {error}");
         }
@@ -226,12 +367,12 @@ impl Host {
             Arc::new(SystemClock),
             Arc::new(HostRunner(self.clone())),
             self.db.clone(),
-            self.config.shutdown_grace,
+            self.config().shutdown_grace,
         )
     }
 
     /// Serves until `shutdown` completes: records runs a killed host left
-    /// behind as interrupted, then runs the scheduler.
+    /// behind as interrupted, then runs the scheduler and hot reload.
     pub async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let interrupted = runs::interrupt_running(&self.db).await?;
         if interrupted > 0 {
@@ -240,13 +381,23 @@ impl Host {
                 "runs left running by a stopped host recorded as interrupted"
             );
         }
-        let scheduler = self.scheduler();
+        let mut scheduler = self.scheduler();
+        let schedule_changes = scheduler.changes();
+        let (stop_reload, reload_stopped) = tokio::sync::oneshot::channel::<()>();
+        let reload = HotReload::start(self.clone(), schedule_changes)?;
+        let reload = tokio::spawn(reload.run(async {
+            let _ = reload_stopped.await;
+        }));
         tracing::info!(
             plugins = self.registry.list().len(),
-            config = %self.config.file.display(),
+            config = %self.config().file.display(),
             "mission control is up"
         );
         scheduler.run(shutdown).await;
+        let _ = stop_reload.send(());
+        if let Err(e) = reload.await {
+            tracing::error!("hot reload panicked: {e}");
+        }
         tracing::info!("shut down");
         Ok(())
     }

@@ -13,7 +13,8 @@
 //!   ([`limits`], [`output`]), and what came of it.
 //! - [`host_state`]: what a store holds; [`capabilities`]: the
 //!   `mission:plugin` imports, one file per interface.
-//! - [`registry`]: the plugins being served, by name.
+//! - [`registry`]: the plugins being served, by name; [`hot_reload`] swaps
+//!   in what [`watcher`] sees change; [`plugin_loads`] records each load.
 //! - [`schedule`]: schedule files and cron expressions; [`scheduler`]: fires
 //!   them on time by the [`clock`], with their policies;
 //!   [`schedule_state`]: what it remembers per schedule.
@@ -33,13 +34,16 @@ pub mod db;
 pub mod engine;
 pub mod host;
 pub mod host_state;
+pub mod hot_reload;
 pub mod limits;
 pub mod loader;
 pub mod output;
 pub mod plugin;
+pub mod plugin_loads;
 pub mod registry;
 pub mod runs;
 pub mod schedule;
 pub mod schedule_state;
 pub mod scheduler;
 pub mod units;
+pub mod watcher;

@@ -31,6 +31,13 @@ impl PluginRegistry {
         plugins.insert(plugin.name().clone(), Arc::new(plugin))
     }
 
+    /// Stops serving the plugin named `name` (removed from the config).
+    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        let key = plugins.keys().find(|n| n.as_str() == name)?.clone();
+        plugins.remove(&key)
+    }
+
     /// Every plugin, by name.
     pub fn list(&self) -> Vec<Arc<Plugin>> {
         let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());

@@ -2,40 +2,12 @@
 //! `schedule_state` table: the last due time it fired (for catch-up) and
 //! whether a user paused it.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::OptionalExtension;
 
 use crate::db::Database;
-
-/// The last due time `schedule` fired for, if it ever did.
-pub async fn last_due(db: &Database, schedule: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-    let schedule = schedule.to_owned();
-    let ms: Option<Option<i64>> = db
-        .call(move |c| {
-            c.query_row(
-                "SELECT last_due_at FROM schedule_state WHERE schedule = ?1",
-                [schedule],
-                |r| r.get(0),
-            )
-            .optional()
-        })
-        .await?;
-    Ok(ms.flatten().and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
-}
-
-/// Records that `schedule` fired for `due`.
-pub async fn set_last_due(db: &Database, schedule: &str, due: DateTime<Utc>) -> anyhow::Result<()> {
-    let schedule = schedule.to_owned();
-    db.call(move |c| {
-        c.execute(
-            "INSERT INTO schedule_state (schedule, last_due_at) VALUES (?1, ?2)
-             ON CONFLICT (schedule) DO UPDATE SET last_due_at = excluded.last_due_at",
-            (schedule, due.timestamp_millis()),
-        )
-    })
-    .await
-    .map(drop)
-}
 
 /// Whether `schedule` is paused.
 pub async fn is_paused(db: &Database, schedule: &str) -> anyhow::Result<bool> {
@@ -65,4 +37,46 @@ pub async fn set_paused(db: &Database, schedule: &str, paused: bool) -> anyhow::
     })
     .await
     .map(drop)
+}
+
+/// The last fired due time of every schedule that has one.
+pub async fn all_last_due(db: &Database) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
+    db.call(|c| {
+        let mut statement =
+            c.prepare("SELECT schedule, last_due_at FROM schedule_state WHERE last_due_at IS NOT NULL")?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|row| {
+            row.map(|(name, ms)| (name, Utc.timestamp_millis_opt(ms).single().unwrap_or_default()))
+        })
+        .collect()
+    })
+    .await
+}
+
+/// Records, in one transaction, that each schedule fired for its due time.
+pub async fn set_last_due_many(db: &Database, fired: Vec<(String, DateTime<Utc>)>) -> anyhow::Result<()> {
+    db.call(move |c| {
+        let transaction = c.transaction()?;
+        {
+            let mut statement = transaction.prepare_cached(
+                "INSERT INTO schedule_state (schedule, last_due_at) VALUES (?1, ?2)
+                 ON CONFLICT (schedule) DO UPDATE SET last_due_at = excluded.last_due_at",
+            )?;
+            for (schedule, due) in fired {
+                statement.execute((schedule, due.timestamp_millis()))?;
+            }
+        }
+        transaction.commit()
+    })
+    .await
+}
+
+/// The names of every paused schedule.
+pub async fn paused(db: &Database) -> anyhow::Result<HashSet<String>> {
+    db.call(|c| {
+        let mut statement = c.prepare_cached("SELECT schedule FROM schedule_state WHERE paused")?;
+        let rows = statement.query_map([], |r| r.get(0))?;
+        rows.collect()
+    })
+    .await
 }

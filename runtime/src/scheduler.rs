@@ -16,10 +16,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
+use crate::control::{self, RequestKind};
 use crate::db::Database;
 use crate::runs::{self, Trigger};
 use crate::schedule::{CatchUp, Overlap, Schedule};
-use crate::{control, schedule_state};
+use crate::schedule_state;
 
 /// How often the wall clock is re-read even when nothing is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,6 +53,19 @@ struct Slot {
 struct Entry {
     schedule: Arc<Schedule>,
     slot: Arc<Mutex<Slot>>,
+    /// Bumped when the schedule is replaced, so its old due times in the
+    /// heap are passed over.
+    generation: u64,
+}
+
+/// A change to the set of schedules while the scheduler runs (hot reload).
+#[derive(Debug)]
+pub enum ScheduleChange {
+    /// Add a schedule, or replace the one with its name; a run in progress
+    /// finishes as it started.
+    Upsert(Schedule),
+    /// Stop scheduling the named schedule.
+    Remove(String),
 }
 
 /// The scheduler of one host.
@@ -60,10 +74,11 @@ pub struct Scheduler {
     runner: Arc<dyn ScheduleRunner>,
     db: Database,
     entries: HashMap<String, Entry>,
-    due: BinaryHeap<Reverse<(DateTime<Utc>, String)>>,
+    due: BinaryHeap<Reverse<(DateTime<Utc>, String, u64)>>,
     tasks: JoinSet<()>,
     grace: Duration,
     ticks: Option<mpsc::UnboundedSender<()>>,
+    changes: Option<mpsc::UnboundedReceiver<ScheduleChange>>,
 }
 
 impl Scheduler {
@@ -82,6 +97,7 @@ impl Scheduler {
                 let entry = Entry {
                     schedule: Arc::new(s),
                     slot: Arc::default(),
+                    generation: 0,
                 };
                 (entry.schedule.name.clone(), entry)
             })
@@ -95,6 +111,45 @@ impl Scheduler {
             tasks: JoinSet::new(),
             grace,
             ticks: None,
+            changes: None,
+        }
+    }
+
+    /// A sender for changes to the schedules while the scheduler runs.
+    pub fn changes(&mut self) -> mpsc::UnboundedSender<ScheduleChange> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.changes = Some(receiver);
+        sender
+    }
+
+    fn apply(&mut self, change: ScheduleChange) {
+        match change {
+            ScheduleChange::Upsert(schedule) => {
+                let name = schedule.name.clone();
+                let schedule = Arc::new(schedule);
+                match self.entries.get_mut(&name) {
+                    Some(entry) => {
+                        entry.schedule = schedule;
+                        entry.generation += 1;
+                        tracing::info!(schedule = %name, "schedule updated");
+                    }
+                    None => {
+                        let entry = Entry {
+                            schedule,
+                            slot: Arc::default(),
+                            generation: 0,
+                        };
+                        self.entries.insert(name.clone(), entry);
+                        tracing::info!(schedule = %name, "schedule added");
+                    }
+                }
+                self.push_next(&name, self.clock.now());
+            }
+            ScheduleChange::Remove(name) => {
+                if self.entries.remove(&name).is_some() {
+                    tracing::info!(schedule = %name, "schedule removed");
+                }
+            }
         }
     }
 
@@ -123,9 +178,16 @@ impl Scheduler {
             if let Some(ticks) = &self.ticks {
                 let _ = ticks.send(());
             }
+            let changes = async {
+                match &mut self.changes {
+                    Some(changes) => changes.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut shutdown => break,
                 () = sleep => {}
+                Some(change) = changes => self.apply(change),
             }
         }
         self.drain().await;
@@ -146,38 +208,39 @@ impl Scheduler {
     /// Catch-up runs for downtime, then the first due time of each schedule.
     async fn start(&mut self) {
         let now = self.clock.now();
+        let last_due = schedule_state::all_last_due(&self.db).await.unwrap_or_else(|e| {
+            tracing::error!("failed to read the last due times, so nothing is caught up: {e:#}");
+            HashMap::new()
+        });
+        let mut missed = Vec::new();
         let names: Vec<String> = self.entries.keys().cloned().collect();
         for name in names {
-            let schedule = self.entries[&name].schedule.clone();
-            if schedule.catch_up == CatchUp::Once {
-                match schedule_state::last_due(&self.db, &name).await {
-                    Ok(Some(last)) => {
-                        let missed = schedule.cron.previous_at_or_before(now, schedule.zone);
-                        if let Some(missed) = missed.filter(|m| *m > last) {
-                            tracing::info!(schedule = %name, due = %missed, "catching up a run missed while the host was down");
-                            self.fire(&name, missed, Trigger::CatchUp).await;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(schedule = %name, "failed to read the last due time: {e:#}"),
+            let schedule = &self.entries[&name].schedule;
+            if let (CatchUp::Once, Some(last)) = (schedule.catch_up, last_due.get(&name)) {
+                let latest = schedule.cron.previous_at_or_before(now, schedule.zone);
+                if let Some(due) = latest.filter(|due| due > last) {
+                    tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
+                    missed.push((name.clone(), due));
                 }
             }
             self.push_next(&name, now);
         }
+        self.fire(missed, Trigger::CatchUp).await;
         tracing::info!(schedules = self.entries.len(), "scheduler started");
     }
 
     fn push_next(&mut self, name: &str, after: DateTime<Utc>) {
-        let schedule = &self.entries[name].schedule;
+        let entry = &self.entries[name];
+        let schedule = &entry.schedule;
         match schedule.cron.next_after(after, schedule.zone) {
-            Some(next) => self.due.push(Reverse((next, name.to_owned()))),
+            Some(next) => self.due.push(Reverse((next, name.to_owned(), entry.generation))),
             None => tracing::warn!(schedule = %name, "`{}` never fires again", schedule.cron.as_str()),
         }
     }
 
     fn time_to_next(&self) -> Duration {
         let now = self.clock.now();
-        self.due.peek().map_or(CHECK_INTERVAL, |Reverse((due, _))| {
+        self.due.peek().map_or(CHECK_INTERVAL, |Reverse((due, _, _))| {
             (*due - now).to_std().unwrap_or(Duration::ZERO)
         })
     }
@@ -186,18 +249,23 @@ impl Scheduler {
     /// missed at once (the machine slept) fire once, for the earliest.
     async fn fire_due(&mut self) {
         let now = self.clock.now();
-        while let Some(Reverse((due, name))) = self.due.peek().cloned() {
-            if due > now {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, name, generation))) = self.due.peek().cloned() {
+            if at > now {
                 break;
             }
             self.due.pop();
-            self.fire(&name, due, Trigger::Schedule).await;
+            if self.entries.get(&name).is_none_or(|e| e.generation != generation) {
+                continue; // removed or replaced since this due time was computed
+            }
             self.push_next(&name, now);
+            due.push((name, at));
         }
+        self.fire(due, Trigger::Schedule).await;
     }
 
     async fn take_requests(&mut self) {
-        let requests = match control::take_triggers(&self.db).await {
+        let requests = match control::take_requests(&self.db, RequestKind::Trigger).await {
             Ok(requests) => requests,
             Err(e) => return tracing::error!("failed to read trigger requests: {e:#}"),
         };
@@ -211,38 +279,46 @@ impl Scheduler {
         }
     }
 
-    /// Starts a run of `name` for `due` unless it is paused or its overlap
-    /// policy says otherwise.
-    async fn fire(&mut self, name: &str, due: DateTime<Utc>, trigger: Trigger) {
-        match schedule_state::is_paused(&self.db, name).await {
-            Ok(true) => return tracing::info!(schedule = %name, %due, "paused: not run"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(schedule = %name, "failed to read the pause state, running anyway: {e:#}")
-            }
+    /// Starts a run of each `(schedule, due time)` unless it is paused or its
+    /// overlap policy says otherwise. The database is asked once for the
+    /// whole batch, so a thousand schedules due at one minute start together.
+    async fn fire(&mut self, due: Vec<(String, DateTime<Utc>)>, trigger: Trigger) {
+        if due.is_empty() {
+            return;
         }
-        if let Err(e) = schedule_state::set_last_due(&self.db, name, due).await {
-            tracing::error!(schedule = %name, "failed to record the due time: {e:#}");
+        let paused = schedule_state::paused(&self.db).await.unwrap_or_else(|e| {
+            tracing::error!("failed to read which schedules are paused, running all: {e:#}");
+            Default::default()
+        });
+        let (held, firing): (Vec<_>, Vec<_>) = due.into_iter().partition(|(name, _)| paused.contains(name));
+        for (name, due) in held {
+            tracing::info!(schedule = %name, %due, "paused: not run");
         }
-        let entry = &self.entries[name];
-        {
+        if let Err(e) = schedule_state::set_last_due_many(&self.db, firing.clone()).await {
+            tracing::error!("failed to record due times: {e:#}");
+        }
+        for (name, due) in firing {
+            let entry = &self.entries[&name];
             let mut slot = entry.slot.lock().unwrap();
             if slot.running > 0 {
                 match entry.schedule.overlap {
                     Overlap::Skip => {
-                        return tracing::warn!(schedule = %name, %due, "previous run still going: skipped")
+                        tracing::warn!(schedule = %name, %due, "previous run still going: skipped");
+                        continue;
                     }
                     Overlap::Queue => {
                         if let Some(dropped) = slot.queued.replace(due) {
                             tracing::warn!(schedule = %name, due = %dropped, "a queued run was replaced by a newer one");
                         }
-                        return tracing::info!(schedule = %name, %due, "previous run still going: queued");
+                        tracing::info!(schedule = %name, %due, "previous run still going: queued");
+                        continue;
                     }
                     Overlap::Allow => {}
                 }
             }
+            drop(slot);
+            self.start_run(&name, due, trigger);
         }
-        self.start_run(name, due, trigger);
     }
 
     fn start_run(&mut self, name: &str, due: DateTime<Utc>, trigger: Trigger) {
@@ -551,12 +627,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Database::open(&dir.path().join("db")).unwrap();
-            schedule_state::set_last_due(&db, "once", utc("2026-11-24T09:00:00Z"))
-                .await
-                .unwrap();
-            schedule_state::set_last_due(&db, "none", utc("2026-11-24T09:00:00Z"))
-                .await
-                .unwrap();
+            let fired = vec![
+                ("once".into(), utc("2026-11-24T09:00:00Z")),
+                ("none".into(), utc("2026-11-24T09:00:00Z")),
+            ];
+            schedule_state::set_last_due_many(&db, fired).await.unwrap();
         }
         let options = Options {
             start: "2026-11-24T12:30:00Z",

@@ -1,0 +1,170 @@
+//! Hot reload: watches every plugin's `.wasm`, the schedules directory and
+//! `mission.toml`, and applies each change to the running host: a plugin is
+//! recompiled off the hot path and swapped in, a schedule replaced, a config
+//! change applied to the next call. Whatever is refused leaves the previous
+//! version serving. Also answers `mission reload`.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::control::{self, RequestKind};
+use crate::host::Host;
+use crate::schedule::{self, Schedule};
+use crate::scheduler::ScheduleChange;
+use crate::watcher::FileWatcher;
+
+/// How often `mission reload` requests are looked for.
+const REQUEST_POLL: Duration = Duration::from_millis(250);
+
+/// The hot-reload task of one host.
+pub struct HotReload {
+    watcher: FileWatcher,
+    changed: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    reloader: Reloader,
+}
+
+impl HotReload {
+    /// Starts watching `host`'s files; schedule changes will go to the
+    /// scheduler through `schedules`. Changes from now on are seen.
+    pub fn start(
+        host: Arc<Host>,
+        schedules: mpsc::UnboundedSender<ScheduleChange>,
+    ) -> anyhow::Result<HotReload> {
+        let (mut watcher, changed) = FileWatcher::start()?;
+        watch(&mut watcher, &host.config());
+        Ok(HotReload {
+            watcher,
+            changed,
+            reloader: Reloader { host, schedules },
+        })
+    }
+
+    /// Applies changes until `shutdown` completes.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let mut requests = tokio::time::interval(REQUEST_POLL);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                Some(paths) = self.changed.recv() => {
+                    for path in paths {
+                        self.reloader.changed(&path).await;
+                    }
+                    watch(&mut self.watcher, &self.reloader.host.config());
+                }
+                _ = requests.tick() => self.reloader.answer_requests().await,
+            }
+        }
+    }
+}
+
+/// Watches the directories of the config file, the schedules and every
+/// plugin file; a directory that cannot be watched is logged.
+fn watch(watcher: &mut FileWatcher, config: &Config) {
+    let config_dir = config.file.parent().unwrap_or(Path::new("."));
+    let plugin_dirs = config.plugins.iter().filter_map(|p| p.wasm.parent());
+    for dir in [config_dir, &config.schedules_dir].into_iter().chain(plugin_dirs) {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Err(e) = watcher.watch_dir(dir) {
+            tracing::warn!("hot reload will not see changes there: {e:#}");
+        }
+    }
+}
+
+/// `path` made absolute, for comparing with what the watcher reports.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+struct Reloader {
+    host: Arc<Host>,
+    schedules: mpsc::UnboundedSender<ScheduleChange>,
+}
+
+impl Reloader {
+    async fn changed(&self, path: &Path) {
+        let config = self.host.config();
+        if path == absolute(&config.file) {
+            return self.config_changed().await;
+        }
+        if path.parent() == Some(&absolute(&config.schedules_dir))
+            && path.extension().is_some_and(|e| e == "toml")
+        {
+            return self.schedule_changed(path, &config);
+        }
+        for plugin in config.plugins.iter().filter(|p| absolute(&p.wasm) == path) {
+            if let Err(e) = self.host.reload_plugin(plugin.name.as_str()).await {
+                tracing::error!(plugin = %plugin.name, "reload failed: {e:#}");
+            }
+        }
+    }
+
+    async fn config_changed(&self) {
+        let file = self.host.config().file.clone();
+        let config = match Config::load(&file) {
+            Ok(config) => config,
+            Err(e) => return tracing::error!("config change refused, the previous config stays: {e}"),
+        };
+        for note in self.host.apply_config(config).await {
+            tracing::info!("config reloaded: {note}");
+        }
+        let config = self.host.config();
+        let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
+        for error in errors {
+            tracing::error!("schedule refused, its previous version keeps running: {error}");
+        }
+        for schedule in schedules {
+            let _ = self.schedules.send(ScheduleChange::Upsert(schedule));
+        }
+    }
+
+    fn schedule_changed(&self, path: &Path, config: &Config) {
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+            return;
+        };
+        if !path.exists() {
+            let _ = self.schedules.send(ScheduleChange::Remove(name.to_owned()));
+            return;
+        }
+        match Schedule::load(path, config, schedule::host_zone()) {
+            Ok(schedule) => {
+                let _ = self.schedules.send(ScheduleChange::Upsert(schedule));
+            }
+            Err(e) => tracing::error!("schedule refused, its previous version keeps running: {e}"),
+        }
+    }
+
+    async fn answer_requests(&self) {
+        let requests = match control::take_requests(self.host.db(), RequestKind::Reload).await {
+            Ok(requests) => requests,
+            Err(e) => return tracing::error!("failed to read reload requests: {e:#}"),
+        };
+        for (request, target) in requests {
+            let names: Vec<String> = match target.as_str() {
+                "" => self
+                    .host
+                    .config()
+                    .plugins
+                    .iter()
+                    .map(|p| p.name.to_string())
+                    .collect(),
+                name => vec![name.to_owned()],
+            };
+            tracing::info!(request, plugins = ?names, "reload requested");
+            for name in names {
+                if let Err(e) = self.host.reload_plugin(&name).await {
+                    tracing::error!(plugin = name, "reload failed: {e:#}");
+                }
+            }
+        }
+    }
+}
