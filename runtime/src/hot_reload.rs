@@ -123,7 +123,7 @@ impl Reloader {
             tracing::error!("schedule refused, its previous version keeps running: {error}");
         }
         for schedule in schedules {
-            let _ = self.schedules.send(ScheduleChange::Upsert(schedule));
+            let _ = self.schedules.send(ScheduleChange::Upsert(Box::new(schedule)));
         }
     }
 
@@ -137,7 +137,7 @@ impl Reloader {
         }
         match Schedule::load(path, config, schedule::host_zone()) {
             Ok(schedule) => {
-                let _ = self.schedules.send(ScheduleChange::Upsert(schedule));
+                let _ = self.schedules.send(ScheduleChange::Upsert(Box::new(schedule)));
             }
             Err(e) => tracing::error!("schedule refused, its previous version keeps running: {e}"),
         }

@@ -63,7 +63,7 @@ struct Entry {
 pub enum ScheduleChange {
     /// Add a schedule, or replace the one with its name; a run in progress
     /// finishes as it started.
-    Upsert(Schedule),
+    Upsert(Box<Schedule>),
     /// Stop scheduling the named schedule.
     Remove(String),
 }
@@ -126,7 +126,7 @@ impl Scheduler {
         match change {
             ScheduleChange::Upsert(schedule) => {
                 let name = schedule.name.clone();
-                let schedule = Arc::new(schedule);
+                let schedule = Arc::new(*schedule);
                 match self.entries.get_mut(&name) {
                     Some(entry) => {
                         entry.schedule = schedule;
