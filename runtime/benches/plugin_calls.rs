@@ -7,6 +7,7 @@
 //! Run with `./dev bench` (builds the guest plugins first).
 
 #[path = "../../tests/e2e/wat.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod wat;
 
 use std::collections::BTreeSet;
@@ -64,7 +65,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let guests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/wasm32-wasip2/release");
     let baseline = dir.path().join("baseline.wasm");
-    std::fs::write(&baseline, wat::wat_task(wat::RETURN_OK)).unwrap();
+    std::fs::write(&baseline, wat::wat_task(&wat::returns("ok"))).unwrap();
     let subjects = [
         Subject {
             label: "baseline (WAT, returns at once)",

@@ -454,20 +454,24 @@ async fn list_runs(
 }
 
 async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let schedule = find_schedule(&config, name)?;
     let db = open_db(&config)?;
     let record = match control::running_host(&db).await? {
         Some(pid) => {
             let request = control::request(&db, RequestKind::Trigger, name).await?;
             eprintln!("asked the running host (pid {pid}) to run `{name}` (request {request})");
-            loop {
-                if let Some(record) = runs::answer_to(&db, request, schedule.retries + 1).await? {
-                    break record;
+            while !control::is_finished(&db, request).await? {
+                if control::running_host(&db).await?.is_none() {
+                    eprintln!("the host stopped before answering");
+                    break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            runs::answer_to(&db, request)
+                .await?
+                .ok_or_else(|| anyhow!("the running host has no schedule named `{name}` (see its log)"))?
         }
         None => {
+            let schedule = find_schedule(&config, name)?;
             let host = Arc::new(Host::open(config).await?);
             host.load(&schedule.plugin).await?;
             let scheduler = host.scheduler();

@@ -108,3 +108,41 @@ pub async fn take_requests(db: &Database, kind: RequestKind) -> anyhow::Result<V
     })
     .await
 }
+
+/// Marks request `id` answered: its work (all attempts of a triggered run)
+/// is over, or it could not be done.
+pub async fn finish_request(db: &Database, id: i64) -> anyhow::Result<()> {
+    db.call(move |c| {
+        c.execute(
+            "UPDATE requests SET done_at = ?2 WHERE id = ?1",
+            (id, Utc::now().timestamp_millis()),
+        )
+    })
+    .await
+    .map(drop)
+}
+
+/// Marks every request a host took but did not answer as answered: at
+/// shutdown after interrupting runs, and at start for a killed host's.
+pub async fn finish_abandoned_requests(db: &Database) -> anyhow::Result<usize> {
+    let now = Utc::now().timestamp_millis();
+    db.call(move |c| {
+        c.execute(
+            "UPDATE requests SET done_at = ?1 WHERE taken_at IS NOT NULL AND done_at IS NULL",
+            [now],
+        )
+    })
+    .await
+}
+
+/// Whether request `id` has been answered.
+pub async fn is_finished(db: &Database, id: i64) -> anyhow::Result<bool> {
+    db.call(move |c| {
+        c.query_row(
+            "SELECT done_at IS NOT NULL FROM requests WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+    })
+    .await
+}

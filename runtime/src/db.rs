@@ -58,7 +58,8 @@ const MIGRATIONS: &[&str] = &[
          kind TEXT NOT NULL,
          target TEXT NOT NULL,
          created_at INTEGER NOT NULL,
-         taken_at INTEGER
+         taken_at INTEGER,
+         done_at INTEGER
      );
      CREATE TABLE host (
          id INTEGER PRIMARY KEY CHECK (id = 1),

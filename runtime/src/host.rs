@@ -15,6 +15,7 @@ use crate::call::{CallReport, Invocation, Message, Reply};
 use crate::capabilities::history;
 use crate::clock::SystemClock;
 use crate::config::{Config, Grant};
+use crate::control;
 use crate::db::Database;
 use crate::hot_reload::HotReload;
 use crate::loader::PluginLoader;
@@ -381,6 +382,7 @@ impl Host {
                 "runs left running by a stopped host recorded as interrupted"
             );
         }
+        control::finish_abandoned_requests(&self.db).await?;
         let mut scheduler = self.scheduler();
         let schedule_changes = scheduler.changes();
         let (stop_reload, reload_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -63,9 +63,13 @@ impl HotReload {
     }
 }
 
-/// Watches the directories of the config file, the schedules and every
-/// plugin file; a directory that cannot be watched is logged.
+/// Watches the directories of the config file, the schedules (created if
+/// missing, so files can be dropped in) and every plugin file; a directory
+/// that cannot be watched is logged.
 fn watch(watcher: &mut FileWatcher, config: &Config) {
+    if let Err(e) = std::fs::create_dir_all(&config.schedules_dir) {
+        tracing::warn!(dir = %config.schedules_dir.display(), "cannot create the schedules directory: {e}");
+    }
     let config_dir = config.file.parent().unwrap_or(Path::new("."));
     let plugin_dirs = config.plugins.iter().filter_map(|p| p.wasm.parent());
     for dir in [config_dir, &config.schedules_dir].into_iter().chain(plugin_dirs) {

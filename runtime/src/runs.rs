@@ -198,16 +198,12 @@ pub async fn recent(db: &Database, schedule: Option<&str>, limit: u32) -> anyhow
     .await
 }
 
-/// The final run answering `mission trigger` request `request`: one that
-/// succeeded, or attempt `last_attempt` whatever its outcome. None while
-/// attempts are still going.
-pub async fn answer_to(db: &Database, request: i64, last_attempt: u32) -> anyhow::Result<Option<RunRecord>> {
+/// The last run recorded for `mission trigger` request `request`.
+pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<RunRecord>> {
     db.call(move |c| {
-        let mut statement = c.prepare_cached(&format!(
-            "{SELECT} WHERE request = ?1 AND outcome != 'running' AND (outcome = 'succeeded' OR attempt >= ?2)
-             ORDER BY id DESC LIMIT 1"
-        ))?;
-        let mut rows = statement.query_map((request, last_attempt), row_to_record)?;
+        let mut statement =
+            c.prepare_cached(&format!("{SELECT} WHERE request = ?1 ORDER BY id DESC LIMIT 1"))?;
+        let mut rows = statement.query_map([request], row_to_record)?;
         rows.next().transpose()
     })
     .await

@@ -275,6 +275,9 @@ impl Scheduler {
                 self.start_run(&name, self.clock.now(), Trigger::Request(request));
             } else {
                 tracing::warn!(schedule = %name, request, "trigger request for an unknown schedule");
+                if let Err(e) = control::finish_request(&self.db, request).await {
+                    tracing::error!(request, "failed to answer the request: {e:#}");
+                }
             }
         }
     }
@@ -326,8 +329,15 @@ impl Scheduler {
         entry.slot.lock().unwrap().running += 1;
         let (runner, clock) = (self.runner.clone(), self.clock.clone());
         let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
-        self.tasks
-            .spawn(execute(runner, clock, schedule, slot, due, trigger));
+        let db = self.db.clone();
+        self.tasks.spawn(async move {
+            execute(runner, clock, schedule, slot, due, trigger).await;
+            if let Trigger::Request(request) = trigger {
+                if let Err(e) = control::finish_request(&db, request).await {
+                    tracing::error!(request, "failed to answer the request: {e:#}");
+                }
+            }
+        });
     }
 
     /// Waits up to the grace period for running tasks, then interrupts them
@@ -349,6 +359,9 @@ impl Scheduler {
             match runs::interrupt_running(&self.db).await {
                 Ok(count) => tracing::info!(count, "runs recorded as interrupted"),
                 Err(e) => tracing::error!("failed to record interrupted runs: {e:#}"),
+            }
+            if let Err(e) = control::finish_abandoned_requests(&self.db).await {
+                tracing::error!("failed to answer interrupted requests: {e:#}");
             }
         }
     }

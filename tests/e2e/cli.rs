@@ -189,7 +189,7 @@ fn up_serves_until_sigterm_and_exits_cleanly() {
 #[test]
 fn a_hand_written_component_runs_like_any_other() {
     let setup = Setup::new();
-    let wasm = setup.file("ok.wasm", &crate::wat::wat_task(crate::wat::RETURN_OK));
+    let wasm = setup.file("ok.wasm", &crate::wat::wat_task(&crate::wat::returns("ok")));
     setup.config(vec![PluginSpec::task("minimal", wasm)]);
     let (succeeded, record) = setup.run_json("minimal");
     assert!(succeeded, "{record}");

@@ -6,6 +6,7 @@ mod support;
 mod wat;
 
 mod cli;
+mod hot_reload;
 mod isolation;
 mod limits;
 mod schedules;

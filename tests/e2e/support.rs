@@ -2,9 +2,9 @@
 //! once, builds misbehaving components from WAT, writes a `mission.toml` in a
 //! temporary directory and runs `mission` on it.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -197,7 +197,7 @@ pub async fn call_task(host: &Host, name: &str) -> mission::call::CallReport<Str
 /// A `mission up` process and what it logged so far.
 pub struct RunningHost {
     child: Child,
-    log: BufReader<ChildStderr>,
+    lines: std::sync::mpsc::Receiver<String>,
     /// Everything it logged so far.
     pub seen: String,
 }
@@ -206,40 +206,60 @@ impl RunningHost {
     /// Starts `mission up` on `setup` and waits until it is serving.
     pub fn start(setup: &Setup) -> RunningHost {
         let mut child = setup.command(&["up"]).stderr(Stdio::piped()).spawn().unwrap();
-        let log = BufReader::new(child.stderr.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
         let mut host = RunningHost {
             child,
-            log,
+            lines,
             seen: String::new(),
         };
         host.wait_for_log("mission control is up");
         host
     }
 
+    /// Reads the log until a line after what was read before contains every
+    /// one of `texts`; panics after 30 s.
+    pub fn wait_for_log_line(&mut self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if texts.iter().all(|t| line.contains(t)) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no log line with {texts:?} within 30 s:\n{}", self.seen),
+            }
+        }
+    }
+
     /// Reads the log until it contains `text`.
     pub fn wait_for_log(&mut self, text: &str) {
-        let mut line = String::new();
-        while !self.seen.contains(text) {
-            line.clear();
-            assert!(
-                self.log.read_line(&mut line).unwrap() > 0,
-                "host exited before logging {text:?}:\n{}",
-                self.seen
-            );
-            self.seen.push_str(&line);
+        if !self.seen.contains(text) {
+            self.wait_for_log_line(&[text]);
         }
     }
 
     /// Sends `signal` (e.g. `-TERM`) to the host.
     pub fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
+        let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status();
         assert!(status.unwrap().success());
     }
 
-    /// Waits for the process to exit; returns whether it exited 0 and the
-    /// rest of its log.
+    /// Waits for the process to exit; returns whether it exited 0 and its
+    /// whole log.
     pub fn wait(mut self) -> (bool, String) {
         let started = Instant::now();
         let status = loop {
@@ -252,7 +272,17 @@ impl RunningHost {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        self.log.read_to_string(&mut self.seen).unwrap();
-        (status.success(), self.seen)
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        (status.success(), std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

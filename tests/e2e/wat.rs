@@ -8,6 +8,11 @@ use std::path::Path;
 /// instructions ending with a pointer to a `result<outcome, string>` return
 /// area (`{tag@0, ptr@4, len@8}`). Memory above 1024 is a bump allocator's.
 pub fn wat_task(body: &str) -> Vec<u8> {
+    wat_task_with(body, "")
+}
+
+/// Like [`wat_task`], with `extra` module fields (functions, data) added.
+pub fn wat_task_with(body: &str, extra: &str) -> Vec<u8> {
     let wat = format!(
         r#"(module
             (memory (export "memory") 1)
@@ -22,7 +27,8 @@ pub fn wat_task(body: &str) -> Vec<u8> {
                 (local.get $at))
             (func (export "run") (param i32 i32 i64 i32 i32 i32) (result i32)
                 {body})
-            (func (export "cabi_post_run") (param i32)))"#
+            (func (export "cabi_post_run") (param i32))
+            {extra})"#
     );
     let mut module = wat::parse_str(wat).expect("fixture WAT is valid");
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
@@ -46,10 +52,34 @@ pub fn wat_task(body: &str) -> Vec<u8> {
         .expect("component encodes")
 }
 
-/// A `run` body that succeeds at once with the summary "ok".
-pub const RETURN_OK: &str = r#"
-    (i32.store8 (i32.const 0) (i32.const 0))
-    (i32.store (i32.const 4) (i32.const 64))
-    (i32.store (i32.const 8) (i32.const 2))
-    (i32.store16 (i32.const 64) (i32.const 0x6b6f))
-    (i32.const 0)"#;
+/// A `run` body that succeeds at once with `summary` (ASCII, kept at
+/// offset 64).
+pub fn returns(summary: &str) -> String {
+    let stores: String = summary
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| format!("(i32.store8 (i32.const {}) (i32.const {b}))\n", 64 + i))
+        .collect();
+    format!(
+        "{stores}
+        (i32.store8 (i32.const 0) (i32.const 0))
+        (i32.store (i32.const 4) (i32.const 64))
+        (i32.store (i32.const 8) (i32.const {}))
+        (i32.const 0)",
+        summary.len()
+    )
+}
+
+/// A `run` body that counts down from `iterations` (about a nanosecond
+/// each), then succeeds with `summary`.
+pub fn spins_then_returns(iterations: u32, summary: &str) -> String {
+    format!(
+        "(local $left i32)
+        (local.set $left (i32.const {iterations}))
+        (loop $spin
+            (local.set $left (i32.sub (local.get $left) (i32.const 1)))
+            (br_if $spin (local.get $left)))
+        {}",
+        returns(summary)
+    )
+}
