@@ -93,7 +93,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (small, big) = (dir.path().join("small.wasm"), dir.path().join("big.wasm"));
     std::fs::write(&small, component("start", 0)).unwrap();
-    let big_functions = 9000;
+    let big_functions = 30_000;
     std::fs::write(&big, component("start", big_functions)).unwrap();
     let config_path = dir.path().join("mission.toml");
     std::fs::write(

@@ -4,6 +4,8 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use anyhow::Context;
 use wasmtime::component::Component;
@@ -64,17 +66,40 @@ impl CompileCache {
             }
         }
         let component = Component::new(engine, wasm)?;
-        if let Err(e) = self.store(&path, &component) {
-            tracing::warn!(file = %path.display(), "failed to write compile cache entry: {e:#}");
-        }
+        // Writing the entry (serializing megabytes of code) is not on the
+        // path to the first call: a thread does it while the plugin serves.
+        let stored = component.clone();
+        let writer = std::thread::spawn(move || {
+            if let Err(e) = store(&path, &stored) {
+                tracing::warn!(file = %path.display(), "failed to write compile cache entry: {e:#}");
+            }
+        });
+        let mut writes = PENDING_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+        writes.retain(|w| !w.is_finished());
+        writes.push(writer);
         Ok((component, CacheOutcome::Miss))
     }
+}
 
-    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
-        let bytes = component.serialize()?;
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, bytes)?;
-        std::fs::rename(&partial, path)?;
-        Ok(())
+/// Cache entries still being written, so the process can finish them before
+/// it exits.
+static PENDING_WRITES: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits for every cache entry still being written: call before the process
+/// exits, or a short-lived command would leave nothing cached.
+pub fn wait_for_writes() {
+    let writes = std::mem::take(&mut *PENDING_WRITES.lock().unwrap_or_else(|p| p.into_inner()));
+    for writer in writes {
+        let _ = writer.join();
     }
+}
+
+/// Writes `component`'s native code to `path`, renamed into place only when
+/// complete so a reader never sees half a file.
+fn store(path: &Path, component: &Component) -> anyhow::Result<()> {
+    let bytes = component.serialize()?;
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)?;
+    Ok(())
 }

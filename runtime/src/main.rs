@@ -17,7 +17,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match cli.run().await {
+    let result = cli.run().await;
+    mission::cache::wait_for_writes();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
