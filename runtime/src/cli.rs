@@ -233,10 +233,16 @@ async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCod
     let host = Host::open(config).await?;
     host.load(plugin).await?;
     let record = host.run_task(plugin, Trigger::Manual).await?;
+    report_run(&record, json)
+}
+
+/// Prints `record` (as JSON with `json`); the exit code says whether the
+/// run succeeded.
+fn report_run(record: &RunRecord, json: bool) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        println!("{}", serde_json::to_string_pretty(record)?);
     } else {
-        print_run(&record);
+        print_run(record);
     }
     Ok(if record.succeeded() {
         ExitCode::SUCCESS
@@ -482,16 +488,7 @@ async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitC
                 .ok_or_else(|| anyhow!("the run of `{name}` left no record"))?
         }
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
-    } else {
-        print_run(&record);
-    }
-    Ok(if record.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    report_run(&record, json)
 }
 
 async fn set_paused(config: Config, name: &str, paused: bool) -> anyhow::Result<ExitCode> {

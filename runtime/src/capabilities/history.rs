@@ -119,20 +119,13 @@ impl Host for Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn capabilities(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
-        Capabilities::new(
-            PluginName::parse(plugin).unwrap(),
-            grants.iter().copied().collect(),
-            db.clone(),
-        )
-    }
+    use crate::capabilities::for_test;
 
     #[tokio::test]
     async fn reads_the_last_entries_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut chat = capabilities(&db, "chat", &[Grant::History]);
+        let mut chat = for_test(&db, "chat", &[Grant::History]);
         for (role, text) in [
             (Role::User, "one"),
             (Role::Assistant, "two"),
@@ -154,8 +147,8 @@ mod tests {
     async fn one_plugin_never_sees_another_plugins_history() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut chat = capabilities(&db, "chat", &[Grant::History]);
-        let mut spy = capabilities(&db, "spy", &[Grant::History]);
+        let mut chat = for_test(&db, "chat", &[Grant::History]);
+        let mut spy = for_test(&db, "spy", &[Grant::History]);
         chat.append("42".into(), Role::User, "my secret".into())
             .await
             .unwrap()
@@ -169,7 +162,7 @@ mod tests {
     async fn clear_forgets_one_conversation() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut chat = capabilities(&db, "chat", &[Grant::History]);
+        let mut chat = for_test(&db, "chat", &[Grant::History]);
         chat.append("1".into(), Role::User, "a".into())
             .await
             .unwrap()
@@ -187,7 +180,7 @@ mod tests {
     async fn errors_when_history_is_not_granted() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut plugin = capabilities(&db, "p", &[Grant::State]);
+        let mut plugin = for_test(&db, "p", &[Grant::State]);
         assert!(matches!(
             plugin.read("1".into(), 1).await.unwrap(),
             Err(CapabilityError::Denied(_))

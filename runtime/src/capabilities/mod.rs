@@ -49,6 +49,16 @@ impl Capabilities {
     }
 }
 
+#[cfg(test)]
+/// Capabilities of `plugin` with `grants`, for tests of one capability.
+fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
+    Capabilities::new(
+        PluginName::parse(plugin).unwrap(),
+        grants.iter().copied().collect(),
+        db.clone(),
+    )
+}
+
 impl task::mission::plugin::types::Host for Capabilities {}
 impl task::mission::plugin::task_types::Host for Capabilities {}
 impl chat::mission::plugin::chat_types::Host for Capabilities {}

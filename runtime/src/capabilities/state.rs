@@ -76,26 +76,16 @@ impl Host for Capabilities {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
-    use crate::config::PluginName;
+    use crate::capabilities::for_test;
     use crate::db::Database;
-
-    fn capabilities(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
-        Capabilities::new(
-            PluginName::parse(plugin).unwrap(),
-            grants.iter().copied().collect::<BTreeSet<_>>(),
-            db.clone(),
-        )
-    }
 
     #[tokio::test]
     async fn values_are_private_to_each_plugin() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut alice = capabilities(&db, "alice", &[Grant::State]);
-        let mut bob = capabilities(&db, "bob", &[Grant::State]);
+        let mut alice = for_test(&db, "alice", &[Grant::State]);
+        let mut bob = for_test(&db, "bob", &[Grant::State]);
         alice
             .set("token".into(), "a-secret".into())
             .await
@@ -119,7 +109,7 @@ mod tests {
     async fn errors_when_state_is_not_granted() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut plugin = capabilities(&db, "nosy", &[Grant::History]);
+        let mut plugin = for_test(&db, "nosy", &[Grant::History]);
         let error = plugin.get("k".into()).await.unwrap().unwrap_err();
         assert!(
             matches!(error, CapabilityError::Denied(ref why) if why.contains("`state` grant")),
@@ -135,7 +125,7 @@ mod tests {
     async fn refuses_oversized_values_without_storing_them() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
-        let mut plugin = capabilities(&db, "big", &[Grant::State]);
+        let mut plugin = for_test(&db, "big", &[Grant::State]);
         let error = plugin
             .set("k".into(), "x".repeat(MAX_VALUE_BYTES + 1))
             .await
