@@ -53,8 +53,8 @@ struct Slot {
 struct Entry {
     schedule: Arc<Schedule>,
     slot: Arc<Mutex<Slot>>,
-    /// Bumped when the schedule is replaced, so its old due times in the
-    /// heap are passed over.
+    /// Unique to this version of the schedule: due times in the heap from a
+    /// replaced or removed version carry another and are passed over.
     generation: u64,
 }
 
@@ -75,6 +75,8 @@ pub struct Scheduler {
     db: Database,
     entries: HashMap<String, Entry>,
     due: BinaryHeap<Reverse<(DateTime<Utc>, String, u64)>>,
+    /// The next unused schedule generation.
+    generations: u64,
     tasks: JoinSet<()>,
     grace: Duration,
     ticks: Option<mpsc::UnboundedSender<()>>,
@@ -102,12 +104,14 @@ impl Scheduler {
                 (entry.schedule.name.clone(), entry)
             })
             .collect();
+        let generations = 1;
         Self {
             clock,
             runner,
             db,
             entries,
             due: BinaryHeap::new(),
+            generations,
             tasks: JoinSet::new(),
             grace,
             ticks: None,
@@ -127,17 +131,19 @@ impl Scheduler {
             ScheduleChange::Upsert(schedule) => {
                 let name = schedule.name.clone();
                 let schedule = Arc::new(*schedule);
+                let generation = self.generations;
+                self.generations += 1;
                 match self.entries.get_mut(&name) {
                     Some(entry) => {
                         entry.schedule = schedule;
-                        entry.generation += 1;
+                        entry.generation = generation;
                         tracing::info!(schedule = %name, "schedule updated");
                     }
                     None => {
                         let entry = Entry {
                             schedule,
                             slot: Arc::default(),
-                            generation: 0,
+                            generation,
                         };
                         self.entries.insert(name.clone(), entry);
                         tracing::info!(schedule = %name, "schedule added");
@@ -490,6 +496,7 @@ mod tests {
         runner: Arc<FakeRunner>,
         db: Database,
         ticks: mpsc::UnboundedReceiver<()>,
+        changes: mpsc::UnboundedSender<ScheduleChange>,
         stop: Option<oneshot::Sender<()>>,
         task: tokio::task::JoinHandle<()>,
         _dir: tempfile::TempDir,
@@ -532,6 +539,7 @@ mod tests {
                 Duration::from_millis(50),
             );
             let mut ticks = scheduler.observe_ticks();
+            let changes = scheduler.changes();
             let (stop, stopped) = oneshot::channel();
             let task = tokio::spawn(scheduler.run(async {
                 let _ = stopped.await;
@@ -542,6 +550,7 @@ mod tests {
                 runner,
                 db,
                 ticks,
+                changes,
                 stop: Some(stop),
                 task,
                 _dir: dir,
@@ -563,6 +572,15 @@ mod tests {
             for _ in 0..seconds {
                 self.step(Duration::from_secs(1)).await;
             }
+        }
+
+        /// Sends `change` and waits for the scheduler to apply it.
+        async fn change(&mut self, change: ScheduleChange) {
+            self.changes.send(change).unwrap();
+            tokio::time::timeout(Duration::from_secs(10), self.ticks.recv())
+                .await
+                .unwrap()
+                .unwrap();
         }
 
         fn attempts(&self) -> Vec<Attempt> {
@@ -611,6 +629,27 @@ mod tests {
         assert!(attempts
             .iter()
             .all(|a| a.trigger == Trigger::Schedule && a.attempt == 1));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_edited_or_re_added_schedule_fires_once_at_its_new_times() {
+        let mut h = Harness::start(vec![schedule("news", "30 * * * *")], Options::default()).await;
+        h.change(ScheduleChange::Remove("news".into())).await;
+        h.change(ScheduleChange::Upsert(Box::new(schedule("news", "30 * * * *"))))
+            .await;
+        h.step_secs(1800).await; // 10:30:30
+        let attempts = h.expect_attempts(1).await;
+        assert_eq!(attempts[0].due, utc("2026-11-24T10:30:00Z"));
+
+        h.change(ScheduleChange::Upsert(Box::new(schedule("news", "45 * * * *"))))
+            .await;
+        h.step(Duration::from_secs(3600)).await; // 11:30:30: the old 11:30 is gone
+        let attempts = h.expect_attempts(2).await; // the new 10:45 fired on the way
+        assert_eq!(attempts[1].due, utc("2026-11-24T10:45:00Z"));
+        h.step(Duration::from_secs(900)).await; // 11:45:30
+        let attempts = h.expect_attempts(3).await;
+        assert_eq!(attempts[2].due, utc("2026-11-24T11:45:00Z"));
         h.stop().await;
     }
 
