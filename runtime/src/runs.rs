@@ -77,7 +77,7 @@ pub struct RunRecord {
     /// When it ended; none while running (or if the host died).
     pub finished_at: Option<DateTime<Utc>>,
     /// `running`, `succeeded`, `failed`, `trapped`, `timed_out`,
-    /// `out_of_memory`, `interrupted` or `not_loaded`.
+    /// `out_of_memory`, `interrupted`, `not_loaded` or `skipped`.
     pub outcome: String,
     /// The error, for any outcome but `succeeded`.
     pub error: Option<String>,
@@ -138,6 +138,28 @@ pub async fn abandon(
         c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
     })
     .await
+}
+
+/// Records that `schedule` did not run for `due` because its previous run
+/// was still going (overlap policy `skip`).
+pub async fn record_skipped(
+    db: &Database,
+    plugin: &str,
+    schedule: &str,
+    due: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let (plugin, schedule) = (plugin.to_owned(), schedule.to_owned());
+    let now = millis(Utc::now());
+    db.call(move |c| {
+        c.execute(
+            "INSERT INTO runs (plugin, schedule, trigger, scheduled_at, attempt, started_at, finished_at, outcome, error)
+             VALUES (?1, ?2, 'schedule', ?3, 1, ?4, ?4, 'skipped',
+                     'the previous run was still going (overlap = \"skip\")')",
+            (plugin, schedule, millis(due), now),
+        )
+    })
+    .await
+    .map(drop)
 }
 
 /// Records every run still marked `running` as `interrupted`: at shutdown

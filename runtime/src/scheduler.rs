@@ -306,6 +306,7 @@ impl Scheduler {
         if let Err(e) = schedule_state::set_last_due_many(&self.db, firing.clone()).await {
             tracing::error!("failed to record due times: {e:#}");
         }
+        let mut skipped = Vec::new();
         for (name, due) in firing {
             let entry = &self.entries[&name];
             let mut slot = entry.slot.lock().unwrap();
@@ -313,6 +314,7 @@ impl Scheduler {
                 match entry.schedule.overlap {
                     Overlap::Skip => {
                         tracing::warn!(schedule = %name, %due, "previous run still going: skipped");
+                        skipped.push((entry.schedule.plugin.clone(), name, due));
                         continue;
                     }
                     Overlap::Queue => {
@@ -327,6 +329,11 @@ impl Scheduler {
             }
             drop(slot);
             self.start_run(&name, due, trigger);
+        }
+        for (plugin, name, due) in skipped {
+            if let Err(e) = runs::record_skipped(&self.db, &plugin, &name, due).await {
+                tracing::error!(schedule = %name, "failed to record the skipped run: {e:#}");
+            }
         }
     }
 
@@ -718,6 +725,10 @@ mod tests {
         h.step_secs(30).await; // 10:01:00, the first run starts and hangs
         h.step(Duration::from_secs(60)).await; // 10:02:00, skipped
         h.expect_attempts(1).await;
+        let skipped = runs::recent(&h.db, Some("slow"), 10).await.unwrap();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].outcome, "skipped");
+        assert_eq!(skipped[0].scheduled_at, utc("2026-11-24T10:02:00Z"));
         h.finish_runs(1);
         h.step(Duration::from_secs(60)).await; // 10:03:00, runs
         let attempts = h.expect_attempts(2).await;
