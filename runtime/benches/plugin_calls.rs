@@ -18,7 +18,7 @@ use mission::bindings::{chat, task};
 use mission::cache::CompileCache;
 use mission::call::{Invocation, Message};
 use mission::capabilities::Capabilities;
-use mission::config::{Grant, Limits, PluginConfig, PluginName, World};
+use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, World};
 use mission::db::Database;
 use mission::host_state::HostState;
 use mission::output::OutputCapture;
@@ -115,6 +115,7 @@ fn main() {
                 grants: subject.grants.clone(),
                 limits: Limits::default(),
                 values: Vec::new(),
+                history: HistoryPolicy::default(),
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(LOADS, || {
@@ -130,7 +131,12 @@ fn main() {
                     let state = HostState::new(
                         OutputCapture::new(config.name.clone(), 1 << 16),
                         64 << 20,
-                        Capabilities::new(config.name.clone(), config.grants.clone(), db.clone()),
+                        Capabilities::new(
+                            config.name.clone(),
+                            config.grants.clone(),
+                            config.history,
+                            db.clone(),
+                        ),
                     );
                     let mut store = Store::new(&engine, state);
                     store.set_epoch_deadline(1 << 32);

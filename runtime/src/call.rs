@@ -123,7 +123,12 @@ impl Plugin {
 
     fn new_store(&self, db: &Database, timeout: Duration) -> Store<HostState> {
         let config = &self.config;
-        let capabilities = Capabilities::new(config.name.clone(), config.grants.clone(), db.clone());
+        let capabilities = Capabilities::new(
+            config.name.clone(),
+            config.grants.clone(),
+            config.history,
+            db.clone(),
+        );
         let output = OutputCapture::new(config.name.clone(), config.limits.output);
         let mut store = Store::new(
             &self.engine,

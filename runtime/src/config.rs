@@ -154,6 +154,43 @@ pub struct PluginConfig {
     pub limits: Limits,
     /// Config values handed to every call, sorted by key.
     pub values: Vec<(String, String)>,
+    /// How much conversation history its `history.read` returns.
+    pub history: HistoryPolicy,
+}
+
+/// How much conversation history a plugin is given: `[history]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryPolicy {
+    /// Entries older than this are left out.
+    pub ttl: Duration,
+    /// At most this many exchanges (a message and its reply) are returned.
+    pub max_exchanges: u32,
+}
+
+impl Default for HistoryPolicy {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(4 * 3600),
+            max_exchanges: 15,
+        }
+    }
+}
+
+/// The Telegram bot: `[telegram]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelegramConfig {
+    /// The environment variable holding the bot token.
+    pub token_env: String,
+    /// The Bot API's base URL.
+    pub api_url: String,
+    /// Telegram user ids whose messages reach the handler.
+    pub allowed_users: BTreeSet<u64>,
+    /// The chat plugin that answers.
+    pub handler: PluginName,
+    /// What a user not on the allowlist is told; none says nothing.
+    pub stranger_reply: Option<String>,
+    /// How long one `getUpdates` long poll waits.
+    pub poll_timeout: Duration,
 }
 
 /// The validated contents of `mission.toml`.
@@ -170,6 +207,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The plugins, sorted by name.
     pub plugins: Vec<PluginConfig>,
+    /// The Telegram bot, if configured.
+    pub telegram: Option<TelegramConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -202,6 +241,12 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| error(e.to_string()))?;
         let base = file.parent().unwrap_or(Path::new("."));
         let defaults = raw.defaults.unwrap_or_default().apply(Limits::default());
+        let history = raw
+            .history
+            .map_or_else(HistoryPolicy::default, |h| HistoryPolicy {
+                ttl: h.ttl.map_or(HistoryPolicy::default().ttl, |t| t.0),
+                max_exchanges: h.max_exchanges.unwrap_or(HistoryPolicy::default().max_exchanges),
+            });
         let mut plugins = Vec::with_capacity(raw.plugins.len());
         for (name, plugin) in raw.plugins {
             let field = format!("plugins.{name}");
@@ -219,14 +264,46 @@ impl Config {
                 }
                 .apply(defaults),
                 values,
+                history,
             });
         }
+        let telegram = match raw.telegram {
+            None => None,
+            Some(telegram) => {
+                let handler = plugins
+                    .iter()
+                    .find(|p| p.name.as_str() == telegram.handler)
+                    .ok_or_else(|| {
+                        error(format!(
+                            "telegram.handler: no plugin named `{}`",
+                            telegram.handler
+                        ))
+                    })?;
+                if handler.world != World::Chat {
+                    return Err(error(format!(
+                        "telegram.handler: `{}` is a {} plugin; the bot needs a chat plugin",
+                        handler.name, handler.world
+                    )));
+                }
+                Some(TelegramConfig {
+                    token_env: telegram.token_env,
+                    api_url: telegram
+                        .api_url
+                        .unwrap_or_else(|| "https://api.telegram.org".to_owned()),
+                    allowed_users: telegram.allowed_users.into_iter().collect(),
+                    handler: handler.name.clone(),
+                    stranger_reply: telegram.stranger_reply,
+                    poll_timeout: telegram.poll_timeout.map_or(Duration::from_secs(10), |t| t.0),
+                })
+            }
+        };
         Ok(Config {
             file: file.to_owned(),
             data_dir: base.join(raw.data_dir),
             schedules_dir: base.join(raw.schedules_dir.unwrap_or_else(|| "schedules".into())),
             shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |g| g.0),
             plugins,
+            telegram,
         })
     }
 
@@ -287,6 +364,39 @@ struct RawConfig {
     /// The plugins, by name. Example: `[plugins.briefing]`
     #[serde(default)]
     plugins: BTreeMap<String, RawPlugin>,
+    /// How much history plugins are given.
+    history: Option<RawHistory>,
+    /// The Telegram bot.
+    telegram: Option<RawTelegram>,
+}
+
+/// `[history]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    /// Example: `ttl = "4h"` (the default)
+    ttl: Option<HumanDuration>,
+    /// Example: `max_exchanges = 15` (the default)
+    max_exchanges: Option<u32>,
+}
+
+/// `[telegram]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelegram {
+    /// Example: `token_env = "TELEGRAM_BOT_TOKEN"`; the token itself never
+    /// goes in the file.
+    token_env: String,
+    /// Example: `api_url = "http://127.0.0.1:8081"` (default Telegram's)
+    api_url: Option<String>,
+    /// Example: `allowed_users = [408258968]`
+    allowed_users: Vec<u64>,
+    /// Example: `handler = "echo"`
+    handler: String,
+    /// Example: `stranger_reply = "This is a private bot."`
+    stranger_reply: Option<String>,
+    /// Example: `poll_timeout = "10s"` (the default; teloxide gives up after 17s)
+    poll_timeout: Option<HumanDuration>,
 }
 
 /// One `[plugins.NAME]` table.

@@ -79,6 +79,20 @@ const MIGRATIONS: &[&str] = &[
          error TEXT
      );
      CREATE INDEX plugin_loads_by_plugin ON plugin_loads (plugin, id);",
+    // 4: Telegram updates, stored before their offset is confirmed, and
+    // marked when handled.
+    "CREATE TABLE telegram_updates (
+         update_id INTEGER PRIMARY KEY,
+         chat_id INTEGER,
+         sender_id INTEGER,
+         sender_name TEXT NOT NULL DEFAULT '',
+         text TEXT,
+         sent_at INTEGER NOT NULL,
+         received_at INTEGER NOT NULL,
+         handled_at INTEGER,
+         outcome TEXT
+     );
+     CREATE INDEX telegram_unhandled ON telegram_updates (handled_at, update_id);",
 ];
 
 /// A handle to the database, cheap to clone and shared by every part of the

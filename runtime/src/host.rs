@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::call::{CallReport, Invocation, Message, Reply};
 use crate::capabilities::history;
@@ -25,6 +27,7 @@ use crate::registry::PluginRegistry;
 use crate::runs::{self, RunRecord, RunStart, Trigger};
 use crate::schedule::{self, Schedule};
 use crate::scheduler::{ScheduleRunner, Scheduler};
+use crate::telegram::TelegramBot;
 
 /// The name of the SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "mission.db";
@@ -200,6 +203,10 @@ impl Host {
             ));
             new.schedules_dir = old.schedules_dir.clone();
         }
+        if new.telegram != old.telegram {
+            notes.push("[telegram] changed: restart to apply".to_owned());
+            new.telegram = old.telegram.clone();
+        }
         if new.shutdown_grace != old.shutdown_grace {
             notes.push("shutdown_grace changed: restart to apply".to_owned());
             new.shutdown_grace = old.shutdown_grace;
@@ -321,13 +328,14 @@ impl Host {
     }
 
     /// Hands `message` to the chat plugin `name`. With the `history` grant,
-    /// the message and the reply are recorded in the conversation
-    /// (keyed by the chat id) so the plugin need not do it.
+    /// once the plugin has answered, the message and the reply are recorded
+    /// in the conversation (keyed by the chat id), so the plugin need not do
+    /// it and a message handled twice (after a crash) is recorded once.
     pub async fn chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
-        let conversation = message.chat_id.to_string();
-        let keeps_history = plugin.config.grants.contains(&Grant::History);
-        if keeps_history {
+        let report = plugin.handle_message(&self.db, message).await?;
+        if let (true, Ok(reply)) = (plugin.config.grants.contains(&Grant::History), &report.result) {
+            let conversation = message.chat_id.to_string();
             history::record(
                 &self.db,
                 plugin.name(),
@@ -336,17 +344,16 @@ impl Host {
                 &message.text,
             )
             .await?;
-        }
-        let report = plugin.handle_message(&self.db, message).await?;
-        if let (true, Ok(Some(reply))) = (keeps_history, &report.result) {
-            history::record(
-                &self.db,
-                plugin.name(),
-                &conversation,
-                history::Role::Assistant,
-                &reply.text,
-            )
-            .await?;
+            if let Some(reply) = reply {
+                history::record(
+                    &self.db,
+                    plugin.name(),
+                    &conversation,
+                    history::Role::Assistant,
+                    &reply.text,
+                )
+                .await?;
+            }
         }
         Ok(report)
     }
@@ -385,23 +392,53 @@ impl Host {
         control::finish_abandoned_requests(&self.db).await?;
         let mut scheduler = self.scheduler();
         let schedule_changes = scheduler.changes();
-        let (stop_reload, reload_stopped) = tokio::sync::oneshot::channel::<()>();
         let reload = HotReload::start(self.clone(), schedule_changes)?;
-        let reload = tokio::spawn(reload.run(async {
-            let _ = reload_stopped.await;
-        }));
+        let bot = self.telegram_bot();
+        let (stop, stopped) = watch::channel(());
+        let until_stopped = |mut stopped: watch::Receiver<()>| async move {
+            let _ = stopped.changed().await;
+        };
+        let mut parts = JoinSet::new();
+        parts.spawn(scheduler.run(until_stopped(stopped.clone())));
+        parts.spawn(reload.run(until_stopped(stopped.clone())));
+        if let Some(bot) = bot {
+            parts.spawn(bot.run(self.config().shutdown_grace, until_stopped(stopped.clone())));
+        }
         tracing::info!(
             plugins = self.registry.list().len(),
             config = %self.config().file.display(),
             "mission control is up"
         );
-        scheduler.run(shutdown).await;
-        let _ = stop_reload.send(());
-        if let Err(e) = reload.await {
-            tracing::error!("hot reload panicked: {e}");
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(());
+        while let Some(part) = parts.join_next().await {
+            if let Err(e) = part {
+                tracing::error!("a part of the host panicked: {e}");
+            }
         }
         tracing::info!("shut down");
         Ok(())
+    }
+
+    /// The Telegram bot, if `[telegram]` is configured and its token is in
+    /// the environment; a missing token is logged and the rest runs.
+    fn telegram_bot(self: &Arc<Self>) -> Option<TelegramBot> {
+        let config = self.config().telegram.clone()?;
+        let Ok(token) = std::env::var(&config.token_env) else {
+            tracing::error!(
+                "telegram.token_env: the environment variable `{}` is not set: the bot does not start",
+                config.token_env
+            );
+            return None;
+        };
+        match TelegramBot::new(self.clone(), config, token) {
+            Ok(bot) => Some(bot),
+            Err(e) => {
+                tracing::error!("the Telegram bot does not start: {e:#}");
+                None
+            }
+        }
     }
 }
 

@@ -45,5 +45,6 @@ pub mod runs;
 pub mod schedule;
 pub mod schedule_state;
 pub mod scheduler;
+pub mod telegram;
 pub mod units;
 pub mod watcher;

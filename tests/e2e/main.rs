@@ -2,6 +2,7 @@
 //! plugins (the examples built for wasm32-wasip2, and misbehaving fixtures
 //! built here from WAT), with a real SQLite file in a temporary directory.
 
+mod fake_telegram;
 mod support;
 mod wat;
 
@@ -10,3 +11,4 @@ mod hot_reload;
 mod isolation;
 mod limits;
 mod schedules;
+mod telegram;

@@ -205,7 +205,12 @@ pub struct RunningHost {
 impl RunningHost {
     /// Starts `mission up` on `setup` and waits until it is serving.
     pub fn start(setup: &Setup) -> RunningHost {
-        let mut child = setup.command(&["up"]).stderr(Stdio::piped()).spawn().unwrap();
+        RunningHost::spawn(setup.command(&["up"]))
+    }
+
+    /// Starts `command` (a `mission up`) and waits until it is serving.
+    pub fn spawn(mut command: Command) -> RunningHost {
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (sender, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -41,6 +41,19 @@ pub async fn record(
     .map(drop)
 }
 
+/// Forgets every entry of `plugin`'s `conversation` (`/reset`).
+pub async fn forget(db: &Database, plugin: &PluginName, conversation: &str) -> anyhow::Result<()> {
+    let (plugin, conversation) = (plugin.to_string(), conversation.to_owned());
+    db.call(move |c| {
+        c.execute(
+            "DELETE FROM history WHERE plugin = ?1 AND conversation = ?2",
+            (plugin, conversation),
+        )
+    })
+    .await
+    .map(drop)
+}
+
 impl Host for Capabilities {
     async fn read(
         &mut self,
@@ -51,18 +64,24 @@ impl Host for Capabilities {
             return Ok(Err(denied));
         }
         let plugin = self.plugin.to_string();
-        let limit = limit.min(MAX_READ);
+        let limit = limit
+            .min(MAX_READ)
+            .min(self.history.max_exchanges.saturating_mul(2));
+        let ttl = chrono::TimeDelta::from_std(self.history.ttl).unwrap_or(chrono::TimeDelta::MAX);
+        let oldest = chrono::Utc::now()
+            .checked_sub_signed(ttl)
+            .map_or(i64::MIN, |t| t.timestamp_millis());
         let entries = self
             .db
             .call(move |c| {
                 let mut statement = c.prepare_cached(
                     "SELECT role, text, at FROM (
                          SELECT id, role, text, at FROM history
-                         WHERE plugin = ?1 AND conversation = ?2
+                         WHERE plugin = ?1 AND conversation = ?2 AND at >= ?4
                          ORDER BY id DESC LIMIT ?3
                      ) ORDER BY id",
                 )?;
-                let rows = statement.query_map((plugin, conversation, limit), |row| {
+                let rows = statement.query_map((plugin, conversation, limit, oldest), |row| {
                     let role: String = row.get(0)?;
                     Ok(Entry {
                         role: if role == "user" {
@@ -102,17 +121,8 @@ impl Host for Capabilities {
         if let Err(denied) = self.check(Grant::History) {
             return Ok(Err(denied));
         }
-        let plugin = self.plugin.to_string();
-        let result = self
-            .db
-            .call(move |c| {
-                c.execute(
-                    "DELETE FROM history WHERE plugin = ?1 AND conversation = ?2",
-                    (plugin, conversation),
-                )
-            })
-            .await;
-        Ok(result.map(drop).map_err(|e| self.failed("history.clear", e)))
+        let result = forget(&self.db, &self.plugin, &conversation).await;
+        Ok(result.map_err(|e| self.failed("history.clear", e)))
     }
 }
 
@@ -120,6 +130,7 @@ impl Host for Capabilities {
 mod tests {
     use super::*;
     use crate::capabilities::for_test;
+    use crate::config::HistoryPolicy;
 
     #[tokio::test]
     async fn reads_the_last_entries_oldest_first() {
@@ -185,5 +196,49 @@ mod tests {
             plugin.read("1".into(), 1).await.unwrap(),
             Err(CapabilityError::Denied(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn reads_at_most_the_policys_exchanges_and_nothing_older_than_its_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let policy = HistoryPolicy {
+            ttl: std::time::Duration::from_secs(3600),
+            max_exchanges: 1,
+        };
+        let mut chat = Capabilities::new(
+            PluginName::parse("chat").unwrap(),
+            [Grant::History].into(),
+            policy,
+            db.clone(),
+        );
+        let two_hours_ago = chrono::Utc::now().timestamp_millis() - 2 * 3600 * 1000;
+        db.call(move |c| {
+            c.execute(
+                "INSERT INTO history (plugin, conversation, role, text, at) VALUES ('chat', '1', 'user', 'stale', ?1)",
+                [two_hours_ago],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            chat.read("1".into(), 100).await.unwrap().unwrap().is_empty(),
+            "an entry past the TTL was returned"
+        );
+        for text in ["a", "b", "c"] {
+            chat.append("1".into(), Role::User, text.into())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let texts: Vec<_> = chat
+            .read("1".into(), 100)
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.text)
+            .collect();
+        assert_eq!(texts, ["b", "c"]);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::bindings::{chat, task, CapabilityError};
-use crate::config::{Grant, PluginName};
+use crate::config::{Grant, HistoryPolicy, PluginName};
 use crate::db::Database;
 
 mod claude;
@@ -19,13 +19,20 @@ mod state;
 pub struct Capabilities {
     plugin: PluginName,
     grants: BTreeSet<Grant>,
+    history: HistoryPolicy,
     db: Database,
 }
 
 impl Capabilities {
-    /// Capabilities for a call of `plugin` with `grants`.
-    pub fn new(plugin: PluginName, grants: BTreeSet<Grant>, db: Database) -> Self {
-        Self { plugin, grants, db }
+    /// Capabilities for a call of `plugin` with `grants`, reading history
+    /// under `history`.
+    pub fn new(plugin: PluginName, grants: BTreeSet<Grant>, history: HistoryPolicy, db: Database) -> Self {
+        Self {
+            plugin,
+            grants,
+            history,
+            db,
+        }
     }
 
     /// `Ok` if the plugin holds `grant`, else the `denied` error it gets.
@@ -55,6 +62,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
     Capabilities::new(
         PluginName::parse(plugin).unwrap(),
         grants.iter().copied().collect(),
+        HistoryPolicy::default(),
         db.clone(),
     )
 }

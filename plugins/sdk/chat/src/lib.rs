@@ -2,7 +2,8 @@
 //!
 //! Implement [`Guest`] and export it; the host calls `handle` for each
 //! message from an allowed user. With the `history` grant the host records
-//! every message and reply, so `history::read` gives the conversation.
+//! every message and reply once answered, so `history::read` gives the
+//! conversation so far.
 //!
 //! ```ignore
 //! use mission_chat_sdk::{export_chat, Guest, Message, Reply};

@@ -1,0 +1,397 @@
+//! The Telegram bot: long-polls the Bot API (teloxide for the requests),
+//! stores every update before confirming it, hands each allowed message to
+//! the chat plugin — in order within a chat, chats in parallel — and sends
+//! the reply back, split to Telegram's limit, with a typing indicator while
+//! the plugin works. `/reset` and `/status` are answered by the host.
+
+mod split;
+pub mod updates;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters};
+use teloxide::requests::Requester;
+use teloxide::types::{
+    AllowedUpdate, ChatAction, ChatId, ParseMode as TelegramParseMode, Update, UpdateKind,
+};
+use teloxide::{ApiError, Bot, RequestError};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::call::{CallError, Message, ParseMode};
+use crate::capabilities::history;
+use crate::config::TelegramConfig;
+use crate::host::Host;
+use crate::runs;
+pub use split::{split, MAX_MESSAGE};
+use updates::StoredUpdate;
+
+/// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+/// The longest wait between failed `getUpdates` calls.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How many times sending one piece of a reply is tried.
+const SEND_ATTEMPTS: u32 = 8;
+
+/// The bot of one host.
+pub struct TelegramBot {
+    host: Arc<Host>,
+    config: TelegramConfig,
+    bot: Bot,
+    started: Instant,
+}
+
+impl TelegramBot {
+    /// A bot for `host` with `config`, authenticating with `token`.
+    pub fn new(host: Arc<Host>, config: TelegramConfig, token: String) -> anyhow::Result<TelegramBot> {
+        let url = url::Url::parse(&config.api_url)
+            .with_context(|| format!("telegram.api_url: `{}` is not a URL", config.api_url))?;
+        Ok(TelegramBot {
+            host,
+            config,
+            bot: Bot::new(token).set_api_url(url),
+            started: Instant::now(),
+        })
+    }
+
+    /// Polls and answers until `shutdown` completes; then lets each chat
+    /// finish the message it is on (up to `grace`). Updates stored but not
+    /// handled are handled at the next start.
+    pub async fn run(self, grace: Duration, shutdown: impl Future<Output = ()>) {
+        let bot = Arc::new(self);
+        let db = bot.host.db().clone();
+        let mut chats: HashMap<i64, mpsc::UnboundedSender<StoredUpdate>> = HashMap::new();
+        let mut workers = JoinSet::new();
+        match updates::unhandled(&db).await {
+            Ok(pending) => {
+                if !pending.is_empty() {
+                    tracing::info!(count = pending.len(), "handling updates stored before a restart");
+                }
+                for update in pending {
+                    bot.dispatch(&mut chats, &mut workers, update);
+                }
+            }
+            Err(e) => tracing::error!("failed to read stored Telegram updates: {e:#}"),
+        }
+        let mut backoff = Duration::from_secs(1);
+        tokio::pin!(shutdown);
+        tracing::info!(handler = %bot.config.handler, "telegram bot polling");
+        loop {
+            let wait = match updates::next_offset(&db).await {
+                Err(e) => {
+                    tracing::error!("failed to read the Telegram offset: {e:#}");
+                    Some(backoff)
+                }
+                Ok(offset) => {
+                    let poll = bot
+                        .bot
+                        .get_updates()
+                        .offset(i32::try_from(offset).unwrap_or(i32::MAX))
+                        .timeout(bot.config.poll_timeout.as_secs() as u32)
+                        .allowed_updates([AllowedUpdate::Message]);
+                    let result = tokio::select! {
+                        () = &mut shutdown => break,
+                        result = async { poll.await } => result,
+                    };
+                    match result {
+                        Ok(received) => {
+                            backoff = Duration::from_secs(1);
+                            bot.take(&db, received, &mut chats, &mut workers).await
+                        }
+                        Err(RequestError::RetryAfter(wait)) => {
+                            tracing::warn!(retry_after = ?wait.duration(), "Telegram asked to slow down");
+                            Some(wait.duration())
+                        }
+                        Err(e) => {
+                            tracing::warn!("getUpdates failed, retrying in {backoff:?}: {e}");
+                            let wait = backoff;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            Some(wait)
+                        }
+                    }
+                }
+            };
+            if let Some(wait) = wait {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+        drop(chats);
+        let finished =
+            tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!("messages still being handled at shutdown are handled again at the next start");
+            workers.shutdown().await;
+        }
+    }
+
+    /// Stores `received` (before the next poll confirms it to Telegram) and
+    /// queues each update for its chat; returns how long to wait before
+    /// polling again if storing failed.
+    async fn take(
+        self: &Arc<Self>,
+        db: &crate::db::Database,
+        received: Vec<Update>,
+        chats: &mut HashMap<i64, mpsc::UnboundedSender<StoredUpdate>>,
+        workers: &mut JoinSet<()>,
+    ) -> Option<Duration> {
+        let received: Vec<StoredUpdate> = received.iter().map(stored).collect();
+        if received.is_empty() {
+            return None;
+        }
+        if let Err(e) = updates::store(db, received.clone()).await {
+            tracing::error!("failed to store Telegram updates, asking again: {e:#}");
+            return Some(Duration::from_secs(1));
+        }
+        for update in received {
+            self.dispatch(chats, workers, update);
+        }
+        None
+    }
+
+    /// Queues `update` behind the earlier ones of its chat.
+    fn dispatch(
+        self: &Arc<Self>,
+        chats: &mut HashMap<i64, mpsc::UnboundedSender<StoredUpdate>>,
+        workers: &mut JoinSet<()>,
+        update: StoredUpdate,
+    ) {
+        let chat = update.chat_id.unwrap_or_default();
+        let queue = chats.entry(chat).or_insert_with(|| {
+            let (sender, mut queue) = mpsc::unbounded_channel::<StoredUpdate>();
+            let bot = self.clone();
+            workers.spawn(async move {
+                while let Some(update) = queue.recv().await {
+                    let id = update.update_id;
+                    let outcome = bot.handle(update).await;
+                    if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
+                        tracing::error!(update = id, "failed to mark the update handled: {e:#}");
+                    }
+                }
+            });
+            sender
+        });
+        let _ = queue.send(update);
+    }
+
+    /// Handles one update; returns what came of it, for the record.
+    async fn handle(&self, update: StoredUpdate) -> &'static str {
+        let (Some(chat), Some(sender)) = (update.chat_id, update.sender_id) else {
+            return "ignored";
+        };
+        if !self.config.allowed_users.contains(&sender) {
+            tracing::warn!(
+                chat,
+                sender,
+                "message from a user not on the allowlist: not passed on"
+            );
+            if let Some(reply) = &self.config.stranger_reply {
+                self.send(chat, reply, None).await;
+            }
+            return "refused";
+        }
+        let Some(text) = update.text else {
+            self.send(chat, "I can only read text messages.", None).await;
+            return "ignored";
+        };
+        match text.trim() {
+            "/reset" => {
+                let conversation = chat.to_string();
+                let reply = match history::forget(self.host.db(), &self.config.handler, &conversation).await {
+                    Ok(()) => "History cleared: I start afresh.",
+                    Err(e) => {
+                        tracing::error!(chat, "failed to clear history: {e:#}");
+                        "Sorry, I could not clear the history."
+                    }
+                };
+                self.send(chat, reply, None).await;
+                "reset"
+            }
+            "/status" => {
+                let status = self.status().await;
+                self.send(chat, &status, None).await;
+                "status"
+            }
+            _ => {
+                let message = Message {
+                    chat_id: chat,
+                    sender_id: i64::try_from(sender).unwrap_or(i64::MAX),
+                    sender_name: update.sender_name,
+                    text,
+                    sent_at: update.sent_at,
+                    config: self
+                        .host
+                        .registry()
+                        .get(self.config.handler.as_str())
+                        .map(|p| p.config.values.clone())
+                        .unwrap_or_default(),
+                };
+                let typing = self.start_typing(chat);
+                let report = self.host.chat(self.config.handler.as_str(), &message).await;
+                typing.abort();
+                match report.map(|r| r.result) {
+                    Ok(Ok(Some(reply))) => {
+                        let mode = reply.parse_mode.map(|m| match m {
+                            ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
+                            ParseMode::Html => TelegramParseMode::Html,
+                        });
+                        if self.send(chat, &reply.text, mode).await {
+                            "replied"
+                        } else {
+                            "reply_failed"
+                        }
+                    }
+                    Ok(Ok(None)) => "no_reply",
+                    Ok(Err(e)) => {
+                        tracing::warn!(chat, "chat plugin did not answer: {e}");
+                        self.send(chat, &apology(&e), None).await;
+                        "plugin_failed"
+                    }
+                    Err(e) => {
+                        tracing::error!(chat, "chat plugin not available: {e:#}");
+                        self.send(chat, "Sorry, I am not available right now.", None)
+                            .await;
+                        "plugin_failed"
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends "typing…" to `chat` every few seconds until the handle is
+    /// aborted; a failure is logged and never holds up the reply.
+    fn start_typing(&self, chat: i64) -> tokio::task::JoinHandle<()> {
+        let bot = self.bot.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
+                    tracing::debug!(chat, "typing indicator failed: {e}");
+                }
+                tokio::time::sleep(TYPING_EVERY).await;
+            }
+        })
+    }
+
+    /// Sends `text` to `chat`, split to Telegram's limit; retries a 429
+    /// after its `retry_after` and network or server errors with backoff; a
+    /// formatted reply Telegram refuses is resent as plain text. Returns
+    /// whether every piece was delivered.
+    async fn send(&self, chat: i64, text: &str, mut mode: Option<TelegramParseMode>) -> bool {
+        for piece in split(text, MAX_MESSAGE) {
+            let mut backoff = Duration::from_millis(500);
+            let mut attempt = 1;
+            loop {
+                let mut request = self.bot.send_message(ChatId(chat), piece.clone());
+                if let Some(mode) = mode {
+                    request = request.parse_mode(mode);
+                }
+                let error = match request.await {
+                    Ok(_) => break,
+                    Err(error) => error,
+                };
+                match error {
+                    RequestError::RetryAfter(wait) => tokio::time::sleep(wait.duration()).await,
+                    RequestError::Api(ref api) if mode.is_some() && !matches!(api, ApiError::Unknown(_)) => {
+                        tracing::warn!(
+                            chat,
+                            "Telegram refused the formatted reply ({api}): sending it as plain text"
+                        );
+                        mode = None;
+                    }
+                    ref e if attempt < SEND_ATTEMPTS && retryable(e) => {
+                        tracing::warn!(chat, attempt, "sending the reply failed, retrying: {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    e => {
+                        tracing::error!(chat, attempt, "reply not delivered: {e}");
+                        return false;
+                    }
+                }
+                attempt += 1;
+            }
+        }
+        true
+    }
+
+    async fn status(&self) -> String {
+        let uptime = self.started.elapsed().as_secs();
+        let mut lines = vec![format!(
+            "Mission Control up {}h {:02}m.",
+            uptime / 3600,
+            (uptime % 3600) / 60
+        )];
+        if let Some(plugin) = self.host.registry().get(self.config.handler.as_str()) {
+            lines.push(format!(
+                "Chat plugin `{}`: version {} loaded {}.",
+                plugin.name(),
+                plugin.hash.short(),
+                plugin.loaded_at.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        match runs::recent(self.host.db(), None, 5).await {
+            Ok(recent) if !recent.is_empty() => {
+                lines.push("Last runs:".to_owned());
+                for run in recent {
+                    lines.push(format!(
+                        "- {} ({}): {} at {}",
+                        run.schedule.as_deref().unwrap_or("manual"),
+                        run.plugin,
+                        run.outcome,
+                        run.started_at.format("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
+            }
+            Ok(_) => lines.push("No runs yet.".to_owned()),
+            Err(e) => tracing::error!("failed to read runs for /status: {e:#}"),
+        }
+        lines.join("\n")
+    }
+}
+
+/// The short reply a user gets when the plugin failed.
+fn apology(error: &CallError) -> String {
+    let why = match error {
+        CallError::Failed { .. } => "it ran into an error",
+        CallError::Trapped { .. } => "it crashed",
+        CallError::TimedOut { .. } => "it took too long",
+        CallError::OutOfMemory { .. } => "it ran out of memory",
+    };
+    format!("Sorry, I could not answer that: {why}. Try again, or /reset.")
+}
+
+/// Whether trying the same request again may work.
+fn retryable(error: &RequestError) -> bool {
+    matches!(
+        error,
+        RequestError::Network(_)
+            | RequestError::Io(_)
+            | RequestError::InvalidJson { .. }
+            | RequestError::Api(ApiError::Unknown(_))
+    )
+}
+
+/// The parts of `update` the bot uses.
+fn stored(update: &Update) -> StoredUpdate {
+    let message = match &update.kind {
+        UpdateKind::Message(message) => Some(message),
+        _ => None,
+    };
+    StoredUpdate {
+        update_id: i64::from(update.id.0),
+        chat_id: message.map(|m| m.chat.id.0),
+        sender_id: message.and_then(|m| m.from.as_ref()).map(|u| u.id.0),
+        sender_name: message
+            .and_then(|m| m.from.as_ref())
+            .map(|u| u.full_name())
+            .unwrap_or_default(),
+        text: message.and_then(|m| m.text()).map(str::to_owned),
+        sent_at: message.map_or(0, |m| m.date.timestamp_millis()),
+    }
+}

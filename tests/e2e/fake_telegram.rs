@@ -1,0 +1,293 @@
+//! A fake Telegram Bot API server on 127.0.0.1 that speaks the real JSON
+//! (../shared/reference/telegram.md): `getUpdates` long polls with offsets
+//! (an update is kept until a later offset confirms it), `sendMessage`,
+//! `sendChatAction`, `getMe`; and can be told to fail the next call of a
+//! method with a given status and body (429 with `retry_after`, 5xx).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// One call the bot made to a send method.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `sendMessage` or `sendChatAction`.
+    pub method: String,
+    /// The chat it was for.
+    pub chat_id: i64,
+    /// The text, for `sendMessage`.
+    pub text: Option<String>,
+    /// Whether the fake answered it with an injected failure.
+    pub failed: bool,
+}
+
+#[derive(Default)]
+struct State {
+    next_update_id: i64,
+    pending: Vec<Value>,
+    calls: Vec<Call>,
+    failures: VecDeque<(String, u16, Value)>,
+    next_message_id: i64,
+}
+
+/// The fake server; it stops with the test process.
+pub struct FakeTelegram {
+    /// Its base URL, for `[telegram] api_url`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+}
+
+impl FakeTelegram {
+    /// Starts the server on a free loopback port.
+    pub fn start() -> FakeTelegram {
+        let state = Arc::new(Mutex::new(State {
+            next_update_id: 5000,
+            next_message_id: 1,
+            ..State::default()
+        }));
+        let arrived = Arc::new(Notify::new());
+        let (sender, port) = std::sync::mpsc::channel();
+        let (server_state, server_arrived) = (state.clone(), arrived.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                sender.send(listener.local_addr().unwrap().port()).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    tokio::spawn(serve(stream, server_state.clone(), server_arrived.clone()));
+                }
+            });
+        });
+        let port = port.recv().unwrap();
+        FakeTelegram {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            arrived,
+        }
+    }
+
+    /// Queues a private text message from `user` in `chat`; returns its
+    /// update id.
+    pub fn send_text(&self, chat: i64, user: u64, text: &str) -> i64 {
+        let mut state = self.state.lock().unwrap();
+        state.next_update_id += 1;
+        let id = state.next_update_id;
+        let now = chrono::Utc::now().timestamp();
+        state.pending.push(json!({
+            "update_id": id,
+            "message": {
+                "message_id": id, "date": now, "text": text,
+                "chat": {"id": chat, "type": "private", "first_name": format!("User{user}")},
+                "from": {"id": user, "is_bot": false, "first_name": format!("User{user}"), "language_code": "en"}
+            }
+        }));
+        drop(state);
+        self.arrived.notify_waiters();
+        id
+    }
+
+    /// Makes the next call of `method` fail with `status` and `body`.
+    pub fn fail_next(&self, method: &str, status: u16, body: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .failures
+            .push_back((method.to_owned(), status, body));
+    }
+
+    /// Every send call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// The texts delivered to `chat` so far, in order.
+    pub fn messages(&self, chat: i64) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed)
+            .filter_map(|c| c.text)
+            .collect()
+    }
+
+    /// Waits (up to 30 s) until `chat` has received `count` messages.
+    pub fn wait_for_messages(&self, chat: i64, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let messages = self.messages(chat);
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chat {chat} got {messages:?}, expected {count} messages"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (up to 30 s) for a call of `method` for `chat`.
+    pub fn wait_for_call(&self, method: &str, chat: i64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .calls()
+            .iter()
+            .any(|c| c.method == method && c.chat_id == chat)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no {method} for chat {chat}: {:#?}",
+                self.calls()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether every queued update has been confirmed by a later offset.
+    pub fn all_confirmed(&self) -> bool {
+        self.state.lock().unwrap().pending.is_empty()
+    }
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>) {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let mut request_line = String::new();
+        if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            if read.read_line(&mut header).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if read.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+        // teloxide writes method names capitalised (`GetUpdates`); Telegram
+        // matches them case-insensitively.
+        let method = canonical(path.rsplit('/').next().unwrap_or_default());
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let (status, response) = answer(&method, &body, &state, &arrived).await;
+        let response = response.to_string();
+        let reason = if status == 200 { "OK" } else { "Error" };
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            response.len()
+        );
+        if write.write_all(head.as_bytes()).await.is_err()
+            || write.write_all(response.as_bytes()).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn canonical(method: &str) -> String {
+    let known = [
+        "getUpdates",
+        "getMe",
+        "sendMessage",
+        "sendChatAction",
+        "getWebhookInfo",
+    ];
+    known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(method))
+        .map_or_else(|| method.to_owned(), |k| (*k).to_owned())
+}
+
+async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Notify) -> (u16, Value) {
+    if method == "getUpdates" {
+        let offset = body["offset"].as_i64().unwrap_or(0);
+        let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0).min(10));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = arrived.notified();
+            {
+                let mut state = state.lock().unwrap();
+                state
+                    .pending
+                    .retain(|u| u["update_id"].as_i64().unwrap() >= offset);
+                if !state.pending.is_empty() {
+                    return (200, json!({"ok": true, "result": state.pending.clone()}));
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return (200, json!({"ok": true, "result": []}));
+            }
+        }
+    }
+    let mut state = state.lock().unwrap();
+    let chat_id = body["chat_id"].as_i64().unwrap_or_default();
+    let text = body["text"].as_str().map(str::to_owned);
+    if let Some(index) = state.failures.iter().position(|(m, _, _)| m == method) {
+        let (_, status, failure) = state.failures.remove(index).unwrap();
+        state.calls.push(Call {
+            method: method.to_owned(),
+            chat_id,
+            text,
+            failed: true,
+        });
+        return (status, failure);
+    }
+    match method {
+        "getMe" => (
+            200,
+            json!({"ok": true, "result": {"id": 42, "is_bot": true, "first_name": "Bot", "username": "test_bot",
+                "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
+                "has_main_web_app": false}}),
+        ),
+        "sendChatAction" => {
+            state.calls.push(Call {
+                method: method.to_owned(),
+                chat_id,
+                text,
+                failed: false,
+            });
+            (200, json!({"ok": true, "result": true}))
+        }
+        "sendMessage" => {
+            state.next_message_id += 1;
+            let message_id = state.next_message_id;
+            state.calls.push(Call {
+                method: method.to_owned(),
+                chat_id,
+                text: text.clone(),
+                failed: false,
+            });
+            let date = chrono::Utc::now().timestamp();
+            (
+                200,
+                json!({"ok": true, "result": {"message_id": message_id, "date": date, "text": text,
+                    "chat": {"id": chat_id, "type": "private", "first_name": "User"}}}),
+            )
+        }
+        _ => (
+            404,
+            json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"}),
+        ),
+    }
+}

@@ -1,0 +1,204 @@
+//! The Telegram bot inside `mission up`, against the fake Bot API server:
+//! allowlist, order within a chat, chats in parallel, splitting, history
+//! across messages, restarts and `/reset`, a kill -9 mid-message, faults.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::fake_telegram::FakeTelegram;
+use crate::support::{guest, PluginSpec, RunningHost, Setup};
+
+const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+const ANNA: u64 = 100;
+const BEN: u64 = 200;
+const STRANGER: u64 = 999;
+
+fn bot_setup(fake: &FakeTelegram, extra: &str) -> Setup {
+    let setup = Setup::new();
+    let top = format!(
+        "{extra}\n[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}, {BEN}]\n\
+         handler = \"chat\"\nstranger_reply = \"This is a private bot.\"\npoll_timeout = \"2s\"\n",
+        fake.url
+    );
+    setup.config_with(
+        &top,
+        vec![PluginSpec::chat("chat", guest("chat_fixture")).with("grants = [\"history\"]")],
+    );
+    setup
+}
+
+fn up(setup: &Setup) -> RunningHost {
+    let mut command: Command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    host
+}
+
+#[test]
+fn allowed_users_are_answered_and_strangers_never_reach_the_plugin() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let mut host = up(&setup);
+    fake.send_text(7, STRANGER, "let me in");
+    assert_eq!(fake.wait_for_messages(7, 1), ["This is a private bot."]);
+    host.wait_for_log_line(&["not on the allowlist"]);
+    // In the same chat an allowed user is the first to reach the plugin.
+    fake.send_text(7, ANNA, "hi");
+    assert_eq!(fake.wait_for_messages(7, 2)[1], "hi (message 1)");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn one_chat_is_answered_in_order_while_chats_run_in_parallel() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.send_text(1, ANNA, "sleep 700");
+    fake.send_text(1, ANNA, "a");
+    fake.send_text(1, ANNA, "b");
+    fake.send_text(2, BEN, "sleep 700");
+    assert_eq!(
+        fake.wait_for_messages(1, 3),
+        ["slept 700 (message 1)", "a (message 2)", "b (message 3)"]
+    );
+    assert_eq!(fake.wait_for_messages(2, 1), ["slept 700 (message 1)"]);
+    let calls = fake.calls();
+    let first_reply_in_chat_1 = calls
+        .iter()
+        .position(|c| c.method == "sendMessage" && c.chat_id == 1)
+        .unwrap();
+    let typing_in_chat_2 = calls
+        .iter()
+        .position(|c| c.method == "sendChatAction" && c.chat_id == 2)
+        .unwrap();
+    assert!(
+        typing_in_chat_2 < first_reply_in_chat_1,
+        "chat 2 waited for chat 1: {calls:#?}"
+    );
+    drop(host);
+}
+
+#[test]
+fn a_long_reply_is_split_under_telegrams_limit() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.send_text(3, ANNA, "long 9000");
+    let messages = fake.wait_for_messages(3, 3);
+    assert_eq!(
+        messages.len(),
+        3,
+        "{:?}",
+        messages.iter().map(String::len).collect::<Vec<_>>()
+    );
+    assert!(messages.iter().all(|m| m.chars().count() <= 4096));
+    assert!(messages[2].ends_with("(message 1)"));
+    assert_eq!(messages.concat().matches("word").count(), 1800);
+    drop(host);
+}
+
+#[test]
+fn history_survives_a_restart_and_reset_clears_it() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.send_text(4, ANNA, "one");
+    fake.wait_for_messages(4, 1);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+
+    let host = up(&setup);
+    fake.send_text(4, ANNA, "two");
+    assert_eq!(fake.wait_for_messages(4, 2)[1], "two (message 2)");
+    fake.send_text(4, ANNA, "/reset");
+    fake.send_text(4, ANNA, "three");
+    let messages = fake.wait_for_messages(4, 4);
+    assert!(messages[2].starts_with("History cleared"), "{messages:?}");
+    assert_eq!(messages[3], "three (message 1)");
+    fake.send_text(4, ANNA, "/status");
+    assert!(fake.wait_for_messages(4, 5)[4].starts_with("Mission Control up"));
+    drop(host);
+}
+
+#[test]
+fn history_older_than_its_ttl_is_forgotten() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "[history]\nttl = \"1s\"\n");
+    let host = up(&setup);
+    fake.send_text(5, ANNA, "first");
+    fake.wait_for_messages(5, 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    fake.send_text(5, ANNA, "later");
+    assert_eq!(fake.wait_for_messages(5, 2)[1], "later (message 1)");
+    drop(host);
+}
+
+#[test]
+fn a_message_in_flight_when_the_host_is_killed_is_answered_once_after_restart() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.send_text(6, ANNA, "sleep 3000");
+    fake.wait_for_call("sendChatAction", 6); // the plugin is working on it
+    host.signal("-KILL");
+    host.wait();
+    assert!(fake.messages(6).is_empty());
+
+    let host = up(&setup);
+    assert_eq!(fake.wait_for_messages(6, 1), ["slept 3000 (message 1)"]);
+    fake.send_text(6, ANNA, "next");
+    assert_eq!(
+        fake.wait_for_messages(6, 2),
+        ["slept 3000 (message 1)", "next (message 2)"]
+    );
+    assert!(fake.all_confirmed());
+    drop(host);
+}
+
+#[test]
+fn telegram_faults_never_lose_a_reply() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.fail_next(
+        "sendChatAction",
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
+    );
+    fake.fail_next(
+        "sendMessage",
+        429,
+        json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
+               "parameters": {"retry_after": 1}}),
+    );
+    fake.send_text(8, ANNA, "still there?");
+    assert_eq!(fake.wait_for_messages(8, 1), ["still there? (message 1)"]);
+    let failed: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.failed)
+        .map(|c| c.method)
+        .collect();
+    assert_eq!(failed, ["sendChatAction", "sendMessage"]);
+    drop(host);
+}
+
+#[test]
+fn a_trapping_plugin_gets_the_user_a_short_error_and_the_next_message_works() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.send_text(9, ANNA, "panic");
+    fake.send_text(9, ANNA, "fine?");
+    let messages = fake.wait_for_messages(9, 2);
+    assert!(
+        messages[0].starts_with("Sorry, I could not answer that: it crashed"),
+        "{messages:?}"
+    );
+    assert_eq!(messages[1], "fine? (message 1)");
+    drop(host);
+}
