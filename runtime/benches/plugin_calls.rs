@@ -187,7 +187,12 @@ fn main() {
                             .unwrap()
                             .result
                             .is_ok(),
-                        World::Chat => plugin.handle_message(&db, &message).await.unwrap().result.is_ok(),
+                        World::Chat => plugin
+                            .handle_message(&db, &message, None)
+                            .await
+                            .unwrap()
+                            .result
+                            .is_ok(),
                     };
                     samples.push(started.elapsed());
                     assert!(ok, "{} failed during the benchmark", subject.label);

@@ -13,7 +13,7 @@ use crate::db::Database;
 use crate::host_state::HostState;
 use crate::limits::{epoch_deadline, DeadlineExceeded};
 use crate::output::{CapturedOutput, OutputCapture};
-use crate::plugin::{Plugin, PluginPre};
+use crate::plugin::{ContentHash, Plugin, PluginPre};
 
 pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
 pub use task::mission::plugin::task_types::Invocation;
@@ -70,6 +70,23 @@ pub struct CallReport<T> {
     pub duration: Duration,
 }
 
+/// A chat plugin's instance kept between the messages of one chat (the
+/// `warm` instance mode), with the store it lives in.
+pub struct WarmInstance {
+    store: Store<HostState>,
+    instance: chat::Chat,
+    hash: ContentHash,
+}
+
+/// Gives `store` a fresh deadline `timeout` from now and a fresh output
+/// limit, for the call about to start.
+fn arm(store: &mut Store<HostState>, timeout: Duration) {
+    store.data().output.restart();
+    let mut deadline = epoch_deadline(Instant::now() + timeout);
+    store.epoch_deadline_callback(move |_| deadline());
+    store.set_epoch_deadline(1);
+}
+
 impl Plugin {
     /// Runs a task plugin's `run` once with the deadline `timeout`; returns
     /// the summary it reports.
@@ -86,7 +103,8 @@ impl Plugin {
                 self.config.world
             );
         };
-        let mut store = self.new_store(db, timeout);
+        let mut store = self.new_store(db);
+        arm(&mut store, timeout);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -94,14 +112,18 @@ impl Plugin {
         })
         .await;
         let result = result.map(|call| call.map(|ran| ran.map(|outcome| outcome.summary)));
-        Ok(self.report(store, started, timeout, result))
+        Ok(self.report(&store, started, timeout, result))
     }
 
     /// Hands one chat message to a chat plugin's `handle`; returns its reply.
+    /// With `warm`, the instance kept there (if it is of this version) is
+    /// used instead of a fresh one, and the instance is kept there after the
+    /// call unless it trapped, timed out or ran out of memory.
     pub async fn handle_message(
         &self,
         db: &Database,
         message: &Message,
+        mut warm: Option<&mut Option<WarmInstance>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let PluginPre::Chat(pre) = &self.pre else {
             bail!(
@@ -111,17 +133,33 @@ impl Plugin {
             );
         };
         let timeout = self.config.limits.timeout;
-        let mut store = self.new_store(db, timeout);
+        let (mut store, mut instance) = match warm.as_deref_mut().and_then(Option::take) {
+            Some(kept) if kept.hash == self.hash => (kept.store, Some(kept.instance)),
+            _ => (self.new_store(db), None),
+        };
+        arm(&mut store, timeout);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            if instance.is_none() {
+                instance = Some(pre.instantiate_async(&mut store).await?);
+            }
+            let instance = instance.as_ref().expect("instantiated above");
             instance.call_handle(&mut store, message).await
         })
         .await;
-        Ok(self.report(store, started, timeout, result))
+        let reusable = matches!(result, Ok(Ok(_)));
+        let report = self.report(&store, started, timeout, result);
+        if let (Some(warm), true, Some(instance)) = (warm, reusable, instance) {
+            *warm = Some(WarmInstance {
+                store,
+                instance,
+                hash: self.hash.clone(),
+            });
+        }
+        Ok(report)
     }
 
-    fn new_store(&self, db: &Database, timeout: Duration) -> Store<HostState> {
+    fn new_store(&self, db: &Database) -> Store<HostState> {
         let config = &self.config;
         let capabilities = Capabilities::new(
             config.name.clone(),
@@ -135,15 +173,12 @@ impl Plugin {
             HostState::new(output, config.limits.memory, capabilities),
         );
         store.limiter(|state| &mut state.limiter);
-        let mut deadline = epoch_deadline(Instant::now() + timeout);
-        store.epoch_deadline_callback(move |_| deadline());
-        store.set_epoch_deadline(1);
         store
     }
 
     fn report<T>(
         &self,
-        store: Store<HostState>,
+        store: &Store<HostState>,
         started: Instant,
         timeout: Duration,
         result: Result<wasmtime::Result<Result<T, String>>, tokio::time::error::Elapsed>,

@@ -294,7 +294,7 @@ async fn chat(
         sent_at: chrono::Utc::now().timestamp_millis(),
         config: values,
     };
-    let report = host.chat(plugin, &message).await?;
+    let report = host.chat(plugin, &message, None).await?;
     let reply = match report.result {
         Ok(reply) => reply,
         Err(e) => {

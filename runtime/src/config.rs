@@ -191,6 +191,23 @@ pub struct TelegramConfig {
     pub stranger_reply: Option<String>,
     /// How long one `getUpdates` long poll waits.
     pub poll_timeout: Duration,
+    /// A fresh instance per message, or one kept per chat.
+    pub instance: InstanceMode,
+    /// How long a kept instance may sit idle before it is dropped.
+    pub warm_idle: Duration,
+}
+
+/// How the chat plugin is instantiated for each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    /// A fresh instance for every message (the default).
+    #[default]
+    Fresh,
+    /// One instance per chat, kept between messages; dropped when idle, on
+    /// reload and after a trap. History and state live in the host either
+    /// way, so both modes answer the same.
+    Warm,
 }
 
 /// The validated contents of `mission.toml`.
@@ -294,6 +311,8 @@ impl Config {
                     handler: handler.name.clone(),
                     stranger_reply: telegram.stranger_reply,
                     poll_timeout: telegram.poll_timeout.map_or(Duration::from_secs(10), |t| t.0),
+                    instance: telegram.instance,
+                    warm_idle: telegram.warm_idle.map_or(Duration::from_secs(15 * 60), |t| t.0),
                 })
             }
         };
@@ -397,6 +416,11 @@ struct RawTelegram {
     stranger_reply: Option<String>,
     /// Example: `poll_timeout = "10s"` (the default; teloxide gives up after 17s)
     poll_timeout: Option<HumanDuration>,
+    /// Example: `instance = "warm"` (default `"fresh"`)
+    #[serde(default)]
+    instance: InstanceMode,
+    /// Example: `warm_idle = "15m"` (the default)
+    warm_idle: Option<HumanDuration>,
 }
 
 /// One `[plugins.NAME]` table.

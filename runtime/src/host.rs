@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::call::{CallReport, Invocation, Message, Reply};
+use crate::call::{CallReport, Invocation, Message, Reply, WarmInstance};
 use crate::capabilities::history;
 use crate::clock::SystemClock;
 use crate::config::{Config, Grant};
@@ -331,9 +331,15 @@ impl Host {
     /// once the plugin has answered, the message and the reply are recorded
     /// in the conversation (keyed by the chat id), so the plugin need not do
     /// it and a message handled twice (after a crash) is recorded once.
-    pub async fn chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
+    /// `warm` is the chat's kept instance, for the `warm` instance mode.
+    pub async fn chat(
+        &self,
+        name: &str,
+        message: &Message,
+        warm: Option<&mut Option<WarmInstance>>,
+    ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
-        let report = plugin.handle_message(&self.db, message).await?;
+        let report = plugin.handle_message(&self.db, message, warm).await?;
         if let (true, Ok(reply)) = (plugin.config.grants.contains(&Grant::History), &report.result) {
             let conversation = message.chat_id.to_string();
             history::record(

@@ -89,6 +89,14 @@ impl OutputCapture {
         }
     }
 
+    /// Starts counting afresh for the next call of a kept instance.
+    pub fn restart(&self) {
+        let mut shared = self.lock();
+        shared.passed = 0;
+        shared.output = CapturedOutput::default();
+        shared.partial = [Vec::new(), Vec::new()];
+    }
+
     /// Logs any unfinished lines and returns what the call printed.
     pub fn finish(&self) -> CapturedOutput {
         let mut shared = self.lock();

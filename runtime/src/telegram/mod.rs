@@ -22,9 +22,9 @@ use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::call::{CallError, Message, ParseMode};
+use crate::call::{CallError, Message, ParseMode, WarmInstance};
 use crate::capabilities::history;
-use crate::config::TelegramConfig;
+use crate::config::{InstanceMode, TelegramConfig};
 use crate::host::Host;
 use crate::runs;
 pub use split::{split, MAX_MESSAGE};
@@ -167,9 +167,25 @@ impl TelegramBot {
             let (sender, mut queue) = mpsc::unbounded_channel::<StoredUpdate>();
             let bot = self.clone();
             workers.spawn(async move {
-                while let Some(update) = queue.recv().await {
+                let mut warm = None;
+                loop {
+                    let next = match (&warm, bot.config.instance) {
+                        (Some(_), InstanceMode::Warm) => {
+                            match tokio::time::timeout(bot.config.warm_idle, queue.recv()).await {
+                                Ok(next) => next,
+                                Err(_idle) => {
+                                    tracing::debug!(chat, "dropping the idle warm instance");
+                                    warm = None;
+                                    continue;
+                                }
+                            }
+                        }
+                        _ => queue.recv().await,
+                    };
+                    let Some(update) = next else { return };
                     let id = update.update_id;
-                    let outcome = bot.handle(update).await;
+                    let slot = (bot.config.instance == InstanceMode::Warm).then_some(&mut warm);
+                    let outcome = bot.handle(update, slot).await;
                     if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
                         tracing::error!(update = id, "failed to mark the update handled: {e:#}");
                     }
@@ -181,7 +197,7 @@ impl TelegramBot {
     }
 
     /// Handles one update; returns what came of it, for the record.
-    async fn handle(&self, update: StoredUpdate) -> &'static str {
+    async fn handle(&self, update: StoredUpdate, warm: Option<&mut Option<WarmInstance>>) -> &'static str {
         let (Some(chat), Some(sender)) = (update.chat_id, update.sender_id) else {
             return "ignored";
         };
@@ -233,7 +249,7 @@ impl TelegramBot {
                         .unwrap_or_default(),
                 };
                 let typing = self.start_typing(chat);
-                let report = self.host.chat(self.config.handler.as_str(), &message).await;
+                let report = self.host.chat(self.config.handler.as_str(), &message, warm).await;
                 typing.abort();
                 match report.map(|r| r.result) {
                     Ok(Ok(Some(reply))) => {
