@@ -24,6 +24,8 @@ pub struct Call {
     pub text: Option<String>,
     /// Whether the fake answered it with an injected failure.
     pub failed: bool,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -250,6 +252,7 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
             chat_id,
             text,
             failed: true,
+            at: Instant::now(),
         });
         return (status, failure);
     }
@@ -266,6 +269,7 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
                 chat_id,
                 text,
                 failed: false,
+                at: Instant::now(),
             });
             (200, json!({"ok": true, "result": true}))
         }
@@ -277,6 +281,7 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
                 chat_id,
                 text: text.clone(),
                 failed: false,
+                at: Instant::now(),
             });
             let date = chrono::Utc::now().timestamp();
             (

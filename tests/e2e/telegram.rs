@@ -69,12 +69,14 @@ fn one_chat_is_answered_in_order_while_chats_run_in_parallel() {
     let calls = fake.calls();
     let first_reply_in_chat_1 = calls
         .iter()
-        .position(|c| c.method == "sendMessage" && c.chat_id == 1)
-        .unwrap();
+        .find(|c| c.method == "sendMessage" && c.chat_id == 1)
+        .unwrap()
+        .at;
     let typing_in_chat_2 = calls
         .iter()
-        .position(|c| c.method == "sendChatAction" && c.chat_id == 2)
-        .unwrap();
+        .find(|c| c.method == "sendChatAction" && c.chat_id == 2)
+        .unwrap()
+        .at;
     assert!(
         typing_in_chat_2 < first_reply_in_chat_1,
         "chat 2 waited for chat 1: {calls:#?}"
@@ -175,9 +177,9 @@ fn telegram_faults_never_lose_a_reply() {
         json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
                "parameters": {"retry_after": 1}}),
     );
-    fake.send_text(8, ANNA, "still there?");
-    assert_eq!(fake.wait_for_messages(8, 1), ["still there? (message 1)"]);
-    // Both failures were served (the typing indicator may race the reply).
+    fake.send_text(8, ANNA, "sleep 300");
+    assert_eq!(fake.wait_for_messages(8, 1), ["slept 300 (message 1)"]);
+    // Both failures were served.
     let mut failed: Vec<_> = fake
         .calls()
         .into_iter()

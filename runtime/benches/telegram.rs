@@ -1,0 +1,134 @@
+//! Benchmark: the host's overhead per Telegram message. A real host and bot
+//! against the fake Bot API server on loopback, with the example chat
+//! plugin (echo with history). Prints, for messages sent one at a time, the
+//! time from the update being available to the reply arriving (median,
+//! p99), beside the plugin call alone measured in the same run; and the
+//! messages per second when 10 chats send at once.
+
+#[path = "../../tests/e2e/fake_telegram.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use more of it")]
+mod fake_telegram;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mission::call::Message;
+use mission::config::Config;
+use mission::host::Host;
+use mission::telegram::TelegramBot;
+
+const SEQUENTIAL: usize = 300;
+const CHATS: i64 = 10;
+const PER_CHAT: usize = 50;
+
+fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[((samples.len() - 1) as f64 * 0.99).round() as usize],
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/target/wasm32-wasip2/release/echo_chat.wasm");
+    assert!(wasm.exists(), "{} is missing: run `./dev bench`", wasm.display());
+    let fake = fake_telegram::FakeTelegram::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("mission.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "data_dir = \"data\"\n[plugins.echo]\nworld = \"chat\"\nwasm = {wasm:?}\ngrants = [\"history\"]\n\
+             [telegram]\ntoken_env = \"UNUSED\"\napi_url = \"{}\"\nallowed_users = [1]\nhandler = \"echo\"\n",
+            fake.url
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&config_path).unwrap();
+    let telegram = config.telegram.clone().unwrap();
+    let host = Arc::new(Host::open(config).await.unwrap());
+    assert!(host.load_all().await.is_empty());
+
+    // The plugin call alone, as the bot makes it.
+    let message = |text: &str| Message {
+        chat_id: 999,
+        sender_id: 1,
+        sender_name: "bench".into(),
+        text: text.into(),
+        sent_at: 0,
+        config: Vec::new(),
+    };
+    let mut alone = Vec::new();
+    for i in 0..SEQUENTIAL {
+        let started = Instant::now();
+        host.chat("echo", &message(&format!("m{i}")), None)
+            .await
+            .unwrap()
+            .result
+            .unwrap();
+        alone.push(started.elapsed());
+    }
+
+    let bot = TelegramBot::new(host.clone(), telegram, "123:bench".into()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(bot.run(Duration::from_secs(5), async {
+        let _ = stopped.await;
+    }));
+
+    let fake = Arc::new(fake);
+    let mut end_to_end = Vec::new();
+    for i in 0..SEQUENTIAL {
+        let sent = Instant::now();
+        fake.send_text(1, 1, &format!("m{i}"));
+        let waiter = fake.clone();
+        let at = tokio::task::spawn_blocking(move || {
+            waiter.wait_for_messages(1, i + 1);
+            waiter
+                .calls()
+                .iter()
+                .filter(|c| c.method == "sendMessage" && c.chat_id == 1)
+                .nth(i)
+                .unwrap()
+                .at
+        })
+        .await
+        .unwrap();
+        end_to_end.push(at - sent);
+    }
+
+    let started = Instant::now();
+    for round in 0..PER_CHAT {
+        for chat in 100..100 + CHATS {
+            fake.send_text(chat, 1, &format!("r{round}"));
+        }
+    }
+    let waiter = fake.clone();
+    tokio::task::spawn_blocking(move || {
+        for chat in 100..100 + CHATS {
+            waiter.wait_for_messages(chat, PER_CHAT);
+        }
+    })
+    .await
+    .unwrap();
+    let burst = started.elapsed();
+    stop.send(()).unwrap();
+    serving.await.unwrap();
+
+    let (alone_median, alone_p99) = median_and_p99(alone);
+    let (e2e_median, e2e_p99) = median_and_p99(end_to_end);
+    println!("telegram: echo-chat with history, fake Bot API on loopback");
+    println!(
+        "  one at a time ({SEQUENTIAL}): update available -> reply received median {e2e_median:.2?}, p99 {e2e_p99:.2?}"
+    );
+    println!("  the plugin call alone (same run): median {alone_median:.2?}, p99 {alone_p99:.2?}");
+    println!(
+        "  host overhead (bot, queue, store, HTTP both ways): median {:.2?}",
+        e2e_median.saturating_sub(alone_median)
+    );
+    println!(
+        "  {CHATS} chats x {PER_CHAT} messages at once: {burst:.2?}, {:.0} messages/s",
+        (CHATS as usize * PER_CHAT) as f64 / burst.as_secs_f64()
+    );
+}
