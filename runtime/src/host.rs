@@ -1,7 +1,7 @@
 //! The host: the data directory, the database, the plugin loader and the
-//! registry, and the operations the CLI, the scheduler and (later) the bot
-//! drive: load plugins, run a task, hand a message to a chat plugin, serve
-//! until shutdown.
+//! registry, and the operations the CLI, the scheduler and the bot drive:
+//! load and reload plugins, run a task, hand a message to a chat plugin,
+//! serve until shutdown.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,6 +1,7 @@
 //! `mission:plugin/notify`: sending Telegram messages from any plugin.
-//! Needs the `notify` grant. The Telegram bot is not built yet, so a granted
-//! call is answered with `unavailable`.
+//! Needs the `notify` grant. Not yet wired to the Telegram bot (that needs a
+//! per-plugin list of chats in the grant), so a granted call is answered
+//! with `unavailable`.
 
 use super::Capabilities;
 use crate::bindings::task::mission::plugin::notify::Host;
