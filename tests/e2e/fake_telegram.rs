@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-/// One call the bot made to a send method.
+/// One call the bot made (`getUpdates` only when it was made to fail).
 #[derive(Debug, Clone)]
 pub struct Call {
     /// `sendMessage` or `sendChatAction`.
@@ -222,6 +222,22 @@ fn canonical(method: &str) -> String {
 }
 
 async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Notify) -> (u16, Value) {
+    {
+        let mut state = state.lock().unwrap();
+        if let Some(index) = state.failures.iter().position(|(m, _, _)| m == method) {
+            let (_, status, failure) = state.failures.remove(index).unwrap();
+            let chat_id = body["chat_id"].as_i64().unwrap_or_default();
+            let text = body["text"].as_str().map(str::to_owned);
+            state.calls.push(Call {
+                method: method.to_owned(),
+                chat_id,
+                text,
+                failed: true,
+                at: Instant::now(),
+            });
+            return (status, failure);
+        }
+    }
     if method == "getUpdates" {
         let offset = body["offset"].as_i64().unwrap_or(0);
         let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0).min(10));
@@ -245,17 +261,6 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
     let mut state = state.lock().unwrap();
     let chat_id = body["chat_id"].as_i64().unwrap_or_default();
     let text = body["text"].as_str().map(str::to_owned);
-    if let Some(index) = state.failures.iter().position(|(m, _, _)| m == method) {
-        let (_, status, failure) = state.failures.remove(index).unwrap();
-        state.calls.push(Call {
-            method: method.to_owned(),
-            chat_id,
-            text,
-            failed: true,
-            at: Instant::now(),
-        });
-        return (status, failure);
-    }
     match method {
         "getMe" => (
             200,

@@ -247,3 +247,23 @@ fn warm_and_fresh_instances_answer_the_same_and_a_trap_drops_the_warm_one() {
     );
     drop(host);
 }
+
+#[test]
+fn server_errors_on_polling_and_sending_are_retried() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    let bad_gateway = json!({"ok": false, "error_code": 502, "description": "Bad Gateway"});
+    fake.fail_next("getUpdates", 502, bad_gateway.clone());
+    fake.fail_next("sendMessage", 502, bad_gateway);
+    fake.send_text(12, ANNA, "through the storm");
+    assert_eq!(fake.wait_for_messages(12, 1), ["through the storm (message 1)"]);
+    let failed: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.failed)
+        .map(|c| c.method)
+        .collect();
+    assert_eq!(failed, ["getUpdates", "sendMessage"]);
+    drop(host);
+}
