@@ -209,6 +209,17 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if let Some(telegram) = &config.telegram {
+        if std::env::var_os(&telegram.token_env).is_some() {
+            println!("telegram: ok, chat plugin `{}`", telegram.handler);
+        } else {
+            failed = true;
+            println!(
+                "telegram.token_env: the environment variable `{}` is not set: the bot would not start",
+                telegram.token_env
+            );
+        }
+    }
     let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
     for schedule in &schedules {
         println!(

@@ -267,3 +267,28 @@ fn server_errors_on_polling_and_sending_are_retried() {
     assert_eq!(failed, ["getUpdates", "sendMessage"]);
     drop(host);
 }
+
+#[test]
+fn check_names_a_missing_token_variable_and_a_handler_of_the_wrong_world() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let output = setup.command(&["check"]).env_remove(TOKEN_ENV).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains(&format!(
+            "telegram.token_env: the environment variable `{TOKEN_ENV}` is not set"
+        )),
+        "{stdout}"
+    );
+
+    let config = std::fs::read_to_string(setup.config_path()).unwrap();
+    let config = config.replace("world = \"chat\"", "world = \"task\"");
+    std::fs::write(setup.config_path(), config).unwrap();
+    let output = setup.command(&["check"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("telegram.handler: `chat` is a task plugin"),
+        "{stderr}"
+    );
+}
