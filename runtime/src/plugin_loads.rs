@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use serde::Serialize;
-
 use crate::db::Database;
+use chrono::{DateTime, TimeZone, Utc};
 
 /// How a load or reload ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +34,7 @@ impl LoadOutcome {
 }
 
 /// One load or reload, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PluginLoad {
     /// The row id.
     pub id: i64,

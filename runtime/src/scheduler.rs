@@ -516,6 +516,16 @@ mod tests {
         dir: Option<tempfile::TempDir>,
     }
 
+    impl Options {
+        /// Every run waits for [`Harness::finish_runs`].
+        fn gated() -> Self {
+            Self {
+                gated: true,
+                ..Self::default()
+            }
+        }
+    }
+
     impl Default for Options {
         fn default() -> Self {
             Self {
@@ -717,10 +727,7 @@ mod tests {
 
     #[tokio::test]
     async fn overlap_skip_drops_a_run_due_while_the_last_is_going() {
-        let options = Options {
-            gated: true,
-            ..Options::default()
-        };
+        let options = Options::gated();
         let mut h = Harness::start(vec![schedule("slow", "* * * * *")], options).await;
         h.step_secs(30).await; // 10:01:00, the first run starts and hangs
         h.step(Duration::from_secs(60)).await; // 10:02:00, skipped
@@ -741,14 +748,7 @@ mod tests {
     async fn overlap_queue_runs_one_waiting_run_after_the_last_ends() {
         let mut slow = schedule("slow", "* * * * *");
         slow.overlap = Overlap::Queue;
-        let mut h = Harness::start(
-            vec![slow],
-            Options {
-                gated: true,
-                ..Options::default()
-            },
-        )
-        .await;
+        let mut h = Harness::start(vec![slow], Options::gated()).await;
         h.step_secs(30).await; // 10:01, runs and hangs
         h.step(Duration::from_secs(60)).await; // 10:02, queued
         h.step(Duration::from_secs(60)).await; // 10:03, replaces the queued one
@@ -765,14 +765,7 @@ mod tests {
     async fn overlap_allow_runs_in_parallel() {
         let mut slow = schedule("slow", "* * * * *");
         slow.overlap = Overlap::Allow;
-        let mut h = Harness::start(
-            vec![slow],
-            Options {
-                gated: true,
-                ..Options::default()
-            },
-        )
-        .await;
+        let mut h = Harness::start(vec![slow], Options::gated()).await;
         h.step_secs(30).await;
         h.step(Duration::from_secs(60)).await;
         h.step(Duration::from_secs(60)).await;
@@ -923,9 +916,8 @@ mod tests {
         };
         let id = runs::start(&db, run).await.unwrap();
         let options = Options {
-            gated: true,
             dir: Some(dir),
-            ..Options::default()
+            ..Options::gated()
         };
         let mut h = Harness::start(vec![schedule("slow", "* * * * *")], options).await;
         h.step_secs(30).await;

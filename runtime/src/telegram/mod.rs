@@ -27,7 +27,7 @@ use crate::capabilities::history;
 use crate::config::{InstanceMode, TelegramConfig};
 use crate::host::Host;
 use crate::runs;
-pub use split::{split, MAX_MESSAGE};
+use split::{split, MAX_MESSAGE};
 use updates::StoredUpdate;
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
