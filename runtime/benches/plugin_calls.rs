@@ -12,12 +12,15 @@ mod wat;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mission::bindings::{chat, task};
 use mission::cache::CompileCache;
 use mission::call::{Invocation, Message};
-use mission::capabilities::Capabilities;
+use mission::capabilities::{Capabilities, Services};
+use mission::claude::config::ClaudeGrant;
+use mission::claude::Claude;
 use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, World};
 use mission::db::Database;
 use mission::host_state::HostState;
@@ -101,6 +104,10 @@ fn main() {
     let engine = mission::engine::new_engine().unwrap();
     let linker = mission::bindings::linker(&engine).unwrap();
     let db = Database::open(&dir.path().join("bench.db")).unwrap();
+    let services = Services {
+        claude: Arc::new(Claude::new(None, db.clone())),
+        db,
+    };
     let figures: Vec<Figures> = subjects
         .iter()
         .enumerate()
@@ -116,6 +123,7 @@ fn main() {
                 limits: Limits::default(),
                 values: Vec::new(),
                 history: HistoryPolicy::default(),
+                claude: ClaudeGrant::default(),
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(LOADS, || {
@@ -131,12 +139,7 @@ fn main() {
                     let state = HostState::new(
                         OutputCapture::new(config.name.clone(), 1 << 16),
                         64 << 20,
-                        Capabilities::new(
-                            config.name.clone(),
-                            config.grants.clone(),
-                            config.history,
-                            db.clone(),
-                        ),
+                        Capabilities::new(&config, &services),
                     );
                     let mut store = Store::new(&engine, state);
                     store.set_epoch_deadline(1 << 32);
@@ -182,13 +185,13 @@ fn main() {
                     let started = Instant::now();
                     let ok = match subject.world {
                         World::Task => plugin
-                            .run_task(&db, &invocation, Limits::default().timeout)
+                            .run_task(&services, &invocation, Limits::default().timeout)
                             .await
                             .unwrap()
                             .result
                             .is_ok(),
                         World::Chat => plugin
-                            .handle_message(&db, &message, None)
+                            .handle_message(&services, &message, None)
                             .await
                             .unwrap()
                             .result

@@ -70,7 +70,7 @@ async fn measure(
                 config: Vec::new(),
             };
             let report = plugin
-                .run_task(host.db(), &invocation, plugin_timeout)
+                .run_task(host.services(), &invocation, plugin_timeout)
                 .await
                 .unwrap();
             if report.result.as_deref() == Ok(summary.as_str()) {

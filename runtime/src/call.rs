@@ -8,8 +8,7 @@ use anyhow::bail;
 use wasmtime::{Store, Trap};
 
 use crate::bindings::{chat, task};
-use crate::capabilities::Capabilities;
-use crate::db::Database;
+use crate::capabilities::{Capabilities, Services};
 use crate::host_state::HostState;
 use crate::limits::{epoch_deadline, DeadlineExceeded};
 use crate::output::{CapturedOutput, OutputCapture};
@@ -92,7 +91,7 @@ impl Plugin {
     /// the summary it reports.
     pub async fn run_task(
         &self,
-        db: &Database,
+        services: &Services,
         invocation: &Invocation,
         timeout: Duration,
     ) -> anyhow::Result<CallReport<String>> {
@@ -103,7 +102,7 @@ impl Plugin {
                 self.config.world
             );
         };
-        let mut store = self.new_store(db);
+        let mut store = self.new_store(services);
         arm(&mut store, timeout);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
@@ -121,7 +120,7 @@ impl Plugin {
     /// call unless it trapped, timed out or ran out of memory.
     pub async fn handle_message(
         &self,
-        db: &Database,
+        services: &Services,
         message: &Message,
         mut warm: Option<&mut Option<WarmInstance>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
@@ -135,7 +134,7 @@ impl Plugin {
         let timeout = self.config.limits.timeout;
         let (mut store, mut instance) = match warm.as_deref_mut().and_then(Option::take) {
             Some(kept) if kept.hash == self.hash => (kept.store, Some(kept.instance)),
-            _ => (self.new_store(db), None),
+            _ => (self.new_store(services), None),
         };
         arm(&mut store, timeout);
         let started = Instant::now();
@@ -159,14 +158,9 @@ impl Plugin {
         Ok(report)
     }
 
-    fn new_store(&self, db: &Database) -> Store<HostState> {
+    fn new_store(&self, services: &Services) -> Store<HostState> {
         let config = &self.config;
-        let capabilities = Capabilities::new(
-            config.name.clone(),
-            config.grants.clone(),
-            config.history,
-            db.clone(),
-        );
+        let capabilities = Capabilities::new(config, services);
         let output = OutputCapture::new(config.name.clone(), config.limits.output);
         let mut store = Store::new(
             &self.engine,

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::claude::config::{ClaudeConfig, ClaudeGrant, RawClaude, RawClaudeGrant};
 use crate::units::{ByteSize, HumanDuration};
 
 /// A plugin's name as written under `[plugins.NAME]`: lowercase ASCII
@@ -156,6 +157,8 @@ pub struct PluginConfig {
     pub values: Vec<(String, String)>,
     /// How much conversation history its `history.read` returns.
     pub history: HistoryPolicy,
+    /// What it may ask Claude, if it has the `claude` grant.
+    pub claude: ClaudeGrant,
 }
 
 /// How much conversation history a plugin is given: `[history]`.
@@ -226,6 +229,8 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// The Telegram bot, if configured.
     pub telegram: Option<TelegramConfig>,
+    /// How the host reaches Claude, if configured.
+    pub claude: Option<ClaudeConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -257,6 +262,7 @@ impl Config {
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| error(e.to_string()))?;
         let base = file.parent().unwrap_or(Path::new("."));
+        let data_dir = base.join(raw.data_dir);
         let defaults = raw.defaults.unwrap_or_default().apply(Limits::default());
         let history = raw
             .history
@@ -269,11 +275,21 @@ impl Config {
             let field = format!("plugins.{name}");
             let name = PluginName::parse(&name).map_err(|e| error(format!("{field}: {e}")))?;
             let values = scalar_values(&format!("{field}.config"), plugin.config).map_err(error)?;
+            let grants: BTreeSet<Grant> = plugin.grants.into_iter().collect();
+            let claude = match plugin.claude {
+                Some(_) if !grants.contains(&Grant::Claude) => {
+                    return Err(error(format!(
+                        "{field}.claude: the plugin has no `claude` grant; add \"claude\" to {field}.grants"
+                    )))
+                }
+                Some(grant) => grant.validate(&format!("{field}.claude"), base).map_err(error)?,
+                None => ClaudeGrant::default(),
+            };
             plugins.push(PluginConfig {
                 name,
                 world: plugin.world,
                 wasm: base.join(plugin.wasm),
-                grants: plugin.grants.into_iter().collect(),
+                grants,
                 limits: RawLimits {
                     timeout: plugin.timeout,
                     memory: plugin.memory,
@@ -282,6 +298,7 @@ impl Config {
                 .apply(defaults),
                 values,
                 history,
+                claude,
             });
         }
         let telegram = match raw.telegram {
@@ -316,13 +333,18 @@ impl Config {
                 })
             }
         };
+        let claude = match raw.claude {
+            Some(claude) => Some(claude.validate(base, &data_dir).map_err(error)?),
+            None => None,
+        };
         Ok(Config {
             file: file.to_owned(),
-            data_dir: base.join(raw.data_dir),
+            data_dir,
             schedules_dir: base.join(raw.schedules_dir.unwrap_or_else(|| "schedules".into())),
             shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(10), |g| g.0),
             plugins,
             telegram,
+            claude,
         })
     }
 
@@ -387,6 +409,8 @@ struct RawConfig {
     history: Option<RawHistory>,
     /// The Telegram bot.
     telegram: Option<RawTelegram>,
+    /// How to reach Claude.
+    claude: Option<RawClaude>,
 }
 
 /// `[history]` as written.
@@ -443,6 +467,8 @@ struct RawPlugin {
     /// Example: `config = { greeting = "Good morning" }`
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
+    /// Example: `[plugins.assistant.claude]`
+    claude: Option<RawClaudeGrant>,
 }
 
 /// Limits as written; unset ones fall back to `[defaults]`, then built-ins.

@@ -93,6 +93,43 @@ const MIGRATIONS: &[&str] = &[
          outcome TEXT
      );
      CREATE INDEX telegram_unhandled ON telegram_updates (handled_at, update_id);",
+    // 5: Claude: the cost ledger (one row per call, spent or refused), the
+    // CLI session behind each plugin's session key, and the API backend's
+    // transcripts.
+    "CREATE TABLE claude_calls (
+         id INTEGER PRIMARY KEY,
+         at INTEGER NOT NULL,
+         plugin TEXT NOT NULL,
+         backend TEXT NOT NULL,
+         model TEXT,
+         session_key TEXT,
+         input_tokens INTEGER NOT NULL,
+         output_tokens INTEGER NOT NULL,
+         cache_write_tokens INTEGER NOT NULL,
+         cache_read_tokens INTEGER NOT NULL,
+         cost_usd REAL NOT NULL,
+         turns INTEGER NOT NULL,
+         duration_ms INTEGER NOT NULL,
+         outcome TEXT NOT NULL,
+         error TEXT
+     );
+     CREATE INDEX claude_calls_by_time ON claude_calls (at);
+     CREATE TABLE claude_sessions (
+         plugin TEXT NOT NULL,
+         session_key TEXT NOT NULL,
+         session_id TEXT NOT NULL,
+         updated_at INTEGER NOT NULL,
+         PRIMARY KEY (plugin, session_key)
+     ) WITHOUT ROWID;
+     CREATE TABLE claude_transcripts (
+         id INTEGER PRIMARY KEY,
+         plugin TEXT NOT NULL,
+         session_key TEXT NOT NULL,
+         role TEXT NOT NULL,
+         text TEXT NOT NULL,
+         at INTEGER NOT NULL
+     );
+     CREATE INDEX claude_transcripts_by_key ON claude_transcripts (plugin, session_key, id);",
 ];
 
 /// A handle to the database, cheap to clone and shared by every part of the

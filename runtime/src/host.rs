@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::call::{CallReport, Invocation, Message, Reply, WarmInstance};
-use crate::capabilities::history;
+use crate::capabilities::{history, Services};
+use crate::claude::Claude;
 use crate::clock::SystemClock;
 use crate::config::{Config, Grant};
 use crate::control;
@@ -36,7 +37,7 @@ pub const DATABASE_FILE: &str = "mission.db";
 pub struct Host {
     config: RwLock<Arc<Config>>,
     loader: PluginLoader,
-    db: Database,
+    services: Services,
     registry: Arc<PluginRegistry>,
 }
 
@@ -52,10 +53,11 @@ impl Host {
         })?;
         let db = Database::open(&config.data_dir.join(DATABASE_FILE))?;
         let loader = PluginLoader::open(&config)?;
+        let claude = Arc::new(Claude::new(config.claude.clone(), db.clone()));
         Ok(Host {
             config: RwLock::new(Arc::new(config)),
             loader,
-            db,
+            services: Services { db, claude },
             registry: Arc::default(),
         })
     }
@@ -67,7 +69,17 @@ impl Host {
 
     /// The database.
     pub fn db(&self) -> &Database {
-        &self.db
+        &self.services.db
+    }
+
+    /// What plugin calls draw on: the database and the way to Claude.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// The way to Claude.
+    pub fn claude(&self) -> &Claude {
+        &self.services.claude
     }
 
     /// The plugins loaded so far.
@@ -102,7 +114,7 @@ impl Host {
                     load
                 }
             };
-            if let Err(e) = plugin_loads::record(&self.db, load).await {
+            if let Err(e) = plugin_loads::record(self.db(), load).await {
                 tracing::error!(plugin = name, "failed to record the load: {e:#}");
             }
         }
@@ -128,7 +140,7 @@ impl Host {
                 old_hash,
                 ..NewLoad::new(name, LoadOutcome::Missing)
             };
-            plugin_loads::record(&self.db, load).await?;
+            plugin_loads::record(self.db(), load).await?;
             return Ok(LoadOutcome::Missing);
         }
         let (outcome, load) = match self.loader.load(plugin_config).await {
@@ -146,7 +158,7 @@ impl Host {
                         new_hash: hash,
                         ..NewLoad::new(name, LoadOutcome::Unchanged)
                     };
-                    plugin_loads::record(&self.db, load).await?;
+                    plugin_loads::record(self.db(), load).await?;
                     return Ok(LoadOutcome::Unchanged);
                 }
                 tracing::info!(
@@ -179,7 +191,7 @@ impl Host {
                 (LoadOutcome::Refused, load)
             }
         };
-        plugin_loads::record(&self.db, load).await?;
+        plugin_loads::record(self.db(), load).await?;
         Ok(outcome)
     }
 
@@ -206,6 +218,10 @@ impl Host {
         if new.telegram != old.telegram {
             notes.push("[telegram] changed: restart to apply".to_owned());
             new.telegram = old.telegram.clone();
+        }
+        if new.claude != old.claude {
+            notes.push("[claude] changed: applied to the next call".to_owned());
+            self.services.claude.set_config(new.claude.clone());
         }
         if new.shutdown_grace != old.shutdown_grace {
             notes.push("shutdown_grace changed: restart to apply".to_owned());
@@ -309,15 +325,15 @@ impl Host {
             scheduled_at,
             attempt: invocation.attempt,
         };
-        let id = runs::start(&self.db, start).await?;
+        let id = runs::start(self.db(), start).await?;
         let Some(loaded) = self.registry.get(plugin) else {
             let error = format!("plugin `{plugin}` is not loaded (its load error is in the host's log)");
             tracing::error!(run = id, "{error}");
-            return runs::abandon(&self.db, id, "not_loaded", error).await;
+            return runs::abandon(self.db(), id, "not_loaded", error).await;
         };
         let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
-        let report = loaded.run_task(&self.db, &invocation, timeout).await?;
-        let record = runs::finish(&self.db, id, &report).await?;
+        let report = loaded.run_task(&self.services, &invocation, timeout).await?;
+        let record = runs::finish(self.db(), id, &report).await?;
         match &report.result {
             Ok(_) => tracing::info!(plugin, schedule, run = id, duration = ?report.duration, "run succeeded"),
             Err(e) => {
@@ -339,11 +355,11 @@ impl Host {
         warm: Option<&mut Option<WarmInstance>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
-        let report = plugin.handle_message(&self.db, message, warm).await?;
+        let report = plugin.handle_message(&self.services, message, warm).await?;
         if let (true, Ok(reply)) = (plugin.config.grants.contains(&Grant::History), &report.result) {
             let conversation = message.chat_id.to_string();
             history::record(
-                &self.db,
+                self.db(),
                 plugin.name(),
                 &conversation,
                 history::Role::User,
@@ -352,7 +368,7 @@ impl Host {
             .await?;
             if let Some(reply) = reply {
                 history::record(
-                    &self.db,
+                    self.db(),
                     plugin.name(),
                     &conversation,
                     history::Role::Assistant,
@@ -380,7 +396,7 @@ impl Host {
             self.schedules(),
             Arc::new(SystemClock),
             Arc::new(HostRunner(self.clone())),
-            self.db.clone(),
+            self.db().clone(),
             self.config().shutdown_grace,
         )
     }
@@ -388,14 +404,14 @@ impl Host {
     /// Serves until `shutdown` completes: records runs a killed host left
     /// behind as interrupted, then runs the scheduler and hot reload.
     pub async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let interrupted = runs::interrupt_running(&self.db).await?;
+        let interrupted = runs::interrupt_running(self.db()).await?;
         if interrupted > 0 {
             tracing::warn!(
                 count = interrupted,
                 "runs left running by a stopped host recorded as interrupted"
             );
         }
-        control::finish_abandoned_requests(&self.db).await?;
+        control::finish_abandoned_requests(self.db()).await?;
         let mut scheduler = self.scheduler();
         let schedule_changes = scheduler.changes();
         let reload = HotReload::start(self.clone(), schedule_changes)?;
@@ -423,6 +439,7 @@ impl Host {
                 tracing::error!("a part of the host panicked: {e}");
             }
         }
+        self.services.claude.shutdown().await;
         tracing::info!("shut down");
         Ok(())
     }

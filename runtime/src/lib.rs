@@ -12,7 +12,8 @@
 //! - [`call`]: one call of a plugin in a fresh store under its limits
 //!   ([`limits`], [`output`]), and what came of it.
 //! - [`host_state`]: what a store holds; [`capabilities`]: the
-//!   `mission:plugin` imports, one file per interface.
+//!   `mission:plugin` imports, one file per interface; [`claude`]: asking
+//!   Claude through the CLI or the API, with the cost ledger and budgets.
 //! - [`registry`]: the plugins being served, by name; [`hot_reload`] swaps
 //!   in what [`watcher`] sees change; [`plugin_loads`] records each load.
 //! - [`schedule`]: schedule files and cron expressions; [`scheduler`]: fires
@@ -27,6 +28,7 @@ pub mod bindings;
 pub mod cache;
 pub mod call;
 pub mod capabilities;
+pub mod claude;
 pub mod cli;
 pub mod clock;
 pub mod config;

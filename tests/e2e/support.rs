@@ -189,7 +189,7 @@ pub fn invocation(name: &str) -> mission::call::Invocation {
 pub async fn call_task(host: &Host, name: &str) -> mission::call::CallReport<String> {
     let plugin = host.registry().get(name).unwrap();
     plugin
-        .run_task(host.db(), &invocation(name), plugin.config.limits.timeout)
+        .run_task(host.services(), &invocation(name), plugin.config.limits.timeout)
         .await
         .unwrap()
 }

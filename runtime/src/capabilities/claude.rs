@@ -1,20 +1,27 @@
-//! `mission:plugin/claude`: asking Claude. Needs the `claude` grant. The
-//! backends (CLI, persistent CLI, Messages API) and the cost ledger are not
-//! built yet, so a granted call is answered with `unavailable`.
+//! `mission:plugin/claude`: asking Claude. Needs the `claude` grant; the
+//! rest (the plugin's `[plugins.NAME.claude]` limits, budgets, backends) is
+//! [`crate::claude`]'s.
 
 use super::Capabilities;
 use crate::bindings::task::mission::plugin::claude::{Answer, Host, Options};
 use crate::bindings::CapabilityError;
+use crate::claude::Asker;
 use crate::config::Grant;
 
 impl Host for Capabilities {
     async fn ask(
         &mut self,
-        _prompt: String,
-        _options: Options,
+        prompt: String,
+        options: Options,
     ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
-        Ok(self.check(Grant::Claude).and(Err(CapabilityError::Unavailable(
-            "this host has no Claude backend yet".into(),
-        ))))
+        if let Err(denied) = self.check(Grant::Claude) {
+            return Ok(Err(denied));
+        }
+        let asker = Asker {
+            plugin: &self.plugin,
+            grant: &self.claude_grant,
+            history: self.history,
+        };
+        Ok(self.claude.ask(asker, prompt, options).await)
     }
 }

@@ -206,12 +206,8 @@ mod tests {
             ttl: std::time::Duration::from_secs(3600),
             max_exchanges: 1,
         };
-        let mut chat = Capabilities::new(
-            PluginName::parse("chat").unwrap(),
-            [Grant::History].into(),
-            policy,
-            db.clone(),
-        );
+        let mut chat = for_test(&db, "chat", &[Grant::History]);
+        chat.history = policy;
         let two_hours_ago = chrono::Utc::now().timestamp_millis() - 2 * 3600 * 1000;
         db.call(move |c| {
             c.execute(

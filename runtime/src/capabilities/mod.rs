@@ -3,9 +3,12 @@
 //! [`CapabilityError`] the plugin can handle; only a broken host traps.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::bindings::{chat, task, CapabilityError};
-use crate::config::{Grant, HistoryPolicy, PluginName};
+use crate::claude::config::ClaudeGrant;
+use crate::claude::Claude;
+use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
 
 mod claude;
@@ -14,24 +17,37 @@ mod log;
 mod notify;
 mod state;
 
+/// What the capabilities of every call draw on: the database and the way
+/// to Claude. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    /// The SQLite file.
+    pub db: Database,
+    /// Asking Claude.
+    pub claude: Arc<Claude>,
+}
+
 /// What one call of one plugin may reach: its name scopes every row it
 /// reads or writes, and its grants decide which calls are allowed.
 pub struct Capabilities {
     plugin: PluginName,
     grants: BTreeSet<Grant>,
     history: HistoryPolicy,
+    claude_grant: ClaudeGrant,
     db: Database,
+    claude: Arc<Claude>,
 }
 
 impl Capabilities {
-    /// Capabilities for a call of `plugin` with `grants`, reading history
-    /// under `history`.
-    pub fn new(plugin: PluginName, grants: BTreeSet<Grant>, history: HistoryPolicy, db: Database) -> Self {
+    /// Capabilities for a call of the plugin configured as `config`.
+    pub fn new(config: &PluginConfig, services: &Services) -> Self {
         Self {
-            plugin,
-            grants,
-            history,
-            db,
+            plugin: config.name.clone(),
+            grants: config.grants.clone(),
+            history: config.history,
+            claude_grant: config.claude.clone(),
+            db: services.db.clone(),
+            claude: services.claude.clone(),
         }
     }
 
@@ -59,12 +75,14 @@ impl Capabilities {
 #[cfg(test)]
 /// Capabilities of `plugin` with `grants`, for tests of one capability.
 fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
-    Capabilities::new(
-        PluginName::parse(plugin).unwrap(),
-        grants.iter().copied().collect(),
-        HistoryPolicy::default(),
-        db.clone(),
-    )
+    Capabilities {
+        plugin: PluginName::parse(plugin).unwrap(),
+        grants: grants.iter().copied().collect(),
+        history: HistoryPolicy::default(),
+        claude_grant: ClaudeGrant::default(),
+        db: db.clone(),
+        claude: Arc::new(Claude::new(None, db.clone())),
+    }
 }
 
 impl task::mission::plugin::types::Host for Capabilities {}

@@ -1,0 +1,400 @@
+//! `[claude]` in `mission.toml` (how the host reaches Claude, its limits,
+//! prices and global budgets) and `[plugins.NAME.claude]` (what one plugin
+//! may ask for). Both as written and validated; errors name the field.
+//!
+//! ```toml
+//! [claude]
+//! backend = "cli"                  # default backend: cli | persistent | api
+//! model = "claude-sonnet-4-5"      # default model
+//! timeout = "2m"                   # default deadline of a call
+//! max_concurrent = 2               # calls at once; more wait their turn
+//! command = "claude"               # the CLI
+//! env = ["HOME", "PATH", "ANTHROPIC_API_KEY"]  # all the CLI gets of the host's environment
+//!
+//! [claude.persistent]
+//! idle = "10m"                     # a session's process exits after this long unused
+//! max_processes = 4
+//!
+//! [claude.api]
+//! key_env = "ANTHROPIC_API_KEY"
+//!
+//! [claude.budget]                  # over all plugins
+//! daily_usd = 5.0
+//! monthly_usd = 100.0
+//!
+//! [claude.prices.claude-sonnet-4-5]  # USD per million tokens, for the API backend
+//! input = 3.0
+//! output = 15.0
+//! cache_write = 3.75
+//! cache_read = 0.30
+//!
+//! [plugins.assistant.claude]       # the plugin also lists "claude" in `grants`
+//! backends = ["persistent", "cli"]
+//! models = ["claude-sonnet-4-5"]
+//! max_turns = 3
+//! tools = []
+//! timeout = "5m"
+//! daily_usd = 1.0
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::units::{ByteSize, HumanDuration};
+
+/// A way of reaching Claude (the WIT `backend` enum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A fresh `claude -p --output-format json` per call.
+    Cli,
+    /// One long-lived stream-json `claude` process per session key.
+    Persistent,
+    /// The Anthropic Messages API.
+    Api,
+}
+
+impl Backend {
+    /// The name used in config, the ledger and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Cli => "cli",
+            Backend::Persistent => "persistent",
+            Backend::Api => "api",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Spending limits in US dollars; `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Budget {
+    /// Per calendar day in the host's time zone.
+    pub daily_usd: Option<f64>,
+    /// Per calendar month in the host's time zone.
+    pub monthly_usd: Option<f64>,
+}
+
+/// What a model costs, in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Input tokens at the full rate.
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+    /// Input tokens written to the prompt cache.
+    pub cache_write: f64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read: f64,
+}
+
+/// The validated `[claude]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaudeConfig {
+    /// The backend of a plugin whose grant names none.
+    pub backend: Backend,
+    /// The model when a call names none; `None` leaves it to the CLI.
+    pub model: Option<String>,
+    /// The deadline of a call when neither the call nor the grant sets one.
+    pub timeout: Duration,
+    /// Calls in flight at once over all plugins; more wait in line.
+    pub max_concurrent: usize,
+    /// The most a CLI call may print before it is stopped.
+    pub max_output: u64,
+    /// The `claude` executable.
+    pub command: PathBuf,
+    /// The CLI's working directory.
+    pub workdir: PathBuf,
+    /// Names of the host's environment variables the CLI is given; it gets
+    /// no others.
+    pub env: Vec<String>,
+    /// The persistent backend's processes.
+    pub persistent: PersistentConfig,
+    /// The Messages API backend.
+    pub api: ApiConfig,
+    /// Limits over all plugins together.
+    pub budget: Budget,
+    /// Prices per model, for the API backend (the CLI reports its own cost).
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// `[claude.persistent]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PersistentConfig {
+    /// A session's process unused this long is stopped (its session can
+    /// still be resumed).
+    pub idle: Duration,
+    /// The most processes alive at once; the least recently used idle one
+    /// makes room.
+    pub max_processes: usize,
+}
+
+/// `[claude.api]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// The API's base URL.
+    pub url: String,
+    /// The environment variable holding the API key.
+    pub key_env: String,
+    /// `max_tokens` of each request.
+    pub max_tokens: u32,
+    /// Whether to stream the answer (server-sent events).
+    pub stream: bool,
+    /// How often a 429 or 529 answer is retried.
+    pub retries: u32,
+}
+
+/// The validated `[plugins.NAME.claude]` table: what one plugin may ask.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClaudeGrant {
+    /// Backends it may use, the first being its default; empty is the
+    /// host's default backend only.
+    pub backends: Vec<Backend>,
+    /// Models it may name; empty is any.
+    pub models: Vec<String>,
+    /// The most agentic turns a call may take.
+    pub max_turns: Option<u32>,
+    /// Tools the model may use on its behalf (CLI backends); empty is none.
+    pub tools: Vec<String>,
+    /// An MCP server config passed to the CLI.
+    pub mcp_config: Option<PathBuf>,
+    /// The longest deadline it may have.
+    pub timeout: Option<Duration>,
+    /// Its own spending limits.
+    pub budget: Budget,
+}
+
+impl ClaudeGrant {
+    /// The backends this grant allows under `config`.
+    pub fn allowed_backends(&self, config: &ClaudeConfig) -> Vec<Backend> {
+        if self.backends.is_empty() {
+            vec![config.backend]
+        } else {
+            self.backends.clone()
+        }
+    }
+}
+
+/// `[claude]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClaude {
+    /// Example: `backend = "persistent"` (default `"cli"`)
+    backend: Option<Backend>,
+    /// Example: `model = "claude-sonnet-4-5"`
+    model: Option<String>,
+    /// Example: `timeout = "2m"` (the default)
+    timeout: Option<HumanDuration>,
+    /// Example: `max_concurrent = 2` (the default)
+    max_concurrent: Option<usize>,
+    /// Example: `max_output = "1MiB"` (the default)
+    max_output: Option<ByteSize>,
+    /// Example: `command = "/usr/local/bin/claude"` (default `"claude"`)
+    command: Option<PathBuf>,
+    /// Example: `workdir = "data/claude"` (the default: `claude` in the data directory)
+    workdir: Option<PathBuf>,
+    /// Example: `env = ["HOME", "PATH", "ANTHROPIC_API_KEY"]` (the default)
+    env: Option<Vec<String>>,
+    persistent: Option<RawPersistent>,
+    api: Option<RawApi>,
+    budget: Option<RawBudget>,
+    /// Example: `[claude.prices.claude-sonnet-4-5]`
+    #[serde(default)]
+    prices: BTreeMap<String, Price>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPersistent {
+    /// Example: `idle = "10m"` (the default)
+    idle: Option<HumanDuration>,
+    /// Example: `max_processes = 4` (the default)
+    max_processes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    /// Example: `url = "https://api.anthropic.com"` (the default)
+    url: Option<String>,
+    /// Example: `key_env = "ANTHROPIC_API_KEY"` (the default)
+    key_env: Option<String>,
+    /// Example: `max_tokens = 4096` (the default)
+    max_tokens: Option<u32>,
+    /// Example: `stream = true` (default false)
+    stream: Option<bool>,
+    /// Example: `retries = 3` (the default)
+    retries: Option<u32>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    /// Example: `daily_usd = 5.0`
+    daily_usd: Option<f64>,
+    /// Example: `monthly_usd = 100.0`
+    monthly_usd: Option<f64>,
+}
+
+/// `[plugins.NAME.claude]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClaudeGrant {
+    /// Example: `backends = ["persistent", "cli"]`
+    #[serde(default)]
+    backends: Vec<Backend>,
+    /// Example: `models = ["claude-sonnet-4-5"]`
+    #[serde(default)]
+    models: Vec<String>,
+    /// Example: `max_turns = 3`
+    max_turns: Option<u32>,
+    /// Example: `tools = ["WebSearch"]`
+    #[serde(default)]
+    tools: Vec<String>,
+    /// Example: `mcp_config = "mcp.json"`
+    mcp_config: Option<PathBuf>,
+    /// Example: `timeout = "5m"`
+    timeout: Option<HumanDuration>,
+    /// Example: `daily_usd = 1.0`
+    daily_usd: Option<f64>,
+    /// Example: `monthly_usd = 20.0`
+    monthly_usd: Option<f64>,
+}
+
+/// The most processes `max_processes` may ask for.
+const MAX_PROCESSES: usize = 64;
+
+impl RawClaude {
+    /// Validates the section; `base` resolves relative paths, `data_dir`
+    /// holds the default working directory.
+    pub(crate) fn validate(self, base: &Path, data_dir: &Path) -> Result<ClaudeConfig, String> {
+        let max_concurrent = self.max_concurrent.unwrap_or(2);
+        if max_concurrent == 0 {
+            return Err("claude.max_concurrent: must be at least 1".into());
+        }
+        let persistent = self.persistent.map_or(
+            PersistentConfig {
+                idle: Duration::from_secs(600),
+                max_processes: max_concurrent.max(4),
+            },
+            |p| PersistentConfig {
+                idle: p.idle.map_or(Duration::from_secs(600), |i| i.0),
+                max_processes: p.max_processes.unwrap_or(max_concurrent.max(4)),
+            },
+        );
+        if persistent.max_processes < max_concurrent || persistent.max_processes > MAX_PROCESSES {
+            return Err(format!(
+                "claude.persistent.max_processes: must be between claude.max_concurrent ({max_concurrent}) \
+                 and {MAX_PROCESSES}, so a call in line always finds room"
+            ));
+        }
+        let api = self.api.map_or(Ok(RawApi::default_config()), RawApi::validate)?;
+        for (model, price) in &self.prices {
+            let rates = [price.input, price.output, price.cache_write, price.cache_read];
+            if rates.iter().any(|r| !r.is_finite() || *r < 0.0) {
+                return Err(format!("claude.prices.{model}: rates must be zero or more"));
+            }
+        }
+        let command = self.command.unwrap_or_else(|| "claude".into());
+        // A bare name is looked up on PATH; a path is taken from the config file.
+        let command = if command.components().count() > 1 {
+            base.join(command)
+        } else {
+            command
+        };
+        let env = self
+            .env
+            .unwrap_or_else(|| ["HOME", "PATH", "ANTHROPIC_API_KEY"].map(String::from).to_vec());
+        if let Some(bad) = env.iter().find(|n| n.is_empty() || n.contains('=')) {
+            return Err(format!("claude.env: `{bad}` is not an environment variable name"));
+        }
+        Ok(ClaudeConfig {
+            backend: self.backend.unwrap_or(Backend::Cli),
+            model: self.model,
+            timeout: self.timeout.map_or(Duration::from_secs(120), |t| t.0),
+            max_concurrent,
+            max_output: self.max_output.map_or(1 << 20, |m| m.0),
+            command,
+            workdir: self
+                .workdir
+                .map_or_else(|| data_dir.join("claude"), |w| base.join(w)),
+            env,
+            persistent,
+            api,
+            budget: budget("claude.budget", self.budget.unwrap_or_default())?,
+            prices: self.prices,
+        })
+    }
+}
+
+impl RawApi {
+    fn default_config() -> ApiConfig {
+        ApiConfig {
+            url: "https://api.anthropic.com".into(),
+            key_env: "ANTHROPIC_API_KEY".into(),
+            max_tokens: 4096,
+            stream: false,
+            retries: 3,
+        }
+    }
+
+    fn validate(self) -> Result<ApiConfig, String> {
+        let default = RawApi::default_config();
+        let url = self.url.unwrap_or(default.url);
+        url::Url::parse(&url).map_err(|e| format!("claude.api.url: `{url}` is not a URL: {e}"))?;
+        Ok(ApiConfig {
+            url: url.trim_end_matches('/').to_owned(),
+            key_env: self.key_env.unwrap_or(default.key_env),
+            max_tokens: self.max_tokens.unwrap_or(default.max_tokens),
+            stream: self.stream.unwrap_or(default.stream),
+            retries: self.retries.unwrap_or(default.retries),
+        })
+    }
+}
+
+fn budget(field: &str, raw: RawBudget) -> Result<Budget, String> {
+    for (name, value) in [("daily_usd", raw.daily_usd), ("monthly_usd", raw.monthly_usd)] {
+        if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return Err(format!("{field}.{name}: must be zero or more"));
+        }
+    }
+    Ok(Budget {
+        daily_usd: raw.daily_usd,
+        monthly_usd: raw.monthly_usd,
+    })
+}
+
+impl RawClaudeGrant {
+    /// Validates the table `field` (`plugins.NAME.claude`); `base` resolves
+    /// the MCP config path.
+    pub(crate) fn validate(self, field: &str, base: &Path) -> Result<ClaudeGrant, String> {
+        if self.max_turns == Some(0) {
+            return Err(format!("{field}.max_turns: must be at least 1"));
+        }
+        Ok(ClaudeGrant {
+            backends: self.backends,
+            models: self.models,
+            max_turns: self.max_turns,
+            tools: self.tools,
+            mcp_config: self.mcp_config.map(|p| base.join(p)),
+            timeout: self.timeout.map(|t| t.0),
+            budget: budget(
+                field,
+                RawBudget {
+                    daily_usd: self.daily_usd,
+                    monthly_usd: self.monthly_usd,
+                },
+            )?,
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! The cost ledger: one `claude_calls` row per call (what it used and cost,
+//! or why it was refused), and the budget check made before every call.
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::config::{Backend, Budget};
+use super::Spent;
+use crate::config::PluginName;
+use crate::db::Database;
+
+/// How a call ended, as the ledger records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Answered.
+    Ok,
+    /// Made, but failed (the reason is kept).
+    Failed,
+    /// Stopped at its deadline.
+    TimedOut,
+    /// Refused before it started: a budget was spent.
+    OverBudget,
+}
+
+impl CallOutcome {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Failed => "failed",
+            CallOutcome::TimedOut => "timed_out",
+            CallOutcome::OverBudget => "over_budget",
+        }
+    }
+}
+
+/// One row of the ledger.
+#[derive(Debug, Clone)]
+pub(crate) struct LedgerEntry {
+    pub plugin: PluginName,
+    pub backend: Backend,
+    pub session_key: Option<String>,
+    pub spent: Spent,
+    pub duration_ms: u64,
+    pub outcome: CallOutcome,
+    pub error: Option<String>,
+}
+
+/// Appends `entry`, dated now.
+pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<()> {
+    let at = Utc::now().timestamp_millis();
+    db.call(move |c| {
+        let usage = &entry.spent.usage;
+        c.execute(
+            "INSERT INTO claude_calls (at, plugin, backend, model, session_key, input_tokens,
+                 output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, turns,
+                 duration_ms, outcome, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            rusqlite::params![
+                at,
+                entry.plugin.as_str(),
+                entry.backend.as_str(),
+                entry.spent.model,
+                entry.session_key,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_write_tokens,
+                usage.cache_read_tokens,
+                entry.spent.cost_usd,
+                entry.spent.turns,
+                entry.duration_ms,
+                entry.outcome.as_str(),
+                entry.error,
+            ],
+        )
+    })
+    .await
+    .map(drop)
+}
+
+/// The start of the calendar day and month of `now` in `zone`, in Unix
+/// milliseconds.
+pub fn day_and_month_start(now: DateTime<Utc>, zone: Tz) -> (i64, i64) {
+    let local = now.with_timezone(&zone).date_naive();
+    let start = |date: chrono::NaiveDate| {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+        zone.from_local_datetime(&midnight)
+            .earliest()
+            // A zone that skips midnight (a DST change at 00:00): the hour after.
+            .or_else(|| {
+                zone.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+            .map_or(now.timestamp_millis(), |t| t.timestamp_millis())
+    };
+    let first = local.with_day(1).expect("every month has a first day");
+    (start(local), start(first))
+}
+
+/// What has been spent so far today and this month.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Spending {
+    plugin_day: f64,
+    plugin_month: f64,
+    all_day: f64,
+    all_month: f64,
+}
+
+/// Where a plugin stands against its budgets and the global ones.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BudgetStatus {
+    /// The budget that is spent and by how much, if one is.
+    pub spent: Option<String>,
+    /// What the tightest budget still allows, if any budget is set.
+    pub left: Option<f64>,
+}
+
+/// Checks the budgets of `plugin` (`own`) and of all plugins (`global`) at
+/// `now`, days and months counted in `zone`.
+pub(crate) async fn budget_status(
+    db: &Database,
+    plugin: &PluginName,
+    own: Budget,
+    global: Budget,
+    now: DateTime<Utc>,
+    zone: Tz,
+) -> anyhow::Result<BudgetStatus> {
+    let (day, month) = day_and_month_start(now, zone);
+    let name = plugin.to_string();
+    let spending = db
+        .call(move |c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(CASE WHEN plugin = ?1 AND at >= ?2 THEN cost_usd END), 0),
+                        COALESCE(SUM(CASE WHEN plugin = ?1 THEN cost_usd END), 0),
+                        COALESCE(SUM(CASE WHEN at >= ?2 THEN cost_usd END), 0),
+                        COALESCE(SUM(cost_usd), 0)
+                 FROM claude_calls WHERE at >= ?3",
+                (name, day, month),
+                |row| {
+                    Ok(Spending {
+                        plugin_day: row.get(0)?,
+                        plugin_month: row.get(1)?,
+                        all_day: row.get(2)?,
+                        all_month: row.get(3)?,
+                    })
+                },
+            )
+        })
+        .await?;
+    let checks = [
+        (
+            own.daily_usd,
+            spending.plugin_day,
+            format!("plugin `{plugin}`'s daily budget"),
+            "today",
+        ),
+        (
+            own.monthly_usd,
+            spending.plugin_month,
+            format!("plugin `{plugin}`'s monthly budget"),
+            "this month",
+        ),
+        (
+            global.daily_usd,
+            spending.all_day,
+            "the daily budget of all plugins".to_owned(),
+            "today",
+        ),
+        (
+            global.monthly_usd,
+            spending.all_month,
+            "the monthly budget of all plugins".to_owned(),
+            "this month",
+        ),
+    ];
+    let mut status = BudgetStatus {
+        spent: None,
+        left: None,
+    };
+    for (limit, spent, name, period) in checks {
+        let Some(limit) = limit else { continue };
+        if spent >= limit && status.spent.is_none() {
+            status.spent = Some(format!("{name} of ${limit:.2} is spent (${spent:.4} {period})"));
+        }
+        let left = (limit - spent).max(0.0);
+        status.left = Some(status.left.map_or(left, |l: f64| l.min(left)));
+    }
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::task::mission::plugin::claude::Usage;
+
+    fn entry(plugin: &str, cost_usd: f64) -> LedgerEntry {
+        LedgerEntry {
+            plugin: PluginName::parse(plugin).unwrap(),
+            backend: Backend::Cli,
+            session_key: None,
+            spent: Spent {
+                usage: Usage {
+                    input_tokens: 10,
+                    output_tokens: 5,
+                    cache_write_tokens: 0,
+                    cache_read_tokens: 0,
+                },
+                cost_usd,
+                turns: 1,
+                model: Some("sonnet".into()),
+            },
+            duration_ms: 100,
+            outcome: CallOutcome::Ok,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn day_and_month_start_follow_the_zone() {
+        let now = DateTime::parse_from_rfc3339("2026-03-10T03:30:00Z")
+            .unwrap()
+            .to_utc();
+        let zone: Tz = "America/New_York".parse().unwrap();
+        let (day, month) = day_and_month_start(now, zone);
+        // 23:30 on the 9th in New York (EDT starts on the 8th at 02:00).
+        assert_eq!(
+            day,
+            DateTime::parse_from_rfc3339("2026-03-09T00:00:00-04:00")
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(
+            month,
+            DateTime::parse_from_rfc3339("2026-03-01T00:00:00-05:00")
+                .unwrap()
+                .timestamp_millis()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_is_named_and_others_are_not_counted_against_a_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        record(&db, entry("a", 0.60)).await.unwrap();
+        record(&db, entry("b", 0.50)).await.unwrap();
+        let a = PluginName::parse("a").unwrap();
+        let (now, zone) = (Utc::now(), Tz::UTC);
+        let own = Budget {
+            daily_usd: Some(1.0),
+            monthly_usd: None,
+        };
+        let none = Budget::default();
+        let status = budget_status(&db, &a, own, none, now, zone).await.unwrap();
+        assert_eq!(status.spent, None);
+        assert!((status.left.unwrap() - 0.40).abs() < 1e-9, "{status:?}");
+        let global = Budget {
+            daily_usd: None,
+            monthly_usd: Some(1.10),
+        };
+        let status = budget_status(&db, &a, own, global, now, zone).await.unwrap();
+        assert_eq!(
+            status.spent.as_deref(),
+            Some("the monthly budget of all plugins of $1.10 is spent ($1.1000 this month)")
+        );
+        assert_eq!(status.left, Some(0.0));
+        record(&db, entry("a", 0.40)).await.unwrap();
+        let status = budget_status(&db, &a, own, none, now, zone).await.unwrap();
+        assert_eq!(
+            status.spent.as_deref(),
+            Some("plugin `a`'s daily budget of $1.00 is spent ($1.0000 today)")
+        );
+        let unlimited = budget_status(&db, &a, none, none, now, zone).await.unwrap();
+        assert_eq!(
+            unlimited,
+            BudgetStatus {
+                spent: None,
+                left: None
+            }
+        );
+    }
+}

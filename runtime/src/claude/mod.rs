@@ -1,0 +1,350 @@
+//! Asking Claude on a plugin's behalf: the request checked against the
+//! plugin's grant ([`request`]), budgets checked before anything is spent
+//! ([`ledger`]), a place in line under the global concurrency limit, then
+//! one of three backends — a one-shot CLI process ([`oneshot`]), a
+//! long-lived CLI process per session ([`persistent`]) or the Messages API
+//! ([`api`]) — and every call, refused or made, written to the ledger.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant as StdInstant;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
+use crate::bindings::CapabilityError;
+use crate::config::{HistoryPolicy, PluginName};
+use crate::db::Database;
+
+pub mod api;
+mod cli_result;
+pub mod config;
+pub mod ledger;
+mod oneshot;
+mod persistent;
+mod process;
+pub mod report;
+mod request;
+mod sessions;
+
+use config::{Backend, ClaudeConfig, ClaudeGrant};
+use ledger::{CallOutcome, LedgerEntry};
+use request::Request;
+
+/// What a call used, whatever came of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Spent {
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub turns: u32,
+    /// The model that answered, as the backend named it.
+    pub model: Option<String>,
+}
+
+impl Default for Spent {
+    fn default() -> Self {
+        Spent {
+            usage: Usage {
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_write_tokens: 0,
+                cache_read_tokens: 0,
+            },
+            cost_usd: 0.0,
+            turns: 0,
+            model: None,
+        }
+    }
+}
+
+/// A backend's answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Completion {
+    pub text: String,
+    pub session_id: Option<String>,
+    pub spent: Spent,
+}
+
+/// Why a backend gave no answer.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The deadline passed; the process (if any) was killed.
+    TimedOut,
+    /// The call failed; what it spent before failing is still counted.
+    Failed { reason: String, spent: Spent },
+}
+
+impl Failure {
+    fn failed(reason: String) -> Failure {
+        Failure::Failed {
+            reason,
+            spent: Spent::default(),
+        }
+    }
+}
+
+/// The `[claude]` config in force and the line calls wait in.
+struct Active {
+    config: ClaudeConfig,
+    permits: Arc<Semaphore>,
+}
+
+/// The host's way to Claude, shared by every plugin call.
+pub struct Claude {
+    active: RwLock<Option<Arc<Active>>>,
+    db: Database,
+    pool: Arc<persistent::Pool>,
+    http: reqwest::Client,
+}
+
+/// Who is asking: the plugin and what its config allows it.
+pub struct Asker<'a> {
+    /// The plugin.
+    pub plugin: &'a PluginName,
+    /// Its `[plugins.NAME.claude]` grant.
+    pub grant: &'a ClaudeGrant,
+    /// How much of a session the API backend sends again.
+    pub history: HistoryPolicy,
+}
+
+impl Claude {
+    /// The service for `config` (none: every call is `unavailable`).
+    pub fn new(config: Option<ClaudeConfig>, db: Database) -> Claude {
+        let claude = Claude {
+            active: RwLock::new(None),
+            db,
+            pool: Arc::default(),
+            http: reqwest::Client::new(),
+        };
+        claude.set_config(config);
+        claude
+    }
+
+    /// Puts a changed `[claude]` section in force for the next call. Calls
+    /// under way finish as they started.
+    pub fn set_config(&self, config: Option<ClaudeConfig>) {
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        let unchanged = match (active.as_deref(), &config) {
+            (Some(current), Some(new)) => current.config == *new,
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
+            return;
+        }
+        *active = config.map(|config| {
+            let permits = match active.as_deref() {
+                Some(current) if current.config.max_concurrent == config.max_concurrent => {
+                    current.permits.clone()
+                }
+                _ => Arc::new(Semaphore::new(config.max_concurrent)),
+            };
+            Arc::new(Active { config, permits })
+        });
+    }
+
+    fn active(&self) -> Option<Arc<Active>> {
+        self.active.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Asks Claude `prompt` for `asker`: checks the grant and the budgets,
+    /// waits for a place in line, asks through the backend, records the
+    /// call in the ledger.
+    pub async fn ask(
+        &self,
+        asker: Asker<'_>,
+        prompt: String,
+        options: Options,
+    ) -> Result<Answer, CapabilityError> {
+        let Some(active) = self.active() else {
+            return Err(CapabilityError::Unavailable(
+                "no [claude] section in mission.toml".into(),
+            ));
+        };
+        let config = &active.config;
+        let request = Request::resolve(config, asker.grant, prompt, options)?;
+        let deadline = Instant::now() + request.deadline;
+        let mut entry = LedgerEntry {
+            plugin: asker.plugin.clone(),
+            backend: request.backend,
+            session_key: request.session_key.clone(),
+            spent: Spent {
+                model: request.model.clone(),
+                ..Spent::default()
+            },
+            duration_ms: 0,
+            outcome: CallOutcome::Ok,
+            error: None,
+        };
+        let budget = ledger::budget_status(
+            &self.db,
+            asker.plugin,
+            asker.grant.budget,
+            config.budget,
+            Utc::now(),
+            crate::schedule::host_zone(),
+        )
+        .await;
+        let budget_left = match budget {
+            Err(e) => return Err(self.host_failure(asker.plugin, "checking the budgets", e)),
+            Ok(ledger::BudgetStatus {
+                spent: Some(reason), ..
+            }) => {
+                tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
+                entry.outcome = CallOutcome::OverBudget;
+                entry.error = Some(reason.clone());
+                self.record(entry).await;
+                return Err(CapabilityError::OverBudget(reason));
+            }
+            Ok(status) => status.left,
+        };
+        let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, active.permits.clone().acquire_owned()).await
+        else {
+            entry.outcome = CallOutcome::TimedOut;
+            entry.error = Some("timed out waiting for a place in line".into());
+            self.record(entry).await;
+            return Err(CapabilityError::TimedOut);
+        };
+        let started = StdInstant::now();
+        let result = self
+            .dispatch(config, &asker, &request, budget_left, deadline)
+            .await;
+        entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let answer = match result {
+            Ok(completion) => {
+                entry.spent = Spent {
+                    model: completion.spent.model.clone().or(entry.spent.model),
+                    ..completion.spent.clone()
+                };
+                Ok(Answer {
+                    text: completion.text,
+                    session_id: completion.session_id,
+                    turns: completion.spent.turns,
+                    usage: completion.spent.usage,
+                    cost_usd: completion.spent.cost_usd,
+                    duration_ms: entry.duration_ms,
+                })
+            }
+            Err(Failure::TimedOut) => {
+                entry.outcome = CallOutcome::TimedOut;
+                Err(CapabilityError::TimedOut)
+            }
+            Err(Failure::Failed { reason, spent }) => {
+                tracing::warn!(plugin = %asker.plugin, backend = %request.backend, "claude call failed: {reason}");
+                entry.outcome = CallOutcome::Failed;
+                entry.spent = Spent {
+                    model: spent.model.clone().or(entry.spent.model),
+                    ..spent
+                };
+                entry.error = Some(reason.clone());
+                Err(CapabilityError::Failed(reason))
+            }
+        };
+        tracing::info!(
+            plugin = %asker.plugin,
+            backend = %request.backend,
+            model = entry.spent.model.as_deref().unwrap_or("default"),
+            cost_usd = entry.spent.cost_usd,
+            ms = entry.duration_ms,
+            outcome = entry.outcome.as_str(),
+            "claude call"
+        );
+        self.record(entry).await;
+        answer
+    }
+
+    async fn dispatch(
+        &self,
+        config: &ClaudeConfig,
+        asker: &Asker<'_>,
+        request: &Request,
+        budget_left: Option<f64>,
+        deadline: Instant,
+    ) -> Result<Completion, Failure> {
+        let key = request.session_key.as_deref();
+        let db_failure = |e: anyhow::Error| {
+            tracing::error!(plugin = %asker.plugin, "claude session lookup failed: {e:#}");
+            Failure::failed("the host could not read its session store".into())
+        };
+        match request.backend {
+            Backend::Api => {
+                let transcript = match key {
+                    Some(key) => sessions::transcript(&self.db, asker.plugin, key, asker.history)
+                        .await
+                        .map_err(db_failure)?,
+                    None => Vec::new(),
+                };
+                let completion = api::ask(&self.http, config, request, &transcript, deadline).await?;
+                if let Some(key) = key {
+                    self.remember(asker.plugin, key, |db, plugin| {
+                        sessions::append_exchange(db, plugin, key, &request.prompt, &completion.text)
+                    })
+                    .await;
+                }
+                Ok(completion)
+            }
+            Backend::Cli | Backend::Persistent => {
+                let resume = match key {
+                    Some(key) => sessions::session_id(&self.db, asker.plugin, key)
+                        .await
+                        .map_err(db_failure)?,
+                    None => None,
+                };
+                let completion = if request.backend == Backend::Cli {
+                    oneshot::ask(config, request, resume.as_deref(), budget_left, deadline).await?
+                } else {
+                    self.pool
+                        .ask(config, asker.plugin, request, resume, deadline)
+                        .await?
+                };
+                if let (Some(key), Some(id)) = (key, completion.session_id.as_deref()) {
+                    self.remember(asker.plugin, key, |db, plugin| {
+                        sessions::remember(db, plugin, key, id)
+                    })
+                    .await;
+                }
+                Ok(completion)
+            }
+        }
+    }
+
+    async fn remember<'a, F, Fut>(&'a self, plugin: &'a PluginName, key: &str, write: F)
+    where
+        F: FnOnce(&'a Database, &'a PluginName) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        if let Err(e) = write(&self.db, plugin).await {
+            tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
+        }
+    }
+
+    async fn record(&self, entry: LedgerEntry) {
+        let plugin = entry.plugin.clone();
+        if let Err(e) = ledger::record(&self.db, entry).await {
+            tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
+        }
+    }
+
+    fn host_failure(&self, plugin: &PluginName, what: &str, error: anyhow::Error) -> CapabilityError {
+        tracing::error!(%plugin, "{what} failed: {error:#}");
+        CapabilityError::Failed(format!("{what} failed"))
+    }
+
+    /// Forgets `plugin`'s session `key` (the bot's `/reset`): its stored
+    /// session, its transcript and its live process.
+    pub async fn forget(&self, plugin: &PluginName, key: &str) -> anyhow::Result<()> {
+        self.pool.forget(plugin, key).await;
+        sessions::forget(&self.db, plugin, key).await
+    }
+
+    /// Stops every persistent process (on shutdown).
+    pub async fn shutdown(&self) {
+        self.pool.stop_all().await;
+    }
+
+    /// Process ids of the live persistent processes, for `/status` and tests.
+    pub async fn live_processes(&self) -> Vec<u32> {
+        self.pool.live_pids().await
+    }
+}

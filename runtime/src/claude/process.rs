@@ -1,0 +1,212 @@
+//! A `claude` child process: started without a shell, in a process group of
+//! its own, with only the environment variables the config names; killed as
+//! a group (the CLI may have started tools or MCP servers) and reaped.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::config::ClaudeConfig;
+
+/// How much of the end of stderr is kept for error messages.
+const STDERR_TAIL: usize = 4 << 10;
+
+/// A running `claude` and its pipes.
+pub(crate) struct ClaudeProcess {
+    child: Child,
+    group: libc::pid_t,
+    /// Its stdin, until closed.
+    pub stdin: Option<ChildStdin>,
+    /// Its stdout.
+    pub stdout: BufReader<ChildStdout>,
+    stderr_tail: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: tokio::task::JoinHandle<()>,
+}
+
+/// How a process ended.
+pub(crate) struct Exit {
+    /// Its exit status, as text.
+    pub status: String,
+    /// The last few KiB it wrote to stderr.
+    pub stderr: String,
+}
+
+impl ClaudeProcess {
+    /// Starts `config.command` with `args` (each one argument, never parsed
+    /// by a shell), in `config.workdir`, with only `config.env` passed on.
+    pub fn spawn(config: &ClaudeConfig, args: &[String]) -> std::io::Result<ClaudeProcess> {
+        std::fs::create_dir_all(&config.workdir)?;
+        let mut command = Command::new(&config.command);
+        command
+            .args(args)
+            .current_dir(&config.workdir)
+            .env_clear()
+            .envs(
+                config
+                    .env
+                    .iter()
+                    .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let group = child
+            .id()
+            .and_then(|id| libc::pid_t::try_from(id).ok())
+            .ok_or_else(|| std::io::Error::other("the child exited before it could be tracked"))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let tail = stderr_tail.clone();
+        let stderr_reader = tokio::spawn(async move {
+            let mut chunk = [0u8; 1024];
+            while let Ok(read @ 1..) = stderr.read(&mut chunk).await {
+                let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+                tail.extend_from_slice(&chunk[..read]);
+                let excess = tail.len().saturating_sub(STDERR_TAIL);
+                tail.drain(..excess);
+            }
+        });
+        Ok(ClaudeProcess {
+            child,
+            group,
+            stdin,
+            stdout,
+            stderr_tail,
+            stderr_reader,
+        })
+    }
+
+    /// The process id (also its process group's id).
+    pub fn pid(&self) -> u32 {
+        self.group.unsigned_abs()
+    }
+
+    /// Kills the whole process group and waits for the child, so nothing of
+    /// it keeps running and no zombie is left.
+    pub async fn stop(mut self) -> Exit {
+        self.kill_group();
+        let status = self.child.wait().await;
+        self.exit(status).await
+    }
+
+    /// Closes stdin, gives the process `grace` to exit by itself, then stops
+    /// the group (whatever it left behind goes too).
+    pub async fn finish(mut self, grace: Duration) -> Exit {
+        self.stdin = None;
+        let status = tokio::time::timeout(grace, self.child.wait()).await;
+        self.kill_group();
+        match status {
+            Ok(status) => self.exit(status).await,
+            Err(_) => self.stop().await,
+        }
+    }
+
+    async fn exit(mut self, status: std::io::Result<std::process::ExitStatus>) -> Exit {
+        // The pipe closes when the group is gone; the reader ends soon after.
+        let _ = tokio::time::timeout(Duration::from_millis(200), &mut self.stderr_reader).await;
+        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        Exit {
+            status: match status {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("unknown exit ({e})"),
+            },
+            stderr: String::from_utf8_lossy(&tail).trim().to_owned(),
+        }
+    }
+
+    fn kill_group(&self) {
+        // SAFETY: `kill` has no memory-safety preconditions; a negative pid
+        // names the process group the child leads (`process_group(0)`).
+        unsafe {
+            libc::kill(-self.group, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for ClaudeProcess {
+    fn drop(&mut self) {
+        // Dropped mid-call (the plugin's own deadline, a cancelled call):
+        // kill the group; tokio reaps the child in the background.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill_group();
+        }
+    }
+}
+
+/// A line read with [`read_line_capped`].
+pub(crate) enum Line {
+    /// A complete line, without its newline.
+    Text(String),
+    /// The stream ended.
+    End,
+    /// The line ran past the cap.
+    TooLong,
+}
+
+/// Reads one line of at most `cap` bytes from `reader`.
+pub(crate) async fn read_line_capped(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    cap: u64,
+) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let read = (&mut *reader).take(cap + 1).read_until(b'\n', &mut line).await?;
+    if read == 0 {
+        return Ok(Line::End);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() as u64 > cap {
+        return Ok(Line::TooLong);
+    }
+    Ok(Line::Text(String::from_utf8_lossy(&line).into_owned()))
+}
+
+/// Reads `reader` to its end, at most `cap` bytes; `None` if there was more.
+pub(crate) async fn read_to_end_capped(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    cap: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut all = Vec::new();
+    (&mut *reader).take(cap + 1).read_to_end(&mut all).await?;
+    Ok((all.len() as u64 <= cap).then_some(all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_line_past_the_cap_is_reported_not_kept() {
+        let mut input = BufReader::new(&b"short\nmuch too long a line\n"[..]);
+        assert!(matches!(read_line_capped(&mut input, 10).await.unwrap(), Line::Text(t) if t == "short"));
+        assert!(matches!(
+            read_line_capped(&mut input, 10).await.unwrap(),
+            Line::TooLong
+        ));
+        let mut input = BufReader::new(&b"last"[..]);
+        assert!(matches!(read_line_capped(&mut input, 10).await.unwrap(), Line::Text(t) if t == "last"));
+        assert!(matches!(
+            read_line_capped(&mut input, 10).await.unwrap(),
+            Line::End
+        ));
+    }
+
+    #[tokio::test]
+    async fn reading_to_the_end_stops_at_the_cap() {
+        let mut input = BufReader::new(&b"0123456789"[..]);
+        assert_eq!(
+            read_to_end_capped(&mut input, 10).await.unwrap().unwrap().len(),
+            10
+        );
+        let mut input = BufReader::new(&b"0123456789x"[..]);
+        assert!(read_to_end_capped(&mut input, 10).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,335 @@
+//! `mission cost`: spend from the ledger grouped by plugin, day or model,
+//! with token counts, cache hit rate, and the month projected from the last
+//! seven days' rate.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::ledger::day_and_month_start;
+use crate::db::Database;
+
+/// How `mission cost` groups calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// By plugin.
+    Plugin,
+    /// By calendar day in the host's time zone.
+    Day,
+    /// By model.
+    Model,
+}
+
+/// Calls and spend of one group (or all of them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CostLine {
+    /// The plugin, day or model.
+    pub key: String,
+    /// Calls made (refused ones not counted).
+    pub calls: u64,
+    /// Of those, how many failed or timed out.
+    pub failed: u64,
+    /// Calls refused by a budget.
+    pub refused: u64,
+    /// Input tokens at the full rate.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens written to the cache.
+    pub cache_write_tokens: u64,
+    /// Input tokens read from the cache.
+    pub cache_read_tokens: u64,
+    /// Share of input tokens read from the cache, 0 to 1.
+    pub cache_hit_rate: f64,
+    /// US dollars.
+    pub cost_usd: f64,
+}
+
+impl CostLine {
+    fn add(&mut self, row: &Row) {
+        if row.outcome == "over_budget" {
+            self.refused += 1;
+            return;
+        }
+        self.calls += 1;
+        if row.outcome != "ok" {
+            self.failed += 1;
+        }
+        self.input_tokens += row.input;
+        self.output_tokens += row.output;
+        self.cache_write_tokens += row.cache_write;
+        self.cache_read_tokens += row.cache_read;
+        self.cost_usd += row.cost_usd;
+        let prompt = self.input_tokens + self.cache_write_tokens + self.cache_read_tokens;
+        self.cache_hit_rate = if prompt == 0 {
+            0.0
+        } else {
+            self.cache_read_tokens as f64 / prompt as f64
+        };
+    }
+}
+
+/// What `mission cost` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostReport {
+    /// The first moment counted, RFC 3339.
+    pub since: String,
+    /// How the lines are grouped.
+    pub by: GroupBy,
+    /// One line per group, largest spend first (by day: in date order).
+    pub lines: Vec<CostLine>,
+    /// All groups together.
+    pub total: CostLine,
+    /// Spent today.
+    pub today_usd: f64,
+    /// Spent this calendar month.
+    pub month_usd: f64,
+    /// Spent over the last seven days.
+    pub last_7_days_usd: f64,
+    /// This month's spend if the last seven days' daily rate holds to its end.
+    pub projected_month_usd: f64,
+}
+
+struct Row {
+    at: i64,
+    plugin: String,
+    model: Option<String>,
+    input: u64,
+    output: u64,
+    cache_write: u64,
+    cache_read: u64,
+    cost_usd: f64,
+    outcome: String,
+}
+
+/// The report of calls since `since`, grouped `by`, as of `now` in `zone`.
+pub async fn cost_report(
+    db: &Database,
+    since: DateTime<Utc>,
+    by: GroupBy,
+    now: DateTime<Utc>,
+    zone: Tz,
+) -> anyhow::Result<CostReport> {
+    let (today, month) = day_and_month_start(now, zone);
+    let week_ago = (now - Duration::days(7)).timestamp_millis();
+    let earliest = since.timestamp_millis().min(month).min(week_ago);
+    let rows = db
+        .call(move |c| {
+            let mut query = c.prepare(
+                "SELECT at, plugin, model, input_tokens, output_tokens, cache_write_tokens,
+                        cache_read_tokens, cost_usd, outcome
+                 FROM claude_calls WHERE at >= ?1 ORDER BY at",
+            )?;
+            let rows = query.query_map([earliest], |row| {
+                Ok(Row {
+                    at: row.get(0)?,
+                    plugin: row.get(1)?,
+                    model: row.get(2)?,
+                    input: row.get(3)?,
+                    output: row.get(4)?,
+                    cache_write: row.get(5)?,
+                    cache_read: row.get(6)?,
+                    cost_usd: row.get(7)?,
+                    outcome: row.get(8)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .await?;
+    let sum = |from: i64| {
+        rows.iter()
+            .filter(|r| r.at >= from)
+            .map(|r| r.cost_usd)
+            .sum::<f64>()
+    };
+    let (today_usd, month_usd, last_7_days_usd) = (sum(today), sum(month), sum(week_ago));
+    let mut groups: BTreeMap<String, CostLine> = BTreeMap::new();
+    let mut total = CostLine {
+        key: "total".into(),
+        ..CostLine::default()
+    };
+    for row in rows.iter().filter(|r| r.at >= since.timestamp_millis()) {
+        let key = match by {
+            GroupBy::Plugin => row.plugin.clone(),
+            GroupBy::Model => row.model.clone().unwrap_or_else(|| "(default)".into()),
+            GroupBy::Day => zone
+                .timestamp_millis_opt(row.at)
+                .single()
+                .map_or_else(|| "?".into(), |t| t.date_naive().to_string()),
+        };
+        groups
+            .entry(key.clone())
+            .or_insert_with(|| CostLine {
+                key,
+                ..CostLine::default()
+            })
+            .add(row);
+        total.add(row);
+    }
+    let mut lines: Vec<_> = groups.into_values().collect();
+    if by != GroupBy::Day {
+        lines.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then_with(|| a.key.cmp(&b.key)));
+    }
+    Ok(CostReport {
+        since: since.with_timezone(&zone).to_rfc3339(),
+        by,
+        lines,
+        total,
+        today_usd,
+        month_usd,
+        last_7_days_usd,
+        projected_month_usd: month_usd + last_7_days_usd / 7.0 * days_left_in_month(now, zone),
+    })
+}
+
+/// Days (with the fraction) from `now` to the end of its month in `zone`.
+fn days_left_in_month(now: DateTime<Utc>, zone: Tz) -> f64 {
+    let local = now.with_timezone(&zone).date_naive();
+    let next_month = if local.month() == 12 {
+        NaiveDate::from_ymd_opt(local.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(local.year(), local.month() + 1, 1)
+    }
+    .expect("the first of a month exists");
+    let end = next_month.and_hms_opt(0, 0, 0).expect("midnight exists");
+    let end = zone
+        .from_local_datetime(&end)
+        .earliest()
+        .map_or(now, |t| t.with_timezone(&Utc));
+    (end - now).num_seconds().max(0) as f64 / 86_400.0
+}
+
+impl CostReport {
+    /// The report as a table with a summary, for people.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let by = match self.by {
+            GroupBy::Plugin => "PLUGIN",
+            GroupBy::Day => "DAY",
+            GroupBy::Model => "MODEL",
+        };
+        let _ = writeln!(out, "Claude spend since {}", self.since);
+        let _ = writeln!(
+            out,
+            "{by:<24} {:>6} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>6} {:>10}",
+            "CALLS", "FAILED", "REFUSED", "INPUT", "OUTPUT", "CACHE-W", "CACHE-R", "HIT", "USD"
+        );
+        for line in self.lines.iter().chain(std::iter::once(&self.total)) {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>6} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>5.0}% {:>10.4}",
+                line.key,
+                line.calls,
+                line.failed,
+                line.refused,
+                line.input_tokens,
+                line.output_tokens,
+                line.cache_write_tokens,
+                line.cache_read_tokens,
+                line.cache_hit_rate * 100.0,
+                line.cost_usd
+            );
+        }
+        let _ = writeln!(
+            out,
+            "today ${:.2} · this month ${:.2} · last 7 days ${:.2} · month projected ${:.2}",
+            self.today_usd, self.month_usd, self.last_7_days_usd, self.projected_month_usd
+        );
+        out
+    }
+
+    /// Two lines for the bot's `/cost`.
+    pub fn summary(&self) -> String {
+        format!(
+            "Claude: today ${:.2}, this month ${:.2} ({} calls, cache hit {:.0}%).\nAt the last 7 days' rate the month ends near ${:.2}.",
+            self.today_usd,
+            self.month_usd,
+            self.total.calls,
+            self.total.cache_hit_rate * 100.0,
+            self.projected_month_usd
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn insert(db: &Database, at: DateTime<Utc>, plugin: &str, model: &str, cost: f64, outcome: &str) {
+        let (plugin, model, outcome) = (plugin.to_owned(), model.to_owned(), outcome.to_owned());
+        db.call(move |c| {
+            c.execute(
+                "INSERT INTO claude_calls (at, plugin, backend, model, input_tokens, output_tokens,
+                     cache_write_tokens, cache_read_tokens, cost_usd, turns, duration_ms, outcome)
+                 VALUES (?1, ?2, 'api', ?3, 100, 50, 100, 800, ?4, 1, 10, ?5)",
+                (at.timestamp_millis(), plugin, model, cost, outcome),
+            )
+        })
+        .await
+        .unwrap();
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[tokio::test]
+    async fn groups_sum_and_the_month_is_projected_from_the_last_week() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        // Noon on 2026-11-24; November has 6.5 days left.
+        let now = utc("2026-11-24T12:00:00Z");
+        insert(&db, utc("2026-10-30T10:00:00Z"), "briefing", "sonnet", 5.0, "ok").await;
+        insert(&db, utc("2026-11-02T10:00:00Z"), "briefing", "sonnet", 1.0, "ok").await;
+        insert(&db, utc("2026-11-20T10:00:00Z"), "assistant", "opus", 2.0, "ok").await;
+        insert(
+            &db,
+            utc("2026-11-24T09:00:00Z"),
+            "assistant",
+            "opus",
+            1.5,
+            "failed",
+        )
+        .await;
+        insert(
+            &db,
+            utc("2026-11-24T09:30:00Z"),
+            "assistant",
+            "opus",
+            0.0,
+            "over_budget",
+        )
+        .await;
+        let since = utc("2026-11-01T00:00:00Z");
+        let report = cost_report(&db, since, GroupBy::Plugin, now, Tz::UTC)
+            .await
+            .unwrap();
+        let keys: Vec<_> = report
+            .lines
+            .iter()
+            .map(|l| (l.key.as_str(), l.cost_usd))
+            .collect();
+        assert_eq!(keys, [("assistant", 3.5), ("briefing", 1.0)]);
+        let assistant = &report.lines[0];
+        assert_eq!((assistant.calls, assistant.failed, assistant.refused), (2, 1, 1));
+        assert_eq!(report.total.cost_usd, 4.5);
+        assert_eq!(report.total.input_tokens, 300);
+        assert!((report.total.cache_hit_rate - 0.8).abs() < 1e-9);
+        assert_eq!(report.today_usd, 1.5);
+        assert_eq!(report.month_usd, 4.5);
+        assert_eq!(report.last_7_days_usd, 3.5);
+        assert!((report.projected_month_usd - (4.5 + 0.5 * 6.5)).abs() < 1e-9);
+        let by_day = cost_report(&db, since, GroupBy::Day, now, Tz::UTC).await.unwrap();
+        let days: Vec<_> = by_day.lines.iter().map(|l| l.key.as_str()).collect();
+        assert_eq!(days, ["2026-11-02", "2026-11-20", "2026-11-24"]);
+        assert!(
+            report.render().contains("month projected $7.75"),
+            "{}",
+            report.render()
+        );
+    }
+}
