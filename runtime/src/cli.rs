@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::call::{Message, ParseMode};
+use crate::claude::report::{cost_report, GroupBy};
 use crate::config::Config;
 use crate::control::{self, RequestKind};
 use crate::db::Database;
@@ -118,6 +119,20 @@ pub enum Command {
         /// The plugin; all if left out.
         plugin: Option<String>,
     },
+    /// Claude spend from the cost ledger: calls, tokens, cache hit rate and
+    /// dollars, grouped; with this month projected from the last 7 days.
+    Cost {
+        /// From this day (YYYY-MM-DD, host time zone) or this long ago
+        /// (`7d`, `24h`); default: the start of this month.
+        #[arg(long)]
+        since: Option<String>,
+        /// How to group the calls.
+        #[arg(long, value_enum, default_value_t = GroupBy::Plugin)]
+        by: GroupBy,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -185,6 +200,7 @@ impl Cli {
             Command::Resume { schedule } => set_paused(config, &schedule, false).await,
             Command::Plugins { json } => list_plugins(config, json).await,
             Command::Reload { plugin } => reload(config, plugin.as_deref()).await,
+            Command::Cost { since, by, json } => cost(config, since.as_deref(), by, json).await,
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }
@@ -427,6 +443,44 @@ async fn list_schedules(config: Config, json: bool) -> anyhow::Result<ExitCode> 
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+async fn cost(config: Config, since: Option<&str>, by: GroupBy, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let (now, zone) = (Utc::now(), schedule::host_zone());
+    let since = match since {
+        None => DateTime::from_timestamp_millis(crate::claude::ledger::day_and_month_start(now, zone).1)
+            .unwrap_or(now),
+        Some(text) => parse_since(text, now, zone)?,
+    };
+    let report = cost_report(&db, since, by, now, zone).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: a date in `zone`, or a duration back from `now` (`7d`, `12h`).
+fn parse_since(text: &str, now: DateTime<Utc>, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+        return zone
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.to_utc())
+            .ok_or_else(|| anyhow::anyhow!("--since: {text} has no midnight in {zone}"));
+    }
+    let back = match text.strip_suffix('d') {
+        Some(days) => days.parse::<u32>().ok().map(|d| chrono::Duration::days(d.into())),
+        None => crate::units::HumanDuration::parse(text)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d.0).ok()),
+    };
+    back.map(|back| now - back).ok_or_else(|| {
+        anyhow::anyhow!("--since: `{text}` is neither a date (2026-11-01) nor a span back (7d, 12h)")
     })
 }
 

@@ -2,10 +2,12 @@
 //! plugins (the examples built for wasm32-wasip2, and misbehaving fixtures
 //! built here from WAT), with a real SQLite file in a temporary directory.
 
+mod fake_anthropic;
 mod fake_telegram;
 mod support;
 mod wat;
 
+mod claude;
 mod cli;
 mod hot_reload;
 mod isolation;

@@ -39,6 +39,23 @@ pub fn guest(name: &str) -> PathBuf {
     dir.join(format!("{name}.wasm"))
 }
 
+/// The fake `claude` CLI (tests/fake-claude), built once per test run.
+pub fn fake_claude() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = repo_root();
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "-p", "fake-claude"])
+                .current_dir(&root)
+                .status()
+                .expect("failed to run cargo for the fake claude");
+            assert!(status.success(), "building tests/fake-claude failed");
+            root.join("target/debug/fake-claude")
+        })
+        .clone()
+}
+
 /// A plugin to put in a test's `mission.toml`.
 pub struct PluginSpec {
     name: String,

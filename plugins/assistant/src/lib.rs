@@ -1,0 +1,47 @@
+//! Example chat plugin: hands each message to Claude, one session per chat
+//! (the chat id is the session key, so the bot's `/reset` starts afresh),
+//! with the system prompt from config `system`. Config `backend` (`cli`,
+//! `persistent` or `api`) and `model` pick how and whom to ask, within the
+//! plugin's grant. When Claude cannot answer, the user is told why.
+
+use mission_chat_sdk::mission::plugin::claude::{self, Backend, Options};
+use mission_chat_sdk::{config_value, conversation, export_chat, CapabilityError, Guest, Message, Reply};
+
+struct Assistant;
+
+impl Guest for Assistant {
+    fn handle(message: Message) -> Result<Option<Reply>, String> {
+        let backend = match config_value(&message.config, "backend") {
+            None => None,
+            Some("cli") => Some(Backend::Cli),
+            Some("persistent") => Some(Backend::Persistent),
+            Some("api") => Some(Backend::Api),
+            Some(other) => return Err(format!("config `backend`: unknown backend `{other}`")),
+        };
+        let options = Options {
+            system: config_value(&message.config, "system").map(str::to_owned),
+            model: config_value(&message.config, "model").map(str::to_owned),
+            max_turns: None,
+            session_key: Some(conversation(&message)),
+            allowed_tools: Vec::new(),
+            timeout_ms: None,
+            backend,
+        };
+        let text = match claude::ask(&message.text, &options) {
+            Ok(answer) => answer.text,
+            Err(CapabilityError::OverBudget(budget)) => {
+                format!("I can't ask Claude right now: {budget}.")
+            }
+            Err(CapabilityError::TimedOut) => "Claude took too long to answer; please try again.".into(),
+            Err(CapabilityError::Denied(why)) => format!("I'm not allowed to ask Claude: {why}."),
+            Err(CapabilityError::Unavailable(why)) => format!("Claude is not available here: {why}."),
+            Err(CapabilityError::Failed(why)) => format!("Claude could not answer: {why}"),
+        };
+        Ok(Some(Reply {
+            text,
+            parse_mode: None,
+        }))
+    }
+}
+
+export_chat!(Assistant);

@@ -1,0 +1,511 @@
+//! Asking Claude: a task plugin (`ask`) and the chat plugin (`assistant`)
+//! through each backend, against the fake `claude` CLI (tests/fake-claude)
+//! and the fake Messages API; sessions, a persistent process reused and
+//! restarted, deadlines killing the process group, budgets, the ledger and
+//! `mission cost`, grants and the child's environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mission::call::Message;
+use mission::host::Host;
+use mission::runs::{RunRecord, Trigger};
+use serde_json::Value;
+
+use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY};
+use crate::support::{fake_claude, guest, text, PluginSpec, Setup};
+
+const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
+
+/// A setup whose `[claude]` runs the fake CLI in `claude-work/`, plus
+/// `claude` (more `[claude]` lines), with `plugins`.
+fn claude_setup(claude: &str, plugins: Vec<PluginSpec>) -> Setup {
+    let setup = Setup::new();
+    write_config(&setup, claude, plugins);
+    setup
+}
+
+fn write_config(setup: &Setup, claude: &str, plugins: Vec<PluginSpec>) {
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n{claude}\n",
+        fake_claude()
+    );
+    setup.config_with(&top, plugins);
+}
+
+/// The `ask` fixture with the claude grant, `grant` lines for its
+/// `[plugins.NAME.claude]` and `config` as its config table.
+fn ask(name: &str, grant: &str, config: &str) -> PluginSpec {
+    PluginSpec::task(name, guest("ask"))
+        .with("grants = [\"claude\"]")
+        .with(&format!("config = {{ {config} }}"))
+        .with(&format!("[plugins.{name}.claude]\n{grant}"))
+}
+
+fn assistant(config: &str, grant: &str) -> PluginSpec {
+    PluginSpec::chat("assistant", guest("assistant"))
+        .with("grants = [\"claude\", \"history\"]")
+        .with(&format!("config = {{ {config} }}"))
+        .with(&format!("[plugins.assistant.claude]\n{grant}"))
+}
+
+fn workdir(setup: &Setup) -> PathBuf {
+    setup.dir.path().join("claude-work/.fake-claude")
+}
+
+/// Every start of the fake CLI: its arguments.
+fn spawns(setup: &Setup) -> Vec<Vec<String>> {
+    std::fs::read_to_string(workdir(setup).join("spawns.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let spawn: Value = serde_json::from_str(line).unwrap();
+            serde_json::from_value(spawn["args"].clone()).unwrap()
+        })
+        .collect()
+}
+
+/// The `key=value` fields of the ask fixture's summary.
+fn field<'a>(record: &'a RunRecord, name: &str) -> &'a str {
+    let summary = record
+        .summary
+        .as_deref()
+        .unwrap_or_else(|| panic!("the run failed: {:?}", record.error));
+    summary
+        .split('|')
+        .find_map(|f| f.strip_prefix(name).and_then(|f| f.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {name} in {summary}"))
+}
+
+async fn run(host: &Host, plugin: &str) -> RunRecord {
+    host.run_task(plugin, Trigger::Manual).await.unwrap()
+}
+
+fn message(chat_id: i64, text: &str) -> Message {
+    Message {
+        chat_id,
+        sender_id: 100,
+        sender_name: "Anna".into(),
+        text: text.into(),
+        sent_at: 0,
+        config: Vec::new(),
+    }
+}
+
+async fn chat(host: &Host, chat_id: i64, text: &str) -> String {
+    let report = host
+        .chat("assistant", &message(chat_id, text), None)
+        .await
+        .unwrap();
+    report.result.unwrap().unwrap().text
+}
+
+fn cost_json(setup: &Setup, args: &[&str]) -> Value {
+    let mut all = vec!["cost", "--json"];
+    all.extend_from_slice(args);
+    let output = setup.mission(&all);
+    assert!(output.status.success(), "{:?}", text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_task_continues_its_cli_session_and_another_plugins_same_key_does_not() {
+    let setup = claude_setup(
+        "model = \"claude-sonnet-4-5\"",
+        vec![
+            ask("first", "", "prompt = \"my name is Anna\", session_key = \"s\""),
+            ask("other", "", "prompt = \"what is my name?\", session_key = \"s\""),
+        ],
+    );
+    let host = setup.host().await;
+    let first = run(&host, "first").await;
+    assert_eq!(first.outcome, "succeeded", "{:?}", first.error);
+    assert_eq!(
+        field(&first, "text"),
+        "fake claude heard \"my name is Anna\"; earlier: []"
+    );
+    let session = field(&first, "session").to_owned();
+    assert_eq!(session.len(), 36);
+    assert_eq!(field(&first, "cost"), "0.0125");
+    // Same key in another plugin: another session.
+    let other = run(&host, "other").await;
+    assert!(field(&other, "text").ends_with("earlier: []"), "{other:?}");
+    assert_ne!(field(&other, "session"), session);
+    // The same plugin again: resumed, with the first exchange as context.
+    let again = run(&host, "first").await;
+    assert_eq!(
+        field(&again, "text"),
+        "fake claude heard \"my name is Anna\"; earlier: [\"my name is Anna\"]"
+    );
+    assert_eq!(field(&again, "session"), session);
+    let args = spawns(&setup);
+    assert_eq!(args.len(), 3);
+    assert!(
+        args[0].contains(&"--model=claude-sonnet-4-5".to_owned()),
+        "{args:?}"
+    );
+    assert!(
+        args[0].contains(&"--tools=".to_owned()),
+        "no tools unless granted: {args:?}"
+    );
+    assert!(!args[0].iter().any(|a| a.starts_with("--resume")), "{args:?}");
+    assert!(args[2].contains(&format!("--resume={session}")), "{args:?}");
+    // The ledger has all three, by plugin and by model.
+    let report = cost_json(&setup, &[]);
+    assert_eq!(report["total"]["calls"], 3);
+    assert!(
+        (report["total"]["cost_usd"].as_f64().unwrap() - 0.0375).abs() < 1e-9,
+        "{report}"
+    );
+    let lines = report["lines"].as_array().unwrap();
+    assert_eq!(lines[0]["key"], "first");
+    assert_eq!(lines[0]["calls"], 2);
+    let by_model = cost_json(&setup, &["--by", "model"]);
+    assert_eq!(by_model["lines"][0]["key"], "claude-sonnet-4-5");
+}
+
+#[tokio::test]
+async fn the_chat_plugin_keeps_one_persistent_process_and_restarts_it_after_a_crash() {
+    let setup = claude_setup(
+        "",
+        vec![assistant(
+            "backend = \"persistent\"",
+            "backends = [\"persistent\", \"cli\"]",
+        )],
+    );
+    let host = setup.host().await;
+    assert_eq!(
+        chat(&host, 7, "hello").await,
+        "fake claude heard \"hello\"; earlier: []"
+    );
+    assert_eq!(
+        chat(&host, 7, "how are you?").await,
+        "fake claude heard \"how are you?\"; earlier: [\"hello\"]"
+    );
+    assert_eq!(spawns(&setup).len(), 1, "one process for the chat");
+    let pids = host.claude().live_processes().await;
+    assert_eq!(pids.len(), 1);
+    // The process dies mid-turn: started again on its session, asked again.
+    assert_eq!(
+        chat(&host, 7, "#die-once then answer").await,
+        "fake claude heard \"#die-once then answer\"; earlier: [\"hello\", \"how are you?\"]"
+    );
+    let args = spawns(&setup);
+    assert_eq!(args.len(), 2);
+    assert!(args[1].iter().any(|a| a.starts_with("--resume=")), "{args:?}");
+    assert!(
+        args[1].contains(&"--input-format=stream-json".to_owned()),
+        "{args:?}"
+    );
+    assert!(!alive(pids[0]), "the dead process was reaped");
+    // Another chat is another session and process.
+    assert!(chat(&host, 8, "hi").await.ends_with("earlier: []"));
+    assert_eq!(host.claude().live_processes().await.len(), 2);
+    host.claude().shutdown().await;
+    for pid in pids {
+        assert!(!alive(pid));
+    }
+}
+
+#[tokio::test]
+async fn persistent_processes_are_capped_and_stopped_when_idle_then_resumed() {
+    let setup = claude_setup(
+        "max_concurrent = 1\n[claude.persistent]\nidle = \"400ms\"\nmax_processes = 1",
+        vec![assistant("", "backends = [\"persistent\"]")],
+    );
+    let host = setup.host().await;
+    chat(&host, 1, "one").await;
+    let first = host.claude().live_processes().await;
+    chat(&host, 2, "two").await;
+    let second = host.claude().live_processes().await;
+    assert_eq!(second.len(), 1, "the cap is one process");
+    assert_ne!(first, second, "chat 1's process made room for chat 2's");
+    assert!(!alive(first[0]));
+    // Idle past `idle`: stopped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !host.claude().live_processes().await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle process was not stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Chat 1 comes back: its session is resumed in a new process.
+    assert_eq!(
+        chat(&host, 1, "still there?").await,
+        "fake claude heard \"still there?\"; earlier: [\"one\"]"
+    );
+    assert_eq!(spawns(&setup).len(), 3);
+}
+
+#[tokio::test]
+async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
+    for backend in ["cli", "persistent"] {
+        let setup = claude_setup(
+            "",
+            vec![ask(
+                "ask",
+                "backends = [\"cli\", \"persistent\"]\ntimeout = \"1s\"",
+                &format!(
+                    "prompt = \"#hang\", backend = \"{backend}\", session_key = \"k\", timeout_ms = 60000"
+                ),
+            )],
+        );
+        let host = setup.host().await;
+        let record = run(&host, "ask").await;
+        assert_eq!(record.outcome, "failed");
+        assert_eq!(
+            record.error.as_deref(),
+            Some("the plugin returned an error: CapabilityError::TimedOut"),
+            "{backend}"
+        );
+        let pids = std::fs::read_to_string(workdir(&setup).join("hang.pids")).unwrap();
+        let pids: Vec<u32> = pids.split(' ').map(|p| p.parse().unwrap()).collect();
+        assert!(!exists(pids[0]), "{backend}: the CLI was not reaped");
+        // The grandchild is no longer ours to reap, but it must not run.
+        wait_until_not_alive(pids[1]);
+        // The host serves the next call.
+        assert!(host.claude().live_processes().await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn garbage_errors_and_crashes_are_failures_that_say_why() {
+    let cases = [
+        (
+            "#garbage",
+            "claude gave no result (exit status: 0): Error: something unexpected happened",
+        ),
+        (
+            "#error",
+            "the API answered 400: API Error: 400 fake invalid_request_error",
+        ),
+        ("#die", "claude gave no result (exit status: 3)"),
+        ("#flood", "claude printed more than 64KiB and was stopped"),
+        ("#turns=5", "the CLI reported `error_max_turns`"),
+    ];
+    let plugins = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (prompt, _))| {
+            ask(
+                &format!("ask{i}"),
+                "max_turns = 2",
+                &format!("prompt = {prompt:?}"),
+            )
+        })
+        .collect();
+    let setup = claude_setup("max_output = \"64KiB\"", plugins);
+    let host = setup.host().await;
+    for (i, (prompt, reason)) in cases.iter().enumerate() {
+        let record = run(&host, &format!("ask{i}")).await;
+        let error = record.error.unwrap_or_default();
+        assert!(
+            error.contains(&format!("CapabilityError::Failed(\"{reason}")),
+            "{prompt}: {error}"
+        );
+    }
+    let report = cost_json(&setup, &[]);
+    assert_eq!(report["total"]["failed"], cases.len());
+}
+
+#[tokio::test]
+async fn a_spent_budget_refuses_the_call_before_spawning() {
+    let setup = claude_setup(
+        "[claude.budget]\nmonthly_usd = 100.0",
+        vec![ask("ask", "daily_usd = 0.02", "prompt = \"hi\"")],
+    );
+    let host = setup.host().await;
+    assert_eq!(run(&host, "ask").await.outcome, "succeeded");
+    assert_eq!(run(&host, "ask").await.outcome, "succeeded");
+    let refused = run(&host, "ask").await;
+    assert_eq!(
+        refused.error.as_deref(),
+        Some("the plugin returned an error: CapabilityError::OverBudget(\"plugin `ask`'s daily budget of $0.02 is spent ($0.0250 today)\")")
+    );
+    let args = spawns(&setup);
+    assert_eq!(args.len(), 2, "no process for the refused call");
+    assert!(
+        args[1].contains(&"--max-budget-usd=0.0075".to_owned()),
+        "the CLI is capped at what is left: {args:?}"
+    );
+    let report = cost_json(&setup, &["--since", "1d"]);
+    assert_eq!(report["total"]["calls"], 2);
+    assert_eq!(report["total"]["refused"], 1);
+    assert!((report["today_usd"].as_f64().unwrap() - 0.025).abs() < 1e-9);
+    let table = text(&setup.mission(&["cost", "--by", "day"])).0;
+    assert!(
+        table.contains("today $0.0") && table.contains("month projected $"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_without_the_grant_or_asking_past_it_is_denied_without_a_process() {
+    let setup = claude_setup(
+        "",
+        vec![
+            PluginSpec::task("nogrant", guest("ask")).with("grants = [\"state\"]"),
+            ask(
+                "ask",
+                "models = [\"claude-haiku-4-5\"]",
+                "model = \"claude-opus-4-8\"",
+            ),
+            ask("tools", "", "tools = \"Bash\""),
+        ],
+    );
+    let host = setup.host().await;
+    let record = run(&host, "nogrant").await;
+    assert_eq!(
+        record.error.as_deref(),
+        Some("the plugin returned an error: CapabilityError::Denied(\"plugin `nogrant` has no `claude` grant in its config\")")
+    );
+    let record = run(&host, "ask").await;
+    assert!(record
+        .error
+        .unwrap()
+        .contains("model `claude-opus-4-8` is not granted (allowed: `claude-haiku-4-5`)"));
+    let record = run(&host, "tools").await;
+    assert!(record
+        .error
+        .unwrap()
+        .contains("tool `Bash` is not granted (allowed: none)"));
+    assert!(spawns(&setup).is_empty());
+}
+
+#[test]
+fn the_cli_gets_only_the_environment_the_config_names() {
+    let setup = claude_setup("", vec![ask("ask", "", "prompt = \"#env\"")]);
+    let output = setup
+        .command(&["run", "--json", "ask"])
+        .env("MISSION_TEST_SECRET", "hunter2")
+        .env("HOME", setup.dir.path())
+        .output()
+        .unwrap();
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = record["summary"].as_str().unwrap_or_else(|| panic!("{record}"));
+    assert!(summary.starts_with("text=env: HOME|"), "{summary}");
+}
+
+#[test]
+fn the_api_backend_carries_the_conversation_and_caches_the_system_prompt() {
+    let api = FakeAnthropic::start();
+    let setup = Setup::new();
+    let claude = format!(
+        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30",
+        api.url
+    );
+    write_config(
+        &setup,
+        &claude,
+        vec![assistant(
+            "system = \"You are a terse assistant for a small business.\"",
+            "",
+        )],
+    );
+    let say = |text: &str| {
+        let output = setup
+            .command(&["chat", "assistant", text, "--chat-id", "5"])
+            .env(KEY_ENV, API_KEY)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{:?}", crate::support::text(&output));
+        crate::support::text(&output).0.trim().to_owned()
+    };
+    assert_eq!(say("hi"), "fake api heard \"hi\"; messages: 1");
+    assert_eq!(say("and now?"), "fake api heard \"and now?\"; messages: 3");
+    let requests = api.requests();
+    assert_eq!(requests[1]["messages"][0]["content"], "hi");
+    assert_eq!(requests[1]["messages"][1]["role"], "assistant");
+    assert_eq!(requests[1]["system"][0]["cache_control"]["type"], "ephemeral");
+    let report = cost_json(&setup, &[]);
+    let total = &report["total"];
+    assert_eq!(total["calls"], 2);
+    assert!(total["cache_write_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(
+        total["cache_read_tokens"], total["cache_write_tokens"],
+        "written once, read once"
+    );
+    assert!(total["cost_usd"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn the_api_backend_streams_and_retries_429_and_529_after_retry_after() {
+    let api = FakeAnthropic::start();
+    let setup = Setup::new();
+    let claude = format!(
+        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\nstream = true\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30",
+        api.url
+    );
+    write_config(&setup, &claude, vec![ask("ask", "", "prompt = \"streamed\"")]);
+    let run = || {
+        let output = setup
+            .command(&["run", "--json", "ask"])
+            .env(KEY_ENV, API_KEY)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    api.fail_next(Fault::Status(429, "rate_limit_error", Some("1")));
+    api.fail_next(Fault::Status(529, "overloaded_error", None));
+    let record = run();
+    let summary = record["summary"].as_str().unwrap_or_else(|| panic!("{record}"));
+    assert!(
+        summary.starts_with("text=fake api heard \"streamed\"; messages: 1|"),
+        "{summary}"
+    );
+    assert_eq!(api.requests().len(), 3);
+    assert_eq!(api.requests()[2]["stream"], true);
+    // An error event inside a 200 stream, then a request the API refuses.
+    api.fail_next(Fault::StreamError);
+    let record = run();
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("the API sent an error mid-answer: overloaded_error"),
+        "{record}"
+    );
+    api.fail_next(Fault::Status(400, "invalid_request_error", None));
+    let record = run();
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("the API answered 400 invalid_request_error"),
+        "{record}"
+    );
+    // Without the key in the environment nothing is sent.
+    let sent = api.requests().len();
+    let output = setup.mission(&["run", "--json", "ask"]);
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(record["error"].as_str().unwrap().contains(KEY_ENV), "{record}");
+    assert_eq!(api.requests().len(), sent);
+}
+
+/// Whether `pid` exists at all (a zombie exists).
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn wait_until_not_alive(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(std::time::Instant::now() < deadline, "process {pid} still runs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

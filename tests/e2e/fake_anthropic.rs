@@ -1,0 +1,243 @@
+//! A fake Anthropic Messages API on 127.0.0.1 that speaks the real wire
+//! format (../shared/reference/anthropic-api.md): `POST /v1/messages` with
+//! `x-api-key` and `anthropic-version`, answered as one JSON message or as
+//! server-sent events (`message_start` … `message_stop`, with `ping`s),
+//! usage with cache fields (a system block marked `cache_control` is
+//! written to the cache the first time and read from it after), error
+//! bodies, and 429/529 with `retry-after` on demand.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The key the fake accepts.
+pub const API_KEY: &str = "sk-ant-test-key";
+
+/// A failure to answer the next request with.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// An error status with its error type and an optional `retry-after`.
+    Status(u16, &'static str, Option<&'static str>),
+    /// A 200 whose event stream carries an `error` event.
+    StreamError,
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<Value>,
+    faults: VecDeque<Fault>,
+    cached: HashSet<String>,
+}
+
+/// The fake server; it stops with the test process.
+pub struct FakeAnthropic {
+    /// Its base URL, for `[claude.api] url`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeAnthropic {
+    /// Starts the server on a free loopback port.
+    pub fn start() -> FakeAnthropic {
+        let state = Arc::new(Mutex::new(State::default()));
+        let (sender, port) = std::sync::mpsc::channel();
+        let server_state = state.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                sender.send(listener.local_addr().unwrap().port()).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    tokio::spawn(serve(stream, server_state.clone()));
+                }
+            });
+        });
+        FakeAnthropic {
+            url: format!("http://127.0.0.1:{}", port.recv().unwrap()),
+            state,
+        }
+    }
+
+    /// Answers the next request with `fault` (queued after earlier ones).
+    pub fn fail_next(&self, fault: Fault) {
+        self.state.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// The bodies of every request received, faulted ones included.
+    pub fn requests(&self) -> Vec<Value> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let mut request_line = String::new();
+        if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let (mut length, mut key, mut version) = (0, String::new(), false);
+        loop {
+            let mut header = String::new();
+            if read.read_line(&mut header).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.parse().unwrap_or(0),
+                    "x-api-key" => key = value.to_owned(),
+                    "anthropic-version" => version = value == "2023-06-01",
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if read.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let response = if !request_line.starts_with("POST /v1/messages ") {
+            error_response(404, "not_found_error", "no such endpoint", None)
+        } else if key != API_KEY {
+            error_response(401, "authentication_error", "invalid x-api-key", None)
+        } else if !version {
+            error_response(
+                400,
+                "invalid_request_error",
+                "anthropic-version header is required",
+                None,
+            )
+        } else {
+            answer(&body, &state)
+        };
+        if write.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn error_response(status: u16, kind: &str, message: &str, retry_after: Option<&str>) -> String {
+    let body = json!({"type": "error", "error": {"type": kind, "message": message}}).to_string();
+    let retry = retry_after.map_or(String::new(), |s| format!("retry-after: {s}\r\n"));
+    format!(
+        "HTTP/1.1 {status} Error\r\ncontent-type: application/json\r\n{retry}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn answer(body: &Value, state: &Mutex<State>) -> String {
+    let mut state = state.lock().unwrap();
+    state.requests.push(body.clone());
+    let fault = state.faults.pop_front();
+    if let Some(Fault::Status(status, kind, retry_after)) = fault {
+        return error_response(status, kind, "injected by the test", retry_after);
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages
+        .last()
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned());
+    let text = format!(
+        "fake api heard {:?}; messages: {}",
+        last.unwrap_or_default(),
+        messages.len()
+    );
+    // Rough token counts: four characters a token.
+    let tokens = |s: &str| (s.len() as u64).div_ceil(4);
+    let input: u64 = messages
+        .iter()
+        .map(|m| tokens(m["content"].as_str().unwrap_or_default()))
+        .sum();
+    let (mut cache_write, mut cache_read) = (0, 0);
+    for block in body["system"].as_array().into_iter().flatten() {
+        let block_text = block["text"].as_str().unwrap_or_default().to_owned();
+        if block["cache_control"]["type"] == "ephemeral" {
+            if state.cached.insert(block_text.clone()) {
+                cache_write += tokens(&block_text);
+            } else {
+                cache_read += tokens(&block_text);
+            }
+        }
+    }
+    let usage = json!({
+        "input_tokens": input,
+        "output_tokens": tokens(&text),
+        "cache_creation_input_tokens": cache_write,
+        "cache_read_input_tokens": cache_read,
+    });
+    let model = body["model"].clone();
+    if body["stream"] != true {
+        let message = json!({
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn", "stop_sequence": null, "usage": usage,
+        })
+        .to_string();
+        return format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{message}",
+            message.len()
+        );
+    }
+    let (first, second) = text.split_at(text.len() / 2);
+    let mut start_usage = usage.clone();
+    start_usage["output_tokens"] = json!(1);
+    let mut events = vec![
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": null, "stop_sequence": null, "usage": start_usage}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        ("ping", json!({"type": "ping"})),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": first}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": second}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+            "usage": {"output_tokens": usage["output_tokens"]}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    if matches!(fault, Some(Fault::StreamError)) {
+        events.truncate(4);
+        events.push((
+            "error",
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ));
+    }
+    let stream: String = events
+        .into_iter()
+        .map(|(event, data)| format!("event: {event}\ndata: {data}\n\n"))
+        .collect();
+    // Chunked, as the real API sends a stream.
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{stream}\r\n0\r\n\r\n",
+        stream.len()
+    )
+}

@@ -1,0 +1,305 @@
+//! A fake `claude` CLI for tests and benchmarks. It speaks the formats the
+//! real CLI printed (`tests/data/claude/`, captured from version 2.1.197):
+//! `-p --output-format=json` prints one `result` object; stream-json prints
+//! `system/init`, `assistant` and `result` events; with
+//! `--input-format=stream-json` it reads one user message per line and
+//! answers each until stdin closes. Sessions live in `.fake-claude/` under
+//! the working directory, so `--resume=ID` carries the earlier prompts, and
+//! an unknown id fails the way the real CLI does.
+//!
+//! The answer names the prompt and the session's earlier prompts:
+//! `fake claude heard "P"; earlier: ["A", "B"]`. Words in the prompt make
+//! it misbehave:
+//! - `#hang`: starts a child in its process group, writes both pids to
+//!   `.fake-claude/hang.pids`, and never answers;
+//! - `#die`: exits mid-turn, without a result; `#die-once`: only the first
+//!   time (per working directory);
+//! - `#garbage`: prints text that is not JSON and exits 0;
+//! - `#error`: the captured `is_error` result for an API 400, exit 1;
+//! - `#flood`: prints 2 MiB before its result;
+//! - `#env`: answers with the names of its environment variables;
+//! - `#turns=N`: needs N turns (`error_max_turns` past `--max-turns`);
+//! - `#cost=X`: reports X US dollars (default 0.0125);
+//! - `#sleep=MS`: waits that long before answering.
+//!
+//! Every start appends `{"pid":..,"args":[..]}` to `.fake-claude/spawns.jsonl`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const SUCCESS: &str = include_str!("../../data/claude/print-json-success.json");
+const API_ERROR: &str = include_str!("../../data/claude/print-json-api-error-400.json");
+const STREAM: &str = include_str!("../../data/claude/print-stream-json-success.jsonl");
+
+#[derive(Default)]
+struct Args {
+    print: bool,
+    output_format: String,
+    input_format: String,
+    resume: Option<String>,
+    model: Option<String>,
+    max_turns: Option<u32>,
+    prompt: Option<String>,
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--fake-sleep") {
+        std::thread::sleep(Duration::from_secs(3600));
+        return;
+    }
+    let state = PathBuf::from(".fake-claude");
+    std::fs::create_dir_all(state.join("sessions")).expect("cannot create .fake-claude");
+    append(
+        &state.join("spawns.jsonl"),
+        &json!({"pid": std::process::id(), "args": argv}).to_string(),
+    );
+    let args = parse(&argv);
+    if !args.print {
+        fail("fake-claude only runs with -p");
+    }
+    let session_id = match &args.resume {
+        Some(id) if !state.join("sessions").join(id).exists() => {
+            eprintln!("No conversation found with session ID: {id}");
+            std::process::exit(1);
+        }
+        Some(id) => id.clone(),
+        None => new_session_id(),
+    };
+    let mut session = Session {
+        file: state.join("sessions").join(&session_id),
+        id: session_id,
+        state,
+    };
+    if args.input_format == "stream-json" {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let line = line.expect("reading stdin");
+            if line.trim().is_empty() {
+                continue;
+            }
+            let message: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| fail(&format!("bad input line: {e}")));
+            let prompt = message["message"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            emit_stream(&args, &mut session, &prompt);
+        }
+        return;
+    }
+    let prompt = args.prompt.clone().unwrap_or_else(|| {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).expect("reading stdin");
+        text
+    });
+    if args.output_format == "stream-json" {
+        emit_stream(&args, &mut session, &prompt);
+    } else {
+        let result = answer(&args, &mut session, &prompt);
+        println!("{result}");
+        if result["is_error"] == true {
+            std::process::exit(1);
+        }
+    }
+}
+
+fn parse(argv: &[String]) -> Args {
+    let mut args = Args {
+        output_format: "text".into(),
+        input_format: "text".into(),
+        ..Args::default()
+    };
+    let mut rest = argv.iter();
+    while let Some(arg) = rest.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| rest.next().cloned())
+                .unwrap_or_else(|| fail(&format!("error: option '{flag}' argument missing")))
+        };
+        match flag {
+            "-p" | "--print" => args.print = true,
+            "--verbose" | "--strict-mcp-config" => {}
+            "--output-format" => args.output_format = value(),
+            "--input-format" => args.input_format = value(),
+            "-r" | "--resume" => args.resume = Some(value()),
+            "--model" => args.model = Some(value()),
+            "--max-turns" => args.max_turns = value().parse().ok(),
+            "--system-prompt" | "--tools" | "--allowed-tools" | "--mcp-config" | "--max-budget-usd" => {
+                value();
+            }
+            flag if flag.starts_with('-') => fail(&format!("error: unknown option '{flag}'")),
+            prompt => args.prompt = Some(prompt.to_owned()),
+        }
+    }
+    args
+}
+
+struct Session {
+    id: String,
+    file: PathBuf,
+    state: PathBuf,
+}
+
+impl Session {
+    fn earlier(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.file)
+            .map(|text| {
+                text.lines()
+                    .map(|l| serde_json::from_str(l).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn record(&self, prompt: &str) {
+        append(&self.file, &Value::from(prompt).to_string());
+    }
+}
+
+/// The `result` object for `prompt` (after any misbehaviour it asks for).
+fn answer(args: &Args, session: &mut Session, prompt: &str) -> Value {
+    misbehave(session, prompt);
+    if prompt.contains("#error") {
+        let mut result: Value = serde_json::from_str(API_ERROR.lines().next().unwrap()).unwrap();
+        result["session_id"] = json!(session.id);
+        return result;
+    }
+    let earlier = session.earlier();
+    let turns: u32 = directive(prompt, "#turns=").unwrap_or(1);
+    let cost: f64 = directive(prompt, "#cost=").unwrap_or(0.0125);
+    let mut result: Value = serde_json::from_str(SUCCESS.trim()).unwrap();
+    result["session_id"] = json!(session.id);
+    result["num_turns"] = json!(turns);
+    result["total_cost_usd"] = json!(cost);
+    // A resumed session reads its earlier context from the prompt cache.
+    result["usage"]["cache_read_input_tokens"] = json!(100 * earlier.len());
+    let model = args.model.clone().unwrap_or_else(|| "claude-opus-4-8".into());
+    result["modelUsage"] =
+        json!({ format!("{model}[1m]"): result["modelUsage"]["claude-opus-4-8[1m]"].clone() });
+    if args.max_turns.is_some_and(|max| turns > max) {
+        result["subtype"] = json!("error_max_turns");
+        result["is_error"] = json!(true);
+        result["num_turns"] = json!(args.max_turns);
+        result.as_object_mut().unwrap().remove("result");
+        return result;
+    }
+    let text = if prompt.contains("#env") {
+        let mut names: Vec<String> = std::env::vars_os()
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        format!("env: {}", names.join(","))
+    } else {
+        format!("fake claude heard {prompt:?}; earlier: {earlier:?}")
+    };
+    session.record(prompt);
+    result["result"] = json!(text);
+    result
+}
+
+/// One stream-json turn: `system/init`, `assistant`, `result`.
+fn emit_stream(args: &Args, session: &mut Session, prompt: &str) {
+    let mut events = STREAM.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let mut init = events.next().unwrap();
+    let mut assistant = events.next().unwrap();
+    init["session_id"] = json!(session.id);
+    say(&init);
+    let result = answer(args, session, prompt);
+    assistant["session_id"] = json!(session.id);
+    assistant["message"]["content"][0]["text"] = result["result"].clone();
+    say(&assistant);
+    say(&result);
+}
+
+fn misbehave(session: &Session, prompt: &str) {
+    if let Some(ms) = directive::<u64>(prompt, "#sleep=") {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    if prompt.contains("#hang") {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--fake-sleep")
+            .spawn()
+            .expect("starting the grandchild");
+        std::fs::write(
+            session.state.join("hang.pids"),
+            format!("{} {}", std::process::id(), child.id()),
+        )
+        .unwrap();
+        // Never answers; the child is the host's to kill, with the group.
+        std::thread::sleep(Duration::from_secs(3600));
+        drop(child.wait());
+    }
+    let marker = session.state.join("died-once");
+    if prompt.contains("#die-once") && !marker.exists() {
+        std::fs::write(&marker, "").unwrap();
+        std::process::exit(3);
+    }
+    if prompt.contains("#die") && !prompt.contains("#die-once") {
+        std::process::exit(3);
+    }
+    if prompt.contains("#garbage") {
+        println!("Error: something unexpected happened <html>");
+        std::process::exit(0);
+    }
+    if prompt.contains("#flood") {
+        let line = "x".repeat(1023);
+        for _ in 0..2048 {
+            println!("{line}");
+        }
+    }
+}
+
+fn directive<T: std::str::FromStr>(prompt: &str, name: &str) -> Option<T> {
+    let start = prompt.find(name)? + name.len();
+    let value: String = prompt[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    value.parse().ok()
+}
+
+fn say(event: &Value) {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{event}").unwrap();
+    stdout.flush().unwrap();
+}
+
+fn append(file: &Path, line: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .expect("cannot append");
+    writeln!(file, "{line}").unwrap();
+}
+
+fn new_session_id() -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let (a, b) = (hasher.finish(), RandomState::new().build_hasher().finish());
+    let hex = format!("{a:016x}{b:016x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1);
+}
