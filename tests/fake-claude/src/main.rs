@@ -227,7 +227,7 @@ fn misbehave(session: &Session, prompt: &str) {
         std::thread::sleep(Duration::from_millis(ms));
     }
     if prompt.contains("#hang") {
-        let child = std::process::Command::new(std::env::current_exe().unwrap())
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .arg("--fake-sleep")
             .spawn()
             .expect("starting the grandchild");
