@@ -13,9 +13,11 @@ use mission::runs::{RunRecord, Trigger};
 use serde_json::Value;
 
 use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY};
-use crate::support::{fake_claude, guest, text, PluginSpec, Setup};
+use crate::fake_telegram::FakeTelegram;
+use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
 
 const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
+const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 
 /// A setup whose `[claude]` runs the fake CLI in `claude-work/`, plus
 /// `claude` (more `[claude]` lines), with `plugins`.
@@ -483,6 +485,36 @@ fn the_api_backend_streams_and_retries_429_and_529_after_retry_after() {
     let record: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(record["error"].as_str().unwrap().contains(KEY_ENV), "{record}");
     assert_eq!(api.requests().len(), sent);
+}
+
+#[test]
+fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let claude = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
+        telegram.url
+    );
+    write_config(&setup, &claude, vec![assistant("", "backends = [\"persistent\"]")]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    telegram.send_text(3, 100, "hi");
+    telegram.send_text(3, 100, "again");
+    let replies = telegram.wait_for_messages(3, 2);
+    assert_eq!(replies[1], "fake claude heard \"again\"; earlier: [\"hi\"]");
+    telegram.send_text(3, 100, "/cost");
+    let cost = &telegram.wait_for_messages(3, 3)[2];
+    assert!(cost.starts_with("Claude: today $0.0") && cost.contains("(2 calls"), "{cost}");
+    telegram.send_text(3, 100, "/reset");
+    telegram.send_text(3, 100, "fresh");
+    let replies = telegram.wait_for_messages(3, 5);
+    assert_eq!(replies[3], "History cleared: I start afresh.");
+    assert_eq!(replies[4], "fake claude heard \"fresh\"; earlier: []");
+    assert_eq!(spawns(&setup).len(), 2, "reset stopped the session's process");
+    host.signal("-TERM");
+    assert!(host.wait().0);
 }
 
 /// Whether `pid` exists at all (a zombie exists).

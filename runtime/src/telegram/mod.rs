@@ -2,7 +2,8 @@
 //! stores every update before confirming it, hands each allowed message to
 //! the chat plugin — in order within a chat, chats in parallel — and sends
 //! the reply back, split to Telegram's limit, with a typing indicator while
-//! the plugin works. `/reset` and `/status` are answered by the host.
+//! the plugin works. `/reset` (history and Claude session), `/status` and
+//! `/cost` (Claude spend) are answered by the host.
 
 mod split;
 pub mod updates;
@@ -219,7 +220,12 @@ impl TelegramBot {
         match text.trim() {
             "/reset" => {
                 let conversation = chat.to_string();
-                let reply = match history::forget(self.host.db(), &self.config.handler, &conversation).await {
+                let handler = &self.config.handler;
+                let forgotten = async {
+                    history::forget(self.host.db(), handler, &conversation).await?;
+                    self.host.claude().forget(handler, &conversation).await
+                };
+                let reply = match forgotten.await {
                     Ok(()) => "History cleared: I start afresh.",
                     Err(e) => {
                         tracing::error!(chat, "failed to clear history: {e:#}");
@@ -233,6 +239,21 @@ impl TelegramBot {
                 let status = self.status().await;
                 self.send(chat, &status, None).await;
                 "status"
+            }
+            "/cost" => {
+                let (now, zone) = (chrono::Utc::now(), crate::schedule::host_zone());
+                let month = crate::claude::ledger::day_and_month_start(now, zone).1;
+                let since = chrono::DateTime::from_timestamp_millis(month).unwrap_or(now);
+                let by = crate::claude::report::GroupBy::Plugin;
+                let reply = match crate::claude::report::cost_report(self.host.db(), since, by, now, zone).await {
+                    Ok(report) => report.summary(),
+                    Err(e) => {
+                        tracing::error!(chat, "failed to read the cost ledger: {e:#}");
+                        "Sorry, I could not read the cost ledger.".to_owned()
+                    }
+                };
+                self.send(chat, &reply, None).await;
+                "cost"
             }
             _ => {
                 let message = Message {
