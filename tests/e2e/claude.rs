@@ -241,6 +241,67 @@ async fn persistent_processes_are_capped_and_stopped_when_idle_then_resumed() {
 }
 
 #[tokio::test]
+async fn a_session_the_cli_lost_is_started_afresh_for_both_cli_backends() {
+    for backend in ["cli", "persistent"] {
+        let setup = claude_setup(
+            "",
+            vec![ask(
+                "ask",
+                "backends = [\"cli\", \"persistent\"]",
+                &format!("prompt = \"hi\", backend = \"{backend}\", session_key = \"k\""),
+            )],
+        );
+        let host = setup.host().await;
+        let first = run(&host, "ask").await;
+        let session = field(&first, "session").to_owned();
+        host.claude().shutdown().await;
+        std::fs::remove_file(workdir(&setup).join("sessions").join(&session)).unwrap();
+        let again = run(&host, "ask").await;
+        assert_eq!(
+            field(&again, "text"),
+            "fake claude heard \"hi\"; earlier: []",
+            "{backend}"
+        );
+        assert_ne!(field(&again, "session"), session);
+        let third = run(&host, "ask").await;
+        assert!(
+            field(&third, "text").ends_with("earlier: [\"hi\"]"),
+            "{backend}: {third:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn calls_past_the_concurrency_limit_wait_their_turn() {
+    let setup = claude_setup(
+        "max_concurrent = 1",
+        vec![
+            ask("one", "", "prompt = \"#sleep=300\""),
+            ask("two", "", "prompt = \"#sleep=300\""),
+        ],
+    );
+    let host = setup.host().await;
+    let (one, two) = tokio::join!(run(&host, "one"), run(&host, "two"));
+    assert_eq!(
+        (one.outcome.as_str(), two.outcome.as_str()),
+        ("succeeded", "succeeded")
+    );
+    let starts: Vec<u64> = std::fs::read_to_string(workdir(&setup).join("spawns.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["at_ms"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        starts[1] >= starts[0] + 300,
+        "the second started before the first ended: {starts:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
     for backend in ["cli", "persistent"] {
         let setup = claude_setup(
@@ -495,7 +556,11 @@ fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh
         "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
         telegram.url
     );
-    write_config(&setup, &claude, vec![assistant("", "backends = [\"persistent\"]")]);
+    write_config(
+        &setup,
+        &claude,
+        vec![assistant("", "backends = [\"persistent\"]")],
+    );
     let mut command = setup.command(&["up"]);
     command.env(TOKEN_ENV, "123:test-token");
     let mut host = RunningHost::spawn(command);
@@ -506,7 +571,10 @@ fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh
     assert_eq!(replies[1], "fake claude heard \"again\"; earlier: [\"hi\"]");
     telegram.send_text(3, 100, "/cost");
     let cost = &telegram.wait_for_messages(3, 3)[2];
-    assert!(cost.starts_with("Claude: today $0.0") && cost.contains("(2 calls"), "{cost}");
+    assert!(
+        cost.starts_with("Claude: today $0.0") && cost.contains("(2 calls"),
+        "{cost}"
+    );
     telegram.send_text(3, 100, "/reset");
     telegram.send_text(3, 100, "fresh");
     let replies = telegram.wait_for_messages(3, 5);

@@ -32,6 +32,9 @@ use config::{Backend, ClaudeConfig, ClaudeGrant};
 use ledger::{CallOutcome, LedgerEntry};
 use request::Request;
 
+/// What the CLI prints when `--resume` names a session it does not have.
+const SESSION_NOT_FOUND: &str = "No conversation found with session ID";
+
 /// What a call used, whatever came of it.
 #[derive(Debug, Clone)]
 pub(crate) struct Spent {
@@ -291,12 +294,25 @@ impl Claude {
                         .map_err(db_failure)?,
                     None => None,
                 };
-                let completion = if request.backend == Backend::Cli {
-                    oneshot::ask(config, request, resume.as_deref(), budget_left, deadline).await?
-                } else {
-                    self.pool
-                        .ask(config, asker.plugin, request, resume, deadline)
-                        .await?
+                let ask = |resume: Option<String>| async move {
+                    if request.backend == Backend::Cli {
+                        oneshot::ask(config, request, resume.as_deref(), budget_left, deadline).await
+                    } else {
+                        self.pool
+                            .ask(config, asker.plugin, request, resume, deadline)
+                            .await
+                    }
+                };
+                let completion = match ask(resume.clone()).await {
+                    // The CLI's own session store lost it (a wiped home, another
+                    // machine): start the conversation afresh rather than fail forever.
+                    Err(Failure::Failed { reason, .. })
+                        if resume.is_some() && reason.contains(SESSION_NOT_FOUND) =>
+                    {
+                        tracing::warn!(plugin = %asker.plugin, session_key = key, "claude no longer has the session: starting a new one");
+                        ask(None).await?
+                    }
+                    result => result?,
                 };
                 if let (Some(key), Some(id)) = (key, completion.session_id.as_deref()) {
                     self.remember(asker.plugin, key, |db, plugin| {

@@ -245,13 +245,14 @@ impl TelegramBot {
                 let month = crate::claude::ledger::day_and_month_start(now, zone).1;
                 let since = chrono::DateTime::from_timestamp_millis(month).unwrap_or(now);
                 let by = crate::claude::report::GroupBy::Plugin;
-                let reply = match crate::claude::report::cost_report(self.host.db(), since, by, now, zone).await {
-                    Ok(report) => report.summary(),
-                    Err(e) => {
-                        tracing::error!(chat, "failed to read the cost ledger: {e:#}");
-                        "Sorry, I could not read the cost ledger.".to_owned()
-                    }
-                };
+                let reply =
+                    match crate::claude::report::cost_report(self.host.db(), since, by, now, zone).await {
+                        Ok(report) => report.summary(),
+                        Err(e) => {
+                            tracing::error!(chat, "failed to read the cost ledger: {e:#}");
+                            "Sorry, I could not read the cost ledger.".to_owned()
+                        }
+                    };
                 self.send(chat, &reply, None).await;
                 "cost"
             }

@@ -22,7 +22,8 @@
 //! - `#cost=X`: reports X US dollars (default 0.0125);
 //! - `#sleep=MS`: waits that long before answering.
 //!
-//! Every start appends `{"pid":..,"args":[..]}` to `.fake-claude/spawns.jsonl`.
+//! Every start appends `{"pid":..,"args":[..],"at_ms":..}` to
+//! `.fake-claude/spawns.jsonl`.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -57,7 +58,7 @@ fn main() {
     std::fs::create_dir_all(state.join("sessions")).expect("cannot create .fake-claude");
     append(
         &state.join("spawns.jsonl"),
-        &json!({"pid": std::process::id(), "args": argv}).to_string(),
+        &json!({"pid": std::process::id(), "args": argv, "at_ms": now_ms()}).to_string(),
     );
     let args = parse(&argv);
     if !args.print {
@@ -282,6 +283,13 @@ fn append(file: &Path, line: &str) {
         .open(file)
         .expect("cannot append");
     writeln!(file, "{line}").unwrap();
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 fn new_session_id() -> String {
