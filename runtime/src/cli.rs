@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::call::{Message, ParseMode};
 use crate::claude::report::{cost_report, GroupBy};
-use crate::config::Config;
+use crate::config::{Config, Grant};
 use crate::control::{self, RequestKind};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
@@ -249,6 +249,32 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
         println!("schedule refused: {error}");
     }
     failed |= !errors.is_empty();
+    match &config.claude {
+        Some(claude) => {
+            for finding in claude.check(config.plugins.iter()) {
+                match finding {
+                    Ok(line) => println!("{line}"),
+                    Err(line) => {
+                        failed = true;
+                        println!("{line}");
+                    }
+                }
+            }
+        }
+        None => {
+            for plugin in config
+                .plugins
+                .iter()
+                .filter(|p| p.grants.contains(&Grant::Claude))
+            {
+                failed = true;
+                println!(
+                    "plugins.{}.grants: `claude` is granted but there is no [claude] section: its calls would be answered `unavailable`",
+                    plugin.name
+                );
+            }
+        }
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {

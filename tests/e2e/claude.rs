@@ -585,6 +585,42 @@ fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh
     assert!(host.wait().0);
 }
 
+#[test]
+fn check_names_a_missing_cli_api_key_and_price() {
+    let setup = Setup::new();
+    setup.config_with(
+        &format!(
+            "[claude]\ncommand = \"no-such-claude-cli\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nkey_env = \"{KEY_ENV}\""
+        ),
+        vec![ask("ask", "backends = [\"cli\", \"api\"]", "prompt = \"hi\"")],
+    );
+    let output = setup.mission(&["check"]);
+    let (stdout, _) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("claude.command: `no-such-claude-cli` is not an executable file or not on PATH"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "claude.api.key_env: the environment variable `{KEY_ENV}` is not set"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("claude.prices: model `claude-sonnet-4-5` has no price"),
+        "{stdout}"
+    );
+    let setup = claude_setup("", vec![ask("ask", "", "prompt = \"hi\"")]);
+    let output = setup.mission(&["check"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(
+        text(&output).0.contains("claude: ok, the CLI is "),
+        "{:?}",
+        text(&output)
+    );
+}
+
 /// Whether `pid` exists at all (a zombie exists).
 fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

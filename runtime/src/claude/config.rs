@@ -174,6 +174,61 @@ pub struct ClaudeGrant {
     pub budget: Budget,
 }
 
+impl ClaudeConfig {
+    /// The CLI as it will be started: a bare name looked up on the host's
+    /// `PATH` (the child's environment may have none), else as written.
+    pub fn resolved_command(&self) -> Option<PathBuf> {
+        if self.command.components().count() > 1 {
+            return self.command.is_file().then(|| self.command.clone());
+        }
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(&self.command))
+            .find(|path| path.is_file())
+    }
+
+    /// What `mission check` reports about this section for `plugins`: one
+    /// line per finding, `Err` for a problem that would fail calls.
+    pub fn check<'a>(
+        &self,
+        plugins: impl Iterator<Item = &'a crate::config::PluginConfig>,
+    ) -> Vec<Result<String, String>> {
+        let mut findings = Vec::new();
+        let mut backends = Vec::new();
+        let mut api_models: Vec<String> = self.model.iter().cloned().collect();
+        for plugin in plugins.filter(|p| p.grants.contains(&crate::config::Grant::Claude)) {
+            let allowed = plugin.claude.allowed_backends(self);
+            if allowed.contains(&Backend::Api) {
+                api_models.extend(plugin.claude.models.iter().cloned());
+            }
+            backends.extend(allowed);
+        }
+        if backends.iter().any(|b| *b != Backend::Api) {
+            findings.push(match self.resolved_command() {
+                Some(path) => Ok(format!("claude: ok, the CLI is {}", path.display())),
+                None => Err(format!(
+                    "claude.command: `{}` is not an executable file or not on PATH",
+                    self.command.display()
+                )),
+            });
+        }
+        if backends.contains(&Backend::Api) {
+            findings.push(match std::env::var_os(&self.api.key_env) {
+                Some(_) => Ok(format!("claude.api: ok, {}", self.api.url)),
+                None => Err(format!(
+                    "claude.api.key_env: the environment variable `{}` is not set: API calls would fail",
+                    self.api.key_env
+                )),
+            });
+            for model in api_models.iter().filter(|m| !self.prices.contains_key(*m)) {
+                findings.push(Err(format!(
+                    "claude.prices: model `{model}` has no price: API calls to it would fail"
+                )));
+            }
+        }
+        findings
+    }
+}
+
 impl ClaudeGrant {
     /// The backends this grant allows under `config`.
     pub fn allowed_backends(&self, config: &ClaudeConfig) -> Vec<Backend> {

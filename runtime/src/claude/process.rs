@@ -39,7 +39,10 @@ impl ClaudeProcess {
     /// by a shell), in `config.workdir`, with only `config.env` passed on.
     pub fn spawn(config: &ClaudeConfig, args: &[String]) -> std::io::Result<ClaudeProcess> {
         std::fs::create_dir_all(&config.workdir)?;
-        let mut command = Command::new(&config.command);
+        let program = config
+            .resolved_command()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found"))?;
+        let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(&config.workdir)
