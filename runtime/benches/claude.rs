@@ -9,6 +9,9 @@
 #[path = "../../tests/e2e/fake_anthropic.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod fake_anthropic;
+#[path = "../../tests/e2e/loopback.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use more of it")]
+mod loopback;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -71,16 +74,20 @@ fn main() {
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
 
-    // Raw: a fresh child per message, prompt on stdin, read to the end.
-    let raw_oneshot = time(|_| {
-        let mut child = Command::new(&fake)
-            .args(["-p", "--output-format=json"])
+    let start = |args: &[&str]| {
+        Command::new(&fake)
+            .args(args)
             .current_dir(&work)
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    };
+
+    // Raw: a fresh child per message, prompt on stdin, read to the end.
+    let raw_oneshot = time(|_| {
+        let mut child = start(&["-p", "--output-format=json"]);
         child.stdin.take().unwrap().write_all(b"hello").unwrap();
         let mut out = String::new();
         child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
@@ -88,19 +95,12 @@ fn main() {
     });
 
     // Raw: one stream-json process, a line in, events out to `result`.
-    let mut child = Command::new(&fake)
-        .args([
-            "-p",
-            "--input-format=stream-json",
-            "--output-format=stream-json",
-            "--verbose",
-        ])
-        .current_dir(&work)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start(&[
+        "-p",
+        "--input-format=stream-json",
+        "--output-format=stream-json",
+        "--verbose",
+    ]);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let raw_persistent = time(|_| {

@@ -8,6 +8,9 @@
 #[path = "../../tests/e2e/fake_telegram.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod fake_telegram;
+#[path = "../../tests/e2e/loopback.rs"]
+#[allow(dead_code, reason = "shared with the tests, which use more of it")]
+mod loopback;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

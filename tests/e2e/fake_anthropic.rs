@@ -10,8 +10,6 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
 /// The key the fake accepts.
 pub const API_KEY: &str = "sk-ant-test-key";
@@ -43,26 +41,12 @@ impl FakeAnthropic {
     /// Starts the server on a free loopback port.
     pub fn start() -> FakeAnthropic {
         let state = Arc::new(Mutex::new(State::default()));
-        let (sender, port) = std::sync::mpsc::channel();
         let server_state = state.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                sender.send(listener.local_addr().unwrap().port()).unwrap();
-                loop {
-                    let (stream, _) = listener.accept().await.unwrap();
-                    tokio::spawn(serve(stream, server_state.clone()));
-                }
-            });
+        let url = crate::loopback::serve(move |request| {
+            let response = respond(&request, &server_state);
+            async move { response }
         });
-        FakeAnthropic {
-            url: format!("http://127.0.0.1:{}", port.recv().unwrap()),
-            state,
-        }
+        FakeAnthropic { url, state }
     }
 
     /// Answers the next request with `fault` (queued after earlier ones).
@@ -76,56 +60,21 @@ impl FakeAnthropic {
     }
 }
 
-async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    loop {
-        let mut request_line = String::new();
-        if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut length, mut key, mut version) = (0, String::new(), false);
-        loop {
-            let mut header = String::new();
-            if read.read_line(&mut header).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if header == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                match name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.parse().unwrap_or(0),
-                    "x-api-key" => key = value.to_owned(),
-                    "anthropic-version" => version = value == "2023-06-01",
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if read.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let response = if !request_line.starts_with("POST /v1/messages ") {
-            error_response(404, "not_found_error", "no such endpoint", None)
-        } else if key != API_KEY {
-            error_response(401, "authentication_error", "invalid x-api-key", None)
-        } else if !version {
-            error_response(
-                400,
-                "invalid_request_error",
-                "anthropic-version header is required",
-                None,
-            )
-        } else {
-            answer(&body, &state)
-        };
-        if write.write_all(response.as_bytes()).await.is_err() {
-            return;
-        }
+fn respond(request: &crate::loopback::Request, state: &Mutex<State>) -> String {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    if !request.line.starts_with("POST ") || request.path() != "/v1/messages" {
+        error_response(404, "not_found_error", "no such endpoint", None)
+    } else if request.header("x-api-key") != Some(API_KEY) {
+        error_response(401, "authentication_error", "invalid x-api-key", None)
+    } else if request.header("anthropic-version") != Some("2023-06-01") {
+        error_response(
+            400,
+            "invalid_request_error",
+            "anthropic-version header is required",
+            None,
+        )
+    } else {
+        answer(&body, state)
     }
 }
 

@@ -9,8 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 /// One call the bot made (`getUpdates` only when it was made to fail).
@@ -54,28 +52,12 @@ impl FakeTelegram {
             ..State::default()
         }));
         let arrived = Arc::new(Notify::new());
-        let (sender, port) = std::sync::mpsc::channel();
         let (server_state, server_arrived) = (state.clone(), arrived.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                sender.send(listener.local_addr().unwrap().port()).unwrap();
-                loop {
-                    let (stream, _) = listener.accept().await.unwrap();
-                    tokio::spawn(serve(stream, server_state.clone(), server_arrived.clone()));
-                }
-            });
+        let url = crate::loopback::serve(move |request| {
+            let (state, arrived) = (server_state.clone(), server_arrived.clone());
+            async move { respond(request, &state, &arrived).await }
         });
-        let port = port.recv().unwrap();
-        FakeTelegram {
-            url: format!("http://127.0.0.1:{port}"),
-            state,
-            arrived,
-        }
+        FakeTelegram { url, state, arrived }
     }
 
     /// Queues a private text message from `user` in `chat`; returns its
@@ -160,52 +142,18 @@ impl FakeTelegram {
     }
 }
 
-async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>) {
-    let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    loop {
-        let mut request_line = String::new();
-        if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0;
-        loop {
-            let mut header = String::new();
-            if read.read_line(&mut header).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if header == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if read.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let path = request_line.split_whitespace().nth(1).unwrap_or_default();
-        // teloxide writes method names capitalised (`GetUpdates`); Telegram
-        // matches them case-insensitively.
-        let method = canonical(path.rsplit('/').next().unwrap_or_default());
-        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let (status, response) = answer(&method, &body, &state, &arrived).await;
-        let response = response.to_string();
-        let reason = if status == 200 { "OK" } else { "Error" };
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            response.len()
-        );
-        // One write: head and body in separate segments would meet the
-        // client's delayed ACK (Nagle) and add 40 ms to every call.
-        if write.write_all((head + &response).as_bytes()).await.is_err() {
-            return;
-        }
-    }
+async fn respond(request: crate::loopback::Request, state: &Mutex<State>, arrived: &Notify) -> String {
+    // teloxide writes method names capitalised (`GetUpdates`); Telegram
+    // matches them case-insensitively.
+    let method = canonical(request.path().rsplit('/').next().unwrap_or_default());
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let (status, response) = answer(&method, &body, state, arrived).await;
+    let response = response.to_string();
+    let reason = if status == 200 { "OK" } else { "Error" };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{response}",
+        response.len()
+    )
 }
 
 fn canonical(method: &str) -> String {

@@ -4,6 +4,7 @@
 
 mod fake_anthropic;
 mod fake_telegram;
+mod loopback;
 mod support;
 mod wat;
 

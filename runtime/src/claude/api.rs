@@ -13,8 +13,7 @@ use tokio::time::Instant;
 use super::config::{ClaudeConfig, Price};
 use super::request::Request;
 use super::sessions::Turn;
-use super::{Completion, Failure, Spent};
-use crate::bindings::task::mission::plugin::claude::Usage;
+use super::{Completion, Failure, Spent, TokenCounts};
 
 /// The API version the host speaks.
 const API_VERSION: &str = "2023-06-01";
@@ -149,19 +148,7 @@ fn api_error(status: u16, body: &str) -> String {
 struct ApiAnswer {
     text: String,
     model: Option<String>,
-    usage: ApiUsage,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize)]
-struct ApiUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    cache_creation_input_tokens: u64,
-    #[serde(default)]
-    cache_read_input_tokens: u64,
+    usage: TokenCounts,
 }
 
 impl ApiAnswer {
@@ -176,12 +163,7 @@ impl ApiAnswer {
             text: self.text,
             session_id: None,
             spent: Spent {
-                usage: Usage {
-                    input_tokens: u.input_tokens,
-                    output_tokens: u.output_tokens,
-                    cache_write_tokens: u.cache_creation_input_tokens,
-                    cache_read_tokens: u.cache_read_input_tokens,
-                },
+                usage: u.into(),
                 cost_usd,
                 turns: 1,
                 model: self.model,
@@ -239,7 +221,7 @@ fn parse_message(body: &[u8]) -> Result<ApiAnswer, Failure> {
         model: Option<String>,
         content: Vec<Value>,
         #[serde(default)]
-        usage: ApiUsage,
+        usage: TokenCounts,
     }
     let message: Message = serde_json::from_slice(body).map_err(|e| {
         Failure::failed(format!(
@@ -417,7 +399,7 @@ mod tests {
         assert_eq!(answer.text, "Hello");
         assert_eq!(
             answer.usage,
-            ApiUsage {
+            TokenCounts {
                 input_tokens: 21,
                 output_tokens: 15,
                 cache_creation_input_tokens: 1880,
@@ -431,7 +413,7 @@ mod tests {
         let answer = ApiAnswer {
             text: String::new(),
             model: None,
-            usage: ApiUsage {
+            usage: TokenCounts {
                 input_tokens: 1_000_000,
                 output_tokens: 100_000,
                 cache_creation_input_tokens: 200_000,

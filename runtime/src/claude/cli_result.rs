@@ -4,8 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Completion, Failure, Spent};
-use crate::bindings::task::mission::plugin::claude::Usage;
+use super::{Completion, Failure, Spent, TokenCounts};
 
 /// The fields of a `result` object the host uses.
 #[derive(Debug, Deserialize)]
@@ -23,23 +22,11 @@ pub(crate) struct CliResult {
     #[serde(default)]
     num_turns: u32,
     #[serde(default)]
-    usage: CliUsage,
+    usage: TokenCounts,
     api_error_status: Option<u16>,
     /// Per model; the host records the first.
     #[serde(default, rename = "modelUsage")]
     model_usage: serde_json::Map<String, serde_json::Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CliUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    cache_creation_input_tokens: u64,
-    #[serde(default)]
-    cache_read_input_tokens: u64,
 }
 
 impl CliResult {
@@ -59,12 +46,7 @@ impl CliResult {
     pub fn into_outcome(self) -> Result<Completion, Failure> {
         let session_id = self.session_id().map(str::to_owned);
         let spent = Spent {
-            usage: Usage {
-                input_tokens: self.usage.input_tokens,
-                output_tokens: self.usage.output_tokens,
-                cache_write_tokens: self.usage.cache_creation_input_tokens,
-                cache_read_tokens: self.usage.cache_read_input_tokens,
-            },
+            usage: self.usage.into(),
             cost_usd: self.total_cost_usd,
             turns: self.num_turns,
             // `claude-opus-4-8[1m]`: the bracket is the context window.

@@ -35,6 +35,31 @@ use request::Request;
 /// What the CLI prints when `--resume` names a session it does not have.
 const SESSION_NOT_FOUND: &str = "No conversation found with session ID";
 
+/// Token counts as the Messages API reports them (the CLI's `result`
+/// carries the same object).
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Deserialize)]
+pub(crate) struct TokenCounts {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+}
+
+impl From<TokenCounts> for Usage {
+    fn from(counts: TokenCounts) -> Usage {
+        Usage {
+            input_tokens: counts.input_tokens,
+            output_tokens: counts.output_tokens,
+            cache_write_tokens: counts.cache_creation_input_tokens,
+            cache_read_tokens: counts.cache_read_input_tokens,
+        }
+    }
+}
+
 /// What a call used, whatever came of it.
 #[derive(Debug, Clone)]
 pub(crate) struct Spent {

@@ -1,0 +1,103 @@
+//! The HTTP/1.1 server under the fake APIs: a free port on 127.0.0.1, a
+//! thread with its own runtime, keep-alive connections answered one request
+//! at a time, each response written in one piece.
+
+use std::future::Future;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One request as it arrived.
+pub struct Request {
+    /// `POST /v1/messages HTTP/1.1`, say.
+    pub line: String,
+    /// Header names in lower case, with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body (by `content-length`).
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path of the request line.
+    pub fn path(&self) -> &str {
+        self.line.split_whitespace().nth(1).unwrap_or_default()
+    }
+}
+
+/// Serves on a free loopback port until the test process ends; `answer`
+/// turns each request into the whole response (head and body). Returns the
+/// base URL.
+pub fn serve<F, Fut>(answer: F) -> String
+where
+    F: Fn(Request) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let (sender, port) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sender.send(listener.local_addr().unwrap().port()).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(connection(stream, answer.clone()));
+            }
+        });
+    });
+    format!("http://127.0.0.1:{}", port.recv().unwrap())
+}
+
+async fn connection<F, Fut>(stream: TcpStream, answer: F)
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = String>,
+{
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        loop {
+            let mut header = String::new();
+            if read.read_line(&mut header).await.unwrap_or(0) == 0 {
+                return;
+            }
+            if header == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        let length = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if read.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let response = answer(Request { line, headers, body }).await;
+        // One write: head and body in separate segments would meet the
+        // client's delayed ACK (Nagle) and add 40 ms to every call.
+        if write.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
