@@ -200,6 +200,16 @@ async fn the_chat_plugin_keeps_one_persistent_process_and_restarts_it_after_a_cr
         "{args:?}"
     );
     assert!(!alive(pids[0]), "the dead process was reaped");
+    // A process that prints garbage and exits is restarted once, then failed.
+    let report = host
+        .chat("assistant", &message(9, "#garbage"), None)
+        .await
+        .unwrap();
+    let reply = report.result.unwrap().unwrap().text;
+    assert!(
+        reply.starts_with("Claude could not answer: claude died twice: it ended without a result; it printed: Error: something unexpected happened"),
+        "{reply}"
+    );
     // Another chat is another session and process.
     assert!(chat(&host, 8, "hi").await.ends_with("earlier: []"));
     assert_eq!(host.claude().live_processes().await.len(), 2);
@@ -329,6 +339,39 @@ async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
         wait_until_not_alive(pids[1]);
         // The host serves the next call.
         assert!(host.claude().live_processes().await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_cut_off_by_its_own_deadline_leaves_no_claude_behind() {
+    for backend in ["cli", "persistent"] {
+        let setup = claude_setup(
+            "",
+            vec![PluginSpec::task("ask", guest("ask"))
+                .with("grants = [\"claude\"]\ntimeout = \"1s\"")
+                .with(&format!(
+                    "config = {{ prompt = \"#hang\", backend = \"{backend}\", session_key = \"k\" }}"
+                ))
+                .with("[plugins.ask.claude]\nbackends = [\"cli\", \"persistent\"]")],
+        );
+        let host = setup.host().await;
+        let record = run(&host, "ask").await;
+        assert_eq!(record.outcome, "timed_out", "{backend}: {record:?}");
+        let pids = std::fs::read_to_string(workdir(&setup).join("hang.pids")).unwrap();
+        for pid in pids.split(' ').map(|p| p.parse::<u32>().unwrap()) {
+            wait_until_not_alive(pid);
+        }
+        // The dropped call's process was not kept for the session.
+        assert!(host.claude().live_processes().await.is_empty(), "{backend}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let cli = pids.split(' ').next().unwrap().parse::<u32>().unwrap();
+        while exists(cli) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: the CLI was never reaped"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -540,6 +583,22 @@ fn the_api_backend_streams_and_retries_429_and_529_after_retry_after() {
             .contains("the API answered 400 invalid_request_error"),
         "{record}"
     );
+    // An API that cannot be reached.
+    let unreachable = claude.replace(&api.url, "http://127.0.0.1:9");
+    write_config(
+        &setup,
+        &unreachable,
+        vec![ask("ask", "", "prompt = \"streamed\"")],
+    );
+    let record = run();
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("the API could not be reached"),
+        "{record}"
+    );
+    write_config(&setup, &claude, vec![ask("ask", "", "prompt = \"streamed\"")]);
     // Without the key in the environment nothing is sent.
     let sent = api.requests().len();
     let output = setup.mission(&["run", "--json", "ask"]);

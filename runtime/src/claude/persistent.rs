@@ -51,7 +51,12 @@ pub(crate) struct Pool {
 
 /// What became of one turn.
 enum Turn {
+    /// Its `result` arrived: the process is ready for the next turn.
     Answered(Result<Completion, Failure>),
+    /// The deadline passed mid-turn.
+    TimedOut,
+    /// The process is alive but its output can no longer be followed.
+    OutOfStep(String),
     /// The process ended (or closed its pipes) before its `result`.
     Died(String),
 }
@@ -73,10 +78,11 @@ impl Pool {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, &flags, resume.as_deref())?;
             let turn = turn(&mut live, &request.prompt, config.max_output, deadline).await;
-            live.process.finish(EXIT_GRACE).await;
+            live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
-                Turn::Died(reason) => Err(Failure::failed(reason)),
+                Turn::TimedOut => Err(Failure::TimedOut),
+                Turn::OutOfStep(reason) | Turn::Died(reason) => Err(Failure::failed(reason)),
             };
         };
         let slot = self.slot((plugin.clone(), key));
@@ -93,25 +99,34 @@ impl Pool {
             .and_then(|live| live.session_id.clone())
             .or(resume);
         for attempt in 1..=2 {
-            if slot.live.is_none() {
-                self.make_room(config.persistent.max_processes).await;
-                slot.live = Some(spawn(config, &flags, resume.as_deref())?);
-            }
-            let live = slot.live.as_mut().expect("started above");
-            match turn(live, &request.prompt, config.max_output, deadline).await {
-                Turn::Answered(Err(Failure::TimedOut)) => {
-                    let live = slot.live.take().expect("in use above");
+            // Out of the slot for the turn: if the call is cancelled mid-turn
+            // (the plugin's own deadline), the process is dropped, and its
+            // group killed, rather than kept with an answer nobody read.
+            let mut live = match slot.live.take() {
+                Some(live) => live,
+                None => {
+                    self.make_room(config.persistent.max_processes).await;
+                    spawn(config, &flags, resume.as_deref())?
+                }
+            };
+            match turn(&mut live, &request.prompt, config.max_output, deadline).await {
+                Turn::Answered(result) => {
+                    slot.live = Some(live);
+                    slot.last_used = Some(Instant::now());
+                    return result;
+                }
+                Turn::TimedOut => {
                     let pid = live.process.pid();
                     live.process.stop().await;
                     tracing::warn!(%plugin, pid, "claude ran past its deadline: process group killed");
                     return Err(Failure::TimedOut);
                 }
-                Turn::Answered(result) => {
-                    slot.last_used = Some(Instant::now());
-                    return result;
+                Turn::OutOfStep(reason) => {
+                    live.process.stop().await;
+                    return Err(Failure::failed(reason));
                 }
                 Turn::Died(reason) => {
-                    let dead = slot.live.take().expect("in use above");
+                    let dead = live;
                     resume = dead.session_id.clone().or(resume);
                     let exit = dead.process.stop().await;
                     let reason = format!("{reason} ({}){}", exit.status, stderr_suffix(&exit.stderr));
@@ -297,10 +312,10 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, deadline: Instant) -> Tur
                 Err(e) => return Turn::Died(format!("reading its output failed: {e}")),
                 Ok(Line::End) => return Turn::Died(format!("it ended without a result{}", said(&unparsed))),
                 Ok(Line::TooLong) => {
-                    return Turn::Answered(Err(Failure::failed(format!(
-                        "claude printed more than {} in one turn",
+                    return Turn::OutOfStep(format!(
+                        "claude printed more than {} in one turn and was stopped",
                         crate::units::ByteSize(cap)
-                    ))))
+                    ))
                 }
                 Ok(Line::Text(text)) => {
                     budget = budget.saturating_sub(text.len() as u64 + 1);
@@ -325,7 +340,7 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, deadline: Instant) -> Tur
     };
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(turn) => turn,
-        Err(_elapsed) => Turn::Answered(Err(Failure::TimedOut)),
+        Err(_elapsed) => Turn::TimedOut,
     }
 }
 

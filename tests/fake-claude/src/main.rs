@@ -77,6 +77,9 @@ fn main() {
         id: session_id,
         state,
     };
+    // Like the real CLI, the session exists from the start (a process that
+    // dies in its first turn can be resumed); prompts are added as answered.
+    append(&session.file, "");
     if args.input_format == "stream-json" {
         let stdin = std::io::stdin();
         for line in stdin.lock().lines() {
@@ -157,6 +160,7 @@ impl Session {
         std::fs::read_to_string(&self.file)
             .map(|text| {
                 text.lines()
+                    .filter(|l| !l.is_empty())
                     .map(|l| serde_json::from_str(l).unwrap_or_default())
                     .collect()
             })
