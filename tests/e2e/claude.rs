@@ -670,6 +670,10 @@ fn check_names_a_missing_cli_api_key_and_price() {
         stdout.contains("claude.prices: model `claude-sonnet-4-5` has no price"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("note: plugins.ask.timeout (30s) is shorter than its Claude deadline (2m)"),
+        "{stdout}"
+    );
     let setup = claude_setup("", vec![ask("ask", "", "prompt = \"hi\"")]);
     let output = setup.mission(&["check"]);
     assert!(output.status.success(), "{:?}", text(&output));

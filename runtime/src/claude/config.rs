@@ -196,6 +196,16 @@ impl ClaudeConfig {
         let mut backends = Vec::new();
         let mut api_models: Vec<String> = self.model.iter().cloned().collect();
         for plugin in plugins.filter(|p| p.grants.contains(&crate::config::Grant::Claude)) {
+            let deadline = plugin.claude.timeout.unwrap_or(self.timeout);
+            if plugin.limits.timeout < deadline {
+                findings.push(Ok(format!(
+                    "note: plugins.{0}.timeout ({1}) is shorter than its Claude deadline ({2}): \
+                     a slow answer ends the whole call; raise plugins.{0}.timeout or lower plugins.{0}.claude.timeout",
+                    plugin.name,
+                    crate::units::HumanDuration(plugin.limits.timeout),
+                    crate::units::HumanDuration(deadline)
+                )));
+            }
             let allowed = plugin.claude.allowed_backends(self);
             if allowed.contains(&Backend::Api) {
                 api_models.extend(plugin.claude.models.iter().cloned());
