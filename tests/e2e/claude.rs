@@ -634,11 +634,17 @@ fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh
         cost.starts_with("Claude: today $0.0") && cost.contains("(2 calls"),
         "{cost}"
     );
+    telegram.send_text(3, 100, "/status");
+    let status = &telegram.wait_for_messages(3, 4)[3];
+    assert!(
+        status.contains("Claude: 1 persistent session process(es) running."),
+        "{status}"
+    );
     telegram.send_text(3, 100, "/reset");
     telegram.send_text(3, 100, "fresh");
-    let replies = telegram.wait_for_messages(3, 5);
-    assert_eq!(replies[3], "History cleared: I start afresh.");
-    assert_eq!(replies[4], "fake claude heard \"fresh\"; earlier: []");
+    let replies = telegram.wait_for_messages(3, 6);
+    assert_eq!(replies[4], "History cleared: I start afresh.");
+    assert_eq!(replies[5], "fake claude heard \"fresh\"; earlier: []");
     assert_eq!(spawns(&setup).len(), 2, "reset stopped the session's process");
     host.signal("-TERM");
     assert!(host.wait().0);

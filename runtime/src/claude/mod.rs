@@ -384,7 +384,7 @@ impl Claude {
         self.pool.stop_all().await;
     }
 
-    /// Process ids of the live persistent processes, for `/status` and tests.
+    /// Process ids of the live persistent processes (the bot's `/status`).
     pub async fn live_processes(&self) -> Vec<u32> {
         self.pool.live_pids().await
     }

@@ -373,6 +373,10 @@ impl TelegramBot {
                 plugin.loaded_at.format("%Y-%m-%d %H:%M UTC")
             ));
         }
+        let live = self.host.claude().live_processes().await.len();
+        if live > 0 {
+            lines.push(format!("Claude: {live} persistent session process(es) running."));
+        }
         match runs::recent(self.host.db(), None, 5).await {
             Ok(recent) if !recent.is_empty() => {
                 lines.push("Last runs:".to_owned());
