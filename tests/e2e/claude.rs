@@ -376,6 +376,19 @@ async fn a_plugin_cut_off_by_its_own_deadline_leaves_no_claude_behind() {
 }
 
 #[tokio::test]
+async fn an_answer_is_taken_at_its_result_even_if_the_cli_leaves_a_process_behind() {
+    let setup = claude_setup("timeout = \"20s\"", vec![ask("ask", "", "prompt = \"#linger\"")]);
+    let host = setup.host().await;
+    let record = run(&host, "ask").await;
+    assert_eq!(record.outcome, "succeeded", "{record:?}");
+    let lingering: u32 = std::fs::read_to_string(workdir(&setup).join("linger.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_until_not_alive(lingering);
+}
+
+#[tokio::test]
 async fn garbage_errors_and_crashes_are_failures_that_say_why() {
     let cases = [
         (

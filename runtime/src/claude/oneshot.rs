@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::cli_result::CliResult;
 use super::config::ClaudeConfig;
-use super::process::{read_to_end_capped, ClaudeProcess, Exit};
+use super::process::{read_line_capped, ClaudeProcess, Exit, Line};
 use super::request::Request;
 use super::{Completion, Failure};
 
@@ -40,39 +40,68 @@ pub(crate) async fn ask(
             // A CLI that exits without reading is reported by its output.
             let _ = stdin.write_all(request.prompt.as_bytes()).await;
         }
-        read_to_end_capped(&mut process.stdout, config.max_output).await
+        read_result(&mut process, config.max_output).await
     })
     .await;
-    let output = match output {
-        Err(_elapsed) => {
-            let pid = process.pid();
-            let exit = process.stop().await;
-            tracing::warn!(
-                pid,
-                "claude ran past its deadline: process group killed ({})",
-                exit.status
-            );
-            return Err(Failure::TimedOut);
-        }
-        Ok(Err(e)) => {
-            process.stop().await;
-            return Err(Failure::failed(format!("reading claude's output failed: {e}")));
-        }
-        Ok(Ok(None)) => {
-            process.stop().await;
-            return Err(Failure::failed(format!(
-                "claude printed more than {} and was stopped",
-                crate::units::ByteSize(config.max_output)
-            )));
-        }
-        Ok(Ok(Some(output))) => output,
+    let Ok(output) = output else {
+        let pid = process.pid();
+        let exit = process.stop().await;
+        tracing::warn!(
+            pid,
+            "claude ran past its deadline: process group killed ({})",
+            exit.status
+        );
+        return Err(Failure::TimedOut);
     };
+    // The result is in (or never will be): whatever the CLI left running
+    // in its group (a tool, an MCP server) goes with it.
     let grace = deadline.saturating_duration_since(Instant::now()).min(EXIT_GRACE);
     let exit = process.finish(grace).await;
-    let text = String::from_utf8_lossy(&output);
-    match text.lines().rev().find_map(CliResult::parse) {
-        Some(result) => result.into_outcome(),
-        None => Err(Failure::failed(no_result(&exit, &text))),
+    match output {
+        Output::Result(result) => result.into_outcome(),
+        Output::Unreadable(e) => Err(Failure::failed(format!("reading claude's output failed: {e}"))),
+        Output::TooMuch => Err(Failure::failed(format!(
+            "claude printed more than {} and was stopped",
+            crate::units::ByteSize(config.max_output)
+        ))),
+        Output::NoResult(printed) => Err(Failure::failed(no_result(&exit, &printed))),
+    }
+}
+
+/// What the CLI printed.
+enum Output {
+    /// Its `result` object.
+    Result(CliResult),
+    /// Its output ended without one; the start of what it printed.
+    NoResult(String),
+    /// More than the cap.
+    TooMuch,
+    /// Its stdout failed.
+    Unreadable(std::io::Error),
+}
+
+/// Reads lines up to the `result` object, at most `cap` bytes in all. It
+/// stops there rather than at the end of the output, which a process the
+/// CLI left behind could hold open.
+async fn read_result(process: &mut ClaudeProcess, cap: u64) -> Output {
+    let mut left = cap;
+    let mut printed = String::new();
+    loop {
+        match read_line_capped(&mut process.stdout, left).await {
+            Err(e) => return Output::Unreadable(e),
+            Ok(Line::End) => return Output::NoResult(printed),
+            Ok(Line::TooLong) => return Output::TooMuch,
+            Ok(Line::Text(line)) => {
+                left = left.saturating_sub(line.len() as u64 + 1);
+                if let Some(result) = CliResult::parse(&line) {
+                    return Output::Result(result);
+                }
+                if printed.len() < 300 {
+                    printed.push_str(&line);
+                    printed.push('\n');
+                }
+            }
+        }
     }
 }
 

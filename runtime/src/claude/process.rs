@@ -172,16 +172,6 @@ pub(crate) async fn read_line_capped(
     Ok(Line::Text(String::from_utf8_lossy(&line).into_owned()))
 }
 
-/// Reads `reader` to its end, at most `cap` bytes; `None` if there was more.
-pub(crate) async fn read_to_end_capped(
-    reader: &mut (impl AsyncBufRead + Unpin),
-    cap: u64,
-) -> std::io::Result<Option<Vec<u8>>> {
-    let mut all = Vec::new();
-    (&mut *reader).take(cap + 1).read_to_end(&mut all).await?;
-    Ok((all.len() as u64 <= cap).then_some(all))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,16 +190,5 @@ mod tests {
             read_line_capped(&mut input, 10).await.unwrap(),
             Line::End
         ));
-    }
-
-    #[tokio::test]
-    async fn reading_to_the_end_stops_at_the_cap() {
-        let mut input = BufReader::new(&b"0123456789"[..]);
-        assert_eq!(
-            read_to_end_capped(&mut input, 10).await.unwrap().unwrap().len(),
-            10
-        );
-        let mut input = BufReader::new(&b"0123456789x"[..]);
-        assert!(read_to_end_capped(&mut input, 10).await.unwrap().is_none());
     }
 }

@@ -20,7 +20,9 @@
 //! - `#env`: answers with the names of its environment variables;
 //! - `#turns=N`: needs N turns (`error_max_turns` past `--max-turns`);
 //! - `#cost=X`: reports X US dollars (default 0.0125);
-//! - `#sleep=MS`: waits that long before answering.
+//! - `#sleep=MS`: waits that long before answering;
+//! - `#linger`: leaves a child running that holds its stdout open, pid in
+//!   `.fake-claude/linger.pid`, and answers.
 //!
 //! Every start appends `{"pid":..,"args":[..],"at_ms":..}` to
 //! `.fake-claude/spawns.jsonl`.
@@ -252,6 +254,14 @@ fn misbehave(session: &Session, prompt: &str) {
     }
     if prompt.contains("#die") && !prompt.contains("#die-once") {
         std::process::exit(3);
+    }
+    if prompt.contains("#linger") {
+        // Left running with our stdout, as a tool's background process might be.
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--fake-sleep")
+            .spawn()
+            .expect("starting the lingering child");
+        std::fs::write(session.state.join("linger.pid"), child.id().to_string()).unwrap();
     }
     if prompt.contains("#garbage") {
         println!("Error: something unexpected happened <html>");
