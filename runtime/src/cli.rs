@@ -286,6 +286,7 @@ async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCod
     let host = Host::open(config).await?;
     host.load(plugin).await?;
     let record = host.run_task(plugin, Trigger::Manual).await?;
+    host.claude().shutdown().await;
     report_run(&record, json)
 }
 
@@ -348,6 +349,7 @@ async fn chat(
         config: values,
     };
     let report = host.chat(plugin, &message, None).await?;
+    host.claude().shutdown().await;
     let reply = match report.result {
         Ok(reply) => reply,
         Err(e) => {

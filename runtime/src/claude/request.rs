@@ -62,7 +62,16 @@ impl Request {
                 wanted
             }
         };
-        let model = options.model.or_else(|| config.model.clone());
+        // No model asked for: the host's default, unless the grant lists
+        // models without it, then the grant's first.
+        let model = options
+            .model
+            .or_else(|| match (&config.model, grant.models.first()) {
+                (Some(default), _) if grant.models.is_empty() || grant.models.contains(default) => {
+                    Some(default.clone())
+                }
+                (_, first) => first.cloned(),
+            });
         if let Some(model) = &model {
             if !grant.models.is_empty() && !grant.models.contains(model) {
                 return Err(denied(format!(
@@ -264,6 +273,16 @@ mod tests {
             request.backend,
             Backend::Persistent,
             "the grant's first backend is its default"
+        );
+        let narrow = ClaudeGrant {
+            models: vec!["haiku".into(), "sonnet-4".into()],
+            ..ClaudeGrant::default()
+        };
+        let request = Request::resolve(&config(), &narrow, "hi".into(), options()).unwrap();
+        assert_eq!(
+            request.model.as_deref(),
+            Some("haiku"),
+            "the host's default is not granted"
         );
     }
 }
