@@ -257,6 +257,10 @@ fn misbehave(session: &Session, prompt: &str) {
     }
     if prompt.contains("#linger") {
         // Left running with our stdout, as a tool's background process might be.
+        #[allow(
+            clippy::zombie_processes,
+            reason = "left running on purpose: the host ends it with the group"
+        )]
         let child = std::process::Command::new(std::env::current_exe().unwrap())
             .arg("--fake-sleep")
             .spawn()
