@@ -107,6 +107,7 @@ fn main() {
     let services = Services {
         claude: Arc::new(Claude::new(None, db.clone())),
         db,
+        telegram: None,
     };
     let figures: Vec<Figures> = subjects
         .iter()
@@ -124,6 +125,7 @@ fn main() {
                 values: Vec::new(),
                 history: HistoryPolicy::default(),
                 claude: ClaudeGrant::default(),
+                notify_chats: BTreeSet::new(),
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(LOADS, || {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use mission::call::Message;
 use mission::config::Config;
 use mission::host::Host;
-use mission::telegram::TelegramBot;
+use mission::telegram::{TelegramBot, TelegramSender};
 
 const SEQUENTIAL: usize = 300;
 const CHATS: i64 = 10;
@@ -74,7 +74,8 @@ async fn main() {
         alone.push(started.elapsed());
     }
 
-    let bot = TelegramBot::new(host.clone(), telegram, "123:bench".into()).unwrap();
+    let sender = Arc::new(TelegramSender::new(&telegram, "123:bench".into()).unwrap());
+    let bot = TelegramBot::new(host.clone(), telegram, sender);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(bot.run(Duration::from_secs(5), async {
         let _ = stopped.await;

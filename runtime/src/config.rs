@@ -159,6 +159,8 @@ pub struct PluginConfig {
     pub history: HistoryPolicy,
     /// What it may ask Claude, if it has the `claude` grant.
     pub claude: ClaudeGrant,
+    /// The Telegram chats it may write to, if it has the `notify` grant.
+    pub notify_chats: BTreeSet<i64>,
 }
 
 /// How much conversation history a plugin is given: `[history]`.
@@ -285,6 +287,15 @@ impl Config {
                 Some(grant) => grant.validate(&format!("{field}.claude"), base).map_err(error)?,
                 None => ClaudeGrant::default(),
             };
+            let notify_chats = match plugin.notify {
+                Some(_) if !grants.contains(&Grant::Notify) => {
+                    return Err(error(format!(
+                        "{field}.notify: the plugin has no `notify` grant; add \"notify\" to {field}.grants"
+                    )))
+                }
+                Some(notify) => notify.chats.into_iter().collect(),
+                None => BTreeSet::new(),
+            };
             plugins.push(PluginConfig {
                 name,
                 world: plugin.world,
@@ -299,6 +310,7 @@ impl Config {
                 values,
                 history,
                 claude,
+                notify_chats,
             });
         }
         let telegram = match raw.telegram {
@@ -469,6 +481,16 @@ struct RawPlugin {
     config: BTreeMap<String, toml::Value>,
     /// Example: `[plugins.assistant.claude]`
     claude: Option<RawClaudeGrant>,
+    /// Example: `[plugins.leads.notify]`
+    notify: Option<RawNotify>,
+}
+
+/// `[plugins.NAME.notify]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    /// Example: `chats = [408258968]`: the Telegram chat ids it may write to.
+    chats: Vec<i64>,
 }
 
 /// Limits as written; unset ones fall back to `[defaults]`, then built-ins.

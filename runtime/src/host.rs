@@ -28,7 +28,7 @@ use crate::registry::PluginRegistry;
 use crate::runs::{self, RunRecord, RunStart, Trigger};
 use crate::schedule::{self, Schedule};
 use crate::scheduler::{ScheduleRunner, Scheduler};
-use crate::telegram::TelegramBot;
+use crate::telegram::{TelegramBot, TelegramSender};
 
 /// The name of the SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "mission.db";
@@ -54,10 +54,18 @@ impl Host {
         let db = Database::open(&config.data_dir.join(DATABASE_FILE))?;
         let loader = PluginLoader::open(&config)?;
         let claude = Arc::new(Claude::new(config.claude.clone(), db.clone()));
+        // The token is read once, here; without it the bot and `notify` are off.
+        let telegram = match &config.telegram {
+            Some(telegram) => match std::env::var(&telegram.token_env) {
+                Ok(token) => Some(Arc::new(TelegramSender::new(telegram, token)?)),
+                Err(_) => None,
+            },
+            None => None,
+        };
         Ok(Host {
             config: RwLock::new(Arc::new(config)),
             loader,
-            services: Services { db, claude },
+            services: Services { db, claude, telegram },
             registry: Arc::default(),
         })
     }
@@ -448,20 +456,14 @@ impl Host {
     /// the environment; a missing token is logged and the rest runs.
     fn telegram_bot(self: &Arc<Self>) -> Option<TelegramBot> {
         let config = self.config().telegram.clone()?;
-        let Ok(token) = std::env::var(&config.token_env) else {
+        let Some(sender) = self.services.telegram.clone() else {
             tracing::error!(
                 "telegram.token_env: the environment variable `{}` is not set: the bot does not start",
                 config.token_env
             );
             return None;
         };
-        match TelegramBot::new(self.clone(), config, token) {
-            Ok(bot) => Some(bot),
-            Err(e) => {
-                tracing::error!("the Telegram bot does not start: {e:#}");
-                None
-            }
-        }
+        Some(TelegramBot::new(self.clone(), config, sender))
     }
 }
 

@@ -13,5 +13,6 @@ mod cli;
 mod hot_reload;
 mod isolation;
 mod limits;
+mod notify;
 mod schedules;
 mod telegram;

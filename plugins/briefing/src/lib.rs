@@ -1,8 +1,9 @@
 //! Example task plugin: a morning briefing. It greets (config `greeting`,
-//! `recipient`), counts its runs in its private state, logs, and returns a
-//! one-line summary that the host records.
+//! `recipient`), counts its runs in its private state, logs, returns a
+//! one-line summary that the host records, and with config `chat` (and the
+//! `notify` grant for it) sends the summary to that Telegram chat.
 
-use mission_task_sdk::mission::plugin::state;
+use mission_task_sdk::mission::plugin::{notify, state};
 use mission_task_sdk::{config_value, export_task, log_info, Guest, Invocation, Outcome};
 
 struct Briefing;
@@ -22,12 +23,18 @@ impl Guest for Briefing {
             invocation.attempt
         ));
         println!("{greeting}, {recipient}!");
-        Ok(Outcome {
-            summary: format!(
-                "{greeting}, {recipient}! Briefing #{count} from `{}`.",
-                invocation.name
-            ),
-        })
+        let summary = format!(
+            "{greeting}, {recipient}! Briefing #{count} from `{}`.",
+            invocation.name
+        );
+        if let Some(chat) = config_value(&invocation.config, "chat") {
+            let chat: i64 = chat
+                .parse()
+                .map_err(|_| format!("config `chat`: `{chat}` is not a Telegram chat id"))?;
+            notify::send(chat, &summary)
+                .map_err(|e| format!("cannot send the briefing to chat {chat}: {e:?}"))?;
+        }
+        Ok(Outcome { summary })
     }
 }
 

@@ -10,6 +10,7 @@ use crate::claude::config::ClaudeGrant;
 use crate::claude::Claude;
 use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
+use crate::telegram::TelegramSender;
 
 mod claude;
 pub mod history;
@@ -17,14 +18,17 @@ mod log;
 mod notify;
 mod state;
 
-/// What the capabilities of every call draw on: the database and the way
-/// to Claude. Cheap to clone.
+/// What the capabilities of every call draw on: the database, the way to
+/// Claude and the Telegram client. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     /// The SQLite file.
     pub db: Database,
     /// Asking Claude.
     pub claude: Arc<Claude>,
+    /// Sending Telegram messages, if `[telegram]` is set and its token is
+    /// in the environment.
+    pub telegram: Option<Arc<TelegramSender>>,
 }
 
 /// What one call of one plugin may reach: its name scopes every row it
@@ -34,8 +38,10 @@ pub struct Capabilities {
     grants: BTreeSet<Grant>,
     history: HistoryPolicy,
     claude_grant: ClaudeGrant,
+    notify_chats: BTreeSet<i64>,
     db: Database,
     claude: Arc<Claude>,
+    telegram: Option<Arc<TelegramSender>>,
 }
 
 impl Capabilities {
@@ -46,8 +52,10 @@ impl Capabilities {
             grants: config.grants.clone(),
             history: config.history,
             claude_grant: config.claude.clone(),
+            notify_chats: config.notify_chats.clone(),
             db: services.db.clone(),
             claude: services.claude.clone(),
+            telegram: services.telegram.clone(),
         }
     }
 
@@ -80,8 +88,10 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         grants: grants.iter().copied().collect(),
         history: HistoryPolicy::default(),
         claude_grant: ClaudeGrant::default(),
+        notify_chats: BTreeSet::new(),
         db: db.clone(),
         claude: Arc::new(Claude::new(None, db.clone())),
+        telegram: None,
     }
 }
 

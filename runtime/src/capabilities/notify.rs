@@ -1,17 +1,45 @@
-//! `mission:plugin/notify`: sending Telegram messages from any plugin.
-//! Needs the `notify` grant. Not yet wired to the Telegram bot (that needs a
-//! per-plugin list of chats in the grant), so a granted call is answered
-//! with `unavailable`.
+//! `mission:plugin/notify`: sending Telegram messages from any plugin, e.g.
+//! a lead alert from a scheduled task. Needs the `notify` grant, and only
+//! reaches the chats listed in `[plugins.NAME.notify] chats`.
 
 use super::Capabilities;
 use crate::bindings::task::mission::plugin::notify::Host;
 use crate::bindings::CapabilityError;
 use crate::config::Grant;
 
+/// The longest text one `send` takes (it is split into Telegram messages).
+const MAX_TEXT_BYTES: usize = 32 << 10;
+
 impl Host for Capabilities {
-    async fn send(&mut self, _chat_id: i64, _text: String) -> wasmtime::Result<Result<(), CapabilityError>> {
-        Ok(self.check(Grant::Notify).and(Err(CapabilityError::Unavailable(
-            "this host has no Telegram bot configured".into(),
-        ))))
+    async fn send(&mut self, chat_id: i64, text: String) -> wasmtime::Result<Result<(), CapabilityError>> {
+        if let Err(denied) = self.check(Grant::Notify) {
+            return Ok(Err(denied));
+        }
+        if !self.notify_chats.contains(&chat_id) {
+            tracing::warn!(plugin = %self.plugin, chat_id, "notify denied: chat not listed");
+            return Ok(Err(CapabilityError::Denied(format!(
+                "chat {chat_id} is not in plugins.{}.notify.chats",
+                self.plugin
+            ))));
+        }
+        let Some(telegram) = &self.telegram else {
+            return Ok(Err(CapabilityError::Unavailable(
+                "no Telegram bot: [telegram] is not configured or its token variable is not set".into(),
+            )));
+        };
+        if text.trim().is_empty() || text.len() > MAX_TEXT_BYTES {
+            return Ok(Err(CapabilityError::Failed(format!(
+                "a notification must have 1 to {MAX_TEXT_BYTES} bytes of text"
+            ))));
+        }
+        Ok(match telegram.send(chat_id, &text, None).await {
+            Ok(()) => {
+                tracing::info!(plugin = %self.plugin, chat_id, "notification sent");
+                Ok(())
+            }
+            Err(e) => Err(CapabilityError::Failed(format!(
+                "Telegram did not take the message: {e}"
+            ))),
+        })
     }
 }

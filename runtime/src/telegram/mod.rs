@@ -5,21 +5,23 @@
 //! the plugin works. `/reset` (history and Claude session), `/status` and
 //! `/cost` (Claude spend) are answered by the host.
 
+mod sender;
 mod split;
 pub mod updates;
+
+pub use sender::TelegramSender;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters};
+use teloxide::payloads::GetUpdatesSetters;
 use teloxide::requests::Requester;
 use teloxide::types::{
     AllowedUpdate, ChatAction, ChatId, ParseMode as TelegramParseMode, Update, UpdateKind,
 };
-use teloxide::{ApiError, Bot, RequestError};
+use teloxide::RequestError;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -28,35 +30,30 @@ use crate::capabilities::history;
 use crate::config::{InstanceMode, TelegramConfig};
 use crate::host::Host;
 use crate::runs;
-use split::{split, MAX_MESSAGE};
 use updates::StoredUpdate;
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
 const TYPING_EVERY: Duration = Duration::from_secs(4);
 /// The longest wait between failed `getUpdates` calls.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How many times sending one piece of a reply is tried.
-const SEND_ATTEMPTS: u32 = 8;
 
 /// The bot of one host.
 pub struct TelegramBot {
     host: Arc<Host>,
     config: TelegramConfig,
-    bot: Bot,
+    sender: Arc<TelegramSender>,
     started: Instant,
 }
 
 impl TelegramBot {
-    /// A bot for `host` with `config`, authenticating with `token`.
-    pub fn new(host: Arc<Host>, config: TelegramConfig, token: String) -> anyhow::Result<TelegramBot> {
-        let url = url::Url::parse(&config.api_url)
-            .with_context(|| format!("telegram.api_url: `{}` is not a URL", config.api_url))?;
-        Ok(TelegramBot {
+    /// A bot for `host` with `config`, talking to Telegram through `sender`.
+    pub fn new(host: Arc<Host>, config: TelegramConfig, sender: Arc<TelegramSender>) -> TelegramBot {
+        TelegramBot {
             host,
             config,
-            bot: Bot::new(token).set_api_url(url),
+            sender,
             started: Instant::now(),
-        })
+        }
     }
 
     /// Polls and answers until `shutdown` completes; then lets each chat
@@ -89,7 +86,8 @@ impl TelegramBot {
                 }
                 Ok(offset) => {
                     let poll = bot
-                        .bot
+                        .sender
+                        .bot()
                         .get_updates()
                         .offset(i32::try_from(offset).unwrap_or(i32::MAX))
                         .timeout(bot.config.poll_timeout.as_secs() as u32)
@@ -305,7 +303,7 @@ impl TelegramBot {
     /// Sends "typing…" to `chat` every few seconds until the handle is
     /// aborted; a failure is logged and never holds up the reply.
     fn start_typing(&self, chat: i64) -> tokio::task::JoinHandle<()> {
-        let bot = self.bot.clone();
+        let bot = self.sender.bot().clone();
         tokio::spawn(async move {
             loop {
                 if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
@@ -316,46 +314,10 @@ impl TelegramBot {
         })
     }
 
-    /// Sends `text` to `chat`, split to Telegram's limit; retries a 429
-    /// after its `retry_after` and network or server errors with backoff; a
-    /// formatted reply Telegram refuses is resent as plain text. Returns
+    /// Sends `text` to `chat` (see [`TelegramSender::send`]); returns
     /// whether every piece was delivered.
-    async fn send(&self, chat: i64, text: &str, mut mode: Option<TelegramParseMode>) -> bool {
-        for piece in split(text, MAX_MESSAGE) {
-            let mut backoff = Duration::from_millis(500);
-            let mut attempt = 1;
-            loop {
-                let mut request = self.bot.send_message(ChatId(chat), piece.clone());
-                if let Some(mode) = mode {
-                    request = request.parse_mode(mode);
-                }
-                let error = match request.await {
-                    Ok(_) => break,
-                    Err(error) => error,
-                };
-                match error {
-                    RequestError::RetryAfter(wait) => tokio::time::sleep(wait.duration()).await,
-                    RequestError::Api(ref api) if mode.is_some() && !matches!(api, ApiError::Unknown(_)) => {
-                        tracing::warn!(
-                            chat,
-                            "Telegram refused the formatted reply ({api}): sending it as plain text"
-                        );
-                        mode = None;
-                    }
-                    ref e if attempt < SEND_ATTEMPTS && retryable(e) => {
-                        tracing::warn!(chat, attempt, "sending the reply failed, retrying: {e}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                    e => {
-                        tracing::error!(chat, attempt, "reply not delivered: {e}");
-                        return false;
-                    }
-                }
-                attempt += 1;
-            }
-        }
-        true
+    async fn send(&self, chat: i64, text: &str, mode: Option<TelegramParseMode>) -> bool {
+        self.sender.send(chat, text, mode).await.is_ok()
     }
 
     async fn status(&self) -> String {
@@ -409,16 +371,6 @@ fn apology(error: &CallError) -> String {
 }
 
 /// Whether trying the same request again may work.
-fn retryable(error: &RequestError) -> bool {
-    matches!(
-        error,
-        RequestError::Network(_)
-            | RequestError::Io(_)
-            | RequestError::InvalidJson { .. }
-            | RequestError::Api(ApiError::Unknown(_))
-    )
-}
-
 /// The parts of `update` the bot uses.
 fn stored(update: &Update) -> StoredUpdate {
     let message = match &update.kind {
