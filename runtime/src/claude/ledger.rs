@@ -125,6 +125,16 @@ pub(crate) async fn budget_status(
     now: DateTime<Utc>,
     zone: Tz,
 ) -> anyhow::Result<BudgetStatus> {
+    let unlimited = BudgetStatus {
+        spent: None,
+        left: None,
+    };
+    if [own, global]
+        .iter()
+        .all(|b| b.daily_usd.is_none() && b.monthly_usd.is_none())
+    {
+        return Ok(unlimited);
+    }
     let (day, month) = day_and_month_start(now, zone);
     let name = plugin.to_string();
     let spending = db
@@ -173,10 +183,7 @@ pub(crate) async fn budget_status(
             "this month",
         ),
     ];
-    let mut status = BudgetStatus {
-        spent: None,
-        left: None,
-    };
+    let mut status = unlimited;
     for (limit, spent, name, period) in checks {
         let Some(limit) = limit else { continue };
         if spent >= limit && status.spent.is_none() {
