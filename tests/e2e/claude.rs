@@ -220,6 +220,35 @@ async fn the_chat_plugin_keeps_one_persistent_process_and_restarts_it_after_a_cr
 }
 
 #[tokio::test]
+async fn the_chat_plugin_through_one_shot_cli_continues_the_chat_and_says_when_over_budget() {
+    let setup = claude_setup("", vec![assistant("", "backends = [\"cli\"]\ndaily_usd = 0.02")]);
+    let host = setup.host().await;
+    assert_eq!(
+        chat(&host, 4, "hello").await,
+        "fake claude heard \"hello\"; earlier: []"
+    );
+    assert_eq!(
+        chat(&host, 4, "and you?").await,
+        "fake claude heard \"and you?\"; earlier: [\"hello\"]"
+    );
+    assert_eq!(
+        chat(&host, 4, "one more").await,
+        "I can't ask Claude right now: plugin `assistant`'s daily budget of $0.02 is spent ($0.0250 today)."
+    );
+    let args = spawns(&setup);
+    assert_eq!(
+        args.len(),
+        2,
+        "one process per answered message, none for the refused one"
+    );
+    assert!(
+        args.iter()
+            .all(|a| a.contains(&"--output-format=json".to_owned())),
+        "{args:?}"
+    );
+}
+
+#[tokio::test]
 async fn persistent_processes_are_capped_and_stopped_when_idle_then_resumed() {
     let setup = claude_setup(
         "max_concurrent = 1\n[claude.persistent]\nidle = \"400ms\"\nmax_processes = 1",
