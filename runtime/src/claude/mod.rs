@@ -215,7 +215,10 @@ impl Claude {
         )
         .await;
         let budget_left = match budget {
-            Err(e) => return Err(self.host_failure(asker.plugin, "checking the budgets", e)),
+            Err(e) => {
+                tracing::error!(plugin = %asker.plugin, "checking the budgets failed: {e:#}");
+                return Err(CapabilityError::Failed("checking the budgets failed".into()));
+            }
             Ok(ledger::BudgetStatus {
                 spent: Some(reason), ..
             }) => {
@@ -305,10 +308,15 @@ impl Claude {
                 };
                 let completion = api::ask(&self.http, config, request, &transcript, deadline).await?;
                 if let Some(key) = key {
-                    self.remember(asker.plugin, key, |db, plugin| {
-                        sessions::append_exchange(db, plugin, key, &request.prompt, &completion.text)
-                    })
+                    let stored = sessions::append_exchange(
+                        &self.db,
+                        asker.plugin,
+                        key,
+                        &request.prompt,
+                        &completion.text,
+                    )
                     .await;
+                    log_unstored(asker.plugin, key, stored);
                 }
                 Ok(completion)
             }
@@ -340,23 +348,11 @@ impl Claude {
                     result => result?,
                 };
                 if let (Some(key), Some(id)) = (key, completion.session_id.as_deref()) {
-                    self.remember(asker.plugin, key, |db, plugin| {
-                        sessions::remember(db, plugin, key, id)
-                    })
-                    .await;
+                    let stored = sessions::remember(&self.db, asker.plugin, key, id).await;
+                    log_unstored(asker.plugin, key, stored);
                 }
                 Ok(completion)
             }
-        }
-    }
-
-    async fn remember<'a, F, Fut>(&'a self, plugin: &'a PluginName, key: &str, write: F)
-    where
-        F: FnOnce(&'a Database, &'a PluginName) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<()>>,
-    {
-        if let Err(e) = write(&self.db, plugin).await {
-            tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
         }
     }
 
@@ -365,11 +361,6 @@ impl Claude {
         if let Err(e) = ledger::record(&self.db, entry).await {
             tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
         }
-    }
-
-    fn host_failure(&self, plugin: &PluginName, what: &str, error: anyhow::Error) -> CapabilityError {
-        tracing::error!(%plugin, "{what} failed: {error:#}");
-        CapabilityError::Failed(format!("{what} failed"))
     }
 
     /// Forgets `plugin`'s session `key` (the bot's `/reset`): its stored
@@ -387,5 +378,13 @@ impl Claude {
     /// Process ids of the live persistent processes (the bot's `/status`).
     pub async fn live_processes(&self) -> Vec<u32> {
         self.pool.live_pids().await
+    }
+}
+
+/// Logs a session that could not be stored: the answer still goes to the
+/// plugin, the next call with the key starts a new session.
+fn log_unstored(plugin: &PluginName, key: &str, stored: anyhow::Result<()>) {
+    if let Err(e) = stored {
+        tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
     }
 }
