@@ -19,7 +19,8 @@
 //! - [`schedule`]: schedule files and cron expressions; [`scheduler`]: fires
 //!   them on time by the [`clock`], with their policies;
 //!   [`schedule_state`]: what it remembers per schedule.
-//! - [`telegram`]: the bot that hands chat messages to the chat plugin.
+//! - [`telegram`]: the bot that hands chat messages to the chat plugin, and
+//!   the client that also carries `notify`.
 //! - [`db`]: the SQLite file; [`runs`]: run records in it; [`control`]: how
 //!   CLI commands reach a running host through it.
 //! - [`host`]: ties the above together; [`cli`]: the `mission` commands.
