@@ -24,9 +24,17 @@ pub(crate) struct CliResult {
     #[serde(default)]
     usage: TokenCounts,
     api_error_status: Option<u16>,
-    /// Per model; the host records the first.
+    /// Per model (a call may use a small model on the side); the host
+    /// records the one that cost most.
     #[serde(default, rename = "modelUsage")]
-    model_usage: serde_json::Map<String, serde_json::Value>,
+    model_usage: std::collections::BTreeMap<String, ModelUsage>,
+}
+
+/// One model's part of a call.
+#[derive(Debug, Deserialize)]
+struct ModelUsage {
+    #[serde(default, rename = "costUSD")]
+    cost_usd: f64,
 }
 
 impl CliResult {
@@ -52,9 +60,9 @@ impl CliResult {
             // `claude-opus-4-8[1m]`: the bracket is the context window.
             model: self
                 .model_usage
-                .keys()
-                .next()
-                .map(|m| m.split('[').next().unwrap_or(m).to_owned()),
+                .iter()
+                .max_by(|a, b| a.1.cost_usd.total_cmp(&b.1.cost_usd))
+                .map(|(m, _)| m.split('[').next().unwrap_or(m).to_owned()),
         };
         if self.is_error || self.subtype != "success" {
             let mut reason = match self.api_error_status {
@@ -116,6 +124,15 @@ mod tests {
             "the API answered 400: API Error: 400 fake invalid_request_error"
         );
         assert_eq!(spent.cost_usd, 0.0);
+    }
+
+    #[test]
+    fn the_model_that_cost_most_is_the_one_recorded() {
+        let mut result: serde_json::Value = serde_json::from_str(SUCCESS.trim()).unwrap();
+        result["modelUsage"]["claude-haiku-4-5"] = serde_json::json!({"costUSD": 0.00001});
+        let result = CliResult::parse(&result.to_string()).unwrap();
+        let completion = result.into_outcome().unwrap();
+        assert_eq!(completion.spent.model.as_deref(), Some("claude-opus-4-8"));
     }
 
     #[test]
