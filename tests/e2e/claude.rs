@@ -392,6 +392,15 @@ async fn a_plugin_cut_off_by_its_own_deadline_leaves_no_claude_behind() {
         }
         // The dropped call's process was not kept for the session.
         assert!(host.claude().live_processes().await.is_empty(), "{backend}");
+        // The ledger has the call, as cancelled.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while cost_json(&setup, &[])["total"]["failed"] != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: the cancelled call is not in the ledger"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let cli = pids.split(' ').next().unwrap().parse::<u32>().unwrap();
         while exists(cli) {

@@ -20,6 +20,9 @@ pub enum CallOutcome {
     TimedOut,
     /// Refused before it started: a budget was spent.
     OverBudget,
+    /// Abandoned when the plugin's own call ended first; what it spent is
+    /// not known.
+    Cancelled,
 }
 
 impl CallOutcome {
@@ -30,6 +33,7 @@ impl CallOutcome {
             CallOutcome::Failed => "failed",
             CallOutcome::TimedOut => "timed_out",
             CallOutcome::OverBudget => "over_budget",
+            CallOutcome::Cancelled => "cancelled",
         }
     }
 }

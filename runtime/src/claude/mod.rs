@@ -238,9 +238,15 @@ impl Claude {
             return Err(CapabilityError::TimedOut);
         };
         let started = StdInstant::now();
+        let unfinished = Unfinished {
+            db: self.db.clone(),
+            entry: Some(entry.clone()),
+            started,
+        };
         let result = self
             .dispatch(config, &asker, &request, budget_left, deadline)
             .await;
+        unfinished.finished();
         entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = match result {
             Ok(completion) => {
@@ -386,5 +392,41 @@ impl Claude {
 fn log_unstored(plugin: &PluginName, key: &str, stored: anyhow::Result<()>) {
     if let Err(e) = stored {
         tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
+    }
+}
+
+/// A call under way; if it is dropped before it finishes (the plugin's own
+/// deadline cancelled it), it is recorded as `cancelled`, so the ledger
+/// shows every call that was made.
+struct Unfinished {
+    db: Database,
+    entry: Option<LedgerEntry>,
+    started: StdInstant,
+}
+
+impl Unfinished {
+    fn finished(mut self) {
+        self.entry = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let Some(mut entry) = self.entry.take() else {
+            return;
+        };
+        entry.outcome = CallOutcome::Cancelled;
+        entry.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        entry.error = Some("the plugin's call ended before the answer".into());
+        tracing::warn!(plugin = %entry.plugin, backend = %entry.backend, "claude call cancelled by the plugin's deadline");
+        let db = self.db.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let plugin = entry.plugin.clone();
+                if let Err(e) = ledger::record(&db, entry).await {
+                    tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
+                }
+            });
+        }
     }
 }
