@@ -314,14 +314,9 @@ impl Claude {
                 };
                 let completion = api::ask(&self.http, config, request, &transcript, deadline).await?;
                 if let Some(key) = key {
-                    let stored = sessions::append_exchange(
-                        &self.db,
-                        asker.plugin,
-                        key,
-                        &request.prompt,
-                        &completion.text,
-                    )
-                    .await;
+                    let exchange = (request.prompt.as_str(), completion.text.as_str());
+                    let stored =
+                        sessions::append_exchange(&self.db, asker.plugin, key, exchange, asker.history).await;
                     log_unstored(asker.plugin, key, stored);
                 }
                 Ok(completion)

@@ -110,19 +110,25 @@ pub(crate) async fn transcript(
     Ok(turns)
 }
 
-/// Appends one exchange to `plugin`'s transcript `key`.
+/// Appends one exchange to `plugin`'s transcript `key`, and drops what
+/// `policy` would never send again (older than its time to live).
 pub(crate) async fn append_exchange(
     db: &Database,
     plugin: &PluginName,
     key: &str,
-    prompt: &str,
-    answer: &str,
+    (prompt, answer): (&str, &str),
+    policy: HistoryPolicy,
 ) -> anyhow::Result<()> {
     let (plugin, key) = (plugin.to_string(), key.to_owned());
     let (prompt, answer) = (prompt.to_owned(), answer.to_owned());
     let now = Utc::now().timestamp_millis();
+    let expired = now - millis(policy.ttl);
     db.call(move |c| {
         let transaction = c.transaction()?;
+        transaction.execute(
+            "DELETE FROM claude_transcripts WHERE plugin = ?1 AND session_key = ?2 AND at < ?3",
+            (&plugin, &key, expired),
+        )?;
         for (role, text) in [("user", prompt), ("assistant", answer)] {
             transaction.execute(
                 "INSERT INTO claude_transcripts (plugin, session_key, role, text, at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -160,7 +166,8 @@ mod tests {
             max_exchanges: 2,
         };
         for n in 1..=3 {
-            append_exchange(&db, &a, "chat", &format!("q{n}"), &format!("a{n}"))
+            let exchange = (format!("q{n}"), format!("a{n}"));
+            append_exchange(&db, &a, "chat", (&exchange.0, &exchange.1), policy)
                 .await
                 .unwrap();
         }
@@ -172,6 +179,28 @@ mod tests {
             .collect();
         assert_eq!(texts, ["q2", "a2", "q3", "a3"]);
         assert!(transcript(&db, &b, "chat", policy).await.unwrap().is_empty());
+        // Rows past the time to live are dropped on the next append.
+        let two_hours_ago = Utc::now().timestamp_millis() - 2 * 3600 * 1000;
+        let count = || {
+            let db = db.clone();
+            async move {
+                db.call(|c| {
+                    c.query_row("SELECT COUNT(*) FROM claude_transcripts", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                })
+                .await
+                .unwrap()
+            }
+        };
+        db.call(move |c| c.execute("UPDATE claude_transcripts SET at = ?1", [two_hours_ago]))
+            .await
+            .unwrap();
+        assert_eq!(count().await, 6);
+        append_exchange(&db, &a, "chat", ("q4", "a4"), policy)
+            .await
+            .unwrap();
+        assert_eq!(count().await, 2);
         forget(&db, &a, "chat").await.unwrap();
         assert!(session_id(&db, &a, "chat").await.unwrap().is_none());
         assert!(transcript(&db, &a, "chat", policy).await.unwrap().is_empty());
