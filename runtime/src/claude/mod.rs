@@ -205,6 +205,15 @@ impl Claude {
             outcome: CallOutcome::Ok,
             error: None,
         };
+        // In line first, then the budgets: a call that waited sees what the
+        // calls before it spent.
+        let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, active.permits.clone().acquire_owned()).await
+        else {
+            entry.outcome = CallOutcome::TimedOut;
+            entry.error = Some("timed out waiting for a place in line".into());
+            self.record(entry).await;
+            return Err(CapabilityError::TimedOut);
+        };
         let budget = ledger::budget_status(
             &self.db,
             asker.plugin,
@@ -229,13 +238,6 @@ impl Claude {
                 return Err(CapabilityError::OverBudget(reason));
             }
             Ok(status) => status.left,
-        };
-        let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, active.permits.clone().acquire_owned()).await
-        else {
-            entry.outcome = CallOutcome::TimedOut;
-            entry.error = Some("timed out waiting for a place in line".into());
-            self.record(entry).await;
-            return Err(CapabilityError::TimedOut);
         };
         let started = StdInstant::now();
         let unfinished = Unfinished {
