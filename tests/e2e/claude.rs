@@ -341,6 +341,28 @@ async fn calls_past_the_concurrency_limit_wait_their_turn() {
 }
 
 #[tokio::test]
+async fn a_call_waiting_in_line_sees_what_the_call_ahead_spent() {
+    let setup = claude_setup(
+        "max_concurrent = 1\n[claude.budget]\ndaily_usd = 0.01",
+        vec![
+            ask("one", "", "prompt = \"#sleep=300\""),
+            ask("two", "", "prompt = \"#sleep=300\""),
+        ],
+    );
+    let host = setup.host().await;
+    let (one, two) = tokio::join!(run(&host, "one"), run(&host, "two"));
+    let mut outcomes = [one.outcome.as_str(), two.outcome.as_str()];
+    outcomes.sort();
+    assert_eq!(outcomes, ["failed", "succeeded"], "{one:?} {two:?}");
+    let refused = if one.outcome == "failed" { &one } else { &two };
+    assert!(
+        refused.error.as_deref().unwrap().contains("OverBudget"),
+        "{refused:?}"
+    );
+    assert_eq!(spawns(&setup).len(), 1);
+}
+
+#[tokio::test]
 async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
     for backend in ["cli", "persistent"] {
         let setup = claude_setup(
