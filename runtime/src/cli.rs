@@ -482,7 +482,8 @@ async fn cost(config: Config, since: Option<&str>, by: GroupBy, json: bool) -> a
             .unwrap_or(now),
         Some(text) => parse_since(text, now, zone)?,
     };
-    let report = cost_report(&db, since, by, now, zone).await?;
+    let budget = config.claude.as_ref().map(|c| c.budget).unwrap_or_default();
+    let report = cost_report(&db, since, by, now, zone).await?.with_budget(budget);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -685,7 +685,7 @@ fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh
     let telegram = FakeTelegram::start();
     let setup = Setup::new();
     let claude = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
+        "[claude.budget]\nmonthly_usd = 10.0\n[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
         telegram.url
     );
     write_config(
@@ -704,7 +704,9 @@ fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh
     telegram.send_text(3, 100, "/cost");
     let cost = &telegram.wait_for_messages(3, 3)[2];
     assert!(
-        cost.starts_with("Claude: today $0.0") && cost.contains("(2 calls"),
+        cost.starts_with("Claude: today $0.0")
+            && cost.contains("this month $0.03 of $10.00 (0%) (2 calls")
+            && cost.contains("the month ends near $"),
         "{cost}"
     );
     telegram.send_text(3, 100, "/status");

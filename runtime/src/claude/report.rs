@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::config::Budget;
 use super::ledger::day_and_month_start;
 use crate::db::Database;
 
@@ -92,6 +93,10 @@ pub struct CostReport {
     pub last_7_days_usd: f64,
     /// This month's spend if the last seven days' daily rate holds to its end.
     pub projected_month_usd: f64,
+    /// `[claude.budget] daily_usd`, if set.
+    pub daily_budget_usd: Option<f64>,
+    /// `[claude.budget] monthly_usd`, if set.
+    pub monthly_budget_usd: Option<f64>,
 }
 
 struct Row {
@@ -183,6 +188,8 @@ pub async fn cost_report(
         month_usd,
         last_7_days_usd,
         projected_month_usd: month_usd + last_7_days_usd / 7.0 * days_left_in_month(now, zone),
+        daily_budget_usd: None,
+        monthly_budget_usd: None,
     })
 }
 
@@ -204,6 +211,25 @@ fn days_left_in_month(now: DateTime<Utc>, zone: Tz) -> f64 {
 }
 
 impl CostReport {
+    /// The report with the global budgets it is measured against.
+    pub fn with_budget(self, budget: Budget) -> CostReport {
+        CostReport {
+            daily_budget_usd: budget.daily_usd,
+            monthly_budget_usd: budget.monthly_usd,
+            ..self
+        }
+    }
+
+    /// `$X`, and `of $B (P%)` against `budget` if there is one.
+    fn against(spent: f64, budget: Option<f64>) -> String {
+        match budget {
+            Some(budget) if budget > 0.0 => {
+                format!("${spent:.2} of ${budget:.2} ({:.0}%)", spent / budget * 100.0)
+            }
+            _ => format!("${spent:.2}"),
+        }
+    }
+
     /// The report as a table with a summary, for people.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -236,8 +262,11 @@ impl CostReport {
         }
         let _ = writeln!(
             out,
-            "today ${:.2} · this month ${:.2} · last 7 days ${:.2} · month projected ${:.2}",
-            self.today_usd, self.month_usd, self.last_7_days_usd, self.projected_month_usd
+            "today {} · this month {} · last 7 days ${:.2} · month projected {}",
+            Self::against(self.today_usd, self.daily_budget_usd),
+            Self::against(self.month_usd, self.monthly_budget_usd),
+            self.last_7_days_usd,
+            Self::against(self.projected_month_usd, self.monthly_budget_usd)
         );
         out
     }
@@ -245,12 +274,12 @@ impl CostReport {
     /// Two lines for the bot's `/cost`.
     pub fn summary(&self) -> String {
         format!(
-            "Claude: today ${:.2}, this month ${:.2} ({} calls, cache hit {:.0}%).\nAt the last 7 days' rate the month ends near ${:.2}.",
-            self.today_usd,
-            self.month_usd,
+            "Claude: today {}, this month {} ({} calls, cache hit {:.0}%).\nAt the last 7 days' rate the month ends near {}.",
+            Self::against(self.today_usd, self.daily_budget_usd),
+            Self::against(self.month_usd, self.monthly_budget_usd),
             self.total.calls,
             self.total.cache_hit_rate * 100.0,
-            self.projected_month_usd
+            Self::against(self.projected_month_usd, self.monthly_budget_usd)
         )
     }
 }
@@ -327,7 +356,18 @@ mod tests {
         let days: Vec<_> = by_day.lines.iter().map(|l| l.key.as_str()).collect();
         assert_eq!(days, ["2026-11-02", "2026-11-20", "2026-11-24"]);
         assert!(
-            report.render().contains("month projected $7.75"),
+            report.render().contains("month projected $7.75\n"),
+            "{}",
+            report.render()
+        );
+        let budget = Budget {
+            daily_usd: None,
+            monthly_usd: Some(10.0),
+        };
+        let report = report.with_budget(budget);
+        assert!(
+            report.render().contains("this month $4.50 of $10.00 (45%)")
+                && report.render().contains("month projected $7.75 of $10.00 (78%)"),
             "{}",
             report.render()
         );

@@ -27,6 +27,8 @@ use tokio::task::JoinSet;
 
 use crate::call::{CallError, Message, ParseMode, WarmInstance};
 use crate::capabilities::history;
+use crate::claude::ledger;
+use crate::claude::report::{self, GroupBy};
 use crate::config::{InstanceMode, TelegramConfig};
 use crate::host::Host;
 use crate::runs;
@@ -239,19 +241,8 @@ impl TelegramBot {
                 "status"
             }
             "/cost" => {
-                let (now, zone) = (chrono::Utc::now(), crate::schedule::host_zone());
-                let month = crate::claude::ledger::day_and_month_start(now, zone).1;
-                let since = chrono::DateTime::from_timestamp_millis(month).unwrap_or(now);
-                let by = crate::claude::report::GroupBy::Plugin;
-                let reply =
-                    match crate::claude::report::cost_report(self.host.db(), since, by, now, zone).await {
-                        Ok(report) => report.summary(),
-                        Err(e) => {
-                            tracing::error!(chat, "failed to read the cost ledger: {e:#}");
-                            "Sorry, I could not read the cost ledger.".to_owned()
-                        }
-                    };
-                self.send(chat, &reply, None).await;
+                let cost = self.cost().await;
+                self.send(chat, &cost, None).await;
                 "cost"
             }
             _ => {
@@ -318,6 +309,27 @@ impl TelegramBot {
     /// whether every piece was delivered.
     async fn send(&self, chat: i64, text: &str, mode: Option<TelegramParseMode>) -> bool {
         self.sender.send(chat, text, mode).await.is_ok()
+    }
+
+    /// This month's Claude spend against the budget, and the projection.
+    async fn cost(&self) -> String {
+        let (now, zone) = (chrono::Utc::now(), crate::schedule::host_zone());
+        let month = ledger::day_and_month_start(now, zone).1;
+        let since = chrono::DateTime::from_timestamp_millis(month).unwrap_or(now);
+        let budget = self
+            .host
+            .config()
+            .claude
+            .as_ref()
+            .map(|c| c.budget)
+            .unwrap_or_default();
+        match report::cost_report(self.host.db(), since, GroupBy::Plugin, now, zone).await {
+            Ok(report) => report.with_budget(budget).summary(),
+            Err(e) => {
+                tracing::error!("failed to read the cost ledger for /cost: {e:#}");
+                "Sorry, I could not read the cost ledger.".to_owned()
+            }
+        }
     }
 
     async fn status(&self) -> String {
