@@ -363,6 +363,25 @@ async fn a_call_waiting_in_line_sees_what_the_call_ahead_spent() {
 }
 
 #[tokio::test]
+async fn a_changed_claude_section_applies_to_the_next_call() {
+    let plugins = || vec![ask("ask", "", "prompt = \"hi\"")];
+    let setup = claude_setup("model = \"claude-haiku-4-5\"", plugins());
+    let host = setup.host().await;
+    run(&host, "ask").await;
+    write_config(&setup, "model = \"claude-sonnet-4-5\"", plugins());
+    let notes = host
+        .apply_config(mission::config::Config::load(&setup.config_path()).unwrap())
+        .await;
+    assert!(notes.iter().any(|n| n.contains("[claude] changed")), "{notes:?}");
+    run(&host, "ask").await;
+    let models: Vec<_> = spawns(&setup)
+        .into_iter()
+        .map(|args| args.into_iter().find(|a| a.starts_with("--model=")).unwrap())
+        .collect();
+    assert_eq!(models, ["--model=claude-haiku-4-5", "--model=claude-sonnet-4-5"]);
+}
+
+#[tokio::test]
 async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
     for backend in ["cli", "persistent"] {
         let setup = claude_setup(

@@ -196,17 +196,21 @@ impl Pool {
         }
     }
 
-    /// Stops every process.
+    /// Stops every process, side by side (each may take `EXIT_GRACE`).
     pub async fn stop_all(&self) {
         let slots: Vec<_> = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.drain().map(|(_, slot)| slot).collect()
         };
+        let mut stopping = tokio::task::JoinSet::new();
         for slot in slots {
-            if let Some(live) = slot.lock().await.live.take() {
-                live.process.finish(EXIT_GRACE).await;
-            }
+            stopping.spawn(async move {
+                if let Some(live) = slot.lock().await.live.take() {
+                    live.process.finish(EXIT_GRACE).await;
+                }
+            });
         }
+        stopping.join_all().await;
     }
 
     /// The process ids of the live processes.
