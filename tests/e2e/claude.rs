@@ -382,6 +382,36 @@ async fn a_changed_claude_section_applies_to_the_next_call() {
 }
 
 #[tokio::test]
+async fn granted_tools_turns_and_mcp_servers_reach_the_cli_as_single_flags() {
+    let setup = claude_setup(
+        "",
+        vec![ask(
+            "ask",
+            "tools = [\"WebSearch\", \"Read\"]\nmax_turns = 4\nmcp_config = \"mcp.json\"",
+            "prompt = \"hi\", tools = \"WebSearch,Read\", max_turns = 9, system = \"--dangerously-skip-permissions\"",
+        )],
+    );
+    let host = setup.host().await;
+    assert_eq!(run(&host, "ask").await.outcome, "succeeded");
+    let args = spawns(&setup).remove(0);
+    let mcp = format!("--mcp-config={}", setup.dir.path().join("mcp.json").display());
+    for expected in [
+        "--tools=WebSearch,Read",
+        "--allowed-tools=WebSearch,Read",
+        "--max-turns=4",
+        "--strict-mcp-config",
+        "--system-prompt=--dangerously-skip-permissions",
+        mcp.as_str(),
+    ] {
+        assert!(args.iter().any(|a| a == expected), "{expected} not in {args:?}");
+    }
+    assert!(
+        !args.iter().any(|a| a == "--dangerously-skip-permissions"),
+        "{args:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
     for backend in ["cli", "persistent"] {
         let setup = claude_setup(
