@@ -130,6 +130,10 @@ const MIGRATIONS: &[&str] = &[
          at INTEGER NOT NULL
      );
      CREATE INDEX claude_transcripts_by_key ON claude_transcripts (plugin, session_key, id);",
+    // 6: a chat plugin's reply, stored before it is sent, so a restart sends
+    // it again rather than asking the plugin (and Claude) twice.
+    "ALTER TABLE telegram_updates ADD COLUMN reply TEXT;
+     ALTER TABLE telegram_updates ADD COLUMN reply_mode TEXT;",
 ];
 
 /// A handle to the database, cheap to clone and shared by every part of the

@@ -814,6 +814,49 @@ fn check_names_a_missing_cli_api_key_and_price() {
     );
 }
 
+#[test]
+fn a_reply_given_before_a_crash_is_sent_after_restart_without_asking_claude_again() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
+        telegram.url
+    );
+    write_config(&setup, &top, vec![assistant("", "backends = [\"cli\"]")]);
+    let up = || {
+        let mut command = setup.command(&["up"]);
+        command.env(TOKEN_ENV, "123:test-token");
+        let mut host = RunningHost::spawn(command);
+        host.wait_for_log("telegram bot polling");
+        host
+    };
+    // Telegram fails the first two sends; the host dies after the first.
+    let bad_gateway = serde_json::json!({"ok": false, "error_code": 502, "description": "Bad Gateway"});
+    telegram.fail_next("sendMessage", 502, bad_gateway.clone());
+    telegram.fail_next("sendMessage", 502, bad_gateway);
+    let host = up();
+    telegram.send_text(3, 100, "hello");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !telegram
+        .calls()
+        .iter()
+        .any(|c| c.method == "sendMessage" && c.failed)
+    {
+        assert!(std::time::Instant::now() < deadline, "no send was tried");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    host.signal("-KILL");
+    host.wait();
+    assert!(telegram.messages(3).is_empty());
+    let host = up();
+    assert_eq!(
+        telegram.wait_for_messages(3, 1),
+        ["fake claude heard \"hello\"; earlier: []"]
+    );
+    assert_eq!(spawns(&setup).len(), 1, "Claude was asked once");
+    drop(host);
+}
+
 /// Whether `pid` exists at all (a zombie exists).
 fn exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()

@@ -32,7 +32,7 @@ use crate::claude::report::{self, GroupBy};
 use crate::config::{InstanceMode, TelegramConfig};
 use crate::host::Host;
 use crate::runs;
-use updates::StoredUpdate;
+use updates::{StoredReply, StoredUpdate};
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
 const TYPING_EVERY: Duration = Duration::from_secs(4);
@@ -213,6 +213,14 @@ impl TelegramBot {
             }
             return "refused";
         }
+        if let Some(reply) = update.reply {
+            tracing::info!(
+                chat,
+                update = update.update_id,
+                "sending the reply given before a restart"
+            );
+            return self.deliver(chat, reply).await;
+        }
         let Some(text) = update.text else {
             self.send(chat, "I can only read text messages.", None).await;
             return "ignored";
@@ -264,15 +272,16 @@ impl TelegramBot {
                 typing.abort();
                 match report.map(|r| r.result) {
                     Ok(Ok(Some(reply))) => {
-                        let mode = reply.parse_mode.map(|m| match m {
-                            ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
-                            ParseMode::Html => TelegramParseMode::Html,
-                        });
-                        if self.send(chat, &reply.text, mode).await {
-                            "replied"
-                        } else {
-                            "reply_failed"
+                        let reply = StoredReply {
+                            text: reply.text,
+                            parse_mode: reply.parse_mode,
+                        };
+                        if let Err(e) =
+                            updates::store_reply(self.host.db(), update.update_id, reply.clone()).await
+                        {
+                            tracing::error!(chat, "failed to store the reply before sending it: {e:#}");
                         }
+                        self.deliver(chat, reply).await
                     }
                     Ok(Ok(None)) => "no_reply",
                     Ok(Err(e)) => {
@@ -288,6 +297,19 @@ impl TelegramBot {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends the plugin's `reply` to `chat`; returns what came of it.
+    async fn deliver(&self, chat: i64, reply: StoredReply) -> &'static str {
+        let mode = reply.parse_mode.map(|m| match m {
+            ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
+            ParseMode::Html => TelegramParseMode::Html,
+        });
+        if self.send(chat, &reply.text, mode).await {
+            "replied"
+        } else {
+            "reply_failed"
         }
     }
 
@@ -382,7 +404,6 @@ fn apology(error: &CallError) -> String {
     format!("Sorry, I could not answer that: {why}. Try again, or /reset.")
 }
 
-/// Whether trying the same request again may work.
 /// The parts of `update` the bot uses.
 fn stored(update: &Update) -> StoredUpdate {
     let message = match &update.kind {
@@ -399,5 +420,6 @@ fn stored(update: &Update) -> StoredUpdate {
             .unwrap_or_default(),
         text: message.and_then(|m| m.text()).map(str::to_owned),
         sent_at: message.map_or(0, |m| m.date.timestamp_millis()),
+        reply: None,
     }
 }

@@ -1,10 +1,12 @@
 //! The durable queue of Telegram updates (`telegram_updates`): each update
-//! is stored before the next `getUpdates` confirms it to Telegram, and
-//! marked when handled, so a crash loses nothing and a restart handles only
-//! what was not handled.
+//! is stored before the next `getUpdates` confirms it to Telegram, its reply
+//! is stored before it is sent, and it is marked when handled, so a crash
+//! loses nothing, a restart handles only what was not handled, and a reply
+//! the plugin already gave is sent again rather than asked for again.
 
 use chrono::Utc;
 
+use crate::call::ParseMode;
 use crate::db::Database;
 
 /// One incoming update as stored.
@@ -22,6 +24,32 @@ pub struct StoredUpdate {
     pub text: Option<String>,
     /// When it was sent, Unix milliseconds.
     pub sent_at: i64,
+    /// The chat plugin's reply, if it answered before a restart.
+    pub reply: Option<StoredReply>,
+}
+
+/// A reply stored before it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReply {
+    /// The text.
+    pub text: String,
+    /// How Telegram should read it.
+    pub parse_mode: Option<ParseMode>,
+}
+
+fn mode_name(mode: ParseMode) -> &'static str {
+    match mode {
+        ParseMode::MarkdownV2 => "markdown_v2",
+        ParseMode::Html => "html",
+    }
+}
+
+fn mode_from_name(name: &str) -> Option<ParseMode> {
+    match name {
+        "markdown_v2" => Some(ParseMode::MarkdownV2),
+        "html" => Some(ParseMode::Html),
+        _ => None,
+    }
 }
 
 /// Stores `updates` (ignoring ones already stored).
@@ -68,8 +96,8 @@ pub async fn next_offset(db: &Database) -> anyhow::Result<i64> {
 pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
     db.call(|c| {
         let mut statement = c.prepare_cached(
-            "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at FROM telegram_updates
-             WHERE handled_at IS NULL ORDER BY update_id",
+            "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode
+             FROM telegram_updates WHERE handled_at IS NULL ORDER BY update_id",
         )?;
         let rows = statement.query_map([], |r| {
             Ok(StoredUpdate {
@@ -79,11 +107,31 @@ pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
                 sender_name: r.get(3)?,
                 text: r.get(4)?,
                 sent_at: r.get(5)?,
+                reply: r.get::<_, Option<String>>(6)?.map(|text| StoredReply {
+                    text,
+                    parse_mode: r
+                        .get::<_, Option<String>>(7)
+                        .ok()
+                        .flatten()
+                        .and_then(|m| mode_from_name(&m)),
+                }),
             })
         })?;
         rows.collect()
     })
     .await
+}
+
+/// Stores the reply to update `update_id` before it is sent.
+pub async fn store_reply(db: &Database, update_id: i64, reply: StoredReply) -> anyhow::Result<()> {
+    db.call(move |c| {
+        c.execute(
+            "UPDATE telegram_updates SET reply = ?2, reply_mode = ?3 WHERE update_id = ?1",
+            (update_id, reply.text, reply.parse_mode.map(mode_name)),
+        )
+    })
+    .await
+    .map(drop)
 }
 
 /// Marks update `update_id` handled, with what came of it.
