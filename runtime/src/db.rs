@@ -134,6 +134,9 @@ const MIGRATIONS: &[&str] = &[
     // it again rather than asking the plugin (and Claude) twice.
     "ALTER TABLE telegram_updates ADD COLUMN reply TEXT;
      ALTER TABLE telegram_updates ADD COLUMN reply_mode TEXT;",
+    // 7: the process that runs each run, so a host starting up interrupts
+    // only runs whose process is gone (not a `mission run` still going).
+    "ALTER TABLE runs ADD COLUMN pid INTEGER;",
 ];
 
 /// A handle to the database, cheap to clone and shared by every part of the

@@ -113,9 +113,9 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     let (scheduled_at, attempt, started_at) = (millis(run.scheduled_at), run.attempt, millis(Utc::now()));
     db.call(move |c| {
         c.execute(
-            "INSERT INTO runs (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
-            (plugin, schedule, trigger, request, scheduled_at, attempt, started_at),
+            "INSERT INTO runs (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, outcome, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+            (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, std::process::id()),
         )?;
         Ok(c.last_insert_rowid())
     })
@@ -162,20 +162,49 @@ pub async fn record_skipped(
     .map(drop)
 }
 
-/// Records every run still marked `running` as `interrupted`: at shutdown
-/// after the grace period, and at start for runs a killed host left behind.
-/// Returns how many there were.
+/// Records as `interrupted` every run still marked `running` by this
+/// process or by one that is gone: at shutdown after the grace period, and
+/// at start for runs a killed host left behind. A run of another live
+/// process (a `mission run` beside the host) is left to finish. Returns
+/// how many were interrupted.
 pub async fn interrupt_running(db: &Database) -> anyhow::Result<usize> {
     let now = millis(Utc::now());
+    let own = std::process::id();
     db.call(move |c| {
-        c.execute(
-            "UPDATE runs SET outcome = 'interrupted', finished_at = ?1,
-                 error = 'the host stopped before the run finished'
-             WHERE outcome = 'running'",
-            [now],
-        )
+        let transaction = c.transaction()?;
+        let stale: Vec<i64> = {
+            let mut running = transaction.prepare("SELECT id, pid FROM runs WHERE outcome = 'running'")?;
+            let rows = running.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<u32>>(1)?)))?;
+            rows.filter_map(|row| match row {
+                Ok((id, pid)) => pid
+                    .is_none_or(|pid| pid == own || !process_alive(pid))
+                    .then_some(Ok(id)),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<_>>()?
+        };
+        for id in &stale {
+            transaction.execute(
+                "UPDATE runs SET outcome = 'interrupted', finished_at = ?2,
+                     error = 'the host stopped before the run finished'
+                 WHERE id = ?1",
+                (id, now),
+            )?;
+        }
+        transaction.commit()?;
+        Ok(stale.len())
     })
     .await
+}
+
+/// Whether process `pid` exists (ours to signal or not).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; no memory is involved.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Completes run `id` with what the call reported; returns the full record.
@@ -253,4 +282,43 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         output_bytes: row.get(13)?,
         output_truncated: row.get(14)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_runs_of_this_or_a_dead_process_are_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let mut live = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        dead.wait().unwrap();
+        for pid in [std::process::id(), live.id(), dead.id()] {
+            let start = RunStart {
+                plugin: "p",
+                schedule: None,
+                trigger: Trigger::Manual,
+                scheduled_at: Utc::now(),
+                attempt: 1,
+            };
+            let id = super::start(&db, start).await.unwrap();
+            db.call(move |c| c.execute("UPDATE runs SET pid = ?2 WHERE id = ?1", (id, pid)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(interrupt_running(&db).await.unwrap(), 2);
+        let outcomes: Vec<String> = db
+            .call(|c| {
+                let mut query = c.prepare("SELECT outcome FROM runs ORDER BY id")?;
+                let rows = query.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcomes, ["interrupted", "running", "interrupted"]);
+        live.kill().unwrap();
+        live.wait().unwrap();
+    }
 }
