@@ -478,8 +478,7 @@ async fn cost(config: Config, since: Option<&str>, by: GroupBy, json: bool) -> a
     let db = open_db(&config)?;
     let (now, zone) = (Utc::now(), schedule::host_zone());
     let since = match since {
-        None => DateTime::from_timestamp_millis(crate::claude::ledger::day_and_month_start(now, zone).1)
-            .unwrap_or(now),
+        None => crate::claude::ledger::month_start(now, zone),
         Some(text) => parse_since(text, now, zone)?,
     };
     let budget = config.claude.as_ref().map(|c| c.budget).unwrap_or_default();

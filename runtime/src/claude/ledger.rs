@@ -101,6 +101,12 @@ pub fn day_and_month_start(now: DateTime<Utc>, zone: Tz) -> (i64, i64) {
     (start(local), start(first))
 }
 
+/// The start of the calendar month of `now` in `zone`: where `mission cost`
+/// and `/cost` begin by default.
+pub fn month_start(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(day_and_month_start(now, zone).1).unwrap_or(now)
+}
+
 /// What has been spent so far today and this month.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Spending {

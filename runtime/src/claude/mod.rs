@@ -70,6 +70,16 @@ pub(crate) struct Spent {
     pub model: Option<String>,
 }
 
+impl Spent {
+    /// This, with `model` (the one asked for) when the backend named none.
+    fn or_model(self, model: Option<String>) -> Spent {
+        Spent {
+            model: self.model.or(model),
+            ..self
+        }
+    }
+}
+
 impl Default for Spent {
     fn default() -> Self {
         Spent {
@@ -211,7 +221,7 @@ impl Claude {
         else {
             entry.outcome = CallOutcome::TimedOut;
             entry.error = Some("timed out waiting for a place in line".into());
-            self.record(entry).await;
+            record(&self.db, entry).await;
             return Err(CapabilityError::TimedOut);
         };
         let budget = ledger::budget_status(
@@ -234,7 +244,7 @@ impl Claude {
                 tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
                 entry.outcome = CallOutcome::OverBudget;
                 entry.error = Some(reason.clone());
-                self.record(entry).await;
+                record(&self.db, entry).await;
                 return Err(CapabilityError::OverBudget(reason));
             }
             Ok(status) => status.left,
@@ -252,10 +262,7 @@ impl Claude {
         entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = match result {
             Ok(completion) => {
-                entry.spent = Spent {
-                    model: completion.spent.model.clone().or(entry.spent.model),
-                    ..completion.spent.clone()
-                };
+                entry.spent = completion.spent.clone().or_model(entry.spent.model);
                 Ok(Answer {
                     text: completion.text,
                     session_id: completion.session_id,
@@ -272,10 +279,7 @@ impl Claude {
             Err(Failure::Failed { reason, spent }) => {
                 tracing::warn!(plugin = %asker.plugin, backend = %request.backend, "claude call failed: {reason}");
                 entry.outcome = CallOutcome::Failed;
-                entry.spent = Spent {
-                    model: spent.model.clone().or(entry.spent.model),
-                    ..spent
-                };
+                entry.spent = spent.or_model(entry.spent.model);
                 entry.error = Some(reason.clone());
                 Err(CapabilityError::Failed(reason))
             }
@@ -289,7 +293,7 @@ impl Claude {
             outcome = entry.outcome.as_str(),
             "claude call"
         );
-        self.record(entry).await;
+        record(&self.db, entry).await;
         answer
     }
 
@@ -359,13 +363,6 @@ impl Claude {
         }
     }
 
-    async fn record(&self, entry: LedgerEntry) {
-        let plugin = entry.plugin.clone();
-        if let Err(e) = ledger::record(&self.db, entry).await {
-            tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
-        }
-    }
-
     /// Forgets `plugin`'s session `key` (the bot's `/reset`): its stored
     /// session, its transcript and its live process.
     pub async fn forget(&self, plugin: &PluginName, key: &str) -> anyhow::Result<()> {
@@ -381,6 +378,15 @@ impl Claude {
     /// Process ids of the live persistent processes (the bot's `/status`).
     pub async fn live_processes(&self) -> Vec<u32> {
         self.pool.live_pids().await
+    }
+}
+
+/// Writes `entry` to the ledger; a failure is logged (the call's answer
+/// still goes to the plugin).
+async fn record(db: &Database, entry: LedgerEntry) {
+    let plugin = entry.plugin.clone();
+    if let Err(e) = ledger::record(db, entry).await {
+        tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
     }
 }
 
@@ -418,12 +424,7 @@ impl Drop for Unfinished {
         tracing::warn!(plugin = %entry.plugin, backend = %entry.backend, "claude call cancelled by the plugin's deadline");
         let db = self.db.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let plugin = entry.plugin.clone();
-                if let Err(e) = ledger::record(&db, entry).await {
-                    tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
-                }
-            });
+            runtime.spawn(async move { record(&db, entry).await });
         }
     }
 }

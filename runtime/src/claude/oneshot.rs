@@ -106,7 +106,7 @@ async fn read_result(process: &mut ClaudeProcess, cap: u64) -> Output {
 }
 
 /// The reason given when a CLI printed no `result` object.
-pub(crate) fn no_result(exit: &Exit, stdout: &str) -> String {
+fn no_result(exit: &Exit, stdout: &str) -> String {
     let said = [exit.stderr.trim(), stdout.trim()]
         .into_iter()
         .find(|s| !s.is_empty())

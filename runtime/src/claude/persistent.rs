@@ -140,6 +140,12 @@ impl Pool {
         unreachable!("the second attempt always returns")
     }
 
+    /// Every slot, as they are now.
+    fn slots(&self) -> Vec<Arc<tokio::sync::Mutex<Slot>>> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.values().cloned().collect()
+    }
+
     fn slot(&self, key: Key) -> Arc<tokio::sync::Mutex<Slot>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key).or_default().clone()
@@ -149,10 +155,7 @@ impl Pool {
     /// live. A slot in use counts as live and is never touched.
     async fn make_room(&self, max: usize) {
         loop {
-            let slots: Vec<_> = {
-                let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-                slots.values().cloned().collect()
-            };
+            let slots = self.slots();
             let mut live = 0;
             let mut oldest: Option<(Instant, tokio::sync::OwnedMutexGuard<Slot>)> = None;
             for slot in slots {
@@ -215,10 +218,7 @@ impl Pool {
 
     /// The process ids of the live processes.
     pub async fn live_pids(&self) -> Vec<u32> {
-        let slots: Vec<_> = {
-            let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.values().cloned().collect()
-        };
+        let slots = self.slots();
         let mut pids = Vec::new();
         for slot in slots {
             if let Some(live) = &slot.lock().await.live {

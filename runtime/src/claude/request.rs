@@ -54,7 +54,7 @@ impl Request {
                     WitBackend::Api => Backend::Api,
                 };
                 if !allowed.contains(&wanted) {
-                    return Err(denied(format!(
+                    return Err(CapabilityError::Denied(format!(
                         "the `{wanted}` backend is not granted (allowed: {})",
                         list(allowed.iter().map(|b| b.as_str()))
                     )));
@@ -74,14 +74,14 @@ impl Request {
             });
         if let Some(model) = &model {
             if !grant.models.is_empty() && !grant.models.contains(model) {
-                return Err(denied(format!(
+                return Err(CapabilityError::Denied(format!(
                     "model `{model}` is not granted (allowed: {})",
                     list(grant.models.iter().map(String::as_str))
                 )));
             }
         }
         if let Some(tool) = options.allowed_tools.iter().find(|t| !grant.tools.contains(t)) {
-            return Err(denied(format!(
+            return Err(CapabilityError::Denied(format!(
                 "tool `{tool}` is not granted (allowed: {})",
                 list(grant.tools.iter().map(String::as_str))
             )));
@@ -146,10 +146,6 @@ impl Request {
         flags.push("--strict-mcp-config".into());
         flags
     }
-}
-
-fn denied(message: String) -> CapabilityError {
-    CapabilityError::Denied(message)
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {

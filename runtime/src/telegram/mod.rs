@@ -336,8 +336,7 @@ impl TelegramBot {
     /// This month's Claude spend against the budget, and the projection.
     async fn cost(&self) -> String {
         let (now, zone) = (chrono::Utc::now(), crate::schedule::host_zone());
-        let month = ledger::day_and_month_start(now, zone).1;
-        let since = chrono::DateTime::from_timestamp_millis(month).unwrap_or(now);
+        let since = ledger::month_start(now, zone);
         let budget = self
             .host
             .config()
