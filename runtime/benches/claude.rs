@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mission::bindings::task::mission::plugin::claude::{Backend, Options};
-use mission::claude::config::ClaudeGrant;
 use mission::claude::{Asker, Claude};
+use mission::config::claude::ClaudeGrant;
 use mission::config::{Config, HistoryPolicy, PluginName};
 use mission::db::Database;
+use mission::wasm::bindings::task::mission::plugin::claude::{Backend, Options};
 
 const MESSAGES: usize = 40;
 const KEY_ENV: &str = "MISSION_BENCH_ANTHROPIC_KEY";
@@ -164,9 +164,9 @@ fn main() {
     let plugin = PluginName::parse("bench").unwrap();
     let grant = ClaudeGrant {
         backends: vec![
-            mission::claude::config::Backend::Cli,
-            mission::claude::config::Backend::Persistent,
-            mission::claude::config::Backend::Api,
+            mission::config::claude::Backend::Cli,
+            mission::config::claude::Backend::Persistent,
+            mission::config::claude::Backend::Api,
         ],
         ..ClaudeGrant::default()
     };

@@ -15,17 +15,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mission::bindings::{chat, task};
-use mission::cache::CompileCache;
-use mission::call::{Invocation, Message};
 use mission::capabilities::{Capabilities, Services};
-use mission::claude::config::ClaudeGrant;
 use mission::claude::Claude;
+use mission::config::claude::ClaudeGrant;
 use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, World};
 use mission::db::Database;
-use mission::host_state::HostState;
-use mission::output::OutputCapture;
+use mission::plugin::cache::CompileCache;
+use mission::plugin::call::{Invocation, Message};
 use mission::plugin::Plugin;
+use mission::wasm::bindings::{chat, task};
+use mission::wasm::output::OutputCapture;
+use mission::wasm::state::HostState;
 use wasmtime::component::Component;
 use wasmtime::Store;
 
@@ -101,8 +101,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let engine = mission::engine::new_engine().unwrap();
-    let linker = mission::bindings::linker(&engine).unwrap();
+    let engine = mission::wasm::engine::new_engine().unwrap();
+    let linker = mission::wasm::linker::linker(&engine).unwrap();
     let db = Database::open(&dir.path().join("bench.db")).unwrap();
     let services = Services {
         claude: Arc::new(Claude::new(None, db.clone())),

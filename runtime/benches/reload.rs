@@ -13,10 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mission::call::Invocation;
 use mission::config::Config;
 use mission::host::Host;
-use mission::watcher::DEBOUNCE;
+use mission::plugin::call::Invocation;
+use mission::serve::watcher::DEBOUNCE;
 use wasmtime::component::Component;
 
 const SMALL_SWAPS: usize = 40;
@@ -107,12 +107,12 @@ async fn main() {
     let host = Arc::new(Host::open(Config::load(&config_path).unwrap()).await.unwrap());
     assert!(host.load_all().await.is_empty());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(host.clone().serve(async {
+    let serving = tokio::spawn(mission::serve::serve(host.clone(), async {
         let _ = stopped.await;
     }));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let engine = mission::engine::new_engine().unwrap();
+    let engine = mission::wasm::engine::new_engine().unwrap();
     let compile_alone = |functions: usize| {
         let samples: Vec<Duration> = (0..10)
             .map(|i| {

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use mission::clock::SystemClock;
 use mission::config::Config;
 use mission::db::Database;
 use mission::runs::Trigger;
+use mission::schedule::clock::SystemClock;
+use mission::schedule::scheduler::{ScheduleRunner, Scheduler};
 use mission::schedule::{self, Schedule};
-use mission::scheduler::{ScheduleRunner, Scheduler};
 
 const SCHEDULES: usize = 10_000;
 const IDLE_WINDOW: Duration = Duration::from_secs(5);

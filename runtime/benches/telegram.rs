@@ -15,10 +15,11 @@ mod loopback;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mission::call::Message;
 use mission::config::Config;
 use mission::host::Host;
-use mission::telegram::{TelegramBot, TelegramSender};
+use mission::plugin::call::Message;
+use mission::telegram::bot::TelegramBot;
+use mission::telegram::client::TelegramSender;
 
 const SEQUENTIAL: usize = 300;
 const CHATS: i64 = 10;
@@ -66,7 +67,7 @@ async fn main() {
     let mut alone = Vec::new();
     for i in 0..SEQUENTIAL {
         let started = Instant::now();
-        host.chat("echo", &message(&format!("m{i}")), None)
+        host.chat("echo", &message(&format!("m{i}")), None, None)
             .await
             .unwrap()
             .result

@@ -12,17 +12,19 @@ use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::call::{Message, ParseMode};
 use crate::claude::report::{cost_report, GroupBy};
 use crate::config::{Config, Grant};
-use crate::control::{self, RequestKind};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
-use crate::loader::PluginLoader;
-use crate::plugin_loads;
+use crate::plugin::call::{Message, ParseMode};
+use crate::plugin::loader::PluginLoader;
+use crate::plugin::loads::{self, LoadOutcome};
 use crate::runs::{self, RunRecord, Trigger};
 use crate::schedule::{self, CronExpr, Schedule};
-use crate::schedule_state;
+use crate::serve::{
+    self,
+    control::{self, RequestKind},
+};
 
 /// Mission Control: runs your always-on automations as sandboxed
 /// WebAssembly plugins.
@@ -313,7 +315,7 @@ fn print_run(record: &RunRecord) {
     println!(
         "{}: {}{took} (run {})",
         record.plugin,
-        record.outcome.replace('_', " "),
+        record.outcome.as_str().replace('_', " "),
         record.id
     );
     if let Some(summary) = &record.summary {
@@ -348,7 +350,7 @@ async fn chat(
         sent_at: chrono::Utc::now().timestamp_millis(),
         config: values,
     };
-    let report = host.chat(plugin, &message, None).await?;
+    let report = host.chat(plugin, &message, None, None).await?;
     host.claude().shutdown().await;
     let reply = match report.result {
         Ok(reply) => reply,
@@ -386,7 +388,7 @@ fn parse_mode_name(mode: ParseMode) -> &'static str {
 async fn up(config: Config) -> anyhow::Result<ExitCode> {
     let host = Arc::new(Host::open(config).await?);
     host.load_all().await;
-    host.serve(shutdown_signal()).await?;
+    serve::serve(host, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -429,7 +431,7 @@ async fn list_schedules(config: Config, json: bool) -> anyhow::Result<ExitCode> 
     let now = Utc::now();
     let mut rows = Vec::new();
     for schedule in &schedules {
-        let paused = schedule_state::is_paused(&db, &schedule.name).await?;
+        let paused = schedule::state::is_paused(&db, &schedule.name).await?;
         let last = runs::recent(&db, Some(&schedule.name), 1).await?.pop();
         let next = schedule
             .cron
@@ -442,7 +444,7 @@ async fn list_schedules(config: Config, json: bool) -> anyhow::Result<ExitCode> 
             "timezone": schedule.zone.name(),
             "next": next,
             "paused": paused,
-            "last_outcome": last.as_ref().map(|r| r.outcome.clone()),
+            "last_outcome": last.as_ref().map(|r| r.outcome),
             "last_run_at": last.as_ref().map(|r| r.started_at.to_rfc3339()),
         }));
     }
@@ -503,7 +505,7 @@ fn parse_since(text: &str, now: DateTime<Utc>, zone: Tz) -> anyhow::Result<DateT
     }
     let back = match text.strip_suffix('d') {
         Some(days) => days.parse::<u32>().ok().map(|d| chrono::Duration::days(d.into())),
-        None => crate::units::HumanDuration::parse(text)
+        None => crate::config::units::HumanDuration::parse(text)
             .ok()
             .and_then(|d| chrono::Duration::from_std(d.0).ok()),
     };
@@ -573,7 +575,7 @@ async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitC
             let schedule = find_schedule(&config, name)?;
             let host = Arc::new(Host::open(config).await?);
             host.load(&schedule.plugin).await?;
-            let scheduler = host.scheduler();
+            let scheduler = serve::scheduler(&host);
             scheduler.run_now(name, Trigger::Direct).await;
             runs::recent(host.db(), Some(name), 1)
                 .await?
@@ -587,7 +589,7 @@ async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitC
 async fn set_paused(config: Config, name: &str, paused: bool) -> anyhow::Result<ExitCode> {
     find_schedule(&config, name)?;
     let db = open_db(&config)?;
-    schedule_state::set_paused(&db, name, paused).await?;
+    schedule::state::set_paused(&db, name, paused).await?;
     println!("schedule `{name}` {}", if paused { "paused" } else { "resumed" });
     Ok(ExitCode::SUCCESS)
 }
@@ -596,14 +598,14 @@ async fn list_plugins(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
     let mut rows = Vec::new();
     for plugin in &config.plugins {
-        let (last, loaded) = plugin_loads::latest(&db, plugin.name.as_str()).await?;
+        let (last, loaded) = loads::latest(&db, plugin.name.as_str()).await?;
         rows.push(json!({
             "name": plugin.name.as_str(),
             "world": plugin.world.to_string(),
             "wasm": plugin.wasm.display().to_string(),
             "hash": loaded.as_ref().and_then(|l| l.new_hash.clone()),
             "loaded_at": loaded.as_ref().map(|l| l.at.to_rfc3339()),
-            "last_outcome": last.as_ref().map(|l| l.outcome.clone()),
+            "last_outcome": last.as_ref().map(|l| l.outcome),
             "last_at": last.as_ref().map(|l| l.at.to_rfc3339()),
             "last_error": last.as_ref().and_then(|l| l.error.clone()),
         }));
@@ -649,7 +651,7 @@ async fn reload(config: Config, plugin: Option<&str>) -> anyhow::Result<ExitCode
             config.file.display()
         );
     };
-    let after = plugin_loads::newest_id(&db).await?;
+    let after = loads::newest_id(&db).await?;
     control::request(&db, RequestKind::Reload, plugin.unwrap_or("")).await?;
     eprintln!(
         "asked the running host (pid {pid}) to reload {}",
@@ -662,11 +664,9 @@ async fn reload(config: Config, plugin: Option<&str>) -> anyhow::Result<ExitCode
             bail!("the host did not answer the reload request within 2 minutes");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        for load in plugin_loads::since(&db, after).await? {
+        for load in loads::since(&db, after).await? {
             if targets.contains(&load.plugin)
-                && !seen
-                    .iter()
-                    .any(|s: &plugin_loads::PluginLoad| s.plugin == load.plugin)
+                && !seen.iter().any(|s: &loads::PluginLoad| s.plugin == load.plugin)
             {
                 seen.push(load);
             }
@@ -674,7 +674,7 @@ async fn reload(config: Config, plugin: Option<&str>) -> anyhow::Result<ExitCode
     }
     let mut refused = false;
     for load in &seen {
-        refused |= load.outcome == "refused";
+        refused |= load.outcome == LoadOutcome::Refused;
         match &load.error {
             Some(error) => println!("{}: {}: {error}", load.plugin, load.outcome),
             None => println!(

@@ -4,8 +4,10 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 /// The schema, one entry per version; entry `i` takes a database from
@@ -139,6 +141,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN pid INTEGER;",
 ];
 
+/// How long a statement waits for another connection's lock (another
+/// `mission` process) before it fails.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A handle to the database, cheap to clone and shared by every part of the
 /// host.
 #[derive(Clone)]
@@ -148,14 +154,18 @@ pub struct Database {
 
 impl Database {
     /// Opens (creating if needed) the database at `path` and brings its
-    /// schema up to date.
+    /// schema up to date. Any number of processes may open the same file at
+    /// once: each waits for the others (up to [`BUSY_TIMEOUT`]) rather than
+    /// failing, and migrations run one process at a time.
     pub fn open(path: &Path) -> anyhow::Result<Database> {
         let mut connection = Connection::open(path)
             .with_context(|| format!("failed to open the database {}", path.display()))?;
+        // The busy timeout first: it makes every later statement, the
+        // journal-mode switch included, wait for a lock instead of failing.
         connection
-            .pragma_update(None, "journal_mode", "WAL")
+            .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| connection.pragma_update(None, "journal_mode", "WAL"))
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
-            .and_then(|()| connection.busy_timeout(std::time::Duration::from_secs(5)))
             .with_context(|| format!("failed to configure the database {}", path.display()))?;
         migrate(&mut connection)
             .with_context(|| format!("failed to migrate the database {}", path.display()))?;
@@ -179,17 +189,112 @@ impl Database {
         .context("database task panicked")?
         .context("database query failed")
     }
+
+    /// Like [`call`](Self::call), but what `query` commits is on disk (the
+    /// WAL fsynced) before this returns: for what must survive a power cut,
+    /// such as Telegram updates about to be confirmed. Other commits are
+    /// synced at the next checkpoint (`synchronous = NORMAL`), which a
+    /// `kill -9` cannot lose but a power cut can.
+    pub async fn call_durable<T, F>(&self, query: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.call(|c| {
+            c.pragma_update(None, "synchronous", "FULL")?;
+            let result = query(c);
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            result
+        })
+        .await
+    }
 }
 
+/// The instant `millis` milliseconds after the Unix epoch, as every table
+/// stores its times (an out-of-range value reads as the epoch).
+pub fn datetime(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+/// An enum whose values code branches on, stored in the database (and shown
+/// in `--json` output) by name: `as_str`/`from_name`, `Display`,
+/// `Serialize`, and rusqlite's `ToSql`/`FromSql`.
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// The name stored and shown.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The value stored as `name`, if any.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let name = value.as_str()?;
+                Self::from_name(name).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!("`{name}` is not a known {}", stringify!($name)).into(),
+                    )
+                })
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+/// Brings the schema up to date. The version is read again inside an
+/// immediate (write-locked) transaction, so two processes opening a new file
+/// together migrate it once: the second waits, then finds nothing to do.
 fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
-    let version: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-        let transaction = connection.transaction()?;
+    let version = |c: &Connection| c.pragma_query_value(None, "user_version", |row| row.get::<_, usize>(0));
+    if version(connection)? >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version(&transaction)?) {
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", index + 1)?;
-        transaction.commit()?;
     }
-    Ok(())
+    transaction.commit()
 }
 
 #[cfg(test)]

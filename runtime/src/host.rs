@@ -1,34 +1,28 @@
 //! The host: the data directory, the database, the plugin loader and the
-//! registry, and the operations the CLI, the scheduler and the bot drive:
-//! load and reload plugins, run a task, hand a message to a chat plugin,
-//! serve until shutdown.
+//! registry, and the operations the CLI and the serving parts drive: load and
+//! reload plugins, run a task, hand a message to a chat plugin. It knows
+//! nothing of what drives it; [`crate::serve`] wires it to the scheduler, the
+//! bot and hot reload.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-use crate::call::{CallReport, Invocation, Message, Reply, WarmInstance};
 use crate::capabilities::{history, Services};
 use crate::claude::Claude;
-use crate::clock::SystemClock;
-use crate::config::{Config, Grant};
-use crate::control;
-use crate::db::Database;
-use crate::hot_reload::HotReload;
-use crate::loader::PluginLoader;
-use crate::plugin::{ContentHash, LoadError, Plugin};
-use crate::plugin_loads::{self, LoadOutcome, NewLoad};
-use crate::registry::PluginRegistry;
-use crate::runs::{self, RunRecord, RunStart, Trigger};
+use crate::config::{Config, Grant, PluginName};
+use crate::db::{self, Database};
+use crate::plugin::call::{AnswerRecord, CallReport, Invocation, Message, Reply, WarmInstance};
+use crate::plugin::hash::ContentHash;
+use crate::plugin::loader::PluginLoader;
+use crate::plugin::loads::{self, LoadOutcome, NewLoad};
+use crate::plugin::registry::PluginRegistry;
+use crate::plugin::{LoadError, Plugin};
+use crate::runs::{self, RunOutcome, RunRecord, RunStart, Trigger};
 use crate::schedule::{self, Schedule};
-use crate::scheduler::{ScheduleRunner, Scheduler};
-use crate::telegram::{TelegramBot, TelegramSender};
+use crate::telegram::client::TelegramSender;
 
 /// The name of the SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "mission.db";
@@ -122,7 +116,7 @@ impl Host {
                     load
                 }
             };
-            if let Err(e) = plugin_loads::record(self.db(), load).await {
+            if let Err(e) = loads::record(self.db(), load).await {
                 tracing::error!(plugin = name, "failed to record the load: {e:#}");
             }
         }
@@ -148,7 +142,7 @@ impl Host {
                 old_hash,
                 ..NewLoad::new(name, LoadOutcome::Missing)
             };
-            plugin_loads::record(self.db(), load).await?;
+            loads::record(self.db(), load).await?;
             return Ok(LoadOutcome::Missing);
         }
         let (outcome, load) = match self.loader.load(plugin_config).await {
@@ -166,7 +160,7 @@ impl Host {
                         new_hash: hash,
                         ..NewLoad::new(name, LoadOutcome::Unchanged)
                     };
-                    plugin_loads::record(self.db(), load).await?;
+                    loads::record(self.db(), load).await?;
                     return Ok(LoadOutcome::Unchanged);
                 }
                 tracing::info!(
@@ -199,7 +193,7 @@ impl Host {
                 (LoadOutcome::Refused, load)
             }
         };
-        plugin_loads::record(self.db(), load).await?;
+        loads::record(self.db(), load).await?;
         Ok(outcome)
     }
 
@@ -325,7 +319,7 @@ impl Host {
         invocation: Invocation,
         timeout: Option<Duration>,
     ) -> anyhow::Result<RunRecord> {
-        let scheduled_at = DateTime::from_timestamp_millis(invocation.scheduled_at).unwrap_or_default();
+        let scheduled_at = db::datetime(invocation.scheduled_at);
         let start = RunStart {
             plugin,
             schedule,
@@ -337,7 +331,7 @@ impl Host {
         let Some(loaded) = self.registry.get(plugin) else {
             let error = format!("plugin `{plugin}` is not loaded (its load error is in the host's log)");
             tracing::error!(run = id, "{error}");
-            return runs::abandon(self.db(), id, "not_loaded", error).await;
+            return runs::abandon(self.db(), id, RunOutcome::NotLoaded, error).await;
         };
         let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
         let report = loaded.run_task(&self.services, &invocation, timeout).await?;
@@ -351,41 +345,51 @@ impl Host {
         Ok(record)
     }
 
-    /// Hands `message` to the chat plugin `name`. With the `history` grant,
-    /// once the plugin has answered, the message and the reply are recorded
-    /// in the conversation (keyed by the chat id), so the plugin need not do
-    /// it and a message handled twice (after a crash) is recorded once.
+    /// Hands `message` to the chat plugin `name`. Once the plugin has
+    /// answered, one transaction records the exchange in the conversation
+    /// (keyed by the chat id) if the plugin has the `history` grant, and
+    /// whatever `record` writes: both are there after a crash, or neither.
     /// `warm` is the chat's kept instance, for the `warm` instance mode.
     pub async fn chat(
         &self,
         name: &str,
         message: &Message,
         warm: Option<&mut Option<WarmInstance>>,
+        record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
         let report = plugin.handle_message(&self.services, message, warm).await?;
-        if let (true, Ok(reply)) = (plugin.config.grants.contains(&Grant::History), &report.result) {
-            let conversation = message.chat_id.to_string();
-            history::record(
-                self.db(),
-                plugin.name(),
-                &conversation,
-                history::Role::User,
-                &message.text,
-            )
-            .await?;
-            if let Some(reply) = reply {
-                history::record(
-                    self.db(),
-                    plugin.name(),
-                    &conversation,
-                    history::Role::Assistant,
-                    &reply.text,
-                )
-                .await?;
-            }
+        let Ok(reply) = &report.result else {
+            return Ok(report);
+        };
+        let with_history = plugin.config.grants.contains(&Grant::History);
+        if !with_history && record.is_none() {
+            return Ok(report);
         }
+        let (plugin, reply) = (plugin.name().clone(), reply.clone());
+        let (conversation, text) = (message.chat_id.to_string(), message.text.clone());
+        self.db()
+            .call(move |c| {
+                let transaction = c.transaction()?;
+                if with_history {
+                    let answer = reply.as_ref().map(|r| r.text.as_str());
+                    history::record_exchange(&transaction, &plugin, &conversation, &text, answer)?;
+                }
+                if let Some(record) = record {
+                    record(&transaction, reply.as_ref())?;
+                }
+                transaction.commit()
+            })
+            .await
+            .context("failed to record the plugin's answer")?;
         Ok(report)
+    }
+
+    /// Forgets `plugin`'s `conversation`: its history, and the Claude
+    /// session (and persistent process) behind it.
+    pub async fn forget(&self, plugin: &PluginName, conversation: &str) -> anyhow::Result<()> {
+        history::forget(self.db(), plugin, conversation).await?;
+        self.claude().forget(plugin, conversation).await
     }
 
     /// The schedules in the schedules directory; each invalid file is logged
@@ -396,98 +400,6 @@ impl Host {
             tracing::error!("schedule refused: {error}");
         }
         schedules
-    }
-
-    /// A scheduler for this host's schedules, driven by the system clock.
-    pub fn scheduler(self: &Arc<Self>) -> Scheduler {
-        Scheduler::new(
-            self.schedules(),
-            Arc::new(SystemClock),
-            Arc::new(HostRunner(self.clone())),
-            self.db().clone(),
-            self.config().shutdown_grace,
-        )
-    }
-
-    /// Serves until `shutdown` completes: records runs a killed host left
-    /// behind as interrupted, then runs the scheduler and hot reload.
-    pub async fn serve(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let interrupted = runs::interrupt_running(self.db()).await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                count = interrupted,
-                "runs left running by a stopped host recorded as interrupted"
-            );
-        }
-        control::finish_abandoned_requests(self.db()).await?;
-        let mut scheduler = self.scheduler();
-        let schedule_changes = scheduler.changes();
-        let reload = HotReload::start(self.clone(), schedule_changes)?;
-        let bot = self.telegram_bot();
-        let (stop, stopped) = watch::channel(());
-        let until_stopped = |mut stopped: watch::Receiver<()>| async move {
-            let _ = stopped.changed().await;
-        };
-        let mut parts = JoinSet::new();
-        parts.spawn(scheduler.run(until_stopped(stopped.clone())));
-        parts.spawn(reload.run(until_stopped(stopped.clone())));
-        if let Some(bot) = bot {
-            parts.spawn(bot.run(self.config().shutdown_grace, until_stopped(stopped.clone())));
-        }
-        tracing::info!(
-            plugins = self.registry.list().len(),
-            config = %self.config().file.display(),
-            "mission control is up"
-        );
-        shutdown.await;
-        tracing::info!("shutting down");
-        let _ = stop.send(());
-        while let Some(part) = parts.join_next().await {
-            if let Err(e) = part {
-                tracing::error!("a part of the host panicked: {e}");
-            }
-        }
-        self.services.claude.shutdown().await;
-        tracing::info!("shut down");
-        Ok(())
-    }
-
-    /// The Telegram bot, if `[telegram]` is configured and its token is in
-    /// the environment; a missing token is logged and the rest runs.
-    fn telegram_bot(self: &Arc<Self>) -> Option<TelegramBot> {
-        let config = self.config().telegram.clone()?;
-        let Some(sender) = self.services.telegram.clone() else {
-            tracing::error!(
-                "telegram.token_env: the environment variable `{}` is not set: the bot does not start",
-                config.token_env
-            );
-            return None;
-        };
-        Some(TelegramBot::new(self.clone(), config, sender))
-    }
-}
-
-/// Runs scheduled attempts on a host.
-struct HostRunner(Arc<Host>);
-
-impl ScheduleRunner for HostRunner {
-    fn run(
-        &self,
-        schedule: Arc<Schedule>,
-        due: DateTime<Utc>,
-        attempt: u32,
-        trigger: Trigger,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        let host = self.0.clone();
-        Box::pin(async move {
-            match host.run_scheduled(&schedule, due, attempt, trigger).await {
-                Ok(record) => record.succeeded(),
-                Err(e) => {
-                    tracing::error!(schedule = %schedule.name, "failed to run: {e:#}");
-                    false
-                }
-            }
-        })
     }
 }
 

@@ -3,52 +3,34 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: `mission.toml`, raw and validated; [`units`] for its
-//!   durations and sizes.
-//! - [`engine`]: the one wasmtime engine and its epoch clock.
-//! - [`bindings`]: one `bindgen!` per world of `wit/`, and the linker.
-//! - [`plugin`]: a compiled, world-checked, pre-instantiated component;
-//!   [`cache`] keeps compiled code on disk; [`loader`] does the loading.
-//! - [`call`]: one call of a plugin in a fresh store under its limits
-//!   ([`limits`], [`output`]), and what came of it.
-//! - [`host_state`]: what a store holds; [`capabilities`]: the
-//!   `mission:plugin` imports, one file per interface; [`claude`]: asking
-//!   Claude through the CLI or the API, with the cost ledger and budgets.
-//! - [`registry`]: the plugins being served, by name; [`hot_reload`] swaps
-//!   in what [`watcher`] sees change; [`plugin_loads`] records each load.
-//! - [`schedule`]: schedule files and cron expressions; [`scheduler`]: fires
-//!   them on time by the [`clock`], with their policies;
-//!   [`schedule_state`]: what it remembers per schedule.
-//! - [`telegram`]: the bot that hands chat messages to the chat plugin, and
-//!   the client that also carries `notify`.
-//! - [`db`]: the SQLite file; [`runs`]: run records in it; [`control`]: how
-//!   CLI commands reach a running host through it.
-//! - [`host`]: ties the above together; [`cli`]: the `mission` commands.
+//! From the bottom up; a module uses only those above it or beside it.
+//!
+//! - [`config`]: `mission.toml`, raw and validated, with its units and the
+//!   `[claude]` sections. [`db`]: the SQLite file.
+//! - [`wasm`]: the wasmtime engine, the bindings of `wit/`, the linker, and
+//!   what one store holds under its limits.
+//! - [`capabilities`]: the `mission:plugin` imports, one file per interface;
+//!   [`claude`]: asking Claude through the CLI or the API, with the cost
+//!   ledger and budgets; [`telegram`]: the Bot API client (used by `notify`)
+//!   and the bot.
+//! - [`plugin`]: a compiled, world-checked, pre-instantiated component, its
+//!   cache, loader, calls, registry and load records.
+//! - [`runs`]: run records. [`host`]: the core — load, reload and call
+//!   plugins — knowing nothing of what drives it.
+//! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
+//!   reach the host through [`schedule::scheduler::ScheduleRunner`].
+//! - [`serve`]: `mission up`: the scheduler, the bot, hot reload and the
+//!   control channel wired around one host. [`cli`]: the `mission` commands.
 
-pub mod bindings;
-pub mod cache;
-pub mod call;
 pub mod capabilities;
 pub mod claude;
 pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod control;
 pub mod db;
-pub mod engine;
 pub mod host;
-pub mod host_state;
-pub mod hot_reload;
-pub mod limits;
-pub mod loader;
-pub mod output;
 pub mod plugin;
-pub mod plugin_loads;
-pub mod registry;
 pub mod runs;
 pub mod schedule;
-pub mod schedule_state;
-pub mod scheduler;
+pub mod serve;
 pub mod telegram;
-pub mod units;
-pub mod watcher;
+pub mod wasm;

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = cli.run().await;
-    mission::cache::wait_for_writes();
+    mission::plugin::cache::wait_for_writes();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -1,11 +1,46 @@
 //! Run records: one row per run of a task plugin, written when it starts
 //! (so a crash leaves a trace) and completed when it ends.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::call::CallReport;
-use crate::db::Database;
+use crate::db::{datetime, text_enum, Database};
+use crate::plugin::call::{CallError, CallReport};
+
+text_enum! {
+    /// How a run ended (or that it has not yet).
+    pub enum RunOutcome {
+        /// Started and not finished (or its host died: see `interrupted`).
+        Running = "running",
+        /// The plugin returned its summary.
+        Succeeded = "succeeded",
+        /// The plugin returned an error.
+        Failed = "failed",
+        /// The plugin trapped.
+        Trapped = "trapped",
+        /// The plugin ran past its deadline.
+        TimedOut = "timed_out",
+        /// The plugin hit its memory limit.
+        OutOfMemory = "out_of_memory",
+        /// The host stopped before the run finished.
+        Interrupted = "interrupted",
+        /// The plugin was not loaded (its load error is in the log).
+        NotLoaded = "not_loaded",
+        /// Not run: the previous run was still going (overlap `skip`).
+        Skipped = "skipped",
+    }
+}
+
+impl From<&CallError> for RunOutcome {
+    fn from(error: &CallError) -> RunOutcome {
+        match error {
+            CallError::Failed { .. } => RunOutcome::Failed,
+            CallError::Trapped { .. } => RunOutcome::Trapped,
+            CallError::TimedOut { .. } => RunOutcome::TimedOut,
+            CallError::OutOfMemory { .. } => RunOutcome::OutOfMemory,
+        }
+    }
+}
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +111,8 @@ pub struct RunRecord {
     pub started_at: DateTime<Utc>,
     /// When it ended; none while running (or if the host died).
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded`, `failed`, `trapped`, `timed_out`,
-    /// `out_of_memory`, `interrupted`, `not_loaded` or `skipped`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: RunOutcome,
     /// The error, for any outcome but `succeeded`.
     pub error: Option<String>,
     /// The plugin's summary, for `succeeded`.
@@ -94,28 +128,34 @@ pub struct RunRecord {
 impl RunRecord {
     /// Whether the run ended well.
     pub fn succeeded(&self) -> bool {
-        self.outcome == "succeeded"
+        self.outcome == RunOutcome::Succeeded
     }
-}
-
-fn millis(time: DateTime<Utc>) -> i64 {
-    time.timestamp_millis()
-}
-
-fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 /// Records the start of a run; returns the run's id.
 pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     let (plugin, schedule) = (run.plugin.to_owned(), run.schedule.map(str::to_owned));
     let (trigger, request) = (run.trigger.as_str(), run.trigger.request());
-    let (scheduled_at, attempt, started_at) = (millis(run.scheduled_at), run.attempt, millis(Utc::now()));
+    let (scheduled_at, attempt, started_at) = (
+        run.scheduled_at.timestamp_millis(),
+        run.attempt,
+        Utc::now().timestamp_millis(),
+    );
     db.call(move |c| {
         c.execute(
             "INSERT INTO runs (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, outcome, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
-            (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, std::process::id()),
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![
+                plugin,
+                schedule,
+                trigger,
+                request,
+                scheduled_at,
+                attempt,
+                started_at,
+                RunOutcome::Running,
+                std::process::id()
+            ],
         )?;
         Ok(c.last_insert_rowid())
     })
@@ -126,10 +166,10 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
 pub async fn abandon(
     db: &Database,
     id: i64,
-    outcome: &'static str,
+    outcome: RunOutcome,
     error: String,
 ) -> anyhow::Result<RunRecord> {
-    let finished_at = millis(Utc::now());
+    let finished_at = Utc::now().timestamp_millis();
     db.call(move |c| {
         c.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
@@ -149,13 +189,13 @@ pub async fn record_skipped(
     due: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let (plugin, schedule) = (plugin.to_owned(), schedule.to_owned());
-    let now = millis(Utc::now());
+    let now = Utc::now().timestamp_millis();
     db.call(move |c| {
         c.execute(
             "INSERT INTO runs (plugin, schedule, trigger, scheduled_at, attempt, started_at, finished_at, outcome, error)
              VALUES (?1, ?2, 'schedule', ?3, 1, ?4, ?4, 'skipped',
                      'the previous run was still going (overlap = \"skip\")')",
-            (plugin, schedule, millis(due), now),
+            (plugin, schedule, due.timestamp_millis(), now),
         )
     })
     .await
@@ -168,7 +208,7 @@ pub async fn record_skipped(
 /// process (a `mission run` beside the host) is left to finish. Returns
 /// how many were interrupted.
 pub async fn interrupt_running(db: &Database) -> anyhow::Result<usize> {
-    let now = millis(Utc::now());
+    let now = Utc::now().timestamp_millis();
     let own = std::process::id();
     db.call(move |c| {
         let transaction = c.transaction()?;
@@ -210,11 +250,11 @@ fn process_alive(pid: u32) -> bool {
 /// Completes run `id` with what the call reported; returns the full record.
 pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyhow::Result<RunRecord> {
     let (outcome, error, summary) = match &report.result {
-        Ok(summary) => ("succeeded", None, Some(summary.clone())),
-        Err(e) => (e.kind(), Some(e.to_string()), None),
+        Ok(summary) => (RunOutcome::Succeeded, None, Some(summary.clone())),
+        Err(e) => (RunOutcome::from(e), Some(e.to_string()), None),
     };
     let output = report.output.clone();
-    let finished_at = millis(Utc::now());
+    let finished_at = Utc::now().timestamp_millis();
     db.call(move |c| {
         c.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4, summary = ?5,
@@ -271,10 +311,10 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         schedule: row.get(2)?,
         trigger: row.get(3)?,
         request: row.get(4)?,
-        scheduled_at: from_millis(row.get(5)?),
+        scheduled_at: datetime(row.get(5)?),
         attempt: row.get(6)?,
-        started_at: from_millis(row.get(7)?),
-        finished_at: row.get::<_, Option<i64>>(8)?.map(from_millis),
+        started_at: datetime(row.get(7)?),
+        finished_at: row.get::<_, Option<i64>>(8)?.map(datetime),
         outcome: row.get(9)?,
         error: row.get(10)?,
         summary: row.get(11)?,

@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mission::call::Message;
 use mission::host::Host;
-use mission::runs::{RunRecord, Trigger};
+use mission::plugin::call::Message;
+use mission::runs::{RunOutcome, RunRecord, Trigger};
 use serde_json::Value;
 
 use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY};
@@ -96,7 +96,7 @@ fn message(chat_id: i64, text: &str) -> Message {
 
 async fn chat(host: &Host, chat_id: i64, text: &str) -> String {
     let report = host
-        .chat("assistant", &message(chat_id, text), None)
+        .chat("assistant", &message(chat_id, text), None, None)
         .await
         .unwrap();
     report.result.unwrap().unwrap().text
@@ -121,7 +121,7 @@ async fn a_task_continues_its_cli_session_and_another_plugins_same_key_does_not(
     );
     let host = setup.host().await;
     let first = run(&host, "first").await;
-    assert_eq!(first.outcome, "succeeded", "{:?}", first.error);
+    assert_eq!(first.outcome, RunOutcome::Succeeded, "{:?}", first.error);
     assert_eq!(
         field(&first, "text"),
         "fake claude heard \"my name is Anna\"; earlier: []"
@@ -202,7 +202,7 @@ async fn the_chat_plugin_keeps_one_persistent_process_and_restarts_it_after_a_cr
     assert!(!alive(pids[0]), "the dead process was reaped");
     // A process that prints garbage and exits is restarted once, then failed.
     let report = host
-        .chat("assistant", &message(9, "#garbage"), None)
+        .chat("assistant", &message(9, "#garbage"), None, None)
         .await
         .unwrap();
     let reply = report.result.unwrap().unwrap().text;
@@ -354,7 +354,11 @@ async fn a_call_waiting_in_line_sees_what_the_call_ahead_spent() {
     let mut outcomes = [one.outcome.as_str(), two.outcome.as_str()];
     outcomes.sort();
     assert_eq!(outcomes, ["failed", "succeeded"], "{one:?} {two:?}");
-    let refused = if one.outcome == "failed" { &one } else { &two };
+    let refused = if one.outcome == RunOutcome::Failed {
+        &one
+    } else {
+        &two
+    };
     assert!(
         refused.error.as_deref().unwrap().contains("OverBudget"),
         "{refused:?}"
@@ -392,7 +396,7 @@ async fn granted_tools_turns_and_mcp_servers_reach_the_cli_as_single_flags() {
         )],
     );
     let host = setup.host().await;
-    assert_eq!(run(&host, "ask").await.outcome, "succeeded");
+    assert_eq!(run(&host, "ask").await.outcome, RunOutcome::Succeeded);
     let args = spawns(&setup).remove(0);
     let mcp = format!("--mcp-config={}", setup.dir.path().join("mcp.json").display());
     for expected in [
@@ -426,7 +430,7 @@ async fn a_hanging_claude_is_killed_with_its_process_group_at_the_deadline() {
         );
         let host = setup.host().await;
         let record = run(&host, "ask").await;
-        assert_eq!(record.outcome, "failed");
+        assert_eq!(record.outcome, RunOutcome::Failed);
         assert_eq!(
             record.error.as_deref(),
             Some("the plugin returned an error: CapabilityError::TimedOut"),
@@ -456,7 +460,7 @@ async fn a_plugin_cut_off_by_its_own_deadline_leaves_no_claude_behind() {
         );
         let host = setup.host().await;
         let record = run(&host, "ask").await;
-        assert_eq!(record.outcome, "timed_out", "{backend}: {record:?}");
+        assert_eq!(record.outcome, RunOutcome::TimedOut, "{backend}: {record:?}");
         let pids = std::fs::read_to_string(workdir(&setup).join("hang.pids")).unwrap();
         for pid in pids.split(' ').map(|p| p.parse::<u32>().unwrap()) {
             wait_until_not_alive(pid);
@@ -489,7 +493,7 @@ async fn an_answer_is_taken_at_its_result_even_if_the_cli_leaves_a_process_behin
     let setup = claude_setup("timeout = \"20s\"", vec![ask("ask", "", "prompt = \"#linger\"")]);
     let host = setup.host().await;
     let record = run(&host, "ask").await;
-    assert_eq!(record.outcome, "succeeded", "{record:?}");
+    assert_eq!(record.outcome, RunOutcome::Succeeded, "{record:?}");
     let lingering: u32 = std::fs::read_to_string(workdir(&setup).join("linger.pid"))
         .unwrap()
         .parse()
@@ -544,8 +548,8 @@ async fn a_spent_budget_refuses_the_call_before_spawning() {
         vec![ask("ask", "daily_usd = 0.02", "prompt = \"hi\"")],
     );
     let host = setup.host().await;
-    assert_eq!(run(&host, "ask").await.outcome, "succeeded");
-    assert_eq!(run(&host, "ask").await.outcome, "succeeded");
+    assert_eq!(run(&host, "ask").await.outcome, RunOutcome::Succeeded);
+    assert_eq!(run(&host, "ask").await.outcome, RunOutcome::Succeeded);
     let refused = run(&host, "ask").await;
     assert_eq!(
         refused.error.as_deref(),

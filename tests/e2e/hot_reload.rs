@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mission::control;
 use mission::host::Host;
-use mission::plugin::ContentHash;
-use mission::plugin_loads::{self, PluginLoad};
+use mission::plugin::hash::ContentHash;
+use mission::plugin::loads::{self, LoadOutcome, PluginLoad};
+use mission::serve::control;
 use tokio::sync::oneshot;
 
 use crate::support::{call_task, guest, text, wat_task, PluginSpec, RunningHost, Setup};
@@ -28,7 +28,7 @@ impl Serving {
     async fn start(setup: &Setup) -> Serving {
         let host = Arc::new(setup.host().await);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(host.clone().serve(async {
+        let task = tokio::spawn(mission::serve::serve(host.clone(), async {
             let _ = stopped.await;
         }));
         // The heartbeat is written once the scheduler runs, after hot reload
@@ -57,7 +57,7 @@ impl Serving {
     async fn next_load(&self, after: &mut i64) -> PluginLoad {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(load) = plugin_loads::since(self.host.db(), *after)
+            if let Some(load) = loads::since(self.host.db(), *after)
                 .await
                 .unwrap()
                 .into_iter()
@@ -146,9 +146,12 @@ async fn every_call_during_repeated_swaps_is_answered_by_the_old_or_the_new_vers
     assert!(v1_calls > 0 && v2_calls > 0);
     // Every call after the last swap gets the last version.
     assert_eq!(serving.summary("p").await, "v1");
-    let loads = plugin_loads::since(serving.host.db(), 0).await.unwrap();
+    let loads = loads::since(serving.host.db(), 0).await.unwrap();
     assert_eq!(
-        loads.iter().filter(|l| l.outcome == "reloaded").count(),
+        loads
+            .iter()
+            .filter(|l| l.outcome == LoadOutcome::Reloaded)
+            .count(),
         6,
         "{loads:#?}"
     );
@@ -185,7 +188,7 @@ async fn broken_files_are_refused_while_the_old_version_serves() {
     let path = setup.file("p.wasm", &v1);
     setup.config(vec![PluginSpec::task("p", path.clone())]);
     let serving = Serving::start(&setup).await;
-    let mut after = plugin_loads::newest_id(serving.host.db()).await.unwrap();
+    let mut after = loads::newest_id(serving.host.db()).await.unwrap();
 
     let chat_component = std::fs::read(guest("echo_chat")).unwrap();
     let cases: [(&str, &[u8], &str); 3] = [
@@ -208,7 +211,7 @@ async fn broken_files_are_refused_while_the_old_version_serves() {
     for (case, bytes, reason) in cases {
         write(&path, bytes);
         let load = serving.next_load(&mut after).await;
-        assert_eq!(load.outcome, "refused", "{case}: {load:?}");
+        assert_eq!(load.outcome, LoadOutcome::Refused, "{case}: {load:?}");
         let error = load.error.unwrap();
         assert!(
             error.contains("p.wasm") && error.contains(reason),
@@ -222,7 +225,7 @@ async fn broken_files_are_refused_while_the_old_version_serves() {
     }
 
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(serving.next_load(&mut after).await.outcome, "missing");
+    assert_eq!(serving.next_load(&mut after).await.outcome, LoadOutcome::Missing);
     assert_eq!(serving.summary("p").await, "v1");
 
     write(&path, &v2);

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use mission::call::CallError;
 use mission::host::Host;
-use mission::runs::Trigger;
+use mission::plugin::call::CallError;
+use mission::runs::{RunOutcome, Trigger};
 
 use crate::support::{call_task, guest, wat_task, PluginSpec, Setup};
 
@@ -20,7 +20,7 @@ fn briefing() -> PluginSpec {
 /// The next call after a misbehaving one still works.
 async fn assert_host_still_serves(host: &Host) {
     let record = host.run_task("briefing", Trigger::Manual).await.unwrap();
-    assert_eq!(record.outcome, "succeeded", "{record:?}");
+    assert_eq!(record.outcome, RunOutcome::Succeeded, "{record:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +92,7 @@ async fn a_flood_of_output_is_truncated_at_the_limit() {
     let host = setup.host().await;
 
     let record = host.run_task("flood", Trigger::Manual).await.unwrap();
-    assert_eq!(record.outcome, "succeeded", "{record:?}");
+    assert_eq!(record.outcome, RunOutcome::Succeeded, "{record:?}");
     assert_eq!(record.summary.as_deref(), Some("printed 100000 lines"));
     assert!(record.output_truncated);
     assert!(record.output.len() <= 4096, "kept {} bytes", record.output.len());
@@ -131,7 +131,7 @@ async fn a_spinning_plugin_does_not_starve_other_calls_on_the_same_thread() {
         finished_first.plugin, "briefing",
         "the spinning plugin held the thread"
     );
-    assert_eq!(spinning.await.unwrap().outcome, "timed_out");
+    assert_eq!(spinning.await.unwrap().outcome, RunOutcome::TimedOut);
 }
 
 #[test]

@@ -192,8 +192,8 @@ pub fn text(output: &Output) -> (String, String) {
 }
 
 /// An invocation like the one `mission run` makes.
-pub fn invocation(name: &str) -> mission::call::Invocation {
-    mission::call::Invocation {
+pub fn invocation(name: &str) -> mission::plugin::call::Invocation {
+    mission::plugin::call::Invocation {
         name: name.into(),
         scheduled_at: 0,
         attempt: 1,
@@ -203,7 +203,7 @@ pub fn invocation(name: &str) -> mission::call::Invocation {
 
 /// Runs the loaded plugin `name` once through the library, with its own
 /// deadline, and returns the typed report.
-pub async fn call_task(host: &Host, name: &str) -> mission::call::CallReport<String> {
+pub async fn call_task(host: &Host, name: &str) -> mission::plugin::call::CallReport<String> {
     let plugin = host.registry().get(name).unwrap();
     plugin
         .run_task(host.services(), &invocation(name), plugin.config.limits.timeout)

@@ -3,10 +3,10 @@
 //! [`crate::claude`]'s.
 
 use super::Capabilities;
-use crate::bindings::task::mission::plugin::claude::{Answer, Host, Options};
-use crate::bindings::CapabilityError;
 use crate::claude::Asker;
 use crate::config::Grant;
+use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Host, Options};
+use crate::wasm::bindings::CapabilityError;
 
 impl Host for Capabilities {
     async fn ask(

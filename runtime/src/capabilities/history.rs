@@ -1,13 +1,12 @@
 //! `mission:plugin/history`: conversation history per plugin, in the
 //! `history` table. Needs the `history` grant. The chat path also records
-//! each incoming message and reply through [`record`].
+//! each incoming message and reply through [`record_exchange`].
 
 use super::Capabilities;
-pub use crate::bindings::task::mission::plugin::history::Role;
-use crate::bindings::task::mission::plugin::history::{Entry, Host};
-use crate::bindings::CapabilityError;
 use crate::config::{Grant, PluginName};
 use crate::db::Database;
+use crate::wasm::bindings::task::mission::plugin::history::{Entry, Host, Role};
+use crate::wasm::bindings::CapabilityError;
 
 /// The most entries one `read` returns, whatever the plugin asks for.
 const MAX_READ: u32 = 1000;
@@ -21,24 +20,39 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// Appends one entry to `plugin`'s `conversation`.
-pub async fn record(
-    db: &Database,
+/// Appends one exchange to `plugin`'s `conversation`: the user's `message`
+/// and, if the plugin answered, its `reply`. Runs on the caller's
+/// transaction, so the exchange commits together with what else the caller
+/// writes (the bot's stored reply).
+pub fn record_exchange(
+    transaction: &rusqlite::Transaction<'_>,
+    plugin: &PluginName,
+    conversation: &str,
+    message: &str,
+    reply: Option<&str>,
+) -> rusqlite::Result<()> {
+    insert(transaction, plugin, conversation, Role::User, message)?;
+    if let Some(reply) = reply {
+        insert(transaction, plugin, conversation, Role::Assistant, reply)?;
+    }
+    Ok(())
+}
+
+/// Appends one entry to `plugin`'s `conversation`, dated now.
+fn insert(
+    connection: &rusqlite::Connection,
     plugin: &PluginName,
     conversation: &str,
     role: Role,
     text: &str,
-) -> anyhow::Result<()> {
-    let (plugin, conversation, text) = (plugin.to_string(), conversation.to_owned(), text.to_owned());
+) -> rusqlite::Result<()> {
     let at = chrono::Utc::now().timestamp_millis();
-    db.call(move |c| {
-        c.execute(
+    connection
+        .prepare_cached(
             "INSERT INTO history (plugin, conversation, role, text, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            (plugin, conversation, role_name(role), text, at),
-        )
-    })
-    .await
-    .map(drop)
+        )?
+        .execute((plugin.as_str(), conversation, role_name(role), text, at))
+        .map(drop)
 }
 
 /// Forgets every entry of `plugin`'s `conversation` (`/reset`).
@@ -113,7 +127,11 @@ impl Host for Capabilities {
                 "history.append: an entry is at most {MAX_TEXT_BYTES} bytes"
             ))));
         }
-        let result = record(&self.db, &self.plugin, &conversation, role, &text).await;
+        let plugin = self.plugin.clone();
+        let result = self
+            .db
+            .call(move |c| insert(c, &plugin, &conversation, role, &text))
+            .await;
         Ok(result.map_err(|e| self.failed("history.append", e)))
     }
 

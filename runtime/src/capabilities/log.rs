@@ -2,7 +2,7 @@
 //! `plugin` target with the plugin's name. Needs no grant.
 
 use super::Capabilities;
-use crate::bindings::task::mission::plugin::log::{Host, Level};
+use crate::wasm::bindings::task::mission::plugin::log::{Host, Level};
 
 /// Longer messages are cut, so one call cannot write megabytes to the log.
 const MAX_MESSAGE_BYTES: usize = 8192;

@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::bindings::{chat, task, CapabilityError};
-use crate::claude::config::ClaudeGrant;
 use crate::claude::Claude;
+use crate::config::claude::ClaudeGrant;
 use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
-use crate::telegram::TelegramSender;
+use crate::telegram::client::TelegramSender;
+use crate::wasm::bindings::{chat, task, CapabilityError};
 
 mod claude;
 pub mod history;

@@ -3,9 +3,9 @@
 //! reaches the chats listed in `[plugins.NAME.notify] chats`.
 
 use super::Capabilities;
-use crate::bindings::task::mission::plugin::notify::Host;
-use crate::bindings::CapabilityError;
 use crate::config::Grant;
+use crate::wasm::bindings::task::mission::plugin::notify::Host;
+use crate::wasm::bindings::CapabilityError;
 
 /// The longest text one `send` takes (it is split into Telegram messages).
 const MAX_TEXT_BYTES: usize = 32 << 10;

@@ -4,9 +4,9 @@
 use rusqlite::OptionalExtension;
 
 use super::Capabilities;
-use crate::bindings::task::mission::plugin::state::Host;
-use crate::bindings::CapabilityError;
 use crate::config::Grant;
+use crate::wasm::bindings::task::mission::plugin::state::Host;
+use crate::wasm::bindings::CapabilityError;
 
 /// The longest key accepted.
 const MAX_KEY_BYTES: usize = 256;

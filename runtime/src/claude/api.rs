@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::config::{ClaudeConfig, Price};
 use super::request::Request;
 use super::sessions::Turn;
 use super::{Completion, Failure, Spent, TokenCounts};
+use crate::config::claude::{ClaudeConfig, Price};
 
 /// The API version the host speaks.
 const API_VERSION: &str = "2023-06-01";
@@ -87,7 +87,7 @@ pub(crate) async fn ask(
         if Instant::now() + wait >= deadline {
             return Err(Failure::failed(format!(
                 "{error}; retrying after {} would pass the deadline",
-                crate::units::HumanDuration(wait)
+                crate::config::units::HumanDuration(wait)
             )));
         }
         tracing::warn!(
@@ -210,7 +210,7 @@ async fn read_answer(mut response: reqwest::Response, stream: bool, cap: u64) ->
 fn too_long(cap: u64) -> Failure {
     Failure::failed(format!(
         "the API's answer was longer than {}",
-        crate::units::ByteSize(cap)
+        crate::config::units::ByteSize(cap)
     ))
 }
 
@@ -348,7 +348,7 @@ mod tests {
             session_key: Some("k".into()),
             tools: Vec::new(),
             mcp_config: None,
-            backend: super::super::config::Backend::Api,
+            backend: crate::config::claude::Backend::Api,
             deadline: Duration::from_secs(1),
         };
         let transcript = [

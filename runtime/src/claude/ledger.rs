@@ -4,37 +4,25 @@
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::config::{Backend, Budget};
 use super::Spent;
+use crate::config::claude::{Backend, Budget};
 use crate::config::PluginName;
-use crate::db::Database;
+use crate::db::{datetime, text_enum, Database};
 
-/// How a call ended, as the ledger records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallOutcome {
-    /// Answered.
-    Ok,
-    /// Made, but failed (the reason is kept).
-    Failed,
-    /// Stopped at its deadline.
-    TimedOut,
-    /// Refused before it started: a budget was spent.
-    OverBudget,
-    /// Abandoned when the plugin's own call ended first; what it spent is
-    /// not known.
-    Cancelled,
-}
-
-impl CallOutcome {
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallOutcome::Ok => "ok",
-            CallOutcome::Failed => "failed",
-            CallOutcome::TimedOut => "timed_out",
-            CallOutcome::OverBudget => "over_budget",
-            CallOutcome::Cancelled => "cancelled",
-        }
+text_enum! {
+    /// How a call ended, as the ledger records it.
+    pub enum CallOutcome {
+        /// Answered.
+        Ok = "ok",
+        /// Made, but failed (the reason is kept).
+        Failed = "failed",
+        /// Stopped at its deadline.
+        TimedOut = "timed_out",
+        /// Refused before it started: a budget was spent.
+        OverBudget = "over_budget",
+        /// Abandoned when the plugin's own call ended first; what it spent is
+        /// not known.
+        Cancelled = "cancelled",
     }
 }
 
@@ -104,7 +92,7 @@ pub fn day_and_month_start(now: DateTime<Utc>, zone: Tz) -> (i64, i64) {
 /// The start of the calendar month of `now` in `zone`: where `mission cost`
 /// and `/cost` begin by default.
 pub fn month_start(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(day_and_month_start(now, zone).1).unwrap_or(now)
+    datetime(day_and_month_start(now, zone).1)
 }
 
 /// What has been spent so far today and this month.
@@ -208,7 +196,7 @@ pub(crate) async fn budget_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::task::mission::plugin::claude::Usage;
+    use crate::wasm::bindings::task::mission::plugin::claude::Usage;
 
     fn entry(plugin: &str, cost_usd: f64) -> LedgerEntry {
         LedgerEntry {

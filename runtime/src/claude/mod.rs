@@ -12,14 +12,13 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
-use crate::bindings::CapabilityError;
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
+use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
+use crate::wasm::bindings::CapabilityError;
 
 pub mod api;
 mod cli_result;
-pub mod config;
 pub mod ledger;
 mod oneshot;
 mod persistent;
@@ -28,7 +27,7 @@ pub mod report;
 mod request;
 mod sessions;
 
-use config::{Backend, ClaudeConfig, ClaudeGrant};
+use crate::config::claude::{Backend, Budget, ClaudeConfig, ClaudeGrant};
 use ledger::{CallOutcome, LedgerEntry};
 use request::Request;
 
@@ -184,6 +183,11 @@ impl Claude {
 
     fn active(&self) -> Option<Arc<Active>> {
         self.active.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The global budget in force (none without `[claude]`).
+    pub fn budget(&self) -> Budget {
+        self.active().map(|a| a.config.budget).unwrap_or_default()
     }
 
     /// Asks Claude `prompt` for `asker`: checks the grant and the budgets,

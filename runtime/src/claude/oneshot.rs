@@ -8,10 +8,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::cli_result::CliResult;
-use super::config::ClaudeConfig;
 use super::process::{read_line_capped, ClaudeProcess, Exit, Line};
 use super::request::Request;
 use super::{Completion, Failure};
+use crate::config::claude::ClaudeConfig;
 
 /// How long a CLI that printed its result may take to exit.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -62,7 +62,7 @@ pub(crate) async fn ask(
         Output::Unreadable(e) => Err(Failure::failed(format!("reading claude's output failed: {e}"))),
         Output::TooMuch => Err(Failure::failed(format!(
             "claude printed more than {} and was stopped",
-            crate::units::ByteSize(config.max_output)
+            crate::config::units::ByteSize(config.max_output)
         ))),
         Output::NoResult(printed) => Err(Failure::failed(no_result(&exit, &printed))),
     }

@@ -16,10 +16,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::cli_result::{is_session_id, CliResult};
-use super::config::ClaudeConfig;
 use super::process::{read_line_capped, ClaudeProcess, Line};
 use super::request::Request;
 use super::{Completion, Failure};
+use crate::config::claude::ClaudeConfig;
 use crate::config::PluginName;
 
 /// How long a process whose stdin was closed may take to exit.
@@ -318,7 +318,7 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, deadline: Instant) -> Tur
                 Ok(Line::TooLong) => {
                     return Turn::OutOfStep(format!(
                         "claude printed more than {} in one turn and was stopped",
-                        crate::units::ByteSize(cap)
+                        crate::config::units::ByteSize(cap)
                     ))
                 }
                 Ok(Line::Text(text)) => {

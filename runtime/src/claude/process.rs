@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use super::config::ClaudeConfig;
+use crate::config::claude::ClaudeConfig;
 
 /// How much of the end of stderr is kept for error messages.
 const STDERR_TAIL: usize = 4 << 10;

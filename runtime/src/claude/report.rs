@@ -9,9 +9,10 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::config::Budget;
 use super::ledger::day_and_month_start;
-use crate::db::Database;
+use super::ledger::CallOutcome;
+use crate::config::claude::Budget;
+use crate::db::{datetime, Database};
 
 /// How `mission cost` groups calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -52,12 +53,12 @@ pub struct CostLine {
 
 impl CostLine {
     fn add(&mut self, row: &Row) {
-        if row.outcome == "over_budget" {
+        if row.outcome == CallOutcome::OverBudget {
             self.refused += 1;
             return;
         }
         self.calls += 1;
-        if row.outcome != "ok" {
+        if row.outcome != CallOutcome::Ok {
             self.failed += 1;
         }
         self.input_tokens += row.input;
@@ -108,7 +109,7 @@ struct Row {
     cache_write: u64,
     cache_read: u64,
     cost_usd: f64,
-    outcome: String,
+    outcome: CallOutcome,
 }
 
 /// The report of calls since `since`, grouped `by`, as of `now` in `zone`.
@@ -161,10 +162,7 @@ pub async fn cost_report(
         let key = match by {
             GroupBy::Plugin => row.plugin.clone(),
             GroupBy::Model => row.model.clone().unwrap_or_else(|| "(default)".into()),
-            GroupBy::Day => zone
-                .timestamp_millis_opt(row.at)
-                .single()
-                .map_or_else(|| "?".into(), |t| t.date_naive().to_string()),
+            GroupBy::Day => datetime(row.at).with_timezone(&zone).date_naive().to_string(),
         };
         groups
             .entry(key.clone())

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::config::{Backend, ClaudeConfig, ClaudeGrant};
-use crate::bindings::task::mission::plugin::claude::{Backend as WitBackend, Options};
-use crate::bindings::CapabilityError;
+use crate::config::claude::{Backend, ClaudeConfig, ClaudeGrant};
+use crate::wasm::bindings::task::mission::plugin::claude::{Backend as WitBackend, Options};
+use crate::wasm::bindings::CapabilityError;
 
 /// The longest session key a plugin may use.
 const MAX_SESSION_KEY: usize = 256;

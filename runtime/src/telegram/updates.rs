@@ -1,13 +1,38 @@
-//! The durable queue of Telegram updates (`telegram_updates`): each update
-//! is stored before the next `getUpdates` confirms it to Telegram, its reply
-//! is stored before it is sent, and it is marked when handled, so a crash
+//! The durable queue of Telegram updates (`telegram_updates`): each batch
+//! is stored and synced to disk before the next `getUpdates` confirms it to
+//! Telegram, its reply is stored (in the commit that records the exchange's
+//! history) before it is sent, and it is marked when handled, so a crash
 //! loses nothing, a restart handles only what was not handled, and a reply
 //! the plugin already gave is sent again rather than asked for again.
 
 use chrono::Utc;
 
-use crate::call::ParseMode;
-use crate::db::Database;
+use crate::db::{text_enum, Database};
+use crate::plugin::call::{ParseMode, Reply};
+
+text_enum! {
+    /// What came of an update, as recorded when it is handled.
+    pub enum UpdateOutcome {
+        /// The plugin's reply was sent.
+        Replied = "replied",
+        /// The plugin replied; Telegram did not take the reply.
+        ReplyFailed = "reply_failed",
+        /// The plugin chose not to reply.
+        NoReply = "no_reply",
+        /// The plugin failed (or was not loaded); the user got an apology.
+        PluginFailed = "plugin_failed",
+        /// The sender is not on the allowlist.
+        Refused = "refused",
+        /// Not a text message from a user.
+        Ignored = "ignored",
+        /// `/reset`, answered by the host.
+        Reset = "reset",
+        /// `/status`, answered by the host.
+        Status = "status",
+        /// `/cost`, answered by the host.
+        Cost = "cost",
+    }
+}
 
 /// One incoming update as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +62,15 @@ pub struct StoredReply {
     pub parse_mode: Option<ParseMode>,
 }
 
+impl From<&Reply> for StoredReply {
+    fn from(reply: &Reply) -> StoredReply {
+        StoredReply {
+            text: reply.text.clone(),
+            parse_mode: reply.parse_mode,
+        }
+    }
+}
+
 fn mode_name(mode: ParseMode) -> &'static str {
     match mode {
         ParseMode::MarkdownV2 => "markdown_v2",
@@ -52,10 +86,12 @@ fn mode_from_name(name: &str) -> Option<ParseMode> {
     }
 }
 
-/// Stores `updates` (ignoring ones already stored).
+/// Stores `updates` (ignoring ones already stored), on disk when this
+/// returns: the next poll's offset will confirm them to Telegram, which then
+/// forgets them, so not even a power cut may lose them. One sync per batch.
 pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<()> {
     let now = Utc::now().timestamp_millis();
-    db.call(move |c| {
+    db.call_durable(move |c| {
         let transaction = c.transaction()?;
         {
             let mut insert = transaction.prepare_cached(
@@ -122,28 +158,32 @@ pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
     .await
 }
 
-/// Stores the reply to update `update_id` before it is sent.
-pub async fn store_reply(db: &Database, update_id: i64, reply: StoredReply) -> anyhow::Result<()> {
-    db.call(move |c| {
-        c.execute(
-            "UPDATE telegram_updates SET reply = ?2, reply_mode = ?3 WHERE update_id = ?1",
-            (update_id, reply.text, reply.parse_mode.map(mode_name)),
-        )
-    })
-    .await
-    .map(drop)
+/// Stores the reply to update `update_id` before it is sent, on the
+/// caller's transaction.
+pub fn store_reply(
+    transaction: &rusqlite::Connection,
+    update_id: i64,
+    reply: &StoredReply,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("UPDATE telegram_updates SET reply = ?2, reply_mode = ?3 WHERE update_id = ?1")?
+        .execute((update_id, &reply.text, reply.parse_mode.map(mode_name)))
+        .map(drop)
 }
 
 /// Marks update `update_id` handled, with what came of it.
-pub async fn mark_handled(db: &Database, update_id: i64, outcome: &str) -> anyhow::Result<()> {
-    let outcome = outcome.to_owned();
-    let now = Utc::now().timestamp_millis();
-    db.call(move |c| {
-        c.execute(
-            "UPDATE telegram_updates SET handled_at = ?2, outcome = ?3 WHERE update_id = ?1",
-            (update_id, now, outcome),
-        )
-    })
-    .await
-    .map(drop)
+pub async fn mark_handled(db: &Database, update_id: i64, outcome: UpdateOutcome) -> anyhow::Result<()> {
+    db.call(move |c| mark_handled_in(c, update_id, outcome)).await
+}
+
+/// Marks update `update_id` handled on the caller's transaction.
+pub fn mark_handled_in(
+    transaction: &rusqlite::Connection,
+    update_id: i64,
+    outcome: UpdateOutcome,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("UPDATE telegram_updates SET handled_at = ?2, outcome = ?3 WHERE update_id = ?1")?
+        .execute((update_id, Utc::now().timestamp_millis(), outcome))
+        .map(drop)
 }

@@ -1,8 +1,9 @@
 //! The scheduler: fires each schedule at its due times, read from the wall
 //! clock and re-checked every second, so a machine that slept runs a missed
 //! job once on wake; applies the overlap, retry, jitter and catch-up
-//! policies; takes `mission trigger` requests; and on shutdown gives running
-//! tasks a grace period before interrupting them.
+//! policies; runs a schedule now when asked (`mission trigger`, through
+//! [`ScheduleChange::Trigger`]); and on shutdown gives running tasks a grace
+//! period before interrupting them.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -12,15 +13,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use crate::clock::Clock;
-use crate::control::{self, RequestKind};
+use super::clock::Clock;
+use super::state;
+use super::{CatchUp, Overlap, Schedule};
 use crate::db::Database;
 use crate::runs::{self, Trigger};
-use crate::schedule::{CatchUp, Overlap, Schedule};
-use crate::schedule_state;
 
 /// How often the wall clock is re-read even when nothing is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -66,6 +66,17 @@ pub enum ScheduleChange {
     Upsert(Box<Schedule>),
     /// Stop scheduling the named schedule.
     Remove(String),
+    /// Run the named schedule now, for `mission trigger` request `request`;
+    /// `done` is told when all its attempts are over (`true`), or at once
+    /// (`false`) if there is no such schedule.
+    Trigger {
+        /// The schedule.
+        schedule: String,
+        /// The request it answers.
+        request: i64,
+        /// Told when the run is over.
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// The scheduler of one host.
@@ -156,11 +167,24 @@ impl Scheduler {
                     tracing::info!(schedule = %name, "schedule removed");
                 }
             }
+            ScheduleChange::Trigger {
+                schedule,
+                request,
+                done,
+            } => {
+                if self.entries.contains_key(&schedule) {
+                    tracing::info!(%schedule, request, "triggered");
+                    self.start_run(&schedule, self.clock.now(), Trigger::Request(request), Some(done));
+                } else {
+                    tracing::warn!(%schedule, request, "trigger request for an unknown schedule");
+                    let _ = done.send(false);
+                }
+            }
         }
     }
 
     /// A channel told each time the scheduler has handled a wake-up and is
-    /// asleep again: tests step a [`crate::clock::ManualClock`] with it.
+    /// asleep again: tests step a [`crate::schedule::clock::ManualClock`] with it.
     pub fn observe_ticks(&mut self) -> mpsc::UnboundedReceiver<()> {
         let (sender, receiver) = mpsc::unbounded_channel();
         self.ticks = Some(sender);
@@ -171,13 +195,7 @@ impl Scheduler {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         self.start().await;
         tokio::pin!(shutdown);
-        let pid = std::process::id();
-        let started = self.clock.now();
         loop {
-            if let Err(e) = control::heartbeat(&self.db, pid, started, Utc::now()).await {
-                tracing::warn!("failed to write the heartbeat: {e:#}");
-            }
-            self.take_requests().await;
             self.fire_due().await;
             while self.tasks.try_join_next().is_some() {}
             let sleep = self.clock.sleep(self.time_to_next().min(CHECK_INTERVAL));
@@ -197,16 +215,13 @@ impl Scheduler {
             }
         }
         self.drain().await;
-        if let Err(e) = control::sign_off(&self.db, pid).await {
-            tracing::warn!("failed to clear the heartbeat: {e:#}");
-        }
     }
 
     /// Runs the schedule `name` once now (with its jitter and retries) and
     /// waits for it: `mission trigger` when no host is up.
     pub async fn run_now(mut self, name: &str, trigger: Trigger) {
         if self.entries.contains_key(name) {
-            self.start_run(name, self.clock.now(), trigger);
+            self.start_run(name, self.clock.now(), trigger, None);
         }
         while self.tasks.join_next().await.is_some() {}
     }
@@ -214,7 +229,7 @@ impl Scheduler {
     /// Catch-up runs for downtime, then the first due time of each schedule.
     async fn start(&mut self) {
         let now = self.clock.now();
-        let last_due = schedule_state::all_last_due(&self.db).await.unwrap_or_else(|e| {
+        let last_due = state::all_last_due(&self.db).await.unwrap_or_else(|e| {
             tracing::error!("failed to read the last due times, so nothing is caught up: {e:#}");
             HashMap::new()
         });
@@ -270,24 +285,6 @@ impl Scheduler {
         self.fire(due, Trigger::Schedule).await;
     }
 
-    async fn take_requests(&mut self) {
-        let requests = match control::take_requests(&self.db, RequestKind::Trigger).await {
-            Ok(requests) => requests,
-            Err(e) => return tracing::error!("failed to read trigger requests: {e:#}"),
-        };
-        for (request, name) in requests {
-            if self.entries.contains_key(&name) {
-                tracing::info!(schedule = %name, request, "triggered");
-                self.start_run(&name, self.clock.now(), Trigger::Request(request));
-            } else {
-                tracing::warn!(schedule = %name, request, "trigger request for an unknown schedule");
-                if let Err(e) = control::finish_request(&self.db, request).await {
-                    tracing::error!(request, "failed to answer the request: {e:#}");
-                }
-            }
-        }
-    }
-
     /// Starts a run of each `(schedule, due time)` unless it is paused or its
     /// overlap policy says otherwise. The database is asked once for the
     /// whole batch, so a thousand schedules due at one minute start together.
@@ -295,7 +292,7 @@ impl Scheduler {
         if due.is_empty() {
             return;
         }
-        let paused = schedule_state::paused(&self.db).await.unwrap_or_else(|e| {
+        let paused = state::paused(&self.db).await.unwrap_or_else(|e| {
             tracing::error!("failed to read which schedules are paused, running all: {e:#}");
             Default::default()
         });
@@ -303,7 +300,7 @@ impl Scheduler {
         for (name, due) in held {
             tracing::info!(schedule = %name, %due, "paused: not run");
         }
-        if let Err(e) = schedule_state::set_last_due_many(&self.db, firing.clone()).await {
+        if let Err(e) = state::set_last_due_many(&self.db, firing.clone()).await {
             tracing::error!("failed to record due times: {e:#}");
         }
         let mut skipped = Vec::new();
@@ -328,7 +325,7 @@ impl Scheduler {
                 }
             }
             drop(slot);
-            self.start_run(&name, due, trigger);
+            self.start_run(&name, due, trigger, None);
         }
         for (plugin, name, due) in skipped {
             if let Err(e) = runs::record_skipped(&self.db, &plugin, &name, due).await {
@@ -337,18 +334,22 @@ impl Scheduler {
         }
     }
 
-    fn start_run(&mut self, name: &str, due: DateTime<Utc>, trigger: Trigger) {
+    /// Starts a run of `name` for `due`; `done` is told when it is over.
+    fn start_run(
+        &mut self,
+        name: &str,
+        due: DateTime<Utc>,
+        trigger: Trigger,
+        done: Option<oneshot::Sender<bool>>,
+    ) {
         let entry = &self.entries[name];
         entry.slot.lock().unwrap().running += 1;
         let (runner, clock) = (self.runner.clone(), self.clock.clone());
         let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
-        let db = self.db.clone();
         self.tasks.spawn(async move {
             execute(runner, clock, schedule, slot, due, trigger).await;
-            if let Trigger::Request(request) = trigger {
-                if let Err(e) = control::finish_request(&db, request).await {
-                    tracing::error!(request, "failed to answer the request: {e:#}");
-                }
+            if let Some(done) = done {
+                let _ = done.send(true);
             }
         });
     }
@@ -372,9 +373,6 @@ impl Scheduler {
             match runs::interrupt_running(&self.db).await {
                 Ok(count) => tracing::info!(count, "runs recorded as interrupted"),
                 Err(e) => tracing::error!("failed to record interrupted runs: {e:#}"),
-            }
-            if let Err(e) = control::finish_abandoned_requests(&self.db).await {
-                tracing::error!("failed to answer interrupted requests: {e:#}");
             }
         }
     }
@@ -428,7 +426,8 @@ mod tests {
     use tokio::sync::{oneshot, Semaphore};
 
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::runs::RunOutcome;
+    use crate::schedule::clock::ManualClock;
     use crate::schedule::CronExpr;
 
     fn utc(text: &str) -> DateTime<Utc> {
@@ -700,7 +699,7 @@ mod tests {
                 ("once".into(), utc("2026-11-24T09:00:00Z")),
                 ("none".into(), utc("2026-11-24T09:00:00Z")),
             ];
-            schedule_state::set_last_due_many(&db, fired).await.unwrap();
+            state::set_last_due_many(&db, fired).await.unwrap();
         }
         let options = Options {
             start: "2026-11-24T12:30:00Z",
@@ -734,7 +733,7 @@ mod tests {
         h.expect_attempts(1).await;
         let skipped = runs::recent(&h.db, Some("slow"), 10).await.unwrap();
         assert_eq!(skipped.len(), 1, "{skipped:?}");
-        assert_eq!(skipped[0].outcome, "skipped");
+        assert_eq!(skipped[0].outcome, RunOutcome::Skipped);
         assert_eq!(skipped[0].scheduled_at, utc("2026-11-24T10:02:00Z"));
         h.finish_runs(1);
         h.step(Duration::from_secs(60)).await; // 10:03:00, runs
@@ -861,14 +860,14 @@ mod tests {
     #[tokio::test]
     async fn a_paused_schedule_does_not_fire_until_resumed_across_restarts() {
         let mut h = Harness::start(vec![schedule("hourly", "0 * * * *")], Options::default()).await;
-        schedule_state::set_paused(&h.db, "hourly", true).await.unwrap();
+        state::set_paused(&h.db, "hourly", true).await.unwrap();
         h.step(Duration::from_secs(3600)).await; // 11:00, paused
         h.expect_attempts(0).await;
         let dir = h.stop().await;
 
         let db = Database::open(&dir.path().join("db")).unwrap();
         assert!(
-            schedule_state::is_paused(&db, "hourly").await.unwrap(),
+            state::is_paused(&db, "hourly").await.unwrap(),
             "pause did not persist"
         );
         let options = Options {
@@ -879,7 +878,7 @@ mod tests {
         let mut h = Harness::start(vec![schedule("hourly", "0 * * * *")], options).await;
         h.step(Duration::from_secs(1800)).await; // 12:00, still paused
         h.expect_attempts(0).await;
-        schedule_state::set_paused(&h.db, "hourly", false).await.unwrap();
+        state::set_paused(&h.db, "hourly", false).await.unwrap();
         h.step(Duration::from_secs(3600)).await; // 13:00
         let attempts = h.expect_attempts(1).await;
         assert_eq!(attempts[0].due, utc("2026-11-24T13:00:00Z"));

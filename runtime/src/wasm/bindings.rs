@@ -1,15 +1,8 @@
-//! Rust bindings for the worlds of `wit/`, one `bindgen!` per world, and the
-//! linker that provides their imports (and WASI's) to every plugin.
+//! Rust bindings for the worlds of `wit/`, one `bindgen!` per world.
 //!
 //! The chat world reuses the task world's capability interfaces (`with`), so
 //! each capability has exactly one host trait, implemented in
 //! [`crate::capabilities`].
-
-use wasmtime::component::{HasSelf, Linker};
-use wasmtime::error::Context;
-use wasmtime::Engine;
-
-use crate::host_state::HostState;
 
 /// The `task` world: a plugin that exports `run`.
 pub mod task {
@@ -40,13 +33,3 @@ pub mod chat {
 }
 
 pub use task::mission::plugin::types::CapabilityError;
-
-/// A linker with WASI p2 and every `mission:plugin` capability, shared by
-/// all plugins of both worlds.
-pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("failed to add WASI to the linker")?;
-    task::Task::add_to_linker::<_, HasSelf<_>>(&mut linker, |state: &mut HostState| &mut state.capabilities)
-        .context("failed to add the capabilities to the linker")?;
-    Ok(linker)
-}

@@ -1,44 +1,27 @@
 //! A loaded plugin: its component compiled, checked against its world and
 //! pre-instantiated, with the config it was loaded under. Calls on it live in
-//! [`crate::call`].
+//! [`crate::plugin::call`].
 
-use std::fmt;
+pub mod cache;
+pub mod call;
+pub mod hash;
+pub mod loader;
+pub mod loads;
+pub mod registry;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Linker;
 use wasmtime::Engine;
 
-use crate::bindings::{chat, task};
-use crate::cache::{CacheOutcome, CompileCache};
 use crate::config::{PluginConfig, PluginName, World};
-use crate::host_state::HostState;
-
-/// The SHA-256 of a component file, in hex.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ContentHash(String);
-
-impl ContentHash {
-    /// The hash of `bytes`.
-    pub fn of(bytes: &[u8]) -> Self {
-        let digest = Sha256::digest(bytes);
-        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    /// The first 12 hex digits, enough to tell versions apart in a listing.
-    pub fn short(&self) -> &str {
-        &self.0[..12]
-    }
-}
-
-impl fmt::Display for ContentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::wasm::bindings::{chat, task};
+use crate::wasm::state::HostState;
+use cache::{CacheOutcome, CompileCache};
+use hash::ContentHash;
 
 /// The pre-instantiated component, typed by its world.
 pub(crate) enum PluginPre {

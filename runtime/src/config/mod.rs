@@ -20,6 +20,9 @@
 //! config = { greeting = "Good morning" }
 //! ```
 
+pub mod claude;
+pub mod units;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,8 +30,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::claude::config::{ClaudeConfig, ClaudeGrant, RawClaude, RawClaudeGrant};
-use crate::units::{ByteSize, HumanDuration};
+use claude::{ClaudeConfig, ClaudeGrant, RawClaude, RawClaudeGrant};
+use units::{ByteSize, HumanDuration};
 
 /// A plugin's name as written under `[plugins.NAME]`: lowercase ASCII
 /// letters, digits, `-` and `_`, at most 64 characters. It tags logs, run

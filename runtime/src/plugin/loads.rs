@@ -3,33 +3,23 @@
 
 use std::time::Duration;
 
-use crate::db::Database;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
-/// How a load or reload ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadOutcome {
-    /// Loaded at start.
-    Loaded,
-    /// A new version (or new config) replaced the old one.
-    Reloaded,
-    /// The new file was refused; the old version keeps serving.
-    Refused,
-    /// The file is gone; the last version keeps serving.
-    Missing,
-    /// Same file and config as the version serving: nothing done.
-    Unchanged,
-}
+use crate::db::{datetime, text_enum, Database};
 
-impl LoadOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            LoadOutcome::Loaded => "loaded",
-            LoadOutcome::Reloaded => "reloaded",
-            LoadOutcome::Refused => "refused",
-            LoadOutcome::Missing => "missing",
-            LoadOutcome::Unchanged => "unchanged",
-        }
+text_enum! {
+    /// How a load or reload ended.
+    pub enum LoadOutcome {
+        /// Loaded at start.
+        Loaded = "loaded",
+        /// A new version (or new config) replaced the old one.
+        Reloaded = "reloaded",
+        /// The new file was refused; the old version keeps serving.
+        Refused = "refused",
+        /// The file is gone; the last version keeps serving.
+        Missing = "missing",
+        /// Same file and config as the version serving: nothing done.
+        Unchanged = "unchanged",
     }
 }
 
@@ -42,8 +32,8 @@ pub struct PluginLoad {
     pub plugin: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// `loaded`, `reloaded`, `refused`, `missing` or `unchanged`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: LoadOutcome,
     /// The hash of the version serving before, if any.
     pub old_hash: Option<String>,
     /// The hash of the file loaded or refused.
@@ -108,7 +98,7 @@ fn row_to_load(row: &rusqlite::Row<'_>) -> rusqlite::Result<PluginLoad> {
     Ok(PluginLoad {
         id: row.get(0)?,
         plugin: row.get(1)?,
-        at: Utc.timestamp_millis_opt(row.get(2)?).single().unwrap_or_default(),
+        at: datetime(row.get(2)?),
         outcome: row.get(3)?,
         old_hash: row.get(4)?,
         new_hash: row.get(5)?,

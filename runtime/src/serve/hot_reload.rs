@@ -2,51 +2,72 @@
 //! `mission.toml`, and applies each change to the running host: a plugin is
 //! recompiled off the hot path and swapped in, a schedule replaced, a config
 //! change applied to the next call. Whatever is refused leaves the previous
-//! version serving. Also answers `mission reload`.
+//! version serving. Also does what `mission reload` asks ([`ReloadRequest`]).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::watcher::FileWatcher;
 use crate::config::Config;
-use crate::control::{self, RequestKind};
-use crate::host::Host;
+use crate::plugin::loads::LoadOutcome;
+use crate::schedule::scheduler::ScheduleChange;
 use crate::schedule::{self, Schedule};
-use crate::scheduler::ScheduleChange;
-use crate::watcher::FileWatcher;
 
-/// How often `mission reload` requests are looked for.
-const REQUEST_POLL: Duration = Duration::from_millis(250);
+/// What hot reload needs of the host: its config, and the two ways to
+/// change what it serves.
+#[async_trait::async_trait]
+pub trait Reloadable: Send + Sync + 'static {
+    /// The configuration the host runs with now.
+    fn config(&self) -> Arc<Config>;
+    /// Loads plugin `name` again from its file; the old version keeps
+    /// serving unless the new one loads.
+    async fn reload_plugin(&self, name: &str) -> anyhow::Result<LoadOutcome>;
+    /// Switches to `config`; returns notes on what was and was not applied.
+    async fn apply_config(&self, config: Config) -> Vec<String>;
+}
+
+/// `mission reload [PLUGIN]`, handed over by the control channel.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// The plugin to reload; all of them if none.
+    pub plugin: Option<String>,
+    /// Told when the reloads are done.
+    pub done: oneshot::Sender<bool>,
+}
 
 /// The hot-reload task of one host.
 pub struct HotReload {
     watcher: FileWatcher,
     changed: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    requests: mpsc::UnboundedReceiver<ReloadRequest>,
     reloader: Reloader,
 }
 
 impl HotReload {
     /// Starts watching `host`'s files; schedule changes will go to the
-    /// scheduler through `schedules`. Changes from now on are seen.
+    /// scheduler through `schedules`. Changes from now on are seen. The
+    /// returned sender takes `mission reload` requests.
     pub fn start(
-        host: Arc<Host>,
+        host: Arc<dyn Reloadable>,
         schedules: mpsc::UnboundedSender<ScheduleChange>,
-    ) -> anyhow::Result<HotReload> {
+    ) -> anyhow::Result<(HotReload, mpsc::UnboundedSender<ReloadRequest>)> {
         let (mut watcher, changed) = FileWatcher::start()?;
         watch(&mut watcher, &host.config());
-        Ok(HotReload {
+        let (requests_in, requests) = mpsc::unbounded_channel();
+        let reload = HotReload {
             watcher,
             changed,
+            requests,
             reloader: Reloader { host, schedules },
-        })
+        };
+        Ok((reload, requests_in))
     }
 
     /// Applies changes until `shutdown` completes.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        let mut requests = tokio::time::interval(REQUEST_POLL);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -57,7 +78,7 @@ impl HotReload {
                     }
                     watch(&mut self.watcher, &self.reloader.host.config());
                 }
-                _ = requests.tick() => self.reloader.answer_requests().await,
+                Some(request) = self.requests.recv() => self.reloader.reload(request).await,
             }
         }
     }
@@ -90,7 +111,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 struct Reloader {
-    host: Arc<Host>,
+    host: Arc<dyn Reloadable>,
     schedules: mpsc::UnboundedSender<ScheduleChange>,
 }
 
@@ -147,28 +168,23 @@ impl Reloader {
         }
     }
 
-    async fn answer_requests(&self) {
-        let requests = match control::take_requests(self.host.db(), RequestKind::Reload).await {
-            Ok(requests) => requests,
-            Err(e) => return tracing::error!("failed to read reload requests: {e:#}"),
+    async fn reload(&self, request: ReloadRequest) {
+        let names: Vec<String> = match request.plugin {
+            None => self
+                .host
+                .config()
+                .plugins
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect(),
+            Some(name) => vec![name],
         };
-        for (request, target) in requests {
-            let names: Vec<String> = match target.as_str() {
-                "" => self
-                    .host
-                    .config()
-                    .plugins
-                    .iter()
-                    .map(|p| p.name.to_string())
-                    .collect(),
-                name => vec![name.to_owned()],
-            };
-            tracing::info!(request, plugins = ?names, "reload requested");
-            for name in names {
-                if let Err(e) = self.host.reload_plugin(&name).await {
-                    tracing::error!(plugin = name, "reload failed: {e:#}");
-                }
+        tracing::info!(plugins = ?names, "reload requested");
+        for name in names {
+            if let Err(e) = self.host.reload_plugin(&name).await {
+                tracing::error!(plugin = name, "reload failed: {e:#}");
             }
         }
+        let _ = request.done.send(true);
     }
 }

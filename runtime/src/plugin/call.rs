@@ -7,15 +7,21 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{chat, task};
 use crate::capabilities::{Capabilities, Services};
-use crate::host_state::HostState;
-use crate::limits::{epoch_deadline, DeadlineExceeded};
-use crate::output::{CapturedOutput, OutputCapture};
-use crate::plugin::{ContentHash, Plugin, PluginPre};
+use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
+use crate::wasm::bindings::{chat, task};
+use crate::wasm::limits::{epoch_deadline, DeadlineExceeded};
+use crate::wasm::output::{CapturedOutput, OutputCapture};
+use crate::wasm::state::HostState;
 
 pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
 pub use task::mission::plugin::task_types::Invocation;
+
+/// What a caller commits in the same transaction as a chat plugin's answer
+/// (see [`Host::chat`](crate::host::Host::chat)), given the reply if there is
+/// one: the bot stores the reply it is about to send.
+pub type AnswerRecord =
+    Box<dyn FnOnce(&rusqlite::Transaction<'_>, Option<&Reply>) -> rusqlite::Result<()> + Send>;
 
 /// Why a call produced no result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,13 +39,13 @@ pub enum CallError {
         trap: String,
     },
     /// The call ran past its deadline and was interrupted.
-    #[error("the plugin timed out after {}", crate::units::HumanDuration(*after))]
+    #[error("the plugin timed out after {}", crate::config::units::HumanDuration(*after))]
     TimedOut {
         /// The deadline it had.
         after: Duration,
     },
     /// The plugin tried to grow its memory past its limit.
-    #[error("the plugin ran out of memory: its limit is {}", crate::units::ByteSize(*limit))]
+    #[error("the plugin ran out of memory: its limit is {}", crate::config::units::ByteSize(*limit))]
     OutOfMemory {
         /// The limit in bytes.
         limit: u64,

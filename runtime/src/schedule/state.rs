@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 
-use crate::db::Database;
+use crate::db::{datetime, Database};
 
 /// Whether `schedule` is paused.
 pub async fn is_paused(db: &Database, schedule: &str) -> anyhow::Result<bool> {
@@ -45,10 +45,8 @@ pub async fn all_last_due(db: &Database) -> anyhow::Result<HashMap<String, DateT
         let mut statement =
             c.prepare("SELECT schedule, last_due_at FROM schedule_state WHERE last_due_at IS NOT NULL")?;
         let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        rows.map(|row| {
-            row.map(|(name, ms)| (name, Utc.timestamp_millis_opt(ms).single().unwrap_or_default()))
-        })
-        .collect()
+        rows.map(|row| row.map(|(name, ms)| (name, datetime(ms))))
+            .collect()
     })
     .await
 }

@@ -5,8 +5,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::capabilities::Capabilities;
-use crate::limits::MemoryLimiter;
-use crate::output::OutputCapture;
+use crate::wasm::limits::MemoryLimiter;
+use crate::wasm::output::OutputCapture;
 
 /// Everything a plugin's instance can reach, for one call.
 pub struct HostState {

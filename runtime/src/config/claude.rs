@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::units::{ByteSize, HumanDuration};
+use crate::config::units::{ByteSize, HumanDuration};
 
 /// A way of reaching Claude (the WIT `backend` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -202,8 +202,8 @@ impl ClaudeConfig {
                     "note: plugins.{0}.timeout ({1}) is shorter than its Claude deadline ({2}): \
                      a slow answer ends the whole call; raise plugins.{0}.timeout or lower plugins.{0}.claude.timeout",
                     plugin.name,
-                    crate::units::HumanDuration(plugin.limits.timeout),
-                    crate::units::HumanDuration(deadline)
+                    crate::config::units::HumanDuration(plugin.limits.timeout),
+                    crate::config::units::HumanDuration(deadline)
                 )));
             }
             let allowed = plugin.claude.allowed_backends(self);

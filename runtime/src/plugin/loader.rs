@@ -6,12 +6,12 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::Engine;
 
-use crate::bindings;
-use crate::cache::CompileCache;
 use crate::config::{Config, PluginConfig};
-use crate::engine::new_engine;
-use crate::host_state::HostState;
+use crate::plugin::cache::CompileCache;
 use crate::plugin::{LoadError, Plugin};
+use crate::wasm::engine::new_engine;
+use crate::wasm::linker;
+use crate::wasm::state::HostState;
 
 /// Everything needed to load plugins; cheap to clone.
 #[derive(Clone)]
@@ -26,7 +26,7 @@ impl PluginLoader {
     /// directory.
     pub fn open(config: &Config) -> anyhow::Result<PluginLoader> {
         let engine = new_engine()?;
-        let linker = bindings::linker(&engine)?;
+        let linker = linker::linker(&engine)?;
         let cache = CompileCache::open(&config.data_dir.join("cache"), &engine)?;
         Ok(PluginLoader {
             engine,

@@ -11,7 +11,7 @@ use anyhow::Context;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use crate::plugin::ContentHash;
+use crate::plugin::hash::ContentHash;
 
 /// A directory of precompiled components.
 #[derive(Clone, Debug)]

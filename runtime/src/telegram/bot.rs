@@ -1,0 +1,360 @@
+//! The Telegram bot: long-polls the Bot API (teloxide for the requests),
+//! stores every update durably before confirming it, hands each allowed
+//! message to the chat plugin — in order within a chat, chats in parallel —
+//! and sends the reply back, split to Telegram's limit, with a typing
+//! indicator while the plugin works. The [`commands`](super::commands) are
+//! answered by the host. It reaches the host only through [`ChatHost`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use teloxide::payloads::GetUpdatesSetters;
+use teloxide::requests::Requester;
+use teloxide::types::{
+    AllowedUpdate, ChatAction, ChatId, ParseMode as TelegramParseMode, Update, UpdateKind,
+};
+use teloxide::RequestError;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::client::TelegramSender;
+use super::commands::{self, Command};
+use super::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
+use crate::claude::Claude;
+use crate::config::{InstanceMode, PluginName, TelegramConfig};
+use crate::db::Database;
+use crate::plugin::call::{AnswerRecord, CallError, CallReport, Message, ParseMode, Reply, WarmInstance};
+use crate::plugin::Plugin;
+
+/// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+/// The longest wait between failed `getUpdates` calls.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the bot needs of the host.
+#[async_trait::async_trait]
+pub trait ChatHost: Send + Sync + 'static {
+    /// The database, where updates are queued.
+    fn db(&self) -> &Database;
+    /// The way to Claude, for `/status` and `/cost`.
+    fn claude(&self) -> &Claude;
+    /// The plugin `name` as it serves now.
+    fn plugin(&self, name: &str) -> Option<Arc<Plugin>>;
+    /// Hands `message` to the chat plugin `name`; once it has answered,
+    /// `record` is committed with the exchange's history in one transaction.
+    async fn chat(
+        &self,
+        name: &str,
+        message: &Message,
+        warm: Option<&mut Option<WarmInstance>>,
+        record: Option<AnswerRecord>,
+    ) -> anyhow::Result<CallReport<Option<Reply>>>;
+    /// Forgets `plugin`'s `conversation` (history and Claude session).
+    async fn forget(&self, plugin: &PluginName, conversation: &str) -> anyhow::Result<()>;
+}
+
+/// The bot of one host.
+pub struct TelegramBot {
+    host: Arc<dyn ChatHost>,
+    config: TelegramConfig,
+    sender: Arc<TelegramSender>,
+    started: Instant,
+}
+
+impl TelegramBot {
+    /// A bot for `host` with `config`, talking to Telegram through `sender`.
+    pub fn new(host: Arc<dyn ChatHost>, config: TelegramConfig, sender: Arc<TelegramSender>) -> TelegramBot {
+        TelegramBot {
+            host,
+            config,
+            sender,
+            started: Instant::now(),
+        }
+    }
+
+    /// Polls and answers until `shutdown` completes; then lets each chat
+    /// finish the message it is on (up to `grace`). Updates stored but not
+    /// handled are handled at the next start.
+    pub async fn run(self, grace: Duration, shutdown: impl Future<Output = ()>) {
+        let bot = Arc::new(self);
+        let db = bot.host.db().clone();
+        let mut chats: HashMap<i64, mpsc::UnboundedSender<StoredUpdate>> = HashMap::new();
+        let mut workers = JoinSet::new();
+        match updates::unhandled(&db).await {
+            Ok(pending) => {
+                if !pending.is_empty() {
+                    tracing::info!(count = pending.len(), "handling updates stored before a restart");
+                }
+                for update in pending {
+                    bot.dispatch(&mut chats, &mut workers, update);
+                }
+            }
+            Err(e) => tracing::error!("failed to read stored Telegram updates: {e:#}"),
+        }
+        let mut backoff = Duration::from_secs(1);
+        tokio::pin!(shutdown);
+        tracing::info!(handler = %bot.config.handler, "telegram bot polling");
+        loop {
+            let wait = match updates::next_offset(&db).await {
+                Err(e) => {
+                    tracing::error!("failed to read the Telegram offset: {e:#}");
+                    Some(backoff)
+                }
+                Ok(offset) => {
+                    let poll = bot
+                        .sender
+                        .bot()
+                        .get_updates()
+                        .offset(i32::try_from(offset).unwrap_or(i32::MAX))
+                        .timeout(bot.config.poll_timeout.as_secs() as u32)
+                        .allowed_updates([AllowedUpdate::Message]);
+                    let result = tokio::select! {
+                        () = &mut shutdown => break,
+                        result = async { poll.await } => result,
+                    };
+                    match result {
+                        Ok(received) => {
+                            backoff = Duration::from_secs(1);
+                            bot.take(&db, received, &mut chats, &mut workers).await
+                        }
+                        Err(RequestError::RetryAfter(wait)) => {
+                            tracing::warn!(retry_after = ?wait.duration(), "Telegram asked to slow down");
+                            Some(wait.duration())
+                        }
+                        Err(e) => {
+                            tracing::warn!("getUpdates failed, retrying in {backoff:?}: {e}");
+                            let wait = backoff;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            Some(wait)
+                        }
+                    }
+                }
+            };
+            if let Some(wait) = wait {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+        drop(chats);
+        let finished =
+            tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!("messages still being handled at shutdown are handled again at the next start");
+            workers.shutdown().await;
+        }
+    }
+
+    /// Stores `received` (before the next poll confirms it to Telegram) and
+    /// queues each update for its chat; returns how long to wait before
+    /// polling again if storing failed.
+    async fn take(
+        self: &Arc<Self>,
+        db: &Database,
+        received: Vec<Update>,
+        chats: &mut HashMap<i64, mpsc::UnboundedSender<StoredUpdate>>,
+        workers: &mut JoinSet<()>,
+    ) -> Option<Duration> {
+        let received: Vec<StoredUpdate> = received.iter().map(stored).collect();
+        if received.is_empty() {
+            return None;
+        }
+        if let Err(e) = updates::store(db, received.clone()).await {
+            tracing::error!("failed to store Telegram updates, asking for them again: {e:#}");
+            return Some(Duration::from_secs(1));
+        }
+        for update in received {
+            self.dispatch(chats, workers, update);
+        }
+        None
+    }
+
+    /// Queues `update` behind the earlier ones of its chat.
+    fn dispatch(
+        self: &Arc<Self>,
+        chats: &mut HashMap<i64, mpsc::UnboundedSender<StoredUpdate>>,
+        workers: &mut JoinSet<()>,
+        update: StoredUpdate,
+    ) {
+        let chat = update.chat_id.unwrap_or_default();
+        let queue = chats.entry(chat).or_insert_with(|| {
+            let (sender, mut queue) = mpsc::unbounded_channel::<StoredUpdate>();
+            let bot = self.clone();
+            workers.spawn(async move {
+                let mut warm = None;
+                loop {
+                    let next = match (&warm, bot.config.instance) {
+                        (Some(_), InstanceMode::Warm) => {
+                            match tokio::time::timeout(bot.config.warm_idle, queue.recv()).await {
+                                Ok(next) => next,
+                                Err(_idle) => {
+                                    tracing::debug!(chat, "dropping the idle warm instance");
+                                    warm = None;
+                                    continue;
+                                }
+                            }
+                        }
+                        _ => queue.recv().await,
+                    };
+                    let Some(update) = next else { return };
+                    let id = update.update_id;
+                    let slot = (bot.config.instance == InstanceMode::Warm).then_some(&mut warm);
+                    let outcome = bot.handle(update, slot).await;
+                    if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
+                        tracing::error!(update = id, "failed to mark the update handled: {e:#}");
+                    }
+                }
+            });
+            sender
+        });
+        let _ = queue.send(update);
+    }
+
+    /// Handles one update; returns what came of it, for the record.
+    async fn handle(&self, update: StoredUpdate, warm: Option<&mut Option<WarmInstance>>) -> UpdateOutcome {
+        let (Some(chat), Some(sender)) = (update.chat_id, update.sender_id) else {
+            return UpdateOutcome::Ignored;
+        };
+        if !self.config.allowed_users.contains(&sender) {
+            tracing::warn!(
+                chat,
+                sender,
+                "message from a user not on the allowlist: not passed on"
+            );
+            if let Some(reply) = &self.config.stranger_reply {
+                self.send(chat, reply, None).await;
+            }
+            return UpdateOutcome::Refused;
+        }
+        if let Some(reply) = update.reply {
+            tracing::info!(
+                chat,
+                update = update.update_id,
+                "sending the reply given before a restart"
+            );
+            return self.deliver(chat, reply).await;
+        }
+        let Some(text) = update.text else {
+            self.send(chat, "I can only read text messages.", None).await;
+            return UpdateOutcome::Ignored;
+        };
+        if let Some(command) = Command::parse(&text) {
+            let context = commands::Context {
+                host: self.host.as_ref(),
+                handler: &self.config.handler,
+                started: self.started,
+            };
+            let reply = commands::answer(command, chat, &context).await;
+            self.send(chat, &reply, None).await;
+            return command.outcome();
+        }
+        let message = Message {
+            chat_id: chat,
+            sender_id: i64::try_from(sender).unwrap_or(i64::MAX),
+            sender_name: update.sender_name,
+            text,
+            sent_at: update.sent_at,
+            config: self
+                .host
+                .plugin(self.config.handler.as_str())
+                .map(|p| p.config.values.clone())
+                .unwrap_or_default(),
+        };
+        // The reply is stored with the exchange's history, in one commit:
+        // after a crash the update comes back with its reply, and the plugin
+        // (and Claude behind it) is not asked twice.
+        let update_id = update.update_id;
+        let record: AnswerRecord = Box::new(move |transaction, reply| match reply {
+            Some(reply) => updates::store_reply(transaction, update_id, &StoredReply::from(reply)),
+            None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply),
+        });
+        let typing = self.start_typing(chat);
+        let report = self
+            .host
+            .chat(self.config.handler.as_str(), &message, warm, Some(record))
+            .await;
+        typing.abort();
+        match report.map(|r| r.result) {
+            Ok(Ok(Some(reply))) => self.deliver(chat, StoredReply::from(&reply)).await,
+            Ok(Ok(None)) => UpdateOutcome::NoReply,
+            Ok(Err(e)) => {
+                tracing::warn!(chat, "chat plugin did not answer: {e}");
+                self.send(chat, &apology(&e), None).await;
+                UpdateOutcome::PluginFailed
+            }
+            Err(e) => {
+                tracing::error!(chat, "chat plugin not available: {e:#}");
+                self.send(chat, "Sorry, I am not available right now.", None)
+                    .await;
+                UpdateOutcome::PluginFailed
+            }
+        }
+    }
+
+    /// Sends the plugin's `reply` to `chat`; returns what came of it.
+    async fn deliver(&self, chat: i64, reply: StoredReply) -> UpdateOutcome {
+        let mode = reply.parse_mode.map(|m| match m {
+            ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
+            ParseMode::Html => TelegramParseMode::Html,
+        });
+        if self.send(chat, &reply.text, mode).await {
+            UpdateOutcome::Replied
+        } else {
+            UpdateOutcome::ReplyFailed
+        }
+    }
+
+    /// Sends "typing…" to `chat` every few seconds until the handle is
+    /// aborted; a failure is logged and never holds up the reply.
+    fn start_typing(&self, chat: i64) -> tokio::task::JoinHandle<()> {
+        let bot = self.sender.bot().clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
+                    tracing::debug!(chat, "typing indicator failed: {e}");
+                }
+                tokio::time::sleep(TYPING_EVERY).await;
+            }
+        })
+    }
+
+    /// Sends `text` to `chat` (see [`TelegramSender::send`]); returns
+    /// whether every piece was delivered.
+    async fn send(&self, chat: i64, text: &str, mode: Option<TelegramParseMode>) -> bool {
+        self.sender.send(chat, text, mode).await.is_ok()
+    }
+}
+
+/// The short reply a user gets when the plugin failed.
+fn apology(error: &CallError) -> String {
+    let why = match error {
+        CallError::Failed { .. } => "it ran into an error",
+        CallError::Trapped { .. } => "it crashed",
+        CallError::TimedOut { .. } => "it took too long",
+        CallError::OutOfMemory { .. } => "it ran out of memory",
+    };
+    format!("Sorry, I could not answer that: {why}. Try again, or /reset.")
+}
+
+/// The parts of `update` the bot uses.
+fn stored(update: &Update) -> StoredUpdate {
+    let message = match &update.kind {
+        UpdateKind::Message(message) => Some(message),
+        _ => None,
+    };
+    StoredUpdate {
+        update_id: i64::from(update.id.0),
+        chat_id: message.map(|m| m.chat.id.0),
+        sender_id: message.and_then(|m| m.from.as_ref()).map(|u| u.id.0),
+        sender_name: message
+            .and_then(|m| m.from.as_ref())
+            .map(|u| u.full_name())
+            .unwrap_or_default(),
+        text: message.and_then(|m| m.text()).map(str::to_owned),
+        sent_at: message.map_or(0, |m| m.date.timestamp_millis()),
+        reply: None,
+    }
+}
