@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::claude::report::{cost_report, GroupBy};
+use crate::config::claude::{plugin_list, Finding};
 use crate::config::{Config, Grant};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
@@ -210,70 +211,18 @@ impl Cli {
 
 async fn check(config: Config) -> anyhow::Result<ExitCode> {
     println!("{}: ok", config.file.display());
-    let loader = PluginLoader::open(&config)?;
+    let mut findings = check_plugins(&config).await?;
+    findings.extend(check_telegram(&config));
+    findings.extend(check_schedules(&config));
+    findings.extend(check_claude(&config));
     let mut failed = false;
-    for plugin in config.plugins.clone() {
-        match loader.load(plugin).await {
-            Ok(plugin) => println!(
-                "plugin `{}` ({}): ok, {} (sha256 {})",
-                plugin.name(),
-                plugin.config.world,
-                plugin.config.wasm.display(),
-                plugin.hash.short(),
-            ),
-            Err(e) => {
+    for finding in findings {
+        match finding {
+            Finding::Ok(line) => println!("{line}"),
+            Finding::Warning(line) => println!("warning: {line}"),
+            Finding::Error(line) => {
                 failed = true;
-                println!("{e}");
-            }
-        }
-    }
-    if let Some(telegram) = &config.telegram {
-        if std::env::var_os(&telegram.token_env).is_some() {
-            println!("telegram: ok, chat plugin `{}`", telegram.handler);
-        } else {
-            failed = true;
-            println!(
-                "telegram.token_env: the environment variable `{}` is not set: the bot would not start",
-                telegram.token_env
-            );
-        }
-    }
-    let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
-    for schedule in &schedules {
-        println!(
-            "schedule `{}`: ok, `{}` in {}",
-            schedule.name,
-            schedule.cron.as_str(),
-            schedule.zone
-        );
-    }
-    for error in &errors {
-        println!("schedule refused: {error}");
-    }
-    failed |= !errors.is_empty();
-    match &config.claude {
-        Some(claude) => {
-            for finding in claude.check(config.plugins.iter()) {
-                match finding {
-                    Ok(line) => println!("{line}"),
-                    Err(line) => {
-                        failed = true;
-                        println!("{line}");
-                    }
-                }
-            }
-        }
-        None => {
-            for plugin in config
-                .plugins
-                .iter()
-                .filter(|p| p.grants.contains(&Grant::Claude))
-            {
-                failed = true;
-                println!(
-                    "plugins.{}.grants: `claude` is granted but there is no [claude] section: its calls would be answered `unavailable`",
-                    plugin.name
-                );
+                println!("{line}");
             }
         }
     }
@@ -282,6 +231,85 @@ async fn check(config: Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Each plugin compiled and checked against its world.
+async fn check_plugins(config: &Config) -> anyhow::Result<Vec<Finding>> {
+    let loader = PluginLoader::open(config)?;
+    let mut findings = Vec::new();
+    for plugin in config.plugins.clone() {
+        findings.push(match loader.load(plugin).await {
+            Ok(plugin) => Finding::Ok(format!(
+                "plugin `{}` ({}): ok, {} (sha256 {})",
+                plugin.name(),
+                plugin.config.world,
+                plugin.config.wasm.display(),
+                plugin.hash.short(),
+            )),
+            Err(e) => Finding::Error(e.to_string()),
+        });
+    }
+    Ok(findings)
+}
+
+/// The bot's token: without it the bot and `notify` are unavailable.
+fn check_telegram(config: &Config) -> Option<Finding> {
+    let telegram = config.telegram.as_ref()?;
+    if std::env::var_os(&telegram.token_env).is_some() {
+        return Some(Finding::Ok(format!(
+            "telegram: ok, chat plugin `{}`",
+            telegram.handler
+        )));
+    }
+    let notifying: Vec<String> = config
+        .plugins
+        .iter()
+        .filter(|p| p.grants.contains(&Grant::Notify))
+        .map(|p| p.name.to_string())
+        .collect();
+    let notify = match notifying.is_empty() {
+        true => String::new(),
+        false => format!(", and `notify` is unavailable to {}", plugin_list(&notifying)),
+    };
+    Some(Finding::Warning(format!(
+        "telegram.token_env: the environment variable `{}` is not set: the bot would not start{notify}",
+        telegram.token_env
+    )))
+}
+
+/// Each schedule file, valid or not.
+fn check_schedules(config: &Config) -> Vec<Finding> {
+    let (schedules, errors) = schedule::load_all(config, schedule::host_zone());
+    let valid = schedules.iter().map(|schedule| {
+        Finding::Ok(format!(
+            "schedule `{}`: ok, `{}` in {}",
+            schedule.name,
+            schedule.cron.as_str(),
+            schedule.zone
+        ))
+    });
+    let invalid = errors
+        .iter()
+        .map(|error| Finding::Error(format!("schedule refused: {error}")));
+    valid.chain(invalid).collect()
+}
+
+/// The `[claude]` section against the plugins granted `claude`.
+fn check_claude(config: &Config) -> Vec<Finding> {
+    match &config.claude {
+        Some(claude) => claude.check(config.plugins.iter()),
+        None => config
+            .plugins
+            .iter()
+            .filter(|p| p.grants.contains(&Grant::Claude))
+            .map(|plugin| {
+                Finding::Error(format!(
+                    "plugins.{}.grants: `claude` is granted but there is no [claude] section: its calls would be answered `unavailable`",
+                    plugin.name
+                ))
+            })
+            .collect(),
+    }
 }
 
 async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {

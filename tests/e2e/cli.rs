@@ -1,6 +1,6 @@
 //! The `mission` command line on the example plugins.
 
-use crate::support::{guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, repo_root, text, PluginSpec, RunningHost, Setup};
 
 fn example_plugins() -> Vec<PluginSpec> {
     vec![
@@ -101,6 +101,57 @@ fn check_passes_on_the_examples() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("plugin `briefing` (task): ok") && stdout.contains("plugin `echo` (chat): ok"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_passes_on_the_shipped_config_without_claude_and_names_what_is_unavailable() {
+    let setup = Setup::new();
+    let shipped = std::fs::read_to_string(repo_root().join("mission.toml")).unwrap();
+    let plugins = repo_root().join("plugins/target/");
+    let config = shipped.replace("\"plugins/target/", &format!("\"{}", plugins.display()));
+    std::fs::write(setup.config_path(), config).unwrap();
+    std::fs::create_dir_all(setup.dir.path().join("schedules")).unwrap();
+    for schedule in ["morning-briefing", "heartbeat"] {
+        let file = format!("schedules/{schedule}.toml");
+        std::fs::copy(repo_root().join(&file), setup.dir.path().join(&file)).unwrap();
+    }
+    let output = setup
+        .command(&["check"])
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("ANTHROPIC_API_KEY")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("warning: claude.command: `claude` is not an executable file or not on PATH")
+            && stdout.contains("unavailable through the CLI to plugin `assistant`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("schedule `morning-briefing`: ok"), "{stdout}");
+}
+
+#[test]
+fn check_fails_on_a_real_mistake_in_the_claude_section() {
+    let setup = Setup::with_plugins(vec![PluginSpec::chat("assistant", guest("assistant"))
+        .with("grants = [\"claude\"]\n[plugins.assistant.claude]\nbackends = [\"api\"]\nmodels = [\"claude-unpriced\"]")]);
+    let config = std::fs::read_to_string(setup.config_path()).unwrap();
+    std::fs::write(
+        setup.config_path(),
+        format!("{config}\n[claude]\nbackend = \"api\"\n"),
+    )
+    .unwrap();
+    let output = setup
+        .command(&["check"])
+        .env("ANTHROPIC_API_KEY", "k")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("claude.prices: model `claude-unpriced` has no price"),
         "{stdout}"
     );
 }

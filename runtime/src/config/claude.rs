@@ -186,19 +186,18 @@ impl ClaudeConfig {
             .find(|path| path.is_file())
     }
 
-    /// What `mission check` reports about this section for `plugins`: one
-    /// line per finding, `Err` for a problem that would fail calls.
-    pub fn check<'a>(
-        &self,
-        plugins: impl Iterator<Item = &'a crate::config::PluginConfig>,
-    ) -> Vec<Result<String, String>> {
+    /// What `mission check` reports about this section for `plugins`. What
+    /// is missing from this machine (the CLI, the API key) is a warning
+    /// naming the plugins it affects; a mistake in the config is an error.
+    pub fn check<'a>(&self, plugins: impl Iterator<Item = &'a crate::config::PluginConfig>) -> Vec<Finding> {
         let mut findings = Vec::new();
-        let mut backends = Vec::new();
+        let mut cli_users = Vec::new();
+        let mut api_users = Vec::new();
         let mut api_models: Vec<String> = self.model.iter().cloned().collect();
         for plugin in plugins.filter(|p| p.grants.contains(&crate::config::Grant::Claude)) {
             let deadline = plugin.claude.timeout.unwrap_or(self.timeout);
             if plugin.limits.timeout < deadline {
-                findings.push(Ok(format!(
+                findings.push(Finding::Ok(format!(
                     "note: plugins.{0}.timeout ({1}) is shorter than its Claude deadline ({2}): \
                      a slow answer ends the whole call; raise plugins.{0}.timeout or lower plugins.{0}.claude.timeout",
                     plugin.name,
@@ -209,33 +208,61 @@ impl ClaudeConfig {
             let allowed = plugin.claude.allowed_backends(self);
             if allowed.contains(&Backend::Api) {
                 api_models.extend(plugin.claude.models.iter().cloned());
+                api_users.push(plugin.name.to_string());
             }
-            backends.extend(allowed);
+            if allowed.iter().any(|b| *b != Backend::Api) {
+                cli_users.push(plugin.name.to_string());
+            }
         }
-        if backends.iter().any(|b| *b != Backend::Api) {
+        if !cli_users.is_empty() {
             findings.push(match self.resolved_command() {
-                Some(path) => Ok(format!("claude: ok, the CLI is {}", path.display())),
-                None => Err(format!(
-                    "claude.command: `{}` is not an executable file or not on PATH",
-                    self.command.display()
+                Some(path) => Finding::Ok(format!("claude: ok, the CLI is {}", path.display())),
+                None => Finding::Warning(format!(
+                    "claude.command: `{}` is not an executable file or not on PATH: \
+                     Claude is unavailable through the CLI to {}",
+                    self.command.display(),
+                    plugin_list(&cli_users)
                 )),
             });
         }
-        if backends.contains(&Backend::Api) {
+        if !api_users.is_empty() {
             findings.push(match std::env::var_os(&self.api.key_env) {
-                Some(_) => Ok(format!("claude.api: ok, {}", self.api.url)),
-                None => Err(format!(
-                    "claude.api.key_env: the environment variable `{}` is not set: API calls would fail",
-                    self.api.key_env
+                Some(_) => Finding::Ok(format!("claude.api: ok, {}", self.api.url)),
+                None => Finding::Warning(format!(
+                    "claude.api.key_env: the environment variable `{}` is not set: \
+                     Claude is unavailable through the API to {}",
+                    self.api.key_env,
+                    plugin_list(&api_users)
                 )),
             });
             for model in api_models.iter().filter(|m| !self.prices.contains_key(*m)) {
-                findings.push(Err(format!(
+                findings.push(Finding::Error(format!(
                     "claude.prices: model `{model}` has no price: API calls to it would fail"
                 )));
             }
         }
         findings
+    }
+}
+
+/// One line of `mission check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// All is well.
+    Ok(String),
+    /// Something is missing from this machine: what needs it is unavailable
+    /// until it is there; the host runs.
+    Warning(String),
+    /// A mistake in the config: fix it.
+    Error(String),
+}
+
+/// `plugin `a`` or `plugins `a`, `b``, for messages.
+pub fn plugin_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.len() {
+        1 => format!("plugin {}", quoted[0]),
+        _ => format!("plugins {}", quoted.join(", ")),
     }
 }
 

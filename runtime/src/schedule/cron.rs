@@ -7,7 +7,9 @@ use croner::parser::{CronParser, Seconds, Year};
 
 /// A standard 5-field cron expression, with names (`jan`, `mon`), ranges,
 /// steps, lists and the `@hourly` .. `@yearly` macros; day-of-week 0 and 7
-/// are Sunday; with both day fields restricted a day matching either fires.
+/// are Sunday. The day fields combine as in Vixie cron and cronie: if
+/// either one begins with `*` (`*`, `*/2`) a day must match both; otherwise
+/// a day matching either fires (`0 0 13 * fri`: every Friday and every 13th).
 #[derive(Debug, Clone)]
 pub struct CronExpr {
     text: String,
@@ -23,9 +25,14 @@ impl CronExpr {
                 "`{text}` has {fields} fields; write 5: minute hour day-of-month month day-of-week"
             ));
         }
+        // Vixie cron flags a day field as unrestricted by its first
+        // character, so `*/2` counts as a star for the either-day rule.
+        let day_fields: Vec<&str> = text.split_whitespace().skip(2).step_by(2).collect();
+        let both_days = day_fields.iter().any(|field| field.starts_with('*'));
         let cron = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .year(Year::Disallowed)
+            .dom_and_dow(both_days)
             .build()
             .parse(text)
             .map_err(|e| format!("`{text}` is not a valid cron expression: {e}"))?;
@@ -133,6 +140,40 @@ mod tests {
                 "2026-12-04T00:00:00+00:00",
                 "2026-12-11T00:00:00+00:00",
                 "2026-12-13T00:00:00+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_day_field_beginning_with_a_star_makes_both_day_fields_apply() {
+        // Odd-numbered days that are Mondays: 2026-12-07, 2026-12-21, 2027-01-11.
+        assert_eq!(
+            next("0 0 */2 * mon", "UTC", "2026-12-01T00:00:00Z", 3),
+            [
+                "2026-12-07T00:00:00+00:00",
+                "2026-12-21T00:00:00+00:00",
+                "2027-01-11T00:00:00+00:00"
+            ]
+        );
+        // The case found against cronie: days 22-27 or the 5th, in months
+        // 1, 6 and 11, that are also Sundays, Tuesdays, Thursdays or
+        // Saturdays (`*/2` from Sunday).
+        assert_eq!(
+            next(
+                "* * 22-27,5 */5 */2",
+                "America/Los_Angeles",
+                "2026-10-31T00:00:00-07:00",
+                1
+            ),
+            ["2026-11-05T00:00:00-08:00"]
+        );
+        // A plain `*` in either day field still means "the other field".
+        assert_eq!(
+            next("0 0 * * */3", "UTC", "2026-12-01T00:00:00Z", 3),
+            [
+                "2026-12-02T00:00:00+00:00",
+                "2026-12-05T00:00:00+00:00",
+                "2026-12-06T00:00:00+00:00"
             ]
         );
     }
