@@ -160,14 +160,16 @@ impl Database {
     pub fn open(path: &Path) -> anyhow::Result<Database> {
         let mut connection = Connection::open(path)
             .with_context(|| format!("failed to open the database {}", path.display()))?;
-        // The busy timeout first: it makes every later statement, the
-        // journal-mode switch included, wait for a lock instead of failing.
+        // The busy timeout first, so statements wait for another process's
+        // lock instead of failing. Switching a new file to WAL can still be
+        // refused at once while another connection does the same (SQLite does
+        // not wait there, to avoid a deadlock), so that step is retried.
         connection
             .busy_timeout(BUSY_TIMEOUT)
-            .and_then(|()| connection.pragma_update(None, "journal_mode", "WAL"))
+            .and_then(|()| retry_while_busy(|| connection.pragma_update(None, "journal_mode", "WAL")))
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
             .with_context(|| format!("failed to configure the database {}", path.display()))?;
-        migrate(&mut connection)
+        retry_while_busy(|| migrate(&mut connection))
             .with_context(|| format!("failed to migrate the database {}", path.display()))?;
         Ok(Database {
             connection: Arc::new(Mutex::new(connection)),
@@ -281,6 +283,23 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
+/// Runs `step` again while another connection holds the lock it needs, for
+/// up to [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Brings the schema up to date. The version is read again inside an
 /// immediate (write-locked) transaction, so two processes opening a new file
 /// together migrate it once: the second waits, then finds nothing to do.
@@ -326,5 +345,34 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(value, "v");
+    }
+
+    #[test]
+    fn many_connections_opening_a_new_file_at_once_all_succeed_and_migrate_once() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("mission.db");
+            let start = Arc::new(std::sync::Barrier::new(12));
+            let openers: Vec<_> = (0..12)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Database::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener
+                    .join()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+            }
+            let connection = Connection::open(&path).unwrap();
+            let version: usize = connection
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, MIGRATIONS.len());
+        }
     }
 }

@@ -246,3 +246,32 @@ fn a_hand_written_component_runs_like_any_other() {
     assert!(succeeded, "{record}");
     assert_eq!(record["summary"], "ok");
 }
+
+#[test]
+fn processes_opening_a_new_database_together_wait_for_each_other() {
+    for _ in 0..3 {
+        // A fresh data directory each round: the pollers and the host
+        // race to create, switch to WAL and migrate the same new file.
+        let setup = Setup::with_plugins(example_plugins());
+        let polls: Vec<_> = (0..8)
+            .map(|_| {
+                setup
+                    .command(&["plugins", "--json"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let host = RunningHost::start(&setup);
+        for poll in polls {
+            let output = poll.wait_with_output().unwrap();
+            let (stdout, stderr) = text(&output);
+            assert!(output.status.success(), "{stdout}\n{stderr}");
+            assert!(!stderr.contains("database is locked"), "{stderr}");
+        }
+        host.signal("-TERM");
+        let (clean, log) = host.wait();
+        assert!(clean, "{log}");
+    }
+}
