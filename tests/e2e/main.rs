@@ -8,6 +8,7 @@ mod loopback;
 mod support;
 mod wat;
 
+mod chaos;
 mod claude;
 mod cli;
 mod hot_reload;
