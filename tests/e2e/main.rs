@@ -16,4 +16,5 @@ mod isolation;
 mod limits;
 mod notify;
 mod schedules;
+mod sdk;
 mod telegram;

@@ -56,7 +56,7 @@ fn a_task_sends_to_a_granted_chat_and_nowhere_else() {
     assert_eq!(
         record["error"],
         "the plugin returned an error: cannot send the briefing to chat 43: \
-         CapabilityError::Denied(\"chat 43 is not in plugins.briefing.notify.chats\")"
+         denied: chat 43 is not in plugins.briefing.notify.chats"
     );
     // No `notify` grant at all.
     let ungranted = self::setup(&fake, 42, "[\"state\"]", "");
@@ -84,7 +84,7 @@ fn without_a_token_notify_is_unavailable_and_a_refusal_is_a_failure() {
     let record = run(&setup, false);
     assert!(
         record["error"].as_str().unwrap().contains(
-            "Unavailable(\"no Telegram bot: [telegram] is not configured or its token variable is not set\")"
+            "unavailable: no Telegram bot: [telegram] is not configured or its token variable is not set"
         ),
         "{record}"
     );
@@ -96,7 +96,7 @@ fn without_a_token_notify_is_unavailable_and_a_refusal_is_a_failure() {
     let record = run(&setup, true);
     let error = record["error"].as_str().unwrap();
     assert!(
-        error.contains("Failed(\"Telegram did not take the message:") && error.contains("chat not found"),
+        error.contains("failed: Telegram did not take the message:") && error.contains("chat not found"),
         "{record}"
     );
 }

@@ -18,15 +18,16 @@ impl Guest for Assistant {
             Some("api") => Some(Backend::Api),
             Some(other) => return Err(format!("config `backend`: unknown backend `{other}`")),
         };
-        let options = Options {
-            system: config_value(&message.config, "system").map(str::to_owned),
-            model: config_value(&message.config, "model").map(str::to_owned),
-            max_turns: None,
-            session_key: Some(conversation(&message)),
-            allowed_tools: Vec::new(),
-            timeout_ms: None,
-            backend,
-        };
+        let mut options = Options::new().session_key(conversation(&message));
+        if let Some(system) = config_value(&message.config, "system") {
+            options = options.system(system);
+        }
+        if let Some(model) = config_value(&message.config, "model") {
+            options = options.model(model);
+        }
+        if let Some(backend) = backend {
+            options = options.backend(backend);
+        }
         let text = match claude::ask(&message.text, &options) {
             Ok(answer) => answer.text,
             Err(CapabilityError::OverBudget(budget)) => {

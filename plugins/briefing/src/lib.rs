@@ -12,12 +12,9 @@ impl Guest for Briefing {
     fn run(invocation: Invocation) -> Result<Outcome, String> {
         let greeting = config_value(&invocation.config, "greeting").unwrap_or("Good morning");
         let recipient = config_value(&invocation.config, "recipient").unwrap_or("team");
-        let count = match state::get("briefings") {
-            Ok(value) => value.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1,
-            Err(e) => return Err(format!("cannot read my run count: {e:?}")),
-        };
-        state::set("briefings", &count.to_string())
-            .map_err(|e| format!("cannot save my run count: {e:?}"))?;
+        let stored = state::get("briefings")?;
+        let count = stored.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
+        state::set("briefings", &count.to_string())?;
         log_info(&format!(
             "preparing briefing #{count} (attempt {})",
             invocation.attempt
@@ -32,7 +29,7 @@ impl Guest for Briefing {
                 .parse()
                 .map_err(|_| format!("config `chat`: `{chat}` is not a Telegram chat id"))?;
             notify::send(chat, &summary)
-                .map_err(|e| format!("cannot send the briefing to chat {chat}: {e:?}"))?;
+                .map_err(|e| format!("cannot send the briefing to chat {chat}: {e}"))?;
         }
         Ok(Outcome { summary })
     }

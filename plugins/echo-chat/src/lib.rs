@@ -8,8 +8,7 @@ struct EchoChat;
 
 impl Guest for EchoChat {
     fn handle(message: Message) -> Result<Option<Reply>, String> {
-        let entries = history::read(&conversation(&message), 1000)
-            .map_err(|e| format!("cannot read history: {e:?}"))?;
+        let entries = history::read(&conversation(&message), 1000)?;
         let count = entries.iter().filter(|e| e.role == Role::User).count() + 1;
         Ok(Some(Reply {
             text: format!(

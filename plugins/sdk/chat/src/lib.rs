@@ -17,29 +17,33 @@
 //! export_chat!(Echo);
 //! ```
 //!
-//! The capabilities are under [`mission::plugin`]; the WIT in `wit/`
-//! documents each.
+//! The capabilities are under [`mission::plugin`]; the WIT (in `wit/`,
+//! shipped with this crate) documents each. A failed capability call is a
+//! [`CapabilityError`] that prints as a sentence, and `?` turns it into the
+//! `String` error `Guest` returns. `claude::Options::new()` starts with
+//! every field unset.
 
 /// The generated bindings of the `chat` world.
 #[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../../wit",
+        path: "wit",
         world: "chat",
         pub_export_macro: true,
         export_macro_name: "export_chat",
         default_bindings_module: "mission_chat_sdk::bindings",
+        with: { "mission:plugin/types@0.1.0": mission_plugin_types },
     });
 }
 
 pub use bindings::*;
 
-pub use mission::plugin::types::CapabilityError;
+pub use mission_plugin_types::{config_value, CapabilityError};
 
-/// The value of config key `key`, if set.
-pub fn config_value<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
+mission_plugin_types::claude_options_builder!(
+    mission::plugin::claude::Options,
+    mission::plugin::claude::Backend
+);
 
 /// Writes an info line to the host's log, tagged with this plugin's name.
 pub fn log_info(message: &str) {
