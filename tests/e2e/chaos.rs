@@ -68,17 +68,16 @@ fn kill_9_during_a_message_stream_loses_nothing_and_asks_nothing_twice() {
     };
     let mut resent = 0;
     for chat in 1..=CHATS {
-        let mut distinct = Vec::new();
-        loop {
+        let distinct = loop {
             let received = fake.messages(chat);
             let mut seen = HashSet::new();
-            distinct = received.iter().filter(|m| seen.insert(*m)).cloned().collect();
+            let distinct: Vec<String> = received.iter().filter(|m| seen.insert(*m)).cloned().collect();
             if distinct.len() >= PER_CHAT || Instant::now() > deadline {
                 resent += received.len() - distinct.len();
-                break;
+                break distinct;
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
         // Exactly the expected replies, in order: none lost, none from a
         // second call (that would count its own earlier answer), order kept.
         assert_eq!(distinct, expected(chat), "chat {chat}");
