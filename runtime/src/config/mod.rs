@@ -21,150 +21,22 @@
 //! ```
 
 pub mod claude;
+mod plugin;
+mod telegram;
 pub mod units;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use claude::{ClaudeConfig, ClaudeGrant, RawClaude, RawClaudeGrant};
-use units::{ByteSize, HumanDuration};
-
-/// A plugin's name as written under `[plugins.NAME]`: lowercase ASCII
-/// letters, digits, `-` and `_`, at most 64 characters. It tags logs, run
-/// records and every row of plugin-scoped data.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PluginName(String);
-
-impl PluginName {
-    /// Checks `name` against the rules above.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        let valid = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if valid {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err(format!(
-                "`{name}` is not a valid plugin name: use 1 to 64 lowercase letters, digits, `-` or `_`"
-            ))
-        }
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PluginName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Which WIT world a plugin implements (`wit/worlds.wit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum World {
-    /// `world task`: exports `run`; started by schedules and `mission run`.
-    Task,
-    /// `world chat`: exports `handle`; answers chat messages.
-    Chat,
-}
-
-impl World {
-    /// The export a component of this world must have.
-    pub fn export(self) -> &'static str {
-        match self {
-            World::Task => "run",
-            World::Chat => "handle",
-        }
-    }
-}
-
-impl fmt::Display for World {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            World::Task => "task",
-            World::Chat => "chat",
-        })
-    }
-}
-
-/// A capability a plugin may be granted. `log` needs no grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Grant {
-    /// `mission:plugin/state`: the plugin's private key-value store.
-    State,
-    /// `mission:plugin/history`: the plugin's conversation history.
-    History,
-    /// `mission:plugin/claude`: asking Claude.
-    Claude,
-    /// `mission:plugin/notify`: sending Telegram messages.
-    Notify,
-}
-
-impl fmt::Display for Grant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Grant::State => "state",
-            Grant::History => "history",
-            Grant::Claude => "claude",
-            Grant::Notify => "notify",
-        })
-    }
-}
-
-/// What a plugin may do and use in one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Wall-clock time a call may take, including time spent in capabilities.
-    pub timeout: Duration,
-    /// Linear memory (all memories of the instance together), in bytes.
-    pub memory: u64,
-    /// Bytes of stdout and stderr passed on to the log; the rest is dropped.
-    pub output: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            memory: 64 << 20,
-            output: 64 << 10,
-        }
-    }
-}
-
-/// One plugin as configured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginConfig {
-    /// The name under `[plugins.NAME]`.
-    pub name: PluginName,
-    /// The world its component must implement.
-    pub world: World,
-    /// The component file, resolved against the config file's directory.
-    pub wasm: PathBuf,
-    /// The capabilities it may use; every other capability call is denied.
-    pub grants: BTreeSet<Grant>,
-    /// Its per-call limits.
-    pub limits: Limits,
-    /// Config values handed to every call, sorted by key.
-    pub values: Vec<(String, String)>,
-    /// How much conversation history its `history.read` returns.
-    pub history: HistoryPolicy,
-    /// What it may ask Claude, if it has the `claude` grant.
-    pub claude: ClaudeGrant,
-    /// The Telegram chats it may write to, if it has the `notify` grant.
-    pub notify_chats: BTreeSet<i64>,
-}
+use claude::{ClaudeConfig, RawClaude};
+pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
+use plugin::{RawLimits, RawPlugin};
+use telegram::RawTelegram;
+pub use telegram::{InstanceMode, TelegramConfig};
+use units::HumanDuration;
 
 /// How much conversation history a plugin is given: `[history]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,40 +54,6 @@ impl Default for HistoryPolicy {
             max_exchanges: 15,
         }
     }
-}
-
-/// The Telegram bot: `[telegram]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TelegramConfig {
-    /// The environment variable holding the bot token.
-    pub token_env: String,
-    /// The Bot API's base URL.
-    pub api_url: String,
-    /// Telegram user ids whose messages reach the handler.
-    pub allowed_users: BTreeSet<u64>,
-    /// The chat plugin that answers.
-    pub handler: PluginName,
-    /// What a user not on the allowlist is told; none says nothing.
-    pub stranger_reply: Option<String>,
-    /// How long one `getUpdates` long poll waits.
-    pub poll_timeout: Duration,
-    /// A fresh instance per message, or one kept per chat.
-    pub instance: InstanceMode,
-    /// How long a kept instance may sit idle before it is dropped.
-    pub warm_idle: Duration,
-}
-
-/// How the chat plugin is instantiated for each message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum InstanceMode {
-    /// A fresh instance for every message (the default).
-    #[default]
-    Fresh,
-    /// One instance per chat, kept between messages; dropped when idle, on
-    /// reload and after a trap. History and state live in the host either
-    /// way, so both modes answer the same.
-    Warm,
 }
 
 /// The validated contents of `mission.toml`.
@@ -271,87 +109,23 @@ impl Config {
         let defaults = raw.defaults.unwrap_or_default().apply(Limits::default());
         let history = raw
             .history
-            .map_or_else(HistoryPolicy::default, |h| HistoryPolicy {
-                ttl: h.ttl.map_or(HistoryPolicy::default().ttl, |t| t.0),
-                max_exchanges: h.max_exchanges.unwrap_or(HistoryPolicy::default().max_exchanges),
-            });
-        let mut plugins = Vec::with_capacity(raw.plugins.len());
-        for (name, plugin) in raw.plugins {
-            let field = format!("plugins.{name}");
-            let name = PluginName::parse(&name).map_err(|e| error(format!("{field}: {e}")))?;
-            let values = scalar_values(&format!("{field}.config"), plugin.config).map_err(error)?;
-            let grants: BTreeSet<Grant> = plugin.grants.into_iter().collect();
-            let claude = match plugin.claude {
-                Some(_) if !grants.contains(&Grant::Claude) => {
-                    return Err(error(format!(
-                        "{field}.claude: the plugin has no `claude` grant; add \"claude\" to {field}.grants"
-                    )))
-                }
-                Some(grant) => grant.validate(&format!("{field}.claude"), base).map_err(error)?,
-                None => ClaudeGrant::default(),
-            };
-            let notify_chats = match plugin.notify {
-                Some(_) if !grants.contains(&Grant::Notify) => {
-                    return Err(error(format!(
-                        "{field}.notify: the plugin has no `notify` grant; add \"notify\" to {field}.grants"
-                    )))
-                }
-                Some(notify) => notify.chats.into_iter().collect(),
-                None => BTreeSet::new(),
-            };
-            plugins.push(PluginConfig {
-                name,
-                world: plugin.world,
-                wasm: base.join(plugin.wasm),
-                grants,
-                limits: RawLimits {
-                    timeout: plugin.timeout,
-                    memory: plugin.memory,
-                    output: plugin.output,
-                }
-                .apply(defaults),
-                values,
-                history,
-                claude,
-                notify_chats,
-            });
-        }
-        let telegram = match raw.telegram {
-            None => None,
-            Some(telegram) => {
-                let handler = plugins
-                    .iter()
-                    .find(|p| p.name.as_str() == telegram.handler)
-                    .ok_or_else(|| {
-                        error(format!(
-                            "telegram.handler: no plugin named `{}`",
-                            telegram.handler
-                        ))
-                    })?;
-                if handler.world != World::Chat {
-                    return Err(error(format!(
-                        "telegram.handler: `{}` is a {} plugin; the bot needs a chat plugin",
-                        handler.name, handler.world
-                    )));
-                }
-                Some(TelegramConfig {
-                    token_env: telegram.token_env,
-                    api_url: telegram
-                        .api_url
-                        .unwrap_or_else(|| "https://api.telegram.org".to_owned()),
-                    allowed_users: telegram.allowed_users.into_iter().collect(),
-                    handler: handler.name.clone(),
-                    stranger_reply: telegram.stranger_reply,
-                    poll_timeout: telegram.poll_timeout.map_or(Duration::from_secs(10), |t| t.0),
-                    instance: telegram.instance,
-                    warm_idle: telegram.warm_idle.map_or(Duration::from_secs(15 * 60), |t| t.0),
-                })
-            }
-        };
-        let claude = match raw.claude {
-            Some(claude) => Some(claude.validate(base, &data_dir).map_err(error)?),
-            None => None,
-        };
+            .map_or_else(HistoryPolicy::default, RawHistory::validate);
+        let plugins = raw
+            .plugins
+            .into_iter()
+            .map(|(name, plugin)| plugin.validate(&name, base, defaults, history))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error)?;
+        let telegram = raw
+            .telegram
+            .map(|telegram| telegram.validate(&plugins))
+            .transpose()
+            .map_err(error)?;
+        let claude = raw
+            .claude
+            .map(|claude| claude.validate(base, &data_dir))
+            .transpose()
+            .map_err(error)?;
         Ok(Config {
             file: file.to_owned(),
             data_dir,
@@ -438,88 +212,20 @@ struct RawHistory {
     max_exchanges: Option<u32>,
 }
 
-/// `[telegram]` as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTelegram {
-    /// Example: `token_env = "TELEGRAM_BOT_TOKEN"`; the token itself never
-    /// goes in the file.
-    token_env: String,
-    /// Example: `api_url = "http://127.0.0.1:8081"` (default Telegram's)
-    api_url: Option<String>,
-    /// Example: `allowed_users = [408258968]`
-    allowed_users: Vec<u64>,
-    /// Example: `handler = "echo"`
-    handler: String,
-    /// Example: `stranger_reply = "This is a private bot."`
-    stranger_reply: Option<String>,
-    /// Example: `poll_timeout = "10s"` (the default; teloxide gives up after 17s)
-    poll_timeout: Option<HumanDuration>,
-    /// Example: `instance = "warm"` (default `"fresh"`)
-    #[serde(default)]
-    instance: InstanceMode,
-    /// Example: `warm_idle = "15m"` (the default)
-    warm_idle: Option<HumanDuration>,
-}
-
-/// One `[plugins.NAME]` table.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlugin {
-    /// Example: `world = "task"`
-    world: World,
-    /// Example: `wasm = "plugins/target/wasm32-wasip2/release/briefing.wasm"`
-    wasm: PathBuf,
-    /// Example: `grants = ["state", "history"]`
-    #[serde(default)]
-    grants: Vec<Grant>,
-    /// Example: `timeout = "10s"` (default: `[defaults]`, then 30s)
-    timeout: Option<HumanDuration>,
-    /// Example: `memory = "32MiB"` (default: `[defaults]`, then 64MiB)
-    memory: Option<ByteSize>,
-    /// Example: `output = "16KiB"` (default: `[defaults]`, then 64KiB)
-    output: Option<ByteSize>,
-    /// Example: `config = { greeting = "Good morning" }`
-    #[serde(default)]
-    config: BTreeMap<String, toml::Value>,
-    /// Example: `[plugins.assistant.claude]`
-    claude: Option<RawClaudeGrant>,
-    /// Example: `[plugins.leads.notify]`
-    notify: Option<RawNotify>,
-}
-
-/// `[plugins.NAME.notify]` as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNotify {
-    /// Example: `chats = [408258968]`: the Telegram chat ids it may write to.
-    chats: Vec<i64>,
-}
-
-/// Limits as written; unset ones fall back to `[defaults]`, then built-ins.
-#[derive(Deserialize, Default, Clone, Copy)]
-#[serde(deny_unknown_fields)]
-struct RawLimits {
-    /// Example: `timeout = "30s"`
-    timeout: Option<HumanDuration>,
-    /// Example: `memory = "64MiB"`
-    memory: Option<ByteSize>,
-    /// Example: `output = "64KiB"`
-    output: Option<ByteSize>,
-}
-
-impl RawLimits {
-    fn apply(self, fallback: Limits) -> Limits {
-        Limits {
-            timeout: self.timeout.map_or(fallback.timeout, |t| t.0),
-            memory: self.memory.map_or(fallback.memory, |m| m.0),
-            output: self.output.map_or(fallback.output, |o| o.0),
+impl RawHistory {
+    fn validate(self) -> HistoryPolicy {
+        let default = HistoryPolicy::default();
+        HistoryPolicy {
+            ttl: self.ttl.map_or(default.ttl, |t| t.0),
+            max_exchanges: self.max_exchanges.unwrap_or(default.max_exchanges),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {

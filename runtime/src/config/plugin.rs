@@ -1,0 +1,253 @@
+//! One plugin's config: `[plugins.NAME]` as written and as validated, with
+//! its name, world, grants and limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::claude::{ClaudeGrant, RawClaudeGrant};
+use super::units::{ByteSize, HumanDuration};
+use super::{scalar_values, HistoryPolicy};
+
+/// A plugin's name as written under `[plugins.NAME]`: lowercase ASCII
+/// letters, digits, `-` and `_`, at most 64 characters. It tags logs, run
+/// records and every row of plugin-scoped data.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PluginName(String);
+
+impl PluginName {
+    /// Checks `name` against the rules above.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(format!(
+                "`{name}` is not a valid plugin name: use 1 to 64 lowercase letters, digits, `-` or `_`"
+            ))
+        }
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PluginName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which WIT world a plugin implements (`wit/worlds.wit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum World {
+    /// `world task`: exports `run`; started by schedules and `mission run`.
+    Task,
+    /// `world chat`: exports `handle`; answers chat messages.
+    Chat,
+}
+
+impl World {
+    /// The export a component of this world must have.
+    pub fn export(self) -> &'static str {
+        match self {
+            World::Task => "run",
+            World::Chat => "handle",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            World::Task => "task",
+            World::Chat => "chat",
+        })
+    }
+}
+
+/// A capability a plugin may be granted. `log` needs no grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grant {
+    /// `mission:plugin/state`: the plugin's private key-value store.
+    State,
+    /// `mission:plugin/history`: the plugin's conversation history.
+    History,
+    /// `mission:plugin/claude`: asking Claude.
+    Claude,
+    /// `mission:plugin/notify`: sending Telegram messages.
+    Notify,
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Grant::State => "state",
+            Grant::History => "history",
+            Grant::Claude => "claude",
+            Grant::Notify => "notify",
+        })
+    }
+}
+
+/// What a plugin may do and use in one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time a call may take, including time spent in capabilities.
+    pub timeout: Duration,
+    /// Linear memory (all memories of the instance together), in bytes.
+    pub memory: u64,
+    /// Bytes of stdout and stderr passed on to the log; the rest is dropped.
+    pub output: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            memory: 64 << 20,
+            output: 64 << 10,
+        }
+    }
+}
+
+/// One plugin as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginConfig {
+    /// The name under `[plugins.NAME]`.
+    pub name: PluginName,
+    /// The world its component must implement.
+    pub world: World,
+    /// The component file, resolved against the config file's directory.
+    pub wasm: PathBuf,
+    /// The capabilities it may use; every other capability call is denied.
+    pub grants: BTreeSet<Grant>,
+    /// Its per-call limits.
+    pub limits: Limits,
+    /// Config values handed to every call, sorted by key.
+    pub values: Vec<(String, String)>,
+    /// How much conversation history its `history.read` returns.
+    pub history: HistoryPolicy,
+    /// What it may ask Claude, if it has the `claude` grant.
+    pub claude: ClaudeGrant,
+    /// The Telegram chats it may write to, if it has the `notify` grant.
+    pub notify_chats: BTreeSet<i64>,
+}
+
+/// One `[plugins.NAME]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlugin {
+    /// Example: `world = "task"`
+    world: World,
+    /// Example: `wasm = "plugins/target/wasm32-wasip2/release/briefing.wasm"`
+    wasm: PathBuf,
+    /// Example: `grants = ["state", "history"]`
+    #[serde(default)]
+    grants: Vec<Grant>,
+    /// Example: `timeout = "10s"` (default: `[defaults]`, then 30s)
+    timeout: Option<HumanDuration>,
+    /// Example: `memory = "32MiB"` (default: `[defaults]`, then 64MiB)
+    memory: Option<ByteSize>,
+    /// Example: `output = "16KiB"` (default: `[defaults]`, then 64KiB)
+    output: Option<ByteSize>,
+    /// Example: `config = { greeting = "Good morning" }`
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+    /// Example: `[plugins.assistant.claude]`
+    claude: Option<RawClaudeGrant>,
+    /// Example: `[plugins.leads.notify]`
+    notify: Option<RawNotify>,
+}
+
+/// `[plugins.NAME.notify]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    /// Example: `chats = [408258968]`: the Telegram chat ids it may write to.
+    chats: Vec<i64>,
+}
+
+/// Limits as written; unset ones fall back to `[defaults]`, then built-ins.
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    /// Example: `timeout = "30s"`
+    timeout: Option<HumanDuration>,
+    /// Example: `memory = "64MiB"`
+    memory: Option<ByteSize>,
+    /// Example: `output = "64KiB"`
+    output: Option<ByteSize>,
+}
+
+impl RawLimits {
+    pub(super) fn apply(self, fallback: Limits) -> Limits {
+        Limits {
+            timeout: self.timeout.map_or(fallback.timeout, |t| t.0),
+            memory: self.memory.map_or(fallback.memory, |m| m.0),
+            output: self.output.map_or(fallback.output, |o| o.0),
+        }
+    }
+}
+
+impl RawPlugin {
+    /// The plugin `[plugins.NAME]` validated: paths from `base`, unset
+    /// limits from `defaults`, the history policy `history`.
+    pub(super) fn validate(
+        self,
+        name: &str,
+        base: &Path,
+        defaults: Limits,
+        history: HistoryPolicy,
+    ) -> Result<PluginConfig, String> {
+        let field = format!("plugins.{name}");
+        let name = PluginName::parse(name).map_err(|e| format!("{field}: {e}"))?;
+        let values = scalar_values(&format!("{field}.config"), self.config)?;
+        let grants: BTreeSet<Grant> = self.grants.into_iter().collect();
+        let claude = match self.claude {
+            Some(_) if !grants.contains(&Grant::Claude) => {
+                return Err(format!(
+                    "{field}.claude: the plugin has no `claude` grant; add \"claude\" to {field}.grants"
+                ))
+            }
+            Some(grant) => grant.validate(&format!("{field}.claude"), base)?,
+            None => ClaudeGrant::default(),
+        };
+        let notify_chats = match self.notify {
+            Some(_) if !grants.contains(&Grant::Notify) => {
+                return Err(format!(
+                    "{field}.notify: the plugin has no `notify` grant; add \"notify\" to {field}.grants"
+                ))
+            }
+            Some(notify) => notify.chats.into_iter().collect(),
+            None => BTreeSet::new(),
+        };
+        let limits = RawLimits {
+            timeout: self.timeout,
+            memory: self.memory,
+            output: self.output,
+        };
+        Ok(PluginConfig {
+            name,
+            world: self.world,
+            wasm: base.join(self.wasm),
+            grants,
+            limits: limits.apply(defaults),
+            values,
+            history,
+            claude,
+            notify_chats,
+        })
+    }
+}
