@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant as StdInstant;
 
 use chrono::Utc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::{HistoryPolicy, PluginName};
@@ -219,39 +219,18 @@ impl Claude {
             outcome: CallOutcome::Ok,
             error: None,
         };
-        // In line first, then the budgets: a call that waited sees what the
-        // calls before it spent.
-        let Ok(Ok(_permit)) = tokio::time::timeout_at(deadline, active.permits.clone().acquire_owned()).await
-        else {
-            entry.outcome = CallOutcome::TimedOut;
-            entry.error = Some("timed out waiting for a place in line".into());
-            record(&self.db, entry).await;
-            return Err(CapabilityError::TimedOut);
-        };
-        let budget = ledger::budget_status(
-            &self.db,
-            asker.plugin,
-            asker.grant.budget,
-            config.budget,
-            Utc::now(),
-            crate::schedule::host_zone(),
-        )
-        .await;
-        let budget_left = match budget {
-            Err(e) => {
-                tracing::error!(plugin = %asker.plugin, "checking the budgets failed: {e:#}");
-                return Err(CapabilityError::Failed("checking the budgets failed".into()));
-            }
-            Ok(ledger::BudgetStatus {
-                spent: Some(reason), ..
-            }) => {
-                tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
-                entry.outcome = CallOutcome::OverBudget;
-                entry.error = Some(reason.clone());
+        let (_permit, budget_left) = match self.admit(&active, &asker, deadline).await {
+            Ok(admitted) => admitted,
+            Err((outcome, error)) => {
+                entry.outcome = outcome;
+                entry.error = Some(match &error {
+                    CapabilityError::OverBudget(reason) => reason.clone(),
+                    CapabilityError::TimedOut => "timed out waiting for a place in line".into(),
+                    other => return Err(other.clone()),
+                });
                 record(&self.db, entry).await;
-                return Err(CapabilityError::OverBudget(reason));
+                return Err(error);
             }
-            Ok(status) => status.left,
         };
         let started = StdInstant::now();
         let unfinished = Unfinished {
@@ -264,30 +243,10 @@ impl Claude {
             .await;
         unfinished.finished();
         entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let answer = match result {
-            Ok(completion) => {
-                entry.spent = completion.spent.clone().or_model(entry.spent.model);
-                Ok(Answer {
-                    text: completion.text,
-                    session_id: completion.session_id,
-                    turns: completion.spent.turns,
-                    usage: completion.spent.usage,
-                    cost_usd: completion.spent.cost_usd,
-                    duration_ms: entry.duration_ms,
-                })
-            }
-            Err(Failure::TimedOut) => {
-                entry.outcome = CallOutcome::TimedOut;
-                Err(CapabilityError::TimedOut)
-            }
-            Err(Failure::Failed { reason, spent }) => {
-                tracing::warn!(plugin = %asker.plugin, backend = %request.backend, "claude call failed: {reason}");
-                entry.outcome = CallOutcome::Failed;
-                entry.spent = spent.or_model(entry.spent.model);
-                entry.error = Some(reason.clone());
-                Err(CapabilityError::Failed(reason))
-            }
-        };
+        let answer = settle(&mut entry, result);
+        if let Err(CapabilityError::Failed(reason)) = &answer {
+            tracing::warn!(plugin = %asker.plugin, backend = %request.backend, "claude call failed: {reason}");
+        }
         tracing::info!(
             plugin = %asker.plugin,
             backend = %request.backend,
@@ -299,6 +258,45 @@ impl Claude {
         );
         record(&self.db, entry).await;
         answer
+    }
+
+    /// Waits for a place in line (until `deadline`), then checks the
+    /// budgets — in that order, so a call that waited sees what the calls
+    /// before it spent. Returns the place and how much the tightest budget
+    /// has left, or the ledger outcome and the error of a refusal.
+    async fn admit(
+        &self,
+        active: &Active,
+        asker: &Asker<'_>,
+        deadline: Instant,
+    ) -> Result<(OwnedSemaphorePermit, Option<f64>), (CallOutcome, CapabilityError)> {
+        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, active.permits.clone().acquire_owned()).await
+        else {
+            return Err((CallOutcome::TimedOut, CapabilityError::TimedOut));
+        };
+        let budget = ledger::budget_status(
+            &self.db,
+            asker.plugin,
+            asker.grant.budget,
+            active.config.budget,
+            Utc::now(),
+            crate::schedule::host_zone(),
+        )
+        .await;
+        match budget {
+            Err(e) => {
+                tracing::error!(plugin = %asker.plugin, "checking the budgets failed: {e:#}");
+                let error = CapabilityError::Failed("checking the budgets failed".into());
+                Err((CallOutcome::Failed, error))
+            }
+            Ok(ledger::BudgetStatus {
+                spent: Some(reason), ..
+            }) => {
+                tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
+                Err((CallOutcome::OverBudget, CapabilityError::OverBudget(reason)))
+            }
+            Ok(status) => Ok((permit, status.left)),
+        }
     }
 
     async fn dispatch(
@@ -396,6 +394,33 @@ async fn record(db: &Database, entry: LedgerEntry) {
 
 /// Logs a session that could not be stored: the answer still goes to the
 /// plugin, the next call with the key starts a new session.
+/// What the plugin gets for `result`, with the ledger `entry` completed.
+fn settle(entry: &mut LedgerEntry, result: Result<Completion, Failure>) -> Result<Answer, CapabilityError> {
+    match result {
+        Ok(completion) => {
+            entry.spent = completion.spent.clone().or_model(entry.spent.model.take());
+            Ok(Answer {
+                text: completion.text,
+                session_id: completion.session_id,
+                turns: completion.spent.turns,
+                usage: completion.spent.usage,
+                cost_usd: completion.spent.cost_usd,
+                duration_ms: entry.duration_ms,
+            })
+        }
+        Err(Failure::TimedOut) => {
+            entry.outcome = CallOutcome::TimedOut;
+            Err(CapabilityError::TimedOut)
+        }
+        Err(Failure::Failed { reason, spent }) => {
+            entry.outcome = CallOutcome::Failed;
+            entry.spent = spent.or_model(entry.spent.model.take());
+            entry.error = Some(reason.clone());
+            Err(CapabilityError::Failed(reason))
+        }
+    }
+}
+
 fn log_unstored(plugin: &PluginName, key: &str, stored: anyhow::Result<()>) {
     if let Err(e) = stored {
         tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
