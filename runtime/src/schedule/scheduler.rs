@@ -279,15 +279,22 @@ impl Scheduler {
             if self.entries.get(&name).is_none_or(|e| e.generation != generation) {
                 continue; // removed or replaced since this due time was computed
             }
-            self.push_next(&name, now);
             due.push((name, at));
         }
-        self.fire(due, Trigger::Schedule).await;
+        self.fire(due.clone(), Trigger::Schedule).await;
+        // The next due times after the runs have started: with thousands
+        // due at once, computing them first would make every run late.
+        for (name, _) in &due {
+            if self.entries.contains_key(name) {
+                self.push_next(name, now);
+            }
+        }
     }
 
     /// Starts a run of each `(schedule, due time)` unless it is paused or its
-    /// overlap policy says otherwise. The database is asked once for the
-    /// whole batch, so a thousand schedules due at one minute start together.
+    /// overlap policy says otherwise, then records the due times. The
+    /// database is asked once for the whole batch, so a thousand schedules
+    /// due at one minute start together.
     async fn fire(&mut self, due: Vec<(String, DateTime<Utc>)>, trigger: Trigger) {
         if due.is_empty() {
             return;
@@ -300,11 +307,8 @@ impl Scheduler {
         for (name, due) in held {
             tracing::info!(schedule = %name, %due, "paused: not run");
         }
-        if let Err(e) = state::set_last_due_many(&self.db, firing.clone()).await {
-            tracing::error!("failed to record due times: {e:#}");
-        }
         let mut skipped = Vec::new();
-        for (name, due) in firing {
+        for (name, due) in firing.iter().cloned() {
             let entry = &self.entries[&name];
             let mut slot = entry.slot.lock().unwrap();
             if slot.running > 0 {
@@ -326,6 +330,9 @@ impl Scheduler {
             }
             drop(slot);
             self.start_run(&name, due, trigger, None);
+        }
+        if let Err(e) = state::set_last_due_many(&self.db, firing).await {
+            tracing::error!("failed to record due times: {e:#}");
         }
         for (plugin, name, due) in skipped {
             if let Err(e) = runs::record_skipped(&self.db, &plugin, &name, due).await {
