@@ -1,0 +1,112 @@
+//! `mission run` and `mission chat`: one call of a plugin, recorded, with
+//! its outcome printed (or as JSON).
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::host::Host;
+use crate::plugin::call::{Message, ParseMode};
+use crate::runs::{RunRecord, Trigger};
+
+pub(super) async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let host = Host::open(config).await?;
+    host.load(plugin).await?;
+    let record = host.run_task(plugin, Trigger::Manual).await?;
+    host.claude().shutdown().await;
+    report_run(&record, json)
+}
+
+/// Prints `record` (as JSON with `json`); the exit code says whether the
+/// run succeeded.
+pub(super) fn report_run(record: &RunRecord, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(record)?);
+    } else {
+        print_run(record);
+    }
+    Ok(if record.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_run(record: &RunRecord) {
+    let took = record
+        .finished_at
+        .map(|end| format!(" in {} ms", (end - record.started_at).num_milliseconds()))
+        .unwrap_or_default();
+    println!(
+        "{}: {}{took} (run {})",
+        record.plugin,
+        record.outcome.as_str().replace('_', " "),
+        record.id
+    );
+    if let Some(summary) = &record.summary {
+        println!("{summary}");
+    }
+    if let Some(error) = &record.error {
+        println!("error: {error}");
+    }
+    if record.output_truncated {
+        println!(
+            "output truncated: {} bytes printed, the excess was dropped",
+            record.output_bytes
+        );
+    }
+}
+
+pub(super) async fn chat(
+    config: Config,
+    plugin: &str,
+    chat_id: i64,
+    sender: String,
+    text: String,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let host = Host::open(config).await?;
+    let values = host.load(plugin).await?.config.values.clone();
+    let message = Message {
+        chat_id,
+        sender_id: 0,
+        sender_name: sender,
+        text,
+        sent_at: chrono::Utc::now().timestamp_millis(),
+        config: values,
+    };
+    let report = host.chat(plugin, &message, None, None).await?;
+    host.claude().shutdown().await;
+    let reply = match report.result {
+        Ok(reply) => reply,
+        Err(e) => {
+            if json {
+                println!("{}", json!({ "outcome": e.kind(), "error": e.to_string() }));
+            } else {
+                println!("{plugin}: {e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if json {
+        let (text, parse_mode) = match &reply {
+            Some(reply) => (Some(&reply.text), reply.parse_mode.map(parse_mode_name)),
+            None => (None, None),
+        };
+        println!(
+            "{}",
+            json!({ "outcome": "succeeded", "reply": text, "parse_mode": parse_mode })
+        );
+    } else if let Some(reply) = reply {
+        println!("{}", reply.text);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_mode_name(mode: ParseMode) -> &'static str {
+    match mode {
+        ParseMode::MarkdownV2 => "MarkdownV2",
+        ParseMode::Html => "HTML",
+    }
+}

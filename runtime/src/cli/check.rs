@@ -1,0 +1,113 @@
+//! `mission check`: the config, every plugin compiled and world-checked,
+//! the schedules, Telegram and Claude; what is missing from this machine is
+//! a warning, a mistake an error.
+
+use std::process::ExitCode;
+
+use crate::config::claude::{plugin_list, Finding};
+use crate::config::{Config, Grant};
+use crate::plugin::loader::PluginLoader;
+use crate::schedule;
+
+pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
+    println!("{}: ok", config.file.display());
+    let mut findings = check_plugins(&config).await?;
+    findings.extend(check_telegram(&config));
+    findings.extend(check_schedules(&config));
+    findings.extend(check_claude(&config));
+    let mut failed = false;
+    for finding in findings {
+        match finding {
+            Finding::Ok(line) => println!("{line}"),
+            Finding::Warning(line) => println!("warning: {line}"),
+            Finding::Error(line) => {
+                failed = true;
+                println!("{line}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Each plugin compiled and checked against its world.
+async fn check_plugins(config: &Config) -> anyhow::Result<Vec<Finding>> {
+    let loader = PluginLoader::open(config)?;
+    let mut findings = Vec::new();
+    for plugin in config.plugins.clone() {
+        findings.push(match loader.load(plugin).await {
+            Ok(plugin) => Finding::Ok(format!(
+                "plugin `{}` ({}): ok, {} (sha256 {})",
+                plugin.name(),
+                plugin.config.world,
+                plugin.config.wasm.display(),
+                plugin.hash.short(),
+            )),
+            Err(e) => Finding::Error(e.to_string()),
+        });
+    }
+    Ok(findings)
+}
+
+/// The bot's token: without it the bot and `notify` are unavailable.
+fn check_telegram(config: &Config) -> Option<Finding> {
+    let telegram = config.telegram.as_ref()?;
+    if std::env::var_os(&telegram.token_env).is_some() {
+        return Some(Finding::Ok(format!(
+            "telegram: ok, chat plugin `{}`",
+            telegram.handler
+        )));
+    }
+    let notifying: Vec<String> = config
+        .plugins
+        .iter()
+        .filter(|p| p.grants.contains(&Grant::Notify))
+        .map(|p| p.name.to_string())
+        .collect();
+    let notify = match notifying.is_empty() {
+        true => String::new(),
+        false => format!(", and `notify` is unavailable to {}", plugin_list(&notifying)),
+    };
+    Some(Finding::Warning(format!(
+        "telegram.token_env: the environment variable `{}` is not set: the bot would not start{notify}",
+        telegram.token_env
+    )))
+}
+
+/// Each schedule file, valid or not.
+fn check_schedules(config: &Config) -> Vec<Finding> {
+    let (schedules, errors) = schedule::load_all(config, schedule::host_zone());
+    let valid = schedules.iter().map(|schedule| {
+        Finding::Ok(format!(
+            "schedule `{}`: ok, `{}` in {}",
+            schedule.name,
+            schedule.cron.as_str(),
+            schedule.zone
+        ))
+    });
+    let invalid = errors
+        .iter()
+        .map(|error| Finding::Error(format!("schedule refused: {error}")));
+    valid.chain(invalid).collect()
+}
+
+/// The `[claude]` section against the plugins granted `claude`.
+fn check_claude(config: &Config) -> Vec<Finding> {
+    match &config.claude {
+        Some(claude) => claude.check(config.plugins.iter()),
+        None => config
+            .plugins
+            .iter()
+            .filter(|p| p.grants.contains(&Grant::Claude))
+            .map(|plugin| {
+                Finding::Error(format!(
+                    "plugins.{}.grants: `claude` is granted but there is no [claude] section: its calls would be answered `unavailable`",
+                    plugin.name
+                ))
+            })
+            .collect(),
+    }
+}

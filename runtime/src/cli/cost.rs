@@ -1,0 +1,55 @@
+//! `mission cost`: Claude spend grouped by plugin, day or model, with the
+//! cache hit rate and the month's projection.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::open_db;
+use crate::claude::report::{cost_report, GroupBy};
+use crate::config::Config;
+use crate::schedule;
+
+pub(super) async fn cost(
+    config: Config,
+    since: Option<&str>,
+    by: GroupBy,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let (now, zone) = (Utc::now(), schedule::host_zone());
+    let since = match since {
+        None => crate::claude::ledger::month_start(now, zone),
+        Some(text) => parse_since(text, now, zone)?,
+    };
+    let budget = config.claude.as_ref().map(|c| c.budget).unwrap_or_default();
+    let report = cost_report(&db, since, by, now, zone).await?.with_budget(budget);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: a date in `zone`, or a duration back from `now` (`7d`, `12h`).
+fn parse_since(text: &str, now: DateTime<Utc>, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+        return zone
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.to_utc())
+            .ok_or_else(|| anyhow::anyhow!("--since: {text} has no midnight in {zone}"));
+    }
+    let back = match text.strip_suffix('d') {
+        Some(days) => days.parse::<u32>().ok().map(|d| chrono::Duration::days(d.into())),
+        None => crate::config::units::HumanDuration::parse(text)
+            .ok()
+            .and_then(|d| chrono::Duration::from_std(d.0).ok()),
+    };
+    back.map(|back| now - back).ok_or_else(|| {
+        anyhow::anyhow!("--since: `{text}` is neither a date (2026-11-01) nor a span back (7d, 12h)")
+    })
+}

@@ -1,0 +1,232 @@
+//! The `mission` command line: parses arguments, runs one command and says
+//! how it went. `main` only prints the error chain and picks the exit code.
+//! One file per group of commands: [`check`], one [`call`] of a plugin
+//! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`cost`].
+
+mod call;
+mod check;
+mod cost;
+mod plugins;
+mod schedules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::claude::report::GroupBy;
+use crate::config::Config;
+use crate::db::Database;
+use crate::host::{Host, DATABASE_FILE};
+use crate::serve;
+
+/// Mission Control: runs your always-on automations as sandboxed
+/// WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "mission", version)]
+pub struct Cli {
+    /// The config file.
+    #[arg(long, global = true, default_value = "mission.toml")]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config and every plugin (compiles each and checks its world);
+    /// exits non-zero naming each problem.
+    Check,
+    /// Run a task plugin once, now; print and record the outcome.
+    Run {
+        /// The plugin's name in the config.
+        plugin: String,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send one message to a chat plugin, as if from the chat, and print the
+    /// reply.
+    Chat {
+        /// The plugin's name in the config.
+        plugin: String,
+        /// The message text.
+        text: String,
+        /// The chat it comes from (its history is kept per chat).
+        #[arg(long, default_value_t = 1)]
+        chat_id: i64,
+        /// The sender's display name.
+        #[arg(long, default_value = "cli")]
+        sender: String,
+        /// Print the reply as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the long-running host; stops cleanly on Ctrl-C or SIGTERM.
+    Up,
+    /// List the schedules: next fire time in each one's zone, last outcome,
+    /// paused or not.
+    Schedules {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show run history, newest first.
+    Runs {
+        /// Only runs of this schedule.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a schedule now, through the running host if one is up (else in
+    /// this process); recorded like any run.
+    Trigger {
+        /// The schedule's name (its file's stem).
+        schedule: String,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a schedule: it does not fire until resumed (kept across restarts).
+    Pause {
+        /// The schedule's name.
+        schedule: String,
+    },
+    /// Resume a paused schedule.
+    Resume {
+        /// The schedule's name.
+        schedule: String,
+    },
+    /// List the plugins: content hash, when loaded, last reload outcome.
+    Plugins {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running host reload a plugin (or all) from disk now.
+    Reload {
+        /// The plugin; all if left out.
+        plugin: Option<String>,
+    },
+    /// Claude spend from the cost ledger: calls, tokens, cache hit rate and
+    /// dollars, grouped; with this month projected from the last 7 days.
+    Cost {
+        /// From this day (YYYY-MM-DD, host time zone) or this long ago
+        /// (`7d`, `24h`); default: the start of this month.
+        #[arg(long)]
+        since: Option<String>,
+        /// How to group the calls.
+        #[arg(long, value_enum, default_value_t = GroupBy::Plugin)]
+        by: GroupBy,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cron expression tools.
+    Schedule {
+        /// What to do.
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+/// `mission schedule ...`
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Print the next fire times of a cron expression, RFC 3339 with offsets,
+    /// one a line.
+    Next {
+        /// The expression, e.g. '0 7 * * mon-fri'.
+        expr: String,
+        /// The IANA time zone to read it in (default: the host's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Start after this RFC 3339 time (default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// How many fire times.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
+}
+
+impl Cli {
+    /// Runs the command; `Ok` carries the exit code for a command that ran
+    /// but did not succeed (a failed run, a failed check).
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        if let Command::Schedule {
+            command:
+                ScheduleCommand::Next {
+                    expr,
+                    tz,
+                    from,
+                    count,
+                },
+        } = &self.command
+        {
+            return schedules::schedule_next(expr, tz.as_deref(), from.as_deref(), *count);
+        }
+        let config = Config::load(&self.config)?;
+        match self.command {
+            Command::Check => check::check(config).await,
+            Command::Run { plugin, json } => call::run(config, &plugin, json).await,
+            Command::Chat {
+                plugin,
+                text,
+                chat_id,
+                sender,
+                json,
+            } => call::chat(config, &plugin, chat_id, sender, text, json).await,
+            Command::Up => up(config).await,
+            Command::Schedules { json } => schedules::list_schedules(config, json).await,
+            Command::Runs {
+                schedule,
+                limit,
+                json,
+            } => schedules::list_runs(config, schedule.as_deref(), limit, json).await,
+            Command::Trigger { schedule, json } => schedules::trigger(config, &schedule, json).await,
+            Command::Pause { schedule } => schedules::set_paused(config, &schedule, true).await,
+            Command::Resume { schedule } => schedules::set_paused(config, &schedule, false).await,
+            Command::Plugins { json } => plugins::list_plugins(config, json).await,
+            Command::Reload { plugin } => plugins::reload(config, plugin.as_deref()).await,
+            Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
+            Command::Schedule { .. } => unreachable!("handled before the config is read"),
+        }
+    }
+}
+
+async fn up(config: Config) -> anyhow::Result<ExitCode> {
+    let host = Arc::new(Host::open(config).await?);
+    host.load_all().await;
+    serve::serve(host, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_db(config: &Config) -> anyhow::Result<Database> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Database::open(&config.data_dir.join(DATABASE_FILE))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("failed to install the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,111 @@
+//! `mission plugins` and `mission reload`: what each plugin runs as, and
+//! reloading it in a running host.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use serde_json::json;
+
+use super::open_db;
+use crate::config::Config;
+use crate::plugin::loads::{self, LoadOutcome};
+use crate::serve::control::{self, RequestKind};
+
+pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let mut rows = Vec::new();
+    for plugin in &config.plugins {
+        let (last, loaded) = loads::latest(&db, plugin.name.as_str()).await?;
+        rows.push(json!({
+            "name": plugin.name.as_str(),
+            "world": plugin.world.to_string(),
+            "wasm": plugin.wasm.display().to_string(),
+            "hash": loaded.as_ref().and_then(|l| l.new_hash.clone()),
+            "loaded_at": loaded.as_ref().map(|l| l.at.to_rfc3339()),
+            "last_outcome": last.as_ref().map(|l| l.outcome),
+            "last_at": last.as_ref().map(|l| l.at.to_rfc3339()),
+            "last_error": last.as_ref().and_then(|l| l.error.clone()),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<16} {:<6} {:<14} {:<26} LAST RELOAD",
+        "PLUGIN", "WORLD", "HASH", "LOADED AT"
+    );
+    for row in &rows {
+        let hash = row["hash"].as_str().map_or("-", |h| &h[..12]);
+        let last = match (row["last_outcome"].as_str(), row["last_error"].as_str()) {
+            (Some(outcome), Some(error)) => format!("{outcome}: {error}"),
+            (Some(outcome), None) => outcome.to_owned(),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "{:<16} {:<6} {:<14} {:<26} {last}",
+            row["name"].as_str().unwrap_or_default(),
+            row["world"].as_str().unwrap_or_default(),
+            hash,
+            row["loaded_at"].as_str().unwrap_or("never"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn reload(config: Config, plugin: Option<&str>) -> anyhow::Result<ExitCode> {
+    let targets: Vec<String> = match plugin {
+        Some(name) if config.plugin(name).is_none() => {
+            bail!("no plugin named `{name}` in {}", config.file.display())
+        }
+        Some(name) => vec![name.to_owned()],
+        None => config.plugins.iter().map(|p| p.name.to_string()).collect(),
+    };
+    let db = open_db(&config)?;
+    let Some(pid) = control::running_host(&db).await? else {
+        bail!(
+            "no host is running on {}: nothing to reload",
+            config.file.display()
+        );
+    };
+    let after = loads::newest_id(&db).await?;
+    control::request(&db, RequestKind::Reload, plugin.unwrap_or("")).await?;
+    eprintln!(
+        "asked the running host (pid {pid}) to reload {}",
+        targets.join(", ")
+    );
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < targets.len() {
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("the host did not answer the reload request within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for load in loads::since(&db, after).await? {
+            if targets.contains(&load.plugin)
+                && !seen.iter().any(|s: &loads::PluginLoad| s.plugin == load.plugin)
+            {
+                seen.push(load);
+            }
+        }
+    }
+    let mut refused = false;
+    for load in &seen {
+        refused |= load.outcome == LoadOutcome::Refused;
+        match &load.error {
+            Some(error) => println!("{}: {}: {error}", load.plugin, load.outcome),
+            None => println!(
+                "{}: {} ({})",
+                load.plugin,
+                load.outcome,
+                load.new_hash.as_deref().map_or("-", |h| &h[..12])
+            ),
+        }
+    }
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

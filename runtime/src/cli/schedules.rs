@@ -1,0 +1,191 @@
+//! The schedule commands: `schedules`, `runs`, `trigger`, `pause`,
+//! `resume` and `schedule next`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+
+use super::call::report_run;
+use super::open_db;
+use crate::config::Config;
+use crate::host::Host;
+use crate::runs::{self, Trigger};
+use crate::schedule::{self, CronExpr, Schedule};
+use crate::serve::{
+    self,
+    control::{self, RequestKind},
+};
+
+pub(super) fn schedule_next(
+    expr: &str,
+    tz: Option<&str>,
+    from: Option<&str>,
+    count: usize,
+) -> anyhow::Result<ExitCode> {
+    let cron = CronExpr::parse(expr).map_err(|e| anyhow!(e))?;
+    let zone: Tz = match tz {
+        Some(tz) => tz
+            .parse()
+            .map_err(|_| anyhow!("--tz: `{tz}` is not an IANA time zone name"))?,
+        None => schedule::host_zone(),
+    };
+    let mut at = match from {
+        Some(from) => DateTime::parse_from_rfc3339(from)
+            .map_err(|e| anyhow!("--from: `{from}` is not an RFC 3339 time: {e}"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    for _ in 0..count {
+        let Some(next) = cron.next_after(at, zone) else {
+            break;
+        };
+        println!("{}", schedule::format_in_zone(next, zone));
+        at = next;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The named schedule from the schedules directory, or an error saying why not.
+fn find_schedule(config: &Config, name: &str) -> anyhow::Result<Schedule> {
+    let file = config.schedules_dir.join(format!("{name}.toml"));
+    if !file.exists() {
+        bail!("no schedule named `{name}`: {} does not exist", file.display());
+    }
+    Ok(Schedule::load(&file, config, schedule::host_zone())?)
+}
+
+pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for schedule in &schedules {
+        let paused = schedule::state::is_paused(&db, &schedule.name).await?;
+        let last = runs::recent(&db, Some(&schedule.name), 1).await?.pop();
+        let next = schedule
+            .cron
+            .next_after(now, schedule.zone)
+            .map(|t| schedule::format_in_zone(t, schedule.zone));
+        rows.push(json!({
+            "name": schedule.name,
+            "plugin": schedule.plugin,
+            "cron": schedule.cron.as_str(),
+            "timezone": schedule.zone.name(),
+            "next": next,
+            "paused": paused,
+            "last_outcome": last.as_ref().map(|r| r.outcome),
+            "last_run_at": last.as_ref().map(|r| r.started_at.to_rfc3339()),
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<24} {:<20} {:<28} {:<8} LAST",
+            "SCHEDULE", "CRON", "NEXT", "PAUSED"
+        );
+        for row in &rows {
+            println!(
+                "{:<24} {:<20} {:<28} {:<8} {}",
+                row["name"].as_str().unwrap_or_default(),
+                row["cron"].as_str().unwrap_or_default(),
+                row["next"].as_str().unwrap_or("never"),
+                if row["paused"] == true { "yes" } else { "no" },
+                row["last_outcome"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    for error in &errors {
+        eprintln!("schedule refused: {error}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub(super) async fn list_runs(
+    config: Config,
+    schedule: Option<&str>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let records = runs::recent(&db, schedule, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<14} DETAIL",
+        "RUN", "SCHEDULE", "PLUGIN", "TRIGGER", "STARTED", "#", "OUTCOME"
+    );
+    for r in &records {
+        let detail = r
+            .error
+            .as_deref()
+            .or(r.summary.as_deref())
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("");
+        println!(
+            "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<14} {}",
+            r.id,
+            r.schedule.as_deref().unwrap_or("-"),
+            r.plugin,
+            r.trigger,
+            r.started_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            r.attempt,
+            r.outcome,
+            detail
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let record = match control::running_host(&db).await? {
+        Some(pid) => {
+            let request = control::request(&db, RequestKind::Trigger, name).await?;
+            eprintln!("asked the running host (pid {pid}) to run `{name}` (request {request})");
+            while !control::is_finished(&db, request).await? {
+                if control::running_host(&db).await?.is_none() {
+                    eprintln!("the host stopped before answering");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            runs::answer_to(&db, request)
+                .await?
+                .ok_or_else(|| anyhow!("the running host has no schedule named `{name}` (see its log)"))?
+        }
+        None => {
+            let schedule = find_schedule(&config, name)?;
+            let host = Arc::new(Host::open(config).await?);
+            host.load(&schedule.plugin).await?;
+            let scheduler = serve::scheduler(&host);
+            scheduler.run_now(name, Trigger::Direct).await;
+            runs::recent(host.db(), Some(name), 1)
+                .await?
+                .pop()
+                .ok_or_else(|| anyhow!("the run of `{name}` left no record"))?
+        }
+    };
+    report_run(&record, json)
+}
+
+pub(super) async fn set_paused(config: Config, name: &str, paused: bool) -> anyhow::Result<ExitCode> {
+    find_schedule(&config, name)?;
+    let db = open_db(&config)?;
+    schedule::state::set_paused(&db, name, paused).await?;
+    println!("schedule `{name}` {}", if paused { "paused" } else { "resumed" });
+    Ok(ExitCode::SUCCESS)
+}
