@@ -177,8 +177,8 @@ fn telegram_faults_never_lose_a_reply() {
         json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
                "parameters": {"retry_after": 1}}),
     );
-    fake.send_text(8, ANNA, "sleep 300");
-    assert_eq!(fake.wait_for_messages(8, 1), ["slept 300 (message 1)"]);
+    fake.send_text(8, ANNA, "sleep 700");
+    assert_eq!(fake.wait_for_messages(8, 1), ["slept 700 (message 1)"]);
     // Both failures were served.
     let mut failed: Vec<_> = fake
         .calls()

@@ -58,6 +58,40 @@ struct Entry {
     generation: u64,
 }
 
+/// What every run needs, behind one reference count.
+struct Drivers {
+    runner: Arc<dyn ScheduleRunner>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A due time in the heap, ordered by time, then generation (unique), so a
+/// burst of thousands due at one instant never compares names.
+struct Due {
+    at: DateTime<Utc>,
+    generation: u64,
+    name: String,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.generation) == (other.at, other.generation)
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.generation).cmp(&(other.at, other.generation))
+    }
+}
+
 /// A change to the set of schedules while the scheduler runs (hot reload).
 #[derive(Debug)]
 pub enum ScheduleChange {
@@ -82,10 +116,10 @@ pub enum ScheduleChange {
 /// The scheduler of one host.
 pub struct Scheduler {
     clock: Arc<dyn Clock>,
-    runner: Arc<dyn ScheduleRunner>,
+    drivers: Arc<Drivers>,
     db: Database,
     entries: HashMap<String, Entry>,
-    due: BinaryHeap<Reverse<(DateTime<Utc>, String, u64)>>,
+    due: BinaryHeap<Reverse<Due>>,
     /// The next unused schedule generation.
     generations: u64,
     tasks: JoinSet<()>,
@@ -104,21 +138,25 @@ impl Scheduler {
         db: Database,
         grace: Duration,
     ) -> Self {
-        let entries = schedules
+        let entries: HashMap<String, Entry> = schedules
             .into_iter()
-            .map(|s| {
+            .zip(0..)
+            .map(|(s, generation)| {
                 let entry = Entry {
                     schedule: Arc::new(s),
                     slot: Arc::default(),
-                    generation: 0,
+                    generation,
                 };
                 (entry.schedule.name.clone(), entry)
             })
             .collect();
-        let generations = 1;
+        let generations = entries.len() as u64;
         Self {
-            clock,
-            runner,
+            clock: clock.clone(),
+            drivers: Arc::new(Drivers {
+                runner,
+                clock,
+            }),
             db,
             entries,
             due: BinaryHeap::new(),
@@ -254,15 +292,19 @@ impl Scheduler {
         let entry = &self.entries[name];
         let schedule = &entry.schedule;
         match schedule.cron.next_after(after, schedule.zone) {
-            Some(next) => self.due.push(Reverse((next, name.to_owned(), entry.generation))),
+            Some(next) => self.due.push(Reverse(Due {
+                at: next,
+                generation: entry.generation,
+                name: name.to_owned(),
+            })),
             None => tracing::warn!(schedule = %name, "`{}` never fires again", schedule.cron.as_str()),
         }
     }
 
     fn time_to_next(&self) -> Duration {
         let now = self.clock.now();
-        self.due.peek().map_or(CHECK_INTERVAL, |Reverse((due, _, _))| {
-            (*due - now).to_std().unwrap_or(Duration::ZERO)
+        self.due.peek().map_or(CHECK_INTERVAL, |Reverse(due)| {
+            (due.at - now).to_std().unwrap_or(Duration::ZERO)
         })
     }
 
@@ -271,11 +313,10 @@ impl Scheduler {
     async fn fire_due(&mut self) {
         let now = self.clock.now();
         let mut due = Vec::new();
-        while let Some(Reverse((at, name, generation))) = self.due.peek().cloned() {
-            if at > now {
+        while self.due.peek().is_some_and(|Reverse(due)| due.at <= now) {
+            let Some(Reverse(Due { at, generation, name })) = self.due.pop() else {
                 break;
-            }
-            self.due.pop();
+            };
             if self.entries.get(&name).is_none_or(|e| e.generation != generation) {
                 continue; // removed or replaced since this due time was computed
             }
@@ -308,7 +349,8 @@ impl Scheduler {
             tracing::info!(schedule = %name, %due, "paused: not run");
         }
         let mut skipped = Vec::new();
-        for (name, due) in firing.iter().cloned() {
+        for (name, due) in &firing {
+            let (name, due) = (name.clone(), *due);
             let entry = &self.entries[&name];
             let mut slot = entry.slot.lock().unwrap();
             if slot.running > 0 {
@@ -328,8 +370,10 @@ impl Scheduler {
                     Overlap::Allow => {}
                 }
             }
+            slot.running += 1;
             drop(slot);
-            self.start_run(&name, due, trigger, None);
+            let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
+            self.spawn_run(schedule, slot, due, trigger, None);
         }
         if let Err(e) = state::set_last_due_many(&self.db, firing).await {
             tracing::error!("failed to record due times: {e:#}");
@@ -351,10 +395,25 @@ impl Scheduler {
     ) {
         let entry = &self.entries[name];
         entry.slot.lock().unwrap().running += 1;
-        let (runner, clock) = (self.runner.clone(), self.clock.clone());
         let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
+        self.spawn_run(schedule, slot, due, trigger, done);
+    }
+
+    /// Spawns the run of `schedule` for `due`, its slot already counting it.
+    fn spawn_run(
+        &mut self,
+        schedule: Arc<Schedule>,
+        slot: Arc<Mutex<Slot>>,
+        due: DateTime<Utc>,
+        trigger: Trigger,
+        done: Option<oneshot::Sender<bool>>,
+    ) {
+        // One shared handle, not two: with thousands of runs starting at
+        // once, every reference count touched is a cache line the two cores
+        // fight over.
+        let drivers = self.drivers.clone();
         self.tasks.spawn(async move {
-            execute(runner, clock, schedule, slot, due, trigger).await;
+            execute(&drivers.runner, &drivers.clock, schedule, slot, due, trigger).await;
             if let Some(done) = done {
                 let _ = done.send(true);
             }
@@ -388,8 +447,8 @@ impl Scheduler {
 /// One run of a schedule with its jitter (for due runs, not triggered ones)
 /// and retries, then any run queued behind it.
 async fn execute(
-    runner: Arc<dyn ScheduleRunner>,
-    clock: Arc<dyn Clock>,
+    runner: &Arc<dyn ScheduleRunner>,
+    clock: &Arc<dyn Clock>,
     schedule: Arc<Schedule>,
     slot: Arc<Mutex<Slot>>,
     mut due: DateTime<Utc>,

@@ -30,6 +30,9 @@ use crate::plugin::Plugin;
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
 const TYPING_EVERY: Duration = Duration::from_secs(4);
+/// How long the plugin may work before "typing…" is shown: a quicker reply
+/// needs none, and saves a Bot API call.
+const TYPING_AFTER: Duration = Duration::from_millis(250);
 /// The longest wait between failed `getUpdates` calls.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -94,15 +97,22 @@ impl TelegramBot {
             Err(e) => tracing::error!("failed to read stored Telegram updates: {e:#}"),
         }
         let mut backoff = Duration::from_secs(1);
+        // One past the newest update stored: read once, then kept here.
+        let mut stored_up_to: Option<i64> = None;
         tokio::pin!(shutdown);
         tracing::info!(handler = %bot.config.handler, "telegram bot polling");
         loop {
-            let wait = match updates::next_offset(&db).await {
+            let offset = match stored_up_to {
+                Some(offset) => Ok(offset),
+                None => updates::next_offset(&db).await,
+            };
+            let wait = match offset {
                 Err(e) => {
                     tracing::error!("failed to read the Telegram offset: {e:#}");
                     Some(backoff)
                 }
                 Ok(offset) => {
+                    stored_up_to = Some(offset);
                     let poll = bot
                         .sender
                         .bot()
@@ -117,7 +127,14 @@ impl TelegramBot {
                     match result {
                         Ok(received) => {
                             backoff = Duration::from_secs(1);
-                            bot.take(&db, received, &mut chats, &mut workers).await
+                            match bot.take(&db, received, &mut chats, &mut workers).await {
+                                Ok(Some(newest)) => {
+                                    stored_up_to = Some(offset.max(newest + 1));
+                                    None
+                                }
+                                Ok(None) => None,
+                                Err(wait) => Some(wait),
+                            }
                         }
                         Err(RequestError::RetryAfter(wait)) => {
                             tracing::warn!(retry_after = ?wait.duration(), "Telegram asked to slow down");
@@ -148,28 +165,30 @@ impl TelegramBot {
         }
     }
 
-    /// Stores `received` (before the next poll confirms it to Telegram) and
-    /// queues each update for its chat; returns how long to wait before
-    /// polling again if storing failed.
+    /// Stores `received` (on disk before the next poll confirms it to
+    /// Telegram) and queues each update for its chat; returns the newest
+    /// update id stored, or how long to wait before asking again if storing
+    /// failed.
     async fn take(
         self: &Arc<Self>,
         db: &Database,
         received: Vec<Update>,
         chats: &mut HashMap<i64, mpsc::UnboundedSender<StoredUpdate>>,
         workers: &mut JoinSet<()>,
-    ) -> Option<Duration> {
+    ) -> Result<Option<i64>, Duration> {
         let received: Vec<StoredUpdate> = received.iter().map(stored).collect();
+        let newest = received.iter().map(|u| u.update_id).max();
         if received.is_empty() {
-            return None;
+            return Ok(None);
         }
         if let Err(e) = updates::store(db, received.clone()).await {
             tracing::error!("failed to store Telegram updates, asking for them again: {e:#}");
-            return Some(Duration::from_secs(1));
+            return Err(Duration::from_secs(1));
         }
         for update in received {
             self.dispatch(chats, workers, update);
         }
-        None
+        Ok(newest)
     }
 
     /// Queues `update` behind the earlier ones of its chat.
@@ -307,11 +326,13 @@ impl TelegramBot {
         }
     }
 
-    /// Sends "typing…" to `chat` every few seconds until the handle is
-    /// aborted; a failure is logged and never holds up the reply.
+    /// Sends "typing…" to `chat` from [`TYPING_AFTER`] on, every few seconds,
+    /// until the handle is aborted; a failure is logged and never holds up
+    /// the reply.
     fn start_typing(&self, chat: i64) -> tokio::task::JoinHandle<()> {
         let bot = self.sender.bot().clone();
         tokio::spawn(async move {
+            tokio::time::sleep(TYPING_AFTER).await;
             loop {
                 if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
                     tracing::debug!(chat, "typing indicator failed: {e}");
