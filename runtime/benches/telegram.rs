@@ -76,6 +76,15 @@ async fn main() {
     }
 
     let sender = Arc::new(TelegramSender::new(&telegram, "123:bench".into()).unwrap());
+
+    // One Bot API round trip alone (sendMessage to the fake, answered):
+    // a bot needs two per message (getUpdates delivering it, the reply).
+    let mut round_trip = Vec::new();
+    for i in 0..SEQUENTIAL {
+        let started = Instant::now();
+        sender.send(998, &format!("r{i}"), None).await.unwrap();
+        round_trip.push(started.elapsed());
+    }
     let bot = TelegramBot::new(host.clone(), telegram, sender);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(bot.run(Duration::from_secs(5), async {
@@ -123,14 +132,17 @@ async fn main() {
 
     let (alone_median, alone_p99) = median_and_p99(alone);
     let (e2e_median, e2e_p99) = median_and_p99(end_to_end);
+    let (trip_median, _) = median_and_p99(round_trip);
     println!("telegram: echo-chat with history, fake Bot API on loopback");
     println!(
         "  one at a time ({SEQUENTIAL}): update available -> reply received median {e2e_median:.2?}, p99 {e2e_p99:.2?}"
     );
     println!("  the plugin call alone (same run): median {alone_median:.2?}, p99 {alone_p99:.2?}");
+    let overhead = e2e_median.saturating_sub(alone_median);
+    println!("  host overhead (bot, queue, store, HTTP both ways): median {overhead:.2?}");
     println!(
-        "  host overhead (bot, queue, store, HTTP both ways): median {:.2?}",
-        e2e_median.saturating_sub(alone_median)
+        "  one Bot API round trip alone (same run): median {trip_median:.2?}; overhead beyond two: {:.2?}",
+        overhead.saturating_sub(trip_median * 2)
     );
     println!(
         "  {CHATS} chats x {PER_CHAT} messages at once: {burst:.2?}, {:.0} messages/s",

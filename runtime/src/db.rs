@@ -2,7 +2,7 @@
 //! state and conversation history. Opened in WAL mode, migrated by
 //! `PRAGMA user_version`; queries run on tokio's blocking pool.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,6 +150,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Database {
     connection: Arc<Mutex<Connection>>,
+    /// The write-ahead log beside the file, synced by [`Database::sync`].
+    wal: Arc<PathBuf>,
 }
 
 impl Database {
@@ -171,8 +173,11 @@ impl Database {
             .with_context(|| format!("failed to configure the database {}", path.display()))?;
         retry_while_busy(|| migrate(&mut connection))
             .with_context(|| format!("failed to migrate the database {}", path.display()))?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Database {
             connection: Arc::new(Mutex::new(connection)),
+            wal: Arc::new(PathBuf::from(wal)),
         })
     }
 
@@ -192,23 +197,24 @@ impl Database {
         .context("database query failed")
     }
 
-    /// Like [`call`](Self::call), but what `query` commits is on disk (the
-    /// WAL fsynced) before this returns: for what must survive a power cut,
-    /// such as Telegram updates about to be confirmed. Other commits are
-    /// synced at the next checkpoint (`synchronous = NORMAL`), which a
-    /// `kill -9` cannot lose but a power cut can.
-    pub async fn call_durable<T, F>(&self, query: F) -> anyhow::Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        self.call(|c| {
-            c.pragma_update(None, "synchronous", "FULL")?;
-            let result = query(c);
-            c.pragma_update(None, "synchronous", "NORMAL")?;
-            result
+    /// Puts everything committed so far on disk (fsyncs the write-ahead
+    /// log), without holding the connection: other queries go on meanwhile.
+    /// Commits are otherwise synced at the next checkpoint (`synchronous =
+    /// NORMAL`), which a `kill -9` cannot lose but a power cut can; this is
+    /// for what must survive a power cut before the host acts on it, such as
+    /// Telegram updates about to be confirmed.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        let wal = self.wal.clone();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&*wal) {
+            Ok(file) => file.sync_data(),
+            // No log: a checkpoint moved everything into the file, and
+            // synced it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         })
         .await
+        .context("database task panicked")?
+        .with_context(|| format!("failed to sync {}", self.wal.display()))
     }
 }
 

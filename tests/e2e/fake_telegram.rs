@@ -5,7 +5,7 @@
 //! method with a given status and body (429 with `retry_after`, 5xx).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -41,6 +41,8 @@ pub struct FakeTelegram {
     pub url: String,
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
+    /// Signalled on every call recorded, for the waits below.
+    recorded: Arc<Condvar>,
 }
 
 impl FakeTelegram {
@@ -52,12 +54,27 @@ impl FakeTelegram {
             ..State::default()
         }));
         let arrived = Arc::new(Notify::new());
-        let (server_state, server_arrived) = (state.clone(), arrived.clone());
+        let recorded = Arc::new(Condvar::new());
+        let (server_state, server_arrived, server_recorded) =
+            (state.clone(), arrived.clone(), recorded.clone());
         let url = crate::loopback::serve(move |request| {
-            let (state, arrived) = (server_state.clone(), server_arrived.clone());
-            async move { respond(request, &state, &arrived).await }
+            let (state, arrived, recorded) = (
+                server_state.clone(),
+                server_arrived.clone(),
+                server_recorded.clone(),
+            );
+            async move {
+                let response = respond(request, &state, &arrived).await;
+                recorded.notify_all();
+                response
+            }
         });
-        FakeTelegram { url, state, arrived }
+        FakeTelegram {
+            url,
+            state,
+            arrived,
+            recorded,
+        }
     }
 
     /// Queues a private text message from `user` in `chat`; returns its
@@ -96,50 +113,54 @@ impl FakeTelegram {
 
     /// The texts delivered to `chat` so far, in order.
     pub fn messages(&self, chat: i64) -> Vec<String> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed)
-            .filter_map(|c| c.text)
-            .collect()
+        messages_in(&self.state.lock().unwrap().calls, chat)
     }
 
     /// Waits (up to 30 s) until `chat` has received `count` messages.
     pub fn wait_for_messages(&self, chat: i64, count: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let messages = self.messages(chat);
-            if messages.len() >= count {
-                return messages;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chat {chat} got {messages:?}, expected {count} messages"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let mut messages = Vec::new();
+        let waited = self.wait_until(|calls| {
+            messages = messages_in(calls, chat);
+            messages.len() >= count
+        });
+        assert!(waited, "chat {chat} got {messages:?}, expected {count} messages");
+        messages
     }
 
     /// Waits (up to 30 s) for a call of `method` for `chat`.
     pub fn wait_for_call(&self, method: &str, chat: i64) {
+        let waited = self.wait_until(|calls| calls.iter().any(|c| c.method == method && c.chat_id == chat));
+        assert!(waited, "no {method} for chat {chat}: {:#?}", self.calls());
+    }
+
+    /// Waits (up to 30 s) until `done` says yes of the calls so far, woken
+    /// by each call as it is recorded; whether it did.
+    fn wait_until(&self, mut done: impl FnMut(&[Call]) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self
-            .calls()
-            .iter()
-            .any(|c| c.method == method && c.chat_id == chat)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "no {method} for chat {chat}: {:#?}",
-                self.calls()
-            );
-            std::thread::sleep(Duration::from_millis(10));
+        let mut state = self.state.lock().unwrap();
+        while !done(&state.calls) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.recorded.wait_timeout(state, left).unwrap().0;
         }
+        true
     }
 
     /// Whether every queued update has been confirmed by a later offset.
     pub fn all_confirmed(&self) -> bool {
         self.state.lock().unwrap().pending.is_empty()
     }
+}
+
+/// The texts delivered to `chat` among `calls`, in order.
+fn messages_in(calls: &[Call], chat: i64) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed)
+        .filter_map(|c| c.text.clone())
+        .collect()
 }
 
 async fn respond(request: crate::loopback::Request, state: &Mutex<State>, arrived: &Notify) -> String {

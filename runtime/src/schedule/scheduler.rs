@@ -153,10 +153,7 @@ impl Scheduler {
         let generations = entries.len() as u64;
         Self {
             clock: clock.clone(),
-            drivers: Arc::new(Drivers {
-                runner,
-                clock,
-            }),
+            drivers: Arc::new(Drivers { runner, clock }),
             db,
             entries,
             due: BinaryHeap::new(),

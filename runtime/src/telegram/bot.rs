@@ -165,10 +165,12 @@ impl TelegramBot {
         }
     }
 
-    /// Stores `received` (on disk before the next poll confirms it to
-    /// Telegram) and queues each update for its chat; returns the newest
-    /// update id stored, or how long to wait before asking again if storing
-    /// failed.
+    /// Stores `received` and queues each new update for its chat, then
+    /// syncs the database: the updates are on disk before the next poll
+    /// confirms them to Telegram, while their chats already work on them.
+    /// Returns the newest update id received, or how long to wait before
+    /// asking again if storing or syncing failed (an update received again
+    /// is not handled twice).
     async fn take(
         self: &Arc<Self>,
         db: &Database,
@@ -177,18 +179,24 @@ impl TelegramBot {
         workers: &mut JoinSet<()>,
     ) -> Result<Option<i64>, Duration> {
         let received: Vec<StoredUpdate> = received.iter().map(stored).collect();
-        let newest = received.iter().map(|u| u.update_id).max();
-        if received.is_empty() {
+        let Some(newest) = received.iter().map(|u| u.update_id).max() else {
             return Ok(None);
-        }
-        if let Err(e) = updates::store(db, received.clone()).await {
-            tracing::error!("failed to store Telegram updates, asking for them again: {e:#}");
-            return Err(Duration::from_secs(1));
-        }
-        for update in received {
+        };
+        let new = match updates::store(db, received).await {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!("failed to store Telegram updates, asking for them again: {e:#}");
+                return Err(Duration::from_secs(1));
+            }
+        };
+        for update in new {
             self.dispatch(chats, workers, update);
         }
-        Ok(newest)
+        if let Err(e) = db.sync().await {
+            tracing::error!("failed to sync stored Telegram updates, not confirming them yet: {e:#}");
+            return Err(Duration::from_secs(1));
+        }
+        Ok(Some(newest))
     }
 
     /// Queues `update` behind the earlier ones of its chat.

@@ -1,5 +1,5 @@
 //! The durable queue of Telegram updates (`telegram_updates`): each batch
-//! is stored and synced to disk before the next `getUpdates` confirms it to
+//! is stored, and synced to disk before the next `getUpdates` confirms it to
 //! Telegram, its reply is stored (in the commit that records the exchange's
 //! history) before it is sent, and it is marked when handled, so a crash
 //! loses nothing, a restart handles only what was not handled, and a reply
@@ -86,13 +86,15 @@ fn mode_from_name(name: &str) -> Option<ParseMode> {
     }
 }
 
-/// Stores `updates` (ignoring ones already stored), on disk when this
-/// returns: the next poll's offset will confirm them to Telegram, which then
-/// forgets them, so not even a power cut may lose them. One sync per batch.
-pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<()> {
+/// Stores `updates`, and returns those not stored before (Telegram sends an
+/// update again until a poll confirms it). Before the next poll confirms
+/// them, the caller syncs the database ([`Database::sync`]), so not even a
+/// power cut may lose them.
+pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<Vec<StoredUpdate>> {
     let now = Utc::now().timestamp_millis();
-    db.call_durable(move |c| {
+    db.call(move |c| {
         let transaction = c.transaction()?;
+        let mut new = Vec::with_capacity(updates.len());
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO telegram_updates
@@ -100,18 +102,22 @@ pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for u in updates {
-                insert.execute((
+                let inserted = insert.execute((
                     u.update_id,
                     u.chat_id,
                     u.sender_id,
-                    u.sender_name,
-                    u.text,
+                    &u.sender_name,
+                    &u.text,
                     u.sent_at,
                     now,
                 ))?;
+                if inserted == 1 {
+                    new.push(u);
+                }
             }
         }
-        transaction.commit()
+        transaction.commit()?;
+        Ok(new)
     })
     .await
 }
