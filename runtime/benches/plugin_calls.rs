@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mission::capabilities::http::records::Origin;
+use mission::capabilities::http::OutboundHttp;
 use mission::capabilities::{Capabilities, Services};
 use mission::claude::Claude;
 use mission::config::claude::ClaudeGrant;
@@ -126,6 +128,7 @@ fn main() {
                 history: HistoryPolicy::default(),
                 claude: ClaudeGrant::default(),
                 notify_chats: BTreeSet::new(),
+                http: None,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(LOADS, || {
@@ -142,6 +145,7 @@ fn main() {
                         OutputCapture::new(config.name.clone(), 1 << 16),
                         64 << 20,
                         Capabilities::new(&config, &services),
+                        OutboundHttp::new(config.name.clone(), None, services.db.clone()),
                     );
                     let mut store = Store::new(&engine, state);
                     store.set_epoch_deadline(1 << 32);
@@ -187,7 +191,12 @@ fn main() {
                     let started = Instant::now();
                     let ok = match subject.world {
                         World::Task => plugin
-                            .run_task(&services, &invocation, Limits::default().timeout)
+                            .run_task(
+                                &services,
+                                &invocation,
+                                Limits::default().timeout,
+                                Origin::Unrecorded,
+                            )
                             .await
                             .unwrap()
                             .result

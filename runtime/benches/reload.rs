@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mission::capabilities::http::records::Origin;
 use mission::config::Config;
 use mission::host::Host;
 use mission::plugin::call::Invocation;
@@ -70,7 +71,7 @@ async fn measure(
                 config: Vec::new(),
             };
             let report = plugin
-                .run_task(host.services(), &invocation, plugin_timeout)
+                .run_task(host.services(), &invocation, plugin_timeout, Origin::Unrecorded)
                 .await
                 .unwrap();
             if report.result.as_deref() == Ok(summary.as_str()) {

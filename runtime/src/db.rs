@@ -139,6 +139,24 @@ const MIGRATIONS: &[&str] = &[
     // 7: the process that runs each run, so a host starting up interrupts
     // only runs whose process is gone (not a `mission run` still going).
     "ALTER TABLE runs ADD COLUMN pid INTEGER;",
+    // 8: every outbound HTTP request of a plugin, sent or refused.
+    "CREATE TABLE http_requests (
+         id INTEGER PRIMARY KEY,
+         at INTEGER NOT NULL,
+         plugin TEXT NOT NULL,
+         run INTEGER,
+         chat INTEGER,
+         method TEXT NOT NULL,
+         origin TEXT NOT NULL,
+         path TEXT NOT NULL,
+         status INTEGER,
+         bytes_out INTEGER NOT NULL,
+         bytes_in INTEGER NOT NULL,
+         ms INTEGER NOT NULL,
+         denied INTEGER NOT NULL,
+         error TEXT
+     );
+     CREATE INDEX http_requests_by_plugin ON http_requests (plugin, id);",
 ];
 
 /// How long a statement waits for another connection's lock (another

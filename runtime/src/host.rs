@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
 
+use crate::capabilities::http::records::Origin;
 use crate::capabilities::{history, Services};
 use crate::claude::Claude;
 use crate::config::{Config, Grant, PluginName};
@@ -334,7 +335,9 @@ impl Host {
             return runs::abandon(self.db(), id, RunOutcome::NotLoaded, error).await;
         };
         let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
-        let report = loaded.run_task(&self.services, &invocation, timeout).await?;
+        let report = loaded
+            .run_task(&self.services, &invocation, timeout, Origin::Run(id))
+            .await?;
         let record = runs::finish(self.db(), id, &report).await?;
         match &report.result {
             Ok(_) => tracing::info!(plugin, schedule, run = id, duration = ?report.duration, "run succeeded"),

@@ -12,6 +12,7 @@ mod chaos;
 mod claude;
 mod cli;
 mod hot_reload;
+mod http;
 mod isolation;
 mod limits;
 mod notify;

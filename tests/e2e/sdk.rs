@@ -63,7 +63,7 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 fn a_plugin_outside_the_repository_builds_on_the_sdk_and_runs() {
     let outside = tempfile::tempdir().unwrap();
-    for crate_dir in ["task", "types"] {
+    for crate_dir in ["task", "common"] {
         copy_tree(
             &repo_root().join("plugins/sdk").join(crate_dir),
             &outside.path().join("sdk").join(crate_dir),

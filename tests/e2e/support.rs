@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use mission::capabilities::http::records::Origin;
 use mission::config::Config;
 use mission::host::Host;
 use tempfile::TempDir;
@@ -206,7 +207,12 @@ pub fn invocation(name: &str) -> mission::plugin::call::Invocation {
 pub async fn call_task(host: &Host, name: &str) -> mission::plugin::call::CallReport<String> {
     let plugin = host.registry().get(name).unwrap();
     plugin
-        .run_task(host.services(), &invocation(name), plugin.config.limits.timeout)
+        .run_task(
+            host.services(),
+            &invocation(name),
+            plugin.config.limits.timeout,
+            Origin::Unrecorded,
+        )
         .await
         .unwrap()
 }

@@ -14,6 +14,7 @@ use crate::wasm::bindings::{chat, task, CapabilityError};
 
 mod claude;
 pub mod history;
+pub mod http;
 mod log;
 mod notify;
 mod state;
@@ -95,6 +96,6 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
     }
 }
 
-impl task::mission::plugin::types::Host for Capabilities {}
+impl task::mission::plugin::common::Host for Capabilities {}
 impl task::mission::plugin::task_types::Host for Capabilities {}
 impl chat::mission::plugin::chat_types::Host for Capabilities {}

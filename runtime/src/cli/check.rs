@@ -15,6 +15,7 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     findings.extend(check_telegram(&config));
     findings.extend(check_schedules(&config));
     findings.extend(check_claude(&config));
+    findings.extend(check_http(&config));
     let mut failed = false;
     for finding in findings {
         match finding {
@@ -110,4 +111,26 @@ fn check_claude(config: &Config) -> Vec<Finding> {
             })
             .collect(),
     }
+}
+
+/// Each plugin's HTTP grant: the origins it may reach, and whether its
+/// secrets' variables are set here.
+fn check_http(config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for plugin in &config.plugins {
+        let Some(http) = &plugin.http else { continue };
+        let origins: Vec<&str> = http.allowed.iter().map(|p| p.as_str()).collect();
+        findings.push(Finding::Ok(format!(
+            "plugins.{}.http: ok, may reach {}",
+            plugin.name,
+            origins.join(", ")
+        )));
+        for secret in http.secrets.iter().filter(|s| std::env::var_os(&s.env).is_none()) {
+            findings.push(Finding::Warning(format!(
+                "plugins.{}.http.secrets.\"{}\".env: `{}` is not set: requests to {} would fail",
+                plugin.name, secret.host, secret.env, secret.host
+            )));
+        }
+    }
+    findings
 }

@@ -1,11 +1,13 @@
 //! The `mission` command line: parses arguments, runs one command and says
 //! how it went. `main` only prints the error chain and picks the exit code.
 //! One file per group of commands: [`check`], one [`call`] of a plugin
-//! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`cost`].
+//! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
+//! [`cost`].
 
 mod call;
 mod check;
 mod cost;
+mod http;
 mod plugins;
 mod schedules;
 
@@ -111,6 +113,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List plugins' outbound HTTP requests, newest first: method, origin,
+    /// path (never the query), status, sizes, time, denied or not.
+    Http {
+        /// Only this plugin's.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make the running host reload a plugin (or all) from disk now.
     Reload {
         /// The plugin; all if left out.
@@ -197,6 +212,9 @@ impl Cli {
             Command::Resume { schedule } => schedules::set_paused(config, &schedule, false).await,
             Command::Plugins { json } => plugins::list_plugins(config, json).await,
             Command::Reload { plugin } => plugins::reload(config, plugin.as_deref()).await,
+            Command::Http { plugin, limit, json } => {
+                http::list_requests(config, plugin.as_deref(), limit, json).await
+            }
             Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }

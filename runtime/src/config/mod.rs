@@ -21,6 +21,7 @@
 //! ```
 
 pub mod claude;
+pub mod http;
 mod plugin;
 mod telegram;
 pub mod units;

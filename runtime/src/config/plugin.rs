@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::claude::{ClaudeGrant, RawClaudeGrant};
+use super::http::{HttpGrant, RawHttpGrant};
 use super::units::{ByteSize, HumanDuration};
 use super::{scalar_values, HistoryPolicy};
 
@@ -88,6 +90,9 @@ pub enum Grant {
     Claude,
     /// `mission:plugin/notify`: sending Telegram messages.
     Notify,
+    /// `wasi:http/outgoing-handler`: HTTP requests to the origins of
+    /// `[plugins.NAME.http]`.
+    Http,
 }
 
 impl fmt::Display for Grant {
@@ -97,6 +102,7 @@ impl fmt::Display for Grant {
             Grant::History => "history",
             Grant::Claude => "claude",
             Grant::Notify => "notify",
+            Grant::Http => "http",
         })
     }
 }
@@ -143,6 +149,8 @@ pub struct PluginConfig {
     pub claude: ClaudeGrant,
     /// The Telegram chats it may write to, if it has the `notify` grant.
     pub notify_chats: BTreeSet<i64>,
+    /// What it may reach over HTTP, if it has the `http` grant.
+    pub http: Option<Arc<HttpGrant>>,
 }
 
 /// One `[plugins.NAME]` table.
@@ -169,6 +177,8 @@ pub(super) struct RawPlugin {
     claude: Option<RawClaudeGrant>,
     /// Example: `[plugins.leads.notify]`
     notify: Option<RawNotify>,
+    /// Example: `[plugins.shop-sync.http]`
+    http: Option<RawHttpGrant>,
 }
 
 /// `[plugins.NAME.notify]` as written.
@@ -233,6 +243,20 @@ impl RawPlugin {
             Some(notify) => notify.chats.into_iter().collect(),
             None => BTreeSet::new(),
         };
+        let http = match (self.http, grants.contains(&Grant::Http)) {
+            (Some(http), true) => Some(Arc::new(http.validate(&format!("{field}.http"))?)),
+            (Some(_), false) => {
+                return Err(format!(
+                    "{field}.http: the plugin has no `http` grant; add \"http\" to {field}.grants"
+                ))
+            }
+            (None, true) => {
+                return Err(format!(
+                    "{field}.grants: `http` needs a [{field}.http] table with the `allowed` origins"
+                ))
+            }
+            (None, false) => None,
+        };
         let limits = RawLimits {
             timeout: self.timeout,
             memory: self.memory,
@@ -248,6 +272,7 @@ impl RawPlugin {
             history,
             claude,
             notify_chats,
+            http,
         })
     }
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use wasmtime::{Store, Trap};
 
+use crate::capabilities::http::records::Origin;
+use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::{Capabilities, Services};
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task};
@@ -83,23 +85,28 @@ pub struct WarmInstance {
     hash: ContentHash,
 }
 
-/// Gives `store` a fresh deadline `timeout` from now and a fresh output
-/// limit, for the call about to start.
-fn arm(store: &mut Store<HostState>, timeout: Duration) {
+/// Gives `store` a fresh deadline `timeout` from now, a fresh output limit
+/// and a fresh HTTP request count, for the call about to start for `origin`.
+fn arm(store: &mut Store<HostState>, timeout: Duration, origin: Origin) {
     store.data().output.restart();
+    store
+        .data_mut()
+        .outbound
+        .arm(tokio::time::Instant::now() + timeout, origin);
     let mut deadline = epoch_deadline(Instant::now() + timeout);
     store.epoch_deadline_callback(move |_| deadline());
     store.set_epoch_deadline(1);
 }
 
 impl Plugin {
-    /// Runs a task plugin's `run` once with the deadline `timeout`; returns
-    /// the summary it reports.
+    /// Runs a task plugin's `run` once with the deadline `timeout`, for
+    /// `origin` (its run record); returns the summary it reports.
     pub async fn run_task(
         &self,
         services: &Services,
         invocation: &Invocation,
         timeout: Duration,
+        origin: Origin,
     ) -> anyhow::Result<CallReport<String>> {
         let PluginPre::Task(pre) = &self.pre else {
             bail!(
@@ -109,7 +116,7 @@ impl Plugin {
             );
         };
         let mut store = self.new_store(services);
-        arm(&mut store, timeout);
+        arm(&mut store, timeout, origin);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -142,7 +149,7 @@ impl Plugin {
             Some(kept) if kept.hash == self.hash => (kept.store, Some(kept.instance)),
             _ => (self.new_store(services), None),
         };
-        arm(&mut store, timeout);
+        arm(&mut store, timeout, Origin::Chat(message.chat_id));
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             if instance.is_none() {
@@ -167,10 +174,11 @@ impl Plugin {
     fn new_store(&self, services: &Services) -> Store<HostState> {
         let config = &self.config;
         let capabilities = Capabilities::new(config, services);
+        let outbound = OutboundHttp::new(config.name.clone(), config.http.clone(), services.db.clone());
         let output = OutputCapture::new(config.name.clone(), config.limits.output);
         let mut store = Store::new(
             &self.engine,
-            HostState::new(output, config.limits.memory, capabilities),
+            HostState::new(output, config.limits.memory, capabilities, outbound),
         );
         store.limiter(|state| &mut state.limiter);
         store

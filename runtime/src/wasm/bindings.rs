@@ -11,6 +11,11 @@ pub mod task {
         world: "task",
         imports: { default: async | trappable },
         exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
     });
 }
 
@@ -22,7 +27,10 @@ pub mod chat {
         imports: { default: async | trappable },
         exports: { default: async },
         with: {
-            "mission:plugin/types": super::task::mission::plugin::types,
+            "mission:plugin/common": super::task::mission::plugin::common,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "mission:plugin/log": super::task::mission::plugin::log,
             "mission:plugin/state": super::task::mission::plugin::state,
             "mission:plugin/history": super::task::mission::plugin::history,
@@ -32,4 +40,4 @@ pub mod chat {
     });
 }
 
-pub use task::mission::plugin::types::CapabilityError;
+pub use task::mission::plugin::common::CapabilityError;

@@ -1,4 +1,5 @@
-//! The linker that provides WASI's imports and every `mission:plugin`
+//! The linker that provides WASI's imports, `wasi:http` (decided per
+//! request by the store's `OutboundHttp`) and every `mission:plugin`
 //! capability to every plugin, of both worlds.
 
 use wasmtime::component::{HasSelf, Linker};
@@ -13,7 +14,26 @@ use super::state::HostState;
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("failed to add WASI to the linker")?;
-    task::Task::add_to_linker::<_, HasSelf<_>>(&mut linker, |state: &mut HostState| &mut state.capabilities)
-        .context("failed to add the capabilities to the linker")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .context("failed to add WASI HTTP to the linker")?;
+    add_capabilities(&mut linker).context("failed to add the capabilities to the linker")?;
     Ok(linker)
+}
+
+/// Each `mission:plugin` interface, served by the store's `Capabilities`
+/// (the worlds' own `add_to_linker` would add `wasi:http` again).
+fn add_capabilities(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use task::mission::plugin::{claude, common, history, log, notify, state, task_types};
+    fn capabilities(state: &mut HostState) -> &mut crate::capabilities::Capabilities {
+        &mut state.capabilities
+    }
+    common::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    task_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    super::bindings::chat::mission::plugin::chat_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    log::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    state::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    history::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    claude::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    notify::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    Ok(())
 }

@@ -3,7 +3,9 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::Capabilities;
 use crate::wasm::limits::MemoryLimiter;
 use crate::wasm::output::OutputCapture;
@@ -18,13 +20,21 @@ pub struct HostState {
     pub output: OutputCapture,
     /// The `mission:plugin` imports, checked against the plugin's grants.
     pub capabilities: Capabilities,
+    http: WasiHttpCtx,
+    /// Decides and sends the plugin's HTTP requests.
+    pub outbound: OutboundHttp,
 }
 
 impl HostState {
     /// State for a call with the given output capture, memory cap and
     /// capabilities. WASI gets no environment, no arguments, no directories,
     /// no network and no stdin; only the clocks and randomness are real.
-    pub fn new(output: OutputCapture, memory_limit: u64, capabilities: Capabilities) -> Self {
+    pub fn new(
+        output: OutputCapture,
+        memory_limit: u64,
+        capabilities: Capabilities,
+        outbound: OutboundHttp,
+    ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .stdout(output.stdout())
             .stderr(output.stderr())
@@ -38,6 +48,18 @@ impl HostState {
             limiter: MemoryLimiter::new(memory_limit),
             output,
             capabilities,
+            http: WasiHttpCtx::new(),
+            outbound,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -30,15 +30,16 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_task",
         default_bindings_module: "mission_task_sdk::bindings",
-        with: { "mission:plugin/types@0.1.0": mission_plugin_types },
+        with: { "mission:plugin/common@0.1.0": mission_plugin_common },
+        generate_all,
     });
 }
 
 pub use bindings::*;
 
-pub use mission_plugin_types::{config_value, CapabilityError};
+pub use mission_plugin_common::{config_value, http, CapabilityError};
 
-mission_plugin_types::claude_options_builder!(
+mission_plugin_common::claude_options_builder!(
     mission::plugin::claude::Options,
     mission::plugin::claude::Backend
 );

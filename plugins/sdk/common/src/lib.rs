@@ -1,4 +1,4 @@
-//! `mission:plugin/types` for Rust plugins: the types every world shares,
+//! `mission:plugin/common` for Rust plugins: the types every world shares,
 //! written by hand (the SDKs map the WIT interface onto this crate) so that
 //! a [`CapabilityError`] prints as a sentence and `?` turns it into the
 //! `String` error a plugin returns.
@@ -9,6 +9,8 @@
 //!     ...
 //! }
 //! ```
+
+pub mod http;
 
 use std::fmt;
 

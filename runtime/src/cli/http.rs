@@ -1,0 +1,44 @@
+//! `mission http`: the outbound HTTP requests plugins made or were refused.
+
+use std::process::ExitCode;
+
+use super::open_db;
+use crate::capabilities::http::records;
+use crate::config::Config;
+
+pub(super) async fn list_requests(
+    config: Config,
+    plugin: Option<&str>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let requests = records::recent(&db, plugin, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&requests)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<20} {:<14} {:<6} {:<40} {:>6} {:>9} {:>7}  NOTE",
+        "AT", "PLUGIN", "METHOD", "ORIGIN AND PATH", "STATUS", "BYTES IN", "MS"
+    );
+    for r in &requests {
+        let status = r.status.map_or("-".to_owned(), |s| s.to_string());
+        let note = match (r.denied, &r.error) {
+            (true, Some(why)) => format!("denied: {why}"),
+            (false, Some(error)) => format!("failed: {error}"),
+            _ => String::new(),
+        };
+        println!(
+            "{:<20} {:<14} {:<6} {:<40} {:>6} {:>9} {:>7}  {note}",
+            r.at.format("%Y-%m-%d %H:%M:%S"),
+            r.plugin,
+            r.method,
+            format!("{}{}", r.origin, r.path),
+            status,
+            r.bytes_in,
+            r.ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
