@@ -324,3 +324,70 @@ fn a_bad_http_grant_is_named_by_check() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_feed_digest_example_sends_only_new_items_to_its_chat() {
+    const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+    let items: Arc<Mutex<Vec<(String, String)>>> =
+        Arc::new(Mutex::new(vec![("1".into(), "First post".into())]));
+    let feed_items = items.clone();
+    let feed = crate::loopback::serve(move |_request| {
+        let items = feed_items.clone();
+        async move {
+            let items: Vec<serde_json::Value> = items
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|(id, title)| serde_json::json!({"id": id, "title": title, "url": format!("https://blog.example/{id}")}))
+                .collect();
+            let body = serde_json::json!({"version": "https://jsonfeed.org/version/1.1", "title": "Blog", "items": items})
+                .to_string();
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/feed+json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        }
+    });
+    let telegram = crate::fake_telegram::FakeTelegram::start();
+    let setup = Setup::new();
+    setup.config_with(
+        &format!(
+            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [1]\nhandler = \"echo\"\n",
+            telegram.url
+        ),
+        vec![
+            PluginSpec::task("digest", guest("feed_digest")).with(&format!(
+                "grants = [\"http\", \"state\", \"notify\"]\nconfig = {{ feed = \"{feed}/feed.json\", chat = \"77\" }}\n\
+                 [plugins.digest.http]\nallowed = [\"{feed}\"]\n[plugins.digest.notify]\nchats = [77]\n"
+            )),
+            PluginSpec::chat("echo", guest("echo_chat")),
+        ],
+    );
+    let run = || {
+        let output = setup
+            .command(&["run", "digest", "--json"])
+            .env(TOKEN_ENV, "123:test-token")
+            .output()
+            .unwrap();
+        let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(record["outcome"], "succeeded", "{record}");
+        record["summary"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        run(),
+        format!("1 items in {feed}/feed.json; from now on new ones are sent")
+    );
+    assert!(telegram.messages(77).is_empty());
+    items.lock().unwrap().push(("2".into(), "Second post".into()));
+    items.lock().unwrap().push(("3".into(), "Third post".into()));
+    assert_eq!(run(), "2 new of 3 items, newest: Third post");
+    assert_eq!(
+        telegram.wait_for_messages(77, 1),
+        [format!(
+            "New in {feed}/feed.json:\n• Third post https://blog.example/3\n• Second post https://blog.example/2"
+        )]
+    );
+    assert_eq!(run(), "0 new of 3 items");
+    assert_eq!(telegram.messages(77).len(), 1);
+}
