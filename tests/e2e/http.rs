@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{guest, text, PluginSpec, Setup};
+use crate::support::{guest, python_guest, text, PluginSpec, Setup};
 
 const SECRET_ENV: &str = "MISSION_TEST_SHOP_TOKEN";
 const SECRET: &str = "s3cr3t-value-42";
@@ -390,4 +390,31 @@ fn the_feed_digest_example_sends_only_new_items_to_its_chat() {
     );
     assert_eq!(run(), "0 new of 3 items");
     assert_eq!(telegram.messages(77).len(), 1);
+}
+
+#[test]
+fn a_python_guest_with_its_stock_http_helper_follows_the_same_rules() {
+    let server = Server::start("");
+    let plugin = |grant: &str| {
+        vec![PluginSpec::task("fetch", python_guest("fetch")).with(&format!(
+            "timeout = \"30s\"\nmemory = \"128MiB\"\nconfig = {{ url = \"{}/hello\" }}\n{grant}",
+            server.url
+        ))]
+    };
+    // One data directory, so the 20 MB component is compiled once.
+    let setup = Setup::with_plugins(plugin(&http_grant(&[&server.url], "")));
+    let (succeeded, record, _) = run(&setup);
+    assert!(succeeded, "{record}");
+    assert_eq!(record["summary"], "status=200|body=hello");
+    assert_eq!(server.seen().len(), 1);
+
+    setup.config(plugin(""));
+    let (succeeded, record, _) = run(&setup);
+    assert!(succeeded, "{record}");
+    let summary = record["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("error=") && summary.contains("HttpRequestDenied"),
+        "{summary}"
+    );
+    assert_eq!(server.seen().len(), 1, "a denied request reached the server");
 }

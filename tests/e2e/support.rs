@@ -40,6 +40,18 @@ pub fn guest(name: &str) -> PathBuf {
     dir.join(format!("{name}.wasm"))
 }
 
+/// The component built from the Python plugin `plugins/python/NAME` (by
+/// `./dev`, with componentize-py from the Python package registry).
+pub fn python_guest(name: &str) -> PathBuf {
+    let path = repo_root().join(format!("plugins/target/python/{name}_py.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: `./dev plugins` installs componentize-py and builds the Python plugins",
+        path.display()
+    );
+    path
+}
+
 /// The fake `claude` CLI (tests/fake-claude), built once per test run.
 pub fn fake_claude() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
