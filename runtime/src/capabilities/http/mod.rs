@@ -214,19 +214,12 @@ async fn dispatch(
     deadline: Instant,
     sent: Arc<AtomicU64>,
 ) -> Result<send::Sent, Refusal> {
-    let resolved = tokio::time::timeout(
-        DNS_TIMEOUT,
-        tokio::net::lookup_host((target.host.as_str(), target.port)),
-    )
-    .await
-    .map_err(|_| Refusal::Failed(Error::DnsTimeout))?
-    .map_err(|_| {
-        Refusal::Failed(Error::DnsError {
-            rcode: None,
-            info_code: None,
-        })
-    })?
-    .collect::<Vec<_>>();
+    let resolved = match target.host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, target.port)],
+        Err(_) => resolve(&target.host, target.port)
+            .await
+            .map_err(Refusal::Failed)?,
+    };
     let addresses = match checked_addresses(&target.host, &resolved, exact) {
         Ok(addresses) => addresses,
         Err(reason) => {
@@ -250,6 +243,18 @@ async fn dispatch(
     send::send(request, &addresses, &target.host, deadline)
         .await
         .map_err(Refusal::Failed)
+}
+
+/// The addresses `host` resolves to, by the system's resolver.
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    let lookup = tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host, port)))
+        .await
+        .map_err(|_| Error::DnsTimeout)?
+        .map_err(|_| Error::DnsError {
+            rcode: None,
+            info_code: None,
+        })?;
+    Ok(lookup.collect())
 }
 
 /// The addresses to try, in order, among `resolved` for `host`: refused if
