@@ -9,7 +9,8 @@
 //!   `[claude]` sections. [`db`]: the SQLite file.
 //! - [`wasm`]: the wasmtime engine, the bindings of `wit/`, the linker, and
 //!   what one store holds under its limits.
-//! - [`capabilities`]: the `mission:plugin` imports, one file per interface;
+//! - [`capabilities`]: the `mission:plugin` imports, one file per interface,
+//!   and outbound HTTP (`wasi:http`, decided per request by the host);
 //!   [`claude`]: asking Claude through the CLI or the API, with the cost
 //!   ledger and budgets; [`telegram`]: the Bot API client (used by `notify`)
 //!   and the bot.

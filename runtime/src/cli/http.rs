@@ -6,6 +6,7 @@ use super::open_db;
 use crate::capabilities::http::records;
 use crate::config::Config;
 
+/// Prints the latest `limit` requests (of `plugin`, or all), or as JSON.
 pub(super) async fn list_requests(
     config: Config,
     plugin: Option<&str>,
