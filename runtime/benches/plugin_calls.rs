@@ -129,6 +129,7 @@ fn main() {
                 claude: ClaudeGrant::default(),
                 notify_chats: BTreeSet::new(),
                 http: None,
+                process: None,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(LOADS, || {

@@ -16,6 +16,7 @@ mod http;
 mod isolation;
 mod limits;
 mod notify;
+mod process;
 mod schedules;
 mod sdk;
 mod telegram;

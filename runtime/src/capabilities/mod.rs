@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::claude::Claude;
 use crate::config::claude::ClaudeGrant;
+use crate::config::process::ProcessGrant;
 use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
 use crate::telegram::client::TelegramSender;
@@ -17,6 +18,7 @@ pub mod history;
 pub mod http;
 mod log;
 mod notify;
+mod process;
 mod state;
 
 /// What the capabilities of every call draw on: the database, the way to
@@ -40,6 +42,7 @@ pub struct Capabilities {
     history: HistoryPolicy,
     claude_grant: ClaudeGrant,
     notify_chats: BTreeSet<i64>,
+    process: Option<Arc<ProcessGrant>>,
     db: Database,
     claude: Arc<Claude>,
     telegram: Option<Arc<TelegramSender>>,
@@ -54,6 +57,7 @@ impl Capabilities {
             history: config.history,
             claude_grant: config.claude.clone(),
             notify_chats: config.notify_chats.clone(),
+            process: config.process.clone(),
             db: services.db.clone(),
             claude: services.claude.clone(),
             telegram: services.telegram.clone(),
@@ -90,6 +94,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         history: HistoryPolicy::default(),
         claude_grant: ClaudeGrant::default(),
         notify_chats: BTreeSet::new(),
+        process: None,
         db: db.clone(),
         claude: Arc::new(Claude::new(None, db.clone())),
         telegram: None,

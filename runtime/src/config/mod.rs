@@ -23,6 +23,7 @@
 pub mod claude;
 pub mod http;
 mod plugin;
+pub mod process;
 mod telegram;
 pub mod units;
 
@@ -114,7 +115,7 @@ impl Config {
         let plugins = raw
             .plugins
             .into_iter()
-            .map(|(name, plugin)| plugin.validate(&name, base, defaults, history))
+            .map(|(name, plugin)| plugin.validate(&name, base, &data_dir, defaults, history))
             .collect::<Result<Vec<_>, _>>()
             .map_err(error)?;
         let telegram = raw

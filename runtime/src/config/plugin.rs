@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::claude::{ClaudeGrant, RawClaudeGrant};
 use super::http::{HttpGrant, RawHttpGrant};
+use super::process::{ProcessGrant, RawProcessGrant};
 use super::units::{ByteSize, HumanDuration};
 use super::{scalar_values, HistoryPolicy};
 
@@ -93,6 +94,9 @@ pub enum Grant {
     /// `wasi:http/outgoing-handler`: HTTP requests to the origins of
     /// `[plugins.NAME.http]`.
     Http,
+    /// `mission:plugin/process`: running the programs of
+    /// `[plugins.NAME.process]`.
+    Process,
 }
 
 impl fmt::Display for Grant {
@@ -103,6 +107,7 @@ impl fmt::Display for Grant {
             Grant::Claude => "claude",
             Grant::Notify => "notify",
             Grant::Http => "http",
+            Grant::Process => "process",
         })
     }
 }
@@ -151,6 +156,8 @@ pub struct PluginConfig {
     pub notify_chats: BTreeSet<i64>,
     /// What it may reach over HTTP, if it has the `http` grant.
     pub http: Option<Arc<HttpGrant>>,
+    /// What it may run, if it has the `process` grant.
+    pub process: Option<Arc<ProcessGrant>>,
 }
 
 /// One `[plugins.NAME]` table.
@@ -179,6 +186,8 @@ pub(super) struct RawPlugin {
     notify: Option<RawNotify>,
     /// Example: `[plugins.shop-sync.http]`
     http: Option<RawHttpGrant>,
+    /// Example: `[plugins.backup.process]`
+    process: Option<RawProcessGrant>,
 }
 
 /// `[plugins.NAME.notify]` as written.
@@ -218,6 +227,7 @@ impl RawPlugin {
         self,
         name: &str,
         base: &Path,
+        data_dir: &Path,
         defaults: Limits,
         history: HistoryPolicy,
     ) -> Result<PluginConfig, String> {
@@ -257,6 +267,24 @@ impl RawPlugin {
             }
             (None, false) => None,
         };
+        let process = match (self.process, grants.contains(&Grant::Process)) {
+            (Some(process), true) => Some(Arc::new(process.validate(
+                &format!("{field}.process"),
+                base,
+                data_dir,
+            )?)),
+            (Some(_), false) => {
+                return Err(format!(
+                    "{field}.process: the plugin has no `process` grant; add \"process\" to {field}.grants"
+                ))
+            }
+            (None, true) => {
+                return Err(format!(
+                    "{field}.grants: `process` needs a [{field}.process] table with the `programs` it may run"
+                ))
+            }
+            (None, false) => None,
+        };
         let limits = RawLimits {
             timeout: self.timeout,
             memory: self.memory,
@@ -273,6 +301,7 @@ impl RawPlugin {
             claude,
             notify_chats,
             http,
+            process,
         })
     }
 }

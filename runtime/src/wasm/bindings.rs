@@ -36,6 +36,7 @@ pub mod chat {
             "mission:plugin/history": super::task::mission::plugin::history,
             "mission:plugin/claude": super::task::mission::plugin::claude,
             "mission:plugin/notify": super::task::mission::plugin::notify,
+            "mission:plugin/process": super::task::mission::plugin::process,
         },
     });
 }

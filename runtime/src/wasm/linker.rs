@@ -23,7 +23,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 /// Each `mission:plugin` interface, served by the store's `Capabilities`
 /// (the worlds' own `add_to_linker` would add `wasi:http` again).
 fn add_capabilities(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use task::mission::plugin::{claude, common, history, log, notify, state, task_types};
+    use task::mission::plugin::{claude, common, history, log, notify, process, state, task_types};
     fn capabilities(state: &mut HostState) -> &mut crate::capabilities::Capabilities {
         &mut state.capabilities
     }
@@ -35,5 +35,6 @@ fn add_capabilities(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     history::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     claude::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     notify::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    process::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     Ok(())
 }

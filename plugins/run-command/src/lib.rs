@@ -1,0 +1,62 @@
+//! Shipped task plugin: runs the program in its config, so an existing
+//! script becomes a schedule with its own run history, retries, overlap
+//! policy and catch-up while it waits to be rewritten as a plugin.
+//!
+//! Config: `program` (absolute path, listed in the plugin's `process`
+//! grant), `args` (a JSON array of strings, each one argument; default
+//! none), `stdin` (text for its standard input), `timeout_ms`. A zero exit
+//! is a succeeded run whose summary ends with the tail of the output; any
+//! other exit, a signal or the deadline is a failed run (retried per the
+//! schedule) whose error says which, with the tail of stderr.
+
+use mission_task_sdk::mission::plugin::process::{self, Command};
+use mission_task_sdk::{config_value, export_task, Guest, Invocation, Outcome};
+
+/// How many lines of output end a summary or an error.
+const TAIL_LINES: usize = 10;
+
+struct RunCommand;
+
+impl Guest for RunCommand {
+    fn run(invocation: Invocation) -> Result<Outcome, String> {
+        let config = &invocation.config;
+        let program = config_value(config, "program").ok_or("config `program` (an absolute path) is required")?;
+        let args: Vec<String> = match config_value(config, "args") {
+            Some(args) => serde_json::from_str(args)
+                .map_err(|_| format!("config `args`: `{args}` is not a JSON array of strings"))?,
+            None => Vec::new(),
+        };
+        let timeout_ms = match config_value(config, "timeout_ms") {
+            Some(ms) => Some(ms.parse().map_err(|_| format!("config `timeout_ms`: `{ms}` is not a number"))?),
+            None => None,
+        };
+        let finished = process::run(&Command {
+            program: program.to_owned(),
+            args,
+            stdin: config_value(config, "stdin").map(|s| s.as_bytes().to_vec()),
+            timeout_ms,
+        })?;
+        let took = format!("{} ms", finished.duration_ms);
+        match (finished.exit_code, finished.timed_out) {
+            (Some(0), _) => Ok(Outcome {
+                summary: format!("exit 0 in {took}{}", tail(&finished.stdout)),
+            }),
+            (_, true) => Err(format!("killed at its deadline after {took}{}", tail(&finished.stderr))),
+            (Some(code), _) => Err(format!("exit {code} in {took}{}", tail(&finished.stderr))),
+            (None, _) => Err(format!("ended by a signal after {took}{}", tail(&finished.stderr))),
+        }
+    }
+}
+
+/// The last lines of `output`, after a colon and a line break, if any.
+fn tail(output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    match &lines[start..] {
+        [] => String::new(),
+        last => format!(":\n{}", last.join("\n")),
+    }
+}
+
+export_task!(RunCommand);
