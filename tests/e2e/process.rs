@@ -127,3 +127,28 @@ fn at_its_deadline_the_program_and_what_it_started_are_killed() {
     let alive = state.is_some_and(|s| s != 'Z' && s != 'X');
     assert!(!alive, "the background `sleep` ({child}) outlived the run");
 }
+
+#[test]
+fn check_warns_of_a_program_that_is_not_there() {
+    let setup = setup(&["/bin/echo", "/opt/missing/backup.sh"], "", "/bin/echo", "[]");
+    let output = setup.mission(&["check"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("plugins.job.process: ok, may run /bin/echo"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: plugins.job.process.programs: `/opt/missing/backup.sh` is not a file here"),
+        "{stdout}"
+    );
+    let relative = Setup::with_plugins(vec![PluginSpec::task("job", guest("run_command"))
+        .with("grants = [\"process\"]\n[plugins.job.process]\nprograms = [\"backup.sh\"]\n")]);
+    let output = relative.mission(&["check"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("plugins.job.process.programs: `backup.sh` is not an absolute path"),
+        "{stderr}"
+    );
+}

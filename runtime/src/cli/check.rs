@@ -16,6 +16,7 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     findings.extend(check_schedules(&config));
     findings.extend(check_claude(&config));
     findings.extend(check_http(&config));
+    findings.extend(check_process(&config));
     let mut failed = false;
     for finding in findings {
         match finding {
@@ -130,6 +131,30 @@ fn check_http(config: &Config) -> Vec<Finding> {
                 "plugins.{}.http.secrets.\"{}\".env: `{}` is not set: requests to {} would fail",
                 plugin.name, secret.host, secret.env, secret.host
             )));
+        }
+    }
+    findings
+}
+
+/// Each plugin's process grant: whether its programs are there to run.
+fn check_process(config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for plugin in &config.plugins {
+        let Some(process) = &plugin.process else { continue };
+        for program in &process.programs {
+            findings.push(if program.is_file() {
+                Finding::Ok(format!(
+                    "plugins.{}.process: ok, may run {}",
+                    plugin.name,
+                    program.display()
+                ))
+            } else {
+                Finding::Warning(format!(
+                    "plugins.{}.process.programs: `{}` is not a file here: runs of it would fail",
+                    plugin.name,
+                    program.display()
+                ))
+            });
         }
     }
     findings
