@@ -20,14 +20,18 @@ struct RunCommand;
 impl Guest for RunCommand {
     fn run(invocation: Invocation) -> Result<Outcome, String> {
         let config = &invocation.config;
-        let program = config_value(config, "program").ok_or("config `program` (an absolute path) is required")?;
+        let program =
+            config_value(config, "program").ok_or("config `program` (an absolute path) is required")?;
         let args: Vec<String> = match config_value(config, "args") {
             Some(args) => serde_json::from_str(args)
                 .map_err(|_| format!("config `args`: `{args}` is not a JSON array of strings"))?,
             None => Vec::new(),
         };
         let timeout_ms = match config_value(config, "timeout_ms") {
-            Some(ms) => Some(ms.parse().map_err(|_| format!("config `timeout_ms`: `{ms}` is not a number"))?),
+            Some(ms) => Some(
+                ms.parse()
+                    .map_err(|_| format!("config `timeout_ms`: `{ms}` is not a number"))?,
+            ),
             None => None,
         };
         let finished = process::run(&Command {
@@ -41,9 +45,15 @@ impl Guest for RunCommand {
             (Some(0), _) => Ok(Outcome {
                 summary: format!("exit 0 in {took}{}", tail(&finished.stdout)),
             }),
-            (_, true) => Err(format!("killed at its deadline after {took}{}", tail(&finished.stderr))),
+            (_, true) => Err(format!(
+                "killed at its deadline after {took}{}",
+                tail(&finished.stderr)
+            )),
             (Some(code), _) => Err(format!("exit {code} in {took}{}", tail(&finished.stderr))),
-            (None, _) => Err(format!("ended by a signal after {took}{}", tail(&finished.stderr))),
+            (None, _) => Err(format!(
+                "ended by a signal after {took}{}",
+                tail(&finished.stderr)
+            )),
         }
     }
 }
