@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::claude::report::GroupBy;
@@ -222,9 +223,10 @@ impl Cli {
 }
 
 async fn up(config: Config) -> anyhow::Result<ExitCode> {
+    let shutdown = shutdown_signal()?;
     let host = Arc::new(Host::open(config).await?);
     host.load_all().await;
-    serve::serve(host, shutdown_signal()).await?;
+    serve::serve(host, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -233,18 +235,17 @@ fn open_db(config: &Config) -> anyhow::Result<Database> {
     Database::open(&config.data_dir.join(DATABASE_FILE))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("failed to install the SIGTERM handler");
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when it is first awaited: a signal that comes while the host
+/// is still starting stops it cleanly instead of killing it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
 }
