@@ -281,7 +281,7 @@ impl Scheduler {
             }
             self.push_next(&name, now);
         }
-        self.fire(missed, Trigger::CatchUp).await;
+        self.fire(&missed, Trigger::CatchUp).await;
         tracing::info!(schedules = self.entries.len(), "scheduler started");
     }
 
@@ -319,7 +319,7 @@ impl Scheduler {
             }
             due.push((name, at));
         }
-        self.fire(due.clone(), Trigger::Schedule).await;
+        self.fire(&due, Trigger::Schedule).await;
         // The next due times after the runs have started: with thousands
         // due at once, computing them first would make every run late.
         for (name, _) in &due {
@@ -333,7 +333,7 @@ impl Scheduler {
     /// overlap policy says otherwise, then records the due times. The
     /// database is asked once for the whole batch, so a thousand schedules
     /// due at one minute start together.
-    async fn fire(&mut self, due: Vec<(String, DateTime<Utc>)>, trigger: Trigger) {
+    async fn fire(&mut self, due: &[(String, DateTime<Utc>)], trigger: Trigger) {
         if due.is_empty() {
             return;
         }
@@ -341,20 +341,19 @@ impl Scheduler {
             tracing::error!("failed to read which schedules are paused, running all: {e:#}");
             Default::default()
         });
-        let (held, firing): (Vec<_>, Vec<_>) = due.into_iter().partition(|(name, _)| paused.contains(name));
+        let (held, firing): (Vec<_>, Vec<_>) = due.iter().partition(|(name, _)| paused.contains(name));
         for (name, due) in held {
             tracing::info!(schedule = %name, %due, "paused: not run");
         }
         let mut skipped = Vec::new();
-        for (name, due) in &firing {
-            let (name, due) = (name.clone(), *due);
-            let entry = &self.entries[&name];
+        for &&(ref name, due) in &firing {
+            let entry = &self.entries[name];
             let mut slot = entry.slot.lock().unwrap();
             if slot.running > 0 {
                 match entry.schedule.overlap {
                     Overlap::Skip => {
                         tracing::warn!(schedule = %name, %due, "previous run still going: skipped");
-                        skipped.push((entry.schedule.plugin.clone(), name, due));
+                        skipped.push((entry.schedule.plugin.clone(), name.clone(), due));
                         continue;
                     }
                     Overlap::Queue => {
@@ -372,7 +371,8 @@ impl Scheduler {
             let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
             self.spawn_run(schedule, slot, due, trigger, None);
         }
-        if let Err(e) = state::set_last_due_many(&self.db, firing).await {
+        let fired = firing.into_iter().cloned().collect();
+        if let Err(e) = state::set_last_due_many(&self.db, fired).await {
             tracing::error!("failed to record due times: {e:#}");
         }
         for (plugin, name, due) in skipped {

@@ -230,6 +230,9 @@ impl TelegramBot {
                     let id = update.update_id;
                     let slot = (bot.config.instance == InstanceMode::Warm).then_some(&mut warm);
                     let outcome = bot.handle(update, slot).await;
+                    if outcome == UpdateOutcome::NoReply {
+                        continue; // marked in the commit that recorded the answer
+                    }
                     if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
                         tracing::error!(update = id, "failed to mark the update handled: {e:#}");
                     }

@@ -44,7 +44,7 @@ pub(super) async fn send(
         .await
         .map_err(|_| Error::ConnectionTimeout)??;
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
-        .max_buf_size(MAX_RESPONSE_HEAD.max(8192))
+        .max_buf_size(MAX_RESPONSE_HEAD)
         .handshake(TokioIo::new(stream))
         .await?;
     let driver = tokio::spawn(async move {
