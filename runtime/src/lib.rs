@@ -21,7 +21,8 @@
 //! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
 //!   reach the host through [`schedule::scheduler::ScheduleRunner`].
 //! - [`serve`]: `mission up`: the scheduler, the bot, hot reload and the
-//!   control channel wired around one host. [`cli`]: the `mission` commands.
+//!   control channel wired around one host. [`service`]: `mission up` as a
+//!   LaunchAgent or a systemd user unit. [`cli`]: the `mission` commands.
 
 pub mod capabilities;
 pub mod claude;
@@ -33,5 +34,6 @@ pub mod plugin;
 pub mod runs;
 pub mod schedule;
 pub mod serve;
+pub mod service;
 pub mod telegram;
 pub mod wasm;

@@ -19,4 +19,5 @@ mod notify;
 mod process;
 mod schedules;
 mod sdk;
+mod service;
 mod telegram;

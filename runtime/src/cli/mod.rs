@@ -2,7 +2,7 @@
 //! how it went. `main` only prints the error chain and picks the exit code.
 //! One file per group of commands: [`check`], one [`call`] of a plugin
 //! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
-//! [`cost`].
+//! [`cost`], the host as a [`service`].
 
 mod call;
 mod check;
@@ -10,6 +10,7 @@ mod cost;
 mod http;
 mod plugins;
 mod schedules;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
 use crate::serve;
+use crate::service::Manager;
 
 /// Mission Control: runs your always-on automations as sandboxed
 /// WebAssembly plugins.
@@ -146,6 +148,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the host as this machine's service: a LaunchAgent (macOS) or a
+    /// systemd user unit (Linux).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -171,6 +180,37 @@ pub enum ScheduleCommand {
         /// How many fire times.
         #[arg(long, default_value_t = 5)]
         count: usize,
+    },
+}
+
+/// `mission service ...`
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the service file (with the binary, this config, and only the
+    /// environment variables the config names) and start it.
+    Install {
+        /// The service manager (default: this machine's).
+        #[arg(long, value_enum, default_value_t = Manager::current())]
+        manager: Manager,
+        /// Print the file instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stop the service and remove its file.
+    Uninstall {
+        /// The service manager (default: this machine's).
+        #[arg(long, value_enum, default_value_t = Manager::current())]
+        manager: Manager,
+    },
+    /// Whether it is installed and running, and since when; exits 3 when the
+    /// host is not running.
+    Status {
+        /// The service manager (default: this machine's).
+        #[arg(long, value_enum, default_value_t = Manager::current())]
+        manager: Manager,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -217,6 +257,11 @@ impl Cli {
                 http::list_requests(config, plugin.as_deref(), limit, json).await
             }
             Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
+            Command::Service { command } => match command {
+                ServiceCommand::Install { manager, dry_run } => service::install(config, manager, dry_run),
+                ServiceCommand::Uninstall { manager } => service::uninstall(manager),
+                ServiceCommand::Status { manager, json } => service::status(config, manager, json).await,
+            },
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }

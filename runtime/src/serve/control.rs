@@ -45,24 +45,43 @@ pub async fn sign_off(db: &Database, pid: u32) -> anyhow::Result<()> {
         .map(drop)
 }
 
+/// The last host that beat: its pid, when it started, when it last beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The host's process id.
+    pub pid: u32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it last beat.
+    pub at: DateTime<Utc>,
+}
+
+impl Heartbeat {
+    /// Whether it beat recently enough for the host to be alive.
+    pub fn is_fresh(&self) -> bool {
+        let age = Utc::now().signed_duration_since(self.at).to_std().unwrap_or_default();
+        age < HEARTBEAT_STALE
+    }
+}
+
+/// The last heartbeat, if a host is running or stopped without signing off.
+pub async fn last_heartbeat(db: &Database) -> anyhow::Result<Option<Heartbeat>> {
+    db.call(|c| {
+        c.query_row("SELECT pid, started_at, heartbeat_at FROM host", [], |r| {
+            Ok(Heartbeat {
+                pid: r.get(0)?,
+                started_at: datetime(r.get(1)?),
+                at: datetime(r.get(2)?),
+            })
+        })
+        .optional()
+    })
+    .await
+}
+
 /// The pid of the running host, if one has a fresh heartbeat.
 pub async fn running_host(db: &Database) -> anyhow::Result<Option<u32>> {
-    let row: Option<(u32, i64)> = db
-        .call(|c| {
-            c.query_row("SELECT pid, heartbeat_at FROM host", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-        })
-        .await?;
-    Ok(row.and_then(|(pid, heartbeat)| {
-        let heartbeat = datetime(heartbeat);
-        let age = Utc::now()
-            .signed_duration_since(heartbeat)
-            .to_std()
-            .unwrap_or_default();
-        (age < HEARTBEAT_STALE).then_some(pid)
-    }))
+    Ok(last_heartbeat(db).await?.filter(Heartbeat::is_fresh).map(|h| h.pid))
 }
 
 text_enum! {
