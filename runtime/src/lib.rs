@@ -22,7 +22,8 @@
 //!   reach the host through [`schedule::scheduler::ScheduleRunner`].
 //! - [`serve`]: `mission up`: the scheduler, the bot, hot reload and the
 //!   control channel wired around one host. [`service`]: `mission up` as a
-//!   LaunchAgent or a systemd user unit. [`cli`]: the `mission` commands.
+//!   LaunchAgent or a systemd user unit. [`import`]: LaunchAgents read as
+//!   jobs for `run-command`. [`cli`]: the `mission` commands.
 
 pub mod capabilities;
 pub mod claude;
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod host;
+pub mod import;
 pub mod plugin;
 pub mod runs;
 pub mod schedule;

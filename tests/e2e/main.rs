@@ -13,6 +13,7 @@ mod claude;
 mod cli;
 mod hot_reload;
 mod http;
+mod import;
 mod isolation;
 mod limits;
 mod notify;

@@ -55,7 +55,12 @@ fn the_launch_agent_runs_the_host_with_only_the_named_environment() {
     let config = setup.config_path();
     assert_eq!(
         arguments,
-        [env!("CARGO_BIN_EXE_mission"), "up", "--config", config.to_str().unwrap()]
+        [
+            env!("CARGO_BIN_EXE_mission"),
+            "up",
+            "--config",
+            config.to_str().unwrap()
+        ]
     );
     assert_eq!(agent["RunAtLoad"].as_boolean(), Some(true));
     assert_eq!(agent["KeepAlive"].as_boolean(), Some(true));
@@ -173,10 +178,15 @@ fn install_status_and_uninstall_drive_the_service_manager() {
     let output = mission(&["service", "install", "--manager", "systemd"]);
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("journalctl --user -u mission-control.service"), "{stdout}");
+    assert!(
+        stdout.contains("journalctl --user -u mission-control.service"),
+        "{stdout}"
+    );
     let mode = std::fs::metadata(&unit).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the unit holds the bot token: owner only");
-    assert!(std::fs::read_to_string(&unit).unwrap().contains("MISSION_TEST_BOT_TOKEN=123:abc"));
+    assert!(std::fs::read_to_string(&unit)
+        .unwrap()
+        .contains("MISSION_TEST_BOT_TOKEN=123:abc"));
     let calls = std::fs::read_to_string(bin.path().join("calls.log")).unwrap();
     assert!(
         calls.contains("--user daemon-reload\n--user enable mission-control.service\n--user restart mission-control.service"),
@@ -218,9 +228,15 @@ fn install_status_and_uninstall_drive_the_service_manager() {
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(!unit.exists());
     let calls = std::fs::read_to_string(bin.path().join("calls.log")).unwrap();
-    assert!(calls.contains("--user disable --now mission-control.service"), "{calls}");
+    assert!(
+        calls.contains("--user disable --now mission-control.service"),
+        "{calls}"
+    );
     let output = mission(&["service", "status", "--manager", "systemd"]);
     let (stdout, _) = text(&output);
     assert_eq!(output.status.code(), Some(3));
-    assert!(stdout.contains("service: not installed") && stdout.contains("manager: not loaded"), "{stdout}");
+    assert!(
+        stdout.contains("service: not installed") && stdout.contains("manager: not loaded"),
+        "{stdout}"
+    );
 }

@@ -68,6 +68,7 @@ async fn run(
         .current_dir(&grant.workdir)
         .env_clear()
         .envs(env)
+        .envs(&grant.set_env)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -85,9 +85,7 @@ fn check_schedules(config: &Config) -> Vec<Finding> {
     let valid = schedules.iter().map(|schedule| {
         Finding::Ok(format!(
             "schedule `{}`: ok, `{}` in {}",
-            schedule.name,
-            schedule.cron.as_str(),
-            schedule.zone
+            schedule.name, schedule.timing, schedule.zone
         ))
     });
     let invalid = errors

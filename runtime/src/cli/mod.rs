@@ -2,12 +2,13 @@
 //! how it went. `main` only prints the error chain and picks the exit code.
 //! One file per group of commands: [`check`], one [`call`] of a plugin
 //! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
-//! [`cost`], the host as a [`service`].
+//! [`cost`], the host as a [`service`], LaunchAgents to [`import`].
 
 mod call;
 mod check;
 mod cost;
 mod http;
+mod import;
 mod plugins;
 mod schedules;
 mod service;
@@ -155,6 +156,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ServiceCommand,
     },
+    /// Bring existing jobs over as plugins and schedules.
+    Import {
+        /// From where.
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -180,6 +187,26 @@ pub enum ScheduleCommand {
         /// How many fire times.
         #[arg(long, default_value_t = 5)]
         count: usize,
+    },
+}
+
+/// `mission import ...`
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// LaunchAgent plists (files, or directories of them): each job on a
+    /// calendar or interval becomes a `run-command` plugin in the config
+    /// and a schedule; the others are listed with the reason. launchd is
+    /// not changed.
+    Launchd {
+        /// Plist files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The `run-command` plugin's .wasm, as written into the config.
+        #[arg(long, default_value = "plugins/target/wasm32-wasip2/release/run_command.wasm")]
+        wasm: PathBuf,
+        /// Print what would be written instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -257,6 +284,9 @@ impl Cli {
                 http::list_requests(config, plugin.as_deref(), limit, json).await
             }
             Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
+            Command::Import {
+                command: ImportCommand::Launchd { paths, wasm, dry_run },
+            } => import::import_launchd(config, &paths, &wasm, dry_run).await,
             Command::Service { command } => match command {
                 ServiceCommand::Install { manager, dry_run } => service::install(config, manager, dry_run),
                 ServiceCommand::Uninstall { manager } => service::uninstall(manager),

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::call::report_run;
 use super::open_db;
+use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::host::Host;
 use crate::runs::{self, Trigger};
@@ -68,13 +69,15 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
         let paused = schedule::state::is_paused(&db, &schedule.name).await?;
         let last = runs::recent(&db, Some(&schedule.name), 1).await?.pop();
         let next = schedule
-            .cron
+            .timing
             .next_after(now, schedule.zone)
             .map(|t| schedule::format_in_zone(t, schedule.zone));
         rows.push(json!({
             "name": schedule.name,
             "plugin": schedule.plugin,
-            "cron": schedule.cron.as_str(),
+            "cron": schedule.timing.cron(),
+            "every": schedule.timing.every().map(|e| HumanDuration(e).to_string()),
+            "when": schedule.timing.to_string(),
             "timezone": schedule.zone.name(),
             "next": next,
             "paused": paused,
@@ -93,7 +96,7 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
             println!(
                 "{:<24} {:<20} {:<28} {:<8} {}",
                 row["name"].as_str().unwrap_or_default(),
-                row["cron"].as_str().unwrap_or_default(),
+                row["when"].as_str().unwrap_or_default(),
                 row["next"].as_str().unwrap_or("never"),
                 if row["paused"] == true { "yes" } else { "no" },
                 row["last_outcome"].as_str().unwrap_or("-"),

@@ -147,5 +147,9 @@ pub(super) async fn status(config: Config, manager: Manager, json: bool) -> anyh
             None => println!("host: not running"),
         }
     }
-    Ok(if running { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    Ok(if running {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }

@@ -4,11 +4,13 @@
 //! [plugins.backup.process]
 //! programs = ["/usr/local/bin/backup.sh"]   # absolute paths, exactly
 //! env = ["HOME", "PATH"]                    # passed from the host; none unless listed
+//! set_env = { LANG = "en_US.UTF-8" }        # set to these values (over `env`)
 //! workdir = "/srv/backup"                   # default: the data directory
 //! timeout = "10m"                           # ceiling per run (default 5m)
 //! max_output = "1MiB"                       # stdout and stderr each (default 256KiB)
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ pub struct ProcessGrant {
     pub programs: Vec<PathBuf>,
     /// The host's environment variables passed on.
     pub env: Vec<String>,
+    /// Variables set to these values, over those passed on.
+    pub set_env: BTreeMap<String, String>,
     /// Where the programs run.
     pub workdir: PathBuf,
     /// The longest a run may take.
@@ -40,6 +44,9 @@ pub(crate) struct RawProcessGrant {
     /// Example: `env = ["HOME"]` (default none)
     #[serde(default)]
     env: Vec<String>,
+    /// Example: `set_env = { LANG = "en_US.UTF-8" }` (default none)
+    #[serde(default)]
+    set_env: BTreeMap<String, String>,
     /// Example: `workdir = "/srv/backup"` (default the data directory)
     workdir: Option<PathBuf>,
     /// Example: `timeout = "10m"` (default 5m)
@@ -63,9 +70,15 @@ impl RawProcessGrant {
                 relative.display()
             ));
         }
+        if let Some(bad) = self.set_env.keys().find(|n| n.is_empty() || n.contains('=')) {
+            return Err(format!(
+                "{field}.set_env: `{bad}` is not an environment variable name"
+            ));
+        }
         Ok(ProcessGrant {
             programs: self.programs,
             env: self.env,
+            set_env: self.set_env,
             workdir: self.workdir.map_or_else(|| data_dir.to_owned(), |w| base.join(w)),
             timeout: self.timeout.map_or(Duration::from_secs(300), |t| t.0),
             max_output: self.max_output.map_or(256 << 10, |m| m.0),

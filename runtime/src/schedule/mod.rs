@@ -1,11 +1,13 @@
 //! Schedules: the files (`schedules/*.toml`, one schedule each, named by the
 //! file's stem) read here, their cron expressions ([`CronExpr`]), the
 //! [`scheduler`] that fires them by the [`clock`], and what it remembers per
-//! schedule ([`state`]).
+//! schedule ([`state`]). A schedule fires on a cron expression or a fixed
+//! interval ([`Timing`]).
 //!
 //! ```toml
 //! plugin = "briefing"            # a task plugin from mission.toml
 //! cron = "0 7 * * mon-fri"       # minute hour day-of-month month day-of-week
+//! # every = "90m"                # or a fixed interval, instead of `cron`
 //! timezone = "Europe/Berlin"     # IANA name; default: the host's zone
 //! overlap = "skip"               # skip | queue | allow
 //! catch_up = "once"              # none | once
@@ -31,8 +33,10 @@ pub mod clock;
 mod cron;
 pub mod scheduler;
 pub mod state;
+mod timing;
 
 pub use cron::CronExpr;
+pub use timing::Timing;
 
 /// What to do when a run is due while the previous one is still running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -68,7 +72,7 @@ pub struct Schedule {
     /// The task plugin it runs.
     pub plugin: String,
     /// When.
-    pub cron: CronExpr,
+    pub timing: Timing,
     /// The zone the cron expression is read in.
     pub zone: Tz,
     /// Overlap policy.
@@ -109,7 +113,8 @@ pub struct ScheduleError {
 #[serde(deny_unknown_fields)]
 struct RawSchedule {
     plugin: String,
-    cron: String,
+    cron: Option<String>,
+    every: Option<HumanDuration>,
     timezone: Option<String>,
     #[serde(default)]
     overlap: Overlap,
@@ -180,7 +185,19 @@ impl Schedule {
                 raw.plugin, plugin.world
             )));
         }
-        let cron = CronExpr::parse(&raw.cron).map_err(|e| error(format!("cron: {e}")))?;
+        let timing = match (raw.cron, raw.every) {
+            (Some(cron), None) => Timing::Cron(Box::new(
+                CronExpr::parse(&cron).map_err(|e| error(format!("cron: {e}")))?,
+            )),
+            (None, Some(every)) if every.0 >= Duration::from_secs(1) => Timing::Every(every.0),
+            (None, Some(_)) => return Err(error("every: must be at least 1s".into())),
+            (Some(_), Some(_)) => return Err(error("set `cron` or `every`, not both".into())),
+            (None, None) => {
+                return Err(error(
+                    "set `cron` (e.g. \"0 7 * * *\") or `every` (e.g. \"90m\")".into(),
+                ))
+            }
+        };
         let zone = match raw.timezone {
             Some(zone) => zone.parse::<Tz>().map_err(|_| {
                 error(format!(
@@ -195,7 +212,7 @@ impl Schedule {
             name,
             file: file.to_owned(),
             plugin: raw.plugin,
-            cron,
+            timing,
             zone,
             overlap: raw.overlap,
             catch_up: raw.catch_up,
@@ -308,6 +325,13 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_interval_is_read_from_every() {
+        let schedule = parse("plugin = \"briefing\"\nevery = \"90m\"\n").unwrap();
+        assert_eq!(schedule.timing.every(), Some(Duration::from_secs(5400)));
+        assert_eq!(schedule.timing.to_string(), "every 90m");
+    }
+
+    #[test]
     fn defaults_are_skip_no_catch_up_no_retries_and_the_given_zone() {
         let schedule = parse("plugin = \"briefing\"\ncron = \"@daily\"\n").unwrap();
         assert_eq!(
@@ -351,6 +375,18 @@ mod tests {
             (
                 "plugin = \"briefing\"\ncron = \"@daily\"\nconfig = { a = [1] }\n",
                 "config.a: must be a string",
+            ),
+            (
+                "plugin = \"briefing\"\ncron = \"@daily\"\nevery = \"1h\"\n",
+                "set `cron` or `every`, not both",
+            ),
+            (
+                "plugin = \"briefing\"\n",
+                "set `cron` (e.g. \"0 7 * * *\") or `every`",
+            ),
+            (
+                "plugin = \"briefing\"\nevery = \"0s\"\n",
+                "every: must be at least 1s",
             ),
         ];
         for (text, expected) in cases {

@@ -273,7 +273,7 @@ impl Scheduler {
         for name in names {
             let schedule = &self.entries[&name].schedule;
             if let (CatchUp::Once, Some(last)) = (schedule.catch_up, last_due.get(&name)) {
-                let latest = schedule.cron.previous_at_or_before(now, schedule.zone);
+                let latest = schedule.timing.previous_at_or_before(now, schedule.zone);
                 if let Some(due) = latest.filter(|due| due > last) {
                     tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
                     missed.push((name.clone(), due));
@@ -288,13 +288,13 @@ impl Scheduler {
     fn push_next(&mut self, name: &str, after: DateTime<Utc>) {
         let entry = &self.entries[name];
         let schedule = &entry.schedule;
-        match schedule.cron.next_after(after, schedule.zone) {
+        match schedule.timing.next_after(after, schedule.zone) {
             Some(next) => self.due.push(Reverse(Due {
                 at: next,
                 generation: entry.generation,
                 name: name.to_owned(),
             })),
-            None => tracing::warn!(schedule = %name, "`{}` never fires again", schedule.cron.as_str()),
+            None => tracing::warn!(schedule = %name, "`{}` never fires again", schedule.timing),
         }
     }
 
@@ -491,7 +491,7 @@ mod tests {
     use super::*;
     use crate::runs::RunOutcome;
     use crate::schedule::clock::ManualClock;
-    use crate::schedule::CronExpr;
+    use crate::schedule::{CronExpr, Timing};
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -502,7 +502,7 @@ mod tests {
             name: name.into(),
             file: format!("{name}.toml").into(),
             plugin: "task".into(),
-            cron: CronExpr::parse(cron).unwrap(),
+            timing: Timing::Cron(Box::new(CronExpr::parse(cron).unwrap())),
             zone: Tz::UTC,
             overlap: Overlap::Skip,
             catch_up: CatchUp::None,

@@ -59,7 +59,10 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Whether it beat recently enough for the host to be alive.
     pub fn is_fresh(&self) -> bool {
-        let age = Utc::now().signed_duration_since(self.at).to_std().unwrap_or_default();
+        let age = Utc::now()
+            .signed_duration_since(self.at)
+            .to_std()
+            .unwrap_or_default();
         age < HEARTBEAT_STALE
     }
 }
@@ -81,7 +84,10 @@ pub async fn last_heartbeat(db: &Database) -> anyhow::Result<Option<Heartbeat>> 
 
 /// The pid of the running host, if one has a fresh heartbeat.
 pub async fn running_host(db: &Database) -> anyhow::Result<Option<u32>> {
-    Ok(last_heartbeat(db).await?.filter(Heartbeat::is_fresh).map(|h| h.pid))
+    Ok(last_heartbeat(db)
+        .await?
+        .filter(Heartbeat::is_fresh)
+        .map(|h| h.pid))
 }
 
 text_enum! {

@@ -66,7 +66,11 @@ fn domain() -> String {
 /// Loads the agent at `path` (unloading a loaded one first), which starts it.
 pub fn load(path: &Path) -> anyhow::Result<()> {
     let _ = manager_command("launchctl", &["bootout", &format!("{}/{LABEL}", domain())]);
-    manager_command("launchctl", &["bootstrap", &domain(), &path.display().to_string()]).map(drop)
+    manager_command(
+        "launchctl",
+        &["bootstrap", &domain(), &path.display().to_string()],
+    )
+    .map(drop)
 }
 
 /// Stops and unloads the agent.

@@ -140,7 +140,9 @@ mod tests {
                 since: Some("Tue 2026-12-01 06:00:00 UTC".into()),
             }
         );
-        let stopped = parse_show("LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nActiveEnterTimestamp=\n");
+        let stopped = parse_show(
+            "LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nActiveEnterTimestamp=\n",
+        );
         assert!(!stopped.loaded);
         assert_eq!(stopped.pid, None);
         assert_eq!(stopped.since, None);

@@ -1,0 +1,274 @@
+//! `mission import launchd PATH...`: LaunchAgents brought over as
+//! `run-command` plugins with schedules, and a report of what was not.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::open_db;
+use crate::config::Config;
+use crate::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
+use crate::schedule;
+
+/// What one job becomes: its `mission.toml` block and schedule files.
+struct Written {
+    job: Job,
+    config_block: String,
+    schedules: Vec<(String, String)>,
+}
+
+pub(super) async fn import_launchd(
+    config: Config,
+    paths: &[PathBuf],
+    wasm: &Path,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut imported = Vec::new();
+    let mut skipped = Vec::new();
+    for read in launchd::read_all(paths) {
+        match read {
+            Ok(job) => match already_there(&config, &job) {
+                Some(reason) => skipped.push((job.label.clone(), job.file.clone(), reason)),
+                None => imported.push(render(job, wasm)),
+            },
+            Err(skip) => skipped.push((
+                skip.label.unwrap_or_else(|| "(no label)".into()),
+                skip.file,
+                skip.reason,
+            )),
+        }
+    }
+    if dry_run {
+        for written in &imported {
+            println!(
+                "# --- add to {} ---\n{}",
+                config.file.display(),
+                written.config_block
+            );
+            for (name, text) in &written.schedules {
+                println!(
+                    "# --- {} ---\n{text}",
+                    config.schedules_dir.join(format!("{name}.toml")).display()
+                );
+            }
+        }
+    } else if !imported.is_empty() {
+        write(&config, &imported).await?;
+    }
+    report(&config, &imported, &skipped, dry_run);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Why `job` is not imported again, if it was before.
+fn already_there(config: &Config, job: &Job) -> Option<String> {
+    if config.plugin(&job.name).is_some() {
+        return Some(format!(
+            "already imported: plugins.{} is in {}",
+            job.name,
+            config.file.display()
+        ));
+    }
+    let schedule = config.schedules_dir.join(format!("{}.toml", job.name));
+    schedule
+        .exists()
+        .then(|| format!("already imported: {} exists", schedule.display()))
+}
+
+fn render(job: Job, wasm: &Path) -> Written {
+    let name = &job.name;
+    let mut block = String::new();
+    let _ = writeln!(
+        block,
+        "\n# Imported from {} (launchd label {}).",
+        job.file.display(),
+        job.label
+    );
+    let _ = writeln!(block, "[plugins.{name}]");
+    let _ = writeln!(block, "world = \"task\"");
+    let _ = writeln!(block, "wasm = {}", toml_string(&wasm.display().to_string()));
+    let _ = writeln!(block, "grants = [\"process\"]");
+    let _ = writeln!(
+        block,
+        "# launchd sets no deadline; raise this if the job needs longer."
+    );
+    let _ = writeln!(block, "timeout = \"1h\"");
+    let args = serde_json::to_string(&job.args).expect("strings serialize");
+    let _ = writeln!(
+        block,
+        "config = {{ program = {}, args = {} }}",
+        toml_string(&job.program.display().to_string()),
+        toml_string(&args)
+    );
+    let _ = writeln!(block, "\n[plugins.{name}.process]");
+    let _ = writeln!(
+        block,
+        "programs = [{}]",
+        toml_string(&job.program.display().to_string())
+    );
+    let passed: Vec<String> = LAUNCHD_USER_VARIABLES
+        .iter()
+        .filter(|v| !job.env.contains_key(**v))
+        .map(|v| toml_string(v))
+        .collect();
+    let _ = writeln!(block, "env = [{}]", passed.join(", "));
+    let set: Vec<String> = job
+        .env
+        .iter()
+        .map(|(k, v)| format!("{} = {}", toml_key(k), toml_string(v)))
+        .collect();
+    let _ = writeln!(block, "set_env = {{ {} }}", set.join(", "));
+    if let Some(workdir) = &job.workdir {
+        let _ = writeln!(block, "workdir = {}", toml_string(&workdir.display().to_string()));
+    }
+    let _ = writeln!(block, "timeout = \"1h\"");
+    let schedules = job
+        .timings
+        .iter()
+        .enumerate()
+        .map(|(i, timing)| {
+            let schedule_name = match i {
+                0 => name.clone(),
+                i => format!("{name}-{}", i + 1),
+            };
+            let text = format!(
+                "# Imported from {} ({}).\nplugin = {}\n{}\n\
+                 # launchd runs a job missed while the machine slept once on wake.\n\
+                 catch_up = \"once\"\n\
+                 # launchd never runs a job twice at once.\n\
+                 overlap = \"skip\"\n",
+                job.file.display(),
+                timing.from(),
+                toml_string(name),
+                timing.toml_line()
+            );
+            (schedule_name, text)
+        })
+        .collect();
+    Written {
+        job,
+        config_block: block,
+        schedules,
+    }
+}
+
+/// A TOML key: bare when it can be.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_owned()
+    } else {
+        toml_string(key)
+    }
+}
+
+/// Appends the plugins to the config and writes the schedule files; if the
+/// result does not load, puts everything back.
+async fn write(config: &Config, imported: &[Written]) -> anyhow::Result<()> {
+    let original = std::fs::read_to_string(&config.file)
+        .with_context(|| format!("cannot read {}", config.file.display()))?;
+    let mut text = original.clone();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for written in imported {
+        text.push_str(&written.config_block);
+    }
+    std::fs::create_dir_all(&config.schedules_dir)
+        .with_context(|| format!("cannot create {}", config.schedules_dir.display()))?;
+    let mut files = Vec::new();
+    let undo = |files: &[PathBuf]| {
+        let _ = std::fs::write(&config.file, &original);
+        for file in files {
+            let _ = std::fs::remove_file(file);
+        }
+    };
+    std::fs::write(&config.file, &text).with_context(|| format!("cannot write {}", config.file.display()))?;
+    for written in imported {
+        for (name, schedule_text) in &written.schedules {
+            let file = config.schedules_dir.join(format!("{name}.toml"));
+            if let Err(e) = std::fs::write(&file, schedule_text) {
+                undo(&files);
+                return Err(e).with_context(|| format!("cannot write {}", file.display()));
+            }
+            files.push(file);
+        }
+    }
+    let updated = match Config::load(&config.file) {
+        Ok(updated) => updated,
+        Err(e) => {
+            undo(&files);
+            return Err(e).context("the imported config does not load, so nothing was changed");
+        }
+    };
+    let (_, errors) = schedule::load_all(&updated, schedule::host_zone());
+    if let Some(error) = errors.iter().find(|e| files.contains(&e.file)) {
+        let error = error.to_string();
+        undo(&files);
+        anyhow::bail!("an imported schedule does not load, so nothing was changed: {error}");
+    }
+    let db = open_db(&updated)?;
+    for written in imported.iter().filter(|w| w.job.disabled) {
+        for (name, _) in &written.schedules {
+            schedule::state::set_paused(&db, name, true).await?;
+        }
+    }
+    Ok(())
+}
+
+fn report(config: &Config, imported: &[Written], skipped: &[(String, PathBuf, String)], dry_run: bool) {
+    let verb = if dry_run { "would import" } else { "imported" };
+    println!(
+        "{verb} {} of {} jobs",
+        imported.len(),
+        imported.len() + skipped.len()
+    );
+    for written in imported {
+        let job = &written.job;
+        println!(
+            "\n  {} -> plugin `{}`, runs {}",
+            job.label,
+            job.name,
+            job.program.display()
+        );
+        for ((name, _), timing) in written.schedules.iter().zip(&job.timings) {
+            println!("    schedule `{name}`: {timing}  ({})", timing.from());
+        }
+        if job.disabled {
+            let names: Vec<&str> = written.schedules.iter().map(|(n, _)| n.as_str()).collect();
+            println!(
+                "    paused, as it is Disabled in launchd: `mission resume {}` starts it",
+                names.join("`, `mission resume ")
+            );
+        }
+        for note in &job.notes {
+            println!("    {note}");
+        }
+    }
+    if !skipped.is_empty() {
+        println!("\nnot imported:");
+        for (label, file, reason) in skipped {
+            println!("  {label} ({}): {reason}", file.display());
+        }
+    }
+    if imported.is_empty() || dry_run {
+        return;
+    }
+    println!(
+        "\nnext:\n  1. `mission check --config {0}`, then start the host (or restart its service)\n  \
+         2. once each schedule has run as it should (`mission runs --schedule NAME`), unload the \
+         original so the job does not run twice (nothing in launchd was changed):",
+        config.file.display()
+    );
+    for written in imported {
+        println!(
+            "     launchctl bootout gui/$(id -u)/{}   # and move {} out of LaunchAgents",
+            written.job.label,
+            written.job.file.display()
+        );
+    }
+}

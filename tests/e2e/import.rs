@@ -1,0 +1,238 @@
+//! `mission import launchd` on a set of realistic LaunchAgents
+//! (tests/fixtures/launchd): every key the import maps, the jobs it leaves
+//! with their reasons, the cron each produces read back by `mission
+//! schedule next`, and an imported job run through the host.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{guest, repo_root, text, Setup};
+
+/// The fixtures copied to a directory of their own, the morning briefing
+/// as a binary plist (as `defaults write` leaves them).
+fn launch_agents() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_root().join("tests/fixtures/launchd")).unwrap() {
+        let path = entry.unwrap().path();
+        let target = dir.path().join(path.file_name().unwrap());
+        if path.ends_with("com.acme.morning-briefing.plist") {
+            plist::Value::from_file(&path)
+                .unwrap()
+                .to_file_binary(&target)
+                .unwrap();
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+    dir
+}
+
+fn import(setup: &Setup, agents: &Path, extra: &[&str]) -> (bool, String, String) {
+    let wasm = guest("run_command");
+    let mut args = vec![
+        "import",
+        "launchd",
+        agents.to_str().unwrap(),
+        "--wasm",
+        wasm.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let output = setup.mission(&args);
+    let (stdout, stderr) = text(&output);
+    (output.status.success(), stdout, stderr)
+}
+
+/// `mission schedule next EXPR` from Sunday 2026-12-06 12:00 UTC.
+fn next_times(expr: &str, count: usize) -> Vec<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mission"))
+        .args([
+            "schedule",
+            "next",
+            expr,
+            "--tz",
+            "UTC",
+            "--from",
+            "2026-12-06T12:00:00Z",
+        ])
+        .args(["--count", &count.to_string()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn launch_agents_on_a_schedule_become_schedules_and_the_others_are_listed() {
+    let setup = Setup::new();
+    setup.config(vec![]);
+    let agents = launch_agents();
+    let (ok, stdout, stderr) = import(&setup, agents.path(), &[]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.starts_with("imported 6 of 11 jobs"), "{stdout}");
+    for (label, reason) in [
+        ("com.acme.proxy", "KeepAlive: a daemon launchd keeps running"),
+        ("com.acme.inbox-watcher", "WatchPaths: it runs when files change"),
+        ("com.acme.outbox", "QueueDirectories: it runs when files arrive"),
+        (
+            "com.acme.camera-import",
+            "StartOnMount: it runs when a volume mounts",
+        ),
+        ("com.acme.login-greeting", "RunAtLoad only: it runs once at login"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{label} (")))
+            .unwrap_or_else(|| panic!("{label} not reported:\n{stdout}"));
+        assert!(line.contains(reason), "{line}");
+    }
+    assert!(
+        stdout.contains("launchctl bootout gui/$(id -u)/com.acme.crm-sync"),
+        "{stdout}"
+    );
+
+    // What each job became, as the host reads it.
+    let output = setup.mission(&["schedules", "--json"]);
+    let (json, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let schedules: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let when = |name: &str| {
+        let schedule = schedules
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no schedule {name}: {json}"));
+        (
+            schedule["when"].as_str().unwrap().to_owned(),
+            schedule["paused"] == true,
+        )
+    };
+    let expected = [
+        // StartCalendarInterval as one dictionary.
+        ("com-acme-morning-briefing", "30 7 * * *"),
+        // An array differing only in Weekday: one list.
+        ("com-acme-crm-sync", "0 9 * * 1,3,5"),
+        // An array that no list can say: two schedules; Weekday 7 is Sunday.
+        ("com-acme-invoices", "0 8 1 * *"),
+        ("com-acme-invoices-2", "30 18 * * 0"),
+        // A missing Minute is every minute, as in launchd.
+        ("com-acme-month-report", "* 10 15 1 *"),
+        // StartInterval dividing the hour, the day, or neither.
+        ("com-acme-lead-alerts", "*/15 * * * *"),
+        ("com-acme-month-report-2", "0 */2 * * *"),
+        ("com-acme-backup", "every 90m"),
+    ];
+    for (name, cron) in expected {
+        assert_eq!(when(name).0, cron, "{name}");
+    }
+    assert_eq!(schedules.len(), expected.len(), "{json}");
+    // Disabled: paused; the others not.
+    assert!(when("com-acme-backup").1);
+    assert!(!when("com-acme-crm-sync").1);
+
+    // The crons fire when launchd would have (from Sunday 6 December, noon).
+    assert_eq!(
+        next_times("0 9 * * 1,3,5", 3),
+        [
+            "2026-12-07T09:00:00+00:00",
+            "2026-12-09T09:00:00+00:00",
+            "2026-12-11T09:00:00+00:00"
+        ]
+    );
+    assert_eq!(
+        next_times("30 18 * * 0", 2),
+        ["2026-12-06T18:30:00+00:00", "2026-12-13T18:30:00+00:00"]
+    );
+    assert_eq!(next_times("0 8 1 * *", 1), ["2027-01-01T08:00:00+00:00"]);
+    assert_eq!(
+        next_times("* 10 15 1 *", 2),
+        ["2027-01-15T10:00:00+00:00", "2027-01-15T10:01:00+00:00"]
+    );
+    assert_eq!(
+        next_times("*/15 * * * *", 2),
+        ["2026-12-06T12:15:00+00:00", "2026-12-06T12:30:00+00:00"]
+    );
+
+    // The program, arguments, environment and working directory of the
+    // (binary) plist, run through `run-command`; the host's own variables
+    // stay out.
+    let output = setup
+        .command(&["trigger", "com-acme-morning-briefing", "--json"])
+        .env("MISSION_TEST_HOST_SECRET", "host-only")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let summary = record["summary"].as_str().unwrap();
+    assert!(summary.contains("briefing for sales & ops in /tmp"), "{summary}");
+    assert!(
+        summary.contains("path /usr/bin:/bin:/usr/sbin:/sbin"),
+        "{summary}"
+    );
+    assert!(summary.contains("no host secret"), "{summary}");
+
+    // Importing again changes nothing.
+    let config = std::fs::read_to_string(setup.config_path()).unwrap();
+    let (ok, stdout, stderr) = import(&setup, agents.path(), &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("imported 0 of 11 jobs"), "{stdout}");
+    assert_eq!(
+        stdout.matches("already imported: plugins.com-acme-").count(),
+        6,
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(setup.config_path()).unwrap(), config);
+}
+
+#[test]
+fn a_dry_run_prints_the_files_and_writes_nothing() {
+    let setup = Setup::new();
+    setup.config(vec![]);
+    let before = std::fs::read_to_string(setup.config_path()).unwrap();
+    let agents = launch_agents();
+    let file: PathBuf = agents.path().join("com.acme.lead-alerts.plist");
+    let (ok, stdout, stderr) = import(&setup, &file, &["--dry-run"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("[plugins.com-acme-lead-alerts]"), "{stdout}");
+    // `Program` is what runs; ProgramArguments[0] is only its name for itself.
+    assert!(
+        stdout.contains(r#"config = { program = "/usr/local/bin/lead-alerts", args = '["--quiet"]' }"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cron = \"*/15 * * * *\"\n"), "{stdout}");
+    assert!(stdout.contains("catch_up = \"once\""), "{stdout}");
+    assert!(stdout.contains("not carried over: Nice"), "{stdout}");
+    assert!(stdout.contains("would import 1 of 1 jobs"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(setup.config_path()).unwrap(), before);
+    assert!(!setup.dir.path().join("schedules").exists());
+}
+
+#[test]
+fn a_file_that_is_not_a_launch_agent_is_named_with_why() {
+    let setup = Setup::new();
+    setup.config(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("garbage.plist"), "not a plist at all").unwrap();
+    std::fs::write(
+        dir.path().join("nolabel.plist"),
+        r#"<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>Program</key><string>/bin/true</string></dict></plist>"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("badhour.plist"),
+        r#"<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>Label</key><string>x.bad</string><key>Program</key><string>/bin/true</string><key>StartCalendarInterval</key><dict><key>Hour</key><integer>25</integer></dict></dict></plist>"#,
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = import(&setup, dir.path(), &[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("imported 0 of 3 jobs"), "{stdout}");
+    assert!(
+        stdout.contains("garbage.plist): not a readable plist"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nolabel.plist): Label: missing"), "{stdout}");
+    assert!(
+        stdout.contains("x.bad")
+            && stdout.contains("StartCalendarInterval.Hour: must be a number from 0 to 23"),
+        "{stdout}"
+    );
+}
