@@ -157,6 +157,20 @@ const MIGRATIONS: &[&str] = &[
          error TEXT
      );
      CREATE INDEX http_requests_by_plugin ON http_requests (plugin, id);",
+    // 9: retention prunes by time: the time columns indexed; a run's output
+    // in a table of its own, so dropping it frees whole pages rather than
+    // leaving the run's pages half empty.
+    "CREATE TABLE run_outputs (
+         run_id INTEGER PRIMARY KEY,
+         output TEXT NOT NULL
+     );
+     INSERT INTO run_outputs (run_id, output) SELECT id, output FROM runs WHERE output != '';
+     ALTER TABLE runs DROP COLUMN output;
+     CREATE INDEX runs_by_time ON runs (started_at);
+     CREATE INDEX history_by_time ON history (at);
+     CREATE INDEX claude_transcripts_by_time ON claude_transcripts (at);
+     CREATE INDEX plugin_loads_by_time ON plugin_loads (at);
+     CREATE INDEX http_requests_by_time ON http_requests (at);",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -16,7 +16,8 @@
 //!   and the bot.
 //! - [`plugin`]: a compiled, world-checked, pre-instantiated component, its
 //!   cache, loader, calls, registry and load records.
-//! - [`runs`]: run records. [`host`]: the core — load, reload and call
+//! - [`runs`]: run records. [`retention`]: pruning what is past keeping.
+//!   [`host`]: the core — load, reload and call
 //!   plugins — knowing nothing of what drives it.
 //! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
 //!   reach the host through [`schedule::scheduler::ScheduleRunner`].
@@ -33,6 +34,7 @@ pub mod db;
 pub mod host;
 pub mod import;
 pub mod plugin;
+pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod serve;

@@ -258,7 +258,7 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
     db.call(move |c| {
         c.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4, summary = ?5,
-                 output = ?6, output_bytes = ?7, output_truncated = ?8
+                 output_bytes = ?6, output_truncated = ?7
              WHERE id = ?1",
             (
                 id,
@@ -266,11 +266,16 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
                 outcome,
                 error,
                 summary,
-                output.excerpt,
                 output.bytes,
                 output.truncated,
             ),
         )?;
+        if !output.excerpt.is_empty() {
+            c.execute(
+                "INSERT OR REPLACE INTO run_outputs (run_id, output) VALUES (?1, ?2)",
+                (id, &output.excerpt),
+            )?;
+        }
         c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
     })
     .await
@@ -301,8 +306,9 @@ pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<Run
 }
 
 const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
-                             finished_at, outcome, error, summary, output, output_bytes, output_truncated
-                      FROM runs";
+                             finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
+                             output_truncated
+                      FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {

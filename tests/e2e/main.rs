@@ -18,6 +18,7 @@ mod isolation;
 mod limits;
 mod notify;
 mod process;
+mod retention;
 mod schedules;
 mod sdk;
 mod service;

@@ -2,11 +2,13 @@
 //! how it went. `main` only prints the error chain and picks the exit code.
 //! One file per group of commands: [`check`], one [`call`] of a plugin
 //! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
-//! [`cost`], the host as a [`service`], LaunchAgents to [`import`].
+//! [`cost`], the host as a [`service`], LaunchAgents to [`import`], the
+//! SQLite file's size ([`db`]).
 
 mod call;
 mod check;
 mod cost;
+mod db;
 mod http;
 mod import;
 mod plugins;
@@ -156,6 +158,17 @@ pub enum Command {
         #[command(subcommand)]
         command: ServiceCommand,
     },
+    /// The SQLite file: its size and what fills it, table by table, and how
+    /// long each kind of record is kept (`[retention]`).
+    Db {
+        /// Prune what retention no longer keeps now, then give the space back
+        /// (VACUUM).
+        #[arg(long)]
+        compact: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring existing jobs over as plugins and schedules.
     Import {
         /// From where.
@@ -284,6 +297,7 @@ impl Cli {
                 http::list_requests(config, plugin.as_deref(), limit, json).await
             }
             Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
+            Command::Db { compact, json } => db::db(config, compact, json).await,
             Command::Import {
                 command: ImportCommand::Launchd { paths, wasm, dry_run },
             } => import::import_launchd(config, &paths, &wasm, dry_run).await,

@@ -24,6 +24,7 @@ pub mod claude;
 pub mod http;
 mod plugin;
 pub mod process;
+pub mod retention;
 mod telegram;
 pub mod units;
 
@@ -36,6 +37,7 @@ use serde::Deserialize;
 use claude::{ClaudeConfig, RawClaude};
 pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
+use retention::{RawRetention, Retention};
 use telegram::RawTelegram;
 pub use telegram::{InstanceMode, TelegramConfig};
 use units::HumanDuration;
@@ -76,6 +78,8 @@ pub struct Config {
     pub telegram: Option<TelegramConfig>,
     /// How the host reaches Claude, if configured.
     pub claude: Option<ClaudeConfig>,
+    /// How long records are kept.
+    pub retention: Retention,
 }
 
 /// A config file that could not be read or is invalid.
@@ -128,6 +132,10 @@ impl Config {
             .map(|claude| claude.validate(base, &data_dir))
             .transpose()
             .map_err(error)?;
+        let retention = raw
+            .retention
+            .map_or_else(|| Ok(Retention::default()), RawRetention::validate)
+            .map_err(error)?;
         Ok(Config {
             file: file.to_owned(),
             data_dir,
@@ -136,6 +144,7 @@ impl Config {
             plugins,
             telegram,
             claude,
+            retention,
         })
     }
 
@@ -202,6 +211,8 @@ struct RawConfig {
     telegram: Option<RawTelegram>,
     /// How to reach Claude.
     claude: Option<RawClaude>,
+    /// How long records are kept.
+    retention: Option<RawRetention>,
 }
 
 /// `[history]` as written.

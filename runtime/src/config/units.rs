@@ -26,9 +26,10 @@ impl HumanDuration {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
             "h" => Duration::from_secs(3600),
+            "d" => Duration::from_secs(86_400),
             _ => {
                 return Err(format!(
-                    "`{text}` has no unit: write e.g. \"500ms\", \"30s\", \"5m\" or \"2h\""
+                    "`{text}` has no unit: write e.g. \"500ms\", \"30s\", \"5m\", \"2h\" or \"30d\""
                 ))
             }
         };
@@ -75,6 +76,7 @@ impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
         match ms {
+            ms if ms % 86_400_000 == 0 && ms > 0 => write!(f, "{}d", ms / 86_400_000),
             ms if ms % 3_600_000 == 0 && ms > 0 => write!(f, "{}h", ms / 3_600_000),
             ms if ms % 60_000 == 0 && ms > 0 => write!(f, "{}m", ms / 60_000),
             ms if ms % 1000 == 0 => write!(f, "{}s", ms / 1000),
@@ -129,6 +131,11 @@ mod tests {
         assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
         assert_eq!(HumanDuration::parse("5m").unwrap().0, Duration::from_secs(300));
         assert_eq!(HumanDuration::parse("2h").unwrap().0, Duration::from_secs(7200));
+        assert_eq!(
+            HumanDuration::parse("30d").unwrap().0,
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(HumanDuration(Duration::from_secs(86_400)).to_string(), "1d");
     }
 
     #[test]

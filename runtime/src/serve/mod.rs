@@ -1,6 +1,7 @@
 //! Serving: the long-running parts of `mission up` — the scheduler, the
 //! Telegram bot, [`hot_reload`] (fed by the file [`watcher`]) and the
-//! [`control`] channel from CLI commands — started side by side around one
+//! [`control`] channel from CLI commands, and pruning old records
+//! ([`retention`](crate::retention)) — started side by side around one
 //! [`Host`](crate::host::Host), and stopped together.
 
 pub mod control;
@@ -22,6 +23,7 @@ use crate::host::Host;
 use crate::plugin::call::{AnswerRecord, CallReport, Message, Reply, WarmInstance};
 use crate::plugin::loads::LoadOutcome;
 use crate::plugin::Plugin;
+use crate::retention;
 use crate::runs::{self, Trigger};
 use crate::schedule::clock::SystemClock;
 use crate::schedule::scheduler::{ScheduleRunner, Scheduler};
@@ -59,6 +61,11 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(scheduler.run(until_stopped(stopped.clone())));
     parts.spawn(reload.run(until_stopped(stopped.clone())));
     parts.spawn(control.run(until_stopped(stopped.clone())));
+    parts.spawn(retention::keep_pruned(
+        db.clone(),
+        retention::Policy::of(&host.config()),
+        until_stopped(stopped.clone()),
+    ));
     if let Some(bot) = bot {
         parts.spawn(bot.run(grace, until_stopped(stopped.clone())));
     }

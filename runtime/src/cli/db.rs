@@ -1,0 +1,165 @@
+//! `mission db`: how big the SQLite file is and what fills it; with
+//! `--compact`, prune what retention no longer keeps and give the space
+//! back.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::open_db;
+use crate::config::units::HumanDuration;
+use crate::config::Config;
+use crate::db::Database;
+use crate::host::DATABASE_FILE;
+use crate::retention::{self, Policy, Pruned};
+
+/// One table: its rows and the bytes its pages (with its indexes) take.
+#[derive(Debug, Serialize)]
+struct TableSize {
+    table: String,
+    rows: u64,
+    bytes: u64,
+}
+
+/// The file, its write-ahead log and its tables.
+#[derive(Debug, Serialize)]
+struct Sizes {
+    file_bytes: u64,
+    wal_bytes: u64,
+    free_bytes: u64,
+    tables: Vec<TableSize>,
+}
+
+pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let before = sizes(&config, &db).await?;
+    let mut compacted: Option<(Pruned, Sizes)> = None;
+    if compact {
+        let pruned = retention::prune(&db, &Policy::of(&config), Utc::now()).await?;
+        db.call(|c| {
+            c.execute_batch("VACUUM")?;
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        })
+        .await?;
+        compacted = Some((pruned, sizes(&config, &db).await?));
+    }
+    if json {
+        let value = match &compacted {
+            Some((pruned, after)) => serde_json::json!({"before": before, "pruned": pruned, "after": after}),
+            None => serde_json::to_value(&before)?,
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let file = config.data_dir.join(DATABASE_FILE);
+    let shown = compacted.as_ref().map_or(&before, |(_, after)| after);
+    if let Some((pruned, after)) = &compacted {
+        println!(
+            "pruned {} rows: {}",
+            pruned.total(),
+            serde_json::to_string(pruned)?
+                .trim_matches(['{', '}'])
+                .replace(',', ", ")
+                .replace('"', "")
+        );
+        println!(
+            "compacted {}: {} -> {}",
+            file.display(),
+            size(before.file_bytes + before.wal_bytes),
+            size(after.file_bytes + after.wal_bytes)
+        );
+    }
+    println!(
+        "{}: {} (write-ahead log {}, free {})",
+        file.display(),
+        size(shown.file_bytes),
+        size(shown.wal_bytes),
+        size(shown.free_bytes)
+    );
+    let kept = kept(&config);
+    println!("{:<20} {:>10} {:>12}  KEPT", "TABLE", "ROWS", "SIZE");
+    for table in &shown.tables {
+        let keep = kept
+            .iter()
+            .find(|(name, _)| *name == table.table)
+            .map_or("always", |(_, keep)| keep.as_str());
+        println!(
+            "{:<20} {:>10} {:>12}  {keep}",
+            table.table,
+            table.rows,
+            size(table.bytes)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `1.5 MiB` and the like.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ => format!("{value:.1} {}", UNITS[unit]),
+    }
+}
+
+/// How long each pruned table is kept, for the listing.
+fn kept(config: &Config) -> Vec<(&'static str, String)> {
+    let policy = Policy::of(config);
+    let r = policy.retention;
+    let d = |d| HumanDuration(d).to_string();
+    vec![
+        ("runs", format!("{} (output {})", d(r.runs), d(r.run_output))),
+        ("telegram_updates", format!("{} once handled", d(r.updates))),
+        ("history", d(policy.history)),
+        ("claude_transcripts", d(policy.history)),
+        (
+            "plugin_loads",
+            format!("{} (and each plugin's latest)", d(r.loads)),
+        ),
+        ("http_requests", d(r.http)),
+        ("claude_calls", d(r.claude_calls)),
+        ("requests", "1d once answered".to_owned()),
+    ]
+}
+
+async fn sizes(config: &Config, db: &Database) -> anyhow::Result<Sizes> {
+    let file = config.data_dir.join(DATABASE_FILE);
+    let len = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
+    let wal = file.with_file_name(format!("{DATABASE_FILE}-wal"));
+    let (free_bytes, tables) = db
+        .call(|c| {
+            let free: u64 = c.query_row(
+                "SELECT freelist_count * page_size FROM pragma_freelist_count, pragma_page_size",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut statement = c.prepare(
+                "SELECT m.tbl_name, SUM(s.pgsize) FROM dbstat s JOIN sqlite_master m ON m.name = s.name
+                 WHERE m.tbl_name NOT LIKE 'sqlite_%' GROUP BY m.tbl_name ORDER BY SUM(s.pgsize) DESC",
+            )?;
+            let sized: Vec<(String, u64)> = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut tables = Vec::new();
+            for (table, bytes) in sized {
+                // The name comes from sqlite_master, not from input.
+                let rows = c.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0))?;
+                tables.push(TableSize { table, rows, bytes });
+            }
+            Ok((free, tables))
+        })
+        .await?;
+    Ok(Sizes {
+        file_bytes: len(file),
+        wal_bytes: len(wal),
+        free_bytes,
+        tables,
+    })
+}

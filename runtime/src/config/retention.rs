@@ -1,0 +1,102 @@
+//! `[retention]`: how long records are kept before the host prunes them.
+//!
+//! ```toml
+//! [retention]
+//! runs = "90d"          # run records
+//! run_output = "7d"     # a run's captured output (the record stays)
+//! updates = "30d"       # handled Telegram updates, with their text and reply
+//! history = "30d"       # conversation history and API transcripts (never
+//!                       # less than the history TTL a plugin is given)
+//! loads = "90d"         # plugin loads (each plugin's latest always stays)
+//! http = "30d"          # outbound HTTP request records
+//! claude_calls = "400d" # the cost ledger
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::units::HumanDuration;
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// How long each kind of record is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Run records.
+    pub runs: Duration,
+    /// The output captured with a run.
+    pub run_output: Duration,
+    /// Handled Telegram updates.
+    pub updates: Duration,
+    /// Conversation history and the API backend's transcripts.
+    pub history: Duration,
+    /// Plugin load records.
+    pub loads: Duration,
+    /// Outbound HTTP request records.
+    pub http: Duration,
+    /// The Claude cost ledger.
+    pub claude_calls: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            runs: 90 * DAY,
+            run_output: 7 * DAY,
+            updates: 30 * DAY,
+            history: 30 * DAY,
+            loads: 90 * DAY,
+            http: 30 * DAY,
+            claude_calls: 400 * DAY,
+        }
+    }
+}
+
+/// `[retention]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    /// Example: `runs = "90d"` (the default)
+    runs: Option<HumanDuration>,
+    /// Example: `run_output = "7d"` (the default)
+    run_output: Option<HumanDuration>,
+    /// Example: `updates = "30d"` (the default)
+    updates: Option<HumanDuration>,
+    /// Example: `history = "30d"` (the default)
+    history: Option<HumanDuration>,
+    /// Example: `loads = "90d"` (the default)
+    loads: Option<HumanDuration>,
+    /// Example: `http = "30d"` (the default)
+    http: Option<HumanDuration>,
+    /// Example: `claude_calls = "400d"` (the default)
+    claude_calls: Option<HumanDuration>,
+}
+
+impl RawRetention {
+    /// The validated section: every period at least an hour, and the ledger
+    /// at least 31 days (the month's budget is counted from it).
+    pub(crate) fn validate(self) -> Result<Retention, String> {
+        let default = Retention::default();
+        let pick = |field: &str, value: Option<HumanDuration>, default: Duration, least: Duration| {
+            let value = value.map_or(default, |v| v.0);
+            if value < least {
+                return Err(format!(
+                    "retention.{field}: must be at least {}",
+                    HumanDuration(least)
+                ));
+            }
+            Ok(value)
+        };
+        let hour = Duration::from_secs(3600);
+        Ok(Retention {
+            runs: pick("runs", self.runs, default.runs, hour)?,
+            run_output: pick("run_output", self.run_output, default.run_output, hour)?,
+            updates: pick("updates", self.updates, default.updates, hour)?,
+            history: pick("history", self.history, default.history, hour)?,
+            loads: pick("loads", self.loads, default.loads, hour)?,
+            http: pick("http", self.http, default.http, hour)?,
+            claude_calls: pick("claude_calls", self.claude_calls, default.claude_calls, 31 * DAY)?,
+        })
+    }
+}

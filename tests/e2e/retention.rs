@@ -1,0 +1,95 @@
+//! `[retention]` and `mission db`: old records pruned, recent ones kept,
+//! the file compacted, and the sizes shown table by table.
+
+use crate::support::{guest, text, PluginSpec, Setup};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[test]
+fn db_compact_prunes_what_retention_no_longer_keeps() {
+    let setup = Setup::new();
+    setup.config_with(
+        "[retention]\nruns = \"30d\"\nrun_output = \"2d\"\n",
+        vec![PluginSpec::task("briefing", guest("briefing")).with("grants = [\"state\"]")],
+    );
+    // A real run now, then 2,000 runs from 60 days ago with output, and
+    // 2,000 from 5 days ago.
+    let (ok, record) = setup.run_json("briefing");
+    assert!(ok, "{record}");
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let output = "x".repeat(2000);
+    for (days, count) in [(60, 2000), (5, 2000)] {
+        let tx = db.unchecked_transaction().unwrap();
+        for _ in 0..count {
+            let at = now - days * DAY_MS;
+            tx.execute(
+                "INSERT INTO runs (plugin, trigger, scheduled_at, attempt, started_at, finished_at, outcome)
+                 VALUES ('briefing', 'manual', ?1, 1, ?1, ?1, 'succeeded')",
+                [at],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO run_outputs (run_id, output) VALUES (last_insert_rowid(), ?1)",
+                [&output],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    drop(db);
+
+    let output = setup.mission(&["db", "--compact", "--json"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["pruned"]["runs"], 2000, "{report}");
+    assert_eq!(report["pruned"]["run_outputs"], 4000, "{report}");
+    let before =
+        report["before"]["file_bytes"].as_u64().unwrap() + report["before"]["wal_bytes"].as_u64().unwrap();
+    let after =
+        report["after"]["file_bytes"].as_u64().unwrap() + report["after"]["wal_bytes"].as_u64().unwrap();
+    assert!(after * 3 < before, "{before} -> {after} bytes");
+    let rows = |table: &str| {
+        report["after"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .map(|t| t["rows"].as_u64().unwrap())
+    };
+    // The recent runs and the real one stay; only the real one's output does.
+    assert_eq!(rows("runs"), Some(2001));
+    assert_eq!(
+        rows("run_outputs").unwrap_or(0),
+        u64::from(!record["output"].as_str().unwrap().is_empty())
+    );
+
+    // The real run is still there, whole.
+    let output = setup.mission(&["runs", "--json", "--limit", "5000"]);
+    let (stdout, _) = text(&output);
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let real = runs.iter().find(|r| r["id"] == record["id"]).unwrap();
+    assert_eq!(real, &record);
+
+    let output = setup.mission(&["db"]);
+    let (stdout, _) = text(&output);
+    let runs_line = stdout.lines().find(|l| l.starts_with("runs ")).unwrap();
+    assert!(
+        runs_line.contains("2001") && runs_line.ends_with("30d (output 2d)"),
+        "{runs_line}"
+    );
+}
+
+#[test]
+fn a_retention_period_too_short_is_named() {
+    let setup = Setup::new();
+    setup.config_with("[retention]\nclaude_calls = \"7d\"\n", vec![]);
+    let output = setup.mission(&["db"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("mission.toml: retention.claude_calls: must be at least 31d"),
+        "{stderr}"
+    );
+}
