@@ -22,7 +22,7 @@
 //! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
 //!   reach the host through [`schedule::scheduler::ScheduleRunner`].
 //! - [`serve`]: `mission up`: the scheduler, the bot, hot reload and the
-//!   control channel wired around one host. [`service`]: `mission up` as a
+//!   control channel wired around one host; [`web`]: its status page. [`service`]: `mission up` as a
 //!   LaunchAgent or a systemd user unit. [`import`]: LaunchAgents read as
 //!   jobs for `run-command`. [`cli`]: the `mission` commands.
 
@@ -41,3 +41,4 @@ pub mod serve;
 pub mod service;
 pub mod telegram;
 pub mod wasm;
+pub mod web;

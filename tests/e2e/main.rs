@@ -7,6 +7,7 @@ mod fake_telegram;
 mod loopback;
 mod support;
 mod wat;
+mod web;
 
 mod chaos;
 mod claude;

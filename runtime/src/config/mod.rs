@@ -27,6 +27,7 @@ pub mod process;
 pub mod retention;
 mod telegram;
 pub mod units;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use retention::{RawRetention, Retention};
 use telegram::RawTelegram;
 pub use telegram::{InstanceMode, TelegramConfig};
 use units::HumanDuration;
+use web::{RawWeb, WebConfig};
 
 /// How much conversation history a plugin is given: `[history]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,8 @@ pub struct Config {
     pub claude: Option<ClaudeConfig>,
     /// How long records are kept.
     pub retention: Retention,
+    /// The status page, if served.
+    pub web: Option<WebConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -136,6 +140,7 @@ impl Config {
             .retention
             .map_or_else(|| Ok(Retention::default()), RawRetention::validate)
             .map_err(error)?;
+        let web = raw.web.map(RawWeb::validate).transpose().map_err(error)?;
         Ok(Config {
             file: file.to_owned(),
             data_dir,
@@ -145,6 +150,7 @@ impl Config {
             telegram,
             claude,
             retention,
+            web,
         })
     }
 
@@ -213,6 +219,8 @@ struct RawConfig {
     claude: Option<RawClaude>,
     /// How long records are kept.
     retention: Option<RawRetention>,
+    /// The status page.
+    web: Option<RawWeb>,
 }
 
 /// `[history]` as written.

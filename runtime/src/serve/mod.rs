@@ -66,6 +66,7 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
         retention::Policy::of(&host.config()),
         until_stopped(stopped.clone()),
     ));
+    parts.spawn(crate::web::start(host.clone(), until_stopped(stopped.clone())));
     if let Some(bot) = bot {
         parts.spawn(bot.run(grace, until_stopped(stopped.clone())));
     }

@@ -1,0 +1,61 @@
+//! `[web]`: the status page `mission up` serves.
+//!
+//! ```toml
+//! [web]
+//! listen = "127.0.0.1:8640"          # loopback unless a token is set
+//! token_env = "MISSION_WEB_TOKEN"    # the token's variable; needed for the
+//!                                    # buttons and for any non-loopback client
+//! ```
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+/// The validated `[web]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebConfig {
+    /// The address the page is served on.
+    pub listen: SocketAddr,
+    /// The environment variable holding the page's token, if it has one.
+    pub token_env: Option<String>,
+}
+
+/// `[web]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeb {
+    /// Example: `listen = "127.0.0.1:8640"`
+    listen: String,
+    /// Example: `token_env = "MISSION_WEB_TOKEN"`
+    token_env: Option<String>,
+}
+
+impl RawWeb {
+    pub(crate) fn validate(self) -> Result<WebConfig, String> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            format!(
+                "web.listen: `{}` is not an address and port, e.g. \"127.0.0.1:8640\"",
+                self.listen
+            )
+        })?;
+        if let Some(bad) = self
+            .token_env
+            .as_ref()
+            .filter(|n| n.is_empty() || n.contains('='))
+        {
+            return Err(format!(
+                "web.token_env: `{bad}` is not an environment variable name"
+            ));
+        }
+        if !listen.ip().is_loopback() && self.token_env.is_none() {
+            return Err(format!(
+                "web.listen: `{listen}` is reachable from other machines: set web.token_env to the \
+                 variable holding the page's token, or listen on 127.0.0.1"
+            ));
+        }
+        Ok(WebConfig {
+            listen,
+            token_env: self.token_env,
+        })
+    }
+}

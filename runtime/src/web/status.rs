@@ -1,0 +1,292 @@
+//! What the status page shows, gathered from the host and the SQLite file
+//! in one pass: schedules with their next run and recent runs, the latest
+//! runs, plugins, the Telegram bot and Claude spend.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Local, Utc};
+use serde::Serialize;
+
+use crate::claude::report::{cost_report, GroupBy};
+use crate::host::Host;
+use crate::plugin::loads::{self, LoadOutcome};
+use crate::runs::{self, RunOutcome, RunRecord};
+use crate::schedule;
+use crate::serve::control;
+
+/// How many runs each schedule's strip shows.
+const STRIP_RUNS: u32 = 20;
+/// How many runs the recent-runs table shows.
+const RECENT_RUNS: u32 = 25;
+
+/// Everything on the page.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// When this was gathered, host time.
+    pub generated_at: String,
+    /// Since when the host runs.
+    pub host_started_at: Option<String>,
+    /// The schedules, by name.
+    pub schedules: Vec<ScheduleStatus>,
+    /// The latest runs, newest first.
+    pub runs: Vec<RunStatus>,
+    /// The plugins, by name.
+    pub plugins: Vec<PluginStatus>,
+    /// The bot, if configured.
+    pub telegram: Option<TelegramStatus>,
+    /// Claude spend, if configured.
+    pub claude: Option<ClaudeStatus>,
+}
+
+/// One schedule's line.
+#[derive(Debug, Serialize)]
+pub struct ScheduleStatus {
+    /// Its name.
+    pub name: String,
+    /// The plugin it runs.
+    pub plugin: String,
+    /// Its cron expression or interval.
+    pub when: String,
+    /// The zone the cron is read in.
+    pub zone: String,
+    /// The next run, host time; none if paused or never.
+    pub next: Option<String>,
+    /// How long until then: `in 3h 12m`.
+    pub next_in: Option<String>,
+    /// Paused by `mission pause` or the page.
+    pub paused: bool,
+    /// Its latest run.
+    pub last: Option<RunStatus>,
+    /// Its recent runs, oldest first, for the strip of bars.
+    pub strip: Vec<RunStatus>,
+}
+
+impl ScheduleStatus {
+    /// Whether its latest run failed.
+    pub fn failing(&self) -> bool {
+        self.last.as_ref().is_some_and(|r| r.failed)
+    }
+}
+
+/// One run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    /// The run's id.
+    pub id: i64,
+    /// The schedule it ran for, or the plugin if none.
+    pub what: String,
+    /// When it started, host time.
+    pub started_at: String,
+    /// How long it took: `1.4 s`; empty while running.
+    pub took: String,
+    /// Height of its bar in the strip, 10 to 100 (longer runs are taller).
+    pub bar: u32,
+    /// How it ended.
+    pub outcome: String,
+    /// Whether it ended badly.
+    pub failed: bool,
+    /// Its error, if it failed.
+    pub error: Option<String>,
+}
+
+/// One plugin's line.
+#[derive(Debug, Serialize)]
+pub struct PluginStatus {
+    /// Its name.
+    pub name: String,
+    /// `task` or `chat`.
+    pub world: String,
+    /// The first 12 hex digits of the serving version's hash.
+    pub hash: String,
+    /// When the serving version was loaded, host time.
+    pub loaded_at: String,
+    /// The latest reload (or load) and when: `reloaded 10:42:03`.
+    pub last_reload: Option<String>,
+    /// Why the latest new version was refused, if it was.
+    pub refused: Option<String>,
+}
+
+/// The bot.
+#[derive(Debug, Serialize)]
+pub struct TelegramStatus {
+    /// Whether it polls (its token is set).
+    pub polling: bool,
+    /// The plugin that answers.
+    pub handler: String,
+    /// When the last message came, host time.
+    pub last_message_at: Option<String>,
+    /// Updates stored and not yet handled.
+    pub pending: u64,
+}
+
+/// Claude spend.
+#[derive(Debug, Serialize)]
+pub struct ClaudeStatus {
+    /// Spent today, dollars.
+    pub today_usd: f64,
+    /// Spent this month.
+    pub month_usd: f64,
+    /// This month at the last seven days' rate.
+    pub projected_month_usd: f64,
+    /// `[claude.budget] monthly_usd`.
+    pub monthly_budget_usd: Option<f64>,
+    /// Projected share of the monthly budget, percent.
+    pub projected_percent: Option<u32>,
+    /// Share of prompt tokens read from the cache this month, percent.
+    pub cache_hit_percent: u32,
+}
+
+/// Gathers the page as of `now`.
+pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
+    let db = host.db();
+    let config = host.config();
+    let mut schedules = Vec::new();
+    for s in host.schedules() {
+        let paused = schedule::state::is_paused(db, &s.name).await?;
+        let next = (!paused).then(|| s.timing.next_after(now, s.zone)).flatten();
+        let mut strip: Vec<RunStatus> = runs::recent(db, Some(&s.name), STRIP_RUNS)
+            .await?
+            .iter()
+            .map(run_status)
+            .collect();
+        strip.reverse();
+        schedules.push(ScheduleStatus {
+            name: s.name.clone(),
+            plugin: s.plugin.clone(),
+            when: s.timing.to_string(),
+            zone: s.zone.name().to_owned(),
+            next: next.map(local),
+            next_in: next.map(|t| format!("in {}", span((t - now).to_std().unwrap_or_default()))),
+            paused,
+            last: strip.last().cloned(),
+            strip,
+        });
+    }
+    let recent = runs::recent(db, None, RECENT_RUNS)
+        .await?
+        .iter()
+        .map(run_status)
+        .collect();
+    let mut plugins = Vec::new();
+    for plugin in host.registry().list() {
+        let (last, _) = loads::latest(db, plugin.name().as_str()).await?;
+        plugins.push(PluginStatus {
+            name: plugin.name().to_string(),
+            world: plugin.config.world.to_string(),
+            hash: plugin.hash.to_string()[..12].to_owned(),
+            loaded_at: local(plugin.loaded_at),
+            last_reload: last.as_ref().map(|l| format!("{} {}", l.outcome, local(l.at))),
+            refused: last
+                .filter(|l| matches!(l.outcome, LoadOutcome::Refused | LoadOutcome::Missing))
+                .and_then(|l| l.error),
+        });
+    }
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    let telegram = match &config.telegram {
+        Some(telegram) => {
+            let (last, pending): (Option<i64>, u64) = db
+                .call(|c| {
+                    c.query_row(
+                        "SELECT max(received_at), count(*) FILTER (WHERE handled_at IS NULL) FROM telegram_updates",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                })
+                .await?;
+            Some(TelegramStatus {
+                polling: host.services().telegram.is_some(),
+                handler: telegram.handler.to_string(),
+                last_message_at: last.map(|ms| local(crate::db::datetime(ms))),
+                pending,
+            })
+        }
+        None => None,
+    };
+    let claude = match &config.claude {
+        Some(claude) => {
+            let zone = schedule::host_zone();
+            let report = cost_report(db, now, GroupBy::Plugin, now, zone)
+                .await?
+                .with_budget(claude.budget);
+            let month = cost_report(db, month_start(now), GroupBy::Plugin, now, zone).await?;
+            Some(ClaudeStatus {
+                today_usd: report.today_usd,
+                month_usd: report.month_usd,
+                projected_month_usd: report.projected_month_usd,
+                monthly_budget_usd: report.monthly_budget_usd,
+                projected_percent: report
+                    .monthly_budget_usd
+                    .filter(|b| *b > 0.0)
+                    .map(|b| (report.projected_month_usd / b * 100.0).round() as u32),
+                cache_hit_percent: (month.total.cache_hit_rate * 100.0).round() as u32,
+            })
+        }
+        None => None,
+    };
+    let heartbeat = control::last_heartbeat(db).await?;
+    Ok(Status {
+        generated_at: local(now),
+        host_started_at: heartbeat.map(|h| local(h.started_at)),
+        schedules,
+        runs: recent,
+        plugins,
+        telegram,
+        claude,
+    })
+}
+
+/// The first moment of this month in the host's zone.
+fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone};
+    let zone = schedule::host_zone();
+    let local = now.with_timezone(&zone);
+    zone.with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
+        .earliest()
+        .map_or(now, |t| t.with_timezone(&Utc))
+}
+
+fn run_status(run: &RunRecord) -> RunStatus {
+    let took = run
+        .finished_at
+        .map(|end| (end - run.started_at).to_std().unwrap_or_default());
+    let failed = !matches!(run.outcome, RunOutcome::Succeeded | RunOutcome::Running);
+    RunStatus {
+        id: run.id,
+        what: run.schedule.clone().unwrap_or_else(|| run.plugin.clone()),
+        started_at: local(run.started_at),
+        took: took.map(seconds).unwrap_or_default(),
+        // 10% for an instant run, full height at a minute or more, on a
+        // log scale so both short and long runs show.
+        bar: took.map_or(10, |t| {
+            let ms = t.as_millis().max(1) as f64;
+            (10.0 + 90.0 * (ms.log10() / 60_000f64.log10()).min(1.0)).round() as u32
+        }),
+        outcome: run.outcome.to_string(),
+        failed,
+        error: run.error.clone(),
+    }
+}
+
+/// `2026-12-01 07:30:00`, host time.
+fn local(time: DateTime<Utc>) -> String {
+    time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `1.4 s`, `250 ms`.
+fn seconds(took: Duration) -> String {
+    match took.as_millis() {
+        ms if ms < 1000 => format!("{ms} ms"),
+        ms => format!("{:.1} s", ms as f64 / 1000.0),
+    }
+}
+
+/// `3h 12m`, `2d 4h`, `45s`.
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}

@@ -1,0 +1,432 @@
+//! The status page of `mission up` (`[web]`): every route over plain HTTP,
+//! who may look and who may press the buttons, and the page in a real
+//! headless browser (Debian's Chromium, which `./dev test` installs), with
+//! a screenshot left in target/screenshots/ for people to look at.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::{guest, repo_root, text, PluginSpec, RunningHost, Setup};
+
+const TOKEN: &str = "page-token-for-tests";
+
+/// A config with a schedule that succeeds (`nightly`) and one whose
+/// program fails (`broken`), the page on `listen`, and one failed run.
+fn setup(listen: &str) -> Setup {
+    let setup = Setup::new();
+    setup.config_with(
+        &format!("[web]\nlisten = \"{listen}\"\ntoken_env = \"MISSION_TEST_WEB_TOKEN\"\n"),
+        vec![
+            PluginSpec::task("briefing", guest("briefing")).with("grants = [\"state\"]"),
+            PluginSpec::task("job", guest("run_command")).with(
+                "grants = [\"process\"]\nconfig = { program = \"/bin/sh\", args = '[\"-c\", \"echo disk full >&2; exit 3\"]' }\n\
+                 [plugins.job.process]\nprograms = [\"/bin/sh\"]",
+            ),
+        ],
+    );
+    setup.schedule(
+        "nightly",
+        "plugin = \"briefing\"\ncron = \"0 3 * * *\"\ntimezone = \"UTC\"\n",
+    );
+    setup.schedule(
+        "broken",
+        "plugin = \"job\"\ncron = \"0 4 1 1 *\"\ntimezone = \"UTC\"\n",
+    );
+    let output = setup
+        .command(&["trigger", "broken"])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the broken schedule should fail");
+    setup
+}
+
+/// `mission up` on `setup`, and where its page is.
+fn start(setup: &Setup) -> (RunningHost, SocketAddr) {
+    let mut command = setup.command(&["up"]);
+    command.env("TZ", "UTC").env("MISSION_TEST_WEB_TOKEN", TOKEN);
+    let mut host = RunningHost::spawn(command);
+    // Logged beside "mission control is up", before or after it.
+    let line = match host.seen.lines().find(|l| l.contains("status page on http://")) {
+        Some(line) => line.to_owned(),
+        None => host.wait_for_log_line(&["status page on http://"]),
+    };
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    (host, address)
+}
+
+/// A response: status, headers (lowercased names) and body.
+struct Response {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// One HTTP/1.1 request to `address`.
+fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        head.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    Response {
+        status,
+        headers: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    }
+}
+
+fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    request(address, "GET", path, headers, "")
+}
+
+/// The next 03:00 UTC as the page shows it (the host runs with TZ=UTC).
+fn next_three_oclock() -> String {
+    let now = chrono::Utc::now();
+    let today = now.date_naive().and_hms_opt(3, 0, 0).unwrap().and_utc();
+    let next = if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    };
+    next.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+#[test]
+fn every_route_answers_a_loopback_client() {
+    let setup = setup("127.0.0.1:0");
+    let (host, address) = start(&setup);
+
+    let health = get(address, "/healthz", &[]);
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+
+    let page = get(address, "/", &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.headers.contains("content-type: text/html"),
+        "{}",
+        page.headers
+    );
+    assert!(page.body.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
+    assert!(page.body.contains("0 3 * * *") && page.body.contains(&next_three_oclock()));
+    assert!(
+        page.body.contains("exit 3") && page.body.contains("disk full"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-schedule=\"broken\""));
+    // Nothing loaded from elsewhere.
+    for outside in ["src=\"http", "href=\"http", "@import"] {
+        assert!(!page.body.contains(outside), "{outside}");
+    }
+    // No buttons without the token.
+    assert!(!page.body.contains("Run now"));
+
+    let api = get(address, "/api/status", &[]);
+    assert_eq!(api.status, 200);
+    let status: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    let schedule = |name: &str| {
+        status["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(schedule("nightly")["next"], next_three_oclock());
+    assert_eq!(schedule("broken")["last"]["outcome"], "failed");
+    assert!(schedule("broken")["last"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("exit 3"));
+    let plugins: Vec<&str> = status["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(plugins, ["briefing", "job"]);
+    assert_eq!(status["plugins"][0]["hash"].as_str().unwrap().len(), 12);
+
+    let unknown = request(address, "POST", "/schedules/nightly/explode", &[], "csrf=x");
+    assert_eq!(unknown.status, 403, "no token: refused before anything else");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+/// The page's form value, read from the page.
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("no csrf field") + "name=\"csrf\" value=\"".len();
+    page[at..at + 64].to_owned()
+}
+
+#[test]
+fn the_buttons_need_the_token_and_refuse_other_sites() {
+    let setup = setup("127.0.0.1:0");
+    let (host, address) = start(&setup);
+
+    // The token in the address becomes a cookie, and leaves the address.
+    let login = get(address, &format!("/?token={TOKEN}"), &[]);
+    assert_eq!(login.status, 303);
+    assert!(login.headers.contains("location: /\r\n"), "{}", login.headers);
+    assert!(
+        login.headers.contains(&format!(
+            "set-cookie: mission_token={TOKEN}; httponly; samesite=strict"
+        )),
+        "{}",
+        login.headers
+    );
+    let wrong = get(address, "/?token=guess", &[]);
+    assert_eq!(wrong.status, 200, "a loopback client still sees the page");
+    assert!(!wrong.body.contains("Run now"));
+
+    let cookie = format!("mission_token={TOKEN}");
+    let page = get(address, "/", &[("Cookie", &cookie)]);
+    assert!(
+        page.body.contains("Run now") && page.body.contains("Pause"),
+        "{}",
+        page.body
+    );
+    let form = format!("csrf={}", csrf(&page.body));
+    let origin = format!("http://{address}");
+
+    let press =
+        |path: &str, headers: &[(&str, &str)], body: &str| request(address, "POST", path, headers, body);
+    // Without the token, from another site, without the page's value: no.
+    assert_eq!(
+        press("/schedules/nightly/pause", &[("Origin", &origin)], &form).status,
+        403
+    );
+    assert_eq!(
+        press(
+            "/schedules/nightly/pause",
+            &[("Cookie", &cookie), ("Origin", "http://evil.example")],
+            &form
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        press(
+            "/schedules/nightly/pause",
+            &[("Cookie", &cookie), ("Sec-Fetch-Site", "cross-site")],
+            &form
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        press(
+            "/schedules/nightly/pause",
+            &[("Cookie", &cookie), ("Origin", &origin)],
+            "csrf=0000"
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        press(
+            "/schedules/nope/pause",
+            &[("Cookie", &cookie), ("Origin", &origin)],
+            &form
+        )
+        .status,
+        404
+    );
+    let paused_now = || {
+        let output = setup.mission(&["schedules", "--json"]);
+        let schedules: Vec<serde_json::Value> = serde_json::from_str(&text(&output).0).unwrap();
+        schedules.iter().find(|s| s["name"] == "nightly").unwrap()["paused"] == true
+    };
+    assert!(!paused_now(), "a refused press changed nothing");
+
+    // From the page itself: done, and back to the page.
+    let pause = press(
+        "/schedules/nightly/pause",
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        &form,
+    );
+    assert_eq!(pause.status, 303, "{}", pause.body);
+    assert!(paused_now());
+    let page = get(address, "/", &[("Cookie", &cookie)]);
+    assert!(page.body.contains("Resume"));
+    let resume = press(
+        "/schedules/nightly/resume",
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        &form,
+    );
+    assert_eq!(resume.status, 303);
+    assert!(!paused_now());
+
+    // Run now goes through the running host like `mission trigger`.
+    let run = press(
+        "/schedules/nightly/run",
+        &[("Cookie", &cookie), ("Origin", &origin)],
+        &form,
+    );
+    assert_eq!(run.status, 303);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let output = setup.mission(&["runs", "--schedule", "nightly", "--json"]);
+        let runs: Vec<serde_json::Value> = serde_json::from_str(&text(&output).0).unwrap();
+        if runs.iter().any(|r| r["outcome"] == "succeeded") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never came: {runs:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+/// One of this machine's addresses that is not loopback.
+fn non_loopback_address() -> IpAddr {
+    // Connecting a UDP socket sends nothing; it only picks the address
+    // the machine would send from.
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket.connect("192.0.2.200:9").unwrap();
+    let ip = socket.local_addr().unwrap().ip();
+    assert!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "this machine has no address but loopback, so a client from elsewhere cannot be tried"
+    );
+    ip
+}
+
+#[test]
+fn a_client_from_another_address_needs_the_token() {
+    let setup = setup("0.0.0.0:0");
+    let (host, address) = start(&setup);
+    let outside = SocketAddr::new(non_loopback_address(), address.port());
+
+    let refused = get(outside, "/", &[]);
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("only with its token"), "{}", refused.body);
+    assert_eq!(get(outside, "/api/status", &[]).status, 403);
+    assert_eq!(get(outside, "/", &[("Authorization", "Bearer nope")]).status, 403);
+
+    let bearer = format!("Bearer {TOKEN}");
+    let allowed = get(outside, "/api/status", &[("Authorization", &bearer)]);
+    assert_eq!(allowed.status, 200);
+    // Loopback still looks without it.
+    let local = SocketAddr::new("127.0.0.1".parse().unwrap(), address.port());
+    assert_eq!(get(local, "/", &[]).status, 200);
+    host.signal("-TERM");
+    let (_, log) = host.wait();
+    assert!(
+        log.contains("refused a client that is not on this machine"),
+        "{log}"
+    );
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_token_is_refused() {
+    let setup = Setup::new();
+    setup.config_with("[web]\nlisten = \"0.0.0.0:8640\"\n", vec![]);
+    let output = setup.mission(&["check"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("web.listen: `0.0.0.0:8640` is reachable from other machines: set web.token_env"),
+        "{stderr}"
+    );
+}
+
+/// Debian's Chromium, as `./dev test` installs it.
+fn chromium() -> &'static Path {
+    let path = Path::new("/usr/bin/chromium");
+    assert!(
+        path.exists(),
+        "{} is missing: `./dev test` installs Debian's chromium package",
+        path.display()
+    );
+    path
+}
+
+fn headless(args: &[&str], url: &str) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_page_renders_in_a_headless_browser() {
+    let setup = setup("127.0.0.1:0");
+    let (host, address) = start(&setup);
+    let url = format!("http://{address}/");
+
+    let dom = headless(&["--dump-dom"], &url);
+    let (html, stderr) = text(&dom);
+    assert!(dom.status.success(), "{stderr}");
+    // What the browser built: the schedule's row with its next run, and the
+    // failed run with its error.
+    let row = |name: &str| {
+        let start = html
+            .find(&format!("data-schedule=\"{name}\""))
+            .unwrap_or_else(|| panic!("no row {name}:\n{html}"));
+        let end = html[start..].find("</tr>").unwrap() + start;
+        html[start..end].to_owned()
+    };
+    assert!(
+        row("nightly").contains(&next_three_oclock()),
+        "{}",
+        row("nightly")
+    );
+    assert!(row("broken").contains("failed"), "{}", row("broken"));
+    assert!(html.contains("exit 3") && html.contains("disk full"));
+
+    let screenshots = repo_root().join("target/screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let file = screenshots.join("status-page.png");
+    let _ = std::fs::remove_file(&file);
+    let shot = headless(
+        &[
+            &format!("--screenshot={}", file.display()),
+            "--window-size=1280,1100",
+        ],
+        &url,
+    );
+    assert!(shot.status.success(), "{}", text(&shot).1);
+    let png = std::fs::read(&file).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert!(png.len() > 20_000, "a blank page? {} bytes", png.len());
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
