@@ -430,3 +430,33 @@ fn the_page_renders_in_a_headless_browser() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+#[test]
+fn a_refused_reload_shows_its_reason_while_the_old_version_serves() {
+    let setup = Setup::new();
+    let wasm = setup.file("briefing.wasm", &std::fs::read(guest("briefing")).unwrap());
+    setup.config_with(
+        "[web]\nlisten = \"127.0.0.1:0\"\n",
+        vec![PluginSpec::task("briefing", &wasm).with("grants = [\"state\"]")],
+    );
+    let (mut host, address) = start(&setup);
+    let before = get(address, "/api/status", &[]);
+    let status: serde_json::Value = serde_json::from_str(&before.body).unwrap();
+    let hash = status["plugins"][0]["hash"].clone();
+
+    std::fs::write(&wasm, b"\0asm but not really").unwrap();
+    host.wait_for_log_line(&["refused", "briefing"]);
+    let page = get(address, "/", &[]);
+    let row_start = page.body.find("<td>briefing</td>").expect("no plugin row");
+    let row = &page.body[row_start..row_start + page.body[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains("refused"), "{row}");
+    assert!(row.contains("class=\"error\""), "the reason is shown: {row}");
+    let after: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+    assert_eq!(after["plugins"][0]["hash"], hash, "the old version still serves");
+    assert!(
+        after["plugins"][0]["refused"].as_str().unwrap().len() > 10,
+        "{after}"
+    );
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
