@@ -122,6 +122,7 @@ fn main() {
                 name: PluginName::parse(&format!("bench-{i}")).unwrap(),
                 world: subject.world,
                 wasm: subject.wasm.clone(),
+                source: PathBuf::new(),
                 grants: subject.grants.clone(),
                 limits: Limits::default(),
                 values: Vec::new(),

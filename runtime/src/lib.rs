@@ -24,8 +24,10 @@
 //! - [`serve`]: `mission up`: the scheduler, the bot, hot reload and the
 //!   control channel wired around one host; [`web`]: its status page. [`service`]: `mission up` as a
 //!   LaunchAgent or a systemd user unit. [`import`]: LaunchAgents read as
-//!   jobs for `run-command`. [`cli`]: the `mission` commands.
+//!   jobs for `run-command`. [`build`]: plugins built from source in any
+//!   of the three languages. [`cli`]: the `mission` commands.
 
+pub mod build;
 pub mod capabilities;
 pub mod claude;
 pub mod cli;

@@ -16,6 +16,7 @@ mod hot_reload;
 mod http;
 mod import;
 mod isolation;
+mod languages;
 mod limits;
 mod notify;
 mod process;

@@ -52,6 +52,18 @@ pub fn python_guest(name: &str) -> PathBuf {
     path
 }
 
+/// The component built from the JavaScript plugin `plugins/js/NAME` (by
+/// `./dev`, with componentize-js from the npm registry).
+pub fn js_guest(name: &str) -> PathBuf {
+    let path = repo_root().join(format!("plugins/target/js/{name}_js.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: `./dev plugins` installs componentize-js and builds the JavaScript plugins",
+        path.display()
+    );
+    path
+}
+
 /// The fake `claude` CLI (tests/fake-claude), built once per test run.
 pub fn fake_claude() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();

@@ -5,6 +5,7 @@
 //! [`cost`], the host as a [`service`], LaunchAgents to [`import`], the
 //! SQLite file's size ([`db`]).
 
+mod build;
 mod call;
 mod check;
 mod cost;
@@ -169,6 +170,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build plugins from source (Rust, Python or JavaScript, by the build
+    /// file in their `source` directory), check each against its world and
+    /// compile it into the cache, then put it in place: a running host
+    /// reloads it without compiling.
+    Build {
+        /// The plugin; all with a source directory if left out.
+        plugin: Option<String>,
+    },
     /// Bring existing jobs over as plugins and schedules.
     Import {
         /// From where.
@@ -297,6 +306,7 @@ impl Cli {
                 http::list_requests(config, plugin.as_deref(), limit, json).await
             }
             Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
+            Command::Build { plugin } => build::build(config, plugin.as_deref()).await,
             Command::Db { compact, json } => db::db(config, compact, json).await,
             Command::Import {
                 command: ImportCommand::Launchd { paths, wasm, dry_run },

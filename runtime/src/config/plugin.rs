@@ -142,6 +142,9 @@ pub struct PluginConfig {
     pub world: World,
     /// The component file, resolved against the config file's directory.
     pub wasm: PathBuf,
+    /// Its source directory, for `mission build` (`source`, default
+    /// `plugins/NAME` beside the config).
+    pub source: PathBuf,
     /// The capabilities it may use; every other capability call is denied.
     pub grants: BTreeSet<Grant>,
     /// Its per-call limits.
@@ -168,6 +171,8 @@ pub(super) struct RawPlugin {
     world: World,
     /// Example: `wasm = "plugins/target/wasm32-wasip2/release/briefing.wasm"`
     wasm: PathBuf,
+    /// Example: `source = "plugins/briefing"` (the default: plugins/NAME)
+    source: Option<PathBuf>,
     /// Example: `grants = ["state", "history"]`
     #[serde(default)]
     grants: Vec<Grant>,
@@ -290,7 +295,12 @@ impl RawPlugin {
             memory: self.memory,
             output: self.output,
         };
+        let source = base.join(
+            self.source
+                .unwrap_or_else(|| Path::new("plugins").join(name.as_str())),
+        );
         Ok(PluginConfig {
+            source,
             name,
             world: self.world,
             wasm: base.join(self.wasm),
