@@ -25,7 +25,8 @@
 //!   control channel wired around one host; [`web`]: its status page. [`service`]: `mission up` as a
 //!   LaunchAgent or a systemd user unit. [`import`]: LaunchAgents read as
 //!   jobs for `run-command`. [`build`]: plugins built from source in any
-//!   of the three languages. [`cli`]: the `mission` commands.
+//!   of the three languages; [`scaffold`]: new ones from templates.
+//!   [`cli`]: the `mission` commands.
 
 pub mod build;
 pub mod capabilities;
@@ -38,6 +39,7 @@ pub mod import;
 pub mod plugin;
 pub mod retention;
 pub mod runs;
+pub mod scaffold;
 pub mod schedule;
 pub mod serve;
 pub mod service;

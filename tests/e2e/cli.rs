@@ -127,10 +127,18 @@ fn check_passes_on_the_shipped_config_without_claude_and_names_what_is_unavailab
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("warning: claude.command: `claude` is not an executable file or not on PATH")
-            && stdout.contains("unavailable through the CLI to plugin `assistant`"),
+            && stdout.contains("unavailable through the CLI to plugins `assistant`, `assistant-py`"),
         "{stdout}"
     );
     assert!(stdout.contains("schedule `morning-briefing`: ok"), "{stdout}");
+    // All three languages load.
+    for plugin in ["assistant", "assistant-py", "tally-js"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("plugin `{plugin}` (")))
+            .unwrap();
+        assert!(line.contains("): ok, "), "{line}");
+    }
 }
 
 #[test]

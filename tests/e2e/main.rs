@@ -21,6 +21,7 @@ mod limits;
 mod notify;
 mod process;
 mod retention;
+mod scaffold;
 mod schedules;
 mod sdk;
 mod service;

@@ -12,6 +12,7 @@ mod cost;
 mod db;
 mod http;
 mod import;
+mod new;
 mod plugins;
 mod schedules;
 mod service;
@@ -23,8 +24,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::build::Language;
 use crate::claude::report::GroupBy;
-use crate::config::Config;
+use crate::config::{Config, World};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
 use crate::serve;
@@ -170,6 +172,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create a new plugin of a world, in Rust, Python or JavaScript, that
+    /// builds and answers without edits; print its config entry (or add it).
+    New {
+        /// The world: task or chat.
+        #[arg(value_enum)]
+        world: World,
+        /// The plugin's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value_t = Language::Rust)]
+        lang: Language,
+        /// Add its `[plugins.NAME]` entry to the config.
+        #[arg(long)]
+        add: bool,
+    },
     /// Build plugins from source (Rust, Python or JavaScript, by the build
     /// file in their `source` directory), check each against its world and
     /// compile it into the cache, then put it in place: a running host
@@ -306,6 +323,12 @@ impl Cli {
                 http::list_requests(config, plugin.as_deref(), limit, json).await
             }
             Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
+            Command::New {
+                world,
+                name,
+                lang,
+                add,
+            } => new::new(config, world, &name, lang, add),
             Command::Build { plugin } => build::build(config, plugin.as_deref()).await,
             Command::Db { compact, json } => db::db(config, compact, json).await,
             Command::Import {

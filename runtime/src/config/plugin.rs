@@ -51,7 +51,7 @@ impl fmt::Display for PluginName {
 }
 
 /// Which WIT world a plugin implements (`wit/worlds.wit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum World {
     /// `world task`: exports `run`; started by schedules and `mission run`.

@@ -1,0 +1,67 @@
+//! `mission new task|chat NAME [--lang rust|python|js] [--add]`: a new
+//! plugin that builds and answers without edits.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use crate::build::Language;
+use crate::config::{Config, PluginName, World};
+use crate::scaffold::scaffold;
+
+pub(super) fn new(
+    config: Config,
+    world: World,
+    name: &str,
+    language: Language,
+    add: bool,
+) -> anyhow::Result<ExitCode> {
+    let name = PluginName::parse(name).map_err(anyhow::Error::msg)?;
+    if config.plugin(name.as_str()).is_some() {
+        bail!("a plugin named `{name}` is already in {}", config.file.display());
+    }
+    let root = config
+        .file
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_owned();
+    let scaffold = scaffold(&root, world, &name, language)?;
+    if scaffold.dir.exists() {
+        bail!(
+            "{} already exists: pick another name or remove it",
+            scaffold.dir.display()
+        );
+    }
+    for (path, contents) in &scaffold.files {
+        let file = scaffold.dir.join(path);
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(&file, contents).with_context(|| format!("cannot write {}", file.display()))?;
+        println!("wrote {}", file.display());
+    }
+    if add {
+        let original = std::fs::read_to_string(&config.file)
+            .with_context(|| format!("cannot read {}", config.file.display()))?;
+        let mut text = original.clone();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&scaffold.config_entry);
+        std::fs::write(&config.file, &text)
+            .with_context(|| format!("cannot write {}", config.file.display()))?;
+        if let Err(e) = Config::load(&config.file) {
+            std::fs::write(&config.file, &original)?;
+            return Err(e).context("the new entry does not load, so the config is unchanged");
+        }
+        println!("added [plugins.{name}] to {}", config.file.display());
+    } else {
+        println!("\nadd to {}:{}", config.file.display(), scaffold.config_entry);
+    }
+    let try_it = match world {
+        World::Task => format!("mission run {name}"),
+        World::Chat => format!("mission chat {name} \"hello\""),
+    };
+    println!("build: mission build {name}\nthen:  {try_it}");
+    Ok(ExitCode::SUCCESS)
+}
