@@ -4,6 +4,10 @@
 //! cache, instantiating, and one full call as the host makes it (fresh store
 //! and instance, then the export), each with its ratio to the baseline.
 //!
+//! The Python and JavaScript examples (componentize-py and componentize-js
+//! components of 12-18 MB) are measured beside the Rust ones; their
+//! compiles and cache loads are repeated fewer times.
+//!
 //! Run with `./dev bench` (builds the guest plugins first).
 
 #[path = "../../tests/e2e/wat.rs"]
@@ -90,6 +94,18 @@ fn main() {
             wasm: guests.join("echo_chat.wasm"),
             grants: [Grant::History].into(),
         },
+        Subject {
+            label: "assistant (Python chat, history read, Claude unavailable)",
+            world: World::Chat,
+            wasm: guests.join("../../python/assistant_py.wasm"),
+            grants: [Grant::History, Grant::Claude].into(),
+        },
+        Subject {
+            label: "tally (JavaScript task, 4 state calls)",
+            world: World::Task,
+            wasm: guests.join("../../js/tally_js.wasm"),
+            grants: [Grant::State].into(),
+        },
     ];
     for subject in &subjects {
         assert!(
@@ -116,7 +132,11 @@ fn main() {
         .enumerate()
         .map(|(i, subject)| {
             let bytes = std::fs::read(&subject.wasm).unwrap();
-            let compile = time(COMPILES, || Component::new(&engine, &bytes).unwrap());
+            // Seconds for a big component: fewer repetitions.
+            let big = bytes.len() > 1 << 20;
+            let compile = time(if big { 2 } else { COMPILES }, || {
+                Component::new(&engine, &bytes).unwrap()
+            });
             let cache = CompileCache::open(&dir.path().join(format!("cache-{i}")), &engine).unwrap();
             let config = PluginConfig {
                 name: PluginName::parse(&format!("bench-{i}")).unwrap(),
@@ -133,7 +153,7 @@ fn main() {
                 process: None,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
-            let cached_load = time(LOADS, || {
+            let cached_load = time(if big { 20 } else { LOADS }, || {
                 Plugin::load(&engine, &linker, &cache, config.clone()).unwrap()
             });
             let plugin = Plugin::load(&engine, &linker, &cache, config.clone()).unwrap();

@@ -4,6 +4,11 @@
 //! and a ~1 MB component; beside it, compiling the same component alone,
 //! measured in the same run. Every swap writes a version never seen before,
 //! so the compile cache never helps.
+//!
+//! Then the Python example (an 18 MB componentize-py component), swapped
+//! two ways: a plain write of a new version (the host compiles it), and the
+//! way `mission build` puts one in place (compiled into the cache from a
+//! staged file, then renamed), so the host loads it from the cache.
 
 #[path = "../../tests/e2e/wat.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
@@ -17,6 +22,7 @@ use mission::capabilities::http::records::Origin;
 use mission::config::Config;
 use mission::host::Host;
 use mission::plugin::call::Invocation;
+use mission::plugin::loader::PluginLoader;
 use mission::serve::watcher::DEBOUNCE;
 use wasmtime::component::Component;
 
@@ -89,6 +95,64 @@ async fn measure(
     (size, latencies)
 }
 
+/// `bytes` with a custom section holding `version`: a new file (and hash)
+/// that behaves the same.
+fn with_version(bytes: &[u8], version: u32) -> Vec<u8> {
+    let name = b"mission-bench-version";
+    let payload = version.to_le_bytes();
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push((1 + name.len() + payload.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Time from the file landing at `path` to the registry serving its hash.
+async fn wait_for_hash(host: &Host, name: &str, bytes: &[u8], landed: Instant) -> Duration {
+    let hash = mission::plugin::hash::ContentHash::of(bytes);
+    while host.registry().get(name).unwrap().hash != hash {
+        assert!(
+            landed.elapsed() < Duration::from_secs(120),
+            "{name} never swapped"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    landed.elapsed()
+}
+
+/// Swaps the Python example `swaps` times each way; the latencies of plain
+/// writes and of `mission build`'s staged, precompiled writes.
+async fn measure_python(
+    host: &Host,
+    config: &Config,
+    path: &Path,
+    swaps: u32,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let original = std::fs::read(path).unwrap();
+    let mut plain = Vec::new();
+    let mut built = Vec::new();
+    let loader = PluginLoader::open(config).unwrap();
+    for swap in 0..swaps {
+        let bytes = with_version(&original, swap * 2 + 1);
+        std::fs::write(path, &bytes).unwrap();
+        plain.push(wait_for_hash(host, "python", &bytes, Instant::now()).await);
+        tokio::time::sleep(DEBOUNCE * 2).await;
+
+        let bytes = with_version(&original, swap * 2 + 2);
+        let staged = path.with_extension("wasm.building");
+        std::fs::write(&staged, &bytes).unwrap();
+        let mut staged_config = config.plugin("python").unwrap().clone();
+        staged_config.wasm = staged.clone();
+        loader.load(staged_config).await.unwrap();
+        std::fs::rename(&staged, path).unwrap();
+        built.push(wait_for_hash(host, "python", &bytes, Instant::now()).await);
+        tokio::time::sleep(DEBOUNCE * 2).await;
+    }
+    (plain, built)
+}
+
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,12 +160,17 @@ async fn main() {
     std::fs::write(&small, component("start", 0)).unwrap();
     let big_functions = 30_000;
     std::fs::write(&big, component("start", big_functions)).unwrap();
+    let python = dir.path().join("python.wasm");
+    let python_example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/target/python/assistant_py.wasm");
+    std::fs::copy(&python_example, &python).expect("the Python example is missing: run `./dev bench`");
     let config_path = dir.path().join("mission.toml");
     std::fs::write(
         &config_path,
         format!(
-            "data_dir = \"data\"\n[plugins.small]\nworld = \"task\"\nwasm = {:?}\n[plugins.big]\nworld = \"task\"\nwasm = {:?}\n",
-            small, big
+            "data_dir = \"data\"\n[plugins.small]\nworld = \"task\"\nwasm = {:?}\n[plugins.big]\nworld = \"task\"\nwasm = {:?}\n\
+             [plugins.python]\nworld = \"chat\"\nwasm = {:?}\ngrants = [\"history\"]\n",
+            small, big, python
         ),
     )
     .unwrap();
@@ -128,6 +197,14 @@ async fn main() {
     let (small_compile, big_compile) = (compile_alone(0), compile_alone(big_functions));
     let (small_size, small_latency) = measure(&host, &small, "small", SMALL_SWAPS, 0).await;
     let (big_size, big_latency) = measure(&host, &big, "big", BIG_SWAPS, big_functions).await;
+    let python_bytes = std::fs::read(&python).unwrap();
+    let python_compile = {
+        let started = Instant::now();
+        Component::new(&engine, with_version(&python_bytes, 999)).unwrap();
+        started.elapsed()
+    };
+    let (python_plain, python_built) =
+        measure_python(&host, &Config::load(&config_path).unwrap(), &python, 3).await;
     stop.send(()).unwrap();
     serving.await.unwrap().unwrap();
 
@@ -143,5 +220,16 @@ async fn main() {
             size / 1000,
             median.saturating_sub(DEBOUNCE + compile)
         );
+    }
+    println!(
+        "Python example, {} MB (compile alone {python_compile:.1?}); file in place -> new version serving:",
+        python_bytes.len() / 1_000_000
+    );
+    for (label, latencies) in [
+        ("written as is (host compiles)", python_plain),
+        ("by `mission build` (cache)", python_built),
+    ] {
+        let shown: Vec<String> = latencies.iter().map(|d| format!("{d:.2?}")).collect();
+        println!("  {label:<31} {}", shown.join(", "));
     }
 }
