@@ -112,3 +112,26 @@ fn a_python_guest_reaches_no_files_no_environment_and_no_sockets() {
     assert_eq!(line("argv"), "[]");
     assert!(!summary.contains("must-not-leak"));
 }
+
+#[test]
+fn a_javascript_task_reaches_a_granted_origin_over_http_and_no_other() {
+    let url = crate::loopback::serve(|_request| async {
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_owned()
+    });
+    let setup = Setup::with_plugins(vec![
+        PluginSpec::task("tally", js_guest("tally")).with(&format!(
+            "grants = [\"state\", \"http\"]\nconfig = {{ url = \"{url}/feed\" }}\n[plugins.tally.http]\nallowed = [\"{url}\"]"
+        )),
+        PluginSpec::task("stranger", js_guest("tally")).with(&format!(
+            "grants = [\"state\", \"http\"]\nconfig = {{ url = \"{url}/feed\" }}\n[plugins.stranger.http]\nallowed = [\"https://example.com\"]"
+        )),
+    ]);
+    let (ok, record) = setup.run_json("tally");
+    assert!(ok, "{record}");
+    let summary = record["summary"].as_str().unwrap();
+    assert!(summary.ends_with(&format!("; GET {url}/feed: 200, 5 bytes")), "{summary}");
+    let (ok, record) = setup.run_json("stranger");
+    assert!(!ok);
+    let error = record["error"].as_str().unwrap();
+    assert!(error.contains(&format!("GET {url}/feed: HTTP-request-denied")), "{error}");
+}
