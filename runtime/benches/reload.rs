@@ -146,6 +146,7 @@ async fn measure_python(
         let mut staged_config = config.plugin("python").unwrap().clone();
         staged_config.wasm = staged.clone();
         loader.load(staged_config).await.unwrap();
+        mission::plugin::cache::wait_for_writes();
         std::fs::rename(&staged, path).unwrap();
         built.push(wait_for_hash(host, "python", &bytes, Instant::now()).await);
         tokio::time::sleep(DEBOUNCE * 2).await;

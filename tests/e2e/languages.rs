@@ -129,9 +129,15 @@ fn a_javascript_task_reaches_a_granted_origin_over_http_and_no_other() {
     let (ok, record) = setup.run_json("tally");
     assert!(ok, "{record}");
     let summary = record["summary"].as_str().unwrap();
-    assert!(summary.ends_with(&format!("; GET {url}/feed: 200, 5 bytes")), "{summary}");
+    assert!(
+        summary.ends_with(&format!("; GET {url}/feed: 200, 5 bytes")),
+        "{summary}"
+    );
     let (ok, record) = setup.run_json("stranger");
     assert!(!ok);
     let error = record["error"].as_str().unwrap();
-    assert!(error.contains(&format!("GET {url}/feed: HTTP-request-denied")), "{error}");
+    assert!(
+        error.contains(&format!("GET {url}/feed: HTTP-request-denied")),
+        "{error}"
+    );
 }

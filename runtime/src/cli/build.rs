@@ -76,6 +76,9 @@ async fn build_one(
         let mut staged_config = plugin.clone();
         staged_config.wasm = staged.clone();
         let loaded = loader.load(staged_config).await?;
+        // The cache entry is written on a thread: it must be on disk before
+        // a running host sees the new file.
+        cache::wait_for_writes();
         std::fs::rename(&staged, &plugin.wasm)?;
         Ok((built, loaded.compile_time))
     }
