@@ -46,7 +46,13 @@ fn setup(listen: &str) -> Setup {
 /// `mission up` on `setup`, and where its page is.
 fn start(setup: &Setup) -> (RunningHost, SocketAddr) {
     let mut command = setup.command(&["up"]);
-    command.env("TZ", "UTC").env("MISSION_TEST_WEB_TOKEN", TOKEN);
+    command.env("MISSION_TEST_WEB_TOKEN", TOKEN);
+    serve(command)
+}
+
+/// Starts `command` (a `mission up`, in UTC) and reads where its page is.
+fn serve(mut command: std::process::Command) -> (RunningHost, SocketAddr) {
+    command.env("TZ", "UTC");
     let mut host = RunningHost::spawn(command);
     // Logged beside "mission control is up", before or after it.
     let line = match host.seen.lines().find(|l| l.contains("status page on http://")) {
@@ -456,6 +462,48 @@ fn a_refused_reload_shows_its_reason_while_the_old_version_serves() {
     assert!(
         after["plugins"][0]["refused"].as_str().unwrap().len() > 10,
         "{after}"
+    );
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn the_bot_and_claude_spend_show_what_happened() {
+    let fake = crate::fake_telegram::FakeTelegram::start();
+    let setup = Setup::new();
+    setup.config_with(
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:0\"\n\
+             [telegram]\ntoken_env = \"MISSION_TEST_WEB_BOT\"\napi_url = \"{}\"\nallowed_users = [5]\nhandler = \"assistant\"\npoll_timeout = \"2s\"\n\
+             [claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n[claude.budget]\nmonthly_usd = 10.0\n",
+            fake.url,
+            crate::support::fake_claude()
+        ),
+        vec![PluginSpec::chat("assistant", guest("assistant"))
+            .with("grants = [\"claude\", \"history\"]\n[plugins.assistant.claude]\nbackends = [\"cli\"]")],
+    );
+    let mut command = setup.command(&["up"]);
+    command.env("MISSION_TEST_WEB_BOT", "123:test-token");
+    let (mut host, address) = serve(command);
+    host.wait_for_log("telegram bot polling");
+    fake.send_text(77, 5, "what is due today? #cost=0.25");
+    let replies = fake.wait_for_messages(77, 1);
+    assert!(replies[0].starts_with("fake claude heard"), "{replies:?}");
+
+    let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+    let telegram = &status["telegram"];
+    assert_eq!(telegram["polling"], true);
+    assert_eq!(telegram["handler"], "assistant");
+    assert_eq!(telegram["pending"], 0);
+    assert!(telegram["last_message_at"].is_string(), "{status}");
+    let claude = &status["claude"];
+    assert_eq!(claude["today_usd"], 0.25, "{status}");
+    assert_eq!(claude["month_usd"], 0.25);
+    assert_eq!(claude["monthly_budget_usd"], 10.0);
+    let page = get(address, "/", &[]).body;
+    assert!(
+        page.contains("<b class=\"ok\">polling</b>") && page.contains("$0.25</b>today"),
+        "{page}"
     );
     host.signal("-TERM");
     assert!(host.wait().0);
