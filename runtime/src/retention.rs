@@ -247,6 +247,13 @@ mod tests {
         Ok(())
     }
 
+    fn default_policy() -> Policy {
+        Policy {
+            retention: Retention::default(),
+            history: Duration::from_secs(30 * 86_400),
+        }
+    }
+
     fn count(db: &rusqlite::Connection, query: &str) -> i64 {
         db.query_row(query, [], |r| r.get(0)).unwrap()
     }
@@ -268,10 +275,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let policy = Policy {
-            retention: Retention::default(),
-            history: Duration::from_secs(30 * 86_400),
-        };
+        let policy = default_policy();
         let pruned = prune(&db, &policy, now).await.unwrap();
         assert_eq!(
             pruned,
@@ -310,10 +314,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let policy = Policy {
-            retention: Retention::default(),
-            history: Duration::from_secs(30 * 86_400),
-        };
+        let policy = default_policy();
         let pruned = prune(&db, &policy, now).await.unwrap();
         assert_eq!(
             (pruned.updates, pruned.loads, pruned.runs, pruned.run_outputs),
@@ -339,10 +340,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let policy = Policy {
-            retention: Retention::default(),
-            history: Duration::from_secs(30 * 86_400),
-        };
+        let policy = default_policy();
         assert_eq!(prune(&db, &policy, now).await.unwrap().history, BATCH * 3 + 7);
     }
 }
