@@ -17,16 +17,18 @@
 //! - [`plugin`]: a compiled, world-checked, pre-instantiated component, its
 //!   cache, loader, calls, registry and load records.
 //! - [`runs`]: run records. [`retention`]: pruning what is past keeping.
-//!   [`host`]: the core — load, reload and call
-//!   plugins — knowing nothing of what drives it.
+//!   [`host`]: the core — load, reload and call plugins — knowing nothing
+//!   of what drives it.
 //! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
 //!   reach the host through [`schedule::scheduler::ScheduleRunner`].
-//! - [`serve`]: `mission up`: the scheduler, the bot, hot reload and the
-//!   control channel wired around one host; [`web`]: its status page. [`service`]: `mission up` as a
-//!   LaunchAgent or a systemd user unit. [`import`]: LaunchAgents read as
-//!   jobs for `run-command`. [`build`]: plugins built from source in any
-//!   of the three languages; [`scaffold`]: new ones from templates.
-//!   [`cli`]: the `mission` commands.
+//! - [`serve`]: `mission up`: the scheduler, the bot, hot reload, the
+//!   control channel and pruning wired around one host; [`web`]: its status
+//!   page.
+//! - Beside the host, for the commands: [`service`] (`mission up` as a
+//!   LaunchAgent or a systemd user unit), [`import`] (LaunchAgents read as
+//!   jobs for `run-command`), [`build`] (plugins built from source in any of
+//!   the three languages), [`scaffold`] (new plugins from templates).
+//! - [`cli`]: the `mission` commands.
 
 pub mod build;
 pub mod capabilities;
