@@ -122,6 +122,7 @@ fn next_three_oclock() -> String {
 #[test]
 fn every_route_answers_a_loopback_client() {
     let setup = setup("127.0.0.1:0");
+    setup.schedule("typo", "plugin = \"briefing\"\ncron = \"0 25 * * *\"\n");
     let (host, address) = start(&setup);
 
     let health = get(address, "/healthz", &[]);
@@ -148,6 +149,14 @@ fn every_route_answers_a_loopback_client() {
     }
     // No buttons without the token.
     assert!(!page.body.contains("Run now"));
+    // A refused schedule file is on the page with why, and logged once,
+    // not at every look.
+    assert!(
+        page.body.contains("typo.toml: cron: `0 25 * * *`"),
+        "{}",
+        page.body
+    );
+    get(address, "/", &[]);
 
     let api = get(address, "/api/status", &[]);
     assert_eq!(api.status, 200);
@@ -179,7 +188,9 @@ fn every_route_answers_a_loopback_client() {
     let unknown = request(address, "POST", "/schedules/nightly/explode", &[], "csrf=x");
     assert_eq!(unknown.status, 403, "no token: refused before anything else");
     host.signal("-TERM");
-    assert!(host.wait().0);
+    let (ok, log) = host.wait();
+    assert!(ok);
+    assert_eq!(log.matches("typo.toml").count(), 1, "{log}");
 }
 
 /// The page's form value, read from the page.

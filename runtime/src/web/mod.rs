@@ -203,7 +203,8 @@ async fn act(
     if cross_site(&headers) || !constant_time_eq(form.csrf.as_bytes(), web.csrf().as_bytes()) {
         return refuse(StatusCode::FORBIDDEN, "forbidden: not sent from the status page");
     }
-    if !web.host.schedules().iter().any(|s| s.name == name) {
+    let (schedules, _) = schedule::load_all(&web.host.config(), schedule::host_zone());
+    if !schedules.iter().any(|s| s.name == name) {
         return refuse(StatusCode::NOT_FOUND, "no such schedule");
     }
     let db = web.host.db();

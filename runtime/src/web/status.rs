@@ -28,6 +28,8 @@ pub struct Status {
     pub host_started_at: Option<String>,
     /// The schedules, by name.
     pub schedules: Vec<ScheduleStatus>,
+    /// Schedule files that are refused, with why.
+    pub refused_schedules: Vec<String>,
     /// The latest runs, newest first.
     pub runs: Vec<RunStatus>,
     /// The plugins, by name.
@@ -141,7 +143,10 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let db = host.db();
     let config = host.config();
     let mut schedules = Vec::new();
-    for s in host.schedules() {
+    // Read here rather than through the host, which logs each refused file:
+    // the page shows them instead, without a log line every refresh.
+    let (files, refused) = schedule::load_all(&config, schedule::host_zone());
+    for s in files {
         let paused = schedule::state::is_paused(db, &s.name).await?;
         let next = (!paused).then(|| s.timing.next_after(now, s.zone)).flatten();
         let mut strip: Vec<RunStatus> = runs::recent(db, Some(&s.name), STRIP_RUNS)
@@ -228,6 +233,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
         generated_at: local(now),
         host_started_at: heartbeat.map(|h| local(h.started_at)),
         schedules,
+        refused_schedules: refused.iter().map(ToString::to_string).collect(),
         runs: recent,
         plugins,
         telegram,
