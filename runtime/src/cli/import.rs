@@ -166,20 +166,11 @@ fn toml_key(key: &str) -> String {
     }
 }
 
-/// Appends the plugins to the config and writes the schedule files; if the
-/// result does not load, puts everything back.
+/// Appends the plugins to the config (only if it still loads) and writes
+/// the schedule files; if one does not load, puts everything back.
 async fn write(config: &Config, imported: &[Written]) -> anyhow::Result<()> {
-    let original = std::fs::read_to_string(&config.file)
-        .with_context(|| format!("cannot read {}", config.file.display()))?;
-    let mut text = original.clone();
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    for written in imported {
-        text.push_str(&written.config_block);
-    }
-    std::fs::create_dir_all(&config.schedules_dir)
-        .with_context(|| format!("cannot create {}", config.schedules_dir.display()))?;
+    let blocks: String = imported.iter().map(|w| w.config_block.as_str()).collect();
+    let (updated, original) = config.append(&blocks)?;
     let mut files = Vec::new();
     let undo = |files: &[PathBuf]| {
         let _ = std::fs::write(&config.file, &original);
@@ -187,7 +178,10 @@ async fn write(config: &Config, imported: &[Written]) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(file);
         }
     };
-    std::fs::write(&config.file, &text).with_context(|| format!("cannot write {}", config.file.display()))?;
+    if let Err(e) = std::fs::create_dir_all(&config.schedules_dir) {
+        undo(&files);
+        return Err(e).with_context(|| format!("cannot create {}", config.schedules_dir.display()));
+    }
     for written in imported {
         for (name, schedule_text) in &written.schedules {
             let file = config.schedules_dir.join(format!("{name}.toml"));
@@ -198,13 +192,6 @@ async fn write(config: &Config, imported: &[Written]) -> anyhow::Result<()> {
             files.push(file);
         }
     }
-    let updated = match Config::load(&config.file) {
-        Ok(updated) => updated,
-        Err(e) => {
-            undo(&files);
-            return Err(e).context("the imported config does not load, so nothing was changed");
-        }
-    };
     let (_, errors) = schedule::load_all(&updated, schedule::host_zone());
     if let Some(error) = errors.iter().find(|e| files.contains(&e.file)) {
         let error = error.to_string();

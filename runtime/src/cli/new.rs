@@ -41,19 +41,7 @@ pub(super) fn new(
         println!("wrote {}", file.display());
     }
     if add {
-        let original = std::fs::read_to_string(&config.file)
-            .with_context(|| format!("cannot read {}", config.file.display()))?;
-        let mut text = original.clone();
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&scaffold.config_entry);
-        std::fs::write(&config.file, &text)
-            .with_context(|| format!("cannot write {}", config.file.display()))?;
-        if let Err(e) = Config::load(&config.file) {
-            std::fs::write(&config.file, &original)?;
-            return Err(e).context("the new entry does not load, so the config is unchanged");
-        }
+        config.append(&scaffold.config_entry)?;
         println!("added [plugins.{name}] to {}", config.file.display());
     } else {
         println!("\nadd to {}:{}", config.file.display(), scaffold.config_entry);

@@ -154,6 +154,32 @@ impl Config {
         })
     }
 
+    /// Appends `text` (new sections) to the config file, only if the
+    /// result is a valid config: that config, and the file's text before,
+    /// for a caller that must undo more than this.
+    pub fn append(&self, text: &str) -> Result<(Config, String), ConfigError> {
+        let error = |message: String| ConfigError {
+            file: self.file.clone(),
+            message,
+        };
+        let original = std::fs::read_to_string(&self.file)
+            .map_err(|e| error(format!("cannot read the config file: {e}")))?;
+        let mut updated = original.clone();
+        if !updated.ends_with('\n') {
+            updated.push('\n');
+        }
+        updated.push_str(text);
+        let config = Config::parse(&self.file, &updated).map_err(|e| {
+            error(format!(
+                "with the new sections it would not load, so it is unchanged: {}",
+                e.message
+            ))
+        })?;
+        std::fs::write(&self.file, &updated)
+            .map_err(|e| error(format!("cannot write the config file: {e}")))?;
+        Ok((config, original))
+    }
+
     /// The plugin named `name`, if configured.
     pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
         self.plugins.iter().find(|p| p.name.as_str() == name)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use plist::{Dictionary, Value};
 
-use super::{manager_command, ManagerStatus, ServiceSpec};
+use super::{manager_command, manager_output, ManagerStatus, ServiceSpec};
 
 /// The agent's label.
 pub const LABEL: &str = "local.mission-control";
@@ -80,12 +80,12 @@ pub fn unload() -> anyhow::Result<()> {
 
 /// What launchd says of the agent.
 pub fn status() -> anyhow::Result<ManagerStatus> {
-    match manager_command("launchctl", &["print", &format!("{}/{LABEL}", domain())]) {
-        Ok(text) => Ok(parse_print(&text)),
-        // `print` fails for a service launchd does not know.
-        Err(e) if e.to_string().contains("failed") => Ok(ManagerStatus::default()),
-        Err(e) => Err(e),
-    }
+    let output = manager_output("launchctl", &["print", &format!("{}/{LABEL}", domain())])?;
+    // `print` fails for a service launchd does not know.
+    Ok(match output.status.success() {
+        true => parse_print(&String::from_utf8_lossy(&output.stdout)),
+        false => ManagerStatus::default(),
+    })
 }
 
 /// Reads `state = running` and `pid = 123` from `launchctl print`.

@@ -189,12 +189,18 @@ pub struct ManagerStatus {
     pub since: Option<String>,
 }
 
-/// Runs a service manager command; its stdout, or an error with its stderr.
-pub(crate) fn manager_command(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = std::process::Command::new(program)
+/// Runs a service manager command to its end, whatever its exit status; an
+/// error only if it cannot be started.
+pub(crate) fn manager_output(program: &str, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    std::process::Command::new(program)
         .args(args)
         .output()
-        .with_context(|| format!("cannot run `{program}`"))?;
+        .with_context(|| format!("cannot run `{program}`"))
+}
+
+/// Runs a service manager command; its stdout, or an error with its stderr.
+pub(crate) fn manager_command(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = manager_output(program, args)?;
     if !output.status.success() {
         anyhow::bail!(
             "`{program} {}` failed ({}): {}",

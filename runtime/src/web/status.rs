@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
+use crate::claude::ledger::month_start;
 use crate::claude::report::{cost_report, GroupBy};
 use crate::host::Host;
 use crate::plugin::loads::{self, LoadOutcome};
@@ -178,7 +179,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
         plugins.push(PluginStatus {
             name: plugin.name().to_string(),
             world: plugin.config.world.to_string(),
-            hash: plugin.hash.to_string()[..12].to_owned(),
+            hash: plugin.hash.short().to_owned(),
             loaded_at: local(plugin.loaded_at),
             last_reload: last.as_ref().map(|l| format!("{} {}", l.outcome, local(l.at))),
             refused: last
@@ -210,10 +211,9 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let claude = match &config.claude {
         Some(claude) => {
             let zone = schedule::host_zone();
-            let report = cost_report(db, now, GroupBy::Plugin, now, zone)
+            let report = cost_report(db, month_start(now, zone), GroupBy::Plugin, now, zone)
                 .await?
                 .with_budget(claude.budget);
-            let month = cost_report(db, month_start(now), GroupBy::Plugin, now, zone).await?;
             Some(ClaudeStatus {
                 today_usd: report.today_usd,
                 month_usd: report.month_usd,
@@ -223,7 +223,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
                     .monthly_budget_usd
                     .filter(|b| *b > 0.0)
                     .map(|b| (report.projected_month_usd / b * 100.0).round() as u32),
-                cache_hit_percent: (month.total.cache_hit_rate * 100.0).round() as u32,
+                cache_hit_percent: (report.total.cache_hit_rate * 100.0).round() as u32,
             })
         }
         None => None,
@@ -239,16 +239,6 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
         telegram,
         claude,
     })
-}
-
-/// The first moment of this month in the host's zone.
-fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::{Datelike, TimeZone};
-    let zone = schedule::host_zone();
-    let local = now.with_timezone(&zone);
-    zone.with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
-        .earliest()
-        .map_or(now, |t| t.with_timezone(&Utc))
 }
 
 fn run_status(run: &RunRecord) -> RunStatus {
