@@ -27,7 +27,7 @@ use mission::config::claude::ClaudeGrant;
 use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, World};
 use mission::db::Database;
 use mission::plugin::cache::CompileCache;
-use mission::plugin::call::{Invocation, Message};
+use mission::plugin::call::{HandlerRole, Invocation, Message};
 use mission::plugin::Plugin;
 use mission::wasm::bindings::{chat, task};
 use mission::wasm::output::OutputCapture;
@@ -224,7 +224,7 @@ fn main() {
                             .result
                             .is_ok(),
                         World::Chat => plugin
-                            .handle_message(&services, &message, None)
+                            .handle_message(&services, &message, HandlerRole::Live, None)
                             .await
                             .unwrap()
                             .result

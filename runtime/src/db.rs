@@ -171,6 +171,54 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX claude_transcripts_by_time ON claude_transcripts (at);
      CREATE INDEX plugin_loads_by_time ON plugin_loads (at);
      CREATE INDEX http_requests_by_time ON http_requests (at);",
+    // 10: tool uses asked about in the chat and each decision; tools a
+    // person allowed for a whole conversation; every chat handler call
+    // (live and shadow) measured; button presses among Telegram updates.
+    "CREATE TABLE tool_approvals (
+         id INTEGER PRIMARY KEY,
+         plugin TEXT NOT NULL,
+         session_key TEXT,
+         chat_id INTEGER,
+         tool TEXT NOT NULL,
+         summary TEXT NOT NULL,
+         asked_at INTEGER NOT NULL,
+         message_id INTEGER,
+         outcome TEXT NOT NULL,
+         decided_at INTEGER,
+         decided_by INTEGER,
+         decided_by_name TEXT,
+         reason TEXT
+     );
+     CREATE INDEX tool_approvals_by_time ON tool_approvals (asked_at);
+     CREATE TABLE tool_allowances (
+         plugin TEXT NOT NULL,
+         session_key TEXT NOT NULL,
+         tool TEXT NOT NULL,
+         allowed_by INTEGER NOT NULL,
+         allowed_at INTEGER NOT NULL,
+         PRIMARY KEY (plugin, session_key, tool)
+     );
+     CREATE TABLE chat_calls (
+         id INTEGER PRIMARY KEY,
+         at INTEGER NOT NULL,
+         update_id INTEGER,
+         chat_id INTEGER NOT NULL,
+         plugin TEXT NOT NULL,
+         role TEXT NOT NULL,
+         latency_ms INTEGER NOT NULL,
+         outcome TEXT NOT NULL,
+         error TEXT,
+         reply_chars INTEGER NOT NULL,
+         claude_calls INTEGER NOT NULL,
+         input_tokens INTEGER NOT NULL,
+         output_tokens INTEGER NOT NULL,
+         context_tokens INTEGER NOT NULL,
+         cost_usd REAL NOT NULL,
+         history_given INTEGER NOT NULL
+     );
+     CREATE INDEX chat_calls_by_time ON chat_calls (at);
+     ALTER TABLE telegram_updates ADD COLUMN callback_id TEXT;
+     ALTER TABLE telegram_updates ADD COLUMN callback_data TEXT;",
 ];
 
 /// How long a statement waits for another connection's lock (another

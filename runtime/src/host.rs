@@ -15,7 +15,7 @@ use crate::capabilities::{history, Services};
 use crate::claude::Claude;
 use crate::config::{Config, Grant, PluginName};
 use crate::db::{self, Database};
-use crate::plugin::call::{AnswerRecord, CallReport, Invocation, Message, Reply, WarmInstance};
+use crate::plugin::call::{AnswerRecord, CallReport, HandlerRole, Invocation, Message, Reply, WarmInstance};
 use crate::plugin::hash::ContentHash;
 use crate::plugin::loader::PluginLoader;
 use crate::plugin::loads::{self, LoadOutcome, NewLoad};
@@ -360,8 +360,27 @@ impl Host {
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
+        self.handle(name, message, HandlerRole::Live, warm, record).await
+    }
+
+    /// Hands `message` to the chat plugin `name` as a shadow handler: like
+    /// [`Host::chat`] (its own history, its own Claude sessions and budget),
+    /// but its Claude calls wait in their own line and cannot ask anyone
+    /// about a tool use. Its reply is the caller's to record, never to send.
+    pub async fn shadow_chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
+        self.handle(name, message, HandlerRole::Shadow, None, None).await
+    }
+
+    async fn handle(
+        &self,
+        name: &str,
+        message: &Message,
+        role: HandlerRole,
+        warm: Option<&mut Option<WarmInstance>>,
+        record: Option<AnswerRecord>,
+    ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
-        let report = plugin.handle_message(&self.services, message, warm).await?;
+        let report = plugin.handle_message(&self.services, message, role, warm).await?;
         let Ok(reply) = &report.result else {
             return Ok(report);
         };

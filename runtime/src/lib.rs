@@ -30,7 +30,9 @@
 //!   the three languages), [`scaffold`] (new plugins from templates).
 //! - [`cli`]: the `mission` commands.
 
+pub mod approvals;
 pub mod build;
+pub mod chat_calls;
 pub mod capabilities;
 pub mod claude;
 pub mod cli;

@@ -21,7 +21,24 @@ impl Host for Capabilities {
             plugin: &self.plugin,
             grant: &self.claude_grant,
             history: self.history,
+            chat: self.context.chat,
+            shadow: self.context.shadow,
         };
-        Ok(self.claude.ask(asker, prompt, options).await)
+        let answer = self.claude.ask(asker, prompt, options).await;
+        let stats = &mut self.stats;
+        match &answer {
+            Ok(answer) => {
+                let usage = &answer.usage;
+                stats.claude_calls += 1;
+                stats.input_tokens += usage.input_tokens;
+                stats.output_tokens += usage.output_tokens;
+                stats.context_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+                stats.cost_usd += answer.cost_usd;
+            }
+            Err(CapabilityError::OverBudget(_)) => stats.claude_over_budget += 1,
+            Err(CapabilityError::TimedOut) => stats.claude_timeouts += 1,
+            Err(_) => stats.claude_failures += 1,
+        }
+        Ok(answer)
     }
 }

@@ -110,6 +110,9 @@ impl Host for Capabilities {
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await;
+        if let Ok(entries) = &entries {
+            self.stats.history_given += entries.len() as u64;
+        }
         Ok(entries.map_err(|e| self.failed("history.read", e)))
     }
 

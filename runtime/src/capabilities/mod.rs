@@ -34,6 +34,39 @@ pub struct Services {
     pub telegram: Option<Arc<TelegramSender>>,
 }
 
+/// What one call is for, set as it starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// The chat it serves, if any: where Claude's tool use is asked about.
+    pub chat: Option<i64>,
+    /// Whether it is a shadow handler's call, whose replies are never sent.
+    pub shadow: bool,
+}
+
+/// What one call drew on through its capabilities, for the record of chat
+/// handler calls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallStats {
+    /// Claude calls answered.
+    pub claude_calls: u32,
+    /// Claude calls refused over a budget.
+    pub claude_over_budget: u32,
+    /// Claude calls that ran out of time.
+    pub claude_timeouts: u32,
+    /// Claude calls that failed otherwise.
+    pub claude_failures: u32,
+    /// Input tokens at the full rate, over the answered calls.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// All the context sent: input, cache reads and cache writes.
+    pub context_tokens: u64,
+    /// What the answered calls cost, in US dollars.
+    pub cost_usd: f64,
+    /// History entries the plugin read.
+    pub history_given: u64,
+}
+
 /// What one call of one plugin may reach: its name scopes every row it
 /// reads or writes, and its grants decide which calls are allowed.
 pub struct Capabilities {
@@ -46,6 +79,8 @@ pub struct Capabilities {
     db: Database,
     claude: Arc<Claude>,
     telegram: Option<Arc<TelegramSender>>,
+    context: CallContext,
+    stats: CallStats,
 }
 
 impl Capabilities {
@@ -61,7 +96,20 @@ impl Capabilities {
             db: services.db.clone(),
             claude: services.claude.clone(),
             telegram: services.telegram.clone(),
+            context: CallContext::default(),
+            stats: CallStats::default(),
         }
+    }
+
+    /// Starts a call for `context`, with its stats at zero.
+    pub fn begin(&mut self, context: CallContext) {
+        self.context = context;
+        self.stats = CallStats::default();
+    }
+
+    /// What the call so far drew on.
+    pub fn stats(&self) -> &CallStats {
+        &self.stats
     }
 
     /// `Ok` if the plugin holds `grant`, else the `denied` error it gets.
@@ -98,6 +146,8 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         db: db.clone(),
         claude: Arc::new(Claude::new(None, db.clone())),
         telegram: None,
+        context: CallContext::default(),
+        stats: CallStats::default(),
     }
 }
 

@@ -12,6 +12,7 @@ use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::approvals::{Approvals, Asking};
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
 use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
@@ -21,6 +22,7 @@ pub mod api;
 mod cli_result;
 pub mod ledger;
 mod oneshot;
+mod permission;
 mod persistent;
 mod process;
 pub mod report;
@@ -121,10 +123,13 @@ impl Failure {
     }
 }
 
-/// The `[claude]` config in force and the line calls wait in.
+/// The `[claude]` config in force and the lines calls wait in: shadow
+/// handlers' calls have a line of their own, so they never take a place a
+/// live call waits for.
 struct Active {
     config: ClaudeConfig,
     permits: Arc<Semaphore>,
+    shadow_permits: Arc<Semaphore>,
 }
 
 /// The host's way to Claude, shared by every plugin call.
@@ -133,6 +138,7 @@ pub struct Claude {
     db: Database,
     pool: Arc<persistent::Pool>,
     http: reqwest::Client,
+    approvals: Arc<Approvals>,
 }
 
 /// Who is asking: the plugin and what its config allows it.
@@ -143,6 +149,11 @@ pub struct Asker<'a> {
     pub grant: &'a ClaudeGrant,
     /// How much of a session the API backend sends again.
     pub history: HistoryPolicy,
+    /// The chat the call serves, where a tool use is asked about.
+    pub chat: Option<i64>,
+    /// Whether the call is a shadow handler's: it waits in its own line
+    /// and can ask nobody.
+    pub shadow: bool,
 }
 
 impl Claude {
@@ -150,9 +161,10 @@ impl Claude {
     pub fn new(config: Option<ClaudeConfig>, db: Database) -> Claude {
         let claude = Claude {
             active: RwLock::new(None),
-            db,
+            db: db.clone(),
             pool: Arc::default(),
             http: reqwest::Client::new(),
+            approvals: Arc::new(Approvals::new(db.clone())),
         };
         claude.set_config(config);
         claude
@@ -171,13 +183,20 @@ impl Claude {
             return;
         }
         *active = config.map(|config| {
-            let permits = match active.as_deref() {
+            let (permits, shadow_permits) = match active.as_deref() {
                 Some(current) if current.config.max_concurrent == config.max_concurrent => {
-                    current.permits.clone()
+                    (current.permits.clone(), current.shadow_permits.clone())
                 }
-                _ => Arc::new(Semaphore::new(config.max_concurrent)),
+                _ => (
+                    Arc::new(Semaphore::new(config.max_concurrent)),
+                    Arc::new(Semaphore::new(config.max_concurrent)),
+                ),
             };
-            Arc::new(Active { config, permits })
+            Arc::new(Active {
+                config,
+                permits,
+                shadow_permits,
+            })
         });
     }
 
@@ -270,7 +289,12 @@ impl Claude {
         asker: &Asker<'_>,
         deadline: Instant,
     ) -> Result<(OwnedSemaphorePermit, Option<f64>), (CallOutcome, CapabilityError)> {
-        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, active.permits.clone().acquire_owned()).await
+        let line = if asker.shadow {
+            &active.shadow_permits
+        } else {
+            &active.permits
+        };
+        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, line.clone().acquire_owned()).await
         else {
             return Err((CallOutcome::TimedOut, CapabilityError::TimedOut));
         };
@@ -340,8 +364,19 @@ impl Claude {
                     if request.backend == Backend::Cli {
                         oneshot::ask(config, request, resume.as_deref(), budget_left, deadline).await
                     } else {
+                        let gate = permission::Gate {
+                            approvals: &self.approvals,
+                            asking: Asking {
+                                plugin: asker.plugin,
+                                session_key: key,
+                                chat: asker.chat,
+                                shadow: asker.shadow,
+                            },
+                            outright: &request.tools,
+                            ask: &request.ask_tools,
+                        };
                         self.pool
-                            .ask(config, asker.plugin, request, resume, deadline)
+                            .ask(config, asker.plugin, request, resume, &gate, deadline)
                             .await
                     }
                 };
@@ -369,11 +404,19 @@ impl Claude {
     /// session, its transcript and its live process.
     pub async fn forget(&self, plugin: &PluginName, key: &str) -> anyhow::Result<()> {
         self.pool.forget(plugin, key).await;
+        self.approvals.forget(plugin, key).await?;
         sessions::forget(&self.db, plugin, key).await
     }
 
-    /// Stops every persistent process (on shutdown).
+    /// Where tool uses are approved.
+    pub fn approvals(&self) -> &Arc<Approvals> {
+        &self.approvals
+    }
+
+    /// Denies the tool uses still waiting for a person, then stops every
+    /// persistent process (on shutdown).
     pub async fn shutdown(&self) {
+        self.approvals.close("Mission Control is stopping").await;
         self.pool.stop_all().await;
     }
 

@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::cli_result::{is_session_id, CliResult};
+use super::permission::{control_request, Gate};
 use super::process::{read_line_capped, ClaudeProcess, Line};
 use super::request::Request;
 use super::{Completion, Failure};
@@ -70,6 +71,7 @@ impl Pool {
         plugin: &PluginName,
         request: &Request,
         resume: Option<String>,
+        gate: &Gate<'_>,
         deadline: Instant,
     ) -> Result<Completion, Failure> {
         self.start_sweeping(config.persistent.idle);
@@ -77,7 +79,7 @@ impl Pool {
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, &flags, resume.as_deref())?;
-            let turn = turn(&mut live, &request.prompt, config.max_output, deadline).await;
+            let turn = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
@@ -109,7 +111,7 @@ impl Pool {
                     spawn(config, &flags, resume.as_deref())?
                 }
             };
-            match turn(&mut live, &request.prompt, config.max_output, deadline).await {
+            match turn(&mut live, &request.prompt, config.max_output, gate, deadline).await {
                 Turn::Answered(result) => {
                     slot.live = Some(live);
                     slot.last_used = Some(Instant::now());
@@ -288,25 +290,16 @@ fn spawn(config: &ClaudeConfig, flags: &[String], resume: Option<&str>) -> Resul
     })
 }
 
-/// Writes one user message and reads events up to its `result`; at most
-/// `cap` bytes of output per turn.
-async fn turn(live: &mut Live, prompt: &str, cap: u64, deadline: Instant) -> Turn {
+/// Writes one user message and reads events up to its `result`, answering
+/// the CLI's permission requests through `gate` on the way; at most `cap`
+/// bytes of output per turn.
+async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline: Instant) -> Turn {
     let message = json!({
         "type": "user",
         "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
     });
-    let mut line = message.to_string();
-    line.push('\n');
     let exchange = async {
-        let Some(stdin) = live.process.stdin.as_mut() else {
-            return Turn::Died("its stdin is closed".into());
-        };
-        if let Err(e) = async {
-            stdin.write_all(line.as_bytes()).await?;
-            stdin.flush().await
-        }
-        .await
-        {
+        if let Err(e) = write_line(live, &message).await {
             return Turn::Died(format!("writing the message failed: {e}"));
         }
         let mut budget = cap;
@@ -334,6 +327,12 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, deadline: Instant) -> Tur
                             if let Some(id) = event["session_id"].as_str().filter(|id| is_session_id(id)) {
                                 live.session_id = Some(id.to_owned());
                             }
+                            if let Some(request) = control_request(&event) {
+                                let answer = gate.answer(request, deadline).await;
+                                if let Err(e) = write_line(live, &answer).await {
+                                    return Turn::Died(format!("answering its permission request failed: {e}"));
+                                }
+                            }
                         }
                         Err(_) if unparsed.len() < 300 => unparsed.push_str(&text),
                         Err(_) => {}
@@ -346,6 +345,17 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, deadline: Instant) -> Tur
         Ok(turn) => turn,
         Err(_elapsed) => Turn::TimedOut,
     }
+}
+
+/// Writes `value` to the process's stdin as one line.
+async fn write_line(live: &mut Live, value: &serde_json::Value) -> std::io::Result<()> {
+    let Some(stdin) = live.process.stdin.as_mut() else {
+        return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "its stdin is closed"));
+    };
+    let mut line = value.to_string();
+    line.push('\n');
+    stdin.write_all(line.as_bytes()).await?;
+    stdin.flush().await
 }
 
 fn said(unparsed: &str) -> String {

@@ -24,8 +24,10 @@ pub(crate) struct Request {
     pub max_turns: Option<u32>,
     /// The plugin's conversation key.
     pub session_key: Option<String>,
-    /// The tools the model may use.
+    /// The tools the model may use without asking.
     pub tools: Vec<String>,
+    /// The tools the model may use once a person allows it.
+    pub ask_tools: Vec<String>,
     /// The MCP server config from the grant.
     pub mcp_config: Option<PathBuf>,
     /// The way to ask.
@@ -80,13 +82,28 @@ impl Request {
                 )));
             }
         }
-        if let Some(tool) = options.allowed_tools.iter().find(|t| !grant.tools.contains(t)) {
+        let granted = grant.tools.iter().chain(&grant.ask_tools);
+        if let Some(tool) = options
+            .allowed_tools
+            .iter()
+            .find(|t| !grant.tools.contains(t) && !grant.ask_tools.contains(t))
+        {
             return Err(CapabilityError::Denied(format!(
                 "tool `{tool}` is not granted (allowed: {})",
-                list(grant.tools.iter().map(String::as_str))
+                list(granted.map(String::as_str))
             )));
         }
-        if backend == Backend::Api && !options.allowed_tools.is_empty() {
+        let (ask_tools, tools): (Vec<String>, Vec<String>) = options
+            .allowed_tools
+            .into_iter()
+            .partition(|t| grant.ask_tools.contains(t));
+        if let (Some(tool), Backend::Cli | Backend::Api) = (ask_tools.first(), backend) {
+            return Err(CapabilityError::Denied(format!(
+                "tool `{tool}` needs a person's approval, which the `{backend}` backend cannot ask for \
+                 (only `persistent` can)"
+            )));
+        }
+        if backend == Backend::Api && !tools.is_empty() {
             return Err(CapabilityError::Failed(
                 "the api backend runs no tools; ask through `cli` or `persistent`".into(),
             ));
@@ -112,7 +129,8 @@ impl Request {
             model,
             max_turns,
             session_key: options.session_key,
-            tools: options.allowed_tools,
+            tools,
+            ask_tools,
             mcp_config: grant.mcp_config.clone(),
             backend,
             deadline,
@@ -124,7 +142,8 @@ impl Request {
     /// The CLI flags that carry this request (all but the prompt, which
     /// goes to stdin), each in `--flag=value` form so no value can be read
     /// as another flag. Tools are limited to the granted ones (none when
-    /// none are), and only the grant's MCP servers are loaded.
+    /// none are), those to ask about are left to the CLI's permission prompt
+    /// on stdio, and only the grant's MCP servers are loaded.
     pub fn cli_flags(&self) -> Vec<String> {
         let mut flags = Vec::new();
         if let Some(model) = &self.model {
@@ -136,9 +155,13 @@ impl Request {
         if let Some(turns) = self.max_turns {
             flags.push(format!("--max-turns={turns}"));
         }
-        flags.push(format!("--tools={}", self.tools.join(",")));
+        let every_tool: Vec<&str> = self.tools.iter().chain(&self.ask_tools).map(String::as_str).collect();
+        flags.push(format!("--tools={}", every_tool.join(",")));
         if !self.tools.is_empty() {
             flags.push(format!("--allowed-tools={}", self.tools.join(",")));
+        }
+        if !self.ask_tools.is_empty() {
+            flags.push("--permission-prompt-tool=stdio".into());
         }
         if let Some(mcp) = &self.mcp_config {
             flags.push(format!("--mcp-config={}", mcp.display()));
@@ -232,6 +255,40 @@ mod tests {
                 "--strict-mcp-config",
             ]
         );
+    }
+
+    #[test]
+    fn tools_to_ask_about_go_to_the_permission_prompt_and_only_persistent_may_ask() {
+        let grant = ClaudeGrant {
+            backends: vec![Backend::Persistent, Backend::Cli],
+            tools: vec!["Read".into()],
+            ask_tools: vec!["Bash".into(), "Write".into()],
+            ..ClaudeGrant::default()
+        };
+        let asked = Options {
+            allowed_tools: vec!["Read".into(), "Bash".into()],
+            ..options()
+        };
+        let request = Request::resolve(&config(), &grant, "hi".into(), asked.clone()).unwrap();
+        assert_eq!(request.tools, ["Read"]);
+        assert_eq!(request.ask_tools, ["Bash"]);
+        let flags = request.cli_flags();
+        assert!(flags.contains(&"--tools=Read,Bash".to_owned()), "{flags:?}");
+        assert!(flags.contains(&"--allowed-tools=Read".to_owned()), "{flags:?}");
+        assert!(flags.contains(&"--permission-prompt-tool=stdio".to_owned()), "{flags:?}");
+        let through_cli = Options {
+            backend: Some(WitBackend::Cli),
+            ..asked
+        };
+        match Request::resolve(&config(), &grant, "hi".into(), through_cli) {
+            Err(CapabilityError::Denied(message)) => assert_eq!(
+                message,
+                "tool `Bash` needs a person's approval, which the `cli` backend cannot ask for (only `persistent` can)"
+            ),
+            other => panic!("expected denied, got {other:?}"),
+        }
+        let outright = Request::resolve(&config(), &grant, "hi".into(), options()).unwrap();
+        assert!(!outright.cli_flags().iter().any(|f| f.starts_with("--permission-prompt-tool")));
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn check_schedules(config: &Config) -> Vec<Finding> {
 /// The `[claude]` section against the plugins granted `claude`.
 fn check_claude(config: &Config) -> Vec<Finding> {
     match &config.claude {
-        Some(claude) => claude.check(config.plugins.iter()),
+        Some(claude) => claude.check(config.plugins.iter(), config.approval_timeout()),
         None => config
             .plugins
             .iter()

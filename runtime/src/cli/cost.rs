@@ -34,7 +34,7 @@ pub(super) async fn cost(
 }
 
 /// `--since`: a date in `zone`, or a duration back from `now` (`7d`, `12h`).
-fn parse_since(text: &str, now: DateTime<Utc>, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
+pub(super) fn parse_since(text: &str, now: DateTime<Utc>, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
         return zone

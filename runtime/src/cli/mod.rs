@@ -3,8 +3,10 @@
 //! One file per group of commands: [`check`], one [`call`] of a plugin
 //! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
 //! [`cost`], the host as a [`service`], LaunchAgents to [`import`], the
-//! SQLite file's size ([`db`]).
+//! SQLite file's size ([`db`]), the chat's [`shadow`] report and tool
+//! [`approvals`].
 
+mod approvals;
 mod build;
 mod call;
 mod check;
@@ -16,6 +18,7 @@ mod new;
 mod plugins;
 mod schedules;
 mod service;
+mod shadow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -201,6 +204,22 @@ pub enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Shadow chat handlers, compared with the live one.
+    Shadow {
+        /// What to do.
+        #[command(subcommand)]
+        command: ShadowCommand,
+    },
+    /// Tool uses asked about in the chat, newest first: who decided what,
+    /// when, and why a use was denied.
+    Approvals {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -226,6 +245,23 @@ pub enum ScheduleCommand {
         /// How many fire times.
         #[arg(long, default_value_t = 5)]
         count: usize,
+    },
+}
+
+/// `mission shadow ...`
+#[derive(Debug, Subcommand)]
+pub enum ShadowCommand {
+    /// The live handler and each shadow side by side: messages, p50/p95
+    /// latency, errors and timeouts, cost per message and the month at this
+    /// rate, history and context given, reply length.
+    Report {
+        /// From this day (YYYY-MM-DD, host time zone) or this long ago
+        /// (`48h`, `7d`).
+        #[arg(long, default_value = "48h")]
+        since: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -339,6 +375,10 @@ impl Cli {
                 ServiceCommand::Uninstall { manager } => service::uninstall(manager),
                 ServiceCommand::Status { manager, json } => service::status(config, manager, json).await,
             },
+            Command::Shadow {
+                command: ShadowCommand::Report { since, json },
+            } => shadow::report(config, &since, json).await,
+            Command::Approvals { limit, json } => approvals::list(config, limit, json).await,
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }

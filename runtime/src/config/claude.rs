@@ -32,7 +32,8 @@
 //! backends = ["persistent", "cli"]
 //! models = ["claude-sonnet-4-5"]
 //! max_turns = 3
-//! tools = []
+//! tools = ["Read"]                # allowed outright
+//! ask_tools = ["Bash", "Write"]    # each use approved by a person in the chat (persistent only)
 //! timeout = "5m"
 //! daily_usd = 1.0
 //! ```
@@ -164,8 +165,12 @@ pub struct ClaudeGrant {
     pub models: Vec<String>,
     /// The most agentic turns a call may take.
     pub max_turns: Option<u32>,
-    /// Tools the model may use on its behalf (CLI backends); empty is none.
+    /// Tools the model may use on its behalf (CLI backends) without
+    /// asking anyone; empty is none.
     pub tools: Vec<String>,
+    /// Tools it may use only once a person allows each use from the chat
+    /// (the `persistent` backend asks; the others deny them).
+    pub ask_tools: Vec<String>,
     /// An MCP server config passed to the CLI.
     pub mcp_config: Option<PathBuf>,
     /// The longest deadline it may have.
@@ -189,7 +194,12 @@ impl ClaudeConfig {
     /// What `mission check` reports about this section for `plugins`. What
     /// is missing from this machine (the CLI, the API key) is a warning
     /// naming the plugins it affects; a mistake in the config is an error.
-    pub fn check<'a>(&self, plugins: impl Iterator<Item = &'a crate::config::PluginConfig>) -> Vec<Finding> {
+    /// `approval_wait` is how long a person may take to allow a tool use.
+    pub fn check<'a>(
+        &self,
+        plugins: impl Iterator<Item = &'a crate::config::PluginConfig>,
+        approval_wait: Duration,
+    ) -> Vec<Finding> {
         let mut findings = Vec::new();
         let mut cli_users = Vec::new();
         let mut api_users = Vec::new();
@@ -206,6 +216,7 @@ impl ClaudeConfig {
                 )));
             }
             let allowed = plugin.claude.allowed_backends(self);
+            findings.extend(check_ask_tools(plugin, &allowed, deadline, approval_wait));
             if allowed.contains(&Backend::Api) {
                 api_models.extend(plugin.claude.models.iter().cloned());
                 api_users.push(plugin.name.to_string());
@@ -243,6 +254,45 @@ impl ClaudeConfig {
         }
         findings
     }
+}
+
+/// Warnings about `plugin`'s `ask_tools`: a backend that cannot ask, or
+/// less time than a person may take to answer.
+fn check_ask_tools(
+    plugin: &crate::config::PluginConfig,
+    allowed: &[Backend],
+    deadline: Duration,
+    approval_wait: Duration,
+) -> Vec<Finding> {
+    use crate::config::units::HumanDuration;
+    let grant = &plugin.claude;
+    if grant.ask_tools.is_empty() {
+        return Vec::new();
+    }
+    let mut findings = Vec::new();
+    if !allowed.contains(&Backend::Persistent) {
+        findings.push(Finding::Warning(format!(
+            "plugins.{}.claude.ask_tools: only the `persistent` backend can ask a person; \
+             through {} these tools are always denied",
+            plugin.name,
+            allowed.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    for (field, time) in [
+        (format!("plugins.{}.claude.timeout", plugin.name), deadline),
+        (format!("plugins.{}.timeout", plugin.name), plugin.limits.timeout),
+    ] {
+        if time < approval_wait {
+            findings.push(Finding::Warning(format!(
+                "{field} ({}) is shorter than telegram.approval_timeout ({}): \
+                 the call can end before a person answers about {}",
+                HumanDuration(time),
+                HumanDuration(approval_wait),
+                grant.ask_tools.join(", ")
+            )));
+        }
+    }
+    findings
 }
 
 /// One line of `mission check`.
@@ -353,6 +403,9 @@ pub(crate) struct RawClaudeGrant {
     /// Example: `tools = ["WebSearch"]`
     #[serde(default)]
     tools: Vec<String>,
+    /// Example: `ask_tools = ["Bash", "Write", "Edit"]`
+    #[serde(default)]
+    ask_tools: Vec<String>,
     /// Example: `mcp_config = "mcp.json"`
     mcp_config: Option<PathBuf>,
     /// Example: `timeout = "5m"`
@@ -473,11 +526,17 @@ impl RawClaudeGrant {
         if self.max_turns == Some(0) {
             return Err(format!("{field}.max_turns: must be at least 1"));
         }
+        if let Some(both) = self.ask_tools.iter().find(|t| self.tools.contains(t)) {
+            return Err(format!(
+                "{field}.ask_tools: `{both}` is also in {field}.tools; a tool is either allowed outright or asked about"
+            ));
+        }
         Ok(ClaudeGrant {
             backends: self.backends,
             models: self.models,
             max_turns: self.max_turns,
             tools: self.tools,
+            ask_tools: self.ask_tools,
             mcp_config: self.mcp_config.map(|p| base.join(p)),
             timeout: self.timeout.map(|t| t.0),
             budget: budget(

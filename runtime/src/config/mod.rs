@@ -184,6 +184,13 @@ impl Config {
     pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
         self.plugins.iter().find(|p| p.name.as_str() == name)
     }
+
+    /// How long a tool-use approval waits for a person.
+    pub fn approval_timeout(&self) -> std::time::Duration {
+        self.telegram
+            .as_ref()
+            .map_or(telegram::DEFAULT_APPROVAL_TIMEOUT, |t| t.approval_timeout)
+    }
 }
 
 /// The `config = { .. }` table at path `table` as the `key = value` text

@@ -1,4 +1,5 @@
-//! `[telegram]`: the bot's token variable, API, allowlist and handler.
+//! `[telegram]`: the bot's token variable, API, allowlist, handler, shadow
+//! handlers and how long a tool-use approval may wait.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -7,6 +8,9 @@ use serde::Deserialize;
 
 use super::units::HumanDuration;
 use super::{PluginConfig, PluginName, World};
+
+/// How long a tool-use approval waits unless `approval_timeout` says.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The Telegram bot: `[telegram]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +23,11 @@ pub struct TelegramConfig {
     pub allowed_users: BTreeSet<u64>,
     /// The chat plugin that answers.
     pub handler: PluginName,
+    /// Chat plugins that get every allowed message too, after the handler;
+    /// their replies are recorded, never sent.
+    pub shadow: Vec<PluginName>,
+    /// How long a tool-use approval waits for a press before it is a deny.
+    pub approval_timeout: Duration,
     /// What a user not on the allowlist is told; none says nothing.
     pub stranger_reply: Option<String>,
     /// How long one `getUpdates` long poll waits.
@@ -55,6 +64,11 @@ pub(super) struct RawTelegram {
     allowed_users: Vec<u64>,
     /// Example: `handler = "echo"`
     handler: String,
+    /// Example: `shadow = ["assistant-api"]`
+    #[serde(default)]
+    shadow: Vec<String>,
+    /// Example: `approval_timeout = "2m"` (the default)
+    approval_timeout: Option<HumanDuration>,
     /// Example: `stranger_reply = "This is a private bot."`
     stranger_reply: Option<String>,
     /// Example: `poll_timeout = "10s"` (the default; teloxide gives up after 17s)
@@ -67,18 +81,36 @@ pub(super) struct RawTelegram {
 }
 
 impl RawTelegram {
-    /// `[telegram]` validated: its handler must be one of `plugins`, of the
-    /// chat world.
+    /// `[telegram]` validated: its handler and shadows must be chat plugins
+    /// among `plugins`, each named once.
     pub(super) fn validate(self, plugins: &[PluginConfig]) -> Result<TelegramConfig, String> {
-        let handler = plugins
-            .iter()
-            .find(|p| p.name.as_str() == self.handler)
-            .ok_or_else(|| format!("telegram.handler: no plugin named `{}`", self.handler))?;
-        if handler.world != World::Chat {
-            return Err(format!(
-                "telegram.handler: `{}` is a {} plugin; the bot needs a chat plugin",
-                handler.name, handler.world
-            ));
+        let chat_plugin = |field: &str, name: &str| {
+            let plugin = plugins
+                .iter()
+                .find(|p| p.name.as_str() == name)
+                .ok_or_else(|| format!("{field}: no plugin named `{name}`"))?;
+            if plugin.world != World::Chat {
+                return Err(format!(
+                    "{field}: `{}` is a {} plugin; the bot needs a chat plugin",
+                    plugin.name, plugin.world
+                ));
+            }
+            Ok(plugin.name.clone())
+        };
+        let handler = chat_plugin("telegram.handler", &self.handler)?;
+        let mut shadow = Vec::new();
+        for name in &self.shadow {
+            let name = chat_plugin("telegram.shadow", name)?;
+            if name == handler || shadow.contains(&name) {
+                return Err(format!(
+                    "telegram.shadow: `{name}` is named twice (the handler cannot shadow itself)"
+                ));
+            }
+            shadow.push(name);
+        }
+        let approval_timeout = self.approval_timeout.map_or(DEFAULT_APPROVAL_TIMEOUT, |t| t.0);
+        if approval_timeout.is_zero() {
+            return Err("telegram.approval_timeout: must be more than zero".into());
         }
         Ok(TelegramConfig {
             token_env: self.token_env,
@@ -86,7 +118,9 @@ impl RawTelegram {
                 .api_url
                 .unwrap_or_else(|| "https://api.telegram.org".to_owned()),
             allowed_users: self.allowed_users.into_iter().collect(),
-            handler: handler.name.clone(),
+            handler,
+            shadow,
+            approval_timeout,
             stranger_reply: self.stranger_reply,
             poll_timeout: self.poll_timeout.map_or(Duration::from_secs(10), |t| t.0),
             instance: self.instance,

@@ -9,7 +9,8 @@ use wasmtime::{Store, Trap};
 
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::{Capabilities, Services};
+use crate::capabilities::{CallContext, CallStats, Capabilities, Services};
+use crate::db::text_enum;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task};
 use crate::wasm::limits::{epoch_deadline, DeadlineExceeded};
@@ -75,6 +76,19 @@ pub struct CallReport<T> {
     pub output: CapturedOutput,
     /// How long it took, instantiation included.
     pub duration: Duration,
+    /// What it drew on through its capabilities.
+    pub stats: CallStats,
+}
+
+text_enum! {
+    /// Which part a chat plugin plays for a message.
+    pub enum HandlerRole {
+        /// It answers: its reply is sent.
+        Live = "live",
+        /// It runs beside the live handler: its reply is recorded, never sent,
+        /// and Claude's tool use cannot be asked about.
+        Shadow = "shadow",
+    }
 }
 
 /// A chat plugin's instance kept between the messages of one chat (the
@@ -85,10 +99,12 @@ pub struct WarmInstance {
     hash: ContentHash,
 }
 
-/// Gives `store` a fresh deadline `timeout` from now, a fresh output limit
-/// and a fresh HTTP request count, for the call about to start for `origin`.
-fn arm(store: &mut Store<HostState>, timeout: Duration, origin: Origin) {
+/// Gives `store` a fresh deadline `timeout` from now, a fresh output limit,
+/// a fresh HTTP request count and fresh stats, for the call about to start
+/// for `origin` in `context`.
+fn arm(store: &mut Store<HostState>, timeout: Duration, origin: Origin, context: CallContext) {
     store.data().output.restart();
+    store.data_mut().capabilities.begin(context);
     store
         .data_mut()
         .outbound
@@ -116,7 +132,7 @@ impl Plugin {
             );
         };
         let mut store = self.new_store(services);
-        arm(&mut store, timeout, origin);
+        arm(&mut store, timeout, origin, CallContext::default());
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -127,14 +143,16 @@ impl Plugin {
         Ok(self.report(&store, started, timeout, result))
     }
 
-    /// Hands one chat message to a chat plugin's `handle`; returns its reply.
-    /// With `warm`, the instance kept there (if it is of this version) is
-    /// used instead of a fresh one, and the instance is kept there after the
-    /// call unless it trapped, timed out or ran out of memory.
+    /// Hands one chat message to a chat plugin's `handle`, in `role`;
+    /// returns its reply. With `warm`, the instance kept there (if it is of
+    /// this version) is used instead of a fresh one, and the instance is
+    /// kept there after the call unless it trapped, timed out or ran out of
+    /// memory.
     pub async fn handle_message(
         &self,
         services: &Services,
         message: &Message,
+        role: HandlerRole,
         mut warm: Option<&mut Option<WarmInstance>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let PluginPre::Chat(pre) = &self.pre else {
@@ -149,7 +167,11 @@ impl Plugin {
             Some(kept) if kept.hash == self.hash => (kept.store, Some(kept.instance)),
             _ => (self.new_store(services), None),
         };
-        arm(&mut store, timeout, Origin::Chat(message.chat_id));
+        let context = CallContext {
+            chat: Some(message.chat_id),
+            shadow: role == HandlerRole::Shadow,
+        };
+        arm(&mut store, timeout, Origin::Chat(message.chat_id), context);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             if instance.is_none() {
@@ -212,6 +234,7 @@ impl Plugin {
             result,
             output: state.output.finish(),
             duration: started.elapsed(),
+            stats: state.capabilities.stats().clone(),
         }
     }
 }

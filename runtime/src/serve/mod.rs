@@ -182,6 +182,10 @@ impl ChatHost for Host {
         Host::chat(self, name, message, warm, record).await
     }
 
+    async fn shadow_chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
+        Host::shadow_chat(self, name, message).await
+    }
+
     async fn forget(&self, plugin: &PluginName, conversation: &str) -> anyhow::Result<()> {
         Host::forget(self, plugin, conversation).await
     }

@@ -3,7 +3,12 @@
 //! message to the chat plugin — in order within a chat, chats in parallel —
 //! and sends the reply back, split to Telegram's limit, with a typing
 //! indicator while the plugin works. The [`commands`](super::commands) are
-//! answered by the host. It reaches the host only through [`ChatHost`].
+//! answered by the host. Each call is measured ([`crate::chat_calls`]); the
+//! shadow handlers get each message after the live one has answered, in a
+//! queue of their own per chat, so they never hold up a reply. Button
+//! presses on tool-approval prompts are handled at once, outside the chat's
+//! queue (the message they unblock is in it). It reaches the host only
+//! through [`ChatHost`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,11 +26,16 @@ use tokio::task::JoinSet;
 
 use super::client::TelegramSender;
 use super::commands::{self, Command};
-use super::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
+use super::prompter::TelegramPrompter;
+use super::updates::{self, ButtonPress, StoredReply, StoredUpdate, UpdateOutcome};
+use crate::approvals::{Choice, Press};
+use crate::chat_calls::{self, ChatCall};
 use crate::claude::Claude;
 use crate::config::{InstanceMode, PluginName, TelegramConfig};
 use crate::db::Database;
-use crate::plugin::call::{AnswerRecord, CallError, CallReport, Message, ParseMode, Reply, WarmInstance};
+use crate::plugin::call::{
+    AnswerRecord, CallError, CallReport, HandlerRole, Message, ParseMode, Reply, WarmInstance,
+};
 use crate::plugin::Plugin;
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
@@ -54,6 +64,8 @@ pub trait ChatHost: Send + Sync + 'static {
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>>;
+    /// Hands `message` to the chat plugin `name` as a shadow handler.
+    async fn shadow_chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>>;
     /// Forgets `plugin`'s `conversation` (history and Claude session).
     async fn forget(&self, plugin: &PluginName, conversation: &str) -> anyhow::Result<()>;
 }
@@ -64,6 +76,8 @@ pub struct TelegramBot {
     config: TelegramConfig,
     sender: Arc<TelegramSender>,
     started: Instant,
+    /// Each chat's queue of messages for the shadow handlers.
+    shadow_queues: std::sync::Mutex<HashMap<i64, mpsc::UnboundedSender<Message>>>,
 }
 
 impl TelegramBot {
@@ -74,6 +88,7 @@ impl TelegramBot {
             config,
             sender,
             started: Instant::now(),
+            shadow_queues: std::sync::Mutex::default(),
         }
     }
 
@@ -83,6 +98,18 @@ impl TelegramBot {
     pub async fn run(self, grace: Duration, shutdown: impl Future<Output = ()>) {
         let bot = Arc::new(self);
         let db = bot.host.db().clone();
+        let approvals = bot.host.claude().approvals().clone();
+        approvals.connect(
+            Arc::new(TelegramPrompter::new(bot.sender.clone())),
+            bot.config.approval_timeout,
+        );
+        if let Err(e) = approvals.abandon_stale().await {
+            tracing::error!("failed to settle tool approvals left by the last run: {e:#}");
+        }
+        if !bot.config.shadow.is_empty() {
+            let shadows: Vec<&str> = bot.config.shadow.iter().map(PluginName::as_str).collect();
+            tracing::info!(shadows = shadows.join(", "), "shadow handlers get every message too");
+        }
         let mut chats: HashMap<i64, mpsc::UnboundedSender<StoredUpdate>> = HashMap::new();
         let mut workers = JoinSet::new();
         match updates::unhandled(&db).await {
@@ -119,7 +146,7 @@ impl TelegramBot {
                         .get_updates()
                         .offset(i32::try_from(offset).unwrap_or(i32::MAX))
                         .timeout(bot.config.poll_timeout.as_secs() as u32)
-                        .allowed_updates([AllowedUpdate::Message]);
+                        .allowed_updates([AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
                     let result = tokio::select! {
                         () = &mut shutdown => break,
                         result = async { poll.await } => result,
@@ -157,6 +184,8 @@ impl TelegramBot {
             }
         }
         drop(chats);
+        // A chat waiting for a person's answer would hold up the shutdown.
+        approvals.close("Mission Control is stopping").await;
         let finished =
             tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
         if finished.is_err() {
@@ -199,13 +228,25 @@ impl TelegramBot {
         Ok(Some(newest))
     }
 
-    /// Queues `update` behind the earlier ones of its chat.
+    /// Queues `update` behind the earlier ones of its chat; a button press
+    /// is handled at once.
     fn dispatch(
         self: &Arc<Self>,
         chats: &mut HashMap<i64, mpsc::UnboundedSender<StoredUpdate>>,
         workers: &mut JoinSet<()>,
         update: StoredUpdate,
     ) {
+        if let Some(press) = update.press.clone() {
+            let bot = self.clone();
+            workers.spawn(async move {
+                let id = update.update_id;
+                let outcome = bot.press(&update, &press).await;
+                if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
+                    tracing::error!(update = id, "failed to mark the update handled: {e:#}");
+                }
+            });
+            return;
+        }
         let chat = update.chat_id.unwrap_or_default();
         let queue = chats.entry(chat).or_insert_with(|| {
             let (sender, mut queue) = mpsc::unbounded_channel::<StoredUpdate>();
@@ -275,6 +316,7 @@ impl TelegramBot {
             let context = commands::Context {
                 host: self.host.as_ref(),
                 handler: &self.config.handler,
+                shadows: &self.config.shadow,
                 started: self.started,
             };
             let reply = commands::answer(command, chat, &context).await;
@@ -302,12 +344,15 @@ impl TelegramBot {
             None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply),
         });
         let typing = self.start_typing(chat);
-        let report = self
-            .host
-            .chat(self.config.handler.as_str(), &message, warm, Some(record))
-            .await;
+        let handler = self.config.handler.as_str();
+        let report = self.host.chat(handler, &message, warm, Some(record)).await;
         typing.abort();
-        match report.map(|r| r.result) {
+        let call = match &report {
+            Ok(report) => ChatCall::of(report, handler, HandlerRole::Live, chat, Some(update_id)),
+            Err(e) => ChatCall::unmade(handler, HandlerRole::Live, chat, Some(update_id), format!("{e:#}")),
+        };
+        chat_calls::record(self.host.db(), call).await;
+        let outcome = match report.map(|r| r.result) {
             Ok(Ok(Some(reply))) => self.deliver(chat, StoredReply::from(&reply)).await,
             Ok(Ok(None)) => UpdateOutcome::NoReply,
             Ok(Err(e)) => {
@@ -320,6 +365,83 @@ impl TelegramBot {
                 self.send(chat, "Sorry, I am not available right now.", None)
                     .await;
                 UpdateOutcome::PluginFailed
+            }
+        };
+        self.shadow(message, update_id);
+        outcome
+    }
+
+    /// Queues `message` (update `update_id`) for the shadow handlers, behind
+    /// the chat's earlier ones; each is handed it in turn and measured, its
+    /// reply dropped.
+    fn shadow(&self, message: Message, update_id: i64) {
+        if self.config.shadow.is_empty() {
+            return;
+        }
+        let chat = message.chat_id;
+        let mut queues = self.shadow_queues.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = queues.entry(chat).or_insert_with(|| {
+            let (sender, mut queue) = mpsc::unbounded_channel::<Message>();
+            let (host, shadows) = (self.host.clone(), self.config.shadow.clone());
+            tokio::spawn(async move {
+                while let Some(message) = queue.recv().await {
+                    let mut calls = JoinSet::new();
+                    for shadow in &shadows {
+                        let (host, message, shadow) = (host.clone(), message.clone(), shadow.clone());
+                        calls.spawn(async move {
+                            let role = HandlerRole::Shadow;
+                            let call = match host.shadow_chat(shadow.as_str(), &message).await {
+                                Ok(report) => ChatCall::of(&report, shadow.as_str(), role, chat, Some(update_id)),
+                                Err(e) => ChatCall::unmade(shadow.as_str(), role, chat, Some(update_id), format!("{e:#}")),
+                            };
+                            if call.outcome != chat_calls::ChatCallOutcome::Ok {
+                                tracing::info!(shadow = %shadow, chat, outcome = call.outcome.as_str(), "shadow handler did not answer cleanly: {}", call.error.as_deref().unwrap_or(""));
+                            }
+                            chat_calls::record(host.db(), call).await;
+                        });
+                    }
+                    calls.join_all().await;
+                }
+            });
+            sender
+        });
+        let _ = queue.send(message);
+    }
+
+    /// Handles a button press: only an allowlisted user may decide, and only
+    /// in the chat the prompt was posted in; the press is answered either way.
+    async fn press(&self, update: &StoredUpdate, press: &ButtonPress) -> UpdateOutcome {
+        let (chat, sender) = (update.chat_id.unwrap_or_default(), update.sender_id.unwrap_or_default());
+        let answer = |text: &'static str, alert: bool| async move {
+            if let Err(e) = self.sender.answer_press(&press.callback_id, text, alert).await {
+                tracing::debug!(chat, "answering a button press failed: {e}");
+            }
+        };
+        let Some((id, choice)) = Choice::parse(&press.data) else {
+            answer("This button is not one of mine.", false).await;
+            return UpdateOutcome::Ignored;
+        };
+        if !self.config.allowed_users.contains(&sender) {
+            tracing::warn!(chat, sender, approval = id, "button press from a user not on the allowlist: refused");
+            answer("You are not allowed to decide this.", true).await;
+            return UpdateOutcome::Refused;
+        }
+        let approvals = self.host.claude().approvals().clone();
+        match approvals.press(id, chat, choice, sender, &update.sender_name).await {
+            Press::Decided(text) => {
+                if let Err(e) = self.sender.answer_press(&press.callback_id, &text, false).await {
+                    tracing::debug!(chat, "answering a button press failed: {e}");
+                }
+                UpdateOutcome::Decided
+            }
+            Press::NotWaiting => {
+                answer("This request is no longer waiting for an answer.", false).await;
+                UpdateOutcome::Stale
+            }
+            Press::WrongChat => {
+                tracing::warn!(chat, sender, approval = id, "button press from another chat than the prompt's: refused");
+                answer("You are not allowed to decide this.", true).await;
+                UpdateOutcome::Refused
             }
         }
     }
@@ -373,6 +495,21 @@ fn apology(error: &CallError) -> String {
 
 /// The parts of `update` the bot uses.
 fn stored(update: &Update) -> StoredUpdate {
+    if let UpdateKind::CallbackQuery(query) = &update.kind {
+        return StoredUpdate {
+            update_id: i64::from(update.id.0),
+            chat_id: query.message.as_ref().map(|m| m.chat().id.0),
+            sender_id: Some(query.from.id.0),
+            sender_name: query.from.full_name(),
+            text: None,
+            sent_at: chrono::Utc::now().timestamp_millis(),
+            reply: None,
+            press: Some(ButtonPress {
+                callback_id: query.id.0.clone(),
+                data: query.data.clone().unwrap_or_default(),
+            }),
+        };
+    }
     let message = match &update.kind {
         UpdateKind::Message(message) => Some(message),
         _ => None,
@@ -388,5 +525,6 @@ fn stored(update: &Update) -> StoredUpdate {
         text: message.and_then(|m| m.text()).map(str::to_owned),
         sent_at: message.map_or(0, |m| m.date.timestamp_millis()),
         reply: None,
+        press: None,
     }
 }

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use teloxide::payloads::SendMessageSetters;
+use teloxide::payloads::{AnswerCallbackQuerySetters, SendMessageSetters};
 use teloxide::requests::Requester;
-use teloxide::types::{ChatId, ParseMode};
+use teloxide::types::{CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::split::{split, MAX_MESSAGE};
@@ -78,6 +78,71 @@ impl TelegramSender {
         }
         Ok(())
     }
+
+    /// Sends `text` to `chat` with rows of inline buttons, each a label and
+    /// its callback data; returns the message's id.
+    pub async fn send_with_buttons(
+        &self,
+        chat: i64,
+        text: &str,
+        buttons: &[Vec<(&str, String)>],
+    ) -> Result<i32, RequestError> {
+        let keyboard = InlineKeyboardMarkup::new(buttons.iter().map(|row| {
+            row.iter()
+                .map(|(label, data)| InlineKeyboardButton::callback(*label, data.clone()))
+                .collect::<Vec<_>>()
+        }));
+        let text: String = text.chars().take(super::split::MAX_MESSAGE).collect();
+        retrying(chat, || {
+            self.bot
+                .send_message(ChatId(chat), text.clone())
+                .reply_markup(keyboard.clone())
+        })
+        .await
+        .map(|message| message.id.0)
+    }
+
+    /// Replaces the text of `message` in `chat` (its buttons go).
+    pub async fn edit(&self, chat: i64, message: i32, text: &str) -> Result<(), RequestError> {
+        let text: String = text.chars().take(super::split::MAX_MESSAGE).collect();
+        retrying(chat, || self.bot.edit_message_text(ChatId(chat), MessageId(message), text.clone()))
+            .await
+            .map(drop)
+    }
+
+    /// Answers a button press with a short notice (`alert`: one the user
+    /// must dismiss).
+    pub async fn answer_press(&self, callback_id: &str, text: &str, alert: bool) -> Result<(), RequestError> {
+        let id = CallbackQueryId(callback_id.to_owned());
+        retrying(0, || self.bot.answer_callback_query(id.clone()).text(text).show_alert(alert))
+            .await
+            .map(drop)
+    }
+}
+
+/// Sends the request `make` builds until it succeeds, waiting as Telegram
+/// asks (429) or with backoff (network and server errors), up to
+/// [`SEND_ATTEMPTS`] tries; other errors give up at once.
+async fn retrying<R>(chat: i64, make: impl Fn() -> R) -> Result<teloxide::requests::Output<R>, RequestError>
+where
+    R: teloxide::requests::Request<Err = RequestError>,
+{
+    let mut backoff = Duration::from_millis(500);
+    for attempt in 1.. {
+        match make().send().await {
+            Ok(output) => return Ok(output),
+            Err(RequestError::RetryAfter(wait)) if attempt < SEND_ATTEMPTS => {
+                tokio::time::sleep(wait.duration()).await
+            }
+            Err(ref e) if attempt < SEND_ATTEMPTS && retryable(e) => {
+                tracing::warn!(chat, attempt, "Telegram request failed, retrying: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// Whether a failed request may succeed if tried again.

@@ -1,15 +1,19 @@
 //! The commands the host answers itself, never the chat plugin: `/reset`
-//! (forget this chat's history and Claude session), `/status` (uptime, the
-//! chat plugin's version, Claude processes, the last runs) and `/cost`
-//! (Claude spend this month against the budget).
+//! (forget this chat's history, Claude session and tools allowed for it),
+//! `/status` (uptime, the chat plugin's version, shadow handlers, Claude
+//! processes, the last tool approvals and runs) and `/cost` (Claude spend
+//! this month against the budget).
 
 use std::time::Instant;
 
 use super::bot::ChatHost;
 use super::updates::UpdateOutcome;
+use crate::approvals;
+use crate::chat_calls;
 use crate::claude::ledger;
 use crate::claude::report::{self, GroupBy};
 use crate::config::PluginName;
+use crate::plugin::call::HandlerRole;
 use crate::runs;
 
 /// A command the host answers.
@@ -52,6 +56,8 @@ pub struct Context<'a> {
     pub host: &'a dyn ChatHost,
     /// The chat plugin that answers.
     pub handler: &'a PluginName,
+    /// The shadow handlers.
+    pub shadows: &'a [PluginName],
     /// When the bot started.
     pub started: Instant,
 }
@@ -91,9 +97,27 @@ async fn status(context: &Context<'_>) -> String {
             plugin.loaded_at.format("%Y-%m-%d %H:%M UTC")
         ));
     }
+    lines.extend(shadows(context).await);
     let live = context.host.claude().live_processes().await.len();
     if live > 0 {
         lines.push(format!("Claude: {live} persistent session process(es) running."));
+    }
+    match approvals::recent(context.host.db(), 3).await {
+        Ok(recent) if !recent.is_empty() => {
+            lines.push("Last tool approvals:".to_owned());
+            for approval in recent {
+                let by = approval.decided_by_name.map(|name| format!(" by {name}")).unwrap_or_default();
+                lines.push(format!(
+                    "- {} ({}): {}{by} at {}",
+                    approval.tool,
+                    approval.summary.chars().take(60).collect::<String>(),
+                    approval.outcome,
+                    approval.asked_at.format("%Y-%m-%d %H:%M UTC")
+                ));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("failed to read tool approvals for /status: {e:#}"),
     }
     match runs::recent(context.host.db(), None, 5).await {
         Ok(recent) if !recent.is_empty() => {
@@ -112,6 +136,33 @@ async fn status(context: &Context<'_>) -> String {
         Err(e) => tracing::error!("failed to read runs for /status: {e:#}"),
     }
     lines.join("\n")
+}
+
+/// A line per shadow handler: messages and errors over the last day.
+async fn shadows(context: &Context<'_>) -> Vec<String> {
+    if context.shadows.is_empty() {
+        return Vec::new();
+    }
+    let now = chrono::Utc::now();
+    let figures = match chat_calls::shadow_report(context.host.db(), now - chrono::Duration::hours(24), now).await {
+        Ok(report) => report.handlers,
+        Err(e) => {
+            tracing::error!("failed to read chat calls for /status: {e:#}");
+            Vec::new()
+        }
+    };
+    let mut lines = vec!["Shadow handlers running (replies never sent; `mission shadow report` compares):".to_owned()];
+    for shadow in context.shadows {
+        let line = match figures.iter().find(|f| f.plugin == shadow.as_str() && f.role == HandlerRole::Shadow) {
+            Some(f) => format!(
+                "- {shadow}: {} messages in 24h, p50 {} ms, {} errors, {} timeouts",
+                f.messages, f.p50_ms, f.errors, f.timeouts
+            ),
+            None => format!("- {shadow}: no messages in 24h"),
+        };
+        lines.push(line);
+    }
+    lines
 }
 
 async fn cost(context: &Context<'_>) -> String {

@@ -6,5 +6,6 @@
 pub mod bot;
 pub mod client;
 pub mod commands;
+pub mod prompter;
 mod split;
 pub mod updates;

@@ -31,7 +31,20 @@ text_enum! {
         Status = "status",
         /// `/cost`, answered by the host.
         Cost = "cost",
+        /// A button press that decided a tool approval.
+        Decided = "decided",
+        /// A button press on an approval no longer waiting.
+        Stale = "stale",
     }
+}
+
+/// A press of an inline button (a `callback_query`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ButtonPress {
+    /// The callback query's id, to answer it.
+    pub callback_id: String,
+    /// The button's data.
+    pub data: String,
 }
 
 /// One incoming update as stored.
@@ -51,6 +64,9 @@ pub struct StoredUpdate {
     pub sent_at: i64,
     /// The chat plugin's reply, if it answered before a restart.
     pub reply: Option<StoredReply>,
+    /// The button pressed, for a callback query (`chat_id` is the chat of
+    /// the message the button is under).
+    pub press: Option<ButtonPress>,
 }
 
 /// A reply stored before it is sent.
@@ -98,11 +114,12 @@ pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<
         {
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO telegram_updates
-                     (update_id, chat_id, sender_id, sender_name, text, sent_at, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (update_id, chat_id, sender_id, sender_name, text, sent_at, received_at,
+                      callback_id, callback_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for u in updates {
-                let inserted = insert.execute((
+                let inserted = insert.execute(rusqlite::params![
                     u.update_id,
                     u.chat_id,
                     u.sender_id,
@@ -110,7 +127,9 @@ pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<
                     &u.text,
                     u.sent_at,
                     now,
-                ))?;
+                    u.press.as_ref().map(|p| &p.callback_id),
+                    u.press.as_ref().map(|p| &p.data),
+                ])?;
                 if inserted == 1 {
                     new.push(u);
                 }
@@ -138,7 +157,8 @@ pub async fn next_offset(db: &Database) -> anyhow::Result<i64> {
 pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
     db.call(|c| {
         let mut statement = c.prepare_cached(
-            "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode
+            "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode,
+                    callback_id, callback_data
              FROM telegram_updates WHERE handled_at IS NULL ORDER BY update_id",
         )?;
         let rows = statement.query_map([], |r| {
@@ -157,6 +177,13 @@ pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
                         .flatten()
                         .and_then(|m| mode_from_name(&m)),
                 }),
+                press: match (r.get::<_, Option<String>>(8)?, r.get::<_, Option<String>>(9)?) {
+                    (Some(callback_id), data) => Some(ButtonPress {
+                        callback_id,
+                        data: data.unwrap_or_default(),
+                    }),
+                    _ => None,
+                },
             })
         })?;
         rows.collect()

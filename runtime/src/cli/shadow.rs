@@ -1,0 +1,25 @@
+//! `mission shadow report`: the live chat handler and each shadow side by
+//! side, for deciding whether a candidate should take over.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+
+use super::cost::parse_since;
+use super::open_db;
+use crate::chat_calls::shadow_report;
+use crate::config::Config;
+use crate::schedule;
+
+pub(super) async fn report(config: Config, since: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let now = Utc::now();
+    let since = parse_since(since, now, schedule::host_zone())?;
+    let report = shadow_report(&db, since, now).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
