@@ -337,11 +337,11 @@ impl Approvals {
                 return Verdict::Deny(reason);
             }
         };
-        tracing::info!(plugin = %asking.plugin, chat, tool = tool_use.tool, approval = id, "asked in the chat to allow a tool use");
-        record_message(&self.db, id, message).await;
         if let Some(waiting) = self.lock_waiting().get_mut(&id) {
             waiting.message = Some(message);
         }
+        record_message(&self.db, id, message).await;
+        tracing::info!(plugin = %asking.plugin, chat, tool = tool_use.tool, approval = id, "asked in the chat to allow a tool use");
         let mut answered = answered;
         let answer = match tokio::time::timeout(wait, &mut answered).await {
             Ok(answer) => answer.ok(),
@@ -387,10 +387,18 @@ impl Approvals {
         }
     }
 
-    /// A press of `choice` on approval `id` by user `by` in `chat` (the bot
-    /// checked the allowlist): the waiting call gets it, the decision is
-    /// recorded and the prompt settled.
-    pub async fn press(&self, id: i64, chat: i64, choice: Choice, by: u64, by_name: &str) -> Press {
+    /// A press of `choice` on approval `id` by user `by` in `chat`, under
+    /// the prompt `message` (the bot checked the allowlist): the waiting
+    /// call gets it, the decision is recorded and the prompt settled.
+    pub async fn press(
+        &self,
+        id: i64,
+        chat: i64,
+        message: Option<i32>,
+        choice: Choice,
+        by: u64,
+        by_name: &str,
+    ) -> Press {
         let waiting = {
             let mut waiting = self.lock_waiting();
             match waiting.get(&id) {
@@ -411,7 +419,8 @@ impl Approvals {
             Choice::Conversation => format!("✅ Allowed for this conversation by {by_name}"),
             Choice::Deny => format!("🚫 Denied by {by_name}"),
         };
-        if let (Some(message), Some((prompter, _))) = (waiting.message, self.prompter()) {
+        // The press may come before the host has seen the prompt's id.
+        if let (Some(message), Some((prompter, _))) = (waiting.message.or(message), self.prompter()) {
             let record = approval(&self.db, id).await;
             let what = record.map_or_else(String::new, |r| format!(": {} — {}", r.tool, r.summary));
             prompter.settle(chat, message, &format!("{said}{what}")).await;

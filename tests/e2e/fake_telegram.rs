@@ -1,7 +1,9 @@
 //! A fake Telegram Bot API server on 127.0.0.1 that speaks the real JSON
 //! (../shared/reference/telegram.md): `getUpdates` long polls with offsets
-//! (an update is kept until a later offset confirms it), `sendMessage`,
-//! `sendChatAction`, `getMe`; and can be told to fail the next call of a
+//! (an update is kept until a later offset confirms it), `sendMessage` (with
+//! inline keyboards), `editMessageText`, `answerCallbackQuery`,
+//! `sendChatAction`, `getMe`; presses of inline buttons arrive as
+//! `callback_query` updates; and it can be told to fail the next call of a
 //! method with a given status and body (429 with `retry_after`, 5xx).
 
 use std::collections::VecDeque;
@@ -18,8 +20,14 @@ pub struct Call {
     pub method: String,
     /// The chat it was for.
     pub chat_id: i64,
-    /// The text, for `sendMessage`.
+    /// The text, for `sendMessage` and `editMessageText`.
     pub text: Option<String>,
+    /// The message sent or edited.
+    pub message_id: Option<i64>,
+    /// The inline buttons sent, as (label, callback data).
+    pub buttons: Vec<(String, String)>,
+    /// The press answered, for `answerCallbackQuery`.
+    pub callback_query_id: Option<String>,
     /// Whether the fake answered it with an injected failure.
     pub failed: bool,
     /// When it arrived.
@@ -97,6 +105,55 @@ impl FakeTelegram {
         id
     }
 
+    /// Queues a press by `user` of the button with `data` under `message`
+    /// in `chat`; returns the callback query's id.
+    pub fn press(&self, chat: i64, user: u64, message: i64, data: &str) -> String {
+        let mut state = self.state.lock().unwrap();
+        state.next_update_id += 1;
+        let id = state.next_update_id;
+        let callback_id = format!("cb{id}");
+        let now = chrono::Utc::now().timestamp();
+        state.pending.push(json!({
+            "update_id": id,
+            "callback_query": {
+                "id": callback_id,
+                "from": {"id": user, "is_bot": false, "first_name": format!("User{user}"), "language_code": "en"},
+                "message": {
+                    "message_id": message, "date": now, "text": "prompt",
+                    "chat": {"id": chat, "type": "private", "first_name": "User"},
+                    "from": {"id": 42, "is_bot": true, "first_name": "Bot", "username": "test_bot"}
+                },
+                "chat_instance": format!("{}", -chat),
+                "data": data
+            }
+        }));
+        drop(state);
+        self.arrived.notify_waiters();
+        callback_id
+    }
+
+    /// Waits (up to 30 s) until `chat` has received `count` messages with
+    /// inline buttons; returns them all.
+    pub fn wait_for_prompts(&self, chat: i64, count: usize) -> Vec<Call> {
+        let prompts = |calls: &[Call]| -> Vec<Call> {
+            calls
+                .iter()
+                .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.buttons.is_empty() && !c.failed)
+                .cloned()
+                .collect()
+        };
+        let waited = self.wait_until(|calls| prompts(calls).len() >= count);
+        assert!(waited, "chat {chat} got fewer than {count} prompts: {:#?}", self.calls());
+        prompts(&self.calls())
+    }
+
+    /// Waits (up to 30 s) for a call matching `wanted`, and returns the first.
+    pub fn wait_for(&self, wanted: impl Fn(&Call) -> bool) -> Call {
+        let waited = self.wait_until(|calls| calls.iter().any(&wanted));
+        assert!(waited, "no such call: {:#?}", self.calls());
+        self.calls().into_iter().find(wanted).unwrap()
+    }
+
     /// Makes the next call of `method` fail with `status` and `body`.
     pub fn fail_next(&self, method: &str, status: u16, body: Value) {
         self.state
@@ -154,11 +211,12 @@ impl FakeTelegram {
     }
 }
 
-/// The texts delivered to `chat` among `calls`, in order.
+/// The texts delivered to `chat` among `calls`, in order (those with
+/// inline buttons, prompts, left out).
 fn messages_in(calls: &[Call], chat: i64) -> Vec<String> {
     calls
         .iter()
-        .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed)
+        .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed && c.buttons.is_empty())
         .filter_map(|c| c.text.clone())
         .collect()
 }
@@ -177,12 +235,38 @@ async fn respond(request: crate::loopback::Request, state: &Mutex<State>, arrive
     )
 }
 
+/// The record of a call of `method` with `body`.
+fn call(method: &str, body: &Value) -> Call {
+    let buttons = body["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            let text = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+            (text("text"), text("callback_data"))
+        })
+        .collect();
+    Call {
+        method: method.to_owned(),
+        chat_id: body["chat_id"].as_i64().unwrap_or_default(),
+        text: body["text"].as_str().map(str::to_owned),
+        message_id: body["message_id"].as_i64(),
+        buttons,
+        callback_query_id: body["callback_query_id"].as_str().map(str::to_owned),
+        failed: false,
+        at: Instant::now(),
+    }
+}
+
 fn canonical(method: &str) -> String {
     let known = [
         "getUpdates",
         "getMe",
         "sendMessage",
         "sendChatAction",
+        "editMessageText",
+        "answerCallbackQuery",
         "getWebhookInfo",
     ];
     known
@@ -196,14 +280,9 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
         let mut state = state.lock().unwrap();
         if let Some(index) = state.failures.iter().position(|(m, _, _)| m == method) {
             let (_, status, failure) = state.failures.remove(index).unwrap();
-            let chat_id = body["chat_id"].as_i64().unwrap_or_default();
-            let text = body["text"].as_str().map(str::to_owned);
             state.calls.push(Call {
-                method: method.to_owned(),
-                chat_id,
-                text,
                 failed: true,
-                at: Instant::now(),
+                ..call(method, body)
             });
             return (status, failure);
         }
@@ -238,25 +317,25 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
                 "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
                 "has_main_web_app": false}}),
         ),
-        "sendChatAction" => {
-            state.calls.push(Call {
-                method: method.to_owned(),
-                chat_id,
-                text,
-                failed: false,
-                at: Instant::now(),
-            });
+        "sendChatAction" | "answerCallbackQuery" => {
+            state.calls.push(call(method, body));
             (200, json!({"ok": true, "result": true}))
+        }
+        "editMessageText" => {
+            state.calls.push(call(method, body));
+            let date = chrono::Utc::now().timestamp();
+            (
+                200,
+                json!({"ok": true, "result": {"message_id": body["message_id"], "date": date, "text": text,
+                    "chat": {"id": chat_id, "type": "private", "first_name": "User"}}}),
+            )
         }
         "sendMessage" => {
             state.next_message_id += 1;
             let message_id = state.next_message_id;
             state.calls.push(Call {
-                method: method.to_owned(),
-                chat_id,
-                text: text.clone(),
-                failed: false,
-                at: Instant::now(),
+                message_id: Some(message_id),
+                ..call(method, body)
             });
             let date = chrono::Utc::now().timestamp();
             (

@@ -9,6 +9,7 @@ mod support;
 mod wat;
 mod web;
 
+mod approvals;
 mod chaos;
 mod claude;
 mod cli;

@@ -2,7 +2,10 @@
 //! (the chat id is the session key, so the bot's `/reset` starts afresh),
 //! with the system prompt from config `system`. Config `backend` (`cli`,
 //! `persistent` or `api`) and `model` pick how and whom to ask, within the
-//! plugin's grant. When Claude cannot answer, the user is told why.
+//! plugin's grant; config `tools` (comma-separated, e.g. `"Read,Bash"`)
+//! the tools Claude may use, within the grant's `tools` and `ask_tools`
+//! (the host asks in the chat before each use of an `ask_tools` one). When
+//! Claude cannot answer, the user is told why.
 
 use mission_chat_sdk::mission::plugin::claude::{self, Backend, Options};
 use mission_chat_sdk::{config_value, conversation, export_chat, CapabilityError, Guest, Message, Reply};
@@ -27,6 +30,9 @@ impl Guest for Assistant {
         }
         if let Some(backend) = backend {
             options = options.backend(backend);
+        }
+        if let Some(tools) = config_value(&message.config, "tools") {
+            options = options.allowed_tools(tools.split(',').map(str::trim).filter(|t| !t.is_empty()));
         }
         let text = match claude::ask(&message.text, &options) {
             Ok(answer) => answer.text,

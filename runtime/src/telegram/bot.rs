@@ -427,7 +427,8 @@ impl TelegramBot {
             return UpdateOutcome::Refused;
         }
         let approvals = self.host.claude().approvals().clone();
-        match approvals.press(id, chat, choice, sender, &update.sender_name).await {
+        let pressed = approvals.press(id, chat, press.message_id, choice, sender, &update.sender_name);
+        match pressed.await {
             Press::Decided(text) => {
                 if let Err(e) = self.sender.answer_press(&press.callback_id, &text, false).await {
                     tracing::debug!(chat, "answering a button press failed: {e}");
@@ -507,6 +508,7 @@ fn stored(update: &Update) -> StoredUpdate {
             press: Some(ButtonPress {
                 callback_id: query.id.0.clone(),
                 data: query.data.clone().unwrap_or_default(),
+                message_id: query.message.as_ref().map(|m| m.id().0),
             }),
         };
     }

@@ -45,6 +45,8 @@ pub struct ButtonPress {
     pub callback_id: String,
     /// The button's data.
     pub data: String,
+    /// The message the button is under (not kept across a restart).
+    pub message_id: Option<i32>,
 }
 
 /// One incoming update as stored.
@@ -181,6 +183,7 @@ pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
                     (Some(callback_id), data) => Some(ButtonPress {
                         callback_id,
                         data: data.unwrap_or_default(),
+                        message_id: None,
                     }),
                     _ => None,
                 },

@@ -22,7 +22,15 @@
 //! - `#cost=X`: reports X US dollars (default 0.0125);
 //! - `#sleep=MS`: waits that long before answering;
 //! - `#linger`: leaves a child running that holds its stdout open, pid in
-//!   `.fake-claude/linger.pid`, and answers.
+//!   `.fake-claude/linger.pid`, and answers;
+//! - `#bash:COMMAND` (to the end of the prompt): the model wants the `Bash`
+//!   tool. Without `Bash` in `--tools` it has none; with it in
+//!   `--allowed-tools` the command runs (`sh -c`, in the working
+//!   directory); else, with `--permission-prompt-tool=stdio` (stream-json
+//!   input), it writes a `can_use_tool` control request, as the real CLI
+//!   does, and waits for the host's control response: `allow` runs the
+//!   command, `deny` gives the model the message; else it is denied. The
+//!   answer then says `ran Bash: OUTPUT` or `Bash denied: MESSAGE`.
 //!
 //! Every start appends `{"pid":..,"args":[..],"at_ms":..}` to
 //! `.fake-claude/spawns.jsonl`.
@@ -48,6 +56,9 @@ struct Args {
     model: Option<String>,
     max_turns: Option<u32>,
     prompt: Option<String>,
+    tools: Vec<String>,
+    allowed_tools: Vec<String>,
+    permission_prompt: Option<String>,
 }
 
 fn main() {
@@ -84,18 +95,21 @@ fn main() {
     append(&session.file, "");
     if args.input_format == "stream-json" {
         let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let line = line.expect("reading stdin");
+        let mut lines = stdin.lock().lines().map(|line| line.expect("reading stdin"));
+        while let Some(line) = lines.next() {
             if line.trim().is_empty() {
                 continue;
             }
             let message: Value =
                 serde_json::from_str(&line).unwrap_or_else(|e| fail(&format!("bad input line: {e}")));
+            if message["type"] != "user" {
+                continue;
+            }
             let prompt = message["message"]["content"][0]["text"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            emit_stream(&args, &mut session, &prompt);
+            emit_stream(&args, &mut session, &prompt, Some(&mut lines));
         }
         return;
     }
@@ -105,9 +119,10 @@ fn main() {
         text
     });
     if args.output_format == "stream-json" {
-        emit_stream(&args, &mut session, &prompt);
+        emit_stream(&args, &mut session, &prompt, None);
     } else {
-        let result = answer(&args, &mut session, &prompt);
+        let tool = use_tool(&args, &session, &prompt, None);
+        let result = answer(&args, &mut session, &prompt, tool);
         println!("{result}");
         if result["is_error"] == true {
             std::process::exit(1);
@@ -141,7 +156,10 @@ fn parse(argv: &[String]) -> Args {
             "-r" | "--resume" => args.resume = Some(value()),
             "--model" => args.model = Some(value()),
             "--max-turns" => args.max_turns = value().parse().ok(),
-            "--system-prompt" | "--tools" | "--allowed-tools" | "--mcp-config" | "--max-budget-usd" => {
+            "--tools" => args.tools = list(&value()),
+            "--allowed-tools" => args.allowed_tools = list(&value()),
+            "--permission-prompt-tool" => args.permission_prompt = Some(value()),
+            "--system-prompt" | "--mcp-config" | "--max-budget-usd" => {
                 value();
             }
             flag if flag.starts_with('-') => fail(&format!("error: unknown option '{flag}'")),
@@ -149,6 +167,85 @@ fn parse(argv: &[String]) -> Args {
         }
     }
     args
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What became of a tool the prompt wants.
+struct ToolOutcome {
+    /// What the answer says.
+    note: String,
+    /// Set when it was denied: the tool's input.
+    denied: Option<Value>,
+}
+
+/// Plays the model wanting `Bash` for a `#bash:` prompt: asks the host on
+/// stdout and reads its answer from `input` when the rules say to ask.
+fn use_tool(
+    args: &Args,
+    session: &Session,
+    prompt: &str,
+    input: Option<&mut dyn Iterator<Item = String>>,
+) -> Option<ToolOutcome> {
+    let command = prompt.split_once("#bash:")?.1.trim().to_owned();
+    let tool_input = json!({"command": command, "description": "Run a command"});
+    if !args.tools.iter().any(|t| t == "Bash") {
+        return Some(ToolOutcome {
+            note: "I have no Bash tool".into(),
+            denied: None,
+        });
+    }
+    if stream(args) {
+        say(&json!({"type": "assistant", "session_id": session.id, "message": {"role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": tool_input}]}}));
+    }
+    let verdict = if args.allowed_tools.iter().any(|t| t == "Bash") {
+        Ok(tool_input.clone())
+    } else if let (Some("stdio"), Some(input)) = (args.permission_prompt.as_deref(), input) {
+        let request_id = format!("req-{}", now_ms());
+        say(&json!({"type": "control_request", "request_id": request_id, "request": {
+            "subtype": "can_use_tool", "tool_name": "Bash", "display_name": "Bash", "input": tool_input,
+            "description": "Run a command", "permission_suggestions": [], "tool_use_id": "toolu_01"}}));
+        let response = input
+            .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
+            .find(|v| v["type"] == "control_response" && v["response"]["request_id"] == json!(request_id))
+            .unwrap_or_else(|| fail("stdin closed while waiting for a permission answer"));
+        let answer = &response["response"]["response"];
+        match answer["behavior"].as_str() {
+            Some("allow") => Ok(answer["updatedInput"].clone()),
+            _ => Err(answer["message"].as_str().unwrap_or("denied").to_owned()),
+        }
+    } else {
+        Err("Claude requested permissions to use Bash, but you haven't granted it yet.".to_owned())
+    };
+    let (note, content, denied) = match verdict {
+        Ok(input) => {
+            let command = input["command"].as_str().unwrap_or_default();
+            let output = std::process::Command::new("sh")
+                .args(["-c", command])
+                .output()
+                .expect("running sh");
+            let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            (format!("ran Bash: {stdout}"), stdout, None)
+        }
+        Err(message) => (format!("Bash denied: {message}"), message, Some(tool_input)),
+    };
+    if stream(args) {
+        say(&json!({"type": "user", "session_id": session.id, "message": {"role": "user", "content": [
+            {"tool_use_id": "toolu_01", "type": "tool_result", "content": content, "is_error": denied.is_some()}]}}));
+    }
+    Some(ToolOutcome { note, denied })
+}
+
+fn stream(args: &Args) -> bool {
+    args.output_format == "stream-json"
 }
 
 struct Session {
@@ -174,8 +271,9 @@ impl Session {
     }
 }
 
-/// The `result` object for `prompt` (after any misbehaviour it asks for).
-fn answer(args: &Args, session: &mut Session, prompt: &str) -> Value {
+/// The `result` object for `prompt` (after any misbehaviour it asks for),
+/// saying what became of the `tool` it wanted.
+fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOutcome>) -> Value {
     misbehave(session, prompt);
     if prompt.contains("#error") {
         let mut result: Value = serde_json::from_str(API_ERROR.lines().next().unwrap()).unwrap();
@@ -207,22 +305,29 @@ fn answer(args: &Args, session: &mut Session, prompt: &str) -> Value {
             .collect();
         names.sort();
         format!("env: {}", names.join(","))
+    } else if let Some(tool) = &tool {
+        format!("fake claude {}", tool.note)
     } else {
         format!("fake claude heard {prompt:?}; earlier: {earlier:?}")
     };
+    if let Some(input) = tool.and_then(|t| t.denied) {
+        result["permission_denials"] = json!([{"tool_name": "Bash", "tool_use_id": "toolu_01", "tool_input": input}]);
+    }
     session.record(prompt);
     result["result"] = json!(text);
     result
 }
 
-/// One stream-json turn: `system/init`, `assistant`, `result`.
-fn emit_stream(args: &Args, session: &mut Session, prompt: &str) {
+/// One stream-json turn: `system/init`, a tool's events if the prompt
+/// wants one, `assistant`, `result`.
+fn emit_stream(args: &Args, session: &mut Session, prompt: &str, input: Option<&mut dyn Iterator<Item = String>>) {
     let mut events = STREAM.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
     let mut init = events.next().unwrap();
     let mut assistant = events.next().unwrap();
     init["session_id"] = json!(session.id);
     say(&init);
-    let result = answer(args, session, prompt);
+    let tool = use_tool(args, session, prompt, input);
+    let result = answer(args, session, prompt, tool);
     assistant["session_id"] = json!(session.id);
     assistant["message"]["content"][0]["text"] = result["result"].clone();
     say(&assistant);

@@ -1,0 +1,290 @@
+//! Claude's tool use approved from Telegram: the fake `claude` (persistent
+//! backend, `--permission-prompt-tool=stdio`) asks before running `Bash`,
+//! the host posts a prompt with inline buttons in the chat, and a press on
+//! the fake Bot API decides: allow once, allow for the conversation, deny;
+//! a stranger's press, no answer, a restart while waiting. The command is
+//! real (`sh -c` in Claude's working directory), so a file it creates shows
+//! whether it ran.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::fake_telegram::{Call, FakeTelegram};
+use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
+
+const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+const ANNA: u64 = 100;
+const STRANGER: u64 = 999;
+const CHAT: i64 = 100;
+
+/// The assistant on the persistent backend with `Bash` to ask about, over
+/// the fake Bot API; approvals wait `wait`.
+fn approval_setup(telegram: &FakeTelegram, wait: &str) -> Setup {
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"assistant\"\npoll_timeout = \"2s\"\napproval_timeout = \"{wait}\"\n",
+        fake_claude(),
+        telegram.url
+    );
+    setup.config_with(
+        &top,
+        vec![PluginSpec::chat("assistant", guest("assistant"))
+            .with("grants = [\"claude\", \"history\"]")
+            .with("config = { tools = \"Bash\" }")
+            .with("[plugins.assistant.claude]\nbackends = [\"persistent\"]\nask_tools = [\"Bash\"]")],
+    );
+    setup
+}
+
+fn up(setup: &Setup) -> RunningHost {
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    host
+}
+
+/// A file in Claude's working directory, where the tool's command runs.
+fn made(setup: &Setup, name: &str) -> PathBuf {
+    setup.dir.path().join("claude-work").join(name)
+}
+
+/// The callback data of the button labelled `label` on `prompt`.
+fn button(prompt: &Call, label: &str) -> String {
+    prompt
+        .buttons
+        .iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| panic!("no `{label}` button: {:?}", prompt.buttons))
+        .1
+        .clone()
+}
+
+/// Every approval as `mission approvals --json` lists it, oldest first.
+fn approvals(setup: &Setup) -> Vec<Value> {
+    let output = setup.mission(&["approvals", "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let mut list: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    list.reverse();
+    list
+}
+
+/// The texts the prompt `message` was edited to.
+fn edits(telegram: &FakeTelegram, message: i64) -> Vec<String> {
+    telegram
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "editMessageText" && c.message_id == Some(message))
+        .filter_map(|c| c.text)
+        .collect()
+}
+
+/// The press answers (`answerCallbackQuery`) so far: their texts.
+fn press_answers(telegram: &FakeTelegram) -> Vec<String> {
+    telegram
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "answerCallbackQuery")
+        .filter_map(|c| c.text)
+        .collect()
+}
+
+#[test]
+fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_running() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "30s");
+    let host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "please #bash:touch once.txt && echo made-once");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    let shown = prompt.text.clone().unwrap();
+    assert!(
+        shown.contains("Claude (assistant) wants to use Bash:\ntouch once.txt && echo made-once"),
+        "{shown}"
+    );
+    assert!(shown.contains("No answer within 30s is a deny."), "{shown}");
+    let labels: Vec<&str> = prompt.buttons.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["Allow once", "Allow for this conversation", "Deny"]);
+    assert!(!made(&setup, "once.txt").exists(), "the tool ran before anyone allowed it");
+
+    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &button(&prompt, "Allow once"));
+    let replies = telegram.wait_for_messages(CHAT, 1);
+    assert_eq!(replies[0], "fake claude ran Bash: made-once");
+    assert!(made(&setup, "once.txt").exists());
+    assert_eq!(
+        edits(&telegram, prompt.message_id.unwrap()),
+        ["✅ Allowed once by User100: Bash — touch once.txt && echo made-once"]
+    );
+    assert_eq!(press_answers(&telegram), ["✅ Allowed once by User100"]);
+
+    // Once was once: the next use asks again, and this time it is denied.
+    telegram.send_text(CHAT, ANNA, "and #bash:touch denied.txt");
+    let second = telegram.wait_for_prompts(CHAT, 2).remove(1);
+    telegram.press(CHAT, ANNA, second.message_id.unwrap(), &button(&second, "Deny"));
+    let replies = telegram.wait_for_messages(CHAT, 2);
+    assert_eq!(replies[1], "fake claude Bash denied: Denied from the chat by User100");
+    assert!(!made(&setup, "denied.txt").exists(), "a denied tool ran");
+    assert_eq!(
+        edits(&telegram, second.message_id.unwrap()),
+        ["🚫 Denied by User100: Bash — touch denied.txt"]
+    );
+
+    let recorded = approvals(&setup);
+    let outcomes: Vec<&str> = recorded.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["allowed_once", "denied"]);
+    assert!(recorded.iter().all(|a| a["decided_by"] == ANNA && a["decided_by_name"] == "User100"));
+    assert_eq!(recorded[1]["summary"], "touch denied.txt");
+    assert_eq!(recorded[1]["chat_id"], CHAT);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn allow_for_the_conversation_asks_once_until_reset() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "30s");
+    let host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "#bash:echo first");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    telegram.press(
+        CHAT,
+        ANNA,
+        prompt.message_id.unwrap(),
+        &button(&prompt, "Allow for this conversation"),
+    );
+    assert_eq!(telegram.wait_for_messages(CHAT, 1)[0], "fake claude ran Bash: first");
+    telegram.send_text(CHAT, ANNA, "#bash:touch second.txt && echo second");
+    assert_eq!(telegram.wait_for_messages(CHAT, 2)[1], "fake claude ran Bash: second");
+    assert!(made(&setup, "second.txt").exists());
+    assert_eq!(telegram.wait_for_prompts(CHAT, 1).len(), 1, "no second prompt");
+    // A reset forgets what was allowed.
+    telegram.send_text(CHAT, ANNA, "/reset");
+    telegram.send_text(CHAT, ANNA, "#bash:echo third");
+    let prompts = telegram.wait_for_prompts(CHAT, 2);
+    telegram.press(CHAT, ANNA, prompts[1].message_id.unwrap(), &button(&prompts[1], "Allow once"));
+    let replies = telegram.wait_for_messages(CHAT, 4);
+    assert_eq!(replies[2], "History cleared: I start afresh.");
+    assert_eq!(replies[3], "fake claude ran Bash: third");
+    let outcomes: Vec<String> = approvals(&setup)
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes, ["allowed_conversation", "allowed_earlier", "allowed_once"]);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "3s");
+    let mut host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "#bash:touch late.txt");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    let message = prompt.message_id.unwrap();
+    let press = telegram.press(CHAT, STRANGER, message, &button(&prompt, "Allow once"));
+    let answered = telegram.wait_for(|c| c.method == "answerCallbackQuery");
+    assert_eq!(answered.callback_query_id.as_deref(), Some(press.as_str()));
+    assert_eq!(answered.text.as_deref(), Some("You are not allowed to decide this."));
+    host.wait_for_log_line(&["button press from a user not on the allowlist: refused", "sender=999"]);
+    let replies = telegram.wait_for_messages(CHAT, 1);
+    assert_eq!(
+        replies[0],
+        "fake claude Bash denied: Denied: nobody answered within 3s in the chat"
+    );
+    assert!(!made(&setup, "late.txt").exists(), "the stranger's press let the tool run");
+    assert_eq!(
+        edits(&telegram, message),
+        ["⌛ Bash: touch late.txt — nobody answered within 3s, so it was not allowed."]
+    );
+    // A press after the fact decides nothing.
+    telegram.press(CHAT, ANNA, message, &button(&prompt, "Allow once"));
+    telegram.wait_for(|c| c.method == "answerCallbackQuery" && c.text.as_deref() == Some("This request is no longer waiting for an answer."));
+    let recorded = approvals(&setup);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["outcome"], "timed_out");
+    assert_eq!(recorded[0]["decided_by"], Value::Null);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn a_restart_while_waiting_is_a_deny_the_user_is_told_of() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "30s");
+    let mut host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "#bash:touch restarted.txt && echo after-restart");
+    let first = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    host.wait_for_log("asked in the chat to allow a tool use");
+    host.signal("-KILL");
+    let _ = host.wait();
+    let host = up(&setup);
+    // The old prompt is settled and the user told; the message, never
+    // answered, is handled again and asks again.
+    let told = telegram.wait_for_messages(CHAT, 1);
+    assert_eq!(
+        told[0],
+        "Mission Control restarted while waiting for an answer about Bash \
+         (touch restarted.txt && echo after-restart): it did not run."
+    );
+    assert!(!made(&setup, "restarted.txt").exists());
+    assert_eq!(
+        edits(&telegram, first.message_id.unwrap()),
+        ["⏹ Bash: touch restarted.txt && echo after-restart — not allowed: Mission Control restarted while waiting for an answer."]
+    );
+    let again = telegram.wait_for_prompts(CHAT, 2).remove(1);
+    // The old prompt's buttons decide nothing now.
+    telegram.press(CHAT, ANNA, first.message_id.unwrap(), &button(&first, "Allow once"));
+    telegram.wait_for(|c| c.method == "answerCallbackQuery" && c.text.as_deref() == Some("This request is no longer waiting for an answer."));
+    assert!(!made(&setup, "restarted.txt").exists());
+    telegram.press(CHAT, ANNA, again.message_id.unwrap(), &button(&again, "Allow once"));
+    assert_eq!(telegram.wait_for_messages(CHAT, 2)[1], "fake claude ran Bash: after-restart");
+    let outcomes: Vec<String> = approvals(&setup)
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes, ["abandoned", "allowed_once"]);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn backends_that_cannot_ask_deny_and_check_warns() {
+    let setup = Setup::new();
+    setup.config_with(
+        &format!(
+            "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\ntimeout = \"1m\"\n",
+            fake_claude()
+        ),
+        vec![PluginSpec::chat("assistant", guest("assistant"))
+            .with("grants = [\"claude\"]")
+            .with("config = { tools = \"Bash\", backend = \"cli\" }")
+            .with("[plugins.assistant.claude]\nbackends = [\"cli\"]\nask_tools = [\"Bash\"]")],
+    );
+    let output = setup.mission(&["chat", "assistant", "#bash:touch never.txt"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(
+        stdout.trim(),
+        "I'm not allowed to ask Claude: tool `Bash` needs a person's approval, which the `cli` backend \
+         cannot ask for (only `persistent` can)."
+    );
+    assert!(!made(&setup, "never.txt").exists());
+    let output = setup.mission(&["check"]);
+    let (stdout, _) = text(&output);
+    assert!(
+        stdout.contains(
+            "warning: plugins.assistant.claude.ask_tools: only the `persistent` backend can ask a person; \
+             through `cli` these tools are always denied"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "warning: plugins.assistant.claude.timeout (1m) is shorter than telegram.approval_timeout (2m): \
+             the call can end before a person answers about Bash"
+        ),
+        "{stdout}"
+    );
+}
