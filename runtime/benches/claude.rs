@@ -183,6 +183,8 @@ fn main() {
                     plugin: &plugin,
                     grant: &grant,
                     history,
+                    chat: None,
+                    shadow: false,
                 };
                 let options = Options {
                     system: None,

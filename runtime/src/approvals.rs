@@ -51,7 +51,9 @@ impl ApprovalOutcome {
     pub fn allowed(self) -> bool {
         matches!(
             self,
-            ApprovalOutcome::AllowedOnce | ApprovalOutcome::AllowedConversation | ApprovalOutcome::AllowedEarlier
+            ApprovalOutcome::AllowedOnce
+                | ApprovalOutcome::AllowedConversation
+                | ApprovalOutcome::AllowedEarlier
         )
     }
 }
@@ -106,7 +108,11 @@ impl ToolUse {
     /// the input in short; cut to fit a chat message.
     pub fn summary(&self) -> String {
         let field = |name: &str| self.input.get(name).and_then(Value::as_str);
-        let text = match (field("command"), field("file_path").or(field("path")), field("url")) {
+        let text = match (
+            field("command"),
+            field("file_path").or(field("path")),
+            field("url"),
+        ) {
             (Some(command), _, _) => command.to_owned(),
             (None, Some(path), _) => path.to_owned(),
             (None, None, Some(url)) => url.to_owned(),
@@ -275,12 +281,21 @@ impl Approvals {
             (None, _) => "this call serves no chat, so there is nobody to ask",
             (Some(_), None) => "the Telegram bot is not running, so there is nobody to ask",
             (Some(chat), Some((prompter, timeout))) => {
-                return self.ask(asking, tool_use, row, (chat, prompter.clone(), *timeout), deadline).await
+                return self
+                    .ask(
+                        asking,
+                        tool_use,
+                        row,
+                        (chat, prompter.clone(), *timeout),
+                        deadline,
+                    )
+                    .await
             }
         };
         let reason = format!("`{}` needs a person's approval: {nobody}", tool_use.tool);
         tracing::warn!(plugin = %asking.plugin, tool = tool_use.tool, "tool use denied: {reason}");
-        self.settled(row, ApprovalOutcome::NoOneToAsk, Some(&reason)).await;
+        self.settled(row, ApprovalOutcome::NoOneToAsk, Some(&reason))
+            .await;
         Verdict::Deny(reason)
     }
 
@@ -361,7 +376,10 @@ impl Approvals {
             None => {
                 let reason = format!("nobody answered within {}", HumanDuration(wait));
                 finish(&self.db, id, ApprovalOutcome::TimedOut, None, Some(&reason)).await;
-                let text = format!("⌛ {}: {summary} — {reason}, so it was not allowed.", tool_use.tool);
+                let text = format!(
+                    "⌛ {}: {summary} — {reason}, so it was not allowed.",
+                    tool_use.tool
+                );
                 prompter.settle(chat, message, &text).await;
                 tracing::warn!(plugin = %asking.plugin, chat, tool = tool_use.tool, "tool use denied: {reason}");
                 return Verdict::Deny(format!("Denied: {reason} in the chat"));
@@ -377,7 +395,8 @@ impl Approvals {
             Choice::Once => Verdict::Allow,
             Choice::Conversation => {
                 if let Some(key) = asking.session_key {
-                    let stored = allow_conversation(&self.db, asking.plugin, key, &tool_use.tool, decided.by).await;
+                    let stored =
+                        allow_conversation(&self.db, asking.plugin, key, &tool_use.tool, decided.by).await;
                     if let Err(e) = stored {
                         tracing::error!(plugin = %asking.plugin, "storing a tool allowance failed: {e:#}");
                     }
@@ -425,7 +444,13 @@ impl Approvals {
             let what = record.map_or_else(String::new, |r| format!(": {} — {}", r.tool, r.summary));
             prompter.settle(chat, message, &format!("{said}{what}")).await;
         }
-        tracing::info!(approval = id, chat, by, outcome = outcome.as_str(), "tool use decided in the chat");
+        tracing::info!(
+            approval = id,
+            chat,
+            by,
+            outcome = outcome.as_str(),
+            "tool use decided in the chat"
+        );
         let _ = waiting.answer.send(Answer::Pressed(Decided {
             choice,
             by,
@@ -442,7 +467,9 @@ impl Approvals {
         for (id, waiting) in waiting {
             finish(&self.db, id, ApprovalOutcome::Abandoned, None, Some(why)).await;
             if let (Some(message), Some((prompter, _))) = (waiting.message, &prompter) {
-                prompter.settle(waiting.chat, message, &format!("⏹ Not allowed: {why}.")).await;
+                prompter
+                    .settle(waiting.chat, message, &format!("⏹ Not allowed: {why}."))
+                    .await;
             }
             let _ = waiting.answer.send(Answer::Closed(why.to_owned()));
         }
@@ -474,9 +501,17 @@ impl Approvals {
         for (id, chat, message, tool, summary) in stale {
             finish(&self.db, id, ApprovalOutcome::Abandoned, None, Some(why)).await;
             tracing::warn!(approval = id, tool, "tool approval abandoned by a restart");
-            let (Some(chat), Some((prompter, _))) = (chat, self.prompter()) else { continue };
+            let (Some(chat), Some((prompter, _))) = (chat, self.prompter()) else {
+                continue;
+            };
             if let Some(message) = message {
-                prompter.settle(chat, message, &format!("⏹ {tool}: {summary} — not allowed: {why}.")).await;
+                prompter
+                    .settle(
+                        chat,
+                        message,
+                        &format!("⏹ {tool}: {summary} — not allowed: {why}."),
+                    )
+                    .await;
             }
             prompter
                 .tell(chat, &format!("{why} about {tool} ({summary}): it did not run."))
@@ -526,15 +561,23 @@ impl Drop for WaitGuard {
         if !self.armed {
             return;
         }
-        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
         let Some(waiting) = waiting else { return };
         let (db, prompter, id, chat) = (self.db.clone(), self.prompter.clone(), self.id, self.chat);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         runtime.spawn(async move {
             let why = "the call ended before an answer";
             finish(&db, id, ApprovalOutcome::Abandoned, None, Some(why)).await;
             if let Some(message) = waiting.message {
-                prompter.settle(chat, message, &format!("⏹ Not allowed: {why}.")).await;
+                prompter
+                    .settle(chat, message, &format!("⏹ Not allowed: {why}."))
+                    .await;
             }
         });
     }
@@ -580,7 +623,12 @@ async fn insert(
 
 async fn record_message(db: &Database, id: i64, message: i32) {
     let stored = db
-        .call(move |c| c.execute("UPDATE tool_approvals SET message_id = ?2 WHERE id = ?1", (id, message)))
+        .call(move |c| {
+            c.execute(
+                "UPDATE tool_approvals SET message_id = ?2 WHERE id = ?1",
+                (id, message),
+            )
+        })
         .await;
     if let Err(e) = stored {
         tracing::error!(approval = id, "recording the prompt's message failed: {e:#}");

@@ -38,6 +38,8 @@ pub struct ChatCall {
     pub plugin: String,
     /// Live or shadow.
     pub role: HandlerRole,
+    /// When the call started.
+    pub started_at: DateTime<Utc>,
     /// How long the call took.
     pub latency: Duration,
     /// What came of it.
@@ -67,10 +69,13 @@ impl ChatCall {
                 ChatCallOutcome::OverBudget,
                 Some("a Claude call was refused over a budget".into()),
             ),
-            Ok(_) if stats.claude_timeouts > 0 => {
-                (ChatCallOutcome::Timeout, Some("a Claude call ran out of time".into()))
+            Ok(_) if stats.claude_timeouts > 0 => (
+                ChatCallOutcome::Timeout,
+                Some("a Claude call ran out of time".into()),
+            ),
+            Ok(_) if stats.claude_failures > 0 => {
+                (ChatCallOutcome::Error, Some("a Claude call failed".into()))
             }
-            Ok(_) if stats.claude_failures > 0 => (ChatCallOutcome::Error, Some("a Claude call failed".into())),
             Ok(_) => (ChatCallOutcome::Ok, None),
         };
         let reply_chars = match &report.result {
@@ -82,6 +87,7 @@ impl ChatCall {
             chat_id,
             plugin: plugin.to_owned(),
             role,
+            started_at: Utc::now() - report.duration,
             latency: report.duration,
             outcome,
             error,
@@ -91,12 +97,19 @@ impl ChatCall {
     }
 
     /// The record of a call that could not be made (the plugin not loaded).
-    pub fn unmade(plugin: &str, role: HandlerRole, chat_id: i64, update_id: Option<i64>, error: String) -> ChatCall {
+    pub fn unmade(
+        plugin: &str,
+        role: HandlerRole,
+        chat_id: i64,
+        update_id: Option<i64>,
+        error: String,
+    ) -> ChatCall {
         ChatCall {
             update_id,
             chat_id,
             plugin: plugin.to_owned(),
             role,
+            started_at: Utc::now(),
             latency: Duration::ZERO,
             outcome: ChatCallOutcome::Error,
             error: Some(error),
@@ -109,7 +122,8 @@ impl ChatCall {
 /// Records `call`; a failure is logged (the call's reply is unaffected).
 pub async fn record(db: &Database, call: ChatCall) {
     let plugin = call.plugin.clone();
-    let now = Utc::now().timestamp_millis();
+    let latency = i64::try_from(call.latency.as_millis()).unwrap_or(i64::MAX);
+    let started = call.started_at.timestamp_millis();
     let stored = db
         .call(move |c| {
             let s = &call.stats;
@@ -119,12 +133,12 @@ pub async fn record(db: &Database, call: ChatCall) {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
             .execute(rusqlite::params![
-                now,
+                started,
                 call.update_id,
                 call.chat_id,
                 call.plugin,
                 call.role,
-                i64::try_from(call.latency.as_millis()).unwrap_or(i64::MAX),
+                latency,
                 call.outcome,
                 call.error,
                 call.reply_chars,
@@ -191,14 +205,20 @@ pub struct ShadowReport {
 }
 
 /// The figures of every handler called since `since`, over the pilot's
-/// window: from the first shadow call after `since` (so the live handler is
-/// measured over the same messages), or `since` when there is none.
-pub async fn shadow_report(db: &Database, since: DateTime<Utc>, now: DateTime<Utc>) -> anyhow::Result<ShadowReport> {
+/// window: from the first message a shadow handled after `since` (so the
+/// live handler is measured over the same messages), or `since` when there
+/// is none.
+pub async fn shadow_report(
+    db: &Database,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ShadowReport> {
     let since_ms = since.timestamp_millis();
     let rows = db
         .call(move |c| {
             let first_shadow: Option<i64> = c.query_row(
-                "SELECT MIN(at) FROM chat_calls WHERE role = 'shadow' AND at >= ?1",
+                "SELECT MIN(at) FROM chat_calls WHERE at >= ?1 AND update_id =
+                     (SELECT MIN(update_id) FROM chat_calls WHERE role = 'shadow' AND at >= ?1)",
                 [since_ms],
                 |r| r.get(0),
             )?;
@@ -228,13 +248,20 @@ pub async fn shadow_report(db: &Database, since: DateTime<Utc>, now: DateTime<Ut
     let mut by_handler: BTreeMap<(bool, String), Vec<Row>> = BTreeMap::new();
     for row in rows {
         let shadow = row.role == HandlerRole::Shadow;
-        by_handler.entry((shadow, row.plugin.clone())).or_default().push(row);
+        by_handler
+            .entry((shadow, row.plugin.clone()))
+            .or_default()
+            .push(row);
     }
     let handlers = by_handler
         .into_values()
         .map(|rows| figures(&rows, days))
         .collect();
-    Ok(ShadowReport { from, to: now, handlers })
+    Ok(ShadowReport {
+        from,
+        to: now,
+        handlers,
+    })
 }
 
 struct Row {
@@ -281,6 +308,9 @@ fn figures(rows: &[Row], days: f64) -> HandlerFigures {
     }
 }
 
+/// How one line of the table shows a handler.
+type Cell = fn(&HandlerFigures) -> String;
+
 impl ShadowReport {
     /// The report as a table, one column per handler.
     pub fn render(&self) -> String {
@@ -297,13 +327,17 @@ impl ShadowReport {
         if !self.handlers.iter().any(|h| h.role == HandlerRole::Shadow) {
             out.push_str("No shadow handler ran in that time (set `shadow = [..]` under [telegram]).\n");
         }
-        let lines: [(&str, fn(&HandlerFigures) -> String); 12] = [
+        let lines: [(&str, Cell); 12] = [
             ("", |h| format!("{} ({})", h.plugin, h.role)),
             ("messages", |h| h.messages.to_string()),
             ("latency p50", |h| format!("{} ms", h.p50_ms)),
             ("latency p95", |h| format!("{} ms", h.p95_ms)),
-            ("errors", |h| format!("{} ({:.1}%)", h.errors, h.error_rate * 100.0)),
-            ("timeouts", |h| format!("{} ({:.1}%)", h.timeouts, h.timeout_rate * 100.0)),
+            ("errors", |h| {
+                format!("{} ({:.1}%)", h.errors, h.error_rate * 100.0)
+            }),
+            ("timeouts", |h| {
+                format!("{} ({:.1}%)", h.timeouts, h.timeout_rate * 100.0)
+            }),
             ("over budget", |h| h.over_budget.to_string()),
             ("cost / message", |h| format!("${:.4}", h.cost_per_message)),
             ("month at this rate", |h| format!("${:.2}", h.month_projected_usd)),
@@ -327,5 +361,97 @@ impl ShadowReport {
             out.push('\n');
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Update `update`'s call, started `update` seconds after `start`.
+    fn call(
+        plugin: &str,
+        role: HandlerRole,
+        update: i64,
+        ms: u64,
+        outcome: ChatCallOutcome,
+        cost: f64,
+    ) -> ChatCall {
+        let start = Utc::now() - chrono::Duration::minutes(30);
+        ChatCall {
+            update_id: Some(update),
+            chat_id: 1,
+            plugin: plugin.into(),
+            role,
+            started_at: start
+                + chrono::Duration::seconds(update)
+                + chrono::Duration::milliseconds((role == HandlerRole::Shadow).into()),
+            latency: Duration::from_millis(ms),
+            outcome,
+            error: None,
+            reply_chars: 10,
+            stats: CallStats {
+                cost_usd: cost,
+                history_given: update as u64 % 2 * 4,
+                context_tokens: 1000,
+                ..CallStats::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn figures_of_a_scripted_pilot() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        // Before the pilot: a live call no shadow saw, out of the window.
+        record(
+            &db,
+            call("live", HandlerRole::Live, 1, 5, ChatCallOutcome::Ok, 0.0),
+        )
+        .await;
+        for update in 2..=11 {
+            record(
+                &db,
+                call("live", HandlerRole::Live, update, 10, ChatCallOutcome::Ok, 0.01),
+            )
+            .await;
+            let (latency, outcome) = match update {
+                2 => (100, ChatCallOutcome::Error),
+                3 | 4 => (100 * update as u64, ChatCallOutcome::Timeout),
+                _ => (100 * update as u64, ChatCallOutcome::Ok),
+            };
+            record(
+                &db,
+                call("candidate", HandlerRole::Shadow, update, latency, outcome, 0.002),
+            )
+            .await;
+        }
+        let now = Utc::now();
+        let report = shadow_report(&db, now - chrono::Duration::hours(48), now)
+            .await
+            .unwrap();
+        let [live, candidate] = &report.handlers[..] else {
+            panic!("{:?}", report.handlers)
+        };
+        assert_eq!(
+            (live.plugin.as_str(), live.role, live.messages),
+            ("live", HandlerRole::Live, 10)
+        );
+        assert_eq!((live.p50_ms, live.p95_ms, live.errors), (10, 10, 0));
+        assert!((live.cost_per_message - 0.01).abs() < 1e-12);
+        // Ten messages in half an hour count as an hour: 0.1 $/h over 30 days.
+        assert!(
+            (live.month_projected_usd - 0.1 * 24.0 * 30.0).abs() < 1e-9,
+            "{live:?}"
+        );
+        assert_eq!(live.mean_history, 2.0);
+        assert_eq!(candidate.role, HandlerRole::Shadow);
+        // Latencies 100, 300, 400 … 1100 ms: nearest rank.
+        assert_eq!((candidate.p50_ms, candidate.p95_ms), (600, 1100));
+        assert_eq!((candidate.errors, candidate.timeouts), (1, 2));
+        assert!((candidate.error_rate - 0.1).abs() < 1e-12 && (candidate.timeout_rate - 0.2).abs() < 1e-12);
+        assert!((candidate.cost_per_message - 0.002).abs() < 1e-12);
+        assert_eq!(candidate.mean_context_tokens, 1000.0);
+        assert_eq!(candidate.mean_reply_chars, 10.0);
     }
 }

@@ -367,7 +367,11 @@ impl Host {
     /// [`Host::chat`] (its own history, its own Claude sessions and budget),
     /// but its Claude calls wait in their own line and cannot ask anyone
     /// about a tool use. Its reply is the caller's to record, never to send.
-    pub async fn shadow_chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>> {
+    pub async fn shadow_chat(
+        &self,
+        name: &str,
+        message: &Message,
+    ) -> anyhow::Result<CallReport<Option<Reply>>> {
         self.handle(name, message, HandlerRole::Shadow, None, None).await
     }
 

@@ -32,8 +32,8 @@
 
 pub mod approvals;
 pub mod build;
-pub mod chat_calls;
 pub mod capabilities;
+pub mod chat_calls;
 pub mod claude;
 pub mod cli;
 pub mod config;

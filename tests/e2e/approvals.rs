@@ -107,9 +107,17 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
     assert!(shown.contains("No answer within 30s is a deny."), "{shown}");
     let labels: Vec<&str> = prompt.buttons.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["Allow once", "Allow for this conversation", "Deny"]);
-    assert!(!made(&setup, "once.txt").exists(), "the tool ran before anyone allowed it");
+    assert!(
+        !made(&setup, "once.txt").exists(),
+        "the tool ran before anyone allowed it"
+    );
 
-    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &button(&prompt, "Allow once"));
+    telegram.press(
+        CHAT,
+        ANNA,
+        prompt.message_id.unwrap(),
+        &button(&prompt, "Allow once"),
+    );
     let replies = telegram.wait_for_messages(CHAT, 1);
     assert_eq!(replies[0], "fake claude ran Bash: made-once");
     assert!(made(&setup, "once.txt").exists());
@@ -124,7 +132,10 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
     let second = telegram.wait_for_prompts(CHAT, 2).remove(1);
     telegram.press(CHAT, ANNA, second.message_id.unwrap(), &button(&second, "Deny"));
     let replies = telegram.wait_for_messages(CHAT, 2);
-    assert_eq!(replies[1], "fake claude Bash denied: Denied from the chat by User100");
+    assert_eq!(
+        replies[1],
+        "fake claude Bash denied: Denied from the chat by User100"
+    );
     assert!(!made(&setup, "denied.txt").exists(), "a denied tool ran");
     assert_eq!(
         edits(&telegram, second.message_id.unwrap()),
@@ -134,7 +145,9 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
     let recorded = approvals(&setup);
     let outcomes: Vec<&str> = recorded.iter().map(|a| a["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["allowed_once", "denied"]);
-    assert!(recorded.iter().all(|a| a["decided_by"] == ANNA && a["decided_by_name"] == "User100"));
+    assert!(recorded
+        .iter()
+        .all(|a| a["decided_by"] == ANNA && a["decided_by_name"] == "User100"));
     assert_eq!(recorded[1]["summary"], "touch denied.txt");
     assert_eq!(recorded[1]["chat_id"], CHAT);
     host.signal("-TERM");
@@ -154,16 +167,27 @@ fn allow_for_the_conversation_asks_once_until_reset() {
         prompt.message_id.unwrap(),
         &button(&prompt, "Allow for this conversation"),
     );
-    assert_eq!(telegram.wait_for_messages(CHAT, 1)[0], "fake claude ran Bash: first");
+    assert_eq!(
+        telegram.wait_for_messages(CHAT, 1)[0],
+        "fake claude ran Bash: first"
+    );
     telegram.send_text(CHAT, ANNA, "#bash:touch second.txt && echo second");
-    assert_eq!(telegram.wait_for_messages(CHAT, 2)[1], "fake claude ran Bash: second");
+    assert_eq!(
+        telegram.wait_for_messages(CHAT, 2)[1],
+        "fake claude ran Bash: second"
+    );
     assert!(made(&setup, "second.txt").exists());
     assert_eq!(telegram.wait_for_prompts(CHAT, 1).len(), 1, "no second prompt");
     // A reset forgets what was allowed.
     telegram.send_text(CHAT, ANNA, "/reset");
     telegram.send_text(CHAT, ANNA, "#bash:echo third");
     let prompts = telegram.wait_for_prompts(CHAT, 2);
-    telegram.press(CHAT, ANNA, prompts[1].message_id.unwrap(), &button(&prompts[1], "Allow once"));
+    telegram.press(
+        CHAT,
+        ANNA,
+        prompts[1].message_id.unwrap(),
+        &button(&prompts[1], "Allow once"),
+    );
     let replies = telegram.wait_for_messages(CHAT, 4);
     assert_eq!(replies[2], "History cleared: I start afresh.");
     assert_eq!(replies[3], "fake claude ran Bash: third");
@@ -171,7 +195,10 @@ fn allow_for_the_conversation_asks_once_until_reset() {
         .iter()
         .map(|a| a["outcome"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(outcomes, ["allowed_conversation", "allowed_earlier", "allowed_once"]);
+    assert_eq!(
+        outcomes,
+        ["allowed_conversation", "allowed_earlier", "allowed_once"]
+    );
     host.signal("-TERM");
     assert!(host.wait().0);
 }
@@ -187,21 +214,33 @@ fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
     let press = telegram.press(CHAT, STRANGER, message, &button(&prompt, "Allow once"));
     let answered = telegram.wait_for(|c| c.method == "answerCallbackQuery");
     assert_eq!(answered.callback_query_id.as_deref(), Some(press.as_str()));
-    assert_eq!(answered.text.as_deref(), Some("You are not allowed to decide this."));
-    host.wait_for_log_line(&["button press from a user not on the allowlist: refused", "sender=999"]);
+    assert_eq!(
+        answered.text.as_deref(),
+        Some("You are not allowed to decide this.")
+    );
+    host.wait_for_log_line(&[
+        "button press from a user not on the allowlist: refused",
+        "sender=999",
+    ]);
     let replies = telegram.wait_for_messages(CHAT, 1);
     assert_eq!(
         replies[0],
         "fake claude Bash denied: Denied: nobody answered within 3s in the chat"
     );
-    assert!(!made(&setup, "late.txt").exists(), "the stranger's press let the tool run");
+    assert!(
+        !made(&setup, "late.txt").exists(),
+        "the stranger's press let the tool run"
+    );
     assert_eq!(
         edits(&telegram, message),
         ["⌛ Bash: touch late.txt — nobody answered within 3s, so it was not allowed."]
     );
     // A press after the fact decides nothing.
     telegram.press(CHAT, ANNA, message, &button(&prompt, "Allow once"));
-    telegram.wait_for(|c| c.method == "answerCallbackQuery" && c.text.as_deref() == Some("This request is no longer waiting for an answer."));
+    telegram.wait_for(|c| {
+        c.method == "answerCallbackQuery"
+            && c.text.as_deref() == Some("This request is no longer waiting for an answer.")
+    });
     let recorded = approvals(&setup);
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0]["outcome"], "timed_out");
@@ -236,11 +275,27 @@ fn a_restart_while_waiting_is_a_deny_the_user_is_told_of() {
     );
     let again = telegram.wait_for_prompts(CHAT, 2).remove(1);
     // The old prompt's buttons decide nothing now.
-    telegram.press(CHAT, ANNA, first.message_id.unwrap(), &button(&first, "Allow once"));
-    telegram.wait_for(|c| c.method == "answerCallbackQuery" && c.text.as_deref() == Some("This request is no longer waiting for an answer."));
+    telegram.press(
+        CHAT,
+        ANNA,
+        first.message_id.unwrap(),
+        &button(&first, "Allow once"),
+    );
+    telegram.wait_for(|c| {
+        c.method == "answerCallbackQuery"
+            && c.text.as_deref() == Some("This request is no longer waiting for an answer.")
+    });
     assert!(!made(&setup, "restarted.txt").exists());
-    telegram.press(CHAT, ANNA, again.message_id.unwrap(), &button(&again, "Allow once"));
-    assert_eq!(telegram.wait_for_messages(CHAT, 2)[1], "fake claude ran Bash: after-restart");
+    telegram.press(
+        CHAT,
+        ANNA,
+        again.message_id.unwrap(),
+        &button(&again, "Allow once"),
+    );
+    assert_eq!(
+        telegram.wait_for_messages(CHAT, 2)[1],
+        "fake claude ran Bash: after-restart"
+    );
     let outcomes: Vec<String> = approvals(&setup)
         .iter()
         .map(|a| a["outcome"].as_str().unwrap().to_owned())

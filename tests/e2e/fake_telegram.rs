@@ -138,12 +138,18 @@ impl FakeTelegram {
         let prompts = |calls: &[Call]| -> Vec<Call> {
             calls
                 .iter()
-                .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.buttons.is_empty() && !c.failed)
+                .filter(|c| {
+                    c.method == "sendMessage" && c.chat_id == chat && !c.buttons.is_empty() && !c.failed
+                })
                 .cloned()
                 .collect()
         };
         let waited = self.wait_until(|calls| prompts(calls).len() >= count);
-        assert!(waited, "chat {chat} got fewer than {count} prompts: {:#?}", self.calls());
+        assert!(
+            waited,
+            "chat {chat} got fewer than {count} prompts: {:#?}",
+            self.calls()
+        );
         prompts(&self.calls())
     }
 

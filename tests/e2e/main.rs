@@ -26,4 +26,5 @@ mod scaffold;
 mod schedules;
 mod sdk;
 mod service;
+mod shadow;
 mod telegram;

@@ -32,7 +32,8 @@ impl Host for Capabilities {
                 stats.claude_calls += 1;
                 stats.input_tokens += usage.input_tokens;
                 stats.output_tokens += usage.output_tokens;
-                stats.context_tokens += usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+                stats.context_tokens +=
+                    usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
                 stats.cost_usd += answer.cost_usd;
             }
             Err(CapabilityError::OverBudget(_)) => stats.claude_over_budget += 1,

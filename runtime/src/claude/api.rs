@@ -347,6 +347,7 @@ mod tests {
             max_turns: None,
             session_key: Some("k".into()),
             tools: Vec::new(),
+            ask_tools: Vec::new(),
             mcp_config: None,
             backend: crate::config::claude::Backend::Api,
             deadline: Duration::from_secs(1),

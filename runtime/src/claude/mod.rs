@@ -294,8 +294,7 @@ impl Claude {
         } else {
             &active.permits
         };
-        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, line.clone().acquire_owned()).await
-        else {
+        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, line.clone().acquire_owned()).await else {
             return Err((CallOutcome::TimedOut, CapabilityError::TimedOut));
         };
         let budget = ledger::budget_status(

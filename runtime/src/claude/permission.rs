@@ -88,8 +88,14 @@ mod tests {
         let plugin = PluginName::parse("assistant").unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         for (capture, outright) in [
-            (include_str!("../../../tests/data/claude/permission-prompt-stdio-allow.txt"), true),
-            (include_str!("../../../tests/data/claude/permission-prompt-stdio-deny.txt"), false),
+            (
+                include_str!("../../../tests/data/claude/permission-prompt-stdio-allow.txt"),
+                true,
+            ),
+            (
+                include_str!("../../../tests/data/claude/permission-prompt-stdio-deny.txt"),
+                false,
+            ),
         ] {
             let asked = lines(capture, "cli->host ")
                 .into_iter()

@@ -330,7 +330,9 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
                             if let Some(request) = control_request(&event) {
                                 let answer = gate.answer(request, deadline).await;
                                 if let Err(e) = write_line(live, &answer).await {
-                                    return Turn::Died(format!("answering its permission request failed: {e}"));
+                                    return Turn::Died(format!(
+                                        "answering its permission request failed: {e}"
+                                    ));
                                 }
                             }
                         }
@@ -350,7 +352,10 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
 /// Writes `value` to the process's stdin as one line.
 async fn write_line(live: &mut Live, value: &serde_json::Value) -> std::io::Result<()> {
     let Some(stdin) = live.process.stdin.as_mut() else {
-        return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "its stdin is closed"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "its stdin is closed",
+        ));
     };
     let mut line = value.to_string();
     line.push('\n');

@@ -155,7 +155,12 @@ impl Request {
         if let Some(turns) = self.max_turns {
             flags.push(format!("--max-turns={turns}"));
         }
-        let every_tool: Vec<&str> = self.tools.iter().chain(&self.ask_tools).map(String::as_str).collect();
+        let every_tool: Vec<&str> = self
+            .tools
+            .iter()
+            .chain(&self.ask_tools)
+            .map(String::as_str)
+            .collect();
         flags.push(format!("--tools={}", every_tool.join(",")));
         if !self.tools.is_empty() {
             flags.push(format!("--allowed-tools={}", self.tools.join(",")));
@@ -275,7 +280,10 @@ mod tests {
         let flags = request.cli_flags();
         assert!(flags.contains(&"--tools=Read,Bash".to_owned()), "{flags:?}");
         assert!(flags.contains(&"--allowed-tools=Read".to_owned()), "{flags:?}");
-        assert!(flags.contains(&"--permission-prompt-tool=stdio".to_owned()), "{flags:?}");
+        assert!(
+            flags.contains(&"--permission-prompt-tool=stdio".to_owned()),
+            "{flags:?}"
+        );
         let through_cli = Options {
             backend: Some(WitBackend::Cli),
             ..asked
@@ -288,7 +296,10 @@ mod tests {
             other => panic!("expected denied, got {other:?}"),
         }
         let outright = Request::resolve(&config(), &grant, "hi".into(), options()).unwrap();
-        assert!(!outright.cli_flags().iter().any(|f| f.starts_with("--permission-prompt-tool")));
+        assert!(!outright
+            .cli_flags()
+            .iter()
+            .any(|f| f.starts_with("--permission-prompt-tool")));
     }
 
     #[test]

@@ -275,7 +275,11 @@ fn check_ask_tools(
             "plugins.{}.claude.ask_tools: only the `persistent` backend can ask a person; \
              through {} these tools are always denied",
             plugin.name,
-            allowed.iter().map(|b| format!("`{b}`")).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|b| format!("`{b}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     for (field, time) in [

@@ -77,7 +77,7 @@ pub struct TelegramBot {
     sender: Arc<TelegramSender>,
     started: Instant,
     /// Each chat's queue of messages for the shadow handlers.
-    shadow_queues: std::sync::Mutex<HashMap<i64, mpsc::UnboundedSender<Message>>>,
+    shadow_queues: std::sync::Mutex<HashMap<i64, mpsc::UnboundedSender<(Message, i64)>>>,
 }
 
 impl TelegramBot {
@@ -108,7 +108,10 @@ impl TelegramBot {
         }
         if !bot.config.shadow.is_empty() {
             let shadows: Vec<&str> = bot.config.shadow.iter().map(PluginName::as_str).collect();
-            tracing::info!(shadows = shadows.join(", "), "shadow handlers get every message too");
+            tracing::info!(
+                shadows = shadows.join(", "),
+                "shadow handlers get every message too"
+            );
         }
         let mut chats: HashMap<i64, mpsc::UnboundedSender<StoredUpdate>> = HashMap::new();
         let mut workers = JoinSet::new();
@@ -349,7 +352,13 @@ impl TelegramBot {
         typing.abort();
         let call = match &report {
             Ok(report) => ChatCall::of(report, handler, HandlerRole::Live, chat, Some(update_id)),
-            Err(e) => ChatCall::unmade(handler, HandlerRole::Live, chat, Some(update_id), format!("{e:#}")),
+            Err(e) => ChatCall::unmade(
+                handler,
+                HandlerRole::Live,
+                chat,
+                Some(update_id),
+                format!("{e:#}"),
+            ),
         };
         chat_calls::record(self.host.db(), call).await;
         let outcome = match report.map(|r| r.result) {
@@ -381,10 +390,10 @@ impl TelegramBot {
         let chat = message.chat_id;
         let mut queues = self.shadow_queues.lock().unwrap_or_else(|p| p.into_inner());
         let queue = queues.entry(chat).or_insert_with(|| {
-            let (sender, mut queue) = mpsc::unbounded_channel::<Message>();
+            let (sender, mut queue) = mpsc::unbounded_channel::<(Message, i64)>();
             let (host, shadows) = (self.host.clone(), self.config.shadow.clone());
             tokio::spawn(async move {
-                while let Some(message) = queue.recv().await {
+                while let Some((message, update_id)) = queue.recv().await {
                     let mut calls = JoinSet::new();
                     for shadow in &shadows {
                         let (host, message, shadow) = (host.clone(), message.clone(), shadow.clone());
@@ -405,13 +414,16 @@ impl TelegramBot {
             });
             sender
         });
-        let _ = queue.send(message);
+        let _ = queue.send((message, update_id));
     }
 
     /// Handles a button press: only an allowlisted user may decide, and only
     /// in the chat the prompt was posted in; the press is answered either way.
     async fn press(&self, update: &StoredUpdate, press: &ButtonPress) -> UpdateOutcome {
-        let (chat, sender) = (update.chat_id.unwrap_or_default(), update.sender_id.unwrap_or_default());
+        let (chat, sender) = (
+            update.chat_id.unwrap_or_default(),
+            update.sender_id.unwrap_or_default(),
+        );
         let answer = |text: &'static str, alert: bool| async move {
             if let Err(e) = self.sender.answer_press(&press.callback_id, text, alert).await {
                 tracing::debug!(chat, "answering a button press failed: {e}");
@@ -422,7 +434,12 @@ impl TelegramBot {
             return UpdateOutcome::Ignored;
         };
         if !self.config.allowed_users.contains(&sender) {
-            tracing::warn!(chat, sender, approval = id, "button press from a user not on the allowlist: refused");
+            tracing::warn!(
+                chat,
+                sender,
+                approval = id,
+                "button press from a user not on the allowlist: refused"
+            );
             answer("You are not allowed to decide this.", true).await;
             return UpdateOutcome::Refused;
         }
@@ -440,7 +457,12 @@ impl TelegramBot {
                 UpdateOutcome::Stale
             }
             Press::WrongChat => {
-                tracing::warn!(chat, sender, approval = id, "button press from another chat than the prompt's: refused");
+                tracing::warn!(
+                    chat,
+                    sender,
+                    approval = id,
+                    "button press from another chat than the prompt's: refused"
+                );
                 answer("You are not allowed to decide this.", true).await;
                 UpdateOutcome::Refused
             }

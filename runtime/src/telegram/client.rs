@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use teloxide::payloads::{AnswerCallbackQuerySetters, SendMessageSetters};
 use teloxide::requests::Requester;
-use teloxide::types::{CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode};
+use teloxide::types::{
+    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode,
+};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::split::{split, MAX_MESSAGE};
@@ -105,18 +107,26 @@ impl TelegramSender {
     /// Replaces the text of `message` in `chat` (its buttons go).
     pub async fn edit(&self, chat: i64, message: i32, text: &str) -> Result<(), RequestError> {
         let text: String = text.chars().take(super::split::MAX_MESSAGE).collect();
-        retrying(chat, || self.bot.edit_message_text(ChatId(chat), MessageId(message), text.clone()))
-            .await
-            .map(drop)
+        retrying(chat, || {
+            self.bot
+                .edit_message_text(ChatId(chat), MessageId(message), text.clone())
+        })
+        .await
+        .map(drop)
     }
 
     /// Answers a button press with a short notice (`alert`: one the user
     /// must dismiss).
     pub async fn answer_press(&self, callback_id: &str, text: &str, alert: bool) -> Result<(), RequestError> {
         let id = CallbackQueryId(callback_id.to_owned());
-        retrying(0, || self.bot.answer_callback_query(id.clone()).text(text).show_alert(alert))
-            .await
-            .map(drop)
+        retrying(0, || {
+            self.bot
+                .answer_callback_query(id.clone())
+                .text(text)
+                .show_alert(alert)
+        })
+        .await
+        .map(drop)
     }
 }
 

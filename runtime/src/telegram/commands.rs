@@ -106,7 +106,10 @@ async fn status(context: &Context<'_>) -> String {
         Ok(recent) if !recent.is_empty() => {
             lines.push("Last tool approvals:".to_owned());
             for approval in recent {
-                let by = approval.decided_by_name.map(|name| format!(" by {name}")).unwrap_or_default();
+                let by = approval
+                    .decided_by_name
+                    .map(|name| format!(" by {name}"))
+                    .unwrap_or_default();
                 lines.push(format!(
                     "- {} ({}): {}{by} at {}",
                     approval.tool,
@@ -144,16 +147,21 @@ async fn shadows(context: &Context<'_>) -> Vec<String> {
         return Vec::new();
     }
     let now = chrono::Utc::now();
-    let figures = match chat_calls::shadow_report(context.host.db(), now - chrono::Duration::hours(24), now).await {
-        Ok(report) => report.handlers,
-        Err(e) => {
-            tracing::error!("failed to read chat calls for /status: {e:#}");
-            Vec::new()
-        }
-    };
-    let mut lines = vec!["Shadow handlers running (replies never sent; `mission shadow report` compares):".to_owned()];
+    let figures =
+        match chat_calls::shadow_report(context.host.db(), now - chrono::Duration::hours(24), now).await {
+            Ok(report) => report.handlers,
+            Err(e) => {
+                tracing::error!("failed to read chat calls for /status: {e:#}");
+                Vec::new()
+            }
+        };
+    let mut lines =
+        vec!["Shadow handlers running (replies never sent; `mission shadow report` compares):".to_owned()];
     for shadow in context.shadows {
-        let line = match figures.iter().find(|f| f.plugin == shadow.as_str() && f.role == HandlerRole::Shadow) {
+        let line = match figures
+            .iter()
+            .find(|f| f.plugin == shadow.as_str() && f.role == HandlerRole::Shadow)
+        {
             Some(f) => format!(
                 "- {shadow}: {} messages in 24h, p50 {} ms, {} errors, {} timeouts",
                 f.messages, f.p50_ms, f.errors, f.timeouts

@@ -38,7 +38,10 @@ impl Prompter for TelegramPrompter {
         let buttons = [
             vec![
                 ("Allow once", Choice::Once.callback_data(prompt.id)),
-                ("Allow for this conversation", Choice::Conversation.callback_data(prompt.id)),
+                (
+                    "Allow for this conversation",
+                    Choice::Conversation.callback_data(prompt.id),
+                ),
             ],
             vec![("Deny", Choice::Deny.callback_data(prompt.id))],
         ];

@@ -203,16 +203,20 @@ fn use_tool(
         });
     }
     if stream(args) {
-        say(&json!({"type": "assistant", "session_id": session.id, "message": {"role": "assistant",
-            "content": [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": tool_input}]}}));
+        say(
+            &json!({"type": "assistant", "session_id": session.id, "message": {"role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": tool_input}]}}),
+        );
     }
     let verdict = if args.allowed_tools.iter().any(|t| t == "Bash") {
         Ok(tool_input.clone())
     } else if let (Some("stdio"), Some(input)) = (args.permission_prompt.as_deref(), input) {
         let request_id = format!("req-{}", now_ms());
-        say(&json!({"type": "control_request", "request_id": request_id, "request": {
+        say(
+            &json!({"type": "control_request", "request_id": request_id, "request": {
             "subtype": "can_use_tool", "tool_name": "Bash", "display_name": "Bash", "input": tool_input,
-            "description": "Run a command", "permission_suggestions": [], "tool_use_id": "toolu_01"}}));
+            "description": "Run a command", "permission_suggestions": [], "tool_use_id": "toolu_01"}}),
+        );
         let response = input
             .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
             .find(|v| v["type"] == "control_response" && v["response"]["request_id"] == json!(request_id))
@@ -238,8 +242,10 @@ fn use_tool(
         Err(message) => (format!("Bash denied: {message}"), message, Some(tool_input)),
     };
     if stream(args) {
-        say(&json!({"type": "user", "session_id": session.id, "message": {"role": "user", "content": [
-            {"tool_use_id": "toolu_01", "type": "tool_result", "content": content, "is_error": denied.is_some()}]}}));
+        say(
+            &json!({"type": "user", "session_id": session.id, "message": {"role": "user", "content": [
+            {"tool_use_id": "toolu_01", "type": "tool_result", "content": content, "is_error": denied.is_some()}]}}),
+        );
     }
     Some(ToolOutcome { note, denied })
 }
@@ -311,7 +317,8 @@ fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOut
         format!("fake claude heard {prompt:?}; earlier: {earlier:?}")
     };
     if let Some(input) = tool.and_then(|t| t.denied) {
-        result["permission_denials"] = json!([{"tool_name": "Bash", "tool_use_id": "toolu_01", "tool_input": input}]);
+        result["permission_denials"] =
+            json!([{"tool_name": "Bash", "tool_use_id": "toolu_01", "tool_input": input}]);
     }
     session.record(prompt);
     result["result"] = json!(text);
@@ -320,7 +327,12 @@ fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOut
 
 /// One stream-json turn: `system/init`, a tool's events if the prompt
 /// wants one, `assistant`, `result`.
-fn emit_stream(args: &Args, session: &mut Session, prompt: &str, input: Option<&mut dyn Iterator<Item = String>>) {
+fn emit_stream(
+    args: &Args,
+    session: &mut Session,
+    prompt: &str,
+    input: Option<&mut dyn Iterator<Item = String>>,
+) {
     let mut events = STREAM.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
     let mut init = events.next().unwrap();
     let mut assistant = events.next().unwrap();

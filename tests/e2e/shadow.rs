@@ -1,0 +1,237 @@
+//! Shadow chat handlers over the fake Bot API: each gets every allowed
+//! message after the live handler has answered, never delays or changes the
+//! live reply, keeps its own history, Claude session and ledger rows, and is
+//! measured; `mission shadow report` sets them side by side.
+
+use serde_json::Value;
+
+use crate::fake_telegram::FakeTelegram;
+use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
+
+const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+const ANNA: u64 = 100;
+const CHAT: i64 = 100;
+
+/// The live chat fixture, and four shadows: `assistant` (Claude through the
+/// fake CLI, slow by the prompt's `#sleep=`), `frugal` (the same, with a
+/// budget one call spends), `broken` (no history grant: every call fails)
+/// and `hasty` (the same as `assistant` with a deadline shorter than
+/// Claude's answers: every call is cut off).
+fn shadow_setup(telegram: &FakeTelegram) -> Setup {
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"live\"\nshadow = [\"assistant\", \"frugal\", \"broken\", \"hasty\"]\npoll_timeout = \"2s\"\n",
+        fake_claude(),
+        telegram.url
+    );
+    let assistant = |name: &str, limits: &str, grant: &str| {
+        PluginSpec::chat(name, guest("assistant"))
+            .with("grants = [\"claude\", \"history\"]")
+            .with(limits)
+            .with(&format!(
+                "[plugins.{name}.claude]\nbackends = [\"persistent\"]\n{grant}"
+            ))
+    };
+    setup.config_with(
+        &top,
+        vec![
+            PluginSpec::chat("live", guest("chat_fixture")).with("grants = [\"history\"]"),
+            assistant("assistant", "", ""),
+            assistant("frugal", "", "daily_usd = 0.01"),
+            PluginSpec::chat("broken", guest("chat_fixture")),
+            assistant("hasty", "timeout = \"1s\"", ""),
+        ],
+    );
+    setup
+}
+
+/// `mission shadow report --json`.
+fn report(setup: &Setup) -> Value {
+    let output = setup.mission(&["shadow", "report", "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The figures of `plugin` in `report`.
+fn figures<'a>(report: &'a Value, plugin: &str) -> &'a Value {
+    report["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["plugin"] == plugin)
+        .unwrap_or_else(|| panic!("no {plugin} in {report:#}"))
+}
+
+/// Rows of `table` per plugin, straight from the SQLite file.
+fn rows_per_plugin(setup: &Setup, table: &str) -> Vec<(String, i64)> {
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let mut select = db
+        .prepare(&format!(
+            "SELECT plugin, COUNT(*) FROM {table} GROUP BY plugin ORDER BY plugin"
+        ))
+        .unwrap();
+    select
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_are_measured() {
+    let telegram = FakeTelegram::start();
+    let setup = shadow_setup(&telegram);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("shadow handlers get every message too");
+    telegram.send_text(CHAT, ANNA, "one #sleep=1500");
+    telegram.send_text(CHAT, ANNA, "two #sleep=1500");
+    // Both live replies, unchanged, while the slow shadow is still on the
+    // first message (it needs 1.5 s for each).
+    let replies = telegram.wait_for_messages(CHAT, 2);
+    assert_eq!(
+        replies,
+        ["one #sleep=1500 (message 1)", "two #sleep=1500 (message 2)"]
+    );
+    let measured = rows_per_plugin(&setup, "chat_calls");
+    let slow_done = measured
+        .iter()
+        .find(|(p, _)| p == "assistant")
+        .map_or(0, |(_, n)| *n);
+    assert!(
+        slow_done < 2,
+        "the live replies waited for the shadow: {measured:?}"
+    );
+
+    // Wait for the shadows to finish both messages.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        let report = report(&setup);
+        let done = report["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["messages"] == 2)
+            .count();
+        if done == 5 {
+            break report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shadows did not finish: {report:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let live = figures(&report, "live");
+    assert_eq!(live["role"], "live");
+    assert_eq!(
+        (live["errors"].as_u64(), live["timeouts"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // The live handler read no history for the first message, two entries for the second.
+    assert_eq!(live["mean_history"], 1.0);
+    assert_eq!(live["cost_usd"], 0.0);
+    let slow = figures(&report, "assistant");
+    assert_eq!(slow["role"], "shadow");
+    assert!(slow["p50_ms"].as_u64().unwrap() >= 1500, "{slow}");
+    assert_eq!(slow["errors"], 0);
+    assert_eq!(slow["cost_per_message"], 0.0125);
+    assert!(slow["month_projected_usd"].as_f64().unwrap() > 0.0);
+    assert!(slow["mean_context_tokens"].as_f64().unwrap() > 0.0);
+    let frugal = figures(&report, "frugal");
+    assert_eq!(frugal["over_budget"], 1);
+    assert_eq!(frugal["cost_usd"], 0.0125);
+    let broken = figures(&report, "broken");
+    assert_eq!(
+        (broken["errors"].as_u64(), broken["error_rate"].as_f64()),
+        (Some(2), Some(1.0))
+    );
+    let hasty = figures(&report, "hasty");
+    assert_eq!(
+        (hasty["timeouts"].as_u64(), hasty["timeout_rate"].as_f64()),
+        (Some(2), Some(1.0))
+    );
+
+    // Nothing of theirs reached the chat.
+    assert_eq!(telegram.messages(CHAT).len(), 2);
+    // Their own history and ledger rows.
+    // (`broken` may not keep any; `hasty` never answered.)
+    assert_eq!(
+        rows_per_plugin(&setup, "history"),
+        [
+            ("assistant".to_owned(), 4),
+            ("frugal".to_owned(), 4),
+            ("live".to_owned(), 4)
+        ]
+    );
+    assert_eq!(
+        rows_per_plugin(&setup, "claude_calls"),
+        [
+            ("assistant".to_owned(), 2),
+            ("frugal".to_owned(), 2),
+            ("hasty".to_owned(), 2)
+        ]
+    );
+
+    let table = setup.mission(&["shadow", "report", "--since", "1h"]);
+    let (table, _) = text(&table);
+    let header = table.lines().nth(1).unwrap();
+    for column in ["live (live)", "assistant (shadow)", "broken (shadow)"] {
+        assert!(header.contains(column), "{table}");
+    }
+    for label in [
+        "latency p95",
+        "errors",
+        "cost / message",
+        "month at this rate",
+        "history given",
+    ] {
+        assert!(
+            table.lines().any(|l| l.starts_with(label)),
+            "no {label} in {table}"
+        );
+    }
+
+    telegram.send_text(CHAT, ANNA, "/status");
+    let status = &telegram.wait_for_messages(CHAT, 3)[2];
+    assert!(status.contains("Shadow handlers running"), "{status}");
+    assert!(status.contains("- assistant: 2 messages in 24h"), "{status}");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn a_shadow_must_be_another_chat_plugin() {
+    let setup = Setup::new();
+    let plugins = || {
+        vec![
+            PluginSpec::chat("live", guest("chat_fixture")),
+            PluginSpec::task("job", guest("chat_fixture")),
+        ]
+    };
+    for (shadow, error) in [
+        (
+            "live",
+            "telegram.shadow: `live` is named twice (the handler cannot shadow itself)",
+        ),
+        (
+            "job",
+            "telegram.shadow: `job` is a task plugin; the bot needs a chat plugin",
+        ),
+        ("nobody", "telegram.shadow: no plugin named `nobody`"),
+    ] {
+        setup.config_with(
+            &format!(
+                "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\nallowed_users = [1]\nhandler = \"live\"\nshadow = [\"{shadow}\"]\n"
+            ),
+            plugins(),
+        );
+        let output = setup.mission(&["check"]);
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success());
+        assert!(stderr.contains(error), "{stderr}");
+    }
+}
