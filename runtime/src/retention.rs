@@ -39,6 +39,10 @@ pub struct Pruned {
     pub http: usize,
     /// Cost ledger rows.
     pub claude_calls: usize,
+    /// Chat handler call records.
+    pub chat_calls: usize,
+    /// Tool-use approvals (decided ones).
+    pub approvals: usize,
     /// Answered CLI requests.
     pub requests: usize,
 }
@@ -54,6 +58,8 @@ impl Pruned {
             + self.loads
             + self.http
             + self.claude_calls
+            + self.chat_calls
+            + self.approvals
             + self.requests
     }
 }
@@ -153,6 +159,20 @@ pub async fn prune(db: &Database, policy: &Policy, now: DateTime<Utc>) -> anyhow
             cutoff(r.claude_calls),
         )
         .await?,
+        chat_calls: in_batches(
+            db,
+            "DELETE FROM chat_calls WHERE id IN (SELECT id FROM chat_calls WHERE at < ?1 LIMIT ?2)",
+            cutoff(r.chat_calls),
+        )
+        .await?,
+        // A pending one stays: it is settled at the next start.
+        approvals: in_batches(
+            db,
+            "DELETE FROM tool_approvals WHERE id IN (SELECT id FROM tool_approvals
+                 WHERE asked_at < ?1 AND outcome != 'pending' LIMIT ?2)",
+            cutoff(r.approvals),
+        )
+        .await?,
         requests: in_batches(
             db,
             "DELETE FROM requests WHERE id IN (SELECT id FROM requests
@@ -244,6 +264,18 @@ mod tests {
              VALUES (?1, ?2, 'p', 'cli', 1, 1, 0, 0, 0.01, 1, 10, 'ok')",
             (id, at),
         )?;
+        c.execute(
+            "INSERT INTO chat_calls (id, at, chat_id, plugin, role, latency_ms, outcome, reply_chars, claude_calls,
+                 input_tokens, output_tokens, context_tokens, cost_usd, history_given)
+             VALUES (?1, ?2, 1, 'p', 'live', 5, 'ok', 2, 0, 0, 0, 0, 0.0, 0)",
+            (id, at),
+        )?;
+        // The oldest approval is still waiting (a host that stopped): it stays.
+        let outcome = if id == 1 { "pending" } else { "denied" };
+        c.execute(
+            "INSERT INTO tool_approvals (id, plugin, tool, summary, asked_at, outcome) VALUES (?1, 'p', 'Bash', 'ls', ?2, ?3)",
+            (id, at, outcome),
+        )?;
         Ok(())
     }
 
@@ -289,6 +321,8 @@ mod tests {
                 loads: 2,
                 http: 2,
                 claude_calls: 1,
+                chat_calls: 2,
+                approvals: 1,
                 requests: 0,
             }
         );

@@ -21,6 +21,11 @@ const CHAT: i64 = 100;
 /// The assistant on the persistent backend with `Bash` to ask about, over
 /// the fake Bot API; approvals wait `wait`.
 fn approval_setup(telegram: &FakeTelegram, wait: &str) -> Setup {
+    approval_setup_with(telegram, wait, "")
+}
+
+/// [`approval_setup`] with more lines (`limits`) in the plugin's table.
+fn approval_setup_with(telegram: &FakeTelegram, wait: &str, limits: &str) -> Setup {
     let setup = Setup::new();
     let top = format!(
         "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n\
@@ -34,6 +39,7 @@ fn approval_setup(telegram: &FakeTelegram, wait: &str) -> Setup {
         vec![PluginSpec::chat("assistant", guest("assistant"))
             .with("grants = [\"claude\", \"history\"]")
             .with("config = { tools = \"Bash\" }")
+            .with(limits)
             .with("[plugins.assistant.claude]\nbackends = [\"persistent\"]\nask_tools = [\"Bash\"]")],
     );
     setup
@@ -301,6 +307,35 @@ fn a_restart_while_waiting_is_a_deny_the_user_is_told_of() {
         .map(|a| a["outcome"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(outcomes, ["abandoned", "allowed_once"]);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn the_wait_for_a_person_counts_toward_the_plugins_deadline() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup_with(&telegram, "2m", "timeout = \"2s\"");
+    let host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "#bash:touch too-late.txt");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    // Nobody answers: the plugin's 2 s end the call, and the wait with it.
+    let replies = telegram.wait_for_messages(CHAT, 1);
+    assert_eq!(
+        replies[0],
+        "Sorry, I could not answer that: it took too long. Try again, or /reset."
+    );
+    let message = prompt.message_id.unwrap();
+    telegram.wait_for(|c| c.method == "editMessageText" && c.message_id == Some(message));
+    assert_eq!(
+        edits(&telegram, message),
+        ["⏹ Not allowed: the call ended before an answer."]
+    );
+    telegram.press(CHAT, ANNA, message, &button(&prompt, "Allow once"));
+    telegram.wait_for(|c| c.method == "answerCallbackQuery");
+    assert!(!made(&setup, "too-late.txt").exists());
+    let recorded = approvals(&setup);
+    assert_eq!(recorded[0]["outcome"], "abandoned");
+    assert_eq!(recorded[0]["reason"], "the call ended before an answer");
     host.signal("-TERM");
     assert!(host.wait().0);
 }

@@ -498,3 +498,75 @@ fn the_bot_and_claude_spend_show_what_happened() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+#[test]
+fn shadows_and_tool_approvals_show_on_the_page() {
+    let fake = crate::fake_telegram::FakeTelegram::start();
+    let setup = Setup::new();
+    setup.config_with(
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:0\"\n\
+             [telegram]\ntoken_env = \"MISSION_TEST_WEB_BOT\"\napi_url = \"{}\"\nallowed_users = [5]\nhandler = \"assistant\"\n\
+             shadow = [\"candidate\"]\npoll_timeout = \"2s\"\n\
+             [claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n",
+            fake.url,
+            crate::support::fake_claude()
+        ),
+        vec![
+            PluginSpec::chat("assistant", guest("assistant")).with(
+                "grants = [\"claude\"]\nconfig = { tools = \"Bash\" }\n\
+                 [plugins.assistant.claude]\nbackends = [\"persistent\"]\nask_tools = [\"Bash\"]",
+            ),
+            PluginSpec::chat("candidate", guest("chat_fixture")).with("grants = [\"history\"]"),
+        ],
+    );
+    let mut command = setup.command(&["up"]);
+    command.env("MISSION_TEST_WEB_BOT", "123:test-token");
+    let (mut host, address) = serve(command);
+    host.wait_for_log("telegram bot polling");
+    fake.send_text(5, 5, "#bash:rm -rf somewhere");
+    let prompt = fake.wait_for_prompts(5, 1).remove(0);
+    let deny = prompt
+        .buttons
+        .iter()
+        .find(|(label, _)| label == "Deny")
+        .unwrap()
+        .1
+        .clone();
+    fake.press(5, 5, prompt.message_id.unwrap(), &deny);
+    assert!(fake.wait_for_messages(5, 1)[0].starts_with("fake claude Bash denied"));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let telegram = loop {
+        let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+        if status["telegram"]["shadows"][0]["messages"] == 1 || Instant::now() > deadline {
+            break status["telegram"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(telegram["shadows"][0]["plugin"], "candidate", "{telegram}");
+    assert_eq!(telegram["shadows"][0]["messages"], 1, "{telegram}");
+    let approval = &telegram["approvals"][0];
+    assert_eq!(
+        (
+            &approval["tool"],
+            &approval["summary"],
+            &approval["outcome"],
+            &approval["by"]
+        ),
+        (
+            &"Bash".into(),
+            &"rm -rf somewhere".into(),
+            &"denied".into(),
+            &"User5".into()
+        )
+    );
+    let page = get(address, "/", &[]).body;
+    assert!(page.contains("shadow candidate (24h)"), "{page}");
+    assert!(
+        page.contains("<h3>Tool approvals</h3>") && page.contains("<code>rm -rf somewhere</code>"),
+        "{page}"
+    );
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}

@@ -125,6 +125,8 @@ fn kept(config: &Config) -> Vec<(&'static str, String)> {
         ),
         ("http_requests", d(r.http)),
         ("claude_calls", d(r.claude_calls)),
+        ("chat_calls", d(r.chat_calls)),
+        ("tool_approvals", d(r.approvals)),
         ("requests", "1d once answered".to_owned()),
     ]
 }

@@ -10,6 +10,8 @@
 //! loads = "90d"         # plugin loads (each plugin's latest always stays)
 //! http = "30d"          # outbound HTTP request records
 //! claude_calls = "400d" # the cost ledger
+//! chat_calls = "90d"    # each chat handler call measured (live and shadow)
+//! approvals = "90d"     # tool uses asked about, and each decision
 //! ```
 
 use std::time::Duration;
@@ -37,6 +39,10 @@ pub struct Retention {
     pub http: Duration,
     /// The Claude cost ledger.
     pub claude_calls: Duration,
+    /// Chat handler calls measured.
+    pub chat_calls: Duration,
+    /// Tool-use approvals.
+    pub approvals: Duration,
 }
 
 impl Default for Retention {
@@ -49,6 +55,8 @@ impl Default for Retention {
             loads: 90 * DAY,
             http: 30 * DAY,
             claude_calls: 400 * DAY,
+            chat_calls: 90 * DAY,
+            approvals: 90 * DAY,
         }
     }
 }
@@ -71,6 +79,10 @@ pub(crate) struct RawRetention {
     http: Option<HumanDuration>,
     /// Example: `claude_calls = "400d"` (the default)
     claude_calls: Option<HumanDuration>,
+    /// Example: `chat_calls = "90d"` (the default)
+    chat_calls: Option<HumanDuration>,
+    /// Example: `approvals = "90d"` (the default)
+    approvals: Option<HumanDuration>,
 }
 
 impl RawRetention {
@@ -97,6 +109,8 @@ impl RawRetention {
             loads: pick("loads", self.loads, default.loads, hour)?,
             http: pick("http", self.http, default.http, hour)?,
             claude_calls: pick("claude_calls", self.claude_calls, default.claude_calls, 31 * DAY)?,
+            chat_calls: pick("chat_calls", self.chat_calls, default.chat_calls, hour)?,
+            approvals: pick("approvals", self.approvals, default.approvals, hour)?,
         })
     }
 }

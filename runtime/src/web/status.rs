@@ -7,9 +7,12 @@ use std::time::Duration;
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
+use crate::approvals;
+use crate::chat_calls::shadow_report;
 use crate::claude::ledger::month_start;
 use crate::claude::report::{cost_report, GroupBy};
 use crate::host::Host;
+use crate::plugin::call::HandlerRole;
 use crate::plugin::loads::{self, LoadOutcome};
 use crate::runs::{self, RunOutcome, RunRecord};
 use crate::schedule;
@@ -120,6 +123,40 @@ pub struct TelegramStatus {
     pub last_message_at: Option<String>,
     /// Updates stored and not yet handled.
     pub pending: u64,
+    /// The shadow handlers, with their last day's figures.
+    pub shadows: Vec<ShadowStatus>,
+    /// The latest tool-use approvals.
+    pub approvals: Vec<ApprovalStatus>,
+}
+
+/// A shadow handler over the last day.
+#[derive(Debug, Serialize)]
+pub struct ShadowStatus {
+    /// The plugin.
+    pub plugin: String,
+    /// Messages it was given.
+    pub messages: u64,
+    /// Its median latency.
+    pub p50_ms: u64,
+    /// Calls that failed or timed out.
+    pub failed: u64,
+}
+
+/// One tool use asked about.
+#[derive(Debug, Serialize)]
+pub struct ApprovalStatus {
+    /// When, host time.
+    pub asked_at: String,
+    /// The tool.
+    pub tool: String,
+    /// What it would do.
+    pub summary: String,
+    /// What came of it.
+    pub outcome: String,
+    /// Whether the tool ran.
+    pub allowed: bool,
+    /// Who decided, for a press.
+    pub by: Option<String>,
 }
 
 /// Claude spend.
@@ -199,11 +236,42 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
                     )
                 })
                 .await?;
+            let day = shadow_report(db, now - chrono::Duration::hours(24), now).await?;
+            let shadows = telegram
+                .shadow
+                .iter()
+                .map(|name| {
+                    let figures = day
+                        .handlers
+                        .iter()
+                        .find(|h| h.plugin == name.as_str() && h.role == HandlerRole::Shadow);
+                    ShadowStatus {
+                        plugin: name.to_string(),
+                        messages: figures.map_or(0, |f| f.messages),
+                        p50_ms: figures.map_or(0, |f| f.p50_ms),
+                        failed: figures.map_or(0, |f| f.errors + f.timeouts + f.over_budget),
+                    }
+                })
+                .collect();
+            let approvals = approvals::recent(db, 5)
+                .await?
+                .into_iter()
+                .map(|a| ApprovalStatus {
+                    asked_at: local(a.asked_at),
+                    allowed: a.outcome.allowed(),
+                    outcome: a.outcome.to_string(),
+                    tool: a.tool,
+                    summary: a.summary,
+                    by: a.decided_by_name,
+                })
+                .collect();
             Some(TelegramStatus {
                 polling: host.services().telegram.is_some(),
                 handler: telegram.handler.to_string(),
                 last_message_at: last.map(|ms| local(crate::db::datetime(ms))),
                 pending,
+                shadows,
+                approvals,
             })
         }
         None => None,
