@@ -12,11 +12,12 @@
 //! - [`capabilities`]: the `mission:plugin` imports, one file per interface,
 //!   and outbound HTTP (`wasi:http`, decided per request by the host);
 //!   [`claude`]: asking Claude through the CLI or the API, with the cost
-//!   ledger and budgets; [`telegram`]: the Bot API client (used by `notify`)
-//!   and the bot.
+//!   ledger and budgets; [`approvals`]: a person allowing Claude's tool use;
+//!   [`telegram`]: the Bot API client (used by `notify`) and the bot.
 //! - [`plugin`]: a compiled, world-checked, pre-instantiated component, its
 //!   cache, loader, calls, registry and load records.
-//! - [`runs`]: run records. [`retention`]: pruning what is past keeping.
+//! - [`runs`]: run records. [`chat_calls`]: chat handler calls measured, and
+//!   the shadow report. [`retention`]: pruning what is past keeping.
 //!   [`host`]: the core — load, reload and call plugins — knowing nothing
 //!   of what drives it.
 //! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
