@@ -2,8 +2,9 @@
 //! against the fake Bot API server on loopback, with the example chat
 //! plugin (echo with history). Prints, for messages sent one at a time, the
 //! time from the update being available to the reply arriving (median,
-//! p99), beside the plugin call alone measured in the same run; and the
-//! messages per second when 10 chats send at once.
+//! p99), beside the plugin call alone measured in the same run; the
+//! messages per second when 10 chats send at once; and the same one at a
+//! time again with a shadow handler (a second echo) beside the live one.
 
 #[path = "../../tests/e2e/fake_telegram.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
@@ -33,19 +34,26 @@ fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
     )
 }
 
-#[tokio::main]
-async fn main() {
-    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/target/wasm32-wasip2/release/echo_chat.wasm");
-    assert!(wasm.exists(), "{} is missing: run `./dev bench`", wasm.display());
-    let fake = fake_telegram::FakeTelegram::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("mission.toml");
+/// A host for the echo plugin over `fake`, with `shadow` handlers (each a
+/// copy of echo), and its bot's Telegram config.
+async fn start_host(
+    fake: &fake_telegram::FakeTelegram,
+    wasm: &std::path::Path,
+    shadows: &[&str],
+    dir: &std::path::Path,
+) -> (Arc<Host>, mission::config::TelegramConfig) {
+    let mut plugins = format!("[plugins.echo]\nworld = \"chat\"\nwasm = {wasm:?}\ngrants = [\"history\"]\n");
+    for shadow in shadows {
+        plugins.push_str(&format!(
+            "[plugins.{shadow}]\nworld = \"chat\"\nwasm = {wasm:?}\ngrants = [\"history\"]\n"
+        ));
+    }
+    let config_path = dir.join("mission.toml");
     std::fs::write(
         &config_path,
         format!(
-            "data_dir = \"data\"\n[plugins.echo]\nworld = \"chat\"\nwasm = {wasm:?}\ngrants = [\"history\"]\n\
-             [telegram]\ntoken_env = \"UNUSED\"\napi_url = \"{}\"\nallowed_users = [1]\nhandler = \"echo\"\n",
+            "data_dir = \"data\"\n{plugins}\
+             [telegram]\ntoken_env = \"UNUSED\"\napi_url = \"{}\"\nallowed_users = [1]\nhandler = \"echo\"\nshadow = {shadows:?}\n",
             fake.url
         ),
     )
@@ -54,6 +62,42 @@ async fn main() {
     let telegram = config.telegram.clone().unwrap();
     let host = Arc::new(Host::open(config).await.unwrap());
     assert!(host.load_all().await.is_empty());
+    (host, telegram)
+}
+
+/// Sends `SEQUENTIAL` messages to `chat` one at a time; each one's time
+/// from the update being available to the reply arriving.
+async fn one_at_a_time(fake: &Arc<fake_telegram::FakeTelegram>, chat: i64) -> Vec<Duration> {
+    let mut end_to_end = Vec::new();
+    for i in 0..SEQUENTIAL {
+        let sent = Instant::now();
+        fake.send_text(chat, 1, &format!("m{i}"));
+        let waiter = fake.clone();
+        let at = tokio::task::spawn_blocking(move || {
+            waiter.wait_for_messages(chat, i + 1);
+            waiter
+                .calls()
+                .iter()
+                .filter(|c| c.method == "sendMessage" && c.chat_id == chat)
+                .nth(i)
+                .unwrap()
+                .at
+        })
+        .await
+        .unwrap();
+        end_to_end.push(at - sent);
+    }
+    end_to_end
+}
+
+#[tokio::main]
+async fn main() {
+    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/target/wasm32-wasip2/release/echo_chat.wasm");
+    assert!(wasm.exists(), "{} is missing: run `./dev bench`", wasm.display());
+    let fake = fake_telegram::FakeTelegram::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (host, telegram) = start_host(&fake, &wasm, &[], dir.path()).await;
 
     // The plugin call alone, as the bot makes it.
     let message = |text: &str| Message {
@@ -92,25 +136,7 @@ async fn main() {
     }));
 
     let fake = Arc::new(fake);
-    let mut end_to_end = Vec::new();
-    for i in 0..SEQUENTIAL {
-        let sent = Instant::now();
-        fake.send_text(1, 1, &format!("m{i}"));
-        let waiter = fake.clone();
-        let at = tokio::task::spawn_blocking(move || {
-            waiter.wait_for_messages(1, i + 1);
-            waiter
-                .calls()
-                .iter()
-                .filter(|c| c.method == "sendMessage" && c.chat_id == 1)
-                .nth(i)
-                .unwrap()
-                .at
-        })
-        .await
-        .unwrap();
-        end_to_end.push(at - sent);
-    }
+    let end_to_end = one_at_a_time(&fake, 1).await;
 
     let started = Instant::now();
     for round in 0..PER_CHAT {
@@ -127,6 +153,19 @@ async fn main() {
     .await
     .unwrap();
     let burst = started.elapsed();
+    stop.send(()).unwrap();
+    serving.await.unwrap();
+
+    // Again, on a host of its own, with a shadow handler beside the live one.
+    let shadow_dir = tempfile::tempdir().unwrap();
+    let (shadow_host, shadow_telegram) = start_host(&fake, &wasm, &["echo-shadow"], shadow_dir.path()).await;
+    let shadow_sender = Arc::new(TelegramSender::new(&shadow_telegram, "123:bench".into()).unwrap());
+    let bot = TelegramBot::new(shadow_host.clone(), shadow_telegram, shadow_sender);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(bot.run(Duration::from_secs(5), async {
+        let _ = stopped.await;
+    }));
+    let with_shadow = one_at_a_time(&fake, 2).await;
     stop.send(()).unwrap();
     serving.await.unwrap();
 
@@ -147,5 +186,11 @@ async fn main() {
     println!(
         "  {CHATS} chats x {PER_CHAT} messages at once: {burst:.2?}, {:.0} messages/s",
         (CHATS as usize * PER_CHAT) as f64 / burst.as_secs_f64()
+    );
+    let (shadow_median, shadow_p99) = median_and_p99(with_shadow);
+    println!(
+        "  one at a time with a shadow handler: median {shadow_median:.2?}, p99 {shadow_p99:.2?} \
+         ({:.2}x the median without, same run)",
+        shadow_median.as_secs_f64() / e2e_median.as_secs_f64()
     );
 }

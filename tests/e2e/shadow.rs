@@ -235,3 +235,59 @@ fn a_shadow_must_be_another_chat_plugin() {
         assert!(stderr.contains(error), "{stderr}");
     }
 }
+
+#[test]
+fn a_shadow_of_the_same_kind_keeps_its_own_claude_session() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"assistant\"\nshadow = [\"candidate\"]\npoll_timeout = \"2s\"\n",
+        fake_claude(),
+        telegram.url
+    );
+    let assistant = |name: &str| {
+        PluginSpec::chat(name, guest("assistant"))
+            .with("grants = [\"claude\"]")
+            .with(&format!("[plugins.{name}.claude]\nbackends = [\"persistent\"]"))
+    };
+    setup.config_with(&top, vec![assistant("assistant"), assistant("candidate")]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    telegram.send_text(CHAT, ANNA, "one");
+    telegram.send_text(CHAT, ANNA, "two");
+    // The live session heard only the live conversation, once each.
+    let replies = telegram.wait_for_messages(CHAT, 2);
+    assert_eq!(replies[1], "fake claude heard \"two\"; earlier: [\"one\"]");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rows_per_plugin(&setup, "claude_calls").len() < 2
+        || rows_per_plugin(&setup, "claude_calls")[1].1 < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shadow did not answer both"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Two processes, one per plugin, each on its own session.
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let sessions: Vec<(String, String)> = db
+        .prepare("SELECT plugin, session_id FROM claude_sessions ORDER BY plugin")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(
+        (sessions[0].0.as_str(), sessions[1].0.as_str()),
+        ("assistant", "candidate")
+    );
+    assert_ne!(sessions[0].1, sessions[1].1);
+    assert_eq!(telegram.messages(CHAT).len(), 2, "the shadow's replies were sent");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
