@@ -312,6 +312,29 @@ fn a_restart_while_waiting_is_a_deny_the_user_is_told_of() {
 }
 
 #[test]
+fn stopping_the_host_while_waiting_denies_and_does_not_hang() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "2m");
+    let mut host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "#bash:touch stopped.txt");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    host.wait_for_log("asked in the chat to allow a tool use");
+    host.signal("-TERM");
+    // The chat's message finishes without the tool, inside the shutdown grace.
+    assert_eq!(
+        telegram.wait_for_messages(CHAT, 1)[0],
+        "fake claude Bash denied: Not allowed: Mission Control is stopping"
+    );
+    assert!(host.wait().0);
+    assert_eq!(
+        edits(&telegram, prompt.message_id.unwrap()),
+        ["⏹ Not allowed: Mission Control is stopping."]
+    );
+    assert!(!made(&setup, "stopped.txt").exists());
+    assert_eq!(approvals(&setup)[0]["outcome"], "abandoned");
+}
+
+#[test]
 fn the_wait_for_a_person_counts_toward_the_plugins_deadline() {
     let telegram = FakeTelegram::start();
     let setup = approval_setup_with(&telegram, "2m", "timeout = \"2s\"");

@@ -41,6 +41,9 @@ struct State {
     calls: Vec<Call>,
     failures: VecDeque<(String, u16, Value)>,
     next_message_id: i64,
+    /// The update kinds the last `getUpdates` asked for (Telegram keeps
+    /// the others from the bot); none: all.
+    allowed_updates: Option<Vec<String>>,
 }
 
 /// The fake server; it stops with the test process.
@@ -294,6 +297,10 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
         }
     }
     if method == "getUpdates" {
+        if let Some(kinds) = body["allowed_updates"].as_array() {
+            let kinds = kinds.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+            state.lock().unwrap().allowed_updates = Some(kinds);
+        }
         let offset = body["offset"].as_i64().unwrap_or(0);
         let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0).min(10));
         let deadline = tokio::time::Instant::now() + timeout;
@@ -301,9 +308,12 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
             let notified = arrived.notified();
             {
                 let mut state = state.lock().unwrap();
-                state
-                    .pending
-                    .retain(|u| u["update_id"].as_i64().unwrap() >= offset);
+                // Telegram drops what the bot did not ask for.
+                let allowed = state.allowed_updates.clone();
+                state.pending.retain(|u| {
+                    u["update_id"].as_i64().unwrap() >= offset
+                        && allowed.as_ref().is_none_or(|kinds| kinds.iter().any(|k| u.get(k).is_some()))
+                });
                 if !state.pending.is_empty() {
                     return (200, json!({"ok": true, "result": state.pending.clone()}));
                 }

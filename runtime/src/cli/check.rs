@@ -58,8 +58,13 @@ async fn check_plugins(config: &Config) -> anyhow::Result<Vec<Finding>> {
 fn check_telegram(config: &Config) -> Option<Finding> {
     let telegram = config.telegram.as_ref()?;
     if std::env::var_os(&telegram.token_env).is_some() {
+        let shadows: Vec<String> = telegram.shadow.iter().map(|s| format!("`{s}`")).collect();
+        let shadows = match shadows.is_empty() {
+            true => String::new(),
+            false => format!(", shadowed by {}", shadows.join(", ")),
+        };
         return Some(Finding::Ok(format!(
-            "telegram: ok, chat plugin `{}`",
+            "telegram: ok, chat plugin `{}`{shadows}",
             telegram.handler
         )));
     }
