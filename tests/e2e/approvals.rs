@@ -15,6 +15,7 @@ use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
 
 const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 const ANNA: u64 = 100;
+const BEN: u64 = 200;
 const STRANGER: u64 = 999;
 const CHAT: i64 = 100;
 
@@ -29,7 +30,7 @@ fn approval_setup_with(telegram: &FakeTelegram, wait: &str, limits: &str) -> Set
     let setup = Setup::new();
     let top = format!(
         "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}, {BEN}]\n\
          handler = \"assistant\"\npoll_timeout = \"2s\"\napproval_timeout = \"{wait}\"\n",
         fake_claude(),
         telegram.url

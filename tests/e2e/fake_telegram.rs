@@ -298,7 +298,10 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
     }
     if method == "getUpdates" {
         if let Some(kinds) = body["allowed_updates"].as_array() {
-            let kinds = kinds.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+            let kinds = kinds
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
             state.lock().unwrap().allowed_updates = Some(kinds);
         }
         let offset = body["offset"].as_i64().unwrap_or(0);
@@ -312,7 +315,9 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
                 let allowed = state.allowed_updates.clone();
                 state.pending.retain(|u| {
                     u["update_id"].as_i64().unwrap() >= offset
-                        && allowed.as_ref().is_none_or(|kinds| kinds.iter().any(|k| u.get(k).is_some()))
+                        && allowed
+                            .as_ref()
+                            .is_none_or(|kinds| kinds.iter().any(|k| u.get(k).is_some()))
                 });
                 if !state.pending.is_empty() {
                     return (200, json!({"ok": true, "result": state.pending.clone()}));

@@ -424,13 +424,9 @@ impl TelegramBot {
             update.chat_id.unwrap_or_default(),
             update.sender_id.unwrap_or_default(),
         );
-        let answer = |text: &'static str, alert: bool| async move {
-            if let Err(e) = self.sender.answer_press(&press.callback_id, text, alert).await {
-                tracing::debug!(chat, "answering a button press failed: {e}");
-            }
-        };
+        let answer = |text: String, alert: bool| self.answer_press(chat, press, text, alert);
         let Some((id, choice)) = Choice::parse(&press.data) else {
-            answer("This button is not one of mine.", false).await;
+            answer("This button is not one of mine.".into(), false).await;
             return UpdateOutcome::Ignored;
         };
         if !self.config.allowed_users.contains(&sender) {
@@ -440,20 +436,18 @@ impl TelegramBot {
                 approval = id,
                 "button press from a user not on the allowlist: refused"
             );
-            answer("You are not allowed to decide this.", true).await;
+            answer("You are not allowed to decide this.".into(), true).await;
             return UpdateOutcome::Refused;
         }
         let approvals = self.host.claude().approvals().clone();
         let pressed = approvals.press(id, chat, press.message_id, choice, sender, &update.sender_name);
         match pressed.await {
             Press::Decided(text) => {
-                if let Err(e) = self.sender.answer_press(&press.callback_id, &text, false).await {
-                    tracing::debug!(chat, "answering a button press failed: {e}");
-                }
+                answer(text, false).await;
                 UpdateOutcome::Decided
             }
             Press::NotWaiting => {
-                answer("This request is no longer waiting for an answer.", false).await;
+                answer("This request is no longer waiting for an answer.".into(), false).await;
                 UpdateOutcome::Stale
             }
             Press::WrongChat => {
@@ -463,9 +457,17 @@ impl TelegramBot {
                     approval = id,
                     "button press from another chat than the prompt's: refused"
                 );
-                answer("You are not allowed to decide this.", true).await;
+                answer("You are not allowed to decide this.".into(), true).await;
                 UpdateOutcome::Refused
             }
+        }
+    }
+
+    /// Answers `press` with `text` (`alert`: a notice the user must dismiss);
+    /// a failure is logged, the press is handled either way.
+    async fn answer_press(&self, chat: i64, press: &ButtonPress, text: String, alert: bool) {
+        if let Err(e) = self.sender.answer_press(&press.callback_id, &text, alert).await {
+            tracing::debug!(chat, "answering a button press failed: {e}");
         }
     }
 
