@@ -291,3 +291,92 @@ fn a_shadow_of_the_same_kind_keeps_its_own_claude_session() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+#[test]
+fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\n[claude.budget]\nmonthly_usd = 50.0\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"live\"\nshadow = [\"echo\", \"capped\", \"uncapped\"]\npoll_timeout = \"2s\"\n",
+        fake_claude(),
+        telegram.url
+    );
+    let fixture = |name: &str| {
+        PluginSpec::chat(name, guest("chat_fixture"))
+            .with("grants = [\"history\", \"notify\"]")
+            .with(&format!("[plugins.{name}.notify]\nchats = [{CHAT}, 555]"))
+    };
+    let assistant = |name: &str, grant: &str| {
+        PluginSpec::chat(name, guest("assistant"))
+            .with("grants = [\"claude\"]")
+            .with(&format!(
+                "[plugins.{name}.claude]\nbackends = [\"persistent\"]\n{grant}"
+            ))
+    };
+    setup.config_with(
+        &top,
+        vec![
+            fixture("live"),
+            fixture("echo"),
+            assistant("capped", "monthly_usd = 5.0"),
+            assistant("uncapped", ""),
+        ],
+    );
+    let mut command = setup.command(&["check"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let (stdout, _) = text(&command.output().unwrap());
+    assert!(
+        stdout.contains("telegram: ok, chat plugin `live`, shadowed by `echo`, `capped`, `uncapped`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "warning: plugins.uncapped.claude: the shadow handler `uncapped` has only the global [claude.budget], \
+             which the live handler needs too: set daily_usd or monthly_usd to cap what the pilot may spend"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("`capped` has"), "{stdout}");
+
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    telegram.send_text(CHAT, ANNA, "notify 555");
+    // The live handler notifies; the shadow's notification is refused.
+    assert_eq!(
+        telegram.wait_for_messages(555, 1),
+        ["a notification from the fixture"]
+    );
+    assert_eq!(telegram.wait_for_messages(CHAT, 1), ["notified 555 (message 1)"]);
+    let db_path = setup.dir.path().join("data/mission.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let shadow_reply_chars = loop {
+        let db = rusqlite::Connection::open(&db_path).unwrap();
+        let found = db.query_row(
+            "SELECT reply_chars FROM chat_calls WHERE plugin = 'echo'",
+            [],
+            |r| r.get::<_, i64>(0),
+        );
+        if let Ok(chars) = found {
+            break chars;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shadow was not measured"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let refused = "not notified: denied: a shadow handler sends no messages (message 1)";
+    assert_eq!(shadow_reply_chars, refused.chars().count() as i64);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        telegram.messages(555).len(),
+        1,
+        "the shadow's notification was sent"
+    );
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}

@@ -1,6 +1,7 @@
 //! `mission:plugin/notify`: sending Telegram messages from any plugin, e.g.
 //! a lead alert from a scheduled task. Needs the `notify` grant, and only
-//! reaches the chats listed in `[plugins.NAME.notify] chats`.
+//! reaches the chats listed in `[plugins.NAME.notify] chats`. A shadow
+//! handler's call sends nothing: its words never reach a chat.
 
 use super::Capabilities;
 use crate::config::Grant;
@@ -14,6 +15,12 @@ impl Host for Capabilities {
     async fn send(&mut self, chat_id: i64, text: String) -> wasmtime::Result<Result<(), CapabilityError>> {
         if let Err(denied) = self.check(Grant::Notify) {
             return Ok(Err(denied));
+        }
+        if self.context.shadow {
+            tracing::debug!(plugin = %self.plugin, chat_id, "notify denied: a shadow handler's call");
+            return Ok(Err(CapabilityError::Denied(
+                "a shadow handler sends no messages".into(),
+            )));
         }
         if !self.notify_chats.contains(&chat_id) {
             tracing::warn!(plugin = %self.plugin, chat_id, "notify denied: chat not listed");

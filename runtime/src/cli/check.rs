@@ -13,6 +13,7 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     println!("{}: ok", config.file.display());
     let mut findings = check_plugins(&config).await?;
     findings.extend(check_telegram(&config));
+    findings.extend(check_shadows(&config));
     findings.extend(check_schedules(&config));
     findings.extend(check_claude(&config));
     findings.extend(check_http(&config));
@@ -82,6 +83,34 @@ fn check_telegram(config: &Config) -> Option<Finding> {
         "telegram.token_env: the environment variable `{}` is not set: the bot would not start{notify}",
         telegram.token_env
     )))
+}
+
+/// Each shadow handler with Claude: without a budget of its own, the
+/// pilot spends from the global budget the live handler needs.
+fn check_shadows(config: &Config) -> Vec<Finding> {
+    let Some(telegram) = &config.telegram else {
+        return Vec::new();
+    };
+    let global = config.claude.as_ref().map(|c| c.budget).unwrap_or_default();
+    let unbudgeted = telegram
+        .shadow
+        .iter()
+        .filter_map(|name| config.plugin(name.as_str()))
+        .filter(|p| p.grants.contains(&Grant::Claude))
+        .filter(|p| p.claude.budget.daily_usd.is_none() && p.claude.budget.monthly_usd.is_none());
+    unbudgeted
+        .map(|plugin| {
+            let limit = match (global.daily_usd, global.monthly_usd) {
+                (None, None) => "no budget at all".to_owned(),
+                _ => "only the global [claude.budget], which the live handler needs too".to_owned(),
+            };
+            Finding::Warning(format!(
+                "plugins.{0}.claude: the shadow handler `{0}` has {limit}: set daily_usd or monthly_usd \
+                 to cap what the pilot may spend",
+                plugin.name
+            ))
+        })
+        .collect()
 }
 
 /// Each schedule file, valid or not.
