@@ -104,8 +104,10 @@ pub struct ToolUse {
 }
 
 impl ToolUse {
-    /// What a person needs to decide: the Bash command, the file path, else
-    /// the input in short; cut to fit a chat message.
+    /// What a person needs to decide, cut to fit a chat message: the Bash
+    /// command; the file path, with the start of what a `Write` would put
+    /// there or what an `Edit` would replace by what; the URL; else the
+    /// input as JSON.
     pub fn summary(&self) -> String {
         let field = |name: &str| self.input.get(name).and_then(Value::as_str);
         let text = match (
@@ -114,12 +116,31 @@ impl ToolUse {
             field("url"),
         ) {
             (Some(command), _, _) => command.to_owned(),
-            (None, Some(path), _) => path.to_owned(),
+            (None, Some(path), _) => match (field("content"), field("old_string"), field("new_string")) {
+                (Some(content), _, _) => format!("{path}\n{}", first_lines(content, 5)),
+                (None, Some(old), Some(new)) => {
+                    format!(
+                        "{path}\nreplace: {}\nwith: {}",
+                        first_lines(old, 3),
+                        first_lines(new, 3)
+                    )
+                }
+                _ => path.to_owned(),
+            },
             (None, None, Some(url)) => url.to_owned(),
             _ => self.input.to_string(),
         };
         cut(&text, MAX_SUMMARY)
     }
+}
+
+/// The first `n` lines of `text`, with `…` when there are more.
+fn first_lines(text: &str, n: usize) -> String {
+    let mut lines: Vec<&str> = text.lines().take(n + 1).collect();
+    if lines.len() > n {
+        lines[n] = "…";
+    }
+    lines.join("\n")
 }
 
 /// Who wants the tool, and where a person could answer.
@@ -748,4 +769,51 @@ fn cut(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max - 1).collect();
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn summary(tool: &str, input: Value) -> String {
+        ToolUse {
+            tool: tool.into(),
+            input,
+        }
+        .summary()
+    }
+
+    #[test]
+    fn a_summary_shows_what_the_tool_would_do() {
+        let bash = json!({"command": "git -C ~/invoices status", "description": "Show status"});
+        assert_eq!(summary("Bash", bash), "git -C ~/invoices status");
+        let write = json!({"file_path": "/srv/a.txt", "content": "1\n2\n3\n4\n5\n6\n7"});
+        assert_eq!(summary("Write", write), "/srv/a.txt\n1\n2\n3\n4\n5\n…");
+        let edit = json!({"file_path": "/srv/b.rs", "old_string": "let a = 1;", "new_string": "let a = 2;"});
+        assert_eq!(
+            summary("Edit", edit),
+            "/srv/b.rs\nreplace: let a = 1;\nwith: let a = 2;"
+        );
+        assert_eq!(
+            summary("WebFetch", json!({"url": "https://example.com", "prompt": "x"})),
+            "https://example.com"
+        );
+        assert_eq!(summary("Other", json!({"n": 1})), "{\"n\":1}");
+        let long = summary("Bash", json!({"command": "x".repeat(1000)}));
+        assert_eq!(long.chars().count(), MAX_SUMMARY);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn button_data_names_the_approval_and_the_choice() {
+        for choice in [Choice::Once, Choice::Conversation, Choice::Deny] {
+            let data = choice.callback_data(42);
+            assert!(data.len() <= 64, "Telegram takes at most 64 bytes: {data}");
+            assert_eq!(Choice::parse(&data), Some((42, choice)));
+        }
+        assert_eq!(Choice::parse("tool:x:once"), None);
+        assert_eq!(Choice::parse("other:1:once"), None);
+        assert_eq!(Choice::parse("tool:1:always"), None);
+    }
 }
