@@ -370,7 +370,10 @@ impl Approvals {
                 let reason = format!("the approval prompt could not be posted: {e:#}");
                 tracing::error!(plugin = %asking.plugin, chat, "{reason}");
                 finish(&self.db, id, ApprovalOutcome::Abandoned, None, Some(&reason)).await;
-                return Verdict::Deny(reason);
+                return Verdict::Deny(format!(
+                    "`{}` needs a person's approval, and the prompt could not be posted in the chat",
+                    tool_use.tool
+                ));
             }
         };
         if let Some(waiting) = self.lock_waiting().get_mut(&id) {

@@ -402,3 +402,27 @@ fn backends_that_cannot_ask_deny_and_check_warns() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_prompt_telegram_refuses_is_a_deny_with_the_reason_recorded() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "30s");
+    let host = up(&setup);
+    telegram.fail_next(
+        "sendMessage",
+        400,
+        serde_json::json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
+    );
+    telegram.send_text(CHAT, ANNA, "#bash:touch unposted.txt");
+    assert_eq!(
+        telegram.wait_for_messages(CHAT, 1)[0],
+        "fake claude Bash denied: `Bash` needs a person's approval, and the prompt could not be posted in the chat"
+    );
+    assert!(!made(&setup, "unposted.txt").exists());
+    let recorded = approvals(&setup);
+    assert_eq!(recorded[0]["outcome"], "abandoned");
+    let reason = recorded[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("chat not found"), "{reason}");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
