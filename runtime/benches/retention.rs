@@ -2,8 +2,10 @@
 //! clock. 50 schedules (one every minute, four every 15 minutes, ten hourly,
 //! 35 daily: 2,099 runs a day, a tenth with 4 KiB of output, the rest
 //! 200 B) and 100 Telegram messages a day (each an update with its reply,
-//! two history entries, two API transcript entries and a ledger row), 300
-//! HTTP records and five plugin loads a day. Day by day, one file is
+//! two history entries, two API transcript entries, a ledger row, and two
+//! chat call records: the live handler's and a shadow's, as if a pilot ran
+//! all year), five tool approvals, 300 HTTP records and five plugin loads a
+//! day. Day by day, one file is
 //! pruned with the default `[retention]` as `mission up` would; the
 //! baseline file, in the same run, takes the same load and is never
 //! pruned. Prints both files' sizes through the year, and how long the
@@ -84,8 +86,22 @@ fn write_day(c: &mut rusqlite::Connection, day: i64, start: i64, ids: &mut i64) 
                  cache_write_tokens, cache_read_tokens, cost_usd, turns, duration_ms, outcome)
              VALUES (?1, 'assistant', 'persistent', 'claude-sonnet-4-5', '77', 1200, 300, 0, 9000, 0.012, 1, 4100, 'ok')",
         )?;
+        let mut measured = tx.prepare_cached(
+            "INSERT INTO chat_calls (at, update_id, chat_id, plugin, role, latency_ms, outcome, error, reply_chars,
+                 claude_calls, input_tokens, output_tokens, context_tokens, cost_usd, history_given)
+             VALUES (?1, ?2, 77, ?3, ?4, 4100, 'ok', NULL, 800, 1, 1200, 300, 10200, 0.012, 0)",
+        )?;
+        let mut approval = tx.prepare_cached(
+            "INSERT INTO tool_approvals (plugin, session_key, chat_id, tool, summary, asked_at, message_id, outcome,
+                 decided_at, decided_by, decided_by_name)
+             VALUES ('assistant', '77', 77, 'Bash', ?1, ?2, 1, 'allowed_once', ?2 + 8000, 1, 'Anna')",
+        )?;
         let message = text(200, day + 2);
         let reply = text(800, day + 3);
+        let command = text(120, day + 4);
+        for i in 0..5 {
+            approval.execute((&command, start + i * (DAY_MS / 5)))?;
+        }
         for i in 0..MESSAGES_A_DAY {
             let at = start + i * (DAY_MS / MESSAGES_A_DAY);
             update.execute((day * MESSAGES_A_DAY + i, &message, at, &reply))?;
@@ -94,6 +110,9 @@ fn write_day(c: &mut rusqlite::Connection, day: i64, start: i64, ids: &mut i64) 
             transcript.execute(("user", &message, at))?;
             transcript.execute(("assistant", &reply, at + 900))?;
             call.execute([at])?;
+            let update_id = day * MESSAGES_A_DAY + i;
+            measured.execute((at, update_id, "assistant", "live"))?;
+            measured.execute((at + 4200, update_id, "assistant-api", "shadow"))?;
         }
         let mut http = tx.prepare_cached(
             "INSERT INTO http_requests (at, plugin, method, origin, path, status, bytes_out, bytes_in, ms, denied)
