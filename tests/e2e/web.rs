@@ -480,7 +480,15 @@ fn the_bot_and_claude_spend_show_what_happened() {
     let replies = fake.wait_for_messages(77, 1);
     assert!(replies[0].starts_with("fake claude heard"), "{replies:?}");
 
-    let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+    // The update is marked handled just after its reply is sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+        if status["telegram"]["pending"] == 0 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let telegram = &status["telegram"];
     assert_eq!(telegram["polling"], true);
     assert_eq!(telegram["handler"], "assistant");

@@ -70,6 +70,12 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     if let Some(bot) = bot {
         parts.spawn(bot.run(grace, until_stopped(stopped.clone())));
     }
+    // The first beat before saying so: once the host is up, `mission
+    // trigger` and `mission reload` find it.
+    let now = chrono::Utc::now();
+    if let Err(e) = control::heartbeat(&db, std::process::id(), now, now).await {
+        tracing::warn!("failed to write the first heartbeat: {e:#}");
+    }
     tracing::info!(
         plugins = host.registry().list().len(),
         config = %host.config().file.display(),
