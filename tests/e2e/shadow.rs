@@ -237,7 +237,7 @@ fn a_shadow_must_be_another_chat_plugin() {
 }
 
 #[test]
-fn a_shadow_of_the_same_kind_keeps_its_own_claude_session() {
+fn a_shadow_of_the_same_kind_keeps_its_own_claude_session_and_config() {
     let telegram = FakeTelegram::start();
     let setup = Setup::new();
     let top = format!(
@@ -247,12 +247,22 @@ fn a_shadow_of_the_same_kind_keeps_its_own_claude_session() {
         fake_claude(),
         telegram.url
     );
-    let assistant = |name: &str| {
+    // The candidate asks through another backend, by its own config.
+    let assistant = |name: &str, backend: &str| {
         PluginSpec::chat(name, guest("assistant"))
             .with("grants = [\"claude\"]")
-            .with(&format!("[plugins.{name}.claude]\nbackends = [\"persistent\"]"))
+            .with(&format!("config = {{ backend = \"{backend}\" }}"))
+            .with(&format!(
+                "[plugins.{name}.claude]\nbackends = [\"persistent\", \"cli\"]"
+            ))
     };
-    setup.config_with(&top, vec![assistant("assistant"), assistant("candidate")]);
+    setup.config_with(
+        &top,
+        vec![
+            assistant("assistant", "persistent"),
+            assistant("candidate", "cli"),
+        ],
+    );
     let mut command = setup.command(&["up"]);
     command.env(TOKEN_ENV, "123:test-token");
     let mut host = RunningHost::spawn(command);
@@ -287,6 +297,21 @@ fn a_shadow_of_the_same_kind_keeps_its_own_claude_session() {
         ("assistant", "candidate")
     );
     assert_ne!(sessions[0].1, sessions[1].1);
+    // Each asked as its own config says.
+    let backends: Vec<(String, String)> = db
+        .prepare("SELECT DISTINCT plugin, backend FROM claude_calls ORDER BY plugin")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        backends,
+        [
+            ("assistant".to_owned(), "persistent".to_owned()),
+            ("candidate".to_owned(), "cli".to_owned())
+        ]
+    );
     assert_eq!(telegram.messages(CHAT).len(), 2, "the shadow's replies were sent");
     host.signal("-TERM");
     assert!(host.wait().0);

@@ -396,7 +396,12 @@ impl TelegramBot {
                 while let Some((message, update_id)) = queue.recv().await {
                     let mut calls = JoinSet::new();
                     for shadow in &shadows {
-                        let (host, message, shadow) = (host.clone(), message.clone(), shadow.clone());
+                        let (host, mut message, shadow) = (host.clone(), message.clone(), shadow.clone());
+                        // The shadow's own config, not the live handler's.
+                        message.config = host
+                            .plugin(shadow.as_str())
+                            .map(|p| p.config.values.clone())
+                            .unwrap_or_default();
                         calls.spawn(async move {
                             let role = HandlerRole::Shadow;
                             let call = match host.shadow_chat(shadow.as_str(), &message).await {
