@@ -81,6 +81,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn other_requests_get_an_error_and_ungranted_tools_a_deny() {
+        let dir = tempfile::tempdir().unwrap();
+        let approvals = Approvals::new(Database::open(&dir.path().join("m.db")).unwrap());
+        let plugin = PluginName::parse("assistant").unwrap();
+        let gate = Gate {
+            approvals: &approvals,
+            asking: Asking {
+                plugin: &plugin,
+                session_key: None,
+                chat: None,
+                shadow: false,
+            },
+            outright: &["Read".to_owned()],
+            ask: &[],
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let interrupt =
+            json!({"type": "control_request", "request_id": "r1", "request": {"subtype": "interrupt"}});
+        let answer = gate.answer(&interrupt, deadline).await;
+        assert_eq!(answer["response"]["subtype"], "error");
+        assert_eq!(answer["response"]["request_id"], "r1");
+        assert_eq!(
+            answer["response"]["error"],
+            "the host does not handle `interrupt` requests"
+        );
+        let bash = json!({"type": "control_request", "request_id": "r2", "request":
+            {"subtype": "can_use_tool", "tool_name": "Bash", "input": {"command": "rm -rf /"}}});
+        let answer = gate.answer(&bash, deadline).await;
+        assert_eq!(
+            answer["response"]["response"],
+            json!({"behavior": "deny", "message": "`Bash` is not granted to this plugin"})
+        );
+    }
+
+    #[tokio::test]
     async fn answers_match_what_the_real_cli_took() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("m.db")).unwrap();
