@@ -544,6 +544,11 @@ impl Approvals {
         Ok(())
     }
 
+    /// Whether a prompt in `chat` waits for a press.
+    pub fn is_waiting_in(&self, chat: i64) -> bool {
+        self.lock_waiting().values().any(|w| w.chat == chat)
+    }
+
     /// Forgets what was allowed for `plugin`'s conversation `key` (`/reset`).
     pub async fn forget(&self, plugin: &PluginName, key: &str) -> anyhow::Result<()> {
         let (plugin, key) = (plugin.to_string(), key.to_owned());

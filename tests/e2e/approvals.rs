@@ -118,6 +118,15 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
         !made(&setup, "once.txt").exists(),
         "the tool ran before anyone allowed it"
     );
+    // While the prompt waits for the user, the bot does not say it is typing
+    // (it would say so every 4 s).
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    let typing_since = telegram
+        .calls()
+        .iter()
+        .filter(|c| c.method == "sendChatAction" && c.at > prompt.at + std::time::Duration::from_millis(200))
+        .count();
+    assert_eq!(typing_since, 0, "typing… shown while waiting for the user");
 
     telegram.press(
         CHAT,

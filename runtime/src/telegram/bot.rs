@@ -490,15 +490,18 @@ impl TelegramBot {
     }
 
     /// Sends "typing…" to `chat` from [`TYPING_AFTER`] on, every few seconds,
-    /// until the handle is aborted; a failure is logged and never holds up
-    /// the reply.
+    /// until the handle is aborted — but not while a tool-use prompt there
+    /// waits for the user; a failure is logged and never holds up the reply.
     fn start_typing(&self, chat: i64) -> tokio::task::JoinHandle<()> {
         let bot = self.sender.bot().clone();
+        let approvals = self.host.claude().approvals().clone();
         tokio::spawn(async move {
             tokio::time::sleep(TYPING_AFTER).await;
             loop {
-                if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
-                    tracing::debug!(chat, "typing indicator failed: {e}");
+                if !approvals.is_waiting_in(chat) {
+                    if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
+                        tracing::debug!(chat, "typing indicator failed: {e}");
+                    }
                 }
                 tokio::time::sleep(TYPING_EVERY).await;
             }
