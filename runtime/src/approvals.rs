@@ -198,8 +198,9 @@ pub enum Press {
     Decided(String),
     /// The approval is no longer waiting (answered, timed out, restarted).
     NotWaiting,
-    /// The press came from another chat than the prompt's.
-    WrongChat,
+    /// The press came from another chat, or under another message, than
+    /// the prompt's.
+    Elsewhere,
 }
 
 /// One decision, for `/status`, the page and `mission approvals`.
@@ -446,7 +447,11 @@ impl Approvals {
             let mut waiting = self.lock_waiting();
             match waiting.get(&id) {
                 None => return Press::NotWaiting,
-                Some(w) if w.chat != chat => return Press::WrongChat,
+                Some(w) if w.chat != chat => return Press::Elsewhere,
+                Some(Waiting {
+                    message: Some(prompt),
+                    ..
+                }) if message.is_some_and(|m| m != *prompt) => return Press::Elsewhere,
                 Some(_) => waiting.remove(&id).expect("just seen"),
             }
         };

@@ -238,6 +238,24 @@ fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
         "button press from a user not on the allowlist: refused",
         "sender=999",
     ]);
+    // An allowed user, but the press comes from another chat than the prompt's.
+    let elsewhere = telegram.press(BEN as i64, BEN, message, &button(&prompt, "Allow once"));
+    let answered = telegram.wait_for(|c| c.callback_query_id.as_deref() == Some(elsewhere.as_str()));
+    assert_eq!(
+        answered.text.as_deref(),
+        Some("You are not allowed to decide this.")
+    );
+    host.wait_for_log_line(&[
+        "button press from another chat or message than the prompt's: refused",
+        "sender=200",
+    ]);
+    // In the right chat, but its data put under another message.
+    let forged = telegram.press(CHAT, ANNA, message + 1000, &button(&prompt, "Allow once"));
+    let answered = telegram.wait_for(|c| c.callback_query_id.as_deref() == Some(forged.as_str()));
+    assert_eq!(
+        answered.text.as_deref(),
+        Some("You are not allowed to decide this.")
+    );
     let replies = telegram.wait_for_messages(CHAT, 1);
     assert_eq!(
         replies[0],

@@ -455,12 +455,12 @@ impl TelegramBot {
                 answer("This request is no longer waiting for an answer.".into(), false).await;
                 UpdateOutcome::Stale
             }
-            Press::WrongChat => {
+            Press::Elsewhere => {
                 tracing::warn!(
                     chat,
                     sender,
                     approval = id,
-                    "button press from another chat than the prompt's: refused"
+                    "button press from another chat or message than the prompt's: refused"
                 );
                 answer("You are not allowed to decide this.".into(), true).await;
                 UpdateOutcome::Refused
