@@ -396,23 +396,8 @@ impl TelegramBot {
                 while let Some((message, update_id)) = queue.recv().await {
                     let mut calls = JoinSet::new();
                     for shadow in &shadows {
-                        let (host, mut message, shadow) = (host.clone(), message.clone(), shadow.clone());
-                        // The shadow's own config, not the live handler's.
-                        message.config = host
-                            .plugin(shadow.as_str())
-                            .map(|p| p.config.values.clone())
-                            .unwrap_or_default();
-                        calls.spawn(async move {
-                            let role = HandlerRole::Shadow;
-                            let call = match host.shadow_chat(shadow.as_str(), &message).await {
-                                Ok(report) => ChatCall::of(&report, shadow.as_str(), role, chat, Some(update_id)),
-                                Err(e) => ChatCall::unmade(shadow.as_str(), role, chat, Some(update_id), format!("{e:#}")),
-                            };
-                            if call.outcome != chat_calls::ChatCallOutcome::Ok {
-                                tracing::info!(shadow = %shadow, chat, outcome = call.outcome.as_str(), "shadow handler did not answer cleanly: {}", call.error.as_deref().unwrap_or(""));
-                            }
-                            chat_calls::record(host.db(), call).await;
-                        });
+                        let call = shadow_call(host.clone(), shadow.clone(), message.clone(), update_id);
+                        calls.spawn(call);
                     }
                     calls.join_all().await;
                 }
@@ -513,6 +498,30 @@ impl TelegramBot {
     async fn send(&self, chat: i64, text: &str, mode: Option<TelegramParseMode>) -> bool {
         self.sender.send(chat, text, mode).await.is_ok()
     }
+}
+
+/// Hands `message` (update `update_id`) to the shadow handler `shadow`,
+/// with the shadow's own config, and records the call.
+async fn shadow_call(host: Arc<dyn ChatHost>, shadow: PluginName, mut message: Message, update_id: i64) {
+    let (name, chat, role) = (shadow.as_str(), message.chat_id, HandlerRole::Shadow);
+    message.config = host
+        .plugin(name)
+        .map(|p| p.config.values.clone())
+        .unwrap_or_default();
+    let call = match host.shadow_chat(name, &message).await {
+        Ok(report) => ChatCall::of(&report, name, role, chat, Some(update_id)),
+        Err(e) => ChatCall::unmade(name, role, chat, Some(update_id), format!("{e:#}")),
+    };
+    if call.outcome != chat_calls::ChatCallOutcome::Ok {
+        let error = call.error.as_deref().unwrap_or_default();
+        tracing::info!(
+            shadow = name,
+            chat,
+            outcome = call.outcome.as_str(),
+            "shadow handler did not answer cleanly: {error}"
+        );
+    }
+    chat_calls::record(host.db(), call).await;
 }
 
 /// The short reply a user gets when the plugin failed.
