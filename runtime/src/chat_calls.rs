@@ -216,8 +216,10 @@ pub async fn shadow_report(
     let since_ms = since.timestamp_millis();
     let rows = db
         .call(move |c| {
+            // Every call for that message counts, even one that started
+            // just before `since`.
             let first_shadow: Option<i64> = c.query_row(
-                "SELECT MIN(at) FROM chat_calls WHERE at >= ?1 AND update_id =
+                "SELECT MIN(at) FROM chat_calls WHERE update_id =
                      (SELECT MIN(update_id) FROM chat_calls WHERE role = 'shadow' AND at >= ?1)",
                 [since_ms],
                 |r| r.get(0),
@@ -318,7 +320,7 @@ impl ShadowReport {
             "Chat handlers from {} to {} ({}):\n",
             self.from.format("%Y-%m-%d %H:%M UTC"),
             self.to.format("%Y-%m-%d %H:%M UTC"),
-            crate::config::units::HumanDuration((self.to - self.from).to_std().unwrap_or_default())
+            crate::config::units::span((self.to - self.from).to_std().unwrap_or_default())
         );
         if self.handlers.is_empty() {
             out.push_str("No chat handler calls recorded in that time.\n");

@@ -72,6 +72,17 @@ fn split_number(text: &str) -> Result<(u64, &str), String> {
     Ok((number, text[digits..].trim()))
 }
 
+/// A span for people, to the second at most: `3h 12m`, `2d 4h`, `45s`.
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();

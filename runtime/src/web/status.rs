@@ -11,6 +11,7 @@ use crate::approvals;
 use crate::chat_calls::shadow_report;
 use crate::claude::ledger::month_start;
 use crate::claude::report::{cost_report, GroupBy};
+use crate::config::units::span;
 use crate::host::Host;
 use crate::plugin::call::HandlerRole;
 use crate::plugin::loads::{self, LoadOutcome};
@@ -341,16 +342,5 @@ fn seconds(took: Duration) -> String {
     match took.as_millis() {
         ms if ms < 1000 => format!("{ms} ms"),
         ms => format!("{:.1} s", ms as f64 / 1000.0),
-    }
-}
-
-/// `3h 12m`, `2d 4h`, `45s`.
-pub fn span(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
-        s => format!("{s}s"),
     }
 }
