@@ -22,14 +22,15 @@ const CHAT: i64 = 100;
 /// The assistant on the persistent backend with `Bash` to ask about, over
 /// the fake Bot API; approvals wait `wait`.
 fn approval_setup(telegram: &FakeTelegram, wait: &str) -> Setup {
-    approval_setup_with(telegram, wait, "")
+    approval_setup_with(telegram, wait, "", "")
 }
 
-/// [`approval_setup`] with more lines (`limits`) in the plugin's table.
-fn approval_setup_with(telegram: &FakeTelegram, wait: &str, limits: &str) -> Setup {
+/// [`approval_setup`] with more lines in `[claude]` and (`limits`) in the
+/// plugin's table.
+fn approval_setup_with(telegram: &FakeTelegram, wait: &str, claude: &str, limits: &str) -> Setup {
     let setup = Setup::new();
     let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n\
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n{claude}\n\
          [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}, {BEN}]\n\
          handler = \"assistant\"\npoll_timeout = \"2s\"\napproval_timeout = \"{wait}\"\n",
         fake_claude(),
@@ -365,7 +366,7 @@ fn stopping_the_host_while_waiting_denies_and_does_not_hang() {
 #[test]
 fn the_wait_for_a_person_counts_toward_the_plugins_deadline() {
     let telegram = FakeTelegram::start();
-    let setup = approval_setup_with(&telegram, "2m", "timeout = \"2s\"");
+    let setup = approval_setup_with(&telegram, "2m", "", "timeout = \"2s\"");
     let host = up(&setup);
     telegram.send_text(CHAT, ANNA, "#bash:touch too-late.txt");
     let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
@@ -450,6 +451,38 @@ fn a_prompt_telegram_refuses_is_a_deny_with_the_reason_recorded() {
     assert_eq!(recorded[0]["outcome"], "abandoned");
     let reason = recorded[0]["reason"].as_str().unwrap();
     assert!(reason.contains("chat not found"), "{reason}");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
+fn a_call_waiting_for_a_person_gives_up_its_place_in_line() {
+    let telegram = FakeTelegram::start();
+    // One Claude call at a time: Anna's waits for her answer, Ben's goes on.
+    let setup = approval_setup_with(&telegram, "30s", "max_concurrent = 1", "");
+    let host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "#bash:echo at-last");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    let ben = BEN as i64;
+    telegram.send_text(ben, BEN, "meanwhile");
+    assert_eq!(
+        telegram.wait_for_messages(ben, 1),
+        ["fake claude heard \"meanwhile\"; earlier: []"]
+    );
+    assert!(
+        telegram.messages(CHAT).is_empty(),
+        "Anna's call went on without her"
+    );
+    telegram.press(
+        CHAT,
+        ANNA,
+        prompt.message_id.unwrap(),
+        &button(&prompt, "Allow once"),
+    );
+    assert_eq!(
+        telegram.wait_for_messages(CHAT, 1),
+        ["fake claude ran Bash: at-last"]
+    );
     host.signal("-TERM");
     assert!(host.wait().0);
 }

@@ -141,6 +141,32 @@ pub struct Claude {
     approvals: Arc<Approvals>,
 }
 
+/// A call's place in line (a permit of `max_concurrent`), given up while
+/// the call waits for a person to allow a tool use, so a person away does
+/// not hold up other chats' calls, and taken again before it goes on.
+pub(crate) struct Place {
+    line: Arc<Semaphore>,
+    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Place {
+    /// Gives the place up (until [`Place::retake`]).
+    pub fn give_up(&self) {
+        self.permit.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Waits for a place again, until `deadline`; whether it got one.
+    pub async fn retake(&self, deadline: Instant) -> bool {
+        match tokio::time::timeout_at(deadline, self.line.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                *self.permit.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Who is asking: the plugin and what its config allows it.
 pub struct Asker<'a> {
     /// The plugin.
@@ -238,7 +264,7 @@ impl Claude {
             outcome: CallOutcome::Ok,
             error: None,
         };
-        let (_permit, budget_left) = match self.admit(&active, &asker, deadline).await {
+        let (place, budget_left) = match self.admit(&active, &asker, deadline).await {
             Ok(admitted) => admitted,
             Err((outcome, error)) => {
                 entry.outcome = outcome;
@@ -258,7 +284,7 @@ impl Claude {
             started,
         };
         let result = self
-            .dispatch(config, &asker, &request, budget_left, deadline)
+            .dispatch(config, &asker, &request, (&place, budget_left), deadline)
             .await;
         unfinished.finished();
         entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -288,7 +314,7 @@ impl Claude {
         active: &Active,
         asker: &Asker<'_>,
         deadline: Instant,
-    ) -> Result<(OwnedSemaphorePermit, Option<f64>), (CallOutcome, CapabilityError)> {
+    ) -> Result<(Place, Option<f64>), (CallOutcome, CapabilityError)> {
         let line = if asker.shadow {
             &active.shadow_permits
         } else {
@@ -318,7 +344,13 @@ impl Claude {
                 tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
                 Err((CallOutcome::OverBudget, CapabilityError::OverBudget(reason)))
             }
-            Ok(status) => Ok((permit, status.left)),
+            Ok(status) => Ok((
+                Place {
+                    line: line.clone(),
+                    permit: std::sync::Mutex::new(Some(permit)),
+                },
+                status.left,
+            )),
         }
     }
 
@@ -327,7 +359,7 @@ impl Claude {
         config: &ClaudeConfig,
         asker: &Asker<'_>,
         request: &Request,
-        budget_left: Option<f64>,
+        (place, budget_left): (&Place, Option<f64>),
         deadline: Instant,
     ) -> Result<Completion, Failure> {
         let key = request.session_key.as_deref();
@@ -373,6 +405,7 @@ impl Claude {
                             },
                             outright: &request.tools,
                             ask: &request.ask_tools,
+                            place,
                         };
                         self.pool
                             .ask(config, asker.plugin, request, resume, &gate, deadline)

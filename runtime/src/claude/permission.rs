@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::Place;
 use crate::approvals::{Approvals, Asking, ToolUse, Verdict};
 
 /// What answers the CLI's permission requests for one call.
@@ -20,6 +21,8 @@ pub(crate) struct Gate<'a> {
     pub outright: &'a [String],
     /// Tools the grant allows once a person does.
     pub ask: &'a [String],
+    /// The call's place in line, given up while a person decides.
+    pub place: &'a Place,
 }
 
 /// A control request the CLI wrote, if `event` is one.
@@ -48,7 +51,11 @@ impl Gate<'_> {
         let verdict = if self.outright.contains(&tool_use.tool) {
             Verdict::Allow
         } else if self.ask.contains(&tool_use.tool) {
-            self.approvals.decide(self.asking, &tool_use, deadline).await
+            self.place.give_up();
+            let verdict = self.approvals.decide(self.asking, &tool_use, deadline).await;
+            // Past the deadline the turn ends anyway; the CLI still gets its answer.
+            self.place.retake(deadline).await;
+            verdict
         } else {
             tracing::warn!(plugin = %self.asking.plugin, tool = tool_use.tool, "claude asked for a tool the grant does not list: denied");
             Verdict::Deny(format!("`{}` is not granted to this plugin", tool_use.tool))
@@ -69,6 +76,16 @@ mod tests {
     use super::*;
     use crate::config::PluginName;
     use crate::db::Database;
+
+    /// A place in a line of one, held.
+    fn place() -> Place {
+        let line = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = line.clone().try_acquire_owned().unwrap();
+        Place {
+            line,
+            permit: std::sync::Mutex::new(Some(permit)),
+        }
+    }
 
     /// The captured session's lines written `direction` (`cli->host` or
     /// `host->cli`), as JSON.
@@ -95,6 +112,7 @@ mod tests {
             },
             outright: &["Read".to_owned()],
             ask: &[],
+            place: &place(),
         };
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         let interrupt =
@@ -152,6 +170,7 @@ mod tests {
                 },
                 outright: if outright { &granted } else { &[] },
                 ask: if outright { &[] } else { &granted },
+                place: &place(),
             };
             let ours = gate.answer(control_request(&asked).unwrap(), deadline).await;
             assert_eq!(ours["type"], taken["type"]);
