@@ -301,7 +301,7 @@ impl Approvals {
         let nobody = match (asking.chat, &prompter) {
             _ if asking.shadow => "a shadow handler cannot ask anyone",
             (None, _) => "this call serves no chat, so there is nobody to ask",
-            (Some(_), None) => "the Telegram bot is not running, so there is nobody to ask",
+            (Some(_), None) => "there is no Telegram bot here to ask through",
             (Some(chat), Some((prompter, timeout))) => {
                 return self
                     .ask(

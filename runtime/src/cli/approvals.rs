@@ -30,7 +30,7 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
             a.tool,
             a.chat_id.map(|c| format!("in chat {c}")).unwrap_or_default(),
             a.outcome,
-            a.summary
+            a.summary.replace('\n', "\n    ")
         );
     }
     Ok(ExitCode::SUCCESS)
