@@ -4,8 +4,9 @@
 //! nothing of what drives it; [`crate::serve`] wires it to the scheduler, the
 //! bot and hot reload.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, Context};
 use chrono::{DateTime, Utc};
@@ -15,6 +16,7 @@ use crate::capabilities::{history, Services};
 use crate::claude::Claude;
 use crate::config::{Config, Grant, PluginName};
 use crate::db::{self, Database};
+use crate::plugin::cache::CacheFiles;
 use crate::plugin::call::{AnswerRecord, CallReport, HandlerRole, Invocation, Message, Reply, WarmInstance};
 use crate::plugin::hash::ContentHash;
 use crate::plugin::loader::PluginLoader;
@@ -88,6 +90,16 @@ impl Host {
     /// The plugins loaded so far.
     pub fn registry(&self) -> &PluginRegistry {
         &self.registry
+    }
+
+    /// Removes the compiled code that no loaded plugin uses and nobody has
+    /// used for `unused_for`; returns what it removed.
+    pub async fn sweep_compile_cache(&self, unused_for: Duration) -> anyhow::Result<CacheFiles> {
+        let in_use: HashSet<ContentHash> = self.registry.list().iter().map(|p| p.hash.clone()).collect();
+        let cache = self.loader.cache().clone();
+        let swept =
+            tokio::task::spawn_blocking(move || cache.sweep(&in_use, unused_for, SystemTime::now())).await?;
+        Ok(swept?)
     }
 
     /// Loads every configured plugin. One that fails is logged and left out,

@@ -93,3 +93,67 @@ fn a_retention_period_too_short_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn compiled_code_no_plugin_uses_is_swept_once_unused_for_its_period() {
+    let setup = Setup::new();
+    let config = |wasm: &str| {
+        setup.config_with(
+            "[retention]\ncompile_cache = \"3d\"\n",
+            vec![PluginSpec::task("briefing", guest(wasm)).with("grants = [\"state\"]")],
+        );
+    };
+    // A run of one build, then of another: both compiled into the cache.
+    config("briefing");
+    assert!(setup.run_json("briefing").0);
+    let cache = setup.dir.path().join("data/cache");
+    let entries = || -> Vec<std::path::PathBuf> {
+        let mut entries: Vec<_> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        entries
+    };
+    let old_build = entries();
+    assert_eq!(old_build.len(), 1, "{old_build:?}");
+    config("feed_digest");
+    setup.run_json("briefing");
+    assert_eq!(entries().len(), 2);
+    let age = |days: u64| {
+        for entry in entries() {
+            let file = std::fs::File::options().write(true).open(entry).unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+            file.set_modified(when).unwrap();
+        }
+    };
+
+    // Two days unused: within the period, both stay.
+    age(2);
+    let output = setup.mission(&["db", "--compact", "--json"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["swept"]["files"], 0, "{report}");
+    assert_eq!(report["after"]["compile_cache"]["files"], 2, "{report}");
+
+    // Past it: the old build goes, the configured one stays whatever its age.
+    age(4);
+    let output = setup.mission(&["db", "--compact"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("swept 1 compiled files no plugin uses"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("data/cache: 1 files") && stdout.contains("goes after 3d unused"),
+        "{stdout}"
+    );
+    let left = entries();
+    assert_eq!(left.len(), 1);
+    assert!(
+        !old_build.contains(&left[0]),
+        "the configured build's code was swept"
+    );
+}

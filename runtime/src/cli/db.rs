@@ -1,8 +1,10 @@
-//! `mission db`: how big the SQLite file is and what fills it; with
-//! `--compact`, prune what retention no longer keeps and give the space
-//! back.
+//! `mission db`: how big the SQLite file is and what fills it, and the
+//! compile cache beside it; with `--compact`, prune what retention no longer
+//! keeps, give the space back, and sweep compiled code no plugin uses.
 
+use std::collections::HashSet;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -12,6 +14,8 @@ use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::db::Database;
 use crate::host::DATABASE_FILE;
+use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
+use crate::plugin::hash::ContentHash;
 use crate::retention::{self, Policy, Pruned};
 
 /// One table: its rows and the bytes its pages (with its indexes) take.
@@ -22,39 +26,52 @@ struct TableSize {
     bytes: u64,
 }
 
-/// The file, its write-ahead log and its tables.
+/// The file, its write-ahead log and its tables; the compile cache.
 #[derive(Debug, Serialize)]
 struct Sizes {
     file_bytes: u64,
     wal_bytes: u64,
     free_bytes: u64,
     tables: Vec<TableSize>,
+    compile_cache: CacheFiles,
 }
 
 pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
-    let before = sizes(&config, &db).await?;
-    let mut compacted: Option<(Pruned, Sizes)> = None;
+    let cache = CompileCache::open(
+        &config.data_dir.join(CACHE_DIR),
+        &crate::wasm::engine::new_engine()?,
+    )?;
+    let before = sizes(&config, &db, &cache).await?;
+    let mut compacted: Option<(Pruned, CacheFiles, Sizes)> = None;
     if compact {
-        let pruned = retention::prune(&db, &Policy::of(&config), Utc::now()).await?;
+        let policy = Policy::of(&config);
+        let pruned = retention::prune(&db, &policy, Utc::now()).await?;
         db.call(|c| {
             c.execute_batch("VACUUM")?;
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         })
         .await?;
-        compacted = Some((pruned, sizes(&config, &db).await?));
+        let swept = cache.sweep(
+            &configured_components(&config),
+            policy.retention.compile_cache,
+            SystemTime::now(),
+        )?;
+        compacted = Some((pruned, swept, sizes(&config, &db, &cache).await?));
     }
     if json {
         let value = match &compacted {
-            Some((pruned, after)) => serde_json::json!({"before": before, "pruned": pruned, "after": after}),
+            Some((pruned, swept, after)) => {
+                serde_json::json!({"before": before, "pruned": pruned, "swept": swept, "after": after})
+            }
             None => serde_json::to_value(&before)?,
         };
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let file = config.data_dir.join(DATABASE_FILE);
-    let shown = compacted.as_ref().map_or(&before, |(_, after)| after);
-    if let Some((pruned, after)) = &compacted {
+    let shown = compacted.as_ref().map_or(&before, |(_, _, after)| after);
+    if let Some((pruned, swept, after)) = &compacted {
         println!(
             "pruned {} rows: {}",
             pruned.total(),
@@ -68,6 +85,11 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             file.display(),
             size(before.file_bytes + before.wal_bytes),
             size(after.file_bytes + after.wal_bytes)
+        );
+        println!(
+            "swept {} compiled files no plugin uses ({})",
+            swept.files,
+            size(swept.bytes)
         );
     }
     println!(
@@ -91,7 +113,24 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             size(table.bytes)
         );
     }
+    println!(
+        "compile cache {}: {} files, {} (code no plugin uses goes after {} unused)",
+        config.data_dir.join(CACHE_DIR).display(),
+        shown.compile_cache.files,
+        size(shown.compile_cache.bytes),
+        HumanDuration(config.retention.compile_cache)
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The components the config names now: their compiled code stays.
+fn configured_components(config: &Config) -> HashSet<ContentHash> {
+    config
+        .plugins
+        .iter()
+        .filter_map(|plugin| std::fs::read(&plugin.wasm).ok())
+        .map(|wasm| ContentHash::of(&wasm))
+        .collect()
 }
 
 /// `1.5 MiB` and the like.
@@ -131,7 +170,7 @@ fn kept(config: &Config) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn sizes(config: &Config, db: &Database) -> anyhow::Result<Sizes> {
+async fn sizes(config: &Config, db: &Database, cache: &CompileCache) -> anyhow::Result<Sizes> {
     let file = config.data_dir.join(DATABASE_FILE);
     let len = |path: std::path::PathBuf| std::fs::metadata(path).map_or(0, |m| m.len());
     let wal = file.with_file_name(format!("{DATABASE_FILE}-wal"));
@@ -163,5 +202,6 @@ async fn sizes(config: &Config, db: &Database) -> anyhow::Result<Sizes> {
         wal_bytes: len(wal),
         free_bytes,
         tables,
+        compile_cache: cache.size()?,
     })
 }

@@ -7,7 +7,7 @@ use wasmtime::component::Linker;
 use wasmtime::Engine;
 
 use crate::config::{Config, PluginConfig};
-use crate::plugin::cache::CompileCache;
+use crate::plugin::cache::{CompileCache, CACHE_DIR};
 use crate::plugin::{LoadError, Plugin};
 use crate::wasm::engine::new_engine;
 use crate::wasm::linker;
@@ -27,7 +27,7 @@ impl PluginLoader {
     pub fn open(config: &Config) -> anyhow::Result<PluginLoader> {
         let engine = new_engine()?;
         let linker = linker::linker(&engine)?;
-        let cache = CompileCache::open(&config.data_dir.join("cache"), &engine)?;
+        let cache = CompileCache::open(&config.data_dir.join(CACHE_DIR), &engine)?;
         Ok(PluginLoader {
             engine,
             linker: Arc::new(linker),
@@ -45,5 +45,10 @@ impl PluginLoader {
             Ok(loaded) => loaded,
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
+    }
+
+    /// Where compiled plugins are kept.
+    pub fn cache(&self) -> &CompileCache {
+        &self.cache
     }
 }

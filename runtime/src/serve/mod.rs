@@ -62,8 +62,7 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(reload.run(until_stopped(stopped.clone())));
     parts.spawn(control.run(until_stopped(stopped.clone())));
     parts.spawn(retention::keep_pruned(
-        db.clone(),
-        retention::Policy::of(&host.config()),
+        host.clone(),
         until_stopped(stopped.clone()),
     ));
     parts.spawn(crate::web::start(host.clone(), until_stopped(stopped.clone())));
