@@ -97,6 +97,7 @@ fn a_retention_period_too_short_is_named() {
 #[test]
 fn compiled_code_no_plugin_uses_is_swept_once_unused_for_its_period() {
     let setup = Setup::new();
+    setup.own_compile_cache();
     let config = |wasm: &str| {
         setup.config_with(
             "[retention]\ncompile_cache = \"3d\"\n",

@@ -116,17 +116,41 @@ impl PluginSpec {
     }
 }
 
+/// The compile cache every test's data directory links to: compiling the
+/// same components again in each test (a Python one takes 15 s in a debug
+/// host) would be most of the suite's time. Hosts may share it as they are:
+/// an entry is written whole and renamed into place.
+fn shared_compile_cache() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// A temporary directory with a `mission.toml` and a data directory.
 pub struct Setup {
     pub dir: TempDir,
 }
 
 impl Setup {
-    /// An empty directory; call [`Setup::config`] before running anything.
+    /// An empty directory but for the compile cache every test shares (see
+    /// [`shared_compile_cache`]); call [`Setup::config`] before running
+    /// anything.
     pub fn new() -> Setup {
-        Setup {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::os::unix::fs::symlink(shared_compile_cache(), dir.path().join("data/cache")).unwrap();
+        Setup { dir }
+    }
+
+    /// Gives this test a compile cache of its own, empty, in place of the
+    /// shared one.
+    pub fn own_compile_cache(&self) {
+        let cache = self.dir.path().join("data/cache");
+        std::fs::remove_file(&cache).unwrap();
+        std::fs::create_dir(&cache).unwrap();
     }
 
     /// A directory with a config of `plugins`.
