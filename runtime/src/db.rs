@@ -219,6 +219,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX chat_calls_by_time ON chat_calls (at);
      ALTER TABLE telegram_updates ADD COLUMN callback_id TEXT;
      ALTER TABLE telegram_updates ADD COLUMN callback_data TEXT;",
+    // 11: messages the shadow handlers still owe an answer to, so a restart
+    // hands them on rather than losing them from the pilot's figures.
+    "ALTER TABLE telegram_updates ADD COLUMN shadows_owed INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX chat_calls_by_update ON chat_calls (update_id);",
 ];
 
 /// How long a statement waits for another connection's lock (another

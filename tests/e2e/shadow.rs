@@ -409,3 +409,82 @@ fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+#[test]
+fn a_restart_hands_the_shadow_the_messages_it_kept_from_it_once() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"live\"\nshadow = [\"candidate\"]\npoll_timeout = \"2s\"\n",
+        fake_claude(),
+        telegram.url
+    );
+    setup.config_with(
+        &top,
+        vec![
+            PluginSpec::chat("live", guest("chat_fixture")).with("grants = [\"history\"]"),
+            PluginSpec::chat("candidate", guest("assistant"))
+                .with("grants = [\"claude\"]")
+                .with("[plugins.candidate.claude]\nbackends = [\"persistent\"]"),
+        ],
+    );
+    let up = || {
+        let mut command = setup.command(&["up"]);
+        command.env(TOKEN_ENV, "123:test-token");
+        RunningHost::spawn(command)
+    };
+    let calls = || {
+        let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+        let mut select = db
+            .prepare("SELECT plugin, outcome FROM chat_calls ORDER BY id")
+            .unwrap();
+        select
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<Vec<(String, String)>, _>>()
+            .unwrap()
+    };
+
+    // The live reply is sent; the host is killed while the shadow still
+    // waits for Claude.
+    let mut host = up();
+    host.wait_for_log("telegram bot polling");
+    telegram.send_text(CHAT, ANNA, "slow one #sleep=3000");
+    telegram.wait_for_messages(CHAT, 1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    host.signal("-KILL");
+    host.wait();
+    assert_eq!(calls(), [("live".to_owned(), "ok".to_owned())]);
+
+    // Started again, the host hands the shadow that message, and does not
+    // ask the live handler again.
+    let mut host = up();
+    host.wait_for_log("handing the shadow handlers the messages a restart kept from them");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while calls().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", calls());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let expected = [
+        ("live".to_owned(), "ok".to_owned()),
+        ("candidate".to_owned(), "ok".to_owned()),
+    ];
+    assert_eq!(calls(), expected);
+    assert_eq!(telegram.messages(CHAT).len(), 1);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+
+    // Once handed, it is not handed again.
+    let mut host = up();
+    host.wait_for_log("telegram bot polling");
+    assert!(
+        !host.seen.contains("handing the shadow handlers"),
+        "{}",
+        host.seen
+    );
+    host.signal("-TERM");
+    assert!(host.wait().0);
+    assert_eq!(calls(), expected);
+}

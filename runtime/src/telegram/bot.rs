@@ -77,8 +77,11 @@ pub struct TelegramBot {
     sender: Arc<TelegramSender>,
     started: Instant,
     /// Each chat's queue of messages for the shadow handlers.
-    shadow_queues: std::sync::Mutex<HashMap<i64, mpsc::UnboundedSender<(Message, i64)>>>,
+    shadow_queues: std::sync::Mutex<HashMap<i64, mpsc::UnboundedSender<ShadowTurn>>>,
 }
+
+/// A message (and its update id) for the shadow handlers named.
+type ShadowTurn = (Message, i64, Vec<PluginName>);
 
 impl TelegramBot {
     /// A bot for `host` with `config`, talking to Telegram through `sender`.
@@ -113,6 +116,8 @@ impl TelegramBot {
                 "shadow handlers get every message too"
             );
         }
+        // Before the updates left unhandled: those owed are older.
+        bot.resume_shadows().await;
         let mut chats: HashMap<i64, mpsc::UnboundedSender<StoredUpdate>> = HashMap::new();
         let mut workers = JoinSet::new();
         match updates::unhandled(&db).await {
@@ -244,7 +249,7 @@ impl TelegramBot {
             workers.spawn(async move {
                 let id = update.update_id;
                 let outcome = bot.press(&update, &press).await;
-                if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
+                if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome, false).await {
                     tracing::error!(update = id, "failed to mark the update handled: {e:#}");
                 }
             });
@@ -272,13 +277,18 @@ impl TelegramBot {
                     };
                     let Some(update) = next else { return };
                     let id = update.update_id;
+                    let shadows = !bot.config.shadow.is_empty();
+                    let for_shadows = if shadows { chat_message(&update) } else { None };
                     let slot = (bot.config.instance == InstanceMode::Warm).then_some(&mut warm);
                     let outcome = bot.handle(update, slot).await;
-                    if outcome == UpdateOutcome::NoReply {
-                        continue; // marked in the commit that recorded the answer
+                    // A NoReply was marked in the commit that recorded the answer.
+                    if outcome != UpdateOutcome::NoReply {
+                        if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome, shadows).await {
+                            tracing::error!(update = id, "failed to mark the update handled: {e:#}");
+                        }
                     }
-                    if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome).await {
-                        tracing::error!(update = id, "failed to mark the update handled: {e:#}");
+                    if let (true, Some(message)) = (outcome.goes_to_shadows(), for_shadows) {
+                        bot.shadow(message, id, bot.config.shadow.clone());
                     }
                 }
             });
@@ -311,11 +321,11 @@ impl TelegramBot {
             );
             return self.deliver(chat, reply).await;
         }
-        let Some(text) = update.text else {
+        let Some(mut message) = chat_message(&update) else {
             self.send(chat, "I can only read text messages.", None).await;
             return UpdateOutcome::Ignored;
         };
-        if let Some(command) = Command::parse(&text) {
+        if let Some(command) = Command::parse(&message.text) {
             let context = commands::Context {
                 host: self.host.as_ref(),
                 handler: &self.config.handler,
@@ -326,25 +336,19 @@ impl TelegramBot {
             self.send(chat, &reply, None).await;
             return command.outcome();
         }
-        let message = Message {
-            chat_id: chat,
-            sender_id: i64::try_from(sender).unwrap_or(i64::MAX),
-            sender_name: update.sender_name,
-            text,
-            sent_at: update.sent_at,
-            config: self
-                .host
-                .plugin(self.config.handler.as_str())
-                .map(|p| p.config.values.clone())
-                .unwrap_or_default(),
-        };
+        message.config = self
+            .host
+            .plugin(self.config.handler.as_str())
+            .map(|p| p.config.values.clone())
+            .unwrap_or_default();
         // The reply is stored with the exchange's history, in one commit:
         // after a crash the update comes back with its reply, and the plugin
         // (and Claude behind it) is not asked twice.
         let update_id = update.update_id;
+        let shadows = !self.config.shadow.is_empty();
         let record: AnswerRecord = Box::new(move |transaction, reply| match reply {
             Some(reply) => updates::store_reply(transaction, update_id, &StoredReply::from(reply)),
-            None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply),
+            None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply, shadows),
         });
         let typing = self.start_typing(chat);
         let handler = self.config.handler.as_str();
@@ -376,35 +380,73 @@ impl TelegramBot {
                 UpdateOutcome::PluginFailed
             }
         };
-        self.shadow(message, update_id);
         outcome
     }
 
-    /// Queues `message` (update `update_id`) for the shadow handlers, behind
-    /// the chat's earlier ones; each is handed it in turn and measured, its
-    /// reply dropped.
-    fn shadow(&self, message: Message, update_id: i64) {
-        if self.config.shadow.is_empty() {
-            return;
-        }
+    /// Queues `message` (update `update_id`) for the shadow handlers
+    /// `shadows`, behind the chat's earlier ones; they are handed it side by
+    /// side and measured, their replies dropped; then the update is no
+    /// longer owed to them.
+    fn shadow(&self, message: Message, update_id: i64, shadows: Vec<PluginName>) {
         let chat = message.chat_id;
         let mut queues = self.shadow_queues.lock().unwrap_or_else(|p| p.into_inner());
         let queue = queues.entry(chat).or_insert_with(|| {
-            let (sender, mut queue) = mpsc::unbounded_channel::<(Message, i64)>();
-            let (host, shadows) = (self.host.clone(), self.config.shadow.clone());
+            let (sender, mut queue) = mpsc::unbounded_channel::<ShadowTurn>();
+            let host = self.host.clone();
             tokio::spawn(async move {
-                while let Some((message, update_id)) = queue.recv().await {
+                while let Some((message, update_id, shadows)) = queue.recv().await {
                     let mut calls = JoinSet::new();
-                    for shadow in &shadows {
-                        let call = shadow_call(host.clone(), shadow.clone(), message.clone(), update_id);
-                        calls.spawn(call);
+                    for shadow in shadows {
+                        calls.spawn(shadow_call(host.clone(), shadow, message.clone(), update_id));
                     }
                     calls.join_all().await;
+                    if let Err(e) = updates::shadows_done(host.db(), update_id).await {
+                        tracing::error!(update = update_id, "failed to record the shadows done: {e:#}");
+                    }
                 }
             });
             sender
         });
-        let _ = queue.send((message, update_id));
+        let _ = queue.send((message, update_id, shadows));
+    }
+
+    /// Hands the shadow handlers the messages a restart kept from them,
+    /// each to those not handed it yet; with no shadow configured now,
+    /// forgets them.
+    async fn resume_shadows(&self) {
+        let db = self.host.db();
+        if self.config.shadow.is_empty() {
+            if let Err(e) = updates::forget_shadows_owed(db).await {
+                tracing::error!("failed to clear the messages owed to shadow handlers: {e:#}");
+            }
+            return;
+        }
+        let owed = match updates::owed_to_shadows(db).await {
+            Ok(owed) => owed,
+            Err(e) => {
+                tracing::error!("failed to read the messages owed to shadow handlers: {e:#}");
+                return;
+            }
+        };
+        if !owed.is_empty() {
+            tracing::info!(
+                count = owed.len(),
+                "handing the shadow handlers the messages a restart kept from them"
+            );
+        }
+        for (update, handed) in owed {
+            let Some(message) = chat_message(&update) else {
+                continue;
+            };
+            let shadows = self
+                .config
+                .shadow
+                .iter()
+                .filter(|shadow| !handed.iter().any(|h| h == shadow.as_str()))
+                .cloned()
+                .collect();
+            self.shadow(message, update.update_id, shadows);
+        }
     }
 
     /// Handles a button press: only an allowlisted user may decide, and only
@@ -522,6 +564,19 @@ async fn shadow_call(host: Arc<dyn ChatHost>, shadow: PluginName, mut message: M
         );
     }
     chat_calls::record(host.db(), call).await;
+}
+
+/// The message in `update` for a chat handler, without a handler's config;
+/// `None` unless it is a text message from a user.
+fn chat_message(update: &StoredUpdate) -> Option<Message> {
+    Some(Message {
+        chat_id: update.chat_id?,
+        sender_id: i64::try_from(update.sender_id?).unwrap_or(i64::MAX),
+        sender_name: update.sender_name.clone(),
+        text: update.text.clone()?,
+        sent_at: update.sent_at,
+        config: Vec::new(),
+    })
 }
 
 /// The short reply a user gets when the plugin failed.

@@ -3,7 +3,9 @@
 //! Telegram, its reply is stored (in the commit that records the exchange's
 //! history) before it is sent, and it is marked when handled, so a crash
 //! loses nothing, a restart handles only what was not handled, and a reply
-//! the plugin already gave is sent again rather than asked for again.
+//! the plugin already gave is sent again rather than asked for again. A
+//! message the live handler was asked about stays owed to the shadow
+//! handlers until they have all been handed it.
 
 use chrono::Utc;
 
@@ -35,6 +37,20 @@ text_enum! {
         Decided = "decided",
         /// A button press on an approval no longer waiting.
         Stale = "stale",
+    }
+}
+
+impl UpdateOutcome {
+    /// Whether the live handler was asked about the message (or had
+    /// answered it before a restart): then the shadows are handed it too.
+    pub fn goes_to_shadows(self) -> bool {
+        matches!(
+            self,
+            UpdateOutcome::Replied
+                | UpdateOutcome::ReplyFailed
+                | UpdateOutcome::NoReply
+                | UpdateOutcome::PluginFailed
+        )
     }
 }
 
@@ -158,40 +174,46 @@ pub async fn next_offset(db: &Database) -> anyhow::Result<i64> {
 /// Every stored update not handled yet, oldest first.
 pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
     db.call(|c| {
-        let mut statement = c.prepare_cached(
-            "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode,
-                    callback_id, callback_data
-             FROM telegram_updates WHERE handled_at IS NULL ORDER BY update_id",
-        )?;
-        let rows = statement.query_map([], |r| {
-            Ok(StoredUpdate {
-                update_id: r.get(0)?,
-                chat_id: r.get(1)?,
-                sender_id: r.get(2)?,
-                sender_name: r.get(3)?,
-                text: r.get(4)?,
-                sent_at: r.get(5)?,
-                reply: r.get::<_, Option<String>>(6)?.map(|text| StoredReply {
-                    text,
-                    parse_mode: r
-                        .get::<_, Option<String>>(7)
-                        .ok()
-                        .flatten()
-                        .and_then(|m| mode_from_name(&m)),
-                }),
-                press: match (r.get::<_, Option<String>>(8)?, r.get::<_, Option<String>>(9)?) {
-                    (Some(callback_id), data) => Some(ButtonPress {
-                        callback_id,
-                        data: data.unwrap_or_default(),
-                        message_id: None,
-                    }),
-                    _ => None,
-                },
-            })
-        })?;
+        let mut statement = c.prepare_cached(&format!(
+            "{SELECT_UPDATE} WHERE handled_at IS NULL ORDER BY update_id"
+        ))?;
+        let rows = statement.query_map([], stored_update)?;
         rows.collect()
     })
     .await
+}
+
+/// The columns [`stored_update`] reads.
+const SELECT_UPDATE: &str =
+    "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode,
+        callback_id, callback_data
+ FROM telegram_updates";
+
+fn stored_update(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUpdate> {
+    Ok(StoredUpdate {
+        update_id: r.get(0)?,
+        chat_id: r.get(1)?,
+        sender_id: r.get(2)?,
+        sender_name: r.get(3)?,
+        text: r.get(4)?,
+        sent_at: r.get(5)?,
+        reply: r.get::<_, Option<String>>(6)?.map(|text| StoredReply {
+            text,
+            parse_mode: r
+                .get::<_, Option<String>>(7)
+                .ok()
+                .flatten()
+                .and_then(|m| mode_from_name(&m)),
+        }),
+        press: match (r.get::<_, Option<String>>(8)?, r.get::<_, Option<String>>(9)?) {
+            (Some(callback_id), data) => Some(ButtonPress {
+                callback_id,
+                data: data.unwrap_or_default(),
+                message_id: None,
+            }),
+            _ => None,
+        },
+    })
 }
 
 /// Stores the reply to update `update_id` before it is sent, on the
@@ -207,19 +229,79 @@ pub fn store_reply(
         .map(drop)
 }
 
-/// Marks update `update_id` handled, with what came of it.
-pub async fn mark_handled(db: &Database, update_id: i64, outcome: UpdateOutcome) -> anyhow::Result<()> {
-    db.call(move |c| mark_handled_in(c, update_id, outcome)).await
+/// Marks update `update_id` handled, with what came of it; with `shadows`
+/// (shadow handlers are configured) and an outcome that
+/// [goes to them](UpdateOutcome::goes_to_shadows), it is owed to them until
+/// [`shadows_done`].
+pub async fn mark_handled(
+    db: &Database,
+    update_id: i64,
+    outcome: UpdateOutcome,
+    shadows: bool,
+) -> anyhow::Result<()> {
+    db.call(move |c| mark_handled_in(c, update_id, outcome, shadows))
+        .await
 }
 
-/// Marks update `update_id` handled on the caller's transaction.
+/// [`mark_handled`] on the caller's transaction.
 pub fn mark_handled_in(
     transaction: &rusqlite::Connection,
     update_id: i64,
     outcome: UpdateOutcome,
+    shadows: bool,
 ) -> rusqlite::Result<()> {
+    let owed = shadows && outcome.goes_to_shadows();
     transaction
-        .prepare_cached("UPDATE telegram_updates SET handled_at = ?2, outcome = ?3 WHERE update_id = ?1")?
-        .execute((update_id, Utc::now().timestamp_millis(), outcome))
+        .prepare_cached(
+            "UPDATE telegram_updates SET handled_at = ?2, outcome = ?3, shadows_owed = ?4 WHERE update_id = ?1",
+        )?
+        .execute((update_id, Utc::now().timestamp_millis(), outcome, owed))
         .map(drop)
+}
+
+/// Records that every shadow handler has been handed update `update_id`.
+pub async fn shadows_done(db: &Database, update_id: i64) -> anyhow::Result<()> {
+    db.call(move |c| {
+        c.prepare_cached("UPDATE telegram_updates SET shadows_owed = 0 WHERE update_id = ?1")?
+            .execute([update_id])
+            .map(drop)
+    })
+    .await
+}
+
+/// The handled updates still owed to the shadow handlers (a restart came
+/// before they were all handed them), oldest first, each with the shadows
+/// that were handed it already.
+pub async fn owed_to_shadows(db: &Database) -> anyhow::Result<Vec<(StoredUpdate, Vec<String>)>> {
+    db.call(|c| {
+        let mut owed = c.prepare_cached(&format!(
+            "{SELECT_UPDATE} WHERE handled_at IS NOT NULL AND shadows_owed = 1 ORDER BY update_id"
+        ))?;
+        let mut handed = c.prepare_cached(
+            "SELECT DISTINCT plugin FROM chat_calls WHERE update_id = ?1 AND role = 'shadow'",
+        )?;
+        let updates: Vec<StoredUpdate> = owed.query_map([], stored_update)?.collect::<Result<_, _>>()?;
+        updates
+            .into_iter()
+            .map(|update| {
+                let done = handed
+                    .query_map([update.update_id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok((update, done))
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Owes nothing to shadow handlers any more (none is configured now).
+pub async fn forget_shadows_owed(db: &Database) -> anyhow::Result<()> {
+    db.call(|c| {
+        c.execute(
+            "UPDATE telegram_updates SET shadows_owed = 0 WHERE shadows_owed = 1",
+            [],
+        )
+        .map(drop)
+    })
+    .await
 }
