@@ -144,11 +144,11 @@ fn compiled_code_no_plugin_uses_is_swept_once_unused_for_its_period() {
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stdout.contains("swept 1 compiled files no plugin uses"),
+        stdout.contains("swept 1 file of compiled code no plugin uses"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("data/cache: 1 files") && stdout.contains("goes after 3d unused"),
+        stdout.contains("data/cache: 1 file,") && stdout.contains("goes after 3d unused"),
         "{stdout}"
     );
     let left = entries();

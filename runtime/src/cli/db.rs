@@ -87,8 +87,8 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             size(after.file_bytes + after.wal_bytes)
         );
         println!(
-            "swept {} compiled files no plugin uses ({})",
-            swept.files,
+            "swept {} of compiled code no plugin uses ({})",
+            files(swept.files),
             size(swept.bytes)
         );
     }
@@ -114,9 +114,9 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
         );
     }
     println!(
-        "compile cache {}: {} files, {} (code no plugin uses goes after {} unused)",
+        "compile cache {}: {}, {} (code no plugin uses goes after {} unused)",
         config.data_dir.join(CACHE_DIR).display(),
-        shown.compile_cache.files,
+        files(shown.compile_cache.files),
         size(shown.compile_cache.bytes),
         HumanDuration(config.retention.compile_cache)
     );
@@ -131,6 +131,14 @@ fn configured_components(config: &Config) -> HashSet<ContentHash> {
         .filter_map(|plugin| std::fs::read(&plugin.wasm).ok())
         .map(|wasm| ContentHash::of(&wasm))
         .collect()
+}
+
+/// `1 file`, `2 files`.
+fn files(count: usize) -> String {
+    match count {
+        1 => "1 file".to_owned(),
+        _ => format!("{count} files"),
+    }
 }
 
 /// `1.5 MiB` and the like.
