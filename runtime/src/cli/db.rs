@@ -163,6 +163,7 @@ fn kept(config: &Config) -> Vec<(&'static str, String)> {
     let d = |d| HumanDuration(d).to_string();
     vec![
         ("runs", format!("{} (output {})", d(r.runs), d(r.run_output))),
+        ("run_outputs", d(r.run_output.min(r.runs))),
         ("telegram_updates", format!("{} once handled", d(r.updates))),
         ("history", d(policy.history)),
         ("claude_transcripts", d(policy.history)),
@@ -175,6 +176,8 @@ fn kept(config: &Config) -> Vec<(&'static str, String)> {
         ("chat_calls", d(r.chat_calls)),
         ("tool_approvals", d(r.approvals)),
         ("requests", "1d once answered".to_owned()),
+        ("tool_allowances", "until /reset".to_owned()),
+        ("claude_sessions", "until /reset".to_owned()),
     ]
 }
 
