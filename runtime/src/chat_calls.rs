@@ -122,38 +122,38 @@ impl ChatCall {
 /// Records `call`; a failure is logged (the call's reply is unaffected).
 pub async fn record(db: &Database, call: ChatCall) {
     let plugin = call.plugin.clone();
-    let latency = i64::try_from(call.latency.as_millis()).unwrap_or(i64::MAX);
-    let started = call.started_at.timestamp_millis();
-    let stored = db
-        .call(move |c| {
-            let s = &call.stats;
-            c.prepare_cached(
-                "INSERT INTO chat_calls (at, update_id, chat_id, plugin, role, latency_ms, outcome, error,
-                     reply_chars, claude_calls, input_tokens, output_tokens, context_tokens, cost_usd, history_given)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?
-            .execute(rusqlite::params![
-                started,
-                call.update_id,
-                call.chat_id,
-                call.plugin,
-                call.role,
-                latency,
-                call.outcome,
-                call.error,
-                call.reply_chars,
-                s.claude_calls,
-                s.input_tokens,
-                s.output_tokens,
-                s.context_tokens,
-                s.cost_usd,
-                s.history_given,
-            ])
-        })
-        .await;
-    if let Err(e) = stored {
+    if let Err(e) = db.call(move |c| insert(c, &call)).await {
         tracing::error!(%plugin, "failed to record the chat call: {e:#}");
     }
+}
+
+/// Records `call` on the caller's transaction.
+pub fn insert(transaction: &rusqlite::Connection, call: &ChatCall) -> rusqlite::Result<()> {
+    let s = &call.stats;
+    transaction
+        .prepare_cached(
+            "INSERT INTO chat_calls (at, update_id, chat_id, plugin, role, latency_ms, outcome, error,
+                 reply_chars, claude_calls, input_tokens, output_tokens, context_tokens, cost_usd, history_given)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .execute(rusqlite::params![
+            call.started_at.timestamp_millis(),
+            call.update_id,
+            call.chat_id,
+            call.plugin,
+            call.role,
+            i64::try_from(call.latency.as_millis()).unwrap_or(i64::MAX),
+            call.outcome,
+            call.error,
+            call.reply_chars,
+            s.claude_calls,
+            s.input_tokens,
+            s.output_tokens,
+            s.context_tokens,
+            s.cost_usd,
+            s.history_given,
+        ])
+        .map(drop)
 }
 
 /// One handler's figures over the report's window.

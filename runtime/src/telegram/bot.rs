@@ -385,8 +385,8 @@ impl TelegramBot {
 
     /// Queues `message` (update `update_id`) for the shadow handlers
     /// `shadows`, behind the chat's earlier ones; they are handed it side by
-    /// side and measured, their replies dropped; then the update is no
-    /// longer owed to them.
+    /// side, their replies dropped; then their calls are recorded, and the
+    /// update no longer owed to them, in one commit.
     fn shadow(&self, message: Message, update_id: i64, shadows: Vec<PluginName>) {
         let chat = message.chat_id;
         let mut queues = self.shadow_queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -399,9 +399,23 @@ impl TelegramBot {
                     for shadow in shadows {
                         calls.spawn(shadow_call(host.clone(), shadow, message.clone(), update_id));
                     }
-                    calls.join_all().await;
-                    if let Err(e) = updates::shadows_done(host.db(), update_id).await {
-                        tracing::error!(update = update_id, "failed to record the shadows done: {e:#}");
+                    let calls = calls.join_all().await;
+                    let recorded = host
+                        .db()
+                        .call(move |c| {
+                            let transaction = c.transaction()?;
+                            for call in &calls {
+                                chat_calls::insert(&transaction, call)?;
+                            }
+                            updates::shadows_done_in(&transaction, update_id)?;
+                            transaction.commit()
+                        })
+                        .await;
+                    if let Err(e) = recorded {
+                        tracing::error!(
+                            update = update_id,
+                            "failed to record the shadow handlers' calls: {e:#}"
+                        );
                     }
                 }
             });
@@ -543,8 +557,13 @@ impl TelegramBot {
 }
 
 /// Hands `message` (update `update_id`) to the shadow handler `shadow`,
-/// with the shadow's own config, and records the call.
-async fn shadow_call(host: Arc<dyn ChatHost>, shadow: PluginName, mut message: Message, update_id: i64) {
+/// with the shadow's own config; returns the call's record.
+async fn shadow_call(
+    host: Arc<dyn ChatHost>,
+    shadow: PluginName,
+    mut message: Message,
+    update_id: i64,
+) -> ChatCall {
     let (name, chat, role) = (shadow.as_str(), message.chat_id, HandlerRole::Shadow);
     message.config = host
         .plugin(name)
@@ -563,7 +582,7 @@ async fn shadow_call(host: Arc<dyn ChatHost>, shadow: PluginName, mut message: M
             "shadow handler did not answer cleanly: {error}"
         );
     }
-    chat_calls::record(host.db(), call).await;
+    call
 }
 
 /// The message in `update` for a chat handler, without a handler's config;

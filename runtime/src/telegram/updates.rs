@@ -232,7 +232,7 @@ pub fn store_reply(
 /// Marks update `update_id` handled, with what came of it; with `shadows`
 /// (shadow handlers are configured) and an outcome that
 /// [goes to them](UpdateOutcome::goes_to_shadows), it is owed to them until
-/// [`shadows_done`].
+/// [`shadows_done_in`].
 pub async fn mark_handled(
     db: &Database,
     update_id: i64,
@@ -259,14 +259,13 @@ pub fn mark_handled_in(
         .map(drop)
 }
 
-/// Records that every shadow handler has been handed update `update_id`.
-pub async fn shadows_done(db: &Database, update_id: i64) -> anyhow::Result<()> {
-    db.call(move |c| {
-        c.prepare_cached("UPDATE telegram_updates SET shadows_owed = 0 WHERE update_id = ?1")?
-            .execute([update_id])
-            .map(drop)
-    })
-    .await
+/// Records, on the caller's transaction, that every shadow handler has
+/// been handed update `update_id`.
+pub fn shadows_done_in(transaction: &rusqlite::Connection, update_id: i64) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("UPDATE telegram_updates SET shadows_owed = 0 WHERE update_id = ?1")?
+        .execute([update_id])
+        .map(drop)
 }
 
 /// The handled updates still owed to the shadow handlers (a restart came
