@@ -304,3 +304,68 @@ pub async fn forget_shadows_owed(db: &Database) -> anyhow::Result<()> {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat_calls::{self, ChatCall};
+    use crate::plugin::call::HandlerRole;
+
+    fn message(update_id: i64) -> StoredUpdate {
+        StoredUpdate {
+            update_id,
+            chat_id: Some(7),
+            sender_id: Some(1),
+            sender_name: "Anna".into(),
+            text: Some(format!("message {update_id}")),
+            sent_at: 0,
+            reply: None,
+            press: None,
+        }
+    }
+
+    fn owed_ids(owed: &[(StoredUpdate, Vec<String>)]) -> Vec<(i64, Vec<String>)> {
+        owed.iter()
+            .map(|(u, handed)| (u.update_id, handed.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_message_the_live_handler_was_asked_about_is_owed_to_the_shadows_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        store(&db, (1..=6).map(message).collect()).await.unwrap();
+        mark_handled(&db, 1, UpdateOutcome::Replied, true).await.unwrap();
+        mark_handled(&db, 2, UpdateOutcome::PluginFailed, true)
+            .await
+            .unwrap();
+        // A command, and a message while no shadow was configured: not owed.
+        mark_handled(&db, 3, UpdateOutcome::Status, true).await.unwrap();
+        mark_handled(&db, 4, UpdateOutcome::Replied, false).await.unwrap();
+        // Marked in the commit that records the answer.
+        db.call(|c| mark_handled_in(c, 5, UpdateOutcome::NoReply, true))
+            .await
+            .unwrap();
+        // 6 is not handled yet: the live handler comes first.
+
+        // One of two shadows was handed update 2 before a restart.
+        let handed = ChatCall::unmade("candidate", HandlerRole::Shadow, 7, Some(2), "trapped".into());
+        chat_calls::record(&db, handed).await;
+        let live = ChatCall::unmade("live", HandlerRole::Live, 7, Some(1), "trapped".into());
+        chat_calls::record(&db, live).await;
+        let owed = owed_to_shadows(&db).await.unwrap();
+        assert_eq!(
+            owed_ids(&owed),
+            [(1, vec![]), (2, vec!["candidate".to_owned()]), (5, vec![])]
+        );
+        assert_eq!(owed[0].0, message(1));
+
+        db.call(|c| shadows_done_in(c, 1)).await.unwrap();
+        let owed = owed_to_shadows(&db).await.unwrap();
+        assert_eq!(owed_ids(&owed), [(2, vec!["candidate".to_owned()]), (5, vec![])]);
+
+        // No shadow configured any more: nothing is owed.
+        forget_shadows_owed(&db).await.unwrap();
+        assert!(owed_to_shadows(&db).await.unwrap().is_empty());
+    }
+}
