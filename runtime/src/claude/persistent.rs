@@ -6,7 +6,7 @@
 //! room), and one that dies is started again on its session (`--resume`)
 //! and asked again, once per call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -47,7 +47,31 @@ struct Live {
 #[derive(Default)]
 pub(crate) struct Pool {
     slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// The processes in a turn: out of their slot, which is locked until
+    /// the turn ends (minutes, with a person asked about a tool).
+    in_turn: Mutex<HashSet<u32>>,
     sweeping: AtomicBool,
+}
+
+/// A process counted in a turn until dropped (the turn ended, or the call
+/// was cancelled).
+struct InTurn<'a> {
+    pool: &'a Pool,
+    pid: u32,
+}
+
+impl<'a> InTurn<'a> {
+    fn new(pool: &'a Pool, pid: u32) -> Self {
+        pool.in_turn.lock().unwrap_or_else(|p| p.into_inner()).insert(pid);
+        InTurn { pool, pid }
+    }
+}
+
+impl Drop for InTurn<'_> {
+    fn drop(&mut self) {
+        let mut in_turn = self.pool.in_turn.lock().unwrap_or_else(|p| p.into_inner());
+        in_turn.remove(&self.pid);
+    }
 }
 
 /// What became of one turn.
@@ -78,7 +102,7 @@ impl Pool {
         let flags = request.cli_flags();
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
-            let mut live = spawn(config, &flags, resume.as_deref())?;
+            let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
             let turn = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
             live.process.stop().await;
             return match turn {
@@ -108,10 +132,13 @@ impl Pool {
                 Some(live) => live,
                 None => {
                     self.make_room(config.persistent.max_processes).await;
-                    spawn(config, &flags, resume.as_deref())?
+                    spawn(config, plugin, &flags, resume.as_deref())?
                 }
             };
-            match turn(&mut live, &request.prompt, config.max_output, gate, deadline).await {
+            let in_turn = InTurn::new(self, live.process.pid());
+            let outcome = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
+            drop(in_turn);
+            match outcome {
                 Turn::Answered(result) => {
                     slot.live = Some(live);
                     slot.last_used = Some(Instant::now());
@@ -218,15 +245,25 @@ impl Pool {
         stopping.join_all().await;
     }
 
-    /// The process ids of the live processes.
+    /// The process ids of the live processes, idle or in a turn; never
+    /// waits for a turn to end.
     pub async fn live_pids(&self) -> Vec<u32> {
-        let slots = self.slots();
-        let mut pids = Vec::new();
-        for slot in slots {
-            if let Some(live) = &slot.lock().await.live {
-                pids.push(live.process.pid());
+        let mut pids: Vec<u32> = self
+            .in_turn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        // Without waiting for a busy slot: its process is in a turn,
+        // counted above, or being started or stopped.
+        for slot in self.slots() {
+            if let Ok(slot) = slot.try_lock() {
+                pids.extend(slot.live.as_ref().map(|live| live.process.pid()));
             }
         }
+        pids.sort_unstable();
+        pids.dedup();
         pids
     }
 
@@ -267,7 +304,12 @@ impl Pool {
     }
 }
 
-fn spawn(config: &ClaudeConfig, flags: &[String], resume: Option<&str>) -> Result<Live, Failure> {
+fn spawn(
+    config: &ClaudeConfig,
+    plugin: &PluginName,
+    flags: &[String],
+    resume: Option<&str>,
+) -> Result<Live, Failure> {
     let mut args: Vec<String> = [
         "-p",
         "--input-format=stream-json",
@@ -282,7 +324,7 @@ fn spawn(config: &ClaudeConfig, flags: &[String], resume: Option<&str>) -> Resul
     }
     let process = ClaudeProcess::spawn(config, &args)
         .map_err(|e| Failure::failed(format!("cannot start `{}`: {e}", config.command.display())))?;
-    tracing::debug!(pid = process.pid(), resume, "started a persistent claude process");
+    tracing::info!(%plugin, pid = process.pid(), resume, "started a persistent claude process");
     Ok(Live {
         process,
         flags: flags.to_vec(),

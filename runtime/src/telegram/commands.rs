@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::bot::ChatHost;
-use super::updates::UpdateOutcome;
+use super::updates::{self, UpdateOutcome};
 use crate::approvals;
 use crate::chat_calls;
 use crate::claude::ledger;
@@ -169,6 +169,11 @@ async fn shadows(context: &Context<'_>) -> Vec<String> {
             None => format!("- {shadow}: no messages in 24h"),
         };
         lines.push(line);
+    }
+    match updates::owed_count(context.host.db()).await {
+        Ok(0) => {}
+        Ok(owed) => lines.push(format!("- {owed} messages not handed to them yet")),
+        Err(e) => tracing::error!("failed to count the messages owed to shadow handlers: {e:#}"),
     }
     lines
 }

@@ -293,6 +293,18 @@ pub async fn owed_to_shadows(db: &Database) -> anyhow::Result<Vec<(StoredUpdate,
     .await
 }
 
+/// How many handled messages the shadow handlers have not all been handed.
+pub async fn owed_count(db: &Database) -> anyhow::Result<u64> {
+    db.call(|c| {
+        c.query_row(
+            "SELECT count(*) FROM telegram_updates WHERE handled_at IS NOT NULL AND shadows_owed = 1",
+            [],
+            |r| r.get(0),
+        )
+    })
+    .await
+}
+
 /// Owes nothing to shadow handlers any more (none is configured now).
 pub async fn forget_shadows_owed(db: &Database) -> anyhow::Result<()> {
     db.call(|c| {
