@@ -233,6 +233,8 @@ pub struct ApprovalRecord {
 struct Waiting {
     chat: i64,
     message: Option<i32>,
+    /// The tool and what it would do, for the settled prompt.
+    what: String,
     answer: oneshot::Sender<Answer>,
 }
 
@@ -345,6 +347,7 @@ impl Approvals {
             Waiting {
                 chat,
                 message: None,
+                what: format!("{} — {summary}", tool_use.tool),
                 answer,
             },
         );
@@ -469,9 +472,9 @@ impl Approvals {
         };
         // The press may come before the host has seen the prompt's id.
         if let (Some(message), Some((prompter, _))) = (waiting.message.or(message), self.prompter()) {
-            let record = approval(&self.db, id).await;
-            let what = record.map_or_else(String::new, |r| format!(": {} — {}", r.tool, r.summary));
-            prompter.settle(chat, message, &format!("{said}{what}")).await;
+            prompter
+                .settle(chat, message, &format!("{said}: {}", waiting.what))
+                .await;
         }
         tracing::info!(
             approval = id,
@@ -726,21 +729,6 @@ async fn allow_conversation(
     })
     .await
     .map(drop)
-}
-
-/// The approval `id`, if it exists.
-async fn approval(db: &Database, id: i64) -> Option<ApprovalRecord> {
-    let found = db
-        .call(move |c| {
-            c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], read_record)
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })
-        })
-        .await;
-    found.ok().flatten()
 }
 
 /// The latest `limit` decisions, newest first.

@@ -45,37 +45,31 @@ impl TelegramSender {
     /// accepts it; the error is the one that made it give up.
     pub async fn send(&self, chat: i64, text: &str, mut mode: Option<ParseMode>) -> Result<(), RequestError> {
         for piece in split(text, MAX_MESSAGE) {
-            let mut backoff = Duration::from_millis(500);
-            let mut attempt = 1;
             loop {
-                let mut request = self.bot.send_message(ChatId(chat), piece.clone());
-                if let Some(mode) = mode {
-                    request = request.parse_mode(mode);
-                }
-                let error = match request.await {
+                let sent = retrying(chat, || {
+                    let request = self.bot.send_message(ChatId(chat), piece.clone());
+                    match mode {
+                        Some(mode) => request.parse_mode(mode),
+                        None => request,
+                    }
+                })
+                .await;
+                match sent {
                     Ok(_) => break,
-                    Err(error) => error,
-                };
-                match error {
-                    RequestError::RetryAfter(wait) => tokio::time::sleep(wait.duration()).await,
-                    RequestError::Api(ref api) if mode.is_some() && !matches!(api, ApiError::Unknown(_)) => {
+                    Err(RequestError::Api(ref api))
+                        if mode.is_some() && !matches!(api, ApiError::Unknown(_)) =>
+                    {
                         tracing::warn!(
                             chat,
                             "Telegram refused the formatted text ({api}): sending it as plain text"
                         );
                         mode = None;
                     }
-                    ref e if attempt < SEND_ATTEMPTS && retryable(e) => {
-                        tracing::warn!(chat, attempt, "sending failed, retrying: {e}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                    e => {
-                        tracing::error!(chat, attempt, "message not delivered: {e}");
+                    Err(e) => {
+                        tracing::error!(chat, "message not delivered: {e}");
                         return Err(e);
                     }
                 }
-                attempt += 1;
             }
         }
         Ok(())
@@ -131,8 +125,8 @@ impl TelegramSender {
 }
 
 /// Sends the request `make` builds until it succeeds, waiting as Telegram
-/// asks (429) or with backoff (network and server errors), up to
-/// [`SEND_ATTEMPTS`] tries; other errors give up at once.
+/// asks (429, however often) or with backoff (network and server errors,
+/// up to [`SEND_ATTEMPTS`] tries); other errors give up at once.
 async fn retrying<R>(chat: i64, make: impl Fn() -> R) -> Result<teloxide::requests::Output<R>, RequestError>
 where
     R: teloxide::requests::Request<Err = RequestError>,
@@ -141,9 +135,7 @@ where
     for attempt in 1.. {
         match make().send().await {
             Ok(output) => return Ok(output),
-            Err(RequestError::RetryAfter(wait)) if attempt < SEND_ATTEMPTS => {
-                tokio::time::sleep(wait.duration()).await
-            }
+            Err(RequestError::RetryAfter(wait)) => tokio::time::sleep(wait.duration()).await,
             Err(ref e) if attempt < SEND_ATTEMPTS && retryable(e) => {
                 tracing::warn!(chat, attempt, "Telegram request failed, retrying: {e}");
                 tokio::time::sleep(backoff).await;
