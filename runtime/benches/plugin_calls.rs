@@ -126,6 +126,7 @@ fn main() {
         claude: Arc::new(Claude::new(None, db.clone())),
         db,
         telegram: None,
+        log_rates: Arc::default(),
     };
     let figures: Vec<Figures> = subjects
         .iter()
@@ -163,10 +164,11 @@ fn main() {
             let instantiate = runtime.block_on(async {
                 let mut samples = Vec::with_capacity(CALLS);
                 for _ in 0..CALLS {
+                    let output = OutputCapture::new(config.name.clone(), 1 << 16, Arc::default());
                     let state = HostState::new(
-                        OutputCapture::new(config.name.clone(), 1 << 16),
+                        output.clone(),
                         64 << 20,
-                        Capabilities::new(&config, &services),
+                        Capabilities::new(&config, &services, output),
                         OutboundHttp::new(config.name.clone(), None, services.db.clone()),
                     );
                     let mut store = Store::new(&engine, state);

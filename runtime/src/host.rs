@@ -62,7 +62,12 @@ impl Host {
         Ok(Host {
             config: RwLock::new(Arc::new(config)),
             loader,
-            services: Services { db, claude, telegram },
+            services: Services {
+                db,
+                claude,
+                telegram,
+                log_rates: Default::default(),
+            },
             registry: Arc::default(),
         })
     }
@@ -194,7 +199,7 @@ impl Host {
             }
             Err(e) => {
                 tracing::error!("reload refused, the previous version keeps serving: {e}");
-                let new_hash = std::fs::read(&file)
+                let new_hash = crate::regular_file::read(&file, crate::regular_file::MAX_COMPONENT)
                     .ok()
                     .map(|bytes| ContentHash::of(&bytes).to_string());
                 let load = NewLoad {

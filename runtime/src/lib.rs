@@ -42,6 +42,8 @@ pub mod db;
 pub mod host;
 pub mod import;
 pub mod plugin;
+pub mod process_tree;
+pub mod regular_file;
 pub mod retention;
 pub mod runs;
 pub mod scaffold;

@@ -10,6 +10,16 @@ use mission::cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.only_prints() {
+        // Rust ignores SIGPIPE, so a closed pipe is an error at the next
+        // print, which `println!` turns into a panic; a printing command
+        // ends at it as any Unix tool does.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    } else {
+        // What a program run for a plugin leaves behind comes back to the
+        // host, to be killed with the run.
+        mission::process_tree::become_subreaper();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("MISSION_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

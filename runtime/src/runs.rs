@@ -2,6 +2,7 @@
 //! (so a crash leaves a trace) and completed when it ends.
 
 use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::db::{datetime, text_enum, Database};
@@ -176,6 +177,15 @@ pub async fn abandon(
             (id, finished_at, outcome, error),
         )?;
         c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
+    })
+    .await
+}
+
+/// The run `id`, if there is one.
+pub async fn get(db: &Database, id: i64) -> anyhow::Result<Option<RunRecord>> {
+    db.call(move |c| {
+        c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
+            .optional()
     })
     .await
 }

@@ -12,6 +12,7 @@ use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
 use crate::telegram::client::TelegramSender;
 use crate::wasm::bindings::{chat, task, CapabilityError};
+use crate::wasm::output::{LogRates, OutputCapture};
 
 mod claude;
 pub mod history;
@@ -22,7 +23,7 @@ mod process;
 mod state;
 
 /// What the capabilities of every call draw on: the database, the way to
-/// Claude and the Telegram client. Cheap to clone.
+/// Claude, the Telegram client and each plugin's log rate. Cheap to clone.
 #[derive(Clone)]
 pub struct Services {
     /// The SQLite file.
@@ -32,6 +33,8 @@ pub struct Services {
     /// Sending Telegram messages, if `[telegram]` is set and its token is
     /// in the environment.
     pub telegram: Option<Arc<TelegramSender>>,
+    /// How much each plugin may still log, across its calls.
+    pub log_rates: Arc<LogRates>,
 }
 
 /// What one call is for, set as it starts.
@@ -79,13 +82,15 @@ pub struct Capabilities {
     db: Database,
     claude: Arc<Claude>,
     telegram: Option<Arc<TelegramSender>>,
+    output: OutputCapture,
     context: CallContext,
     stats: CallStats,
 }
 
 impl Capabilities {
-    /// Capabilities for a call of the plugin configured as `config`.
-    pub fn new(config: &PluginConfig, services: &Services) -> Self {
+    /// Capabilities for a call of the plugin configured as `config`, whose
+    /// log lines go to `output` with its stdout.
+    pub fn new(config: &PluginConfig, services: &Services, output: OutputCapture) -> Self {
         Self {
             plugin: config.name.clone(),
             grants: config.grants.clone(),
@@ -96,6 +101,7 @@ impl Capabilities {
             db: services.db.clone(),
             claude: services.claude.clone(),
             telegram: services.telegram.clone(),
+            output,
             context: CallContext::default(),
             stats: CallStats::default(),
         }
@@ -146,6 +152,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         db: db.clone(),
         claude: Arc::new(Claude::new(None, db.clone())),
         telegram: None,
+        output: OutputCapture::new(PluginName::parse(plugin).unwrap(), 64 << 10, Arc::default()),
         context: CallContext::default(),
         stats: CallStats::default(),
     }

@@ -2,11 +2,14 @@
 //! `process` grant; only the programs it lists, by absolute path, with only
 //! the environment variables it names, in its working directory. No shell.
 //! The program runs in a process group of its own; when it exits, or at its
-//! deadline, or when the plugin's call is cancelled, the whole group is
-//! killed (so nothing it started outlives the run) and reaped.
+//! deadline, or when the plugin's call is cancelled, the whole group and
+//! everything else it started ([`Tree`]: on Linux also what left the group)
+//! is killed, so nothing it started outlives the run, and reaped. Its
+//! output is read until the deadline at the latest, whoever holds the pipes.
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -15,6 +18,7 @@ use tokio::process::Command;
 use super::Capabilities;
 use crate::config::process::ProcessGrant;
 use crate::config::Grant;
+use crate::process_tree::Tree;
 use crate::wasm::bindings::task::mission::plugin::process::{Command as Run, Finished, Host};
 use crate::wasm::bindings::CapabilityError;
 
@@ -80,18 +84,27 @@ async fn run(
         .kill_on_drop(true)
         .spawn()?;
     let started = Instant::now();
-    let group = Group(child.id().and_then(|id| libc::pid_t::try_from(id).ok()));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tree = child
+        .id()
+        .and_then(|id| libc::pid_t::try_from(id).ok())
+        .map(Tree::track);
     if let (Some(bytes), Some(mut input)) = (stdin, child.stdin.take()) {
         tokio::spawn(async move {
             let _ = input.write_all(&bytes).await;
         });
     }
-    let stdout = tokio::spawn(read_capped(child.stdout.take(), grant.max_output));
-    let stderr = tokio::spawn(read_capped(child.stderr.take(), grant.max_output));
-    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    let stdout = Reading::start(child.stdout.take(), grant.max_output);
+    let stderr = Reading::start(child.stderr.take(), grant.max_output);
+    let waited = tokio::time::timeout_at(deadline, child.wait()).await;
     // Whatever it started goes with it, so its pipes close and nothing
     // outlives the run.
-    drop(group);
+    if let Some(mut tree) = tree.take() {
+        let escaped = tokio::task::spawn_blocking(move || tree.end()).await.unwrap_or(0);
+        if escaped > 0 {
+            tracing::warn!(program = %program.display(), escaped, "killed processes the program left running outside its group");
+        }
+    }
     let status = match waited {
         Ok(status) => Some(status?),
         Err(_) => {
@@ -99,8 +112,10 @@ async fn run(
             None
         }
     };
-    let (stdout, stdout_cut) = stdout.await.unwrap_or_default();
-    let (stderr, stderr_cut) = stderr.await.unwrap_or_default();
+    // Whatever still holds a pipe (nothing, unless it could not be
+    // found), the output read by the deadline is the output.
+    let (stdout, stdout_cut) = read_by(deadline, stdout).await;
+    let (stderr, stderr_cut) = read_by(deadline, stderr).await;
     Ok(Finished {
         exit_code: status.and_then(|s| s.code()),
         timed_out: status.is_none(),
@@ -111,34 +126,44 @@ async fn run(
     })
 }
 
-/// All of `pipe` read, the first `max` bytes kept; whether more came.
-async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, max: u64) -> (Vec<u8>, bool) {
+/// What a pipe's reader kept: the first bytes, and whether more came.
+type Kept = Arc<Mutex<(Vec<u8>, bool)>>;
+
+/// Reads all of `pipe` into `kept`, keeping the first `max` bytes.
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, max: u64, kept: Kept) {
     let Some(mut pipe) = pipe else {
-        return (Vec::new(), false);
+        return;
     };
     let max = usize::try_from(max).unwrap_or(usize::MAX);
-    let (mut kept, mut cut) = (Vec::new(), false);
     let mut buffer = [0u8; 8192];
-    while let Ok(read) = pipe.read(&mut buffer).await {
-        if read == 0 {
-            break;
-        }
-        let room = max.saturating_sub(kept.len());
-        kept.extend_from_slice(&buffer[..read.min(room)]);
-        cut |= read > room;
+    while let Ok(read @ 1..) = pipe.read(&mut buffer).await {
+        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        let room = max.saturating_sub(kept.0.len());
+        kept.0.extend_from_slice(&buffer[..read.min(room)]);
+        kept.1 |= read > room;
     }
-    (kept, cut)
 }
 
-/// A process group, killed when dropped: at the program's exit, at its
-/// deadline, or when the plugin's call is cancelled mid-run.
-struct Group(Option<libc::pid_t>);
+/// A pipe being read, with what was read so far.
+struct Reading {
+    task: tokio::task::JoinHandle<()>,
+    kept: Kept,
+}
 
-impl Drop for Group {
-    fn drop(&mut self) {
-        if let Some(group) = self.0 {
-            // SAFETY: sends a signal to the group we created; no memory involved.
-            unsafe { libc::kill(-group, libc::SIGKILL) };
+impl Reading {
+    fn start(pipe: Option<impl AsyncRead + Unpin + Send + 'static>, max: u64) -> Reading {
+        let kept = Kept::default();
+        Reading {
+            task: tokio::spawn(read_capped(pipe, max, kept.clone())),
+            kept,
         }
     }
+}
+
+/// What `reading` read by `deadline` (or to the end, if sooner).
+async fn read_by(deadline: tokio::time::Instant, mut reading: Reading) -> (Vec<u8>, bool) {
+    if tokio::time::timeout_at(deadline, &mut reading.task).await.is_err() {
+        reading.task.abort();
+    }
+    std::mem::take(&mut *reading.kept.lock().unwrap_or_else(|p| p.into_inner()))
 }

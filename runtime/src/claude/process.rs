@@ -1,6 +1,7 @@
 //! A `claude` child process: started without a shell, in a process group of
-//! its own, with only the environment variables the config names; killed as
-//! a group (the CLI may have started tools or MCP servers) and reaped.
+//! its own, with only the environment variables the config names; killed
+//! with all it started (the CLI may have started tools or MCP servers, in
+//! its group or not: [`Tree`]) and reaped.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::config::claude::ClaudeConfig;
+use crate::process_tree::Tree;
 
 /// How much of the end of stderr is kept for error messages.
 const STDERR_TAIL: usize = 4 << 10;
@@ -17,7 +19,8 @@ const STDERR_TAIL: usize = 4 << 10;
 /// A running `claude` and its pipes.
 pub(crate) struct ClaudeProcess {
     child: Child,
-    group: libc::pid_t,
+    pid: u32,
+    tree: Tree,
     /// Its stdin, until closed.
     pub stdin: Option<ChildStdin>,
     /// Its stdout.
@@ -59,10 +62,10 @@ impl ClaudeProcess {
             .process_group(0)
             .kill_on_drop(true);
         let mut child = command.spawn()?;
-        let group = child
+        let pid = child
             .id()
-            .and_then(|id| libc::pid_t::try_from(id).ok())
             .ok_or_else(|| std::io::Error::other("the child exited before it could be tracked"))?;
+        let tree = Tree::track(libc::pid_t::try_from(pid).map_err(std::io::Error::other)?);
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
@@ -79,7 +82,8 @@ impl ClaudeProcess {
         });
         Ok(ClaudeProcess {
             child,
-            group,
+            pid,
+            tree,
             stdin,
             stdout,
             stderr_tail,
@@ -89,7 +93,7 @@ impl ClaudeProcess {
 
     /// The process id (also its process group's id).
     pub fn pid(&self) -> u32 {
-        self.group.unsigned_abs()
+        self.pid
     }
 
     /// Kills the whole process group and waits for the child, so nothing of
@@ -125,24 +129,13 @@ impl ClaudeProcess {
         }
     }
 
-    fn kill_group(&self) {
-        // SAFETY: `kill` has no memory-safety preconditions; a negative pid
-        // names the process group the child leads (`process_group(0)`).
-        unsafe {
-            libc::kill(-self.group, libc::SIGKILL);
-        }
+    fn kill_group(&mut self) {
+        self.tree.end();
     }
 }
 
-impl Drop for ClaudeProcess {
-    fn drop(&mut self) {
-        // Dropped mid-call (the plugin's own deadline, a cancelled call):
-        // kill the group; tokio reaps the child in the background.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.kill_group();
-        }
-    }
-}
+// Dropped mid-call (the plugin's own deadline, a cancelled call), the tree
+// kills everything when it drops; tokio reaps the child in the background.
 
 /// A line read with [`read_line_capped`].
 pub(crate) enum Line {

@@ -33,7 +33,7 @@ pub(super) fn report_run(record: &RunRecord, json: bool) -> anyhow::Result<ExitC
     })
 }
 
-fn print_run(record: &RunRecord) {
+pub(super) fn print_run(record: &RunRecord) {
     let took = record
         .finished_at
         .map(|end| format!(" in {} ms", (end - record.started_at).num_milliseconds()))

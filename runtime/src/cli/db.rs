@@ -16,6 +16,7 @@ use crate::db::Database;
 use crate::host::DATABASE_FILE;
 use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
 use crate::plugin::hash::ContentHash;
+use crate::regular_file;
 use crate::retention::{self, Policy, Pruned};
 
 /// One table: its rows and the bytes its pages (with its indexes) take.
@@ -128,7 +129,7 @@ fn configured_components(config: &Config) -> HashSet<ContentHash> {
     config
         .plugins
         .iter()
-        .filter_map(|plugin| std::fs::read(&plugin.wasm).ok())
+        .filter_map(|plugin| regular_file::read(&plugin.wasm, regular_file::MAX_COMPONENT).ok())
         .map(|wasm| ContentHash::of(&wasm))
         .collect()
 }

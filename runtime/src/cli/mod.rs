@@ -93,6 +93,9 @@ pub enum Command {
         /// Only runs of this schedule.
         #[arg(long)]
         schedule: Option<String>,
+        /// Only this run, shown whole: its summary and error uncut.
+        #[arg(long, conflicts_with = "schedule")]
+        id: Option<i64>,
         /// How many runs.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -317,6 +320,23 @@ pub enum ServiceCommand {
 }
 
 impl Cli {
+    /// Whether the command only reads and prints: no plugin runs, no child
+    /// is started. Such a command may end quietly when its reader goes away
+    /// (`mission runs | head -1`).
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Schedules { .. }
+                | Command::Runs { .. }
+                | Command::Plugins { .. }
+                | Command::Http { .. }
+                | Command::Cost { .. }
+                | Command::Shadow { .. }
+                | Command::Approvals { .. }
+                | Command::Schedule { .. }
+        )
+    }
+
     /// Runs the command; `Ok` carries the exit code for a command that ran
     /// but did not succeed (a failed run, a failed check).
     pub async fn run(self) -> anyhow::Result<ExitCode> {
@@ -346,9 +366,13 @@ impl Cli {
             Command::Up => up(config).await,
             Command::Schedules { json } => schedules::list_schedules(config, json).await,
             Command::Runs {
+                id: Some(id), json, ..
+            } => schedules::show_run(config, id, json).await,
+            Command::Runs {
                 schedule,
                 limit,
                 json,
+                id: None,
             } => schedules::list_runs(config, schedule.as_deref(), limit, json).await,
             Command::Trigger { schedule, json } => schedules::trigger(config, &schedule, json).await,
             Command::Pause { schedule } => schedules::set_paused(config, &schedule, true).await,

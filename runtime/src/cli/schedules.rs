@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 
-use super::call::report_run;
+use super::call::{print_run, report_run};
 use super::open_db;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
@@ -53,6 +53,7 @@ pub(super) fn schedule_next(
 
 /// The named schedule from the schedules directory, or an error saying why not.
 fn find_schedule(config: &Config, name: &str) -> anyhow::Result<Schedule> {
+    schedule::check_name(name).map_err(anyhow::Error::msg)?;
     let file = config.schedules_dir.join(format!("{name}.toml"));
     if !file.exists() {
         bail!("no schedule named `{name}`: {} does not exist", file.display());
@@ -153,7 +154,21 @@ pub(super) async fn list_runs(
     Ok(ExitCode::SUCCESS)
 }
 
+pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let record = runs::get(&db, id)
+        .await?
+        .ok_or_else(|| anyhow!("there is no run {id} (see `mission runs`)"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&record)?);
+    } else {
+        print_run(&record);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    schedule::check_name(name).map_err(anyhow::Error::msg)?;
     let db = open_db(&config)?;
     let record = match control::running_host(&db).await? {
         Some(pid) => {

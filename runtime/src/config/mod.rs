@@ -100,7 +100,7 @@ impl Config {
     /// Reads and validates the config file at `file`. Relative paths in it
     /// are taken from the file's directory.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        let text = crate::regular_file::read_to_string(file, crate::regular_file::MAX_CONFIG).map_err(|e| ConfigError {
             file: file.to_owned(),
             message: format!("cannot read the config file: {e}"),
         })?;
@@ -162,7 +162,7 @@ impl Config {
             file: self.file.clone(),
             message,
         };
-        let original = std::fs::read_to_string(&self.file)
+        let original = crate::regular_file::read_to_string(&self.file, crate::regular_file::MAX_CONFIG)
             .map_err(|e| error(format!("cannot read the config file: {e}")))?;
         let mut updated = original.clone();
         if !updated.ends_with('\n') {

@@ -5,6 +5,8 @@
 //! listen = "127.0.0.1:8640"          # loopback unless a token is set
 //! token_env = "MISSION_WEB_TOKEN"    # the token's variable; needed for the
 //!                                    # buttons and for any non-loopback client
+//! hosts = ["mini.lan"]               # names the page may be asked for by,
+//!                                    # beside the loopback names and `listen`
 //! ```
 
 use std::net::SocketAddr;
@@ -18,6 +20,9 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     /// The environment variable holding the page's token, if it has one.
     pub token_env: Option<String>,
+    /// Host names the page answers to beside `localhost`, the loopback
+    /// addresses and `listen`'s own (lowercase, without a port).
+    pub hosts: Vec<String>,
 }
 
 /// `[web]` as written.
@@ -28,6 +33,11 @@ pub(crate) struct RawWeb {
     listen: String,
     /// Example: `token_env = "MISSION_WEB_TOKEN"`
     token_env: Option<String>,
+    /// Example: `hosts = ["mini.lan"]`: the `Host` names a browser may use
+    /// for the page beyond the loopback names and the listen address;
+    /// requests for any other name are refused (DNS rebinding).
+    #[serde(default)]
+    hosts: Vec<String>,
 }
 
 impl RawWeb {
@@ -47,7 +57,20 @@ impl RawWeb {
                 "web.token_env: `{bad}` is not an environment variable name"
             ));
         }
-        if !listen.ip().is_loopback() && self.token_env.is_none() {
+        let mut hosts = Vec::new();
+        for host in self.hosts {
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(format!(
+                    "web.hosts: `{host}` is not a host name (letters, digits, `-` and `.`, no port)"
+                ));
+            }
+            hosts.push(host.to_ascii_lowercase());
+        }
+        if !listen.ip().to_canonical().is_loopback() && self.token_env.is_none() {
             return Err(format!(
                 "web.listen: `{listen}` is reachable from other machines: set web.token_env to the \
                  variable holding the page's token, or listen on 127.0.0.1"
@@ -56,6 +79,7 @@ impl RawWeb {
         Ok(WebConfig {
             listen,
             token_env: self.token_env,
+            hosts,
         })
     }
 }

@@ -103,7 +103,10 @@ pub fn read(file: &Path) -> Result<Job, Skipped> {
         label: label.map(str::to_owned),
         reason,
     };
-    let value = Value::from_file(file).map_err(|e| skipped(None, format!("not a readable plist: {e}")))?;
+    let bytes = crate::regular_file::read(file, crate::regular_file::MAX_CONFIG)
+        .map_err(|e| skipped(None, format!("cannot read the plist: {e}")))?;
+    let value = Value::from_reader(std::io::Cursor::new(bytes))
+        .map_err(|e| skipped(None, format!("not a readable plist: {e}")))?;
     let dict = value
         .as_dictionary()
         .ok_or_else(|| skipped(None, "not a launchd job: the plist is not a dictionary".into()))?;

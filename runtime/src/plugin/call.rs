@@ -14,11 +14,15 @@ use crate::db::text_enum;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task};
 use crate::wasm::limits::{epoch_deadline, DeadlineExceeded};
-use crate::wasm::output::{CapturedOutput, OutputCapture};
+use crate::wasm::output::{cut, CapturedOutput, OutputCapture};
 use crate::wasm::state::HostState;
 
 pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
 pub use task::mission::plugin::task_types::Invocation;
+
+/// The most of a summary, an error or a reply a plugin hands back that is
+/// kept, logged, stored or sent: the rest is cut, and the text says so.
+pub const MAX_RESULT_TEXT: usize = 64 << 10;
 
 /// What a caller commits in the same transaction as a chat plugin's answer
 /// (see [`Host::chat`](crate::host::Host::chat)), given the reply if there is
@@ -139,7 +143,15 @@ impl Plugin {
             instance.call_run(&mut store, invocation).await
         })
         .await;
-        let result = result.map(|call| call.map(|ran| ran.map(|outcome| outcome.summary)));
+        let result = result.map(|call| {
+            call.map(|ran| {
+                ran.map(|outcome| {
+                    let mut summary = outcome.summary;
+                    cut(&mut summary, MAX_RESULT_TEXT);
+                    summary
+                })
+            })
+        });
         Ok(self.report(&store, started, timeout, result))
     }
 
@@ -182,6 +194,16 @@ impl Plugin {
         })
         .await;
         let reusable = matches!(result, Ok(Ok(_)));
+        let result = result.map(|call| {
+            call.map(|answered| {
+                answered.map(|reply| {
+                    reply.map(|mut reply| {
+                        cut(&mut reply.text, MAX_RESULT_TEXT);
+                        reply
+                    })
+                })
+            })
+        });
         let report = self.report(&store, started, timeout, result);
         if let (Some(warm), true, Some(instance)) = (warm, reusable, instance) {
             *warm = Some(WarmInstance {
@@ -195,9 +217,9 @@ impl Plugin {
 
     fn new_store(&self, services: &Services) -> Store<HostState> {
         let config = &self.config;
-        let capabilities = Capabilities::new(config, services);
+        let output = OutputCapture::new(config.name.clone(), config.limits.output, services.log_rates.clone());
+        let capabilities = Capabilities::new(config, services, output.clone());
         let outbound = OutboundHttp::new(config.name.clone(), config.http.clone(), services.db.clone());
-        let output = OutputCapture::new(config.name.clone(), config.limits.output);
         let mut store = Store::new(
             &self.engine,
             HostState::new(output, config.limits.memory, capabilities, outbound),
@@ -217,16 +239,22 @@ impl Plugin {
         let state = store.data();
         let result = match result {
             Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(message))) => Err(CallError::Failed { message }),
+            Ok(Ok(Err(mut message))) => {
+                cut(&mut message, MAX_RESULT_TEXT);
+                Err(CallError::Failed { message })
+            }
             Err(_elapsed) => Err(CallError::TimedOut { after: timeout }),
             Ok(Err(_)) if state.limiter.exceeded() => Err(CallError::OutOfMemory { limit: memory }),
             Ok(Err(e)) if e.is::<DeadlineExceeded>() => Err(CallError::TimedOut { after: timeout }),
             Ok(Err(e)) => {
-                tracing::warn!(plugin = %self.name(), "call trapped: {e:?}");
-                let trap = match e.downcast_ref::<Trap>() {
+                let mut logged = format!("{e:?}");
+                cut(&mut logged, MAX_RESULT_TEXT);
+                tracing::warn!(plugin = %self.name(), "call trapped: {logged}");
+                let mut trap = match e.downcast_ref::<Trap>() {
                     Some(trap) => trap.to_string(),
                     None => format!("{e:#}"),
                 };
+                cut(&mut trap, MAX_RESULT_TEXT);
                 Err(CallError::Trapped { trap })
             }
         };

@@ -91,7 +91,7 @@ impl Plugin {
     ) -> Result<Plugin, LoadError> {
         let plugin = config.name.clone();
         let file = config.wasm.clone();
-        let wasm = std::fs::read(&file).map_err(|source| LoadError::Read {
+        let wasm = crate::regular_file::read(&file, crate::regular_file::MAX_COMPONENT).map_err(|source| LoadError::Read {
             plugin: plugin.clone(),
             file: file.clone(),
             source,

@@ -146,7 +146,7 @@ pub fn host_zone() -> Tz {
 impl Schedule {
     /// Reads and validates the schedule file `file` against `config`.
     pub fn load(file: &Path, config: &Config, default_zone: Tz) -> Result<Schedule, ScheduleError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ScheduleError {
+        let text = crate::regular_file::read_to_string(file, crate::regular_file::MAX_SCHEDULE).map_err(|e| ScheduleError {
             file: file.to_owned(),
             message: format!("cannot read the schedule file: {e}"),
         })?;
@@ -169,8 +169,7 @@ impl Schedule {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        crate::config::PluginName::parse(&name)
-            .map_err(|_| error(format!("`{name}` is not a valid schedule name: name the file with lowercase letters, digits, `-` or `_`")))?;
+        check_name(&name).map_err(|e| error(format!("{e}: name the file so")))?;
         let raw: RawSchedule = toml::from_str(text).map_err(|e| error(e.to_string()))?;
         let plugin = config.plugin(&raw.plugin).ok_or_else(|| {
             error(format!(
@@ -223,6 +222,15 @@ impl Schedule {
             values: values.into_iter().collect(),
         })
     }
+}
+
+/// `Ok` if `name` may name a schedule (as a plugin may be named: lowercase
+/// letters, digits, `-`, `_`), else why not. A name from the command line is
+/// checked before it becomes a path.
+pub fn check_name(name: &str) -> Result<(), String> {
+    crate::config::PluginName::parse(name).map(drop).map_err(|_| {
+        format!("`{name}` is not a valid schedule name: use 1 to 64 lowercase letters, digits, `-` or `_`")
+    })
 }
 
 /// Every `*.toml` file in `config`'s schedules directory, sorted by name:

@@ -1,10 +1,13 @@
-//! A plugin's stdout and stderr: passed on to `tracing` line by line, tagged
-//! with the plugin's name, up to a per-call byte limit; past it the rest is
-//! counted and dropped, never buffered.
+//! A plugin's stdout, stderr and `log.write` lines: passed on to `tracing`
+//! line by line, tagged with the plugin's name, up to a per-call byte limit
+//! and a per-plugin rate; past either the rest is counted and dropped, never
+//! buffered.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
@@ -17,6 +20,52 @@ use crate::config::PluginName;
 const EXCERPT_BYTES: usize = 2048;
 /// A line longer than this is logged in pieces.
 const MAX_LINE_BYTES: usize = 4096;
+/// What one plugin may log at once, across its calls.
+const RATE_BURST_BYTES: f64 = 256.0 * 1024.0;
+/// What one plugin may log each second on average, across its calls.
+const RATE_BYTES_PER_SECOND: f64 = 4096.0;
+
+/// Cuts `text` to at most `max` bytes (at a character boundary) and says
+/// so at its end: what a plugin hands the host to store or log.
+pub fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let whole = text.len();
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!(" [cut: {whole} bytes in all]"));
+}
+
+/// How much each plugin may still log: a bucket per plugin, refilled at
+/// [`RATE_BYTES_PER_SECOND`] up to [`RATE_BURST_BYTES`], shared by all its
+/// calls, so a plugin called in a tight loop cannot flood the log either.
+#[derive(Default)]
+pub struct LogRates {
+    buckets: Mutex<HashMap<PluginName, (f64, Instant)>>,
+}
+
+impl LogRates {
+    /// Takes `bytes` from `plugin`'s bucket; false (and nothing taken) if
+    /// it holds fewer.
+    fn take(&self, plugin: &PluginName, bytes: usize) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (left, at) = buckets
+            .entry(plugin.clone())
+            .or_insert((RATE_BURST_BYTES, now));
+        *left = (*left + now.duration_since(*at).as_secs_f64() * RATE_BYTES_PER_SECOND).min(RATE_BURST_BYTES);
+        *at = now;
+        if *left < bytes as f64 {
+            return false;
+        }
+        *left -= bytes as f64;
+        true
+    }
+}
 
 /// What one call printed, as kept for its record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +76,9 @@ pub struct CapturedOutput {
     pub bytes: u64,
     /// Whether output past the limit was dropped.
     pub truncated: bool,
+    /// Lines (of output or `log.write`) dropped because the plugin logged
+    /// faster than its rate.
+    pub rate_dropped: u64,
 }
 
 /// The capture shared by a call's stdout and stderr.
@@ -38,6 +90,7 @@ pub struct OutputCapture {
 struct Shared {
     plugin: PluginName,
     limit: u64,
+    rates: Arc<LogRates>,
     passed: u64,
     output: CapturedOutput,
     /// Unfinished lines of stdout and stderr.
@@ -60,12 +113,14 @@ impl Stream {
 }
 
 impl OutputCapture {
-    /// A capture for one call of `plugin` passing on at most `limit` bytes.
-    pub fn new(plugin: PluginName, limit: u64) -> Self {
+    /// A capture for one call of `plugin` passing on at most `limit` bytes,
+    /// and no faster than its bucket in `rates` allows.
+    pub fn new(plugin: PluginName, limit: u64, rates: Arc<LogRates>) -> Self {
         Self {
             shared: Arc::new(Mutex::new(Shared {
                 plugin,
                 limit,
+                rates,
                 passed: 0,
                 output: CapturedOutput::default(),
                 partial: [Vec::new(), Vec::new()],
@@ -103,7 +158,39 @@ impl OutputCapture {
         for stream in [Stream::Stdout, Stream::Stderr] {
             shared.flush_line(stream);
         }
+        if shared.output.rate_dropped > 0 {
+            tracing::warn!(
+                target: "plugin",
+                plugin = %shared.plugin,
+                dropped = shared.output.rate_dropped,
+                "log rate reached: lines of this call's log were dropped"
+            );
+        }
         shared.output.clone()
+    }
+
+    /// Logs one `log.write` line at `level`, counted against the call's
+    /// limit and the plugin's rate like a line of output.
+    pub fn log(&self, level: tracing::Level, message: &str) {
+        let mut shared = self.lock();
+        let room = shared.limit.saturating_sub(shared.passed);
+        if message.len() as u64 > room {
+            shared.passed = shared.limit;
+            shared.reached_limit();
+            return;
+        }
+        shared.passed += message.len() as u64;
+        if !shared.within_rate(message.len()) {
+            return;
+        }
+        let plugin = shared.plugin.as_str();
+        match level {
+            tracing::Level::TRACE => tracing::trace!(target: "plugin", plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(target: "plugin", plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(target: "plugin", plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(target: "plugin", plugin, "{message}"),
+            tracing::Level::ERROR => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -129,21 +216,38 @@ impl Shared {
                 self.flush_line(stream);
             }
         }
-        if kept.len() < bytes.len() && !self.output.truncated {
-            self.output.truncated = true;
+        if kept.len() < bytes.len() {
             self.flush_line(stream);
-            tracing::warn!(
-                target: "plugin",
-                plugin = %self.plugin,
-                limit = self.limit,
-                "output limit reached: the rest of this call's stdout and stderr is dropped"
-            );
+            self.reached_limit();
         }
+    }
+
+    /// Marks the output cut, saying so once per call.
+    fn reached_limit(&mut self) {
+        if self.output.truncated {
+            return;
+        }
+        self.output.truncated = true;
+        tracing::warn!(
+            target: "plugin",
+            plugin = %self.plugin,
+            limit = self.limit,
+            "output limit reached: the rest of this call's stdout, stderr and log is dropped"
+        );
+    }
+
+    /// Whether a line of `bytes` may be logged now; counts it if not.
+    fn within_rate(&mut self, bytes: usize) -> bool {
+        let within = self.rates.take(&self.plugin, bytes);
+        if !within {
+            self.output.rate_dropped += 1;
+        }
+        within
     }
 
     fn flush_line(&mut self, stream: Stream) {
         let line = std::mem::take(&mut self.partial[stream as usize]);
-        if line.is_empty() {
+        if line.is_empty() || !self.within_rate(line.len()) {
             return;
         }
         let text = String::from_utf8_lossy(&line);
@@ -222,7 +326,48 @@ mod tests {
     use super::*;
 
     fn capture(limit: u64) -> OutputCapture {
-        OutputCapture::new(PluginName::parse("p").unwrap(), limit)
+        OutputCapture::new(PluginName::parse("p").unwrap(), limit, Arc::default())
+    }
+
+    #[test]
+    fn log_lines_count_against_the_calls_limit() {
+        let capture = capture(100);
+        for _ in 0..10 {
+            capture.log(tracing::Level::INFO, &"x".repeat(30));
+        }
+        let output = capture.finish();
+        assert!(output.truncated);
+        assert_eq!(capture.lock().passed, 100);
+    }
+
+    #[test]
+    fn a_plugin_logging_past_its_rate_is_cut_across_calls() {
+        let rates = Arc::new(LogRates::default());
+        let plugin = PluginName::parse("chatty").unwrap();
+        let mut dropped = 0;
+        // Many calls, each within its own limit: the rate still holds.
+        for _ in 0..10 {
+            let capture = OutputCapture::new(plugin.clone(), 64 << 10, rates.clone());
+            for _ in 0..8 {
+                capture.log(tracing::Level::INFO, &"y".repeat(8000));
+            }
+            dropped += capture.finish().rate_dropped;
+        }
+        // 640,000 bytes asked for, about 256 KiB let through.
+        assert!((45..=50).contains(&dropped), "{dropped} lines dropped");
+        let other = OutputCapture::new(PluginName::parse("quiet").unwrap(), 64 << 10, rates);
+        other.log(tracing::Level::INFO, "another plugin's bucket is its own");
+        assert_eq!(other.finish().rate_dropped, 0);
+    }
+
+    #[test]
+    fn cut_says_how_long_the_text_was() {
+        let mut text = "é".repeat(10);
+        cut(&mut text, 5);
+        assert_eq!(text, "éé [cut: 20 bytes in all]");
+        let mut short = "fine".to_owned();
+        cut(&mut short, 5);
+        assert_eq!(short, "fine");
     }
 
     #[test]

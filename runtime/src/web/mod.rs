@@ -8,6 +8,12 @@
 //! token, and are refused from other sites: the token travels in a
 //! `SameSite=Strict` cookie, each form carries a value derived from it, and
 //! a cross-site `Origin` or `Sec-Fetch-Site` is refused.
+//!
+//! Before any of that, a request must name the page by one of its own
+//! names in `Host` (the loopback names, the listen address, `[web] hosts`):
+//! a site that rebinds its own name to 127.0.0.1 gets nothing. Every answer
+//! carries a strict `Content-Security-Policy`, may not be framed, sniffed
+//! or cached.
 
 pub mod status;
 
@@ -17,7 +23,9 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,6 +41,9 @@ use status::Status;
 /// How often the page reloads itself.
 const REFRESH_SECONDS: u32 = 10;
 const COOKIE: &str = "mission_token";
+/// The page loads nothing, runs no script, and posts only to itself.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The page.
 #[derive(Template)]
@@ -47,22 +58,66 @@ struct StatusPage {
 struct Web {
     host: Arc<Host>,
     token: Option<String>,
+    names: PageNames,
 }
 
-/// Serves the page on `listener` until `shutdown`; `token` is the page's
-/// token, if it has one.
+/// The names the page answers to in a request's `Host`.
+#[derive(Debug, Clone)]
+pub struct PageNames {
+    /// Lowercase names and addresses (IPv6 without brackets).
+    names: Vec<String>,
+    /// Listening on every address: any IP address is one of the page's
+    /// (a literal address cannot be rebound; a name still must be listed).
+    any_address: bool,
+}
+
+impl PageNames {
+    /// The loopback names, `listen`'s address and `extra`.
+    pub fn new(listen: SocketAddr, extra: &[String]) -> PageNames {
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+        names.push(listen.ip().to_string());
+        names.push(listen.ip().to_canonical().to_string());
+        names.extend(extra.iter().map(|name| name.to_ascii_lowercase()));
+        PageNames {
+            names,
+            any_address: listen.ip().is_unspecified(),
+        }
+    }
+
+    /// Whether `host` (a `Host` header: name or address, maybe a port) is
+    /// one of the page's names.
+    pub fn allows(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((address, port)) if port.is_empty() || port.starts_with(':') => address,
+                _ => return false,
+            },
+            None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+        };
+        let name = name.to_ascii_lowercase();
+        if self.names.contains(&name) {
+            return true;
+        }
+        self.any_address && name.parse::<std::net::IpAddr>().is_ok()
+    }
+}
+
+/// Serves the page on `listener`, to requests naming it by one of `names`,
+/// until `shutdown`; `token` is the page's token, if it has one.
 pub async fn serve(
     host: Arc<Host>,
     listener: tokio::net::TcpListener,
     token: Option<String>,
+    names: PageNames,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let web = Arc::new(Web { host, token });
+    let web = Arc::new(Web { host, token, names });
     let app = Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/schedules/{name}/{action}", post(act))
+        .layer(middleware::from_fn_with_state(web.clone(), guard))
         .with_state(web);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
@@ -70,6 +125,37 @@ pub async fn serve(
     if let Err(e) = served {
         tracing::error!("the status page stopped: {e}");
     }
+}
+
+/// Refuses a request whose `Host` is not one of the page's names, before
+/// any handler runs, and adds the headers every answer carries.
+async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let mut response = match host {
+        Some(host) if web.names.allows(host) => next.run(request).await,
+        _ => {
+            tracing::warn!(
+                host = host.unwrap_or("none"),
+                "status page: refused a request for a name that is not the page's"
+            );
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected: this page answers only to its own names (add others to [web] hosts)\n",
+            )
+                .into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// What a request may do.
@@ -115,7 +201,7 @@ impl Web {
         if self.valid(Self::presented(headers, query)) {
             return Some(Access::Act);
         }
-        if client.ip().is_loopback() {
+        if client.ip().to_canonical().is_loopback() {
             return Some(Access::View);
         }
         tracing::warn!(%client, "status page: refused a client that is not on this machine and has no token");
@@ -236,10 +322,8 @@ fn cross_site(headers: &HeaderMap) -> bool {
         }
     }
     match (header("origin"), header("host")) {
-        (Some(origin), Some(host)) => {
-            let origin = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            origin != host
-        }
+        // The page is served over plain HTTP, so its own origin is too.
+        (Some(origin), Some(host)) => origin != format!("http://{host}"),
         (Some(_), None) => true,
         _ => false,
     }
@@ -279,7 +363,7 @@ pub async fn start(host: Arc<Host>, shutdown: impl Future<Output = ()> + Send + 
             _ => {
                 tracing::error!(
                     "web.token_env: the environment variable `{name}` is not set: the page's buttons are off{}",
-                    if web.listen.ip().is_loopback() { "" } else { " and only loopback clients are answered" }
+                    if web.listen.ip().to_canonical().is_loopback() { "" } else { " and only loopback clients are answered" }
                 );
                 None
             }
@@ -298,5 +382,51 @@ pub async fn start(host: Arc<Host>, shutdown: impl Future<Output = ()> + Send + 
     };
     let address = listener.local_addr().map_or(web.listen, |a| a);
     tracing::info!("status page on http://{address}/");
-    serve(host, listener, token, shutdown).await;
+    let names = PageNames::new(web.listen, &web.hosts);
+    serve(host, listener, token, names, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_answers_to_its_own_names_only() {
+        let names = PageNames::new("127.0.0.1:8640".parse().unwrap(), &["mini.lan".into()]);
+        for host in ["127.0.0.1:8640", "localhost:8640", "LOCALHOST", "[::1]:8640", "mini.lan:8640", "mini.lan"] {
+            assert!(names.allows(host), "{host}");
+        }
+        for host in ["evil.example:8640", "evil.example", "127.0.0.1.evil.example", "[::1", "[::1]x", "", "10.0.0.5:8640"] {
+            assert!(!names.allows(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn listening_everywhere_allows_any_address_but_no_other_name() {
+        let names = PageNames::new("0.0.0.0:8640".parse().unwrap(), &[]);
+        assert!(names.allows("192.168.1.20:8640"));
+        assert!(names.allows("[fd00::1]:8640"));
+        assert!(!names.allows("rebind.example:8640"));
+    }
+
+    #[test]
+    fn a_mapped_loopback_listen_address_is_its_own_name() {
+        let names = PageNames::new("[::ffff:127.0.0.1]:8640".parse().unwrap(), &[]);
+        assert!(names.allows("[::ffff:127.0.0.1]:8640"));
+        assert!(names.allows("127.0.0.1:8640"));
+    }
+
+    #[test]
+    fn an_origin_must_be_the_page_over_http() {
+        let headers = |origin: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, "127.0.0.1:8640".parse().unwrap());
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+            headers
+        };
+        assert!(!cross_site(&headers("http://127.0.0.1:8640")));
+        assert!(cross_site(&headers("https://127.0.0.1:8640")));
+        assert!(cross_site(&headers("http://evil.example")));
+        assert!(cross_site(&headers("null")));
+    }
 }

@@ -222,7 +222,8 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
             last_reload: last.as_ref().map(|l| format!("{} {}", l.outcome, local(l.at))),
             refused: last
                 .filter(|l| matches!(l.outcome, LoadOutcome::Refused | LoadOutcome::Missing))
-                .and_then(|l| l.error),
+                .and_then(|l| l.error)
+                .map(|error| brief(&error, None)),
         });
     }
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
@@ -302,7 +303,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
         generated_at: local(now),
         host_started_at: heartbeat.map(|h| local(h.started_at)),
         schedules,
-        refused_schedules: refused.iter().map(ToString::to_string).collect(),
+        refused_schedules: refused.iter().map(|e| brief(&e.to_string(), None)).collect(),
         runs: recent,
         plugins,
         telegram,
@@ -328,8 +329,35 @@ fn run_status(run: &RunRecord) -> RunStatus {
         }),
         outcome: run.outcome.to_string(),
         failed,
-        error: run.error.clone(),
+        error: run.error.as_deref().map(|error| brief(error, Some(run.id))),
     }
+}
+
+/// The lines of an error the page shows.
+const BRIEF_LINES: usize = 3;
+/// The characters of each.
+const BRIEF_LINE_CHARS: usize = 200;
+
+/// `error` cut to its first few lines, each cut short, saying where the
+/// whole of it is: the page stays small whatever a plugin returned.
+fn brief(error: &str, run: Option<i64>) -> String {
+    let mut lines = error.lines();
+    let mut shown: Vec<String> = Vec::new();
+    let mut cut = false;
+    for line in lines.by_ref().take(BRIEF_LINES) {
+        let kept: String = line.chars().take(BRIEF_LINE_CHARS).collect();
+        cut |= kept.len() < line.len();
+        shown.push(kept);
+    }
+    cut |= lines.next().is_some();
+    let mut brief = shown.join("\n");
+    if cut {
+        brief.push_str(&match run {
+            Some(id) => format!(" … (the whole error: mission runs --id {id})"),
+            None => " … (the whole error is in the host's log)".to_owned(),
+        });
+    }
+    brief
 }
 
 /// `2026-12-01 07:30:00`, host time.
@@ -342,5 +370,21 @@ fn seconds(took: Duration) -> String {
     match took.as_millis() {
         ms if ms < 1000 => format!("{ms} ms"),
         ms => format!("{:.1} s", ms as f64 / 1000.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_error_is_shown_in_brief_with_where_the_rest_is() {
+        let error = format!("{}\nsecond\nthird\nfourth", "x".repeat(5 << 20));
+        let shown = brief(&error, Some(42));
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+        assert!(shown.starts_with(&"x".repeat(200)));
+        assert!(shown.contains("second\nthird …"), "{shown}");
+        assert!(shown.ends_with("(the whole error: mission runs --id 42)"), "{shown}");
+        assert_eq!(brief("short\nand sweet", Some(1)), "short\nand sweet");
     }
 }
