@@ -223,6 +223,27 @@ const MIGRATIONS: &[&str] = &[
     // hands them on rather than losing them from the pilot's figures.
     "ALTER TABLE telegram_updates ADD COLUMN shadows_owed INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX chat_calls_by_update ON chat_calls (update_id);",
+    // 12: what each plugin keeps in `state`, kept by the database itself,
+    // so a quota is checked without reading the values.
+    "CREATE TABLE plugin_state_usage (
+         plugin TEXT PRIMARY KEY,
+         keys INTEGER NOT NULL,
+         bytes INTEGER NOT NULL
+     );
+     INSERT INTO plugin_state_usage
+         SELECT plugin, count(*), total(octet_length(key) + octet_length(value)) FROM plugin_state GROUP BY plugin;
+     CREATE TRIGGER plugin_state_added AFTER INSERT ON plugin_state BEGIN
+         INSERT INTO plugin_state_usage VALUES (NEW.plugin, 1, octet_length(NEW.key) + octet_length(NEW.value))
+             ON CONFLICT (plugin) DO UPDATE SET keys = keys + 1, bytes = bytes + excluded.bytes;
+     END;
+     CREATE TRIGGER plugin_state_changed AFTER UPDATE OF value ON plugin_state BEGIN
+         UPDATE plugin_state_usage SET bytes = bytes - octet_length(OLD.value) + octet_length(NEW.value)
+             WHERE plugin = NEW.plugin;
+     END;
+     CREATE TRIGGER plugin_state_removed AFTER DELETE ON plugin_state BEGIN
+         UPDATE plugin_state_usage SET keys = keys - 1, bytes = bytes - octet_length(OLD.key) - octet_length(OLD.value)
+             WHERE plugin = OLD.plugin;
+     END;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -165,7 +165,8 @@ fn a_secret_header_reaches_only_its_host_and_appears_nowhere_else() {
     let elsewhere = Server::start("");
     let shop = Server::start(&format!("http://localhost:{}/landing", elsewhere.port));
     let secrets = format!(
-        "[plugins.fetch.http.secrets.\"127.0.0.1\"]\nheader = \"Authorization\"\nenv = \"{SECRET_ENV}\"\nprefix = \"Bearer \"\n"
+        "[plugins.fetch.http.secrets.\"{}\"]\nheader = \"Authorization\"\nenv = \"{SECRET_ENV}\"\nprefix = \"Bearer \"\n",
+        shop.url
     );
     let setup = fetch(
         &http_grant(

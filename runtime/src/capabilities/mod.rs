@@ -20,7 +20,7 @@ pub mod http;
 mod log;
 mod notify;
 mod process;
-mod state;
+pub mod state;
 
 /// What the capabilities of every call draw on: the database, the way to
 /// Claude, the Telegram client and each plugin's log rate. Cheap to clone.
@@ -79,6 +79,7 @@ pub struct Capabilities {
     claude_grant: ClaudeGrant,
     notify_chats: BTreeSet<i64>,
     process: Option<Arc<ProcessGrant>>,
+    state_quota: state::StateQuota,
     db: Database,
     claude: Arc<Claude>,
     telegram: Option<Arc<TelegramSender>>,
@@ -98,6 +99,10 @@ impl Capabilities {
             claude_grant: config.claude.clone(),
             notify_chats: config.notify_chats.clone(),
             process: config.process.clone(),
+            state_quota: state::StateQuota {
+                keys: config.limits.state_keys,
+                bytes: config.limits.state_bytes,
+            },
             db: services.db.clone(),
             claude: services.claude.clone(),
             telegram: services.telegram.clone(),
@@ -149,6 +154,10 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         claude_grant: ClaudeGrant::default(),
         notify_chats: BTreeSet::new(),
         process: None,
+        state_quota: state::StateQuota {
+            keys: 10_000,
+            bytes: 16 << 20,
+        },
         db: db.clone(),
         claude: Arc::new(Claude::new(None, db.clone())),
         telegram: None,

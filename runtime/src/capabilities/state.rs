@@ -1,9 +1,12 @@
 //! `mission:plugin/state`: a key-value store private to each plugin, in the
-//! `plugin_state` table. Needs the `state` grant.
+//! `plugin_state` table. Needs the `state` grant. What a plugin may keep is
+//! capped (`state_bytes`, `state_keys`): a `set` past either is answered
+//! `over-budget` and stores nothing.
 
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::Capabilities;
+use crate::config::units::ByteSize;
 use crate::config::Grant;
 use crate::wasm::bindings::task::mission::plugin::state::Host;
 use crate::wasm::bindings::CapabilityError;
@@ -12,6 +15,32 @@ use crate::wasm::bindings::CapabilityError;
 const MAX_KEY_BYTES: usize = 256;
 /// The largest value accepted.
 const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// What one plugin may keep in `state`.
+#[derive(Debug, Clone, Copy)]
+pub struct StateQuota {
+    /// Keys.
+    pub keys: u64,
+    /// Bytes of keys and values.
+    pub bytes: u64,
+}
+
+/// A `set` refused, with what the plugin keeps now.
+struct Refused {
+    keys: u64,
+    bytes: u64,
+}
+
+/// The keys and bytes `plugin` keeps in `state` now.
+pub fn usage(c: &rusqlite::Connection, plugin: &str) -> rusqlite::Result<(u64, u64)> {
+    Ok(c.query_row(
+        "SELECT keys, bytes FROM plugin_state_usage WHERE plugin = ?1",
+        [plugin],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()?
+    .unwrap_or((0, 0)))
+}
 
 impl Host for Capabilities {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, CapabilityError>> {
@@ -43,17 +72,49 @@ impl Host for Capabilities {
             ))));
         }
         let plugin = self.plugin.to_string();
+        let quota = self.state_quota;
         let result = self
             .db
             .call(move |c| {
-                c.execute(
+                let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let (keys, bytes) = usage(&transaction, &plugin)?;
+                let old: Option<u64> = transaction
+                    .query_row(
+                        "SELECT octet_length(key) + octet_length(value) FROM plugin_state
+                         WHERE plugin = ?1 AND key = ?2",
+                        (&plugin, &key),
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                let keys_after = keys + u64::from(old.is_none());
+                let bytes_after = bytes - old.unwrap_or(0) + (key.len() + value.len()) as u64;
+                if keys_after > quota.keys || bytes_after > quota.bytes {
+                    return Ok(Err(Refused { keys, bytes }));
+                }
+                transaction.execute(
                     "INSERT INTO plugin_state (plugin, key, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
                     (plugin, key, value),
-                )
+                )?;
+                transaction.commit()?;
+                Ok(Ok(()))
             })
             .await;
-        Ok(result.map(drop).map_err(|e| self.failed("state.set", e)))
+        Ok(match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Refused { keys, bytes })) => {
+                tracing::warn!(plugin = %self.plugin, keys, bytes, "state.set refused: over the plugin's state quota");
+                Err(CapabilityError::OverBudget(format!(
+                    "state.set: plugin `{}` keeps {keys} keys in {} and may keep {} keys in {} \
+                     (state_keys, state_bytes): delete some first",
+                    self.plugin,
+                    ByteSize(bytes),
+                    quota.keys,
+                    ByteSize(quota.bytes)
+                )))
+            }
+            Err(e) => Err(self.failed("state.set", e)),
+        })
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), CapabilityError>> {
@@ -119,6 +180,35 @@ mod tests {
             plugin.set("k".into(), "v".into()).await.unwrap(),
             Err(CapabilityError::Denied(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_plugin_over_its_quota_is_refused_and_keeps_what_it_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let mut filler = for_test(&db, "filler", &[Grant::State]);
+        filler.state_quota = StateQuota { keys: 3, bytes: 100 };
+        for key in ["a", "b", "c"] {
+            filler.set(key.into(), "x".repeat(20)).await.unwrap().unwrap();
+        }
+        // A fourth key: over the key count.
+        let error = filler.set("d".into(), "x".into()).await.unwrap().unwrap_err();
+        assert!(
+            matches!(error, CapabilityError::OverBudget(ref why) if why.contains("keeps 3 keys in 63B and may keep 3 keys in 100B")),
+            "{error:?}"
+        );
+        // Replacing a value counts the new size, not both.
+        filler.set("a".into(), "y".repeat(57)).await.unwrap().unwrap();
+        let error = filler.set("a".into(), "y".repeat(58)).await.unwrap().unwrap_err();
+        assert!(matches!(error, CapabilityError::OverBudget(_)), "{error:?}");
+        assert_eq!(filler.get("a".into()).await.unwrap().unwrap(), Some("y".repeat(57)));
+        // Deleting makes room; another plugin's quota is its own.
+        filler.delete("b".into()).await.unwrap().unwrap();
+        filler.set("d".into(), "x".into()).await.unwrap().unwrap();
+        let usage = db.call(|c| usage(c, "filler")).await.unwrap();
+        assert_eq!(usage, (3, 58 + 21 + 2));
+        let mut other = for_test(&db, "other", &[Grant::State]);
+        other.set("a".into(), "x".repeat(90)).await.unwrap().unwrap();
     }
 
     #[tokio::test]

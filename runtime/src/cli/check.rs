@@ -161,7 +161,7 @@ fn check_http(config: &Config) -> Vec<Finding> {
         for secret in http.secrets.iter().filter(|s| std::env::var_os(&s.env).is_none()) {
             findings.push(Finding::Warning(format!(
                 "plugins.{}.http.secrets.\"{}\".env: `{}` is not set: requests to {} would fail",
-                plugin.name, secret.host, secret.env, secret.host
+                plugin.name, secret.origin, secret.env, secret.origin
             )));
         }
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::open_db;
 use crate::config::units::HumanDuration;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::db::Database;
 use crate::host::DATABASE_FILE;
 use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
@@ -27,13 +27,25 @@ struct TableSize {
     bytes: u64,
 }
 
-/// The file, its write-ahead log and its tables; the compile cache.
+/// What one plugin keeps in `state`, against its quota.
+#[derive(Debug, Serialize)]
+struct StateUsage {
+    plugin: String,
+    keys: u64,
+    bytes: u64,
+    max_keys: u64,
+    max_bytes: u64,
+}
+
+/// The file, its write-ahead log and its tables; what each plugin keeps in
+/// `state`; the compile cache.
 #[derive(Debug, Serialize)]
 struct Sizes {
     file_bytes: u64,
     wal_bytes: u64,
     free_bytes: u64,
     tables: Vec<TableSize>,
+    state: Vec<StateUsage>,
     compile_cache: CacheFiles,
 }
 
@@ -113,6 +125,17 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             table.rows,
             size(table.bytes)
         );
+    }
+    if !shown.state.is_empty() {
+        println!("{:<20} {:>16} {:>24}", "STATE OF PLUGIN", "KEYS", "SIZE");
+        for usage in &shown.state {
+            println!(
+                "{:<20} {:>16} {:>24}",
+                usage.plugin,
+                format!("{} of {}", usage.keys, usage.max_keys),
+                format!("{} of {}", size(usage.bytes), size(usage.max_bytes))
+            );
+        }
     }
     println!(
         "compile cache {}: {}, {} (code no plugin uses goes after {} unused)",
@@ -209,11 +232,36 @@ async fn sizes(config: &Config, db: &Database, cache: &CompileCache) -> anyhow::
             Ok((free, tables))
         })
         .await?;
+    let kept: Vec<(String, u64, u64)> = db
+        .call(|c| {
+            let mut statement = c.prepare("SELECT plugin, keys, bytes FROM plugin_state_usage WHERE keys > 0 ORDER BY plugin")?;
+            let kept = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect();
+            kept
+        })
+        .await?;
+    let state = kept
+        .into_iter()
+        .map(|(plugin, keys, bytes)| {
+            // A plugin no longer configured is shown against the built-in
+            // quota.
+            let limits = config.plugin(&plugin).map_or(Limits::default(), |p| p.limits);
+            StateUsage {
+                plugin,
+                keys,
+                bytes,
+                max_keys: limits.state_keys,
+                max_bytes: limits.state_bytes,
+            }
+        })
+        .collect();
     Ok(Sizes {
         file_bytes: len(file),
         wal_bytes: len(wal),
         free_bytes,
         tables,
+        state,
         compile_cache: cache.size()?,
     })
 }

@@ -8,7 +8,7 @@
 //! max_requests = 50              # per call
 //! timeout = "20s"                # per request, never past the call's deadline
 //!
-//! [plugins.shop-sync.http.secrets."api.myshop.example"]
+//! [plugins.shop-sync.http.secrets."https://api.myshop.example"]   # one origin
 //! header = "Authorization"
 //! env = "SHOP_TOKEN"             # read from the host's environment at send time
 //! prefix = "Bearer "
@@ -32,7 +32,7 @@ pub struct HttpGrant {
     pub max_requests: u32,
     /// The longest one request may take (capped at the call's deadline).
     pub timeout: Duration,
-    /// Headers the host adds for one host each.
+    /// Headers the host adds for one origin each.
     pub secrets: Vec<HttpSecret>,
 }
 
@@ -47,12 +47,19 @@ pub struct OriginPattern {
     port: u16,
 }
 
-/// A header the host adds to requests to one host, its value read from the
-/// host's environment when the request is sent. The plugin never sees it.
+/// A header the host adds to requests to one origin (scheme, host and
+/// port), its value read from the host's environment when the request is
+/// sent. The plugin never sees it. Over plain `http` only to loopback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSecret {
+    /// The origin as written: `https://api.myshop.example`.
+    pub origin: String,
+    /// `http` or `https`.
+    pub scheme: String,
     /// The exact host (lower case) it is sent to.
     pub host: String,
+    /// The port it is sent to.
+    pub port: u16,
     /// The header's name.
     pub header: String,
     /// The environment variable holding the value.
@@ -133,10 +140,12 @@ impl HttpGrant {
         self.allowed.iter().find(|p| p.matches(scheme, host, port))
     }
 
-    /// The secret header for `host`, if one is configured.
-    pub fn secret_for(&self, host: &str) -> Option<&HttpSecret> {
+    /// The secret header for `scheme://host:port`, if one is configured.
+    pub fn secret_for(&self, scheme: &str, host: &str, port: u16) -> Option<&HttpSecret> {
         let host = host.to_ascii_lowercase();
-        self.secrets.iter().find(|s| s.host == host)
+        self.secrets
+            .iter()
+            .find(|s| s.scheme == scheme && s.host == host && s.port == port)
     }
 }
 
@@ -152,12 +161,13 @@ pub(crate) struct RawHttpGrant {
     max_requests: Option<u32>,
     /// Example: `timeout = "20s"` (the default)
     timeout: Option<HumanDuration>,
-    /// Example: `[plugins.NAME.http.secrets."api.myshop.example"]`
+    /// Example: `[plugins.NAME.http.secrets."https://api.myshop.example"]`
+    /// (a bare host is `https://` on port 443)
     #[serde(default)]
     secrets: BTreeMap<String, RawHttpSecret>,
 }
 
-/// One `[plugins.NAME.http.secrets."HOST"]` table as written.
+/// One `[plugins.NAME.http.secrets."ORIGIN"]` table as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttpSecret {
@@ -186,21 +196,38 @@ impl RawHttpGrant {
         let secrets = self
             .secrets
             .into_iter()
-            .map(|(host, secret)| {
-                let host = host.to_ascii_lowercase();
-                if !allowed.iter().any(|p| p.matches(&p.scheme, &host, p.port)) {
+            .map(|(key, secret)| {
+                let here = format!("{field}.secrets.\"{key}\"");
+                let written = if key.contains("://") {
+                    key.clone()
+                } else {
+                    format!("https://{key}")
+                };
+                let origin = OriginPattern::parse(&written).map_err(|e| format!("{here}: {e}"))?;
+                if origin.host.starts_with('*') {
+                    return Err(format!("{here}: a secret is sent to one host, not to a wildcard's"));
+                }
+                if !allowed.iter().any(|p| p.matches(&origin.scheme, &origin.host, origin.port)) {
                     return Err(format!(
-                        "{field}.secrets.\"{host}\": no pattern in {field}.allowed reaches this host"
+                        "{here}: no pattern in {field}.allowed reaches {}://{}:{} (a secret goes to one \
+                         origin: scheme, host and port, e.g. \"http://localhost:8080\")",
+                        origin.scheme, origin.host, origin.port
+                    ));
+                }
+                if origin.scheme == "http" && !is_loopback_host(&origin.host) {
+                    return Err(format!(
+                        "{here}: a secret is never sent over plain http except to this machine \
+                         (localhost, 127.0.0.1): use https"
                     ));
                 }
                 http::HeaderName::from_bytes(secret.header.as_bytes()).map_err(|_| {
-                    format!(
-                        "{field}.secrets.\"{host}\".header: `{}` is not a header name",
-                        secret.header
-                    )
+                    format!("{here}.header: `{}` is not a header name", secret.header)
                 })?;
                 Ok(HttpSecret {
-                    host,
+                    origin: key,
+                    scheme: origin.scheme,
+                    host: origin.host,
+                    port: origin.port,
                     header: secret.header,
                     env: secret.env,
                     prefix: secret.prefix,
@@ -217,9 +244,53 @@ impl RawHttpGrant {
     }
 }
 
+/// Whether `host` (a name or an address, lower case) is this machine.
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grant(allowed: &[&str], secrets: &str) -> Result<HttpGrant, String> {
+        let allowed: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+        let text = format!("allowed = [{}]\n{secrets}", allowed.join(", "));
+        toml::from_str::<RawHttpGrant>(&text)
+            .map_err(|e| e.to_string())?
+            .validate("plugins.p.http")
+    }
+
+    fn secret(key: &str) -> String {
+        format!("[secrets.{key:?}]\nheader = \"Authorization\"\nenv = \"TOKEN\"\n")
+    }
+
+    #[test]
+    fn a_secret_is_bound_to_one_origin() {
+        let both = ["http://localhost:18081", "http://localhost:18082"];
+        let grant = grant(&both, &secret("http://localhost:18081")).unwrap();
+        assert!(grant.secret_for("http", "localhost", 18081).is_some());
+        assert!(grant.secret_for("http", "localhost", 18082).is_none());
+        assert!(grant.secret_for("https", "localhost", 18081).is_none());
+        // A bare host is https on 443.
+        let grant = super::tests::grant(&["https://api.example.com", "http://api.example.com"], &secret("api.example.com")).unwrap();
+        assert!(grant.secret_for("https", "api.example.com", 443).is_some());
+        assert!(grant.secret_for("http", "api.example.com", 80).is_none());
+    }
+
+    #[test]
+    fn a_secret_over_plain_http_goes_only_to_loopback() {
+        let error = grant(&["http://api.example.com"], &secret("http://api.example.com")).unwrap_err();
+        assert!(error.contains("never sent over plain http"), "{error}");
+        for local in ["http://127.0.0.1:8080", "http://localhost:8080"] {
+            grant(&[local], &secret(local)).unwrap();
+        }
+        let error = grant(&["http://localhost:8080"], &secret("localhost")).unwrap_err();
+        assert!(error.contains("no pattern in plugins.p.http.allowed reaches https://localhost:443"), "{error}");
+    }
 
     #[test]
     fn patterns_match_scheme_host_and_port_with_one_wildcard_label() {

@@ -11,6 +11,8 @@
 //! timeout = "30s"
 //! memory = "64MiB"
 //! output = "64KiB"
+//! state_bytes = "16MiB"          # what `state` may hold: bytes of keys and values
+//! state_keys = 10000             # and keys
 //!
 //! [plugins.briefing]
 //! world = "task"
@@ -313,7 +315,7 @@ mod tests {
             Limits {
                 timeout: Duration::from_secs(10),
                 memory: 32 << 20,
-                output: Limits::default().output,
+                ..Limits::default()
             }
         );
         let values: Vec<_> = plugin

@@ -119,8 +119,13 @@ pub struct Limits {
     pub timeout: Duration,
     /// Linear memory (all memories of the instance together), in bytes.
     pub memory: u64,
-    /// Bytes of stdout and stderr passed on to the log; the rest is dropped.
+    /// Bytes of stdout, stderr and `log.write` passed on to the log; the
+    /// rest is dropped.
     pub output: u64,
+    /// Bytes (keys and values) the plugin may keep in `state`.
+    pub state_bytes: u64,
+    /// Keys the plugin may keep in `state`.
+    pub state_keys: u64,
 }
 
 impl Default for Limits {
@@ -129,6 +134,8 @@ impl Default for Limits {
             timeout: Duration::from_secs(30),
             memory: 64 << 20,
             output: 64 << 10,
+            state_bytes: 16 << 20,
+            state_keys: 10_000,
         }
     }
 }
@@ -182,6 +189,10 @@ pub(super) struct RawPlugin {
     memory: Option<ByteSize>,
     /// Example: `output = "16KiB"` (default: `[defaults]`, then 64KiB)
     output: Option<ByteSize>,
+    /// Example: `state_bytes = "1MiB"` (default: `[defaults]`, then 16MiB)
+    state_bytes: Option<ByteSize>,
+    /// Example: `state_keys = 500` (default: `[defaults]`, then 10000)
+    state_keys: Option<u64>,
     /// Example: `config = { greeting = "Good morning" }`
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
@@ -213,6 +224,10 @@ pub(super) struct RawLimits {
     memory: Option<ByteSize>,
     /// Example: `output = "64KiB"`
     output: Option<ByteSize>,
+    /// Example: `state_bytes = "16MiB"`
+    state_bytes: Option<ByteSize>,
+    /// Example: `state_keys = 10000`
+    state_keys: Option<u64>,
 }
 
 impl RawLimits {
@@ -221,6 +236,8 @@ impl RawLimits {
             timeout: self.timeout.map_or(fallback.timeout, |t| t.0),
             memory: self.memory.map_or(fallback.memory, |m| m.0),
             output: self.output.map_or(fallback.output, |o| o.0),
+            state_bytes: self.state_bytes.map_or(fallback.state_bytes, |b| b.0),
+            state_keys: self.state_keys.unwrap_or(fallback.state_keys),
         }
     }
 }
@@ -294,6 +311,8 @@ impl RawPlugin {
             timeout: self.timeout,
             memory: self.memory,
             output: self.output,
+            state_bytes: self.state_bytes,
+            state_keys: self.state_keys,
         };
         let source = base.join(
             self.source

@@ -3,8 +3,9 @@
 //! `WasiHttpHooks`): granted, to an allowed origin, within the call's request
 //! count; then resolved, and refused if the name leads to a loopback,
 //! private, link-local or unspecified address the allowlist does not name
-//! exactly. The host adds the configured secret header for that exact host
-//! (the plugin never sees it), sends to the checked address ([`send`]), caps
+//! exactly. The host adds the configured secret header for that exact
+//! origin (the plugin never sees it), sets `Host` itself (never with a
+//! user's name or password), sends to the checked address ([`send`]), caps
 //! the response body while it streams, and records the request
 //! ([`records`]). Redirects are not followed: the plugin sees the 3xx, and a
 //! request it makes to the new location is checked like any other (and gets
@@ -228,7 +229,10 @@ async fn dispatch(
         }
     };
     let mut request = request.map(|body| body::forward(body, sent));
-    if let Some(secret) = grant.secret_for(&target.host) {
+    let host = http::HeaderValue::try_from(target.host_header())
+        .map_err(|_| Refusal::Failed(Error::HttpRequestUriInvalid))?;
+    request.headers_mut().insert(http::header::HOST, host);
+    if let Some(secret) = grant.secret_for(&target.scheme, &target.host, target.port) {
         let value = std::env::var(&secret.env).map_err(|_| {
             tracing::error!(host = %target.host, env = %secret.env, "the secret's environment variable is not set");
             Refusal::Failed(Error::ConfigurationError)
@@ -324,8 +328,27 @@ impl Target {
         }
     }
 
+    /// `scheme://host:port`, an IPv6 address in brackets.
     fn origin(&self) -> String {
-        format!("{}://{}:{}", self.scheme, self.host, self.port)
+        format!("{}://{}:{}", self.scheme, self.bracketed_host(), self.port)
+    }
+
+    fn bracketed_host(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    /// The `Host` header: the host, and the port unless the scheme's own
+    /// (no user name or password, whatever the plugin's address held).
+    fn host_header(&self) -> String {
+        let default_port = if self.scheme == "http" { 80 } else { 443 };
+        match self.port {
+            port if port == default_port => self.bracketed_host(),
+            port => format!("{}:{port}", self.bracketed_host()),
+        }
     }
 }
 
