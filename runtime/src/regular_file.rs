@@ -96,7 +96,10 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
         // Nobody writes to it: a blocking open would never return.
         let error = read(&fifo, 100).unwrap_err();
-        assert!(error.to_string().contains("not a regular file but a FIFO"), "{error}");
+        assert!(
+            error.to_string().contains("not a regular file but a FIFO"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -115,7 +118,12 @@ mod tests {
         // 3 GB of holes: reading it would take 3 GB of memory.
         File::create(&file).unwrap().set_len(3 << 30).unwrap();
         let error = read(&file, MAX_COMPONENT).unwrap_err();
-        assert!(error.to_string().contains("3072.0 MiB is more than the 256.0 MiB"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("3072.0 MiB is more than the 256.0 MiB"),
+            "{error}"
+        );
     }
 
     #[test]

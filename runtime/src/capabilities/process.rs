@@ -162,7 +162,10 @@ impl Reading {
 
 /// What `reading` read by `deadline` (or to the end, if sooner).
 async fn read_by(deadline: tokio::time::Instant, mut reading: Reading) -> (Vec<u8>, bool) {
-    if tokio::time::timeout_at(deadline, &mut reading.task).await.is_err() {
+    if tokio::time::timeout_at(deadline, &mut reading.task)
+        .await
+        .is_err()
+    {
         reading.task.abort();
     }
     std::mem::take(&mut *reading.kept.lock().unwrap_or_else(|p| p.into_inner()))

@@ -201,7 +201,10 @@ mod tests {
         filler.set("a".into(), "y".repeat(57)).await.unwrap().unwrap();
         let error = filler.set("a".into(), "y".repeat(58)).await.unwrap().unwrap_err();
         assert!(matches!(error, CapabilityError::OverBudget(_)), "{error:?}");
-        assert_eq!(filler.get("a".into()).await.unwrap().unwrap(), Some("y".repeat(57)));
+        assert_eq!(
+            filler.get("a".into()).await.unwrap().unwrap(),
+            Some("y".repeat(57))
+        );
         // Deleting makes room; another plugin's quota is its own.
         filler.delete("b".into()).await.unwrap().unwrap();
         filler.set("d".into(), "x".into()).await.unwrap().unwrap();

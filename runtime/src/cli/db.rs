@@ -234,7 +234,9 @@ async fn sizes(config: &Config, db: &Database, cache: &CompileCache) -> anyhow::
         .await?;
     let kept: Vec<(String, u64, u64)> = db
         .call(|c| {
-            let mut statement = c.prepare("SELECT plugin, keys, bytes FROM plugin_state_usage WHERE keys > 0 ORDER BY plugin")?;
+            let mut statement = c.prepare(
+                "SELECT plugin, keys, bytes FROM plugin_state_usage WHERE keys > 0 ORDER BY plugin",
+            )?;
             let kept = statement
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect();

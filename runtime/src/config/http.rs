@@ -205,9 +205,14 @@ impl RawHttpGrant {
                 };
                 let origin = OriginPattern::parse(&written).map_err(|e| format!("{here}: {e}"))?;
                 if origin.host.starts_with('*') {
-                    return Err(format!("{here}: a secret is sent to one host, not to a wildcard's"));
+                    return Err(format!(
+                        "{here}: a secret is sent to one host, not to a wildcard's"
+                    ));
                 }
-                if !allowed.iter().any(|p| p.matches(&origin.scheme, &origin.host, origin.port)) {
+                if !allowed
+                    .iter()
+                    .any(|p| p.matches(&origin.scheme, &origin.host, origin.port))
+                {
                     return Err(format!(
                         "{here}: no pattern in {field}.allowed reaches {}://{}:{} (a secret goes to one \
                          origin: scheme, host and port, e.g. \"http://localhost:8080\")",
@@ -220,9 +225,8 @@ impl RawHttpGrant {
                          (localhost, 127.0.0.1): use https"
                     ));
                 }
-                http::HeaderName::from_bytes(secret.header.as_bytes()).map_err(|_| {
-                    format!("{here}.header: `{}` is not a header name", secret.header)
-                })?;
+                http::HeaderName::from_bytes(secret.header.as_bytes())
+                    .map_err(|_| format!("{here}.header: `{}` is not a header name", secret.header))?;
                 Ok(HttpSecret {
                     origin: key,
                     scheme: origin.scheme,
@@ -276,7 +280,11 @@ mod tests {
         assert!(grant.secret_for("http", "localhost", 18082).is_none());
         assert!(grant.secret_for("https", "localhost", 18081).is_none());
         // A bare host is https on 443.
-        let grant = super::tests::grant(&["https://api.example.com", "http://api.example.com"], &secret("api.example.com")).unwrap();
+        let grant = super::tests::grant(
+            &["https://api.example.com", "http://api.example.com"],
+            &secret("api.example.com"),
+        )
+        .unwrap();
         assert!(grant.secret_for("https", "api.example.com", 443).is_some());
         assert!(grant.secret_for("http", "api.example.com", 80).is_none());
     }
@@ -289,7 +297,10 @@ mod tests {
             grant(&[local], &secret(local)).unwrap();
         }
         let error = grant(&["http://localhost:8080"], &secret("localhost")).unwrap_err();
-        assert!(error.contains("no pattern in plugins.p.http.allowed reaches https://localhost:443"), "{error}");
+        assert!(
+            error.contains("no pattern in plugins.p.http.allowed reaches https://localhost:443"),
+            "{error}"
+        );
     }
 
     #[test]

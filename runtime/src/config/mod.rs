@@ -102,10 +102,13 @@ impl Config {
     /// Reads and validates the config file at `file`. Relative paths in it
     /// are taken from the file's directory.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = crate::regular_file::read_to_string(file, crate::regular_file::MAX_CONFIG).map_err(|e| ConfigError {
-            file: file.to_owned(),
-            message: format!("cannot read the config file: {e}"),
-        })?;
+        let text =
+            crate::regular_file::read_to_string(file, crate::regular_file::MAX_CONFIG).map_err(|e| {
+                ConfigError {
+                    file: file.to_owned(),
+                    message: format!("cannot read the config file: {e}"),
+                }
+            })?;
         Config::parse(file, &text)
     }
 

@@ -217,7 +217,11 @@ impl Plugin {
 
     fn new_store(&self, services: &Services) -> Store<HostState> {
         let config = &self.config;
-        let output = OutputCapture::new(config.name.clone(), config.limits.output, services.log_rates.clone());
+        let output = OutputCapture::new(
+            config.name.clone(),
+            config.limits.output,
+            services.log_rates.clone(),
+        );
         let capabilities = Capabilities::new(config, services, output.clone());
         let outbound = OutboundHttp::new(config.name.clone(), config.http.clone(), services.db.clone());
         let mut store = Store::new(

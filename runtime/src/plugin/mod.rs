@@ -91,11 +91,14 @@ impl Plugin {
     ) -> Result<Plugin, LoadError> {
         let plugin = config.name.clone();
         let file = config.wasm.clone();
-        let wasm = crate::regular_file::read(&file, crate::regular_file::MAX_COMPONENT).map_err(|source| LoadError::Read {
-            plugin: plugin.clone(),
-            file: file.clone(),
-            source,
-        })?;
+        let wasm =
+            crate::regular_file::read(&file, crate::regular_file::MAX_COMPONENT).map_err(|source| {
+                LoadError::Read {
+                    plugin: plugin.clone(),
+                    file: file.clone(),
+                    source,
+                }
+            })?;
         let hash = ContentHash::of(&wasm);
         let started = Instant::now();
         let (component, cache_outcome) =

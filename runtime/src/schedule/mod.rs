@@ -146,10 +146,13 @@ pub fn host_zone() -> Tz {
 impl Schedule {
     /// Reads and validates the schedule file `file` against `config`.
     pub fn load(file: &Path, config: &Config, default_zone: Tz) -> Result<Schedule, ScheduleError> {
-        let text = crate::regular_file::read_to_string(file, crate::regular_file::MAX_SCHEDULE).map_err(|e| ScheduleError {
-            file: file.to_owned(),
-            message: format!("cannot read the schedule file: {e}"),
-        })?;
+        let text =
+            crate::regular_file::read_to_string(file, crate::regular_file::MAX_SCHEDULE).map_err(|e| {
+                ScheduleError {
+                    file: file.to_owned(),
+                    message: format!("cannot read the schedule file: {e}"),
+                }
+            })?;
         Schedule::parse(file, &text, config, default_zone)
     }
 

@@ -54,9 +54,7 @@ impl LogRates {
     fn take(&self, plugin: &PluginName, bytes: usize) -> bool {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (left, at) = buckets
-            .entry(plugin.clone())
-            .or_insert((RATE_BURST_BYTES, now));
+        let (left, at) = buckets.entry(plugin.clone()).or_insert((RATE_BURST_BYTES, now));
         *left = (*left + now.duration_since(*at).as_secs_f64() * RATE_BYTES_PER_SECOND).min(RATE_BURST_BYTES);
         *at = now;
         if *left < bytes as f64 {

@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::extract::Request;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -393,10 +393,25 @@ mod tests {
     #[test]
     fn the_page_answers_to_its_own_names_only() {
         let names = PageNames::new("127.0.0.1:8640".parse().unwrap(), &["mini.lan".into()]);
-        for host in ["127.0.0.1:8640", "localhost:8640", "LOCALHOST", "[::1]:8640", "mini.lan:8640", "mini.lan"] {
+        for host in [
+            "127.0.0.1:8640",
+            "localhost:8640",
+            "LOCALHOST",
+            "[::1]:8640",
+            "mini.lan:8640",
+            "mini.lan",
+        ] {
             assert!(names.allows(host), "{host}");
         }
-        for host in ["evil.example:8640", "evil.example", "127.0.0.1.evil.example", "[::1", "[::1]x", "", "10.0.0.5:8640"] {
+        for host in [
+            "evil.example:8640",
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "[::1",
+            "[::1]x",
+            "",
+            "10.0.0.5:8640",
+        ] {
             assert!(!names.allows(host), "{host}");
         }
     }

@@ -384,7 +384,10 @@ mod tests {
         assert!(shown.len() < 300, "{} bytes", shown.len());
         assert!(shown.starts_with(&"x".repeat(200)));
         assert!(shown.contains("second\nthird …"), "{shown}");
-        assert!(shown.ends_with("(the whole error: mission runs --id 42)"), "{shown}");
+        assert!(
+            shown.ends_with("(the whole error: mission runs --id 42)"),
+            "{shown}"
+        );
         assert_eq!(brief("short\nand sweet", Some(1)), "short\nand sweet");
     }
 }
