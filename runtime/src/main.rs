@@ -7,8 +7,34 @@ use std::process::ExitCode;
 use clap::Parser;
 use mission::cli::Cli;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// glibc's malloc arenas the host allows itself. glibc's default is eight
+/// per core, one per thread that allocates at once; each fragments on its
+/// own, so a host whose tokio workers and blocking threads take turns grew
+/// by megabytes a minute under load that it did not hold
+/// (`runtime/benches/soak.rs`). `MALLOC_ARENA_MAX` in the environment wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_ARENAS: libc::c_int = 2;
+
+fn main() -> ExitCode {
+    cap_malloc_arenas();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("failed to start the async runtime");
+    runtime.block_on(run())
+}
+
+/// Caps glibc's arenas at [`MALLOC_ARENAS`] before any thread starts,
+/// unless the environment sets them.
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: sets an allocator parameter, before other threads exist.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS) };
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     if cli.only_prints() {
         // Rust ignores SIGPIPE, so a closed pipe is an error at the next

@@ -7,24 +7,36 @@
 //! (`PR_SET_CHILD_SUBREAPER`, [`become_subreaper`]): a process whose parent
 //! dies is handed to the host rather than to init, so it stays in reach.
 //! While a program runs, a [`Tree`] notes every process descending from it
-//! (by `/proc`, every [`SCAN_EVERY`]); at the end it kills them all, and
+//! (by `/proc`, every [`SCAN_EVERY`] at first); at the end it kills them all, and
 //! also every process handed to the host since the run began that no other
 //! running tree holds, and reaps them. On macOS there is no subreaper: only
 //! the process group is killed, and a process that left it outlives the
 //! run.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-/// How often a running program's descendants are noted.
+/// How often a running program's descendants are noted at first; the
+/// interval doubles up to [`SCAN_AT_MOST_EVERY`], so a long-lived process
+/// (a persistent `claude`) costs little. A process missed between scans
+/// is still found as an orphan when its run ends.
 pub const SCAN_EVERY: Duration = Duration::from_millis(100);
+/// The longest interval between two scans.
+pub const SCAN_AT_MOST_EVERY: Duration = Duration::from_secs(2);
+
+/// Whether this process is its orphans' reaper: only then is a child of
+/// the host that it did not start an orphan of some run. (A library user,
+/// such as a test, that is not, keeps its own children to itself.)
+static SUBREAPER: AtomicBool = AtomicBool::new(false);
 
 /// Makes this process the reaper of its orphaned descendants (Linux);
-/// nothing elsewhere. Call once, before starting programs.
+/// nothing elsewhere. Call once, before starting programs, in a process
+/// whose children are all started through [`Tree`].
 pub fn become_subreaper() {
     #[cfg(target_os = "linux")]
     // SAFETY: sets a flag of this process; no memory involved.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
+        SUBREAPER.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -40,7 +52,7 @@ mod linux {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, LazyLock, Mutex};
 
-    use super::SCAN_EVERY;
+    use super::{SCAN_AT_MOST_EVERY, SCAN_EVERY, SUBREAPER};
 
     /// A process as `/proc/PID/stat` tells it: pid reuse is told apart by
     /// the start time.
@@ -54,12 +66,15 @@ mod linux {
     struct Stat {
         proc: Proc,
         parent: libc::pid_t,
+        group: libc::pid_t,
         zombie: bool,
     }
 
+    /// The processes one tree holds.
+    type Members = Arc<Mutex<HashSet<Proc>>>;
+
     /// Every tree running now, by its root: what each holds.
-    static LIVE: LazyLock<Mutex<HashMap<libc::pid_t, Arc<Mutex<HashSet<Proc>>>>>> =
-        LazyLock::new(Mutex::default);
+    static LIVE: LazyLock<Mutex<HashMap<libc::pid_t, Members>>> = LazyLock::new(Mutex::default);
 
     fn stat(pid: libc::pid_t) -> Option<Stat> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -73,6 +88,7 @@ mod linux {
                 started: fields.get(19)?.parse().ok()?,
             },
             parent: fields.get(1)?.parse().ok()?,
+            group: fields.get(2)?.parse().ok()?,
             zombie: fields.first() == Some(&"Z"),
         })
     }
@@ -115,7 +131,7 @@ mod linux {
     /// [`Tree::end`] or when dropped.
     pub struct Tree {
         root: Proc,
-        members: Arc<Mutex<HashSet<Proc>>>,
+        members: Members,
         stop: Arc<AtomicBool>,
         ended: bool,
     }
@@ -125,16 +141,18 @@ mod linux {
         /// starts.
         pub fn track(pid: libc::pid_t) -> Tree {
             let root = stat(pid).map_or(Proc { pid, started: 0 }, |s| s.proc);
-            let members = Arc::new(Mutex::new(HashSet::new()));
+            let members = Members::default();
             LIVE.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(pid, members.clone());
             let stop = Arc::new(AtomicBool::new(false));
             let (scanned, done) = (members.clone(), stop.clone());
             std::thread::spawn(move || {
+                let mut every = SCAN_EVERY;
                 while !done.load(Ordering::Relaxed) {
                     note(root, &scanned, &all());
-                    std::thread::sleep(SCAN_EVERY);
+                    std::thread::sleep(every);
+                    every = (every * 2).min(SCAN_AT_MOST_EVERY);
                 }
             });
             Tree {
@@ -173,26 +191,26 @@ mod linux {
                 .collect();
             drop(live);
             let members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            let orphans_are_ours = SUBREAPER.load(Ordering::Relaxed);
             let ours: Vec<&Stat> = procs
                 .iter()
                 .filter(|stat| {
                     members.contains(&stat.proc)
-                        || (stat.parent == host
+                        || (orphans_are_ours
+                            && stat.parent == host
                             && stat.proc.started >= self.root.started
                             && stat.proc != self.root
                             && !held_elsewhere.contains(&stat.proc))
                 })
                 .collect();
-            let mut killed = 0;
-            for stat in &ours {
-                if !stat.zombie {
-                    // SAFETY: signals one process; no memory involved.
-                    unsafe { libc::kill(stat.proc.pid, libc::SIGKILL) };
-                    killed += 1;
-                }
+            let mut escaped = 0;
+            for stat in ours.iter().filter(|s| !s.zombie) {
+                // SAFETY: signals one process; no memory involved.
+                unsafe { libc::kill(stat.proc.pid, libc::SIGKILL) };
+                escaped += usize::from(stat.group != self.root.pid);
             }
             reap(ours.iter().map(|s| s.proc));
-            killed
+            escaped
         }
     }
 
@@ -256,5 +274,45 @@ mod group_only {
         fn drop(&mut self) {
             self.end();
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
+            .is_some_and(|state| state != 'Z' && state != 'X')
+    }
+
+    #[test]
+    fn a_descendant_that_left_the_group_is_killed_with_the_tree() {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", "setsid sleep 30 >/dev/null & echo $!; sleep 0.3"])
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut tree = Tree::track(child.id() as libc::pid_t);
+        child.wait().unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        let escaped: i32 = out.trim().parse().unwrap();
+        assert!(
+            alive(escaped),
+            "the group's end left it running, as it should here"
+        );
+        assert_eq!(tree.end(), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while alive(escaped) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!alive(escaped), "{escaped} outlived its tree");
     }
 }

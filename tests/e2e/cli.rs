@@ -283,3 +283,38 @@ fn processes_opening_a_new_database_together_wait_for_each_other() {
         assert!(clean, "{log}");
     }
 }
+
+#[test]
+fn a_printing_command_whose_reader_is_gone_ends_quietly() {
+    let setup = Setup::with_plugins(example_plugins());
+    for _ in 0..3 {
+        assert!(setup.run_json("briefing").0);
+    }
+    // The reader closes before anything is written, as `| head -1` does
+    // once it has its line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = setup
+        .command(&["runs"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+}
+
+#[test]
+fn a_schedule_name_from_the_command_line_is_checked_before_it_is_a_path() {
+    let setup = Setup::with_plugins(example_plugins());
+    for command in [["trigger", "../../x"], ["pause", "../../x"], ["resume", "../x"]] {
+        let output = setup.mission(&command);
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success(), "{command:?}");
+        assert!(
+            stderr.contains("is not a valid schedule name"),
+            "{command:?}: {stderr}"
+        );
+    }
+}

@@ -83,3 +83,35 @@ impl RawWeb {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web(text: &str) -> Result<WebConfig, String> {
+        toml::from_str::<RawWeb>(text).unwrap().validate()
+    }
+
+    #[test]
+    fn a_mapped_loopback_address_is_loopback() {
+        let config = web("listen = \"[::ffff:127.0.0.1]:8640\"").unwrap();
+        assert!(config.token_env.is_none());
+        let error = web("listen = \"[::ffff:10.0.0.5]:8640\"").unwrap_err();
+        assert!(error.contains("reachable from other machines"), "{error}");
+    }
+
+    #[test]
+    fn extra_host_names_are_names_without_ports() {
+        assert_eq!(
+            web("listen = \"127.0.0.1:8640\"\nhosts = [\"Mini.LAN\"]")
+                .unwrap()
+                .hosts,
+            ["mini.lan"]
+        );
+        let error = web("listen = \"127.0.0.1:8640\"\nhosts = [\"mini.lan:8640\"]").unwrap_err();
+        assert!(
+            error.contains("web.hosts: `mini.lan:8640` is not a host name"),
+            "{error}"
+        );
+    }
+}

@@ -43,6 +43,54 @@ pub struct Status {
     pub telegram: Option<TelegramStatus>,
     /// Claude spend, if configured.
     pub claude: Option<ClaudeStatus>,
+    /// The host's memory.
+    pub memory: Memory,
+}
+
+/// The host process's memory, as far as this system tells it.
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    /// Resident set size in bytes (Linux).
+    pub rss_bytes: Option<u64>,
+    /// Bytes the allocator has handed out and not had back (glibc): what
+    /// the host holds, as against what fragmentation adds to the RSS.
+    pub heap_in_use_bytes: Option<u64>,
+}
+
+impl Memory {
+    /// This process's memory now.
+    pub fn now() -> Memory {
+        let rss_bytes = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib * 1024)
+            });
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallinfo2 only reads the allocator's counters.
+        let heap_in_use_bytes = {
+            let info = unsafe { libc::mallinfo2() };
+            Some((info.uordblks + info.hblkhd) as u64)
+        };
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let heap_in_use_bytes = None;
+        Memory {
+            rss_bytes,
+            heap_in_use_bytes,
+        }
+    }
+
+    /// `RSS 38.2 MB, heap in use 12.0 MB`, or what of it is known.
+    pub fn summary(&self) -> Option<String> {
+        let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
+        match (self.rss_bytes, self.heap_in_use_bytes) {
+            (Some(rss), Some(heap)) => Some(format!("RSS {}, heap in use {}", mb(rss), mb(heap))),
+            (Some(rss), None) => Some(format!("RSS {}", mb(rss))),
+            (None, Some(heap)) => Some(format!("heap in use {}", mb(heap))),
+            (None, None) => None,
+        }
+    }
 }
 
 /// One schedule's line.
@@ -308,6 +356,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
         plugins,
         telegram,
         claude,
+        memory: Memory::now(),
     })
 }
 

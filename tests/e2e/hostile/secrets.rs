@@ -9,9 +9,12 @@ use crate::support::{guest, PluginSpec};
 
 const SECRET_ENV: &str = "MISSION_TEST_HOSTILE_SECRET";
 
+/// Each request's headers, as a server got them.
+type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A server on loopback recording each request's headers.
-fn recorder() -> (String, Arc<Mutex<Vec<Vec<(String, String)>>>>) {
-    let seen: Arc<Mutex<Vec<Vec<(String, String)>>>> = Arc::default();
+fn recorder() -> (String, Seen) {
+    let seen = Seen::default();
     let log = seen.clone();
     let url = crate::loopback::serve(move |request| {
         let log = log.clone();

@@ -439,6 +439,28 @@ impl Drop for CappedBody {
 mod tests {
     use super::*;
 
+    fn target(host: &str, scheme: &str, port: u16) -> Target {
+        Target {
+            method: "GET".into(),
+            scheme: scheme.into(),
+            host: host.into(),
+            port,
+            path: "/".into(),
+        }
+    }
+
+    #[test]
+    fn an_ipv6_origin_and_host_are_written_in_brackets() {
+        let v6 = target("::1", "http", 18081);
+        assert_eq!(v6.origin(), "http://[::1]:18081");
+        assert_eq!(v6.host_header(), "[::1]:18081");
+        assert_eq!(
+            target("api.example.com", "https", 443).host_header(),
+            "api.example.com"
+        );
+        assert_eq!(target("localhost", "http", 8080).host_header(), "localhost:8080");
+    }
+
     fn addresses(ips: &[&str]) -> Vec<SocketAddr> {
         ips.iter()
             .map(|ip| SocketAddr::new(ip.parse().unwrap(), 443))
