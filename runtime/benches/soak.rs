@@ -241,7 +241,7 @@ fn main() {
             format!("glibc default ({glibc_default} arenas)"),
             Some(glibc_default),
         ),
-        ("as shipped (2 arenas)".to_owned(), None),
+        ("as shipped (1 arena)".to_owned(), None),
     ];
     if let Ok(extra) = std::env::var("MISSION_SOAK_ARENAS") {
         for arenas in extra.split(',').filter(|a| !a.is_empty()) {

@@ -10,10 +10,11 @@ use mission::cli::Cli;
 /// glibc's malloc arenas the host allows itself. glibc's default is eight
 /// per core, one per thread that allocates at once; each fragments on its
 /// own, so a host whose tokio workers and blocking threads take turns grew
-/// by megabytes a minute under load that it did not hold
-/// (`runtime/benches/soak.rs`). `MALLOC_ARENA_MAX` in the environment wins.
+/// by 4 MB a minute under load that it did not hold; with two arenas 1 MB a
+/// minute, with one none after two minutes (`runtime/benches/soak.rs`).
+/// `MALLOC_ARENA_MAX` in the environment wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MALLOC_ARENAS: libc::c_int = 2;
+const MALLOC_ARENAS: libc::c_int = 1;
 
 fn main() -> ExitCode {
     cap_malloc_arenas();

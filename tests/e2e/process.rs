@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{guest, text, PluginSpec, Setup};
+use crate::support::{alive, guest, text, PluginSpec, Setup};
 
 /// `run-command` granted `programs` (and `extra` grant lines), asked to run
 /// `program` with `args` (a JSON array).
@@ -118,14 +118,7 @@ fn at_its_deadline_the_program_and_what_it_started_are_killed() {
         .parse()
         .unwrap();
     // Killed: gone, or a zombie waiting for whoever inherited it to reap it.
-    let state = std::fs::read_to_string(format!("/proc/{child}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(") ")
-                .map(|(_, rest)| rest.chars().next().unwrap_or('?'))
-        });
-    let alive = state.is_some_and(|s| s != 'Z' && s != 'X');
-    assert!(!alive, "the background `sleep` ({child}) outlived the run");
+    assert!(!alive(child), "the background `sleep` ({child}) outlived the run");
 }
 
 #[test]

@@ -319,6 +319,20 @@ impl RunningHost {
         }
     }
 
+    /// Where its status page is, from its log (`[web]` must be set).
+    pub fn status_page(&mut self) -> std::net::SocketAddr {
+        // Logged beside "mission control is up", before or after it.
+        let line = match self.seen.lines().find(|l| l.contains("status page on http://")) {
+            Some(line) => line.to_owned(),
+            None => self.wait_for_log_line(&["status page on http://"]),
+        };
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line}"))
+    }
+
     /// Reads the log until it contains `text`.
     pub fn wait_for_log(&mut self, text: &str) {
         if !self.seen.contains(text) {
@@ -361,4 +375,13 @@ impl Drop for RunningHost {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `pid` is a live process (a zombie, killed and waiting to be
+/// reaped, is not).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
+        .is_some_and(|state| state != 'Z' && state != 'X')
 }

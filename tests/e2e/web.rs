@@ -54,17 +54,7 @@ fn start(setup: &Setup) -> (RunningHost, SocketAddr) {
 fn serve(mut command: std::process::Command) -> (RunningHost, SocketAddr) {
     command.env("TZ", "UTC");
     let mut host = RunningHost::spawn(command);
-    // Logged beside "mission control is up", before or after it.
-    let line = match host.seen.lines().find(|l| l.contains("status page on http://")) {
-        Some(line) => line.to_owned(),
-        None => host.wait_for_log_line(&["status page on http://"]),
-    };
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line}"));
+    let address = host.status_page();
     (host, address)
 }
 

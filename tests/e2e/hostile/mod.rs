@@ -60,16 +60,7 @@ impl Siege {
         let mut command = setup.command(&["up"]);
         command.envs(env.iter().copied());
         let mut host = RunningHost::spawn(command);
-        let line = match host.seen.lines().find(|l| l.contains("status page on http://")) {
-            Some(line) => line.to_owned(),
-            None => host.wait_for_log_line(&["status page on http://"]),
-        };
-        let page = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line}"));
+        let page = host.status_page();
         Siege { setup, host, page }
     }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::{on_demand, Siege};
-use crate::support::{guest, PluginSpec};
+use crate::support::{alive, guest, PluginSpec};
 
 /// `run-command` allowed `/bin/sh`, with `process.timeout` `timeout` and a
 /// longer plugin deadline.
@@ -20,14 +20,6 @@ fn shell(timeout: &str) -> PluginSpec {
 fn script(script: &str) -> String {
     let args = serde_json::to_string(&["-c", script]).unwrap();
     on_demand("job", &format!("program = \"/bin/sh\", args = {args:?}"))
-}
-
-/// Whether `pid` is a live process (a zombie is not).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
-        .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 fn pid_in(file: &std::path::Path) -> i32 {
