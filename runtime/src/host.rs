@@ -16,6 +16,7 @@ use crate::capabilities::{history, Services};
 use crate::claude::Claude;
 use crate::config::{Config, Grant, PluginName};
 use crate::db::{self, Database};
+use crate::os::regular_file;
 use crate::plugin::cache::CacheFiles;
 use crate::plugin::call::{AnswerRecord, CallReport, HandlerRole, Invocation, Message, Reply, WarmInstance};
 use crate::plugin::hash::ContentHash;
@@ -199,7 +200,7 @@ impl Host {
             }
             Err(e) => {
                 tracing::error!("reload refused, the previous version keeps serving: {e}");
-                let new_hash = crate::regular_file::read(&file, crate::regular_file::MAX_COMPONENT)
+                let new_hash = regular_file::read(&file, regular_file::MAX_COMPONENT)
                     .ok()
                     .map(|bytes| ContentHash::of(&bytes).to_string());
                 let load = NewLoad {

@@ -5,6 +5,8 @@
 //!
 //! From the bottom up; a module uses only those above it or beside it.
 //!
+//! - [`os`]: files read only if regular and within a cap, programs ended
+//!   with all they started.
 //! - [`config`]: `mission.toml`, raw and validated, with its units and the
 //!   `[claude]` sections. [`db`]: the SQLite file.
 //! - [`wasm`]: the wasmtime engine, the bindings of `wit/`, the linker, and
@@ -41,9 +43,8 @@ pub mod config;
 pub mod db;
 pub mod host;
 pub mod import;
+pub mod os;
 pub mod plugin;
-pub mod process_tree;
-pub mod regular_file;
 pub mod retention;
 pub mod runs;
 pub mod scaffold;

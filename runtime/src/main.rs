@@ -45,7 +45,7 @@ async fn run() -> ExitCode {
     } else {
         // What a program run for a plugin leaves behind comes back to the
         // host, to be killed with the run.
-        mission::process_tree::become_subreaper();
+        mission::os::process_tree::become_subreaper();
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("MISSION_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

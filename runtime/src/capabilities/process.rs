@@ -18,7 +18,7 @@ use tokio::process::Command;
 use super::Capabilities;
 use crate::config::process::ProcessGrant;
 use crate::config::Grant;
-use crate::process_tree::Tree;
+use crate::os::process_tree::Tree;
 use crate::wasm::bindings::task::mission::plugin::process::{Command as Run, Finished, Host};
 use crate::wasm::bindings::CapabilityError;
 

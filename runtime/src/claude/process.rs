@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::config::claude::ClaudeConfig;
-use crate::process_tree::Tree;
+use crate::os::process_tree::Tree;
 
 /// How much of the end of stderr is kept for error messages.
 const STDERR_TAIL: usize = 4 << 10;

@@ -14,9 +14,9 @@ use crate::config::units::HumanDuration;
 use crate::config::{Config, Limits};
 use crate::db::Database;
 use crate::host::DATABASE_FILE;
+use crate::os::regular_file;
 use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
 use crate::plugin::hash::ContentHash;
-use crate::regular_file;
 use crate::retention::{self, Policy, Pruned};
 
 /// One table: its rows and the bytes its pages (with its indexes) take.

@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::os::regular_file;
 use claude::{ClaudeConfig, RawClaude};
 pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
@@ -102,13 +103,10 @@ impl Config {
     /// Reads and validates the config file at `file`. Relative paths in it
     /// are taken from the file's directory.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text =
-            crate::regular_file::read_to_string(file, crate::regular_file::MAX_CONFIG).map_err(|e| {
-                ConfigError {
-                    file: file.to_owned(),
-                    message: format!("cannot read the config file: {e}"),
-                }
-            })?;
+        let text = regular_file::read_to_string(file, regular_file::MAX_CONFIG).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
         Config::parse(file, &text)
     }
 
@@ -167,7 +165,7 @@ impl Config {
             file: self.file.clone(),
             message,
         };
-        let original = crate::regular_file::read_to_string(&self.file, crate::regular_file::MAX_CONFIG)
+        let original = regular_file::read_to_string(&self.file, regular_file::MAX_CONFIG)
             .map_err(|e| error(format!("cannot read the config file: {e}")))?;
         let mut updated = original.clone();
         if !updated.ends_with('\n') {

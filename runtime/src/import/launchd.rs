@@ -10,6 +10,7 @@ use std::time::Duration;
 use plist::{Dictionary, Value};
 
 use crate::config::units::HumanDuration;
+use crate::os::regular_file;
 
 /// The `PATH` launchd gives a job that sets none.
 pub const LAUNCHD_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin";
@@ -103,7 +104,7 @@ pub fn read(file: &Path) -> Result<Job, Skipped> {
         label: label.map(str::to_owned),
         reason,
     };
-    let bytes = crate::regular_file::read(file, crate::regular_file::MAX_CONFIG)
+    let bytes = regular_file::read(file, regular_file::MAX_CONFIG)
         .map_err(|e| skipped(None, format!("cannot read the plist: {e}")))?;
     let value = Value::from_reader(std::io::Cursor::new(bytes))
         .map_err(|e| skipped(None, format!("not a readable plist: {e}")))?;

@@ -18,6 +18,7 @@ use wasmtime::component::Linker;
 use wasmtime::Engine;
 
 use crate::config::{PluginConfig, PluginName, World};
+use crate::os::regular_file;
 use crate::wasm::bindings::{chat, task};
 use crate::wasm::state::HostState;
 use cache::{CacheOutcome, CompileCache};
@@ -92,12 +93,10 @@ impl Plugin {
         let plugin = config.name.clone();
         let file = config.wasm.clone();
         let wasm =
-            crate::regular_file::read(&file, crate::regular_file::MAX_COMPONENT).map_err(|source| {
-                LoadError::Read {
-                    plugin: plugin.clone(),
-                    file: file.clone(),
-                    source,
-                }
+            regular_file::read(&file, regular_file::MAX_COMPONENT).map_err(|source| LoadError::Read {
+                plugin: plugin.clone(),
+                file: file.clone(),
+                source,
             })?;
         let hash = ContentHash::of(&wasm);
         let started = Instant::now();

@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use crate::config::units::HumanDuration;
 use crate::config::{scalar_values, Config, World};
+use crate::os::regular_file;
 
 pub mod clock;
 mod cron;
@@ -147,11 +148,9 @@ impl Schedule {
     /// Reads and validates the schedule file `file` against `config`.
     pub fn load(file: &Path, config: &Config, default_zone: Tz) -> Result<Schedule, ScheduleError> {
         let text =
-            crate::regular_file::read_to_string(file, crate::regular_file::MAX_SCHEDULE).map_err(|e| {
-                ScheduleError {
-                    file: file.to_owned(),
-                    message: format!("cannot read the schedule file: {e}"),
-                }
+            regular_file::read_to_string(file, regular_file::MAX_SCHEDULE).map_err(|e| ScheduleError {
+                file: file.to_owned(),
+                message: format!("cannot read the schedule file: {e}"),
             })?;
         Schedule::parse(file, &text, config, default_zone)
     }

@@ -4,7 +4,6 @@
 //! refused without blocking (opened with `O_NONBLOCK`, checked with `fstat`
 //! on the open file, so a swap between the check and the read cannot
 //! matter), and a file bigger than its cap is refused before it is read.
-//! Below everything else: any module may use it.
 
 use std::fs::File;
 use std::io::{self, Read};
