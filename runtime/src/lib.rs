@@ -14,12 +14,12 @@
 //! - [`capabilities`]: the `mission:plugin` imports, one file per interface,
 //!   and outbound HTTP (`wasi:http`, decided per request by the host);
 //!   [`claude`]: asking Claude through the CLI or the API, with the cost
-//!   ledger and budgets; [`approvals`]: a person allowing Claude's tool use;
-//!   [`telegram`]: the Bot API client (used by `notify`) and the bot.
+//!   ledger, budgets, and the desk where a person allows a tool use;
+//!   [`telegram`]: the Bot API client (used by `notify`) and the bot, with
+//!   its chat handler calls measured and the shadow report.
 //! - [`plugin`]: a compiled, world-checked, pre-instantiated component, its
 //!   cache, loader, calls, registry and load records.
-//! - [`runs`]: run records. [`chat_calls`]: chat handler calls measured, and
-//!   the shadow report. [`retention`]: pruning what is past keeping.
+//! - [`runs`]: run records. [`retention`]: pruning what is past keeping.
 //!   [`host`]: the core — load, reload and call plugins — knowing nothing
 //!   of what drives it.
 //! - [`schedule`]: schedule files, cron, the scheduler and its clock, which
@@ -27,30 +27,25 @@
 //! - [`serve`]: `mission up`: the scheduler, the bot, hot reload, the
 //!   control channel and pruning wired around one host; [`web`]: its status
 //!   page.
-//! - Beside the host, for the commands: [`service`] (`mission up` as a
-//!   LaunchAgent or a systemd user unit), [`import`] (LaunchAgents read as
-//!   jobs for `run-command`), [`build`] (plugins built from source in any of
-//!   the three languages), [`scaffold`] (new plugins from templates).
+//! - Beside the host, for the commands: [`tooling`] — `service` (`mission
+//!   up` as a LaunchAgent or a systemd user unit), `import` (LaunchAgents
+//!   read as jobs for `run-command`), `build` (plugins built from source in
+//!   any of the three languages), `scaffold` (new plugins from templates).
 //! - [`cli`]: the `mission` commands.
 
-pub mod approvals;
-pub mod build;
 pub mod capabilities;
-pub mod chat_calls;
 pub mod claude;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod host;
-pub mod import;
 pub mod os;
 pub mod plugin;
 pub mod retention;
 pub mod runs;
-pub mod scaffold;
 pub mod schedule;
 pub mod serve;
-pub mod service;
 pub mod telegram;
+pub mod tooling;
 pub mod wasm;
 pub mod web;

@@ -3,7 +3,8 @@
 //! ([`ledger`]), a place in line under the global concurrency limit, then
 //! one of three backends — a one-shot CLI process ([`oneshot`]), a
 //! long-lived CLI process per session ([`persistent`]) or the Messages API
-//! ([`api`]) — and every call, refused or made, written to the ledger.
+//! ([`api`]) — and every call, refused or made, written to the ledger. A
+//! tool use that needs a person goes to the [`approvals`] desk.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant as StdInstant;
@@ -12,13 +13,14 @@ use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::approvals::{Approvals, Asking};
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
 use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
 use crate::wasm::bindings::CapabilityError;
+use approvals::{Approvals, Asking};
 
 pub mod api;
+pub mod approvals;
 mod cli_result;
 pub mod ledger;
 mod oneshot;

@@ -8,8 +8,8 @@
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::approvals::{Approvals, Asking, ToolUse, Verdict};
 use super::Place;
-use crate::approvals::{Approvals, Asking, ToolUse, Verdict};
 
 /// What answers the CLI's permission requests for one call.
 pub(crate) struct Gate<'a> {

@@ -9,8 +9,8 @@ use anyhow::Context;
 
 use super::open_db;
 use crate::config::Config;
-use crate::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
 use crate::schedule;
+use crate::tooling::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
 
 /// What one job becomes: its `mission.toml` block and schedule files.
 struct Written {

@@ -27,13 +27,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::build::Language;
 use crate::claude::report::GroupBy;
 use crate::config::{Config, World};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
 use crate::serve;
-use crate::service::Manager;
+use crate::tooling::build::Language;
+use crate::tooling::service::Manager;
 
 /// Mission Control: runs your always-on automations as sandboxed
 /// WebAssembly plugins.

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use crate::build::Language;
 use crate::config::{Config, PluginName, World};
-use crate::scaffold::scaffold;
+use crate::tooling::build::Language;
+use crate::tooling::scaffold::scaffold;
 
 pub(super) fn new(
     config: Config,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::open_db;
 use crate::config::Config;
 use crate::serve::control;
-use crate::service::{launchd, systemd, write_private, Manager, ServiceSpec};
+use crate::tooling::service::{launchd, systemd, write_private, Manager, ServiceSpec};
 
 /// The service file's path for `manager`, under this user's home.
 fn service_file(manager: Manager) -> anyhow::Result<PathBuf> {

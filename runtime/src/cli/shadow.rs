@@ -7,9 +7,9 @@ use chrono::Utc;
 
 use super::cost::parse_since;
 use super::open_db;
-use crate::chat_calls::shadow_report;
 use crate::config::Config;
 use crate::schedule;
+use crate::telegram::chat_calls::shadow_report;
 
 pub(super) async fn report(config: Config, since: &str, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;

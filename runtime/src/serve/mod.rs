@@ -28,7 +28,8 @@ use crate::runs::{self, Trigger};
 use crate::schedule::clock::SystemClock;
 use crate::schedule::scheduler::{ScheduleRunner, Scheduler};
 use crate::schedule::Schedule;
-use crate::telegram::bot::{ChatHost, TelegramBot};
+use crate::telegram::bot::TelegramBot;
+use crate::telegram::chat_host::ChatHost;
 use control::ControlChannel;
 use hot_reload::{HotReload, Reloadable};
 

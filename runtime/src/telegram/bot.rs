@@ -3,7 +3,7 @@
 //! message to the chat plugin — in order within a chat, chats in parallel —
 //! and sends the reply back, split to Telegram's limit, with a typing
 //! indicator while the plugin works. The [`commands`](super::commands) are
-//! answered by the host. Each call is measured ([`crate::chat_calls`]); the
+//! answered by the host. Each call is measured ([`crate::telegram::chat_calls`]); the
 //! shadow handlers get each message after the live one has answered, in a
 //! queue of their own per chat, so they never hold up a reply. Button
 //! presses on tool-approval prompts are handled at once, outside the chat's
@@ -24,19 +24,16 @@ use teloxide::RequestError;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::chat_calls::{self, ChatCall};
+use super::chat_host::ChatHost;
 use super::client::TelegramSender;
 use super::commands::{self, Command};
 use super::prompter::TelegramPrompter;
 use super::updates::{self, ButtonPress, StoredReply, StoredUpdate, UpdateOutcome};
-use crate::approvals::{Choice, Press};
-use crate::chat_calls::{self, ChatCall};
-use crate::claude::Claude;
+use crate::claude::approvals::{Choice, Press};
 use crate::config::{InstanceMode, PluginName, TelegramConfig};
 use crate::db::Database;
-use crate::plugin::call::{
-    AnswerRecord, CallError, CallReport, HandlerRole, Message, ParseMode, Reply, WarmInstance,
-};
-use crate::plugin::Plugin;
+use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
 const TYPING_EVERY: Duration = Duration::from_secs(4);
@@ -45,30 +42,6 @@ const TYPING_EVERY: Duration = Duration::from_secs(4);
 const TYPING_AFTER: Duration = Duration::from_millis(250);
 /// The longest wait between failed `getUpdates` calls.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// What the bot needs of the host.
-#[async_trait::async_trait]
-pub trait ChatHost: Send + Sync + 'static {
-    /// The database, where updates are queued.
-    fn db(&self) -> &Database;
-    /// The way to Claude, for `/status` and `/cost`.
-    fn claude(&self) -> &Claude;
-    /// The plugin `name` as it serves now.
-    fn plugin(&self, name: &str) -> Option<Arc<Plugin>>;
-    /// Hands `message` to the chat plugin `name`; once it has answered,
-    /// `record` is committed with the exchange's history in one transaction.
-    async fn chat(
-        &self,
-        name: &str,
-        message: &Message,
-        warm: Option<&mut Option<WarmInstance>>,
-        record: Option<AnswerRecord>,
-    ) -> anyhow::Result<CallReport<Option<Reply>>>;
-    /// Hands `message` to the chat plugin `name` as a shadow handler.
-    async fn shadow_chat(&self, name: &str, message: &Message) -> anyhow::Result<CallReport<Option<Reply>>>;
-    /// Forgets `plugin`'s `conversation` (history and Claude session).
-    async fn forget(&self, plugin: &PluginName, conversation: &str) -> anyhow::Result<()>;
-}
 
 /// The bot of one host.
 pub struct TelegramBot {

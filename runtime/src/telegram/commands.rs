@@ -6,10 +6,10 @@
 
 use std::time::Instant;
 
-use super::bot::ChatHost;
+use super::chat_calls;
+use super::chat_host::ChatHost;
 use super::updates::{self, UpdateOutcome};
-use crate::approvals;
-use crate::chat_calls;
+use crate::claude::approvals;
 use crate::claude::ledger;
 use crate::claude::report::{self, GroupBy};
 use crate::config::PluginName;

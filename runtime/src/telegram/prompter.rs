@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::approvals::{Choice, Prompt, Prompter};
+use crate::claude::approvals::{Choice, Prompt, Prompter};
 use crate::config::units::HumanDuration;
 
 use super::client::TelegramSender;

@@ -320,8 +320,8 @@ pub async fn forget_shadows_owed(db: &Database) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat_calls::{self, ChatCall};
     use crate::plugin::call::HandlerRole;
+    use crate::telegram::chat_calls::{self, ChatCall};
 
     fn message(update_id: i64) -> StoredUpdate {
         StoredUpdate {

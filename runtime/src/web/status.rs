@@ -7,8 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
-use crate::approvals;
-use crate::chat_calls::shadow_report;
+use crate::claude::approvals;
 use crate::claude::ledger::month_start;
 use crate::claude::report::{cost_report, GroupBy};
 use crate::config::units::span;
@@ -18,6 +17,7 @@ use crate::plugin::loads::{self, LoadOutcome};
 use crate::runs::{self, RunOutcome, RunRecord};
 use crate::schedule;
 use crate::serve::control;
+use crate::telegram::chat_calls::shadow_report;
 
 /// How many runs each schedule's strip shows.
 const STRIP_RUNS: u32 = 20;

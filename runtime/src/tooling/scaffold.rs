@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use crate::build::Language;
 use crate::config::{PluginName, World};
+use crate::tooling::build::Language;
 
 /// What `mission new` writes.
 #[derive(Debug)]
@@ -42,13 +42,13 @@ pub fn scaffold(
                     root.join("plugins/sdk").join(sdk).display()
                 );
             }
-            let manifest = template(include_str!("../scaffold/Cargo.toml.in"))
+            let manifest = template(include_str!("../../scaffold/Cargo.toml.in"))
                 .replace("{{sdk_crate}}", &format!("mission-{sdk}-sdk"))
                 .replace("{{sdk_path}}", &format!("../sdk/{sdk}"));
             let source = if chat {
-                include_str!("../scaffold/chat.rs")
+                include_str!("../../scaffold/chat.rs")
             } else {
-                include_str!("../scaffold/task.rs")
+                include_str!("../../scaffold/task.rs")
             };
             vec![
                 (PathBuf::from("Cargo.toml"), manifest),
@@ -57,17 +57,17 @@ pub fn scaffold(
         }
         Language::Python => {
             let source = if chat {
-                include_str!("../scaffold/chat.py")
+                include_str!("../../scaffold/chat.py")
             } else {
-                include_str!("../scaffold/task.py")
+                include_str!("../../scaffold/task.py")
             };
             vec![(PathBuf::from("app.py"), template(source))]
         }
         Language::Js => {
             let source = if chat {
-                include_str!("../scaffold/chat.js")
+                include_str!("../../scaffold/chat.js")
             } else {
-                include_str!("../scaffold/task.js")
+                include_str!("../../scaffold/task.js")
             };
             vec![(PathBuf::from("app.js"), template(source))]
         }

@@ -150,7 +150,7 @@ pub fn build(plugin: &PluginConfig, root: &Path, out: &Path) -> anyhow::Result<B
 
 /// `plugins/js/componentize.mjs`: `app.js` into a component through
 /// componentize-js's API (the same script `./dev` runs).
-const COMPONENTIZE_JS_SCRIPT: &str = include_str!("../../plugins/js/componentize.mjs");
+const COMPONENTIZE_JS_SCRIPT: &str = include_str!("../../../plugins/js/componentize.mjs");
 
 /// componentize-py: `root/target/python/bin`, else on `PATH`.
 fn python_tool(root: &Path) -> Option<PathBuf> {
