@@ -17,6 +17,7 @@ use crate::claude::Claude;
 use crate::config::{Config, Grant, PluginName};
 use crate::db::{self, Database};
 use crate::os::regular_file;
+use crate::os::zone::host_zone;
 use crate::plugin::cache::CacheFiles;
 use crate::plugin::call::{AnswerRecord, CallReport, HandlerRole, Invocation, Message, Reply, WarmInstance};
 use crate::plugin::hash::ContentHash;
@@ -439,7 +440,7 @@ impl Host {
     /// The schedules in the schedules directory; each invalid file is logged
     /// and left out, so the others still run.
     pub fn schedules(&self) -> Vec<Schedule> {
-        let (schedules, errors) = schedule::load_all(&self.config(), schedule::host_zone());
+        let (schedules, errors) = schedule::load_all(&self.config(), host_zone());
         for error in errors {
             tracing::error!("schedule refused: {error}");
         }

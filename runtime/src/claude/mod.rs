@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
+use crate::os::zone::host_zone;
 use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
 use crate::wasm::bindings::CapabilityError;
 use approvals::{Approvals, Asking};
@@ -331,7 +332,7 @@ impl Claude {
             asker.grant.budget,
             active.config.budget,
             Utc::now(),
-            crate::schedule::host_zone(),
+            host_zone(),
         )
         .await;
         match budget {

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use super::open_db;
 use crate::claude::report::{cost_report, GroupBy};
 use crate::config::Config;
-use crate::schedule;
+use crate::os::zone::host_zone;
 
 pub(super) async fn cost(
     config: Config,
@@ -18,7 +18,7 @@ pub(super) async fn cost(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
-    let (now, zone) = (Utc::now(), schedule::host_zone());
+    let (now, zone) = (Utc::now(), host_zone());
     let since = match since {
         None => crate::claude::ledger::month_start(now, zone),
         Some(text) => parse_since(text, now, zone)?,

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::open_db;
 use crate::config::Config;
+use crate::os::zone::host_zone;
 use crate::schedule;
 use crate::tooling::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
 
@@ -192,7 +193,7 @@ async fn write(config: &Config, imported: &[Written]) -> anyhow::Result<()> {
             files.push(file);
         }
     }
-    let (_, errors) = schedule::load_all(&updated, schedule::host_zone());
+    let (_, errors) = schedule::load_all(&updated, host_zone());
     if let Some(error) = errors.iter().find(|e| files.contains(&e.file)) {
         let error = error.to_string();
         undo(&files);

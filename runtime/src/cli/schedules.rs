@@ -15,6 +15,7 @@ use super::open_db;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::host::Host;
+use crate::os::zone::host_zone;
 use crate::runs::{self, Trigger};
 use crate::schedule::{self, CronExpr, Schedule};
 use crate::serve::{
@@ -33,7 +34,7 @@ pub(super) fn schedule_next(
         Some(tz) => tz
             .parse()
             .map_err(|_| anyhow!("--tz: `{tz}` is not an IANA time zone name"))?,
-        None => schedule::host_zone(),
+        None => host_zone(),
     };
     let mut at = match from {
         Some(from) => DateTime::parse_from_rfc3339(from)
@@ -58,12 +59,12 @@ fn find_schedule(config: &Config, name: &str) -> anyhow::Result<Schedule> {
     if !file.exists() {
         bail!("no schedule named `{name}`: {} does not exist", file.display());
     }
-    Ok(Schedule::load(&file, config, schedule::host_zone())?)
+    Ok(Schedule::load(&file, config, host_zone())?)
 }
 
 pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
-    let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
+    let (schedules, errors) = schedule::load_all(&config, host_zone());
     let now = Utc::now();
     let mut rows = Vec::new();
     for schedule in &schedules {

@@ -8,13 +8,13 @@ use chrono::Utc;
 use super::cost::parse_since;
 use super::open_db;
 use crate::config::Config;
-use crate::schedule;
+use crate::os::zone::host_zone;
 use crate::telegram::chat_calls::shadow_report;
 
 pub(super) async fn report(config: Config, since: &str, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
     let now = Utc::now();
-    let since = parse_since(since, now, schedule::host_zone())?;
+    let since = parse_since(since, now, host_zone())?;
     let report = shadow_report(&db, since, now).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

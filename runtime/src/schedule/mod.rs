@@ -130,20 +130,6 @@ struct RawSchedule {
     config: BTreeMap<String, toml::Value>,
 }
 
-/// The host's time zone (from `TZ` or the system), or UTC if it has none
-/// that chrono-tz knows.
-pub fn host_zone() -> Tz {
-    std::env::var("TZ")
-        .ok()
-        .and_then(|name| name.trim_start_matches(':').parse().ok())
-        .or_else(|| {
-            iana_time_zone::get_timezone()
-                .ok()
-                .and_then(|name| name.parse().ok())
-        })
-        .unwrap_or(Tz::UTC)
-}
-
 impl Schedule {
     /// Reads and validates the schedule file `file` against `config`.
     pub fn load(file: &Path, config: &Config, default_zone: Tz) -> Result<Schedule, ScheduleError> {

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::watcher::FileWatcher;
 use crate::config::Config;
+use crate::os::zone::host_zone;
 use crate::plugin::loads::LoadOutcome;
 use crate::schedule::scheduler::ScheduleChange;
 use crate::schedule::{self, Schedule};
@@ -143,7 +144,7 @@ impl Reloader {
             tracing::info!("config reloaded: {note}");
         }
         let config = self.host.config();
-        let (schedules, errors) = schedule::load_all(&config, schedule::host_zone());
+        let (schedules, errors) = schedule::load_all(&config, host_zone());
         for error in errors {
             tracing::error!("schedule refused, its previous version keeps running: {error}");
         }
@@ -160,7 +161,7 @@ impl Reloader {
             let _ = self.schedules.send(ScheduleChange::Remove(name.to_owned()));
             return;
         }
-        match Schedule::load(path, config, schedule::host_zone()) {
+        match Schedule::load(path, config, host_zone()) {
             Ok(schedule) => {
                 let _ = self.schedules.send(ScheduleChange::Upsert(Box::new(schedule)));
             }

@@ -13,6 +13,7 @@ use crate::claude::approvals;
 use crate::claude::ledger;
 use crate::claude::report::{self, GroupBy};
 use crate::config::PluginName;
+use crate::os::zone::host_zone;
 use crate::plugin::call::HandlerRole;
 use crate::runs;
 
@@ -179,7 +180,7 @@ async fn shadows(context: &Context<'_>) -> Vec<String> {
 }
 
 async fn cost(context: &Context<'_>) -> String {
-    let (now, zone) = (chrono::Utc::now(), crate::schedule::host_zone());
+    let (now, zone) = (chrono::Utc::now(), host_zone());
     let since = ledger::month_start(now, zone);
     let budget = context.host.claude().budget();
     match report::cost_report(context.host.db(), since, GroupBy::Plugin, now, zone).await {

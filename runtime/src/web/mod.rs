@@ -34,6 +34,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::host::Host;
+use crate::os::zone::host_zone;
 use crate::schedule;
 use crate::serve::control::{self, RequestKind};
 use status::Status;
@@ -289,7 +290,7 @@ async fn act(
     if cross_site(&headers) || !constant_time_eq(form.csrf.as_bytes(), web.csrf().as_bytes()) {
         return refuse(StatusCode::FORBIDDEN, "forbidden: not sent from the status page");
     }
-    let (schedules, _) = schedule::load_all(&web.host.config(), schedule::host_zone());
+    let (schedules, _) = schedule::load_all(&web.host.config(), host_zone());
     if !schedules.iter().any(|s| s.name == name) {
         return refuse(StatusCode::NOT_FOUND, "no such schedule");
     }

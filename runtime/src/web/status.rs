@@ -12,6 +12,7 @@ use crate::claude::ledger::month_start;
 use crate::claude::report::{cost_report, GroupBy};
 use crate::config::units::span;
 use crate::host::Host;
+use crate::os::zone::host_zone;
 use crate::plugin::call::HandlerRole;
 use crate::plugin::loads::{self, LoadOutcome};
 use crate::runs::{self, RunOutcome, RunRecord};
@@ -232,7 +233,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let mut schedules = Vec::new();
     // Read here rather than through the host, which logs each refused file:
     // the page shows them instead, without a log line every refresh.
-    let (files, refused) = schedule::load_all(&config, schedule::host_zone());
+    let (files, refused) = schedule::load_all(&config, host_zone());
     for s in files {
         let paused = schedule::state::is_paused(db, &s.name).await?;
         let next = (!paused).then(|| s.timing.next_after(now, s.zone)).flatten();
@@ -328,7 +329,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
     };
     let claude = match &config.claude {
         Some(claude) => {
-            let zone = schedule::host_zone();
+            let zone = host_zone();
             let report = cost_report(db, month_start(now, zone), GroupBy::Plugin, now, zone)
                 .await?
                 .with_budget(claude.budget);

@@ -4,10 +4,26 @@
 
 use std::process::ExitCode;
 
-use crate::config::claude::{plugin_list, Finding};
 use crate::config::{Config, Grant};
+use crate::os::zone::host_zone;
 use crate::plugin::loader::PluginLoader;
 use crate::schedule;
+
+mod claude;
+
+use claude::plugin_list;
+
+/// One line of `mission check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// All is well.
+    Ok(String),
+    /// Something is missing from this machine: what needs it is unavailable
+    /// until it is there; the host runs.
+    Warning(String),
+    /// A mistake in the config: fix it.
+    Error(String),
+}
 
 pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     println!("{}: ok", config.file.display());
@@ -115,7 +131,7 @@ fn check_shadows(config: &Config) -> Vec<Finding> {
 
 /// Each schedule file, valid or not.
 fn check_schedules(config: &Config) -> Vec<Finding> {
-    let (schedules, errors) = schedule::load_all(config, schedule::host_zone());
+    let (schedules, errors) = schedule::load_all(config, host_zone());
     let valid = schedules.iter().map(|schedule| {
         Finding::Ok(format!(
             "schedule `{}`: ok, `{}` in {}",
@@ -131,7 +147,7 @@ fn check_schedules(config: &Config) -> Vec<Finding> {
 /// The `[claude]` section against the plugins granted `claude`.
 fn check_claude(config: &Config) -> Vec<Finding> {
     match &config.claude {
-        Some(claude) => claude.check(config.plugins.iter(), config.approval_timeout()),
+        Some(claude) => claude::check(claude, config.plugins.iter(), config.approval_timeout()),
         None => config
             .plugins
             .iter()
