@@ -1,11 +1,9 @@
 //! Bounded growth: records older than `[retention]` says are deleted in
 //! small batches, each its own short transaction, so a prune never holds
 //! the database long. `mission up` prunes a minute after it starts and every
-//! ten minutes after, and sweeps the compile cache of code no plugin uses;
-//! `mission db --compact` does both and then vacuums.
+//! ten minutes after (`serve::pruning`), and sweeps the compile cache of
+//! code no plugin uses; `mission db --compact` does both and then vacuums.
 
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,13 +12,9 @@ use serde::Serialize;
 use crate::config::retention::Retention;
 use crate::config::Config;
 use crate::db::Database;
-use crate::host::Host;
 
 /// Rows per delete statement.
 const BATCH: usize = 500;
-
-/// How often `mission up` prunes.
-const EVERY: Duration = Duration::from_secs(600);
 
 /// What a prune removed, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -200,36 +194,6 @@ async fn in_batches(db: &Database, statement: &'static str, cutoff: i64) -> anyh
         }
         // Let other work have the connection between batches.
         tokio::task::yield_now().await;
-    }
-}
-
-/// `mission up`'s pruning: a minute after start, then every ten minutes,
-/// until `shutdown`, by the config of the moment (a reloaded `[retention]`
-/// applies from the next round). Each round also sweeps the compile cache.
-pub async fn keep_pruned(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    let mut wait = Duration::from_secs(60);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        wait = EVERY;
-        let policy = Policy::of(&host.config());
-        match prune(host.db(), &policy, Utc::now()).await {
-            Ok(pruned) if pruned.total() > 0 => tracing::info!(?pruned, "pruned old records"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("failed to prune old records: {e:#}"),
-        }
-        match host.sweep_compile_cache(policy.retention.compile_cache).await {
-            Ok(swept) if swept.files > 0 => tracing::info!(
-                files = swept.files,
-                bytes = swept.bytes,
-                "removed compiled code no plugin uses"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("failed to sweep the compile cache: {e:#}"),
-        }
     }
 }
 

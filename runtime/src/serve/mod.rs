@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod hot_reload;
+mod pruning;
 pub mod watcher;
 
 use std::future::Future;
@@ -23,7 +24,6 @@ use crate::host::Host;
 use crate::plugin::call::{AnswerRecord, CallReport, Message, Reply, WarmInstance};
 use crate::plugin::loads::LoadOutcome;
 use crate::plugin::Plugin;
-use crate::retention;
 use crate::runs::{self, Trigger};
 use crate::schedule::clock::SystemClock;
 use crate::schedule::scheduler::{ScheduleRunner, Scheduler};
@@ -62,10 +62,7 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(scheduler.run(until_stopped(stopped.clone())));
     parts.spawn(reload.run(until_stopped(stopped.clone())));
     parts.spawn(control.run(until_stopped(stopped.clone())));
-    parts.spawn(retention::keep_pruned(
-        host.clone(),
-        until_stopped(stopped.clone()),
-    ));
+    parts.spawn(pruning::keep_pruned(host.clone(), until_stopped(stopped.clone())));
     parts.spawn(crate::web::start(host.clone(), until_stopped(stopped.clone())));
     if let Some(bot) = bot {
         parts.spawn(bot.run(grace, until_stopped(stopped.clone())));

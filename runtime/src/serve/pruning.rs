@@ -1,0 +1,45 @@
+//! `mission up`'s pruning: [`retention`](crate::retention) applied a
+//! minute after start and every ten minutes after, with the compile cache
+//! swept in the same rounds.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::host::Host;
+use crate::retention::{prune, Policy};
+
+/// How often `mission up` prunes.
+const EVERY: Duration = Duration::from_secs(600);
+
+/// `mission up`'s pruning: a minute after start, then every ten minutes,
+/// until `shutdown`, by the config of the moment (a reloaded `[retention]`
+/// applies from the next round). Each round also sweeps the compile cache.
+pub async fn keep_pruned(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = EVERY;
+        let policy = Policy::of(&host.config());
+        match prune(host.db(), &policy, Utc::now()).await {
+            Ok(pruned) if pruned.total() > 0 => tracing::info!(?pruned, "pruned old records"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("failed to prune old records: {e:#}"),
+        }
+        match host.sweep_compile_cache(policy.retention.compile_cache).await {
+            Ok(swept) if swept.files > 0 => tracing::info!(
+                files = swept.files,
+                bytes = swept.bytes,
+                "removed compiled code no plugin uses"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("failed to sweep the compile cache: {e:#}"),
+        }
+    }
+}
