@@ -6,142 +6,35 @@
 //! conversation" is kept in `tool_allowances` until the conversation is
 //! reset. Nobody to ask (a scheduled task, a shadow handler, no bot) is a
 //! deny, recorded too; so is a restart or a shutdown while waiting.
+//!
+//! This file is the waiting itself: one entry per prompt, settled by a
+//! press, the timeout, the call's end or a shutdown. Beside it: the
+//! [`outcome`]s, the buttons' [`choice`] wire format, the [`tool_use`]
+//! summary a person decides on, the [`prompter`] port and the [`records`].
+
+mod choice;
+mod outcome;
+mod prompter;
+mod records;
+mod tool_use;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+pub use choice::Choice;
+pub use outcome::ApprovalOutcome;
+pub use prompter::{Prompt, Prompter};
+use records::{allow_conversation, allowed_earlier, finish, insert, record_message, NewApproval};
+pub use records::{recent, ApprovalRecord};
+pub use tool_use::ToolUse;
+
 use crate::config::units::HumanDuration;
 use crate::config::PluginName;
-use crate::db::{self, text_enum, Database};
-
-/// The longest input summary shown in the chat.
-const MAX_SUMMARY: usize = 300;
-
-text_enum! {
-    /// What came of one tool use asked about.
-    pub enum ApprovalOutcome {
-        /// Posted in the chat, no answer yet.
-        Pending = "pending",
-        /// A person allowed this one use.
-        AllowedOnce = "allowed_once",
-        /// A person allowed the tool for the rest of the conversation.
-        AllowedConversation = "allowed_conversation",
-        /// Allowed without asking: a person allowed it earlier in this conversation.
-        AllowedEarlier = "allowed_earlier",
-        /// A person denied it.
-        Denied = "denied",
-        /// Nobody answered in time.
-        TimedOut = "timed_out",
-        /// There was nobody to ask (a task, a shadow handler, no bot).
-        NoOneToAsk = "no_one_to_ask",
-        /// The call or the host ended while waiting.
-        Abandoned = "abandoned",
-    }
-}
-
-impl ApprovalOutcome {
-    /// Whether the tool ran.
-    pub fn allowed(self) -> bool {
-        matches!(
-            self,
-            ApprovalOutcome::AllowedOnce
-                | ApprovalOutcome::AllowedConversation
-                | ApprovalOutcome::AllowedEarlier
-        )
-    }
-}
-
-/// A button under an approval prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    /// Allow once.
-    Once,
-    /// Allow for this conversation.
-    Conversation,
-    /// Deny.
-    Deny,
-}
-
-impl Choice {
-    /// The button's callback data for approval `id`.
-    pub fn callback_data(self, id: i64) -> String {
-        let word = match self {
-            Choice::Once => "once",
-            Choice::Conversation => "conversation",
-            Choice::Deny => "deny",
-        };
-        format!("tool:{id}:{word}")
-    }
-
-    /// The approval and choice a button's `data` names, if it is ours.
-    pub fn parse(data: &str) -> Option<(i64, Choice)> {
-        let rest = data.strip_prefix("tool:")?;
-        let (id, word) = rest.split_once(':')?;
-        let choice = match word {
-            "once" => Choice::Once,
-            "conversation" => Choice::Conversation,
-            "deny" => Choice::Deny,
-            _ => return None,
-        };
-        Some((id.parse().ok()?, choice))
-    }
-}
-
-/// A tool Claude wants to use, with its input.
-#[derive(Debug, Clone)]
-pub struct ToolUse {
-    /// The tool's name (`Bash`, `Write`…).
-    pub tool: String,
-    /// Its input as the model wrote it.
-    pub input: Value,
-}
-
-impl ToolUse {
-    /// What a person needs to decide, cut to fit a chat message: the Bash
-    /// command; the file path, with the start of what a `Write` would put
-    /// there or what an `Edit` would replace by what; the URL; else the
-    /// input as JSON.
-    pub fn summary(&self) -> String {
-        let field = |name: &str| self.input.get(name).and_then(Value::as_str);
-        let text = match (
-            field("command"),
-            field("file_path").or(field("path")),
-            field("url"),
-        ) {
-            (Some(command), _, _) => command.to_owned(),
-            (None, Some(path), _) => match (field("content"), field("old_string"), field("new_string")) {
-                (Some(content), _, _) => format!("{path}\n{}", first_lines(content, 5)),
-                (None, Some(old), Some(new)) => {
-                    format!(
-                        "{path}\nreplace: {}\nwith: {}",
-                        first_lines(old, 3),
-                        first_lines(new, 3)
-                    )
-                }
-                _ => path.to_owned(),
-            },
-            (None, None, Some(url)) => url.to_owned(),
-            _ => self.input.to_string(),
-        };
-        cut(&text, MAX_SUMMARY)
-    }
-}
-
-/// The first `n` lines of `text`, with `…` when there are more.
-fn first_lines(text: &str, n: usize) -> String {
-    let mut lines: Vec<&str> = text.lines().take(n + 1).collect();
-    if lines.len() > n {
-        lines[n] = "…";
-    }
-    lines.join("\n")
-}
+use crate::db::Database;
 
 /// Who wants the tool, and where a person could answer.
 #[derive(Debug, Clone, Copy)]
@@ -165,32 +58,6 @@ pub enum Verdict {
     Deny(String),
 }
 
-/// One prompt as posted in a chat.
-#[derive(Debug, Clone)]
-pub struct Prompt {
-    /// The approval's id (its buttons carry it).
-    pub id: i64,
-    /// The plugin asking.
-    pub plugin: String,
-    /// The tool.
-    pub tool: String,
-    /// What it would do.
-    pub summary: String,
-    /// How long it waits for a press.
-    pub wait: Duration,
-}
-
-/// Where prompts are posted and settled: the Telegram bot.
-#[async_trait::async_trait]
-pub trait Prompter: Send + Sync + 'static {
-    /// Posts `prompt` with its buttons in `chat`; returns the message id.
-    async fn post(&self, chat: i64, prompt: &Prompt) -> anyhow::Result<i32>;
-    /// Replaces the prompt `message` in `chat` with `text`, buttons gone.
-    async fn settle(&self, chat: i64, message: i32, text: &str);
-    /// Sends `text` to `chat` as a new message.
-    async fn tell(&self, chat: i64, text: &str);
-}
-
 /// What a press came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Press {
@@ -201,33 +68,6 @@ pub enum Press {
     /// The press came from another chat, or under another message, than
     /// the prompt's.
     Elsewhere,
-}
-
-/// One decision, for `/status`, the page and `mission approvals`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApprovalRecord {
-    /// Its id.
-    pub id: i64,
-    /// The plugin asking.
-    pub plugin: String,
-    /// The chat asked in.
-    pub chat_id: Option<i64>,
-    /// The tool.
-    pub tool: String,
-    /// What it would do.
-    pub summary: String,
-    /// When it was asked.
-    pub asked_at: DateTime<Utc>,
-    /// What came of it.
-    pub outcome: ApprovalOutcome,
-    /// When it was decided.
-    pub decided_at: Option<DateTime<Utc>>,
-    /// Who decided, for a press.
-    pub decided_by: Option<i64>,
-    /// Their name.
-    pub decided_by_name: Option<String>,
-    /// Why, for a deny without a press.
-    pub reason: Option<String>,
 }
 
 struct Waiting {
@@ -617,204 +457,5 @@ impl Drop for WaitGuard {
                     .await;
             }
         });
-    }
-}
-
-struct NewApproval {
-    plugin: String,
-    session_key: Option<String>,
-    chat: Option<i64>,
-    tool: String,
-    summary: String,
-}
-
-async fn insert(
-    db: &Database,
-    row: NewApproval,
-    outcome: ApprovalOutcome,
-    reason: Option<String>,
-) -> anyhow::Result<i64> {
-    let now = Utc::now().timestamp_millis();
-    let decided_at = (outcome != ApprovalOutcome::Pending).then_some(now);
-    db.call(move |c| {
-        c.execute(
-            "INSERT INTO tool_approvals
-                 (plugin, session_key, chat_id, tool, summary, asked_at, outcome, decided_at, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            (
-                row.plugin,
-                row.session_key,
-                row.chat,
-                row.tool,
-                row.summary,
-                now,
-                outcome,
-                decided_at,
-                reason,
-            ),
-        )?;
-        Ok(c.last_insert_rowid())
-    })
-    .await
-}
-
-async fn record_message(db: &Database, id: i64, message: i32) {
-    let stored = db
-        .call(move |c| {
-            c.execute(
-                "UPDATE tool_approvals SET message_id = ?2 WHERE id = ?1",
-                (id, message),
-            )
-        })
-        .await;
-    if let Err(e) = stored {
-        tracing::error!(approval = id, "recording the prompt's message failed: {e:#}");
-    }
-}
-
-/// Records the outcome of a pending approval (once: a settled one stays).
-async fn finish(
-    db: &Database,
-    id: i64,
-    outcome: ApprovalOutcome,
-    decider: Option<(i64, String)>,
-    reason: Option<&str>,
-) {
-    let reason = reason.map(str::to_owned);
-    let now = Utc::now().timestamp_millis();
-    let (by, by_name) = decider.unzip();
-    let stored = db
-        .call(move |c| {
-            c.execute(
-                "UPDATE tool_approvals
-                 SET outcome = ?2, decided_at = ?3, decided_by = ?4, decided_by_name = ?5, reason = ?6
-                 WHERE id = ?1 AND outcome = 'pending'",
-                (id, outcome, now, by, by_name, reason),
-            )
-        })
-        .await;
-    if let Err(e) = stored {
-        tracing::error!(approval = id, "recording a tool approval's outcome failed: {e:#}");
-    }
-}
-
-async fn allowed_earlier(db: &Database, plugin: &PluginName, key: &str, tool: &str) -> anyhow::Result<bool> {
-    let (plugin, key, tool) = (plugin.to_string(), key.to_owned(), tool.to_owned());
-    db.call(move |c| {
-        c.query_row(
-            "SELECT EXISTS (SELECT 1 FROM tool_allowances WHERE plugin = ?1 AND session_key = ?2 AND tool = ?3)",
-            (plugin, key, tool),
-            |r| r.get(0),
-        )
-    })
-    .await
-}
-
-async fn allow_conversation(
-    db: &Database,
-    plugin: &PluginName,
-    key: &str,
-    tool: &str,
-    by: u64,
-) -> anyhow::Result<()> {
-    let (plugin, key, tool) = (plugin.to_string(), key.to_owned(), tool.to_owned());
-    let by = i64::try_from(by).unwrap_or(i64::MAX);
-    let now = Utc::now().timestamp_millis();
-    db.call(move |c| {
-        c.execute(
-            "INSERT OR REPLACE INTO tool_allowances (plugin, session_key, tool, allowed_by, allowed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            (plugin, key, tool, by, now),
-        )
-    })
-    .await
-    .map(drop)
-}
-
-/// The latest `limit` decisions, newest first.
-pub async fn recent(db: &Database, limit: u32) -> anyhow::Result<Vec<ApprovalRecord>> {
-    db.call(move |c| {
-        let mut select = c.prepare_cached(&format!("{SELECT} ORDER BY id DESC LIMIT ?1"))?;
-        let rows = select.query_map([limit], read_record)?;
-        rows.collect()
-    })
-    .await
-}
-
-const SELECT: &str = "SELECT id, plugin, chat_id, tool, summary, asked_at, outcome, decided_at,
-                             decided_by, decided_by_name, reason
-                      FROM tool_approvals";
-
-fn read_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRecord> {
-    Ok(ApprovalRecord {
-        id: r.get(0)?,
-        plugin: r.get(1)?,
-        chat_id: r.get(2)?,
-        tool: r.get(3)?,
-        summary: r.get(4)?,
-        asked_at: db::datetime(r.get(5)?),
-        outcome: r.get(6)?,
-        decided_at: r.get::<_, Option<i64>>(7)?.map(db::datetime),
-        decided_by: r.get(8)?,
-        decided_by_name: r.get(9)?,
-        reason: r.get(10)?,
-    })
-}
-
-/// `text` cut to `max` characters, with an ellipsis when cut.
-fn cut(text: &str, max: usize) -> String {
-    let text = text.trim();
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut cut: String = text.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn summary(tool: &str, input: Value) -> String {
-        ToolUse {
-            tool: tool.into(),
-            input,
-        }
-        .summary()
-    }
-
-    #[test]
-    fn a_summary_shows_what_the_tool_would_do() {
-        let bash = json!({"command": "git -C ~/invoices status", "description": "Show status"});
-        assert_eq!(summary("Bash", bash), "git -C ~/invoices status");
-        let write = json!({"file_path": "/srv/a.txt", "content": "1\n2\n3\n4\n5\n6\n7"});
-        assert_eq!(summary("Write", write), "/srv/a.txt\n1\n2\n3\n4\n5\n…");
-        let edit = json!({"file_path": "/srv/b.rs", "old_string": "let a = 1;", "new_string": "let a = 2;"});
-        assert_eq!(
-            summary("Edit", edit),
-            "/srv/b.rs\nreplace: let a = 1;\nwith: let a = 2;"
-        );
-        assert_eq!(
-            summary("WebFetch", json!({"url": "https://example.com", "prompt": "x"})),
-            "https://example.com"
-        );
-        assert_eq!(summary("Other", json!({"n": 1})), "{\"n\":1}");
-        let long = summary("Bash", json!({"command": "x".repeat(1000)}));
-        assert_eq!(long.chars().count(), MAX_SUMMARY);
-        assert!(long.ends_with('…'));
-    }
-
-    #[test]
-    fn button_data_names_the_approval_and_the_choice() {
-        for choice in [Choice::Once, Choice::Conversation, Choice::Deny] {
-            let data = choice.callback_data(42);
-            assert!(data.len() <= 64, "Telegram takes at most 64 bytes: {data}");
-            assert_eq!(Choice::parse(&data), Some((42, choice)));
-        }
-        assert_eq!(Choice::parse("tool:x:once"), None);
-        assert_eq!(Choice::parse("other:1:once"), None);
-        assert_eq!(Choice::parse("tool:1:always"), None);
     }
 }
