@@ -30,6 +30,7 @@ use crate::schedule::scheduler::{ScheduleRunner, Scheduler};
 use crate::schedule::Schedule;
 use crate::telegram::bot::TelegramBot;
 use crate::telegram::chat_host::ChatHost;
+use crate::web::StatusSource;
 use control::ControlChannel;
 use hot_reload::{HotReload, Reloadable};
 
@@ -158,6 +159,24 @@ impl Reloadable for Host {
 
     async fn apply_config(&self, config: Config) -> Vec<String> {
         Host::apply_config(self, config).await
+    }
+}
+
+impl StatusSource for Host {
+    fn db(&self) -> &Database {
+        Host::db(self)
+    }
+
+    fn config(&self) -> Arc<Config> {
+        Host::config(self)
+    }
+
+    fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.registry().list()
+    }
+
+    fn bot_connected(&self) -> bool {
+        self.services().telegram.is_some()
     }
 }
 

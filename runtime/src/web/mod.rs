@@ -33,8 +33,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::host::Host;
+use crate::config::Config;
+use crate::db::Database;
 use crate::os::zone::host_zone;
+use crate::plugin::Plugin;
 use crate::schedule;
 use crate::serve::control::{self, RequestKind};
 use status::Status;
@@ -56,8 +58,22 @@ struct StatusPage {
     csrf: String,
 }
 
+/// What the page needs of the host, and no more: the database, the config
+/// of the moment, the plugins serving, whether the bot is connected.
+/// (`serve` implements it for `Host`.)
+pub trait StatusSource: Send + Sync + 'static {
+    /// The database.
+    fn db(&self) -> &Database;
+    /// The config as it stands (hot reload may have changed it).
+    fn config(&self) -> Arc<Config>;
+    /// The plugins loaded now.
+    fn plugins(&self) -> Vec<Arc<Plugin>>;
+    /// Whether the bot has a client (`[telegram]` and its token).
+    fn bot_connected(&self) -> bool;
+}
+
 struct Web {
-    host: Arc<Host>,
+    host: Arc<dyn StatusSource>,
     token: Option<String>,
     names: PageNames,
 }
@@ -106,7 +122,7 @@ impl PageNames {
 /// Serves the page on `listener`, to requests naming it by one of `names`,
 /// until `shutdown`; `token` is the page's token, if it has one.
 pub async fn serve(
-    host: Arc<Host>,
+    host: Arc<dyn StatusSource>,
     listener: tokio::net::TcpListener,
     token: Option<String>,
     names: PageNames,
@@ -231,7 +247,7 @@ async fn page(
         let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
         return ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response();
     }
-    let status = match status::gather(&web.host, Utc::now()).await {
+    let status = match status::gather(&*web.host, Utc::now()).await {
         Ok(status) => status,
         Err(e) => return failed(e),
     };
@@ -255,7 +271,7 @@ async fn api_status(
     if web.access(client, &headers, None).is_none() {
         return stranger();
     }
-    match status::gather(&web.host, Utc::now()).await {
+    match status::gather(&*web.host, Utc::now()).await {
         Ok(status) => Json(status).into_response(),
         Err(e) => failed(e),
     }
@@ -354,7 +370,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Binds `[web] listen` and serves the page beside the host; a bind that
 /// fails is logged and the host runs without the page.
-pub async fn start(host: Arc<Host>, shutdown: impl Future<Output = ()> + Send + 'static) {
+pub async fn start(host: Arc<dyn StatusSource>, shutdown: impl Future<Output = ()> + Send + 'static) {
     let Some(web) = host.config().web.clone() else {
         return;
     };

@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
+use super::StatusSource;
 use crate::claude::approvals;
 use crate::claude::ledger::month_start;
 use crate::claude::report::{cost_report, GroupBy};
 use crate::config::units::span;
-use crate::host::Host;
 use crate::os::zone::host_zone;
 use crate::plugin::call::HandlerRole;
 use crate::plugin::loads::{self, LoadOutcome};
@@ -227,7 +227,7 @@ pub struct ClaudeStatus {
 }
 
 /// Gathers the page as of `now`.
-pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
+pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let db = host.db();
     let config = host.config();
     let mut schedules = Vec::new();
@@ -261,7 +261,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
         .map(run_status)
         .collect();
     let mut plugins = Vec::new();
-    for plugin in host.registry().list() {
+    for plugin in host.plugins() {
         let (last, _) = loads::latest(db, plugin.name().as_str()).await?;
         plugins.push(PluginStatus {
             name: plugin.name().to_string(),
@@ -317,7 +317,7 @@ pub async fn gather(host: &Host, now: DateTime<Utc>) -> anyhow::Result<Status> {
                 })
                 .collect();
             Some(TelegramStatus {
-                polling: host.services().telegram.is_some(),
+                polling: host.bot_connected(),
                 handler: telegram.handler.to_string(),
                 last_message_at: last.map(|ms| local(crate::db::datetime(ms))),
                 pending,
