@@ -318,3 +318,52 @@ fn a_schedule_name_from_the_command_line_is_checked_before_it_is_a_path() {
         );
     }
 }
+
+/// A task component from hand-written WAT built against wit/ with its
+/// package version set to `version`, logging through that version's `log`.
+fn built_against(version: &str) -> Vec<u8> {
+    let wit = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_root().join("wit")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "wit") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(
+                wit.path().join(path.file_name().unwrap()),
+                text.replace("mission:plugin@0.1.0", &format!("mission:plugin@{version}")),
+            )
+            .unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(repo_root().join("wit/deps"), wit.path().join("deps")).unwrap();
+    crate::wat::wat_task_against(
+        wit.path(),
+        &format!(r#"(import "mission:plugin/log@{version}" "write" (func (param i32 i32 i32)))"#),
+        &crate::wat::returns("built elsewhere"),
+        "",
+    )
+}
+
+#[test]
+fn a_plugin_of_a_compatible_wit_version_loads_and_another_is_refused_naming_both() {
+    let setup = Setup::new();
+    let compatible = setup.file("compatible.wasm", &built_against("0.1.5"));
+    let old = setup.file("old.wasm", &built_against("0.0.9"));
+    setup.config(vec![
+        PluginSpec::task("compatible", compatible),
+        PluginSpec::task("old", old.clone()),
+    ]);
+    let (succeeded, record) = setup.run_json("compatible");
+    assert!(succeeded, "{record}");
+    assert_eq!(record["summary"], "built elsewhere");
+    let output = setup.mission(&["check"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!(
+            "plugin `old`: {} was built against mission:plugin@0.0.9, and this host provides \
+             mission:plugin@0.1.0: rebuild it against this host's wit/ (`mission build old`)",
+            old.display()
+        )),
+        "{stdout}{stderr}"
+    );
+}

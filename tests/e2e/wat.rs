@@ -13,8 +13,16 @@ pub fn wat_task(body: &str) -> Vec<u8> {
 
 /// Like [`wat_task`], with `extra` module fields (functions, data) added.
 pub fn wat_task_with(body: &str, extra: &str) -> Vec<u8> {
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    wat_task_against(&wit, "", body, extra)
+}
+
+/// Like [`wat_task_with`], built against the WIT package in `wit` (another
+/// version of ours, say), with core `imports` of its interfaces.
+pub fn wat_task_against(wit: &Path, imports: &str, body: &str, extra: &str) -> Vec<u8> {
     let wat = format!(
         r#"(module
+            {imports}
             (memory (export "memory") 1)
             (global $next (mut i32) (i32.const 1024))
             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
@@ -31,7 +39,6 @@ pub fn wat_task_with(body: &str, extra: &str) -> Vec<u8> {
             {extra})"#
     );
     let mut module = wat::parse_str(wat).expect("fixture WAT is valid");
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve.push_path(wit).expect("wit/ parses");
     let world = resolve

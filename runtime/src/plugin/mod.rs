@@ -19,7 +19,7 @@ use wasmtime::Engine;
 
 use crate::config::{PluginConfig, PluginName, World};
 use crate::os::regular_file;
-use crate::wasm::bindings::{chat, task};
+use crate::wasm::bindings::{self, chat, task};
 use crate::wasm::state::HostState;
 use cache::{CacheOutcome, CompileCache};
 use hash::ContentHash;
@@ -70,6 +70,19 @@ pub enum LoadError {
         file: PathBuf,
         world: World,
         reason: String,
+    },
+    /// The component was built against a version of `mission:plugin` this
+    /// host does not link to.
+    #[error(
+        "plugin `{plugin}`: {} was built against mission:plugin@{built}, and this host provides \
+         mission:plugin@{host}: rebuild it against this host's wit/ (`mission build {plugin}`)",
+        file.display()
+    )]
+    Version {
+        plugin: PluginName,
+        file: PathBuf,
+        built: String,
+        host: &'static str,
     },
     /// The component imports something this host does not provide.
     #[error("plugin `{plugin}`: {} needs imports this host does not provide: {reason}", file.display())]
@@ -137,10 +150,20 @@ impl Plugin {
             )));
         }
 
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| LoadError::Link {
-            plugin: plugin.clone(),
-            file: file.clone(),
-            reason: format!("{e:#}"),
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            match package_version(engine, &component).filter(|v| !bindings::compatible(v)) {
+                Some(built) => LoadError::Version {
+                    plugin: plugin.clone(),
+                    file: file.clone(),
+                    built,
+                    host: bindings::PACKAGE_VERSION,
+                },
+                None => LoadError::Link {
+                    plugin: plugin.clone(),
+                    file: file.clone(),
+                    reason: format!("{e:#}"),
+                },
+            }
         })?;
         let pre = match config.world {
             World::Task => task::TaskPre::new(instance_pre).map(PluginPre::Task),
@@ -163,4 +186,14 @@ impl Plugin {
     pub fn name(&self) -> &PluginName {
         &self.config.name
     }
+}
+
+/// The version of `mission:plugin` that `component` imports, if it imports
+/// any of it (`mission:plugin/log@0.1.0` → `0.1.0`).
+fn package_version(engine: &Engine, component: &wasmtime::component::Component) -> Option<String> {
+    let prefix = format!("{}/", bindings::PACKAGE);
+    component
+        .component_type()
+        .imports(engine)
+        .find_map(|(name, _)| Some(name.strip_prefix(&prefix)?.split_once('@')?.1.to_owned()))
 }
