@@ -20,7 +20,7 @@ pub mod http;
 mod log;
 mod notify;
 mod process;
-pub mod state;
+mod state;
 
 /// What the capabilities of every call draw on: the database, the way to
 /// Claude, the Telegram client and each plugin's log rate. Cheap to clone.

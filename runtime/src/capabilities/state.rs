@@ -32,7 +32,7 @@ struct Refused {
 }
 
 /// The keys and bytes `plugin` keeps in `state` now.
-pub fn usage(c: &rusqlite::Connection, plugin: &str) -> rusqlite::Result<(u64, u64)> {
+fn usage(c: &rusqlite::Connection, plugin: &str) -> rusqlite::Result<(u64, u64)> {
     Ok(c.query_row(
         "SELECT keys, bytes FROM plugin_state_usage WHERE plugin = ?1",
         [plugin],

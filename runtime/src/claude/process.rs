@@ -96,20 +96,20 @@ impl ClaudeProcess {
         self.pid
     }
 
-    /// Kills the whole process group and waits for the child, so nothing of
-    /// it keeps running and no zombie is left.
+    /// Kills the process and all it started, and waits for the child, so
+    /// nothing of it keeps running and no zombie is left.
     pub async fn stop(mut self) -> Exit {
-        self.kill_group();
+        self.tree.end();
         let status = self.child.wait().await;
         self.exit(status).await
     }
 
-    /// Closes stdin, gives the process `grace` to exit by itself, then stops
-    /// the group (whatever it left behind goes too).
+    /// Closes stdin, gives the process `grace` to exit by itself, then ends
+    /// its tree (whatever it left behind goes too).
     pub async fn finish(mut self, grace: Duration) -> Exit {
         self.stdin = None;
         let status = tokio::time::timeout(grace, self.child.wait()).await;
-        self.kill_group();
+        self.tree.end();
         match status {
             Ok(status) => self.exit(status).await,
             Err(_) => self.stop().await,
@@ -127,10 +127,6 @@ impl ClaudeProcess {
             },
             stderr: String::from_utf8_lossy(&tail).trim().to_owned(),
         }
-    }
-
-    fn kill_group(&mut self) {
-        self.tree.end();
     }
 }
 
