@@ -147,7 +147,7 @@ impl FakeTelegram {
                 .cloned()
                 .collect()
         };
-        let waited = self.wait_until(|calls| prompts(calls).len() >= count);
+        let waited = self.wait_until(|state| prompts(&state.calls).len() >= count);
         assert!(
             waited,
             "chat {chat} got fewer than {count} prompts: {:#?}",
@@ -158,7 +158,7 @@ impl FakeTelegram {
 
     /// Waits (up to 30 s) for a call matching `wanted`, and returns the first.
     pub fn wait_for(&self, wanted: impl Fn(&Call) -> bool) -> Call {
-        let waited = self.wait_until(|calls| calls.iter().any(&wanted));
+        let waited = self.wait_until(|state| state.calls.iter().any(&wanted));
         assert!(waited, "no such call: {:#?}", self.calls());
         self.calls().into_iter().find(wanted).unwrap()
     }
@@ -185,8 +185,8 @@ impl FakeTelegram {
     /// Waits (up to 30 s) until `chat` has received `count` messages.
     pub fn wait_for_messages(&self, chat: i64, count: usize) -> Vec<String> {
         let mut messages = Vec::new();
-        let waited = self.wait_until(|calls| {
-            messages = messages_in(calls, chat);
+        let waited = self.wait_until(|state| {
+            messages = messages_in(&state.calls, chat);
             messages.len() >= count
         });
         assert!(waited, "chat {chat} got {messages:?}, expected {count} messages");
@@ -195,16 +195,21 @@ impl FakeTelegram {
 
     /// Waits (up to 30 s) for a call of `method` for `chat`.
     pub fn wait_for_call(&self, method: &str, chat: i64) {
-        let waited = self.wait_until(|calls| calls.iter().any(|c| c.method == method && c.chat_id == chat));
+        let waited = self.wait_until(|state| {
+            state
+                .calls
+                .iter()
+                .any(|c| c.method == method && c.chat_id == chat)
+        });
         assert!(waited, "no {method} for chat {chat}: {:#?}", self.calls());
     }
 
-    /// Waits (up to 30 s) until `done` says yes of the calls so far, woken
+    /// Waits (up to 30 s) until `done` says yes of the state so far, woken
     /// by each call as it is recorded; whether it did.
-    fn wait_until(&self, mut done: impl FnMut(&[Call]) -> bool) -> bool {
+    fn wait_until(&self, mut done: impl FnMut(&State) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut state = self.state.lock().unwrap();
-        while !done(&state.calls) {
+        while !done(&state) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
@@ -214,9 +219,11 @@ impl FakeTelegram {
         true
     }
 
-    /// Whether every queued update has been confirmed by a later offset.
-    pub fn all_confirmed(&self) -> bool {
-        self.state.lock().unwrap().pending.is_empty()
+    /// Waits (up to 30 s) until every queued update has been confirmed by a
+    /// later offset: the bot confirms on its next poll, which may come after
+    /// the reply; whether they were.
+    pub fn wait_all_confirmed(&self) -> bool {
+        self.wait_until(|state| state.pending.is_empty())
     }
 }
 

@@ -157,7 +157,7 @@ fn a_message_in_flight_when_the_host_is_killed_is_answered_once_after_restart() 
         fake.wait_for_messages(6, 2),
         ["slept 3000 (message 1)", "next (message 2)"]
     );
-    assert!(fake.all_confirmed());
+    assert!(fake.wait_all_confirmed(), "the bot never confirmed its updates");
     drop(host);
 }
 
