@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mission::claude::{Asker, Claude};
+use mission::capabilities::claude::{Asker, Claude};
 use mission::config::claude::ClaudeGrant;
 use mission::config::{Config, HistoryPolicy, PluginName};
 use mission::db::Database;

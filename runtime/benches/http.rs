@@ -89,6 +89,7 @@ async fn main() {
             .run_task(
                 host.services(),
                 &invocation,
+                None,
                 Duration::from_secs(10),
                 Origin::Unrecorded,
             )

@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mission::capabilities::claude::Claude;
 use mission::capabilities::http::records::Origin;
 use mission::capabilities::http::OutboundHttp;
 use mission::capabilities::{Capabilities, Services};
-use mission::claude::Claude;
 use mission::config::claude::ClaudeGrant;
 use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, World};
 use mission::db::Database;
@@ -218,6 +218,7 @@ fn main() {
                             .run_task(
                                 &services,
                                 &invocation,
+                                None,
                                 Limits::default().timeout,
                                 Origin::Unrecorded,
                             )

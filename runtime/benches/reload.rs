@@ -77,7 +77,13 @@ async fn measure(
                 config: Vec::new(),
             };
             let report = plugin
-                .run_task(host.services(), &invocation, plugin_timeout, Origin::Unrecorded)
+                .run_task(
+                    host.services(),
+                    &invocation,
+                    None,
+                    plugin_timeout,
+                    Origin::Unrecorded,
+                )
                 .await
                 .unwrap();
             if report.result.as_deref() == Ok(summary.as_str()) {

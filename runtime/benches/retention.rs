@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mission::config::retention::Retention;
+use mission::db::retention::{prune, Policy};
 use mission::db::Database;
-use mission::retention::{prune, Policy};
 
 const DAY_MS: i64 = 86_400_000;
 const DAYS: i64 = 365;

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Timelike, Utc};
 use mission::config::Config;
 use mission::db::Database;
-use mission::runs::Trigger;
-use mission::schedule::clock::SystemClock;
-use mission::schedule::scheduler::{ScheduleRunner, Scheduler};
-use mission::schedule::{self, Schedule};
+use mission::host::runs::Trigger;
+use mission::triggers::schedule::clock::SystemClock;
+use mission::triggers::schedule::scheduler::{ScheduleRunner, Scheduler};
+use mission::triggers::schedule::{self, Schedule};
 
 const SCHEDULES: usize = 10_000;
 const IDLE_WINDOW: Duration = Duration::from_secs(5);

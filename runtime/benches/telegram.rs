@@ -16,11 +16,12 @@ mod loopback;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mission::capabilities::notify::telegram::TelegramSender;
 use mission::config::Config;
 use mission::host::Host;
 use mission::plugin::call::Message;
-use mission::telegram::bot::TelegramBot;
-use mission::telegram::client::TelegramSender;
+use mission::triggers::telegram::bot::TelegramBot;
+use mission::triggers::Invoker;
 
 const SEQUENTIAL: usize = 300;
 const CHATS: i64 = 10;
@@ -129,9 +130,9 @@ async fn main() {
         sender.send(998, &format!("r{i}"), None).await.unwrap();
         round_trip.push(started.elapsed());
     }
-    let bot = TelegramBot::new(host.clone(), telegram, sender);
+    let bot = TelegramBot::new(Invoker::new(host.clone()), telegram, sender);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(bot.run(Duration::from_secs(5), async {
+    let serving = tokio::spawn(bot.run(async {
         let _ = stopped.await;
     }));
 
@@ -160,9 +161,9 @@ async fn main() {
     let shadow_dir = tempfile::tempdir().unwrap();
     let (shadow_host, shadow_telegram) = start_host(&fake, &wasm, &["echo-shadow"], shadow_dir.path()).await;
     let shadow_sender = Arc::new(TelegramSender::new(&shadow_telegram, "123:bench".into()).unwrap());
-    let bot = TelegramBot::new(shadow_host.clone(), shadow_telegram, shadow_sender);
+    let bot = TelegramBot::new(Invoker::new(shadow_host.clone()), shadow_telegram, shadow_sender);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(bot.run(Duration::from_secs(5), async {
+    let serving = tokio::spawn(bot.run(async {
         let _ = stopped.await;
     }));
     let with_shadow = one_at_a_time(&fake, 2).await;

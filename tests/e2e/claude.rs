@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mission::host::runs::{RunOutcome, RunRecord, Trigger};
 use mission::host::Host;
 use mission::plugin::call::Message;
-use mission::runs::{RunOutcome, RunRecord, Trigger};
 use serde_json::Value;
 
 use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY};

@@ -1,5 +1,7 @@
 //! The `mission` command line on the example plugins.
 
+use mission::wasm::bindings::PACKAGE_VERSION;
+
 use crate::support::{guest, repo_root, text, PluginSpec, RunningHost, Setup};
 
 fn example_plugins() -> Vec<PluginSpec> {
@@ -329,7 +331,10 @@ fn built_against(version: &str) -> Vec<u8> {
             let text = std::fs::read_to_string(&path).unwrap();
             std::fs::write(
                 wit.path().join(path.file_name().unwrap()),
-                text.replace("mission:plugin@0.1.0", &format!("mission:plugin@{version}")),
+                text.replace(
+                    &format!("mission:plugin@{PACKAGE_VERSION}"),
+                    &format!("mission:plugin@{version}"),
+                ),
             )
             .unwrap();
         }
@@ -347,21 +352,25 @@ fn built_against(version: &str) -> Vec<u8> {
 fn a_plugin_of_a_compatible_wit_version_loads_and_another_is_refused_naming_both() {
     let setup = Setup::new();
     let compatible = setup.file("compatible.wasm", &built_against("0.1.5"));
+    let first = setup.file("first.wasm", &built_against("0.1.0"));
     let old = setup.file("old.wasm", &built_against("0.0.9"));
     setup.config(vec![
         PluginSpec::task("compatible", compatible),
+        PluginSpec::task("first", first),
         PluginSpec::task("old", old.clone()),
     ]);
-    let (succeeded, record) = setup.run_json("compatible");
-    assert!(succeeded, "{record}");
-    assert_eq!(record["summary"], "built elsewhere");
+    for plugin in ["compatible", "first"] {
+        let (succeeded, record) = setup.run_json(plugin);
+        assert!(succeeded, "{plugin}: {record}");
+        assert_eq!(record["summary"], "built elsewhere");
+    }
     let output = setup.mission(&["check"]);
     let (stdout, stderr) = text(&output);
     assert!(!output.status.success());
     assert!(
         format!("{stdout}{stderr}").contains(&format!(
             "plugin `old`: {} was built against mission:plugin@0.0.9, and this host provides \
-             mission:plugin@0.1.0: rebuild it against this host's wit/ (`mission build old`)",
+             mission:plugin@{PACKAGE_VERSION}: rebuild it against this host's wit/ (`mission build old`)",
             old.display()
         )),
         "{stdout}{stderr}"

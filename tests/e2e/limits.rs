@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use mission::host::runs::{RunOutcome, Trigger};
 use mission::host::Host;
 use mission::plugin::call::CallError;
-use mission::runs::{RunOutcome, Trigger};
 
 use crate::support::{call_task, guest, wat_task, PluginSpec, Setup};
 

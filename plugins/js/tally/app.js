@@ -6,8 +6,8 @@
 //
 // Build: `mission build tally-js` (or `./dev plugins`), with componentize-js
 // from the npm registry.
-import { get, set } from 'mission:plugin/state@0.1.0';
-import { write } from 'mission:plugin/log@0.1.0';
+import { get, set } from 'mission:plugin/state@0.1.1';
+import { write } from 'mission:plugin/log@0.1.1';
 import { handle as send } from 'wasi:http/outgoing-handler@0.2.12';
 import { Fields, OutgoingRequest } from 'wasi:http/types@0.2.12';
 

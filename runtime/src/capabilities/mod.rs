@@ -5,20 +5,22 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::claude::Claude;
+use crate::capabilities::claude::Claude;
+use crate::capabilities::notify::telegram::TelegramSender;
 use crate::config::claude::ClaudeGrant;
 use crate::config::process::ProcessGrant;
 use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
-use crate::telegram::client::TelegramSender;
 use crate::wasm::bindings::{chat, task, CapabilityError};
 use crate::wasm::output::{LogRates, OutputCapture};
+pub use event::Event;
 
-mod claude;
+pub mod claude;
+mod event;
 pub mod history;
 pub mod http;
 mod log;
-mod notify;
+pub mod notify;
 mod process;
 mod state;
 
@@ -38,12 +40,14 @@ pub struct Services {
 }
 
 /// What one call is for, set as it starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct CallContext {
     /// The chat it serves, if any: where Claude's tool use is asked about.
     pub chat: Option<i64>,
     /// Whether it is a shadow handler's call, whose replies are never sent.
     pub shadow: bool,
+    /// What started it, for `event`.
+    pub event: Option<Arc<Event>>,
 }
 
 /// What one call drew on through its capabilities, for the record of chat

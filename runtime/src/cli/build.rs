@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
+use crate::cli::tooling::build::{self, Built};
 use crate::config::{Config, PluginConfig};
 use crate::plugin::cache;
 use crate::plugin::loader::PluginLoader;
-use crate::tooling::build::{self, Built};
 
 pub(super) async fn build(config: Config, name: Option<&str>) -> anyhow::Result<ExitCode> {
     let plugins: Vec<&PluginConfig> = match name {

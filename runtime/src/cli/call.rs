@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::host::runs::{RunRecord, Trigger};
 use crate::host::Host;
 use crate::plugin::call::{Message, ParseMode};
-use crate::runs::{RunRecord, Trigger};
 
 pub(super) async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {
     let host = Host::open(config).await?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::open_db;
-use crate::claude::report::{cost_report, GroupBy};
+use crate::capabilities::claude::report::{cost_report, GroupBy};
 use crate::config::Config;
 use crate::os::zone::host_zone;
 
@@ -20,7 +20,7 @@ pub(super) async fn cost(
     let db = open_db(&config)?;
     let (now, zone) = (Utc::now(), host_zone());
     let since = match since {
-        None => crate::claude::ledger::month_start(now, zone),
+        None => crate::capabilities::claude::ledger::month_start(now, zone),
         Some(text) => parse_since(text, now, zone)?,
     };
     let budget = config.claude.as_ref().map(|c| c.budget).unwrap_or_default();

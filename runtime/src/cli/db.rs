@@ -12,12 +12,12 @@ use serde::Serialize;
 use super::open_db;
 use crate::config::units::HumanDuration;
 use crate::config::{Config, Limits};
+use crate::db::retention::{self, Policy, Pruned};
 use crate::db::Database;
 use crate::host::DATABASE_FILE;
 use crate::os::regular_file;
 use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
 use crate::plugin::hash::ContentHash;
-use crate::retention::{self, Policy, Pruned};
 
 /// One table: its rows and the bytes its pages (with its indexes) take.
 #[derive(Debug, Serialize)]

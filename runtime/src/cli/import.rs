@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::open_db;
+use crate::cli::tooling::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
 use crate::config::Config;
 use crate::os::zone::host_zone;
-use crate::schedule;
-use crate::tooling::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
+use crate::triggers::schedule;
 
 /// What one job becomes: its `mission.toml` block and schedule files.
 struct Written {

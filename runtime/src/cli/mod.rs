@@ -19,6 +19,7 @@ mod plugins;
 mod schedules;
 mod service;
 mod shadow;
+pub mod tooling;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,13 +28,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::claude::report::GroupBy;
+use crate::capabilities::claude::report::GroupBy;
+use crate::cli::tooling::build::Language;
+use crate::cli::tooling::service::Manager;
 use crate::config::{Config, World};
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
 use crate::serve;
-use crate::tooling::build::Language;
-use crate::tooling::service::Manager;
 
 /// Mission Control: runs your always-on automations as sandboxed
 /// WebAssembly plugins.

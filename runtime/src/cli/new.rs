@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
+use crate::cli::tooling::build::Language;
+use crate::cli::tooling::scaffold::scaffold;
 use crate::config::{Config, PluginName, World};
-use crate::tooling::build::Language;
-use crate::tooling::scaffold::scaffold;
 
 pub(super) fn new(
     config: Config,

@@ -14,14 +14,12 @@ use super::call::{print_run, report_run};
 use super::open_db;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
+use crate::host::runs::{self, Trigger};
 use crate::host::Host;
 use crate::os::zone::host_zone;
-use crate::runs::{self, Trigger};
-use crate::schedule::{self, CronExpr, Schedule};
-use crate::serve::{
-    self,
-    control::{self, RequestKind},
-};
+use crate::serve::control::{self, RequestKind};
+use crate::triggers::schedule::{self, CronExpr, Schedule};
+use crate::triggers::Invoker;
 
 pub(super) fn schedule_next(
     expr: &str,
@@ -190,7 +188,7 @@ pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::R
             let schedule = find_schedule(&config, name)?;
             let host = Arc::new(Host::open(config).await?);
             host.load(&schedule.plugin).await?;
-            let scheduler = serve::scheduler(&host);
+            let scheduler = schedule::scheduler(&Invoker::new(host.clone()));
             scheduler.run_now(name, Trigger::Direct).await;
             runs::recent(host.db(), Some(name), 1)
                 .await?

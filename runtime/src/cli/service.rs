@@ -9,9 +9,9 @@ use chrono::Local;
 use serde_json::json;
 
 use super::open_db;
+use crate::cli::tooling::service::{launchd, systemd, write_private, Manager, ServiceSpec};
 use crate::config::Config;
 use crate::serve::control;
-use crate::tooling::service::{launchd, systemd, write_private, Manager, ServiceSpec};
 
 /// The service file's path for `manager`, under this user's home.
 fn service_file(manager: Manager) -> anyhow::Result<PathBuf> {

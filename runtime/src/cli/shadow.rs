@@ -9,7 +9,7 @@ use super::cost::parse_since;
 use super::open_db;
 use crate::config::Config;
 use crate::os::zone::host_zone;
-use crate::telegram::chat_calls::shadow_report;
+use crate::triggers::telegram::chat_calls::shadow_report;
 
 pub(super) async fn report(config: Config, since: &str, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;

@@ -2,6 +2,7 @@
 //! cap, deadline and output limit, and the call's result sorted into what a
 //! user needs to know (returned, failed, trapped, timed out, out of memory).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -9,7 +10,7 @@ use wasmtime::{Store, Trap};
 
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::{CallContext, CallStats, Capabilities, Services};
+use crate::capabilities::{CallContext, CallStats, Capabilities, Event, Services};
 use crate::db::text_enum;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task};
@@ -119,12 +120,14 @@ fn arm(store: &mut Store<HostState>, timeout: Duration, origin: Origin, context:
 }
 
 impl Plugin {
-    /// Runs a task plugin's `run` once with the deadline `timeout`, for
+    /// Runs a task plugin's `run` once for `event` (what started it, if
+    /// more than its invocation says) with the deadline `timeout`, for
     /// `origin` (its run record); returns the summary it reports.
     pub async fn run_task(
         &self,
         services: &Services,
         invocation: &Invocation,
+        event: Option<Arc<Event>>,
         timeout: Duration,
         origin: Origin,
     ) -> anyhow::Result<CallReport<String>> {
@@ -136,7 +139,11 @@ impl Plugin {
             );
         };
         let mut store = self.new_store(services);
-        arm(&mut store, timeout, origin, CallContext::default());
+        let context = CallContext {
+            event,
+            ..CallContext::default()
+        };
+        arm(&mut store, timeout, origin, context);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -182,6 +189,7 @@ impl Plugin {
         let context = CallContext {
             chat: Some(message.chat_id),
             shadow: role == HandlerRole::Shadow,
+            event: None,
         };
         arm(&mut store, timeout, Origin::Chat(message.chat_id), context);
         let started = Instant::now();

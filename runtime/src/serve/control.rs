@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::hot_reload::ReloadRequest;
 use crate::db::{datetime, text_enum, Database};
-use crate::schedule::scheduler::ScheduleChange;
+use crate::triggers::schedule::scheduler::ScheduleChange;
 
 /// A heartbeat older than this means no host is running.
 const HEARTBEAT_STALE: Duration = Duration::from_secs(5);

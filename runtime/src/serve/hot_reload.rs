@@ -14,8 +14,8 @@ use super::watcher::FileWatcher;
 use crate::config::Config;
 use crate::os::zone::host_zone;
 use crate::plugin::loads::LoadOutcome;
-use crate::schedule::scheduler::ScheduleChange;
-use crate::schedule::{self, Schedule};
+use crate::triggers::schedule::scheduler::ScheduleChange;
+use crate::triggers::schedule::{self, Schedule};
 
 /// What hot reload needs of the host: its config, and the two ways to
 /// change what it serves.

@@ -1,4 +1,4 @@
-//! `mission up`'s pruning: [`retention`](crate::retention) applied a
+//! `mission up`'s pruning: [`retention`](crate::db::retention) applied a
 //! minute after start and every ten minutes after, with the compile cache
 //! swept in the same rounds.
 
@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::db::retention::{prune, Policy};
 use crate::host::Host;
-use crate::retention::{prune, Policy};
 
 /// How often `mission up` prunes.
 const EVERY: Duration = Duration::from_secs(600);

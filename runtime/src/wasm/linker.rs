@@ -23,13 +23,14 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 /// Each `mission:plugin` interface, served by the store's `Capabilities`
 /// (the worlds' own `add_to_linker` would add `wasi:http` again).
 fn add_capabilities(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use task::mission::plugin::{claude, common, history, log, notify, process, state, task_types};
+    use task::mission::plugin::{claude, common, event, history, log, notify, process, state, task_types};
     fn capabilities(state: &mut HostState) -> &mut crate::capabilities::Capabilities {
         &mut state.capabilities
     }
     common::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     task_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     super::bindings::chat::mission::plugin::chat_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    event::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     log::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     state::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     history::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::config::{Config, Grant};
 use crate::os::zone::host_zone;
 use crate::plugin::loader::PluginLoader;
-use crate::schedule;
+use crate::triggers::schedule;
 
 mod claude;
 

@@ -1,0 +1,45 @@
+//! `mission:plugin/claude`, the import: asking Claude. Needs the `claude`
+//! grant; the rest (the plugin's `[plugins.NAME.claude]` limits, budgets,
+//! backends) is the folder's.
+
+use super::Asker;
+use crate::capabilities::Capabilities;
+use crate::config::Grant;
+use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Host, Options};
+use crate::wasm::bindings::CapabilityError;
+
+impl Host for Capabilities {
+    async fn ask(
+        &mut self,
+        prompt: String,
+        options: Options,
+    ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
+        if let Err(denied) = self.check(Grant::Claude) {
+            return Ok(Err(denied));
+        }
+        let asker = Asker {
+            plugin: &self.plugin,
+            grant: &self.claude_grant,
+            history: self.history,
+            chat: self.context.chat,
+            shadow: self.context.shadow,
+        };
+        let answer = self.claude.ask(asker, prompt, options).await;
+        let stats = &mut self.stats;
+        match &answer {
+            Ok(answer) => {
+                let usage = &answer.usage;
+                stats.claude_calls += 1;
+                stats.input_tokens += usage.input_tokens;
+                stats.output_tokens += usage.output_tokens;
+                stats.context_tokens +=
+                    usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
+                stats.cost_usd += answer.cost_usd;
+            }
+            Err(CapabilityError::OverBudget(_)) => stats.claude_over_budget += 1,
+            Err(CapabilityError::TimedOut) => stats.claude_timeouts += 1,
+            Err(_) => stats.claude_failures += 1,
+        }
+        Ok(answer)
+    }
+}

@@ -1,0 +1,538 @@
+//! Asking Claude on a plugin's behalf: the request checked against the
+//! plugin's grant ([`request`]), budgets checked before anything is spent
+//! ([`ledger`]), a place in line under the global concurrency limit, then
+//! one of three backends — a one-shot CLI process ([`oneshot`]), a
+//! long-lived CLI process per session ([`persistent`]) or the Messages API
+//! ([`api`]) — and every call, refused or made, written to the ledger. A
+//! tool use that needs a person goes to the [`approvals`] desk.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant as StdInstant;
+
+use chrono::Utc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::config::{HistoryPolicy, PluginName};
+use crate::db::Database;
+use crate::os::zone::host_zone;
+use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Options, Usage};
+use crate::wasm::bindings::CapabilityError;
+use approvals::{Approvals, Asking};
+
+pub mod api;
+pub mod approvals;
+mod cli_result;
+mod imports;
+pub mod ledger;
+mod oneshot;
+mod permission;
+mod persistent;
+mod process;
+pub mod report;
+mod request;
+mod sessions;
+
+use crate::config::claude::{Backend, Budget, ClaudeConfig, ClaudeGrant};
+use ledger::{CallOutcome, LedgerEntry};
+use request::Request;
+
+/// What the CLI prints when `--resume` names a session it does not have.
+const SESSION_NOT_FOUND: &str = "No conversation found with session ID";
+
+/// Token counts as the Messages API reports them (the CLI's `result`
+/// carries the same object).
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Deserialize)]
+pub(crate) struct TokenCounts {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_creation_input_tokens: u64,
+    #[serde(default)]
+    pub cache_read_input_tokens: u64,
+}
+
+impl From<TokenCounts> for Usage {
+    fn from(counts: TokenCounts) -> Usage {
+        Usage {
+            input_tokens: counts.input_tokens,
+            output_tokens: counts.output_tokens,
+            cache_write_tokens: counts.cache_creation_input_tokens,
+            cache_read_tokens: counts.cache_read_input_tokens,
+        }
+    }
+}
+
+/// What a call used, whatever came of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Spent {
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub turns: u32,
+    /// The model that answered, as the backend named it.
+    pub model: Option<String>,
+}
+
+impl Spent {
+    /// This, with `model` (the one asked for) when the backend named none.
+    fn or_model(self, model: Option<String>) -> Spent {
+        Spent {
+            model: self.model.or(model),
+            ..self
+        }
+    }
+}
+
+impl Default for Spent {
+    fn default() -> Self {
+        Spent {
+            usage: Usage {
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_write_tokens: 0,
+                cache_read_tokens: 0,
+            },
+            cost_usd: 0.0,
+            turns: 0,
+            model: None,
+        }
+    }
+}
+
+/// A backend's answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Completion {
+    pub text: String,
+    pub session_id: Option<String>,
+    pub spent: Spent,
+}
+
+/// Why a backend gave no answer.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The deadline passed; the process (if any) was killed.
+    TimedOut,
+    /// The call failed; what it spent before failing is still counted.
+    Failed { reason: String, spent: Spent },
+}
+
+impl Failure {
+    fn failed(reason: String) -> Failure {
+        Failure::Failed {
+            reason,
+            spent: Spent::default(),
+        }
+    }
+}
+
+/// The `[claude]` config in force and the lines calls wait in: shadow
+/// handlers' calls have a line of their own, so they never take a place a
+/// live call waits for.
+struct Active {
+    config: ClaudeConfig,
+    permits: Arc<Semaphore>,
+    shadow_permits: Arc<Semaphore>,
+}
+
+/// The host's way to Claude, shared by every plugin call.
+pub struct Claude {
+    active: RwLock<Option<Arc<Active>>>,
+    db: Database,
+    pool: Arc<persistent::Pool>,
+    http: reqwest::Client,
+    approvals: Arc<Approvals>,
+}
+
+/// A call's place in line (a permit of `max_concurrent`), given up while
+/// the call waits for a person to allow a tool use, so a person away does
+/// not hold up other chats' calls, and taken again before it goes on.
+pub(crate) struct Place {
+    line: Arc<Semaphore>,
+    permit: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Place {
+    /// Gives the place up (until [`Place::retake`]).
+    pub fn give_up(&self) {
+        self.permit.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Waits for a place again, until `deadline`; whether it got one.
+    pub async fn retake(&self, deadline: Instant) -> bool {
+        match tokio::time::timeout_at(deadline, self.line.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                *self.permit.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Who is asking: the plugin and what its config allows it.
+pub struct Asker<'a> {
+    /// The plugin.
+    pub plugin: &'a PluginName,
+    /// Its `[plugins.NAME.claude]` grant.
+    pub grant: &'a ClaudeGrant,
+    /// How much of a session the API backend sends again.
+    pub history: HistoryPolicy,
+    /// The chat the call serves, where a tool use is asked about.
+    pub chat: Option<i64>,
+    /// Whether the call is a shadow handler's: it waits in its own line
+    /// and can ask nobody.
+    pub shadow: bool,
+}
+
+impl Claude {
+    /// The service for `config` (none: every call is `unavailable`).
+    pub fn new(config: Option<ClaudeConfig>, db: Database) -> Claude {
+        let claude = Claude {
+            active: RwLock::new(None),
+            db: db.clone(),
+            pool: Arc::default(),
+            http: reqwest::Client::new(),
+            approvals: Arc::new(Approvals::new(db.clone())),
+        };
+        claude.set_config(config);
+        claude
+    }
+
+    /// Puts a changed `[claude]` section in force for the next call. Calls
+    /// under way finish as they started.
+    pub fn set_config(&self, config: Option<ClaudeConfig>) {
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        let unchanged = match (active.as_deref(), &config) {
+            (Some(current), Some(new)) => current.config == *new,
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
+            return;
+        }
+        *active = config.map(|config| {
+            let (permits, shadow_permits) = match active.as_deref() {
+                Some(current) if current.config.max_concurrent == config.max_concurrent => {
+                    (current.permits.clone(), current.shadow_permits.clone())
+                }
+                _ => (
+                    Arc::new(Semaphore::new(config.max_concurrent)),
+                    Arc::new(Semaphore::new(config.max_concurrent)),
+                ),
+            };
+            Arc::new(Active {
+                config,
+                permits,
+                shadow_permits,
+            })
+        });
+    }
+
+    fn active(&self) -> Option<Arc<Active>> {
+        self.active.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The global budget in force (none without `[claude]`).
+    pub fn budget(&self) -> Budget {
+        self.active().map(|a| a.config.budget).unwrap_or_default()
+    }
+
+    /// Asks Claude `prompt` for `asker`: checks the grant and the budgets,
+    /// waits for a place in line, asks through the backend, records the
+    /// call in the ledger.
+    pub async fn ask(
+        &self,
+        asker: Asker<'_>,
+        prompt: String,
+        options: Options,
+    ) -> Result<Answer, CapabilityError> {
+        let Some(active) = self.active() else {
+            return Err(CapabilityError::Unavailable(
+                "no [claude] section in mission.toml".into(),
+            ));
+        };
+        let config = &active.config;
+        let request = Request::resolve(config, asker.grant, prompt, options)?;
+        let deadline = Instant::now() + request.deadline;
+        let mut entry = LedgerEntry {
+            plugin: asker.plugin.clone(),
+            backend: request.backend,
+            session_key: request.session_key.clone(),
+            spent: Spent {
+                model: request.model.clone(),
+                ..Spent::default()
+            },
+            duration_ms: 0,
+            outcome: CallOutcome::Ok,
+            error: None,
+        };
+        let (place, budget_left) = match self.admit(&active, &asker, deadline).await {
+            Ok(admitted) => admitted,
+            Err((outcome, error)) => {
+                entry.outcome = outcome;
+                entry.error = Some(match &error {
+                    CapabilityError::OverBudget(reason) => reason.clone(),
+                    CapabilityError::TimedOut => "timed out waiting for a place in line".into(),
+                    other => return Err(other.clone()),
+                });
+                record(&self.db, entry).await;
+                return Err(error);
+            }
+        };
+        let started = StdInstant::now();
+        let unfinished = Unfinished {
+            db: self.db.clone(),
+            entry: Some(entry.clone()),
+            started,
+        };
+        let result = self
+            .dispatch(config, &asker, &request, (&place, budget_left), deadline)
+            .await;
+        unfinished.finished();
+        entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let answer = settle(&mut entry, result);
+        if let Err(CapabilityError::Failed(reason)) = &answer {
+            tracing::warn!(plugin = %asker.plugin, backend = %request.backend, "claude call failed: {reason}");
+        }
+        tracing::info!(
+            plugin = %asker.plugin,
+            backend = %request.backend,
+            model = entry.spent.model.as_deref().unwrap_or("default"),
+            cost_usd = entry.spent.cost_usd,
+            ms = entry.duration_ms,
+            outcome = entry.outcome.as_str(),
+            "claude call"
+        );
+        record(&self.db, entry).await;
+        answer
+    }
+
+    /// Waits for a place in line (until `deadline`), then checks the
+    /// budgets — in that order, so a call that waited sees what the calls
+    /// before it spent. Returns the place and how much the tightest budget
+    /// has left, or the ledger outcome and the error of a refusal.
+    async fn admit(
+        &self,
+        active: &Active,
+        asker: &Asker<'_>,
+        deadline: Instant,
+    ) -> Result<(Place, Option<f64>), (CallOutcome, CapabilityError)> {
+        let line = if asker.shadow {
+            &active.shadow_permits
+        } else {
+            &active.permits
+        };
+        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, line.clone().acquire_owned()).await else {
+            return Err((CallOutcome::TimedOut, CapabilityError::TimedOut));
+        };
+        let budget = ledger::budget_status(
+            &self.db,
+            asker.plugin,
+            asker.grant.budget,
+            active.config.budget,
+            Utc::now(),
+            host_zone(),
+        )
+        .await;
+        match budget {
+            Err(e) => {
+                tracing::error!(plugin = %asker.plugin, "checking the budgets failed: {e:#}");
+                let error = CapabilityError::Failed("checking the budgets failed".into());
+                Err((CallOutcome::Failed, error))
+            }
+            Ok(ledger::BudgetStatus {
+                spent: Some(reason), ..
+            }) => {
+                tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
+                Err((CallOutcome::OverBudget, CapabilityError::OverBudget(reason)))
+            }
+            Ok(status) => Ok((
+                Place {
+                    line: line.clone(),
+                    permit: std::sync::Mutex::new(Some(permit)),
+                },
+                status.left,
+            )),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        config: &ClaudeConfig,
+        asker: &Asker<'_>,
+        request: &Request,
+        (place, budget_left): (&Place, Option<f64>),
+        deadline: Instant,
+    ) -> Result<Completion, Failure> {
+        let key = request.session_key.as_deref();
+        let db_failure = |e: anyhow::Error| {
+            tracing::error!(plugin = %asker.plugin, "claude session lookup failed: {e:#}");
+            Failure::failed("the host could not read its session store".into())
+        };
+        match request.backend {
+            Backend::Api => {
+                let transcript = match key {
+                    Some(key) => sessions::transcript(&self.db, asker.plugin, key, asker.history)
+                        .await
+                        .map_err(db_failure)?,
+                    None => Vec::new(),
+                };
+                let completion = api::ask(&self.http, config, request, &transcript, deadline).await?;
+                if let Some(key) = key {
+                    let exchange = (request.prompt.as_str(), completion.text.as_str());
+                    let stored =
+                        sessions::append_exchange(&self.db, asker.plugin, key, exchange, asker.history).await;
+                    log_unstored(asker.plugin, key, stored);
+                }
+                Ok(completion)
+            }
+            Backend::Cli | Backend::Persistent => {
+                let resume = match key {
+                    Some(key) => sessions::session_id(&self.db, asker.plugin, key)
+                        .await
+                        .map_err(db_failure)?,
+                    None => None,
+                };
+                let ask = |resume: Option<String>| async move {
+                    if request.backend == Backend::Cli {
+                        oneshot::ask(config, request, resume.as_deref(), budget_left, deadline).await
+                    } else {
+                        let gate = permission::Gate {
+                            approvals: &self.approvals,
+                            asking: Asking {
+                                plugin: asker.plugin,
+                                session_key: key,
+                                chat: asker.chat,
+                                shadow: asker.shadow,
+                            },
+                            outright: &request.tools,
+                            ask: &request.ask_tools,
+                            place,
+                        };
+                        self.pool
+                            .ask(config, asker.plugin, request, resume, &gate, deadline)
+                            .await
+                    }
+                };
+                let completion = match ask(resume.clone()).await {
+                    // The CLI's own session store lost it (a wiped home, another
+                    // machine): start the conversation afresh rather than fail forever.
+                    Err(Failure::Failed { reason, .. })
+                        if resume.is_some() && reason.contains(SESSION_NOT_FOUND) =>
+                    {
+                        tracing::warn!(plugin = %asker.plugin, session_key = key, "claude no longer has the session: starting a new one");
+                        ask(None).await?
+                    }
+                    result => result?,
+                };
+                if let (Some(key), Some(id)) = (key, completion.session_id.as_deref()) {
+                    let stored = sessions::remember(&self.db, asker.plugin, key, id).await;
+                    log_unstored(asker.plugin, key, stored);
+                }
+                Ok(completion)
+            }
+        }
+    }
+
+    /// Forgets `plugin`'s session `key` (the bot's `/reset`): its stored
+    /// session, its transcript and its live process.
+    pub async fn forget(&self, plugin: &PluginName, key: &str) -> anyhow::Result<()> {
+        self.pool.forget(plugin, key).await;
+        self.approvals.forget(plugin, key).await?;
+        sessions::forget(&self.db, plugin, key).await
+    }
+
+    /// Where tool uses are approved.
+    pub fn approvals(&self) -> &Arc<Approvals> {
+        &self.approvals
+    }
+
+    /// Denies the tool uses still waiting for a person, then stops every
+    /// persistent process (on shutdown).
+    pub async fn shutdown(&self) {
+        self.approvals.close("Mission Control is stopping").await;
+        self.pool.stop_all().await;
+    }
+
+    /// Process ids of the live persistent processes (the bot's `/status`).
+    pub async fn live_processes(&self) -> Vec<u32> {
+        self.pool.live_pids().await
+    }
+}
+
+/// Writes `entry` to the ledger; a failure is logged (the call's answer
+/// still goes to the plugin).
+async fn record(db: &Database, entry: LedgerEntry) {
+    let plugin = entry.plugin.clone();
+    if let Err(e) = ledger::record(db, entry).await {
+        tracing::error!(%plugin, "failed to write the cost ledger: {e:#}");
+    }
+}
+
+/// Logs a session that could not be stored: the answer still goes to the
+/// plugin, the next call with the key starts a new session.
+/// What the plugin gets for `result`, with the ledger `entry` completed.
+fn settle(entry: &mut LedgerEntry, result: Result<Completion, Failure>) -> Result<Answer, CapabilityError> {
+    match result {
+        Ok(completion) => {
+            entry.spent = completion.spent.clone().or_model(entry.spent.model.take());
+            Ok(Answer {
+                text: completion.text,
+                session_id: completion.session_id,
+                turns: completion.spent.turns,
+                usage: completion.spent.usage,
+                cost_usd: completion.spent.cost_usd,
+                duration_ms: entry.duration_ms,
+            })
+        }
+        Err(Failure::TimedOut) => {
+            entry.outcome = CallOutcome::TimedOut;
+            Err(CapabilityError::TimedOut)
+        }
+        Err(Failure::Failed { reason, spent }) => {
+            entry.outcome = CallOutcome::Failed;
+            entry.spent = spent.or_model(entry.spent.model.take());
+            entry.error = Some(reason.clone());
+            Err(CapabilityError::Failed(reason))
+        }
+    }
+}
+
+fn log_unstored(plugin: &PluginName, key: &str, stored: anyhow::Result<()>) {
+    if let Err(e) = stored {
+        tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
+    }
+}
+
+/// A call under way; if it is dropped before it finishes (the plugin's own
+/// deadline cancelled it), it is recorded as `cancelled`, so the ledger
+/// shows every call that was made.
+struct Unfinished {
+    db: Database,
+    entry: Option<LedgerEntry>,
+    started: StdInstant,
+}
+
+impl Unfinished {
+    fn finished(mut self) {
+        self.entry = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let Some(mut entry) = self.entry.take() else {
+            return;
+        };
+        entry.outcome = CallOutcome::Cancelled;
+        entry.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        entry.error = Some("the plugin's call ended before the answer".into());
+        tracing::warn!(plugin = %entry.plugin, backend = %entry.backend, "claude call cancelled by the plugin's deadline");
+        let db = self.db.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { record(&db, entry).await });
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The `persistent` backend: one long-lived `claude -p
+//! --input-format=stream-json --output-format=stream-json --verbose` per
+//! plugin and session key, fed one user message per call and answered at
+//! its `result` event. A process unused for `idle` is stopped, at most
+//! `max_processes` live at once (the least recently used idle one makes
+//! room), and one that dies is started again on its session (`--resume`)
+//! and asked again, once per call.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+use super::cli_result::{is_session_id, CliResult};
+use super::permission::{control_request, Gate};
+use super::process::{read_line_capped, ClaudeProcess, Line};
+use super::request::Request;
+use super::{Completion, Failure};
+use crate::config::claude::ClaudeConfig;
+use crate::config::PluginName;
+
+/// How long a process whose stdin was closed may take to exit.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+type Key = (PluginName, String);
+
+/// One session's process, if it has one, and when it was last used.
+#[derive(Default)]
+struct Slot {
+    live: Option<Live>,
+    last_used: Option<Instant>,
+}
+
+struct Live {
+    process: ClaudeProcess,
+    /// The flags it was started with; a call with others needs a new one.
+    flags: Vec<String>,
+    /// The session it is in, once it said.
+    session_id: Option<String>,
+}
+
+/// The live processes, by plugin and session key.
+#[derive(Default)]
+pub(crate) struct Pool {
+    slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Slot>>>>,
+    /// The processes in a turn: out of their slot, which is locked until
+    /// the turn ends (minutes, with a person asked about a tool).
+    in_turn: Mutex<HashSet<u32>>,
+    sweeping: AtomicBool,
+}
+
+/// A process counted in a turn until dropped (the turn ended, or the call
+/// was cancelled).
+struct InTurn<'a> {
+    pool: &'a Pool,
+    pid: u32,
+}
+
+impl<'a> InTurn<'a> {
+    fn new(pool: &'a Pool, pid: u32) -> Self {
+        pool.in_turn.lock().unwrap_or_else(|p| p.into_inner()).insert(pid);
+        InTurn { pool, pid }
+    }
+}
+
+impl Drop for InTurn<'_> {
+    fn drop(&mut self) {
+        let mut in_turn = self.pool.in_turn.lock().unwrap_or_else(|p| p.into_inner());
+        in_turn.remove(&self.pid);
+    }
+}
+
+/// What became of one turn.
+enum Turn {
+    /// Its `result` arrived: the process is ready for the next turn.
+    Answered(Result<Completion, Failure>),
+    /// The deadline passed mid-turn.
+    TimedOut,
+    /// The process is alive but its output can no longer be followed.
+    OutOfStep(String),
+    /// The process ended (or closed its pipes) before its `result`.
+    Died(String),
+}
+
+impl Pool {
+    /// Asks `request.prompt` in the session's process, starting it (on
+    /// `resume`, if given) when there is none.
+    pub async fn ask(
+        self: &Arc<Self>,
+        config: &ClaudeConfig,
+        plugin: &PluginName,
+        request: &Request,
+        resume: Option<String>,
+        gate: &Gate<'_>,
+        deadline: Instant,
+    ) -> Result<Completion, Failure> {
+        self.start_sweeping(config.persistent.idle);
+        let flags = request.cli_flags();
+        let Some(key) = request.session_key.clone() else {
+            // No session to keep: a process for this one message.
+            let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
+            let turn = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
+            live.process.stop().await;
+            return match turn {
+                Turn::Answered(result) => result,
+                Turn::TimedOut => Err(Failure::TimedOut),
+                Turn::OutOfStep(reason) | Turn::Died(reason) => Err(Failure::failed(reason)),
+            };
+        };
+        let slot = self.slot((plugin.clone(), key));
+        let mut slot = slot.lock().await;
+        slot.last_used = Some(Instant::now());
+        if slot.live.as_ref().is_some_and(|live| live.flags != flags) {
+            // Other options (model, system prompt, tools): same session, new process.
+            let old = slot.live.take().expect("checked above");
+            old.process.finish(EXIT_GRACE).await;
+        }
+        let mut resume = slot
+            .live
+            .as_ref()
+            .and_then(|live| live.session_id.clone())
+            .or(resume);
+        for attempt in 1..=2 {
+            // Out of the slot for the turn: if the call is cancelled mid-turn
+            // (the plugin's own deadline), the process is dropped, and its
+            // group killed, rather than kept with an answer nobody read.
+            let mut live = match slot.live.take() {
+                Some(live) => live,
+                None => {
+                    self.make_room(config.persistent.max_processes).await;
+                    spawn(config, plugin, &flags, resume.as_deref())?
+                }
+            };
+            let in_turn = InTurn::new(self, live.process.pid());
+            let outcome = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
+            drop(in_turn);
+            match outcome {
+                Turn::Answered(result) => {
+                    slot.live = Some(live);
+                    slot.last_used = Some(Instant::now());
+                    return result;
+                }
+                Turn::TimedOut => {
+                    let pid = live.process.pid();
+                    live.process.stop().await;
+                    tracing::warn!(%plugin, pid, "claude ran past its deadline: process group killed");
+                    return Err(Failure::TimedOut);
+                }
+                Turn::OutOfStep(reason) => {
+                    live.process.stop().await;
+                    return Err(Failure::failed(reason));
+                }
+                Turn::Died(reason) => {
+                    let dead = live;
+                    resume = dead.session_id.clone().or(resume);
+                    let exit = dead.process.stop().await;
+                    let reason = format!("{reason} ({}){}", exit.status, stderr_suffix(&exit.stderr));
+                    if attempt == 2 {
+                        return Err(Failure::failed(format!("claude died twice: {reason}")));
+                    }
+                    tracing::warn!(%plugin, "claude process died mid-turn, restarting on its session: {reason}");
+                }
+            }
+        }
+        unreachable!("the second attempt always returns")
+    }
+
+    /// Every slot, as they are now.
+    fn slots(&self) -> Vec<Arc<tokio::sync::Mutex<Slot>>> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.values().cloned().collect()
+    }
+
+    fn slot(&self, key: Key) -> Arc<tokio::sync::Mutex<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(key).or_default().clone()
+    }
+
+    /// Stops the least recently used idle process while `max` or more are
+    /// live. A slot in use counts as live and is never touched.
+    async fn make_room(&self, max: usize) {
+        loop {
+            let slots = self.slots();
+            let mut live = 0;
+            let mut oldest: Option<(Instant, tokio::sync::OwnedMutexGuard<Slot>)> = None;
+            for slot in slots {
+                match slot.try_lock_owned() {
+                    Err(_) => live += 1,
+                    Ok(guard) if guard.live.is_some() => {
+                        live += 1;
+                        let used = guard.last_used.unwrap_or_else(Instant::now);
+                        if oldest.as_ref().is_none_or(|(at, _)| used < *at) {
+                            oldest = Some((used, guard));
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+            // The slot asking is locked and has no process: it counted as live.
+            if live <= max {
+                return;
+            }
+            let Some((_, mut guard)) = oldest else { return };
+            if let Some(evicted) = guard.live.take() {
+                tracing::info!(
+                    pid = evicted.process.pid(),
+                    "stopping the least recently used claude process to make room"
+                );
+                evicted.process.finish(EXIT_GRACE).await;
+            }
+        }
+    }
+
+    /// Stops the process of `plugin`'s session `key`, if it has one.
+    pub async fn forget(&self, plugin: &PluginName, key: &str) {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.remove(&(plugin.clone(), key.to_owned()))
+        };
+        if let Some(slot) = slot {
+            if let Some(live) = slot.lock().await.live.take() {
+                live.process.finish(EXIT_GRACE).await;
+            }
+        }
+    }
+
+    /// Stops every process, side by side (each may take `EXIT_GRACE`).
+    pub async fn stop_all(&self) {
+        let slots: Vec<_> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.drain().map(|(_, slot)| slot).collect()
+        };
+        let mut stopping = tokio::task::JoinSet::new();
+        for slot in slots {
+            stopping.spawn(async move {
+                if let Some(live) = slot.lock().await.live.take() {
+                    live.process.finish(EXIT_GRACE).await;
+                }
+            });
+        }
+        stopping.join_all().await;
+    }
+
+    /// The process ids of the live processes, idle or in a turn; never
+    /// waits for a turn to end.
+    pub async fn live_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .in_turn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        // Without waiting for a busy slot: its process is in a turn,
+        // counted above, or being started or stopped.
+        for slot in self.slots() {
+            if let Ok(slot) = slot.try_lock() {
+                pids.extend(slot.live.as_ref().map(|live| live.process.pid()));
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Starts the task that stops processes idle for `idle`, once.
+    fn start_sweeping(self: &Arc<Self>, idle: Duration) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool: Weak<Pool> = Arc::downgrade(self);
+        let every = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                pool.stop_idle(idle).await;
+            }
+        });
+    }
+
+    async fn stop_idle(&self, idle: Duration) {
+        let slots: Vec<_> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            // Slots nobody holds and that have no process are dropped.
+            slots.retain(|_, slot| {
+                Arc::strong_count(slot) > 1 || slot.try_lock().is_ok_and(|s| s.live.is_some())
+            });
+            slots.values().cloned().collect()
+        };
+        for slot in slots {
+            let Ok(mut slot) = slot.try_lock() else { continue };
+            let expired = slot.last_used.is_none_or(|at| at.elapsed() >= idle);
+            if let Some(live) = slot.live.take_if(|_| expired) {
+                tracing::info!(pid = live.process.pid(), "stopping an idle claude process");
+                live.process.finish(EXIT_GRACE).await;
+            }
+        }
+    }
+}
+
+fn spawn(
+    config: &ClaudeConfig,
+    plugin: &PluginName,
+    flags: &[String],
+    resume: Option<&str>,
+) -> Result<Live, Failure> {
+    let mut args: Vec<String> = [
+        "-p",
+        "--input-format=stream-json",
+        "--output-format=stream-json",
+        "--verbose",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend_from_slice(flags);
+    if let Some(id) = resume {
+        args.push(format!("--resume={id}"));
+    }
+    let process = ClaudeProcess::spawn(config, &args)
+        .map_err(|e| Failure::failed(format!("cannot start `{}`: {e}", config.command.display())))?;
+    tracing::info!(%plugin, pid = process.pid(), resume, "started a persistent claude process");
+    Ok(Live {
+        process,
+        flags: flags.to_vec(),
+        session_id: resume.map(str::to_owned),
+    })
+}
+
+/// Writes one user message and reads events up to its `result`, answering
+/// the CLI's permission requests through `gate` on the way; at most `cap`
+/// bytes of output per turn.
+async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline: Instant) -> Turn {
+    let message = json!({
+        "type": "user",
+        "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
+    });
+    let exchange = async {
+        if let Err(e) = write_line(live, &message).await {
+            return Turn::Died(format!("writing the message failed: {e}"));
+        }
+        let mut budget = cap;
+        let mut unparsed = String::new();
+        loop {
+            match read_line_capped(&mut live.process.stdout, budget).await {
+                Err(e) => return Turn::Died(format!("reading its output failed: {e}")),
+                Ok(Line::End) => return Turn::Died(format!("it ended without a result{}", said(&unparsed))),
+                Ok(Line::TooLong) => {
+                    return Turn::OutOfStep(format!(
+                        "claude printed more than {} in one turn and was stopped",
+                        crate::config::units::ByteSize(cap)
+                    ))
+                }
+                Ok(Line::Text(text)) => {
+                    budget = budget.saturating_sub(text.len() as u64 + 1);
+                    if let Some(result) = CliResult::parse(&text) {
+                        if let Some(id) = result.session_id() {
+                            live.session_id = Some(id.to_owned());
+                        }
+                        return Turn::Answered(result.into_outcome());
+                    }
+                    match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(event) => {
+                            if let Some(id) = event["session_id"].as_str().filter(|id| is_session_id(id)) {
+                                live.session_id = Some(id.to_owned());
+                            }
+                            if let Some(request) = control_request(&event) {
+                                let answer = gate.answer(request, deadline).await;
+                                if let Err(e) = write_line(live, &answer).await {
+                                    return Turn::Died(format!(
+                                        "answering its permission request failed: {e}"
+                                    ));
+                                }
+                            }
+                        }
+                        Err(_) if unparsed.len() < 300 => unparsed.push_str(&text),
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+    };
+    match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(turn) => turn,
+        Err(_elapsed) => Turn::TimedOut,
+    }
+}
+
+/// Writes `value` to the process's stdin as one line.
+async fn write_line(live: &mut Live, value: &serde_json::Value) -> std::io::Result<()> {
+    let Some(stdin) = live.process.stdin.as_mut() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "its stdin is closed",
+        ));
+    };
+    let mut line = value.to_string();
+    line.push('\n');
+    stdin.write_all(line.as_bytes()).await?;
+    stdin.flush().await
+}
+
+fn said(unparsed: &str) -> String {
+    if unparsed.is_empty() {
+        String::new()
+    } else {
+        format!("; it printed: {}", unparsed.chars().take(300).collect::<String>())
+    }
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.chars().take(300).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_captured_transcript_has_a_result_per_message_with_one_session() {
+        let transcript =
+            include_str!("../../../../tests/data/claude/persistent-stream-json-transcript.jsonl");
+        let results: Vec<_> = transcript.lines().filter_map(CliResult::parse).collect();
+        assert_eq!(results.len(), 2);
+        let ids: Vec<_> = results
+            .iter()
+            .map(|r| r.session_id().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids[0], ids[1]);
+        let texts: Vec<_> = results
+            .into_iter()
+            .map(|r| r.into_outcome().unwrap().text)
+            .collect();
+        assert_eq!(texts, ["PONG from fake: 2", "PONG from fake: 4"]);
+    }
+}

@@ -1,0 +1,159 @@
+//! Sending text through the Bot API, for the bot's replies and for the
+//! `notify` capability alike: split to Telegram's limit, 429 retried after
+//! its `retry_after`, network and server errors retried with backoff, a
+//! refused parse mode resent as plain text.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use teloxide::payloads::{AnswerCallbackQuerySetters, SendMessageSetters};
+use teloxide::requests::Requester;
+use teloxide::types::{
+    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode,
+};
+use teloxide::{ApiError, Bot, RequestError};
+
+use super::split::{split, MAX_MESSAGE};
+use crate::config::TelegramConfig;
+
+/// How many times sending one piece of a message is tried.
+const SEND_ATTEMPTS: u32 = 8;
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The host's Bot API client.
+pub struct TelegramSender {
+    bot: Bot,
+}
+
+impl TelegramSender {
+    /// A client for `config`'s API, authenticating with `token`.
+    pub fn new(config: &TelegramConfig, token: String) -> anyhow::Result<TelegramSender> {
+        let url = url::Url::parse(&config.api_url)
+            .with_context(|| format!("telegram.api_url: `{}` is not a URL", config.api_url))?;
+        Ok(TelegramSender {
+            bot: Bot::new(token).set_api_url(url),
+        })
+    }
+
+    /// The teloxide client, for other requests.
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// Sends `text` to `chat` (in pieces if long), with `mode` if Telegram
+    /// accepts it; the error is the one that made it give up.
+    pub async fn send(&self, chat: i64, text: &str, mut mode: Option<ParseMode>) -> Result<(), RequestError> {
+        for piece in split(text, MAX_MESSAGE) {
+            loop {
+                let sent = retrying(chat, || {
+                    let request = self.bot.send_message(ChatId(chat), piece.clone());
+                    match mode {
+                        Some(mode) => request.parse_mode(mode),
+                        None => request,
+                    }
+                })
+                .await;
+                match sent {
+                    Ok(_) => break,
+                    Err(RequestError::Api(ref api))
+                        if mode.is_some() && !matches!(api, ApiError::Unknown(_)) =>
+                    {
+                        tracing::warn!(
+                            chat,
+                            "Telegram refused the formatted text ({api}): sending it as plain text"
+                        );
+                        mode = None;
+                    }
+                    Err(e) => {
+                        tracing::error!(chat, "message not delivered: {e}");
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `text` to `chat` with rows of inline buttons, each a label and
+    /// its callback data; returns the message's id.
+    pub async fn send_with_buttons(
+        &self,
+        chat: i64,
+        text: &str,
+        buttons: &[Vec<(&str, String)>],
+    ) -> Result<i32, RequestError> {
+        let keyboard = InlineKeyboardMarkup::new(buttons.iter().map(|row| {
+            row.iter()
+                .map(|(label, data)| InlineKeyboardButton::callback(*label, data.clone()))
+                .collect::<Vec<_>>()
+        }));
+        let text: String = text.chars().take(MAX_MESSAGE).collect();
+        retrying(chat, || {
+            self.bot
+                .send_message(ChatId(chat), text.clone())
+                .reply_markup(keyboard.clone())
+        })
+        .await
+        .map(|message| message.id.0)
+    }
+
+    /// Replaces the text of `message` in `chat` (its buttons go).
+    pub async fn edit(&self, chat: i64, message: i32, text: &str) -> Result<(), RequestError> {
+        let text: String = text.chars().take(MAX_MESSAGE).collect();
+        retrying(chat, || {
+            self.bot
+                .edit_message_text(ChatId(chat), MessageId(message), text.clone())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Answers a button press with a short notice (`alert`: one the user
+    /// must dismiss).
+    pub async fn answer_press(&self, callback_id: &str, text: &str, alert: bool) -> Result<(), RequestError> {
+        let id = CallbackQueryId(callback_id.to_owned());
+        retrying(0, || {
+            self.bot
+                .answer_callback_query(id.clone())
+                .text(text)
+                .show_alert(alert)
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// Sends the request `make` builds until it succeeds, waiting as Telegram
+/// asks (429, however often) or with backoff (network and server errors,
+/// up to [`SEND_ATTEMPTS`] tries); other errors give up at once.
+async fn retrying<R>(chat: i64, make: impl Fn() -> R) -> Result<teloxide::requests::Output<R>, RequestError>
+where
+    R: teloxide::requests::Request<Err = RequestError>,
+{
+    let mut backoff = Duration::from_millis(500);
+    for attempt in 1.. {
+        match make().send().await {
+            Ok(output) => return Ok(output),
+            Err(RequestError::RetryAfter(wait)) => tokio::time::sleep(wait.duration()).await,
+            Err(ref e) if attempt < SEND_ATTEMPTS && retryable(e) => {
+                tracing::warn!(chat, attempt, "Telegram request failed, retrying: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// Whether a failed request may succeed if tried again.
+pub(crate) fn retryable(error: &RequestError) -> bool {
+    matches!(
+        error,
+        RequestError::Network(_)
+            | RequestError::Io(_)
+            | RequestError::InvalidJson { .. }
+            | RequestError::Api(ApiError::Unknown(_))
+    )
+}

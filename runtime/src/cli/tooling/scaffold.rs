@@ -1,0 +1,89 @@
+//! `mission new`: a working plugin of either world in any of the three
+//! languages — its source, its build file and its `[plugins.NAME]` entry —
+//! from templates compiled into the binary. Each uses `log` and `state`,
+//! and a chat plugin `history`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use crate::cli::tooling::build::Language;
+use crate::config::{PluginName, World};
+
+/// What `mission new` writes.
+#[derive(Debug)]
+pub struct Scaffold {
+    /// The plugin's source directory.
+    pub dir: PathBuf,
+    /// Its files: path inside `dir`, contents.
+    pub files: Vec<(PathBuf, String)>,
+    /// Its `[plugins.NAME]` entry, with paths relative to the config.
+    pub config_entry: String,
+}
+
+/// The plugin `name` of `world` in `language`, under `root/plugins/`
+/// (`root` is the config's directory).
+pub fn scaffold(
+    root: &Path,
+    world: World,
+    name: &PluginName,
+    language: Language,
+) -> anyhow::Result<Scaffold> {
+    let dir = root.join("plugins").join(name.as_str());
+    let template = |text: &str| text.replace("{{name}}", name.as_str());
+    let chat = world == World::Chat;
+    let files = match language {
+        Language::Rust => {
+            let sdk = if chat { "chat" } else { "task" };
+            if !root.join("plugins/sdk").join(sdk).join("Cargo.toml").is_file() {
+                bail!(
+                    "the Rust SDK is not at {}: a Rust plugin builds against plugins/sdk/{sdk} from \
+                     the Mission Control repository (copy plugins/sdk beside your config)",
+                    root.join("plugins/sdk").join(sdk).display()
+                );
+            }
+            let manifest = template(include_str!("../../../scaffold/Cargo.toml.in"))
+                .replace("{{sdk_crate}}", &format!("mission-{sdk}-sdk"))
+                .replace("{{sdk_path}}", &format!("../sdk/{sdk}"));
+            let source = if chat {
+                include_str!("../../../scaffold/chat.rs")
+            } else {
+                include_str!("../../../scaffold/task.rs")
+            };
+            vec![
+                (PathBuf::from("Cargo.toml"), manifest),
+                (PathBuf::from("src/lib.rs"), template(source)),
+            ]
+        }
+        Language::Python => {
+            let source = if chat {
+                include_str!("../../../scaffold/chat.py")
+            } else {
+                include_str!("../../../scaffold/task.py")
+            };
+            vec![(PathBuf::from("app.py"), template(source))]
+        }
+        Language::Js => {
+            let source = if chat {
+                include_str!("../../../scaffold/chat.js")
+            } else {
+                include_str!("../../../scaffold/task.js")
+            };
+            vec![(PathBuf::from("app.js"), template(source))]
+        }
+    };
+    let grants = if chat {
+        r#"["state", "history"]"#
+    } else {
+        r#"["state"]"#
+    };
+    let config_entry = format!(
+        "\n[plugins.{name}]\nworld = \"{world}\"\nwasm = \"plugins/target/{language}/{name}.wasm\"\n\
+         source = \"plugins/{name}\"\ngrants = {grants}\n"
+    );
+    Ok(Scaffold {
+        dir,
+        files,
+        config_entry,
+    })
+}

@@ -1,0 +1,69 @@
+//! What starts plugins. Each trigger is one folder that owns its config's
+//! meaning, its records and their pruning, and reaches the host only
+//! through an [`Invoker`]; `mission up` runs them from the one list in
+//! [`configured`].
+//!
+//! - [`schedule`]: the schedule files, fired by cron or interval.
+//! - [`telegram`]: the bot, handing allowed messages to the chat plugin.
+//!
+//! Adding one: a folder with a type that implements [`Trigger`], made from
+//! an [`Invoker`] (`None` when its section is not configured), and a line
+//! in [`configured`]; a setting a hot reload cannot apply goes in
+//! [`keep_restart_settings`].
+
+mod invoker;
+pub mod schedule;
+pub mod telegram;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+
+pub use invoker::Invoker;
+use schedule::scheduler::ScheduleChange;
+
+use crate::config::Config;
+
+/// Completes when the host stops.
+pub type Stopped = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Something that starts plugins while the host serves.
+#[async_trait::async_trait]
+pub trait Trigger: Send {
+    /// What it is, for the log.
+    fn name(&self) -> &'static str;
+
+    /// Runs until `stopped` completes, then finishes what it started
+    /// within the host's `shutdown_grace`.
+    async fn run(self: Box<Self>, stopped: Stopped);
+}
+
+/// The triggers the config asks for, and the way to tell the scheduler of
+/// changed schedule files and `mission trigger` requests.
+pub struct Triggers {
+    /// Each configured trigger, ready to run.
+    pub all: Vec<Box<dyn Trigger>>,
+    /// Changes for the scheduler.
+    pub schedule_changes: mpsc::UnboundedSender<ScheduleChange>,
+}
+
+/// Every trigger the host's config asks for: the one list.
+pub fn configured(invoker: &Invoker) -> Triggers {
+    let mut scheduler = schedule::scheduler(invoker);
+    let schedule_changes = scheduler.changes();
+    let mut all: Vec<Box<dyn Trigger>> = vec![Box::new(scheduler)];
+    all.extend(telegram::trigger(invoker));
+    Triggers {
+        all,
+        schedule_changes,
+    }
+}
+
+/// Puts back in `new` the trigger settings that only a restart applies,
+/// and says which they were.
+pub fn keep_restart_settings(old: &Config, new: &mut Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    notes.extend(telegram::keep_restart_settings(old, new));
+    notes
+}

@@ -1,0 +1,992 @@
+//! The scheduler: fires each schedule at its due times, read from the wall
+//! clock and re-checked every second, so a machine that slept runs a missed
+//! job once on wake; applies the overlap, retry, jitter and catch-up
+//! policies; runs a schedule now when asked (`mission trigger`, through
+//! [`ScheduleChange::Trigger`]); and on shutdown gives running tasks a grace
+//! period before interrupting them.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::clock::Clock;
+use super::state;
+use super::{CatchUp, Overlap, Schedule};
+use crate::db::Database;
+use crate::host::runs::{self, Trigger};
+
+/// How often the wall clock is re-read even when nothing is due.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs one attempt of a scheduled task; `true` if it succeeded.
+pub trait ScheduleRunner: Send + Sync + 'static {
+    /// Runs attempt `attempt` of `schedule` for the due time `due`.
+    fn run(
+        &self,
+        schedule: Arc<Schedule>,
+        due: DateTime<Utc>,
+        attempt: u32,
+        trigger: Trigger,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+}
+
+/// A random delay of at most `max`.
+pub fn jitter_delay(max: Duration, rng: &mut fastrand::Rng) -> Duration {
+    let max = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rng.u64(0..=max))
+}
+
+/// What runs of one schedule are doing now.
+#[derive(Default)]
+struct Slot {
+    running: usize,
+    queued: Option<DateTime<Utc>>,
+}
+
+struct Entry {
+    schedule: Arc<Schedule>,
+    slot: Arc<Mutex<Slot>>,
+    /// Unique to this version of the schedule: due times in the heap from a
+    /// replaced or removed version carry another and are passed over.
+    generation: u64,
+}
+
+/// What every run needs, behind one reference count.
+struct Drivers {
+    runner: Arc<dyn ScheduleRunner>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A due time in the heap, ordered by time, then generation (unique), so a
+/// burst of thousands due at one instant never compares names.
+struct Due {
+    at: DateTime<Utc>,
+    generation: u64,
+    name: String,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.generation) == (other.at, other.generation)
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.generation).cmp(&(other.at, other.generation))
+    }
+}
+
+/// A change to the set of schedules while the scheduler runs (hot reload).
+#[derive(Debug)]
+pub enum ScheduleChange {
+    /// Add a schedule, or replace the one with its name; a run in progress
+    /// finishes as it started.
+    Upsert(Box<Schedule>),
+    /// Stop scheduling the named schedule.
+    Remove(String),
+    /// Run the named schedule now, for `mission trigger` request `request`;
+    /// `done` is told when all its attempts are over (`true`), or at once
+    /// (`false`) if there is no such schedule.
+    Trigger {
+        /// The schedule.
+        schedule: String,
+        /// The request it answers.
+        request: i64,
+        /// Told when the run is over.
+        done: oneshot::Sender<bool>,
+    },
+}
+
+/// The scheduler of one host.
+pub struct Scheduler {
+    clock: Arc<dyn Clock>,
+    drivers: Arc<Drivers>,
+    db: Database,
+    entries: HashMap<String, Entry>,
+    due: BinaryHeap<Reverse<Due>>,
+    /// The next unused schedule generation.
+    generations: u64,
+    tasks: JoinSet<()>,
+    grace: Duration,
+    ticks: Option<mpsc::UnboundedSender<()>>,
+    changes: Option<mpsc::UnboundedReceiver<ScheduleChange>>,
+}
+
+impl Scheduler {
+    /// A scheduler for `schedules`, running them through `runner`; on
+    /// shutdown, running tasks get `grace` to finish.
+    pub fn new(
+        schedules: Vec<Schedule>,
+        clock: Arc<dyn Clock>,
+        runner: Arc<dyn ScheduleRunner>,
+        db: Database,
+        grace: Duration,
+    ) -> Self {
+        let entries: HashMap<String, Entry> = schedules
+            .into_iter()
+            .zip(0..)
+            .map(|(s, generation)| {
+                let entry = Entry {
+                    schedule: Arc::new(s),
+                    slot: Arc::default(),
+                    generation,
+                };
+                (entry.schedule.name.clone(), entry)
+            })
+            .collect();
+        let generations = entries.len() as u64;
+        Self {
+            clock: clock.clone(),
+            drivers: Arc::new(Drivers { runner, clock }),
+            db,
+            entries,
+            due: BinaryHeap::new(),
+            generations,
+            tasks: JoinSet::new(),
+            grace,
+            ticks: None,
+            changes: None,
+        }
+    }
+
+    /// A sender for changes to the schedules while the scheduler runs.
+    pub fn changes(&mut self) -> mpsc::UnboundedSender<ScheduleChange> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.changes = Some(receiver);
+        sender
+    }
+
+    fn apply(&mut self, change: ScheduleChange) {
+        match change {
+            ScheduleChange::Upsert(schedule) => {
+                let name = schedule.name.clone();
+                let schedule = Arc::new(*schedule);
+                let generation = self.generations;
+                self.generations += 1;
+                match self.entries.get_mut(&name) {
+                    Some(entry) => {
+                        entry.schedule = schedule;
+                        entry.generation = generation;
+                        tracing::info!(schedule = %name, "schedule updated");
+                    }
+                    None => {
+                        let entry = Entry {
+                            schedule,
+                            slot: Arc::default(),
+                            generation,
+                        };
+                        self.entries.insert(name.clone(), entry);
+                        tracing::info!(schedule = %name, "schedule added");
+                    }
+                }
+                self.push_next(&name, self.clock.now());
+            }
+            ScheduleChange::Remove(name) => {
+                if self.entries.remove(&name).is_some() {
+                    tracing::info!(schedule = %name, "schedule removed");
+                }
+            }
+            ScheduleChange::Trigger {
+                schedule,
+                request,
+                done,
+            } => {
+                if self.entries.contains_key(&schedule) {
+                    tracing::info!(%schedule, request, "triggered");
+                    self.start_run(&schedule, self.clock.now(), Trigger::Request(request), Some(done));
+                } else {
+                    tracing::warn!(%schedule, request, "trigger request for an unknown schedule");
+                    let _ = done.send(false);
+                }
+            }
+        }
+    }
+
+    /// A channel told each time the scheduler has handled a wake-up and is
+    /// asleep again: tests step a [`crate::triggers::schedule::clock::ManualClock`] with it.
+    pub fn observe_ticks(&mut self) -> mpsc::UnboundedReceiver<()> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.ticks = Some(sender);
+        receiver
+    }
+
+    /// Runs until `shutdown` completes, then drains running tasks.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        self.start().await;
+        tokio::pin!(shutdown);
+        loop {
+            self.fire_due().await;
+            while self.tasks.try_join_next().is_some() {}
+            let sleep = self.clock.sleep(self.time_to_next().min(CHECK_INTERVAL));
+            if let Some(ticks) = &self.ticks {
+                let _ = ticks.send(());
+            }
+            let changes = async {
+                match &mut self.changes {
+                    Some(changes) => changes.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = sleep => {}
+                Some(change) = changes => self.apply(change),
+            }
+        }
+        self.drain().await;
+    }
+
+    /// Runs the schedule `name` once now (with its jitter and retries) and
+    /// waits for it: `mission trigger` when no host is up.
+    pub async fn run_now(mut self, name: &str, trigger: Trigger) {
+        if self.entries.contains_key(name) {
+            self.start_run(name, self.clock.now(), trigger, None);
+        }
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Catch-up runs for downtime, then the first due time of each schedule.
+    async fn start(&mut self) {
+        let now = self.clock.now();
+        let last_due = state::all_last_due(&self.db).await.unwrap_or_else(|e| {
+            tracing::error!("failed to read the last due times, so nothing is caught up: {e:#}");
+            HashMap::new()
+        });
+        let mut missed = Vec::new();
+        let names: Vec<String> = self.entries.keys().cloned().collect();
+        for name in names {
+            let schedule = &self.entries[&name].schedule;
+            if let (CatchUp::Once, Some(last)) = (schedule.catch_up, last_due.get(&name)) {
+                let latest = schedule.timing.previous_at_or_before(now, schedule.zone);
+                if let Some(due) = latest.filter(|due| due > last) {
+                    tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
+                    missed.push((name.clone(), due));
+                }
+            }
+            self.push_next(&name, now);
+        }
+        self.fire(&missed, Trigger::CatchUp).await;
+        tracing::info!(schedules = self.entries.len(), "scheduler started");
+    }
+
+    fn push_next(&mut self, name: &str, after: DateTime<Utc>) {
+        let entry = &self.entries[name];
+        let schedule = &entry.schedule;
+        match schedule.timing.next_after(after, schedule.zone) {
+            Some(next) => self.due.push(Reverse(Due {
+                at: next,
+                generation: entry.generation,
+                name: name.to_owned(),
+            })),
+            None => tracing::warn!(schedule = %name, "`{}` never fires again", schedule.timing),
+        }
+    }
+
+    fn time_to_next(&self) -> Duration {
+        let now = self.clock.now();
+        self.due.peek().map_or(CHECK_INTERVAL, |Reverse(due)| {
+            (due.at - now).to_std().unwrap_or(Duration::ZERO)
+        })
+    }
+
+    /// Fires every schedule whose due time has passed. Several due times
+    /// missed at once (the machine slept) fire once, for the earliest.
+    async fn fire_due(&mut self) {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        while self.due.peek().is_some_and(|Reverse(due)| due.at <= now) {
+            let Some(Reverse(Due { at, generation, name })) = self.due.pop() else {
+                break;
+            };
+            if self.entries.get(&name).is_none_or(|e| e.generation != generation) {
+                continue; // removed or replaced since this due time was computed
+            }
+            due.push((name, at));
+        }
+        self.fire(&due, Trigger::Schedule).await;
+        // The next due times after the runs have started: with thousands
+        // due at once, computing them first would make every run late.
+        for (name, _) in &due {
+            if self.entries.contains_key(name) {
+                self.push_next(name, now);
+            }
+        }
+    }
+
+    /// Starts a run of each `(schedule, due time)` unless it is paused or its
+    /// overlap policy says otherwise, then records the due times. The
+    /// database is asked once for the whole batch, so a thousand schedules
+    /// due at one minute start together.
+    async fn fire(&mut self, due: &[(String, DateTime<Utc>)], trigger: Trigger) {
+        if due.is_empty() {
+            return;
+        }
+        let paused = state::paused(&self.db).await.unwrap_or_else(|e| {
+            tracing::error!("failed to read which schedules are paused, running all: {e:#}");
+            Default::default()
+        });
+        let (held, firing): (Vec<_>, Vec<_>) = due.iter().partition(|(name, _)| paused.contains(name));
+        for (name, due) in held {
+            tracing::info!(schedule = %name, %due, "paused: not run");
+        }
+        let mut skipped = Vec::new();
+        for &&(ref name, due) in &firing {
+            let entry = &self.entries[name];
+            let mut slot = entry.slot.lock().unwrap();
+            if slot.running > 0 {
+                match entry.schedule.overlap {
+                    Overlap::Skip => {
+                        tracing::warn!(schedule = %name, %due, "previous run still going: skipped");
+                        skipped.push((entry.schedule.plugin.clone(), name.clone(), due));
+                        continue;
+                    }
+                    Overlap::Queue => {
+                        if let Some(dropped) = slot.queued.replace(due) {
+                            tracing::warn!(schedule = %name, due = %dropped, "a queued run was replaced by a newer one");
+                        }
+                        tracing::info!(schedule = %name, %due, "previous run still going: queued");
+                        continue;
+                    }
+                    Overlap::Allow => {}
+                }
+            }
+            slot.running += 1;
+            drop(slot);
+            let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
+            self.spawn_run(schedule, slot, due, trigger, None);
+        }
+        let fired = firing.into_iter().cloned().collect();
+        if let Err(e) = state::set_last_due_many(&self.db, fired).await {
+            tracing::error!("failed to record due times: {e:#}");
+        }
+        for (plugin, name, due) in skipped {
+            if let Err(e) = runs::record_skipped(&self.db, &plugin, &name, due).await {
+                tracing::error!(schedule = %name, "failed to record the skipped run: {e:#}");
+            }
+        }
+    }
+
+    /// Starts a run of `name` for `due`; `done` is told when it is over.
+    fn start_run(
+        &mut self,
+        name: &str,
+        due: DateTime<Utc>,
+        trigger: Trigger,
+        done: Option<oneshot::Sender<bool>>,
+    ) {
+        let entry = &self.entries[name];
+        entry.slot.lock().unwrap().running += 1;
+        let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
+        self.spawn_run(schedule, slot, due, trigger, done);
+    }
+
+    /// Spawns the run of `schedule` for `due`, its slot already counting it.
+    fn spawn_run(
+        &mut self,
+        schedule: Arc<Schedule>,
+        slot: Arc<Mutex<Slot>>,
+        due: DateTime<Utc>,
+        trigger: Trigger,
+        done: Option<oneshot::Sender<bool>>,
+    ) {
+        // One shared handle, not two: with thousands of runs starting at
+        // once, every reference count touched is a cache line the two cores
+        // fight over.
+        let drivers = self.drivers.clone();
+        self.tasks.spawn(async move {
+            execute(&drivers.runner, &drivers.clock, schedule, slot, due, trigger).await;
+            if let Some(done) = done {
+                let _ = done.send(true);
+            }
+        });
+    }
+
+    /// Waits up to the grace period for running tasks, then interrupts them
+    /// and records their runs as interrupted.
+    async fn drain(&mut self) {
+        if self.tasks.is_empty() {
+            return;
+        }
+        tracing::info!(running = self.tasks.len(), grace = ?self.grace, "waiting for running tasks");
+        let tasks = &mut self.tasks;
+        let finished =
+            tokio::time::timeout(self.grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                running = self.tasks.len(),
+                "grace period over: interrupting running tasks"
+            );
+            self.tasks.shutdown().await;
+            match runs::interrupt_running(&self.db).await {
+                Ok(count) => tracing::info!(count, "runs recorded as interrupted"),
+                Err(e) => tracing::error!("failed to record interrupted runs: {e:#}"),
+            }
+        }
+    }
+}
+
+/// One run of a schedule with its jitter (for due runs, not triggered ones)
+/// and retries, then any run queued behind it.
+async fn execute(
+    runner: &Arc<dyn ScheduleRunner>,
+    clock: &Arc<dyn Clock>,
+    schedule: Arc<Schedule>,
+    slot: Arc<Mutex<Slot>>,
+    mut due: DateTime<Utc>,
+    mut trigger: Trigger,
+) {
+    let mut rng = fastrand::Rng::new();
+    loop {
+        let on_time = matches!(trigger, Trigger::Schedule | Trigger::CatchUp);
+        if on_time && !schedule.jitter.is_zero() {
+            clock.sleep(jitter_delay(schedule.jitter, &mut rng)).await;
+        }
+        for attempt in 1..=schedule.retries + 1 {
+            if runner.run(schedule.clone(), due, attempt, trigger).await {
+                break;
+            }
+            if attempt <= schedule.retries {
+                let wait = schedule.backoff(attempt);
+                tracing::info!(schedule = %schedule.name, attempt, ?wait, "run failed: retrying");
+                clock.sleep(wait).await;
+            }
+        }
+        let mut slot = slot.lock().unwrap();
+        match slot.queued.take() {
+            Some(next) => {
+                due = next;
+                trigger = Trigger::Schedule;
+            }
+            None => {
+                slot.running -= 1;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use chrono_tz::Tz;
+    use tokio::sync::{oneshot, Semaphore};
+
+    use super::*;
+    use crate::host::runs::RunOutcome;
+    use crate::triggers::schedule::clock::ManualClock;
+    use crate::triggers::schedule::{CronExpr, Timing};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    fn schedule(name: &str, cron: &str) -> Schedule {
+        Schedule {
+            name: name.into(),
+            file: format!("{name}.toml").into(),
+            plugin: "task".into(),
+            timing: Timing::Cron(Box::new(CronExpr::parse(cron).unwrap())),
+            zone: Tz::UTC,
+            overlap: Overlap::Skip,
+            catch_up: CatchUp::None,
+            timeout: None,
+            retries: 0,
+            retry_backoff: Duration::from_secs(10),
+            jitter: Duration::ZERO,
+            values: Vec::new(),
+        }
+    }
+
+    /// One attempt as the runner saw it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Attempt {
+        schedule: String,
+        due: DateTime<Utc>,
+        attempt: u32,
+        trigger: Trigger,
+        at: DateTime<Utc>,
+    }
+
+    /// Records attempts; fails the ones scripted to fail; with a gate, each
+    /// attempt waits for a permit, so a test decides when runs end.
+    struct FakeRunner {
+        clock: ManualClock,
+        attempts: Mutex<Vec<Attempt>>,
+        failures: Mutex<VecDeque<bool>>,
+        gate: Option<Arc<Semaphore>>,
+    }
+
+    impl ScheduleRunner for FakeRunner {
+        fn run(
+            &self,
+            schedule: Arc<Schedule>,
+            due: DateTime<Utc>,
+            attempt: u32,
+            trigger: Trigger,
+        ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+            let at = self.clock.now();
+            self.attempts.lock().unwrap().push(Attempt {
+                schedule: schedule.name.clone(),
+                due,
+                attempt,
+                trigger,
+                at,
+            });
+            let fail = self.failures.lock().unwrap().pop_front().unwrap_or(false);
+            let gate = self.gate.clone();
+            Box::pin(async move {
+                if let Some(gate) = gate {
+                    gate.acquire().await.unwrap().forget();
+                }
+                !fail
+            })
+        }
+    }
+
+    struct Harness {
+        clock: ManualClock,
+        runner: Arc<FakeRunner>,
+        db: Database,
+        ticks: mpsc::UnboundedReceiver<()>,
+        changes: mpsc::UnboundedSender<ScheduleChange>,
+        stop: Option<oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<()>,
+        _dir: tempfile::TempDir,
+    }
+
+    struct Options {
+        start: &'static str,
+        failures: Vec<bool>,
+        gated: bool,
+        dir: Option<tempfile::TempDir>,
+    }
+
+    impl Options {
+        /// Every run waits for [`Harness::finish_runs`].
+        fn gated() -> Self {
+            Self {
+                gated: true,
+                ..Self::default()
+            }
+        }
+    }
+
+    impl Default for Options {
+        fn default() -> Self {
+            Self {
+                start: "2026-11-24T10:00:30Z",
+                failures: Vec::new(),
+                gated: false,
+                dir: None,
+            }
+        }
+    }
+
+    impl Harness {
+        async fn start(schedules: Vec<Schedule>, options: Options) -> Harness {
+            let dir = options.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+            let db = Database::open(&dir.path().join("db")).unwrap();
+            let clock = ManualClock::new(utc(options.start));
+            let runner = Arc::new(FakeRunner {
+                clock: clock.clone(),
+                attempts: Mutex::default(),
+                failures: Mutex::new(options.failures.into()),
+                gate: options.gated.then(|| Arc::new(Semaphore::new(0))),
+            });
+            let mut scheduler = Scheduler::new(
+                schedules,
+                Arc::new(clock.clone()),
+                runner.clone(),
+                db.clone(),
+                Duration::from_millis(50),
+            );
+            let mut ticks = scheduler.observe_ticks();
+            let changes = scheduler.changes();
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(scheduler.run(async {
+                let _ = stopped.await;
+            }));
+            ticks.recv().await.unwrap();
+            Harness {
+                clock,
+                runner,
+                db,
+                ticks,
+                changes,
+                stop: Some(stop),
+                task,
+                _dir: dir,
+            }
+        }
+
+        /// Lets `duration` pass (at least a second) and waits for the
+        /// scheduler to handle it.
+        async fn step(&mut self, duration: Duration) {
+            self.clock.advance(duration);
+            tokio::time::timeout(Duration::from_secs(10), self.ticks.recv())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+
+        /// Lets `seconds` pass one second at a time.
+        async fn step_secs(&mut self, seconds: u64) {
+            for _ in 0..seconds {
+                self.step(Duration::from_secs(1)).await;
+            }
+        }
+
+        /// Sends `change` and waits for the scheduler to apply it.
+        async fn change(&mut self, change: ScheduleChange) {
+            self.changes.send(change).unwrap();
+            tokio::time::timeout(Duration::from_secs(10), self.ticks.recv())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+
+        fn attempts(&self) -> Vec<Attempt> {
+            self.runner.attempts.lock().unwrap().clone()
+        }
+
+        /// Waits until `count` attempts have started, then a moment more so a
+        /// wrong extra one would show.
+        async fn expect_attempts(&self, count: usize) -> Vec<Attempt> {
+            let waited = tokio::time::timeout(Duration::from_secs(10), async {
+                while self.attempts().len() < count {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let attempts = self.attempts();
+            assert!(
+                waited.is_ok() && attempts.len() == count,
+                "expected {count} attempts, got {attempts:#?}"
+            );
+            attempts
+        }
+
+        fn finish_runs(&self, count: usize) {
+            self.runner.gate.as_ref().unwrap().add_permits(count);
+        }
+
+        async fn stop(mut self) -> tempfile::TempDir {
+            self.stop.take().unwrap().send(()).unwrap();
+            self.task.await.unwrap();
+            self._dir
+        }
+    }
+
+    #[tokio::test]
+    async fn fires_at_each_due_time_once() {
+        let mut h = Harness::start(vec![schedule("every5", "*/5 * * * *")], Options::default()).await;
+        h.step_secs(269).await;
+        h.expect_attempts(0).await;
+        h.step_secs(1).await; // 10:05:00
+        h.step(Duration::from_secs(300)).await; // 10:10:00
+        let attempts = h.expect_attempts(2).await;
+        assert_eq!(attempts[0].due, utc("2026-11-24T10:05:00Z"));
+        assert_eq!(attempts[1].due, utc("2026-11-24T10:10:00Z"));
+        assert!(attempts
+            .iter()
+            .all(|a| a.trigger == Trigger::Schedule && a.attempt == 1));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn an_edited_or_re_added_schedule_fires_once_at_its_new_times() {
+        let mut h = Harness::start(vec![schedule("news", "30 * * * *")], Options::default()).await;
+        h.change(ScheduleChange::Remove("news".into())).await;
+        h.change(ScheduleChange::Upsert(Box::new(schedule("news", "30 * * * *"))))
+            .await;
+        h.step_secs(1800).await; // 10:30:30
+        let attempts = h.expect_attempts(1).await;
+        assert_eq!(attempts[0].due, utc("2026-11-24T10:30:00Z"));
+
+        h.change(ScheduleChange::Upsert(Box::new(schedule("news", "45 * * * *"))))
+            .await;
+        h.step(Duration::from_secs(3600)).await; // 11:30:30: the old 11:30 is gone
+        let attempts = h.expect_attempts(2).await; // the new 10:45 fired on the way
+        assert_eq!(attempts[1].due, utc("2026-11-24T10:45:00Z"));
+        h.step(Duration::from_secs(900)).await; // 11:45:30
+        let attempts = h.expect_attempts(3).await;
+        assert_eq!(attempts[2].due, utc("2026-11-24T11:45:00Z"));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_machine_waking_from_sleep_runs_a_missed_job_exactly_once() {
+        let mut h = Harness::start(vec![schedule("hourly", "0 * * * *")], Options::default()).await;
+        // Suspended for three hours: the wall clock jumps, the monotonic
+        // clock does not; the next re-check (within a second) sees it.
+        h.clock.jump_wall(Duration::from_secs(3 * 3600));
+        h.step_secs(1).await;
+        let attempts = h.expect_attempts(1).await;
+        assert_eq!(attempts[0].due, utc("2026-11-24T11:00:00Z"));
+        assert_eq!(attempts[0].at, utc("2026-11-24T13:00:31Z"));
+        // And then on time again, at 14:00.
+        h.step(Duration::from_secs(3600)).await;
+        let attempts = h.expect_attempts(2).await;
+        assert_eq!(attempts[1].due, utc("2026-11-24T14:00:00Z"));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_restart_catches_up_once_only_if_the_policy_says_so() {
+        let mut once = schedule("once", "0 * * * *");
+        once.catch_up = CatchUp::Once;
+        let none = schedule("none", "0 * * * *");
+        // The host last fired both at 09:00 and was down until 12:30.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::open(&dir.path().join("db")).unwrap();
+            let fired = vec![
+                ("once".into(), utc("2026-11-24T09:00:00Z")),
+                ("none".into(), utc("2026-11-24T09:00:00Z")),
+            ];
+            state::set_last_due_many(&db, fired).await.unwrap();
+        }
+        let options = Options {
+            start: "2026-11-24T12:30:00Z",
+            dir: Some(dir),
+            ..Options::default()
+        };
+        let h = Harness::start(vec![once.clone(), none.clone()], options).await;
+        let attempts = h.expect_attempts(1).await;
+        assert_eq!(attempts[0].schedule, "once");
+        assert_eq!(attempts[0].trigger, Trigger::CatchUp);
+        assert_eq!(attempts[0].due, utc("2026-11-24T12:00:00Z"));
+        let dir = h.stop().await;
+
+        // Restarted again before the next due time: nothing to catch up.
+        let options = Options {
+            start: "2026-11-24T12:45:00Z",
+            dir: Some(dir),
+            ..Options::default()
+        };
+        let h = Harness::start(vec![once, none], options).await;
+        h.expect_attempts(0).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn overlap_skip_drops_a_run_due_while_the_last_is_going() {
+        let options = Options::gated();
+        let mut h = Harness::start(vec![schedule("slow", "* * * * *")], options).await;
+        h.step_secs(30).await; // 10:01:00, the first run starts and hangs
+        h.step(Duration::from_secs(60)).await; // 10:02:00, skipped
+        h.expect_attempts(1).await;
+        let skipped = runs::recent(&h.db, Some("slow"), 10).await.unwrap();
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].outcome, RunOutcome::Skipped);
+        assert_eq!(skipped[0].scheduled_at, utc("2026-11-24T10:02:00Z"));
+        h.finish_runs(1);
+        h.step(Duration::from_secs(60)).await; // 10:03:00, runs
+        let attempts = h.expect_attempts(2).await;
+        assert_eq!(attempts[1].due, utc("2026-11-24T10:03:00Z"));
+        h.finish_runs(1);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn overlap_queue_runs_one_waiting_run_after_the_last_ends() {
+        let mut slow = schedule("slow", "* * * * *");
+        slow.overlap = Overlap::Queue;
+        let mut h = Harness::start(vec![slow], Options::gated()).await;
+        h.step_secs(30).await; // 10:01, runs and hangs
+        h.step(Duration::from_secs(60)).await; // 10:02, queued
+        h.step(Duration::from_secs(60)).await; // 10:03, replaces the queued one
+        h.expect_attempts(1).await;
+        h.finish_runs(1);
+        let attempts = h.expect_attempts(2).await;
+        assert_eq!(attempts[1].due, utc("2026-11-24T10:03:00Z"));
+        h.finish_runs(1);
+        h.expect_attempts(2).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn overlap_allow_runs_in_parallel() {
+        let mut slow = schedule("slow", "* * * * *");
+        slow.overlap = Overlap::Allow;
+        let mut h = Harness::start(vec![slow], Options::gated()).await;
+        h.step_secs(30).await;
+        h.step(Duration::from_secs(60)).await;
+        h.step(Duration::from_secs(60)).await;
+        h.expect_attempts(3).await;
+        h.finish_runs(3);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_run_is_retried_with_doubling_backoff() {
+        let mut flaky = schedule("flaky", "0 11 * * *");
+        flaky.retries = 3;
+        flaky.retry_backoff = Duration::from_secs(10);
+        let options = Options {
+            start: "2026-11-24T10:59:59Z",
+            failures: vec![true, true],
+            ..Options::default()
+        };
+        let mut h = Harness::start(vec![flaky], options).await;
+        h.step_secs(1).await; // 11:00:00, attempt 1 fails
+        h.expect_attempts(1).await;
+        h.step_secs(9).await;
+        h.expect_attempts(1).await;
+        h.step_secs(1).await; // +10s: attempt 2 fails
+        h.expect_attempts(2).await;
+        h.step_secs(19).await;
+        h.expect_attempts(2).await;
+        h.step_secs(1).await; // +20s: attempt 3 succeeds
+        let attempts = h.expect_attempts(3).await;
+        h.step_secs(60).await;
+        h.expect_attempts(3).await;
+        let numbers: Vec<_> = attempts.iter().map(|a| (a.attempt, a.at)).collect();
+        assert_eq!(
+            numbers,
+            [
+                (1, utc("2026-11-24T11:00:00Z")),
+                (2, utc("2026-11-24T11:00:10Z")),
+                (3, utc("2026-11-24T11:00:30Z"))
+            ]
+        );
+        assert!(attempts.iter().all(|a| a.due == utc("2026-11-24T11:00:00Z")));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_the_last_attempt() {
+        let mut failing = schedule("failing", "0 11 * * *");
+        failing.retries = 1;
+        let options = Options {
+            start: "2026-11-24T10:59:59Z",
+            failures: vec![true; 5],
+            ..Options::default()
+        };
+        let mut h = Harness::start(vec![failing], options).await;
+        h.step_secs(1).await;
+        h.step_secs(15).await;
+        h.step_secs(60).await;
+        let attempts = h.expect_attempts(2).await;
+        assert_eq!(attempts[1].attempt, 2);
+        h.stop().await;
+    }
+
+    #[test]
+    fn jitter_stays_within_its_bound_and_spreads() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let max = Duration::from_secs(30);
+        let delays: Vec<_> = (0..2000).map(|_| jitter_delay(max, &mut rng)).collect();
+        assert!(delays.iter().all(|d| *d <= max));
+        assert!(delays.iter().any(|d| *d < Duration::from_secs(3)));
+        assert!(delays.iter().any(|d| *d > Duration::from_secs(27)));
+        assert_eq!(jitter_delay(Duration::ZERO, &mut rng), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn jitter_delays_the_start_of_a_run_within_its_bound() {
+        let mut jittery = schedule("jittery", "0 11 * * *");
+        jittery.jitter = Duration::from_secs(20);
+        let options = Options {
+            start: "2026-11-24T10:59:59Z",
+            ..Options::default()
+        };
+        let mut h = Harness::start(vec![jittery], options).await;
+        h.step_secs(21).await;
+        let attempts = h.expect_attempts(1).await;
+        let delay = attempts[0].at - utc("2026-11-24T11:00:00Z");
+        assert!(
+            delay >= chrono::TimeDelta::zero() && delay <= chrono::TimeDelta::seconds(20),
+            "{delay}"
+        );
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_paused_schedule_does_not_fire_until_resumed_across_restarts() {
+        let mut h = Harness::start(vec![schedule("hourly", "0 * * * *")], Options::default()).await;
+        state::set_paused(&h.db, "hourly", true).await.unwrap();
+        h.step(Duration::from_secs(3600)).await; // 11:00, paused
+        h.expect_attempts(0).await;
+        let dir = h.stop().await;
+
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        assert!(
+            state::is_paused(&db, "hourly").await.unwrap(),
+            "pause did not persist"
+        );
+        let options = Options {
+            start: "2026-11-24T11:30:00Z",
+            dir: Some(dir),
+            ..Options::default()
+        };
+        let mut h = Harness::start(vec![schedule("hourly", "0 * * * *")], options).await;
+        h.step(Duration::from_secs(1800)).await; // 12:00, still paused
+        h.expect_attempts(0).await;
+        state::set_paused(&h.db, "hourly", false).await.unwrap();
+        h.step(Duration::from_secs(3600)).await; // 13:00
+        let attempts = h.expect_attempts(1).await;
+        assert_eq!(attempts[0].due, utc("2026-11-24T13:00:00Z"));
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn dst_spring_forward_fires_once_right_after_the_gap() {
+        let mut night = schedule("night", "30 2 * * *");
+        night.zone = chrono_tz::Europe::Berlin;
+        let options = Options {
+            start: "2026-03-29T00:59:00Z",
+            ..Options::default()
+        };
+        let mut h = Harness::start(vec![night], options).await;
+        h.step_secs(60).await; // 01:00 UTC = 03:00 CEST
+        let attempts = h.expect_attempts(1).await;
+        assert_eq!(attempts[0].due, utc("2026-03-29T01:00:00Z"));
+        h.step(Duration::from_secs(6 * 3600)).await;
+        h.expect_attempts(1).await;
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_interrupts_runs_past_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let run = crate::host::runs::RunStart {
+            plugin: "task",
+            schedule: Some("slow"),
+            trigger: Trigger::Schedule,
+            scheduled_at: Utc::now(),
+            attempt: 1,
+        };
+        let id = runs::start(&db, run).await.unwrap();
+        let options = Options {
+            dir: Some(dir),
+            ..Options::gated()
+        };
+        let mut h = Harness::start(vec![schedule("slow", "* * * * *")], options).await;
+        h.step_secs(30).await;
+        h.expect_attempts(1).await; // hangs forever; the grace is 50ms
+        let dir = h.stop().await;
+        let db = Database::open(&dir.path().join("db")).unwrap();
+        let record = runs::recent(&db, Some("slow"), 1).await.unwrap().pop().unwrap();
+        assert_eq!((record.id, record.outcome.as_str()), (id, "interrupted"));
+    }
+}

@@ -1,0 +1,174 @@
+//! One live message: the allowlist and the host's commands, the plugin's
+//! answer committed with its history, the reply sent with a typing
+//! indicator meanwhile, and the call measured.
+
+use std::time::Duration;
+
+use teloxide::requests::Requester;
+use teloxide::types::{ChatAction, ChatId, ParseMode as TelegramParseMode};
+
+use super::TelegramBot;
+use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
+use crate::triggers::telegram::chat_calls::{self, ChatCall};
+use crate::triggers::telegram::commands::{self, Command};
+use crate::triggers::telegram::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
+
+/// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+/// How long the plugin may work before "typing…" is shown: a quicker reply
+/// needs none, and saves a Bot API call.
+const TYPING_AFTER: Duration = Duration::from_millis(250);
+
+impl TelegramBot {
+    /// Handles one update; returns what came of it, for the record.
+    pub(super) async fn handle(
+        &self,
+        update: StoredUpdate,
+        warm: Option<&mut Option<WarmInstance>>,
+    ) -> UpdateOutcome {
+        let (Some(chat), Some(sender)) = (update.chat_id, update.sender_id) else {
+            return UpdateOutcome::Ignored;
+        };
+        if !self.config.allowed_users.contains(&sender) {
+            tracing::warn!(
+                chat,
+                sender,
+                "message from a user not on the allowlist: not passed on"
+            );
+            if let Some(reply) = &self.config.stranger_reply {
+                self.send(chat, reply, None).await;
+            }
+            return UpdateOutcome::Refused;
+        }
+        if let Some(reply) = update.reply {
+            tracing::info!(
+                chat,
+                update = update.update_id,
+                "sending the reply given before a restart"
+            );
+            return self.deliver(chat, reply).await;
+        }
+        let Some(mut message) = chat_message(&update) else {
+            self.send(chat, "I can only read text messages.", None).await;
+            return UpdateOutcome::Ignored;
+        };
+        if let Some(command) = Command::parse(&message.text) {
+            let context = commands::Context {
+                host: &self.host,
+                handler: &self.config.handler,
+                shadows: &self.config.shadow,
+                started: self.started,
+            };
+            let reply = commands::answer(command, chat, &context).await;
+            self.send(chat, &reply, None).await;
+            return command.outcome();
+        }
+        message.config = self
+            .host
+            .plugin(self.config.handler.as_str())
+            .map(|p| p.config.values.clone())
+            .unwrap_or_default();
+        // The reply is stored with the exchange's history, in one commit:
+        // after a crash the update comes back with its reply, and the plugin
+        // (and Claude behind it) is not asked twice.
+        let update_id = update.update_id;
+        let shadows = !self.config.shadow.is_empty();
+        let record: AnswerRecord = Box::new(move |transaction, reply| match reply {
+            Some(reply) => updates::store_reply(transaction, update_id, &StoredReply::from(reply)),
+            None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply, shadows),
+        });
+        let typing = self.start_typing(chat);
+        let handler = self.config.handler.as_str();
+        let report = self.host.chat(handler, &message, warm, Some(record)).await;
+        typing.abort();
+        let call = match &report {
+            Ok(report) => ChatCall::of(report, handler, HandlerRole::Live, chat, Some(update_id)),
+            Err(e) => ChatCall::unmade(
+                handler,
+                HandlerRole::Live,
+                chat,
+                Some(update_id),
+                format!("{e:#}"),
+            ),
+        };
+        chat_calls::record(self.host.db(), call).await;
+        let outcome = match report.map(|r| r.result) {
+            Ok(Ok(Some(reply))) => self.deliver(chat, StoredReply::from(&reply)).await,
+            Ok(Ok(None)) => UpdateOutcome::NoReply,
+            Ok(Err(e)) => {
+                tracing::warn!(chat, "chat plugin did not answer: {e}");
+                self.send(chat, &apology(&e), None).await;
+                UpdateOutcome::PluginFailed
+            }
+            Err(e) => {
+                tracing::error!(chat, "chat plugin not available: {e:#}");
+                self.send(chat, "Sorry, I am not available right now.", None)
+                    .await;
+                UpdateOutcome::PluginFailed
+            }
+        };
+        outcome
+    }
+
+    /// Sends the plugin's `reply` to `chat`; returns what came of it.
+    pub(super) async fn deliver(&self, chat: i64, reply: StoredReply) -> UpdateOutcome {
+        let mode = reply.parse_mode.map(|m| match m {
+            ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
+            ParseMode::Html => TelegramParseMode::Html,
+        });
+        if self.send(chat, &reply.text, mode).await {
+            UpdateOutcome::Replied
+        } else {
+            UpdateOutcome::ReplyFailed
+        }
+    }
+
+    /// Sends "typing…" to `chat` from [`TYPING_AFTER`] on, every few seconds,
+    /// until the handle is aborted — but not while a tool-use prompt there
+    /// waits for the user; a failure is logged and never holds up the reply.
+    pub(super) fn start_typing(&self, chat: i64) -> tokio::task::JoinHandle<()> {
+        let bot = self.sender.bot().clone();
+        let approvals = self.host.claude().approvals().clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TYPING_AFTER).await;
+            loop {
+                if !approvals.is_waiting_in(chat) {
+                    if let Err(e) = bot.send_chat_action(ChatId(chat), ChatAction::Typing).await {
+                        tracing::debug!(chat, "typing indicator failed: {e}");
+                    }
+                }
+                tokio::time::sleep(TYPING_EVERY).await;
+            }
+        })
+    }
+
+    /// Sends `text` to `chat` (see [`TelegramSender::send`]); returns
+    /// whether every piece was delivered.
+    pub(super) async fn send(&self, chat: i64, text: &str, mode: Option<TelegramParseMode>) -> bool {
+        self.sender.send(chat, text, mode).await.is_ok()
+    }
+}
+
+/// The message in `update` for a chat handler, without a handler's config;
+/// `None` unless it is a text message from a user.
+pub(super) fn chat_message(update: &StoredUpdate) -> Option<Message> {
+    Some(Message {
+        chat_id: update.chat_id?,
+        sender_id: i64::try_from(update.sender_id?).unwrap_or(i64::MAX),
+        sender_name: update.sender_name.clone(),
+        text: update.text.clone()?,
+        sent_at: update.sent_at,
+        config: Vec::new(),
+    })
+}
+
+/// The short reply a user gets when the plugin failed.
+fn apology(error: &CallError) -> String {
+    let why = match error {
+        CallError::Failed { .. } => "it ran into an error",
+        CallError::Trapped { .. } => "it crashed",
+        CallError::TimedOut { .. } => "it took too long",
+        CallError::OutOfMemory { .. } => "it ran out of memory",
+    };
+    format!("Sorry, I could not answer that: {why}. Try again, or /reset.")
+}
