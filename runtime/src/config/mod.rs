@@ -30,6 +30,7 @@ pub mod retention;
 mod telegram;
 pub mod units;
 pub mod web;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ use telegram::RawTelegram;
 pub use telegram::{InstanceMode, TelegramConfig};
 use units::HumanDuration;
 use web::{RawWeb, WebConfig};
+use webhooks::{RawWebhooks, WebhooksConfig};
 
 /// How much conversation history a plugin is given: `[history]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub struct Config {
     pub retention: Retention,
     /// The status page, if served.
     pub web: Option<WebConfig>,
+    /// The webhook listener and its webhooks, if configured.
+    pub webhooks: Option<WebhooksConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -144,6 +148,11 @@ impl Config {
             .map_or_else(|| Ok(Retention::default()), RawRetention::validate)
             .map_err(error)?;
         let web = raw.web.map(RawWeb::validate).transpose().map_err(error)?;
+        let webhooks = raw
+            .webhooks
+            .map(|webhooks| webhooks.validate(&plugins))
+            .transpose()
+            .map_err(error)?;
         Ok(Config {
             file: file.to_owned(),
             data_dir,
@@ -154,6 +163,7 @@ impl Config {
             claude,
             retention,
             web,
+            webhooks,
         })
     }
 
@@ -257,6 +267,8 @@ struct RawConfig {
     retention: Option<RawRetention>,
     /// The status page.
     web: Option<RawWeb>,
+    /// Webhooks.
+    webhooks: Option<RawWebhooks>,
 }
 
 /// `[history]` as written.

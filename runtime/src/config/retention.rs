@@ -12,6 +12,7 @@
 //! claude_calls = "400d" # the cost ledger
 //! chat_calls = "90d"    # each chat handler call measured (live and shadow)
 //! approvals = "90d"     # tool uses asked about, and each decision
+//! webhooks = "30d"      # webhook deliveries (with their bodies) and refusals
 //! compile_cache = "7d"  # compiled code in the data directory's cache/ that
 //!                       # no plugin loaded now uses (an old build)
 //! ```
@@ -45,6 +46,8 @@ pub struct Retention {
     pub chat_calls: Duration,
     /// Tool-use approvals.
     pub approvals: Duration,
+    /// Webhook deliveries and refusals.
+    pub webhooks: Duration,
     /// Compiled code no plugin loaded now uses, after its last use.
     pub compile_cache: Duration,
 }
@@ -61,6 +64,7 @@ impl Default for Retention {
             claude_calls: 400 * DAY,
             chat_calls: 90 * DAY,
             approvals: 90 * DAY,
+            webhooks: 30 * DAY,
             compile_cache: 7 * DAY,
         }
     }
@@ -88,6 +92,8 @@ pub(crate) struct RawRetention {
     chat_calls: Option<HumanDuration>,
     /// Example: `approvals = "90d"` (the default)
     approvals: Option<HumanDuration>,
+    /// Example: `webhooks = "30d"` (the default)
+    webhooks: Option<HumanDuration>,
     /// Example: `compile_cache = "7d"` (the default)
     compile_cache: Option<HumanDuration>,
 }
@@ -118,6 +124,7 @@ impl RawRetention {
             claude_calls: pick("claude_calls", self.claude_calls, default.claude_calls, 31 * DAY)?,
             chat_calls: pick("chat_calls", self.chat_calls, default.chat_calls, hour)?,
             approvals: pick("approvals", self.approvals, default.approvals, hour)?,
+            webhooks: pick("webhooks", self.webhooks, default.webhooks, hour)?,
             compile_cache: pick("compile_cache", self.compile_cache, default.compile_cache, hour)?,
         })
     }

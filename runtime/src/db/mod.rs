@@ -246,6 +246,33 @@ const MIGRATIONS: &[&str] = &[
          UPDATE plugin_state_usage SET keys = keys - 1, bytes = bytes - octet_length(OLD.key) - octet_length(OLD.value)
              WHERE plugin = OLD.plugin;
      END;",
+    // 13: webhook deliveries, each stored (and synced) before it is
+    // acknowledged; a redelivery of the same id is recorded as a duplicate,
+    // a refused request without its body. A run names its delivery.
+    "CREATE TABLE webhook_deliveries (
+         id INTEGER PRIMARY KEY,
+         webhook TEXT NOT NULL,
+         delivery_id TEXT NOT NULL,
+         received_at INTEGER NOT NULL,
+         status INTEGER NOT NULL,
+         verified TEXT NOT NULL,
+         state TEXT NOT NULL,
+         method TEXT NOT NULL,
+         path TEXT NOT NULL,
+         query TEXT NOT NULL,
+         headers TEXT,
+         body BLOB,
+         bytes INTEGER NOT NULL,
+         ack_ms REAL,
+         outcome TEXT,
+         finished_at INTEGER
+     );
+     CREATE UNIQUE INDEX webhook_deliveries_once ON webhook_deliveries (webhook, delivery_id)
+         WHERE state IN ('pending', 'done');
+     CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (received_at);
+     CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id) WHERE state = 'pending';
+     ALTER TABLE runs ADD COLUMN delivery INTEGER;
+     CREATE INDEX runs_by_delivery ON runs (delivery) WHERE delivery IS NOT NULL;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -42,6 +42,8 @@ pub struct Pruned {
     pub approvals: usize,
     /// Answered CLI requests.
     pub requests: usize,
+    /// Webhook deliveries (run) and refusals.
+    pub webhooks: usize,
 }
 
 impl Pruned {
@@ -58,6 +60,7 @@ impl Pruned {
             + self.chat_calls
             + self.approvals
             + self.requests
+            + self.webhooks
     }
 }
 
@@ -177,6 +180,14 @@ pub async fn prune(db: &Database, policy: &Policy, now: DateTime<Utc>) -> anyhow
             cutoff(Duration::from_secs(86_400)),
         )
         .await?,
+        // A pending one stays: it is still to run.
+        webhooks: in_batches(
+            db,
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+                 WHERE received_at < ?1 AND state != 'pending' LIMIT ?2)",
+            cutoff(r.webhooks),
+        )
+        .await?,
     })
 }
 
@@ -254,6 +265,14 @@ mod tests {
             "INSERT INTO tool_approvals (id, plugin, tool, summary, asked_at, outcome) VALUES (?1, 'p', 'Bash', 'ls', ?2, ?3)",
             (id, at, outcome),
         )?;
+        // The oldest delivery has not run yet: it stays.
+        let state = if id == 1 { "pending" } else { "done" };
+        c.execute(
+            "INSERT INTO webhook_deliveries (id, webhook, delivery_id, received_at, status, verified, state,
+                 method, path, query, body, bytes)
+             VALUES (?1, 'w', ?1, ?2, 200, 'yes', ?3, 'POST', '/hooks/w', '', x'00', 1)",
+            (id, at, state),
+        )?;
         Ok(())
     }
 
@@ -302,6 +321,7 @@ mod tests {
                 chat_calls: 2,
                 approvals: 1,
                 requests: 0,
+                webhooks: 1,
             }
         );
         let dir_path = dir.path().join("m.db");

@@ -57,6 +57,8 @@ pub enum Trigger {
     Request(i64),
     /// `mission trigger SCHEDULE` with no host running.
     Direct,
+    /// A webhook delivery, with its row id.
+    Webhook(i64),
 }
 
 impl Trigger {
@@ -66,12 +68,20 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::CatchUp => "catch_up",
             Trigger::Request(_) | Trigger::Direct => "trigger",
+            Trigger::Webhook(_) => "webhook",
         }
     }
 
     fn request(self) -> Option<i64> {
         match self {
             Trigger::Request(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn delivery(self) -> Option<i64> {
+        match self {
+            Trigger::Webhook(id) => Some(id),
             _ => None,
         }
     }
@@ -100,10 +110,13 @@ pub struct RunRecord {
     pub plugin: String,
     /// The schedule it ran for, if any.
     pub schedule: Option<String>,
-    /// What started it: `manual`, `schedule`, `catch_up` or `trigger`.
+    /// What started it: `manual`, `schedule`, `catch_up`, `trigger` or
+    /// `webhook`.
     pub trigger: String,
     /// The `mission trigger` request it answers, if any.
     pub request: Option<i64>,
+    /// The webhook delivery it runs, if any.
+    pub delivery: Option<i64>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -136,7 +149,11 @@ impl RunRecord {
 /// Records the start of a run; returns the run's id.
 pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     let (plugin, schedule) = (run.plugin.to_owned(), run.schedule.map(str::to_owned));
-    let (trigger, request) = (run.trigger.as_str(), run.trigger.request());
+    let (trigger, request, delivery) = (
+        run.trigger.as_str(),
+        run.trigger.request(),
+        run.trigger.delivery(),
+    );
     let (scheduled_at, attempt, started_at) = (
         run.scheduled_at.timestamp_millis(),
         run.attempt,
@@ -144,13 +161,14 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     );
     db.call(move |c| {
         c.execute(
-            "INSERT INTO runs (plugin, schedule, trigger, request, scheduled_at, attempt, started_at, outcome, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO runs (plugin, schedule, trigger, request, delivery, scheduled_at, attempt, started_at, outcome, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             rusqlite::params![
                 plugin,
                 schedule,
                 trigger,
                 request,
+                delivery,
                 scheduled_at,
                 attempt,
                 started_at,
@@ -317,7 +335,7 @@ pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<Run
 
 const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
-                             output_truncated
+                             output_truncated, delivery
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -337,6 +355,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         output: row.get(12)?,
         output_bytes: row.get(13)?,
         output_truncated: row.get(14)?,
+        delivery: row.get(15)?,
     })
 }
 

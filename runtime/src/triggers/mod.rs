@@ -5,6 +5,8 @@
 //!
 //! - [`schedule`]: the schedule files, fired by cron or interval.
 //! - [`telegram`]: the bot, handing allowed messages to the chat plugin.
+//! - [`webhooks`]: verified `POST`s, stored before acknowledged, each run
+//!   once.
 //!
 //! Adding one: a folder with a type that implements [`Trigger`], made from
 //! an [`Invoker`] (`None` when its section is not configured), and a line
@@ -14,6 +16,7 @@
 mod invoker;
 pub mod schedule;
 pub mod telegram;
+pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -54,6 +57,7 @@ pub fn configured(invoker: &Invoker) -> Triggers {
     let schedule_changes = scheduler.changes();
     let mut all: Vec<Box<dyn Trigger>> = vec![Box::new(scheduler)];
     all.extend(telegram::trigger(invoker));
+    all.extend(webhooks::trigger(invoker));
     Triggers {
         all,
         schedule_changes,
@@ -65,5 +69,6 @@ pub fn configured(invoker: &Invoker) -> Triggers {
 pub fn keep_restart_settings(old: &Config, new: &mut Config) -> Vec<String> {
     let mut notes = Vec::new();
     notes.extend(telegram::keep_restart_settings(old, new));
+    notes.extend(webhooks::keep_restart_settings(old, new));
     notes
 }

@@ -1,0 +1,371 @@
+//! Webhook deliveries in the database: the [`Intake`] that stores them,
+//! several per transaction and per sync under load, before they are
+//! acknowledged; and the queries that run, finish and list them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{datetime, Database};
+use crate::host::runs::RunOutcome;
+
+/// The most deliveries one transaction and one sync take.
+const MAX_GROUP: usize = 256;
+
+/// A request that passed its checks, as it is stored.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The webhook's name.
+    pub webhook: String,
+    /// The sender's delivery id, or one the host made.
+    pub delivery_id: String,
+    /// When it arrived, in Unix milliseconds.
+    pub received_at: i64,
+    /// The HTTP method.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The query, without `?`.
+    pub query: String,
+    /// The headers the plugin is given.
+    pub headers: Vec<(String, String)>,
+    /// The body as received.
+    pub body: Vec<u8>,
+}
+
+/// A request that was answered without storing its body.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The webhook's name.
+    pub webhook: String,
+    /// The delivery id it gave, if any.
+    pub delivery_id: String,
+    /// When it arrived.
+    pub received_at: i64,
+    /// The status it got.
+    pub status: u16,
+    /// Why: the verification's failure, or the limit it went over.
+    pub why: String,
+    /// The HTTP method, path and query.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The body's size, as far as it was read.
+    pub bytes: u64,
+}
+
+/// What storing an arrival did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A new delivery, with its row id: it will run.
+    New(i64),
+    /// The same webhook and delivery id were stored before: it runs nothing.
+    Duplicate,
+}
+
+/// Why an arrival was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// The queue to the database is full: the host is behind.
+    #[error("the queue of deliveries being stored is full")]
+    Full,
+    /// Storing or syncing failed.
+    #[error("failed to store the delivery: {0:#}")]
+    Failed(anyhow::Error),
+}
+
+enum Entry {
+    Arrival(Box<Arrival>, oneshot::Sender<Result<Stored, String>>),
+    Refusal(Box<Refusal>),
+}
+
+/// Stores deliveries on one writer task: each is in a committed
+/// transaction and synced to disk before [`Intake::store`] returns, and
+/// arrivals that come while a sync runs share the next one.
+#[derive(Clone)]
+pub struct Intake {
+    entries: mpsc::Sender<Entry>,
+}
+
+impl Intake {
+    /// Starts the writer on `db`, with room for `capacity` entries waiting.
+    pub fn start(db: Database, capacity: usize) -> Intake {
+        let (entries, receiver) = mpsc::channel(capacity.max(1));
+        tokio::spawn(write(db, receiver));
+        Intake { entries }
+    }
+
+    /// Stores `arrival`, and returns once it is on disk.
+    pub async fn store(&self, arrival: Arrival) -> Result<Stored, IntakeError> {
+        let (done, stored) = oneshot::channel();
+        self.entries
+            .try_send(Entry::Arrival(Box::new(arrival), done))
+            .map_err(|_| IntakeError::Full)?;
+        match stored.await {
+            Ok(Ok(stored)) => Ok(stored),
+            Ok(Err(e)) => Err(IntakeError::Failed(anyhow::anyhow!(e))),
+            Err(_) => Err(IntakeError::Failed(anyhow::anyhow!("the writer stopped"))),
+        }
+    }
+
+    /// Records `refusal` with the next group, if there is room; a flood of
+    /// refusals is not recorded one by one (the log counts them).
+    pub fn record(&self, refusal: Refusal) -> bool {
+        self.entries.try_send(Entry::Refusal(Box::new(refusal))).is_ok()
+    }
+}
+
+async fn write(db: Database, mut receiver: mpsc::Receiver<Entry>) {
+    while let Some(first) = receiver.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(entry) => group.push(entry),
+                Err(_) => break,
+            }
+        }
+        let (mut arrivals, mut answers, mut refusals) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in group {
+            match entry {
+                Entry::Arrival(arrival, done) => {
+                    arrivals.push(*arrival);
+                    answers.push(done);
+                }
+                Entry::Refusal(refusal) => refusals.push(*refusal),
+            }
+        }
+        let stored = db.call(move |c| insert(c, &arrivals, &refusals)).await;
+        let stored = match stored {
+            Ok(stored) if !answers.is_empty() => db.sync().await.map(|()| stored),
+            other => other,
+        };
+        match stored {
+            Ok(stored) => {
+                for (done, stored) in answers.into_iter().zip(stored) {
+                    let _ = done.send(Ok(stored));
+                }
+            }
+            Err(e) => {
+                tracing::error!("failed to store webhook deliveries: {e:#}");
+                for done in answers {
+                    let _ = done.send(Err(format!("{e:#}")));
+                }
+            }
+        }
+    }
+}
+
+fn insert(
+    c: &mut rusqlite::Connection,
+    arrivals: &[Arrival],
+    refusals: &[Refusal],
+) -> rusqlite::Result<Vec<Stored>> {
+    let transaction = c.transaction()?;
+    let mut stored = Vec::with_capacity(arrivals.len());
+    {
+        let mut seen = transaction.prepare_cached(
+            "SELECT 1 FROM webhook_deliveries WHERE webhook = ?1 AND delivery_id = ?2 AND state IN ('pending', 'done')",
+        )?;
+        let mut add = transaction.prepare_cached(
+            "INSERT INTO webhook_deliveries (webhook, delivery_id, received_at, status, verified, state,
+                 method, path, query, headers, body, bytes)
+             VALUES (?1, ?2, ?3, ?4, 'yes', ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for a in arrivals {
+            let duplicate = seen.exists((&a.webhook, &a.delivery_id))?;
+            let (state, headers, body) = if duplicate {
+                ("duplicate", None, None)
+            } else {
+                let headers = serde_json::to_string(&a.headers).expect("strings serialize");
+                ("pending", Some(headers), Some(a.body.as_slice()))
+            };
+            add.execute(rusqlite::params![
+                a.webhook,
+                a.delivery_id,
+                a.received_at,
+                200,
+                state,
+                a.method,
+                a.path,
+                a.query,
+                headers,
+                body,
+                a.body.len() as i64,
+            ])?;
+            stored.push(if duplicate {
+                Stored::Duplicate
+            } else {
+                Stored::New(transaction.last_insert_rowid())
+            });
+        }
+        let mut refused = transaction.prepare_cached(
+            "INSERT INTO webhook_deliveries (webhook, delivery_id, received_at, status, verified, state,
+                 method, path, query, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'refused', ?6, ?7, '', ?8)",
+        )?;
+        for r in refusals {
+            refused.execute(rusqlite::params![
+                r.webhook,
+                r.delivery_id,
+                r.received_at,
+                r.status,
+                r.why,
+                r.method,
+                r.path,
+                r.bytes as i64,
+            ])?;
+        }
+    }
+    transaction.commit()?;
+    Ok(stored)
+}
+
+/// The deliveries still to run, oldest first: `(id, webhook)`.
+pub async fn pending(db: &Database) -> anyhow::Result<Vec<(i64, String)>> {
+    db.call(|c| {
+        let mut statement =
+            c.prepare("SELECT id, webhook FROM webhook_deliveries WHERE state = 'pending' ORDER BY id")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    })
+    .await
+}
+
+/// The runs a delivery already had that finished (a run cut short by a
+/// stopped host is not one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prior {
+    /// How many finished.
+    pub finished: u32,
+    /// How the latest of them ended.
+    pub last: Option<RunOutcome>,
+}
+
+/// Delivery `id` as stored, if it is still to run, with its prior runs.
+pub async fn to_run(db: &Database, id: i64) -> anyhow::Result<Option<(Arrival, Prior)>> {
+    db.call(move |c| {
+        let arrival = c
+            .query_row(
+                "SELECT webhook, delivery_id, received_at, method, path, query, headers, body
+                 FROM webhook_deliveries WHERE id = ?1 AND state = 'pending'",
+                [id],
+                |row| {
+                    let headers: String = row.get(6)?;
+                    Ok(Arrival {
+                        webhook: row.get(0)?,
+                        delivery_id: row.get(1)?,
+                        received_at: row.get(2)?,
+                        method: row.get(3)?,
+                        path: row.get(4)?,
+                        query: row.get(5)?,
+                        headers: serde_json::from_str(&headers).unwrap_or_default(),
+                        body: row.get(7)?,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(arrival) = arrival else {
+            return Ok(None);
+        };
+        let mut statement = c.prepare_cached(
+            "SELECT outcome FROM runs WHERE delivery = ?1 AND outcome NOT IN ('running', 'interrupted')
+             ORDER BY id",
+        )?;
+        let outcomes = statement
+            .query_map([id], |row| row.get::<_, RunOutcome>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let prior = Prior {
+            finished: outcomes.len() as u32,
+            last: outcomes.last().copied(),
+        };
+        Ok(Some((arrival, prior)))
+    })
+    .await
+}
+
+/// Marks delivery `id` done with its last run's `outcome`, and how long its
+/// acknowledgement took, if known.
+pub async fn finish(
+    db: &Database,
+    id: i64,
+    outcome: RunOutcome,
+    ack: Option<Duration>,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let ack_ms = ack.map(|a| a.as_secs_f64() * 1000.0);
+    db.call(move |c| {
+        c.execute(
+            "UPDATE webhook_deliveries SET state = 'done', outcome = ?2, finished_at = ?3,
+                 ack_ms = coalesce(?4, ack_ms)
+             WHERE id = ?1",
+            rusqlite::params![id, outcome, now, ack_ms],
+        )
+    })
+    .await
+    .with_context(|| format!("failed to finish webhook delivery {id}"))?;
+    Ok(())
+}
+
+/// One delivery as recorded, for `mission webhooks` and the page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryRecord {
+    /// The row id.
+    pub id: i64,
+    /// The webhook.
+    pub webhook: String,
+    /// The sender's delivery id.
+    pub delivery_id: String,
+    /// When it arrived.
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// The status it was answered with.
+    pub status: u16,
+    /// `yes`, or why it was not accepted.
+    pub verified: String,
+    /// `pending`, `done`, `duplicate` or `refused`.
+    pub state: String,
+    /// The body's size.
+    pub bytes: u64,
+    /// Milliseconds from arrival to acknowledgement, when known.
+    pub ack_ms: Option<f64>,
+    /// Its runs, in order.
+    pub runs: Vec<i64>,
+    /// How its last run ended, once done.
+    pub outcome: Option<RunOutcome>,
+}
+
+/// The latest `limit` deliveries, of `webhook` if given, newest first.
+pub async fn recent(db: &Database, webhook: Option<&str>, limit: u32) -> anyhow::Result<Vec<DeliveryRecord>> {
+    let webhook = webhook.map(str::to_owned);
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(
+            "SELECT d.id, webhook, delivery_id, received_at, status, verified, state, bytes, ack_ms, d.outcome,
+                    (SELECT group_concat(r.id) FROM (SELECT id FROM runs WHERE delivery = d.id ORDER BY id) r)
+             FROM webhook_deliveries d WHERE ?1 IS NULL OR webhook = ?1 ORDER BY d.id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(rusqlite::params![webhook, limit], |row| {
+            let runs: Option<String> = row.get(10)?;
+            Ok(DeliveryRecord {
+                id: row.get(0)?,
+                webhook: row.get(1)?,
+                delivery_id: row.get(2)?,
+                received_at: datetime(row.get(3)?),
+                status: row.get(4)?,
+                verified: row.get(5)?,
+                state: row.get(6)?,
+                bytes: row.get(7)?,
+                ack_ms: row.get(8)?,
+                outcome: row.get(9)?,
+                runs: runs
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|id| id.parse().ok())
+                    .collect(),
+            })
+        })?;
+        rows.collect()
+    })
+    .await
+}

@@ -1,0 +1,218 @@
+//! One webhook request, from its path to its answer: routed, held to its
+//! limits, verified, stored, and only then acknowledged.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use super::deliveries::{Arrival, Intake, IntakeError, Refusal, Stored};
+use super::dispatch::Lanes;
+use super::rate::Rates;
+use super::verify;
+use crate::config::webhooks::WebhookConfig;
+use crate::triggers::Invoker;
+
+/// Headers the plugin is never given: they carry credentials.
+const WITHHELD: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// What every request is answered with.
+pub struct Receiver {
+    pub(super) invoker: Invoker,
+    pub(super) intake: Intake,
+    pub(super) lanes: Arc<Lanes>,
+    pub(super) rates: Rates,
+}
+
+impl Receiver {
+    /// Answers `request`.
+    pub async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let received_at = chrono::Utc::now();
+        let config = self.invoker.config();
+        let Some(webhooks) = config.webhooks.as_ref() else {
+            return reply(StatusCode::NOT_FOUND, "not found");
+        };
+        let path = request.uri().path().to_owned();
+        let Some(hook) = path.strip_prefix("/hooks/").and_then(|name| webhooks.hook(name)) else {
+            return reply(StatusCode::NOT_FOUND, "not found");
+        };
+        if request.method() != Method::POST {
+            let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return response;
+        }
+        if let Err(wait) = self.rates.take(&hook.name, hook.rate, started) {
+            tracing::debug!(webhook = hook.name, "over its rate: 429");
+            return retry_after(StatusCode::TOO_MANY_REQUESTS, "too many requests", wait);
+        }
+        if self.lanes.waiting() >= webhooks.max_backlog {
+            tracing::warn!(
+                webhook = hook.name,
+                waiting = self.lanes.waiting(),
+                "webhooks.max_backlog reached: 503 until runs catch up"
+            );
+            return retry_after(StatusCode::SERVICE_UNAVAILABLE, "busy", Duration::from_secs(30));
+        }
+        let (parts, body) = request.into_parts();
+        let query = parts.uri.query().unwrap_or_default().to_owned();
+        let delivery_id = hook
+            .delivery_id
+            .as_ref()
+            .and_then(|name| parts.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(200).collect::<String>());
+        let refusal = |status: StatusCode, why: String, bytes: u64| Refusal {
+            webhook: hook.name.clone(),
+            delivery_id: delivery_id.clone().unwrap_or_default(),
+            received_at: received_at.timestamp_millis(),
+            status: status.as_u16(),
+            why,
+            method: parts.method.to_string(),
+            path: path.clone(),
+            bytes,
+        };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > hook.max_body) {
+            return self.refuse(
+                hook,
+                refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    too_large(hook),
+                    declared.unwrap_or(0),
+                ),
+            );
+        }
+        let left = webhooks.request_timeout.saturating_sub(started.elapsed());
+        let limit = usize::try_from(hook.max_body).unwrap_or(usize::MAX);
+        let body = match tokio::time::timeout(left, Limited::new(body, limit).collect()).await {
+            Ok(Ok(body)) => body.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return self.refuse(
+                    hook,
+                    refusal(StatusCode::PAYLOAD_TOO_LARGE, too_large(hook), hook.max_body),
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(webhook = hook.name, "the request's body broke off: {e}");
+                return reply(StatusCode::BAD_REQUEST, "the body broke off");
+            }
+            Err(_) => {
+                let why = format!("the body took longer than webhooks.request_timeout ({left:?} left)");
+                return self.refuse(hook, refusal(StatusCode::REQUEST_TIMEOUT, why, 0));
+            }
+        };
+        if let Err(why) = verify::verify(&hook.verify, &parts.headers, &body, received_at.timestamp()) {
+            if matches!(why, verify::Refusal::NoSecret(_)) {
+                tracing::error!(webhook = hook.name, "cannot verify requests: {why}");
+                return reply(StatusCode::SERVICE_UNAVAILABLE, "not ready");
+            }
+            return self.refuse(
+                hook,
+                refusal(StatusCode::UNAUTHORIZED, why.to_string(), body.len() as u64),
+            );
+        }
+        let arrival = Arrival {
+            webhook: hook.name.clone(),
+            delivery_id: delivery_id.unwrap_or_else(|| made_id(received_at)),
+            received_at: received_at.timestamp_millis(),
+            method: parts.method.to_string(),
+            path,
+            query,
+            headers: given_headers(&parts.headers, hook),
+            body: body.to_vec(),
+        };
+        match self.intake.store(arrival).await {
+            Ok(Stored::New(id)) => {
+                self.lanes.push(&hook.name, id, Some(started.elapsed()));
+                reply(StatusCode::OK, "stored")
+            }
+            Ok(Stored::Duplicate) => {
+                tracing::info!(
+                    webhook = hook.name,
+                    "a redelivery of a stored delivery: nothing runs"
+                );
+                reply(StatusCode::OK, "already stored")
+            }
+            Err(IntakeError::Full) => {
+                tracing::warn!(webhook = hook.name, "the store's queue is full: 503");
+                retry_after(StatusCode::SERVICE_UNAVAILABLE, "busy", Duration::from_secs(5))
+            }
+            Err(e) => {
+                tracing::error!(webhook = hook.name, "{e}");
+                reply(StatusCode::INTERNAL_SERVER_ERROR, "not stored")
+            }
+        }
+    }
+
+    /// Logs and records `refusal` (never the body or the secret) and
+    /// answers with its status.
+    fn refuse(&self, hook: &WebhookConfig, refusal: Refusal) -> Response<Full<Bytes>> {
+        let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
+        tracing::warn!(
+            webhook = hook.name,
+            status = refusal.status,
+            "request refused: {}",
+            refusal.why
+        );
+        if !self.intake.record(refusal) {
+            tracing::debug!(
+                webhook = hook.name,
+                "refusal not recorded: the store's queue is full"
+            );
+        }
+        reply(status, status.canonical_reason().unwrap_or("refused"))
+    }
+}
+
+fn too_large(hook: &WebhookConfig) -> String {
+    format!(
+        "the body is over webhooks.{}.max_body ({} bytes)",
+        hook.name, hook.max_body
+    )
+}
+
+/// The headers the plugin is given: all but credentials and the proof.
+fn given_headers(headers: &HeaderMap, hook: &WebhookConfig) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            !WITHHELD.contains(&name) && Some(name) != hook.verify.header()
+        })
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+/// A delivery id for a sender that gives none: unique, never deduplicated.
+fn made_id(received_at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("mc-{}-{:016x}", received_at.timestamp_micros(), fastrand::u64(..))
+}
+
+fn reply(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "status": status.as_u16(), "result": text }).to_string();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+fn retry_after(status: StatusCode, text: &'static str, wait: Duration) -> Response<Full<Bytes>> {
+    let mut response = reply(status, text);
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, seconds.to_string().parse().expect("digits"));
+    response
+}
