@@ -334,6 +334,23 @@ impl RunningHost {
             .unwrap_or_else(|| panic!("no address in {line}"))
     }
 
+    /// Where its webhook listener is, from its log (`[webhooks]` must be set).
+    pub fn webhooks(&mut self) -> std::net::SocketAddr {
+        let line = match self
+            .seen
+            .lines()
+            .find(|l| l.contains("webhooks listening on http://"))
+        {
+            Some(line) => line.to_owned(),
+            None => self.wait_for_log_line(&["webhooks listening on http://"]),
+        };
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line}"))
+    }
+
     /// Reads the log until it contains `text`.
     pub fn wait_for_log(&mut self, text: &str) {
         if !self.seen.contains(text) {

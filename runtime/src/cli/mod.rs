@@ -20,6 +20,7 @@ mod schedules;
 mod service;
 mod shadow;
 pub mod tooling;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -224,6 +225,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Webhook deliveries, newest first: received, refused or duplicate,
+    /// and the runs each started.
+    Webhooks {
+        /// Only this webhook's.
+        webhook: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -334,6 +347,7 @@ impl Cli {
                 | Command::Cost { .. }
                 | Command::Shadow { .. }
                 | Command::Approvals { .. }
+                | Command::Webhooks { .. }
                 | Command::Schedule { .. }
         )
     }
@@ -404,6 +418,7 @@ impl Cli {
                 command: ShadowCommand::Report { since, json },
             } => shadow::report(config, &since, json).await,
             Command::Approvals { limit, json } => approvals::list(config, limit, json).await,
+            Command::Webhooks { webhook, limit, json } => webhooks::list(config, webhook, limit, json).await,
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }

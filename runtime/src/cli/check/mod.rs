@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use crate::config::webhooks::Verify;
 use crate::config::{Config, Grant};
 use crate::os::zone::host_zone;
 use crate::plugin::loader::PluginLoader;
@@ -34,6 +35,7 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     findings.extend(check_claude(&config));
     findings.extend(check_http(&config));
     findings.extend(check_process(&config));
+    findings.extend(check_webhooks(&config));
     let mut failed = false;
     for finding in findings {
         match finding {
@@ -203,6 +205,34 @@ fn check_process(config: &Config) -> Vec<Finding> {
                     program.display()
                 ))
             });
+        }
+    }
+    findings
+}
+
+/// Each webhook: where it is served, and whether its secret is set here
+/// (without it every request to it is answered 503).
+fn check_webhooks(config: &Config) -> Vec<Finding> {
+    let Some(webhooks) = &config.webhooks else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for hook in &webhooks.hooks {
+        let how = match &hook.verify {
+            Verify::HmacSha256 { header, .. } => format!("HMAC-SHA256 in {header}"),
+            Verify::Stripe { header, .. } => format!("signed timestamps in {header}"),
+            Verify::Bearer { .. } => "a bearer token".to_owned(),
+            Verify::None => "nothing (loopback only)".to_owned(),
+        };
+        findings.push(Finding::Ok(format!(
+            "webhooks.{}: ok, POST http://{}/hooks/{} runs `{}`, verified by {how}",
+            hook.name, webhooks.listen, hook.name, hook.plugin
+        )));
+        if let Some(variable) = hook.verify.secret_env().filter(|v| std::env::var_os(v).is_none()) {
+            findings.push(Finding::Warning(format!(
+                "webhooks.{}.verify: the environment variable `{variable}` is not set: every request to it would be answered 503",
+                hook.name
+            )));
         }
     }
     findings

@@ -19,6 +19,7 @@ use crate::plugin::loads::{self, LoadOutcome};
 use crate::serve::control;
 use crate::triggers::schedule;
 use crate::triggers::telegram::chat_calls::shadow_report;
+use crate::triggers::webhooks::deliveries;
 
 /// How many runs each schedule's strip shows.
 const STRIP_RUNS: u32 = 20;
@@ -44,6 +45,8 @@ pub struct Status {
     pub telegram: Option<TelegramStatus>,
     /// Claude spend, if configured.
     pub claude: Option<ClaudeStatus>,
+    /// The webhooks' latest deliveries, if configured.
+    pub webhooks: Option<WebhooksStatus>,
     /// The host's memory.
     pub memory: Memory,
 }
@@ -177,6 +180,35 @@ pub struct TelegramStatus {
     pub shadows: Vec<ShadowStatus>,
     /// The latest tool-use approvals.
     pub approvals: Vec<ApprovalStatus>,
+}
+
+/// The webhook listener and its latest deliveries.
+#[derive(Debug, Serialize)]
+pub struct WebhooksStatus {
+    /// Where it listens.
+    pub listen: String,
+    /// The latest deliveries, newest first.
+    pub deliveries: Vec<DeliveryStatus>,
+}
+
+/// One delivery as the page shows it.
+#[derive(Debug, Serialize)]
+pub struct DeliveryStatus {
+    /// The webhook.
+    pub webhook: String,
+    /// The sender's delivery id.
+    pub delivery_id: String,
+    /// When it came, host time.
+    pub received_at: String,
+    /// The status answered.
+    pub status: u16,
+    /// What became of it: its run's outcome, waiting, a duplicate, or why
+    /// it was refused.
+    pub result: String,
+    /// Whether it was refused or its run failed.
+    pub failed: bool,
+    /// The body's size.
+    pub bytes: u64,
 }
 
 /// A shadow handler over the last day.
@@ -347,6 +379,40 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         }
         None => None,
     };
+    let webhooks = match &config.webhooks {
+        Some(webhooks) => Some(WebhooksStatus {
+            listen: webhooks.listen.to_string(),
+            deliveries: deliveries::recent(db, None, 10)
+                .await?
+                .into_iter()
+                .map(|d| {
+                    let (result, failed) = match (d.state.as_str(), d.outcome) {
+                        ("refused", _) => (brief(&d.verified, None), true),
+                        ("duplicate", _) => ("duplicate: nothing ran".to_owned(), false),
+                        (_, Some(outcome)) => (
+                            format!(
+                                "{outcome} ({} run{})",
+                                d.runs.len(),
+                                if d.runs.len() == 1 { "" } else { "s" }
+                            ),
+                            outcome != RunOutcome::Succeeded,
+                        ),
+                        (_, None) => ("waiting to run".to_owned(), false),
+                    };
+                    DeliveryStatus {
+                        webhook: d.webhook,
+                        delivery_id: d.delivery_id,
+                        received_at: local(d.received_at),
+                        status: d.status,
+                        result,
+                        failed,
+                        bytes: d.bytes,
+                    }
+                })
+                .collect(),
+        }),
+        None => None,
+    };
     let heartbeat = control::last_heartbeat(db).await?;
     Ok(Status {
         generated_at: local(now),
@@ -357,6 +423,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         plugins,
         telegram,
         claude,
+        webhooks,
         memory: Memory::now(),
     })
 }

@@ -104,7 +104,8 @@ impl Trigger for Webhooks {
             lanes: lanes.clone(),
             rates: Default::default(),
         });
-        tracing::info!(%listen, "webhooks listening");
+        let bound = listener.local_addr().map_or(listen, |a| a);
+        tracing::info!("webhooks listening on http://{bound}/hooks/");
         accept(listener, receiver, stopped).await;
         lanes.stop(self.invoker.config().shutdown_grace).await;
     }

@@ -1,0 +1,61 @@
+//! `mission webhooks`: each delivery received, refused or run, newest
+//! first, with the runs it started.
+
+use std::process::ExitCode;
+
+use super::open_db;
+use crate::config::Config;
+use crate::triggers::webhooks::deliveries;
+
+pub(super) async fn list(
+    config: Config,
+    webhook: Option<String>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open_db(&config)?;
+    let deliveries = deliveries::recent(&db, webhook.as_deref(), limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&deliveries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if deliveries.is_empty() {
+        println!("No webhook delivery has been received.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<6} {:<16} {:<24} {:<20} {:>6} {:<9} {:>8} {:>9}  DETAIL",
+        "ID", "WEBHOOK", "DELIVERY", "RECEIVED", "STATUS", "STATE", "BYTES", "ACK MS"
+    );
+    for d in deliveries {
+        let detail = match (d.state.as_str(), d.outcome) {
+            ("refused", _) => d.verified.clone(),
+            ("duplicate", _) => "a redelivery: nothing ran".to_owned(),
+            (_, Some(outcome)) => format!("{outcome} after {} run(s): {}", d.runs.len(), runs(&d.runs)),
+            (_, None) => format!("{} run(s) so far: {}", d.runs.len(), runs(&d.runs)),
+        };
+        println!(
+            "{:<6} {:<16} {:<24} {:<20} {:>6} {:<9} {:>8} {:>9}  {detail}",
+            d.id,
+            d.webhook,
+            d.delivery_id.chars().take(24).collect::<String>(),
+            d.received_at.format("%Y-%m-%d %H:%M:%S"),
+            d.status,
+            d.state,
+            d.bytes,
+            d.ack_ms.map_or("-".to_owned(), |ms| format!("{ms:.1}")),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mission runs --id N` for each.
+fn runs(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "-".to_owned();
+    }
+    ids.iter()
+        .map(|id| format!("#{id}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
