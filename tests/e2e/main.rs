@@ -29,3 +29,4 @@ mod sdk;
 mod service;
 mod shadow;
 mod telegram;
+mod webhooks;

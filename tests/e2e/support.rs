@@ -358,6 +358,11 @@ impl RunningHost {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (e.g. `-TERM`) to the host.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

@@ -64,8 +64,8 @@ pub fn configured(invoker: &Invoker) -> Triggers {
     }
 }
 
-/// Puts back in `new` the trigger settings that only a restart applies,
-/// and says which they were.
+/// Puts back in `new` the trigger settings that only a restart applies;
+/// a note for each trigger whose settings changed, saying what applies when.
 pub fn keep_restart_settings(old: &Config, new: &mut Config) -> Vec<String> {
     let mut notes = Vec::new();
     notes.extend(telegram::keep_restart_settings(old, new));

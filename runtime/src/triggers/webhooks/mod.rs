@@ -47,11 +47,15 @@ pub fn trigger(invoker: &Invoker) -> Option<Box<dyn Trigger>> {
     }))
 }
 
-/// `[webhooks] listen` is bound once, at start.
+/// `[webhooks] listen` is bound once, at start; the webhooks themselves
+/// are read on each request, so a change to them applies at once.
 pub fn keep_restart_settings(old: &Config, new: &mut Config) -> Option<String> {
+    if new.webhooks == old.webhooks {
+        return None;
+    }
     let listen = |c: &Config| c.webhooks.as_ref().map(|w| w.listen);
     if listen(old) == listen(new) {
-        return None;
+        return Some("[webhooks] changed: applied to the next request".to_owned());
     }
     match (&mut new.webhooks, &old.webhooks) {
         (Some(new), Some(old)) => new.listen = old.listen,
