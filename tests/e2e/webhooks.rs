@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, js_guest, text, PluginSpec, RunningHost, Setup};
 
 const GH_SECRET: &str = "gh-secret-for-tests";
 const SHOP_SECRET: &str = "shop-secret-for-tests";
@@ -592,4 +592,26 @@ fn a_changed_webhook_config_applies_to_the_next_request_without_a_restart() {
     assert_eq!(post(address, "/hooks/b", &[], b"{}").status, 200);
     wait_done(&setup, 3);
     drop(host);
+}
+
+#[test]
+fn a_javascript_plugin_reads_the_request_that_started_it() {
+    let setup = Setup::new();
+    setup.config_with(
+        "[webhooks]\nlisten = \"127.0.0.1:0\"\n[webhooks.count]\nplugin = \"tally\"\nverify = { none = true }\ndelivery_id = \"X-Delivery\"\n",
+        vec![PluginSpec::task("tally", js_guest("tally")).with("grants = [\"state\"]")],
+    );
+    let (host, address) = up(&setup);
+    assert_eq!(post(address, "/hooks/count", &[("X-Delivery", "js-1")], b"twelve bytes").status, 200);
+    let all = wait_done(&setup, 1);
+    let (outcome, summary) = &runs_of(&setup, all[0]["id"].as_i64().unwrap())[0];
+    assert_eq!(outcome, "succeeded", "{summary}");
+    assert!(
+        summary.as_str().unwrap().ends_with("; webhook count, delivery js-1, 12 bytes"),
+        "{summary}"
+    );
+    drop(host);
+    // Run by hand, it was started by no webhook.
+    let (ok, record) = setup.run_json("tally");
+    assert!(ok && !record["summary"].as_str().unwrap().contains("webhook"), "{record}");
 }

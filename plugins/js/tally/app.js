@@ -1,13 +1,15 @@
 // Example task plugin in JavaScript: counts its runs in its private state,
 // remembers when it last ran, and with config `url` fetches that address
 // over the host's `wasi:http` (the `http` grant must list its origin),
-// reporting the status and size. Config: `greeting` (default "Hello"),
-// `url` (optional).
+// reporting the status and size. Started by a webhook, it says which and
+// how big the body was. Config: `greeting` (default "Hello"), `url`
+// (optional).
 //
 // Build: `mission build tally-js` (or `./dev plugins`), with componentize-js
 // from the npm registry.
 import { get, set } from 'mission:plugin/state@0.1.1';
 import { write } from 'mission:plugin/log@0.1.1';
+import { webhook } from 'mission:plugin/event@0.1.1';
 import { handle as send } from 'wasi:http/outgoing-handler@0.2.12';
 import { Fields, OutgoingRequest } from 'wasi:http/types@0.2.12';
 
@@ -20,7 +22,11 @@ export function run(invocation) {
   write('info', `run #${count} of ${invocation.name} (attempt ${invocation.attempt})`);
   const since = previous === undefined ? 'first run' : `previous at ${previous}`;
   const fetched = config.url === undefined ? '' : `; ${fetch(config.url)}`;
-  return { summary: `${config.greeting ?? 'Hello'} from JavaScript: run #${count}, ${since}${fetched}` };
+  const request = webhook(); // none (undefined) unless a webhook started the run
+  const hooked = request == null
+    ? ''
+    : `; webhook ${request.webhook}, delivery ${request.deliveryId}, ${request.body.length} bytes`;
+  return { summary: `${config.greeting ?? 'Hello'} from JavaScript: run #${count}, ${since}${fetched}${hooked}` };
 }
 
 // GETs `address` through `wasi:http`: `GET URL: 200, 5 bytes`.
