@@ -602,16 +602,31 @@ fn a_javascript_plugin_reads_the_request_that_started_it() {
         vec![PluginSpec::task("tally", js_guest("tally")).with("grants = [\"state\"]")],
     );
     let (host, address) = up(&setup);
-    assert_eq!(post(address, "/hooks/count", &[("X-Delivery", "js-1")], b"twelve bytes").status, 200);
+    assert_eq!(
+        post(
+            address,
+            "/hooks/count",
+            &[("X-Delivery", "js-1")],
+            b"twelve bytes"
+        )
+        .status,
+        200
+    );
     let all = wait_done(&setup, 1);
     let (outcome, summary) = &runs_of(&setup, all[0]["id"].as_i64().unwrap())[0];
     assert_eq!(outcome, "succeeded", "{summary}");
     assert!(
-        summary.as_str().unwrap().ends_with("; webhook count, delivery js-1, 12 bytes"),
+        summary
+            .as_str()
+            .unwrap()
+            .ends_with("; webhook count, delivery js-1, 12 bytes"),
         "{summary}"
     );
     drop(host);
     // Run by hand, it was started by no webhook.
     let (ok, record) = setup.run_json("tally");
-    assert!(ok && !record["summary"].as_str().unwrap().contains("webhook"), "{record}");
+    assert!(
+        ok && !record["summary"].as_str().unwrap().contains("webhook"),
+        "{record}"
+    );
 }

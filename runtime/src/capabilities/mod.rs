@@ -1,6 +1,16 @@
-//! The `mission:plugin` imports, one file per WIT interface. Each checks the
-//! plugin's grant first and answers a denied or failed call with a
-//! [`CapabilityError`] the plugin can handle; only a broken host traps.
+//! The `mission:plugin` imports: one axis of the house. Each capability is
+//! a module or folder of its own, named for its WIT interface: it checks
+//! the plugin's grant first and answers a denied or failed call with a
+//! [`CapabilityError`] the plugin can handle (only a broken host traps).
+//! [`add_to_linker`] is the one list that links them all; a grant's table
+//! in `[plugins.NAME]` is checked against the grant in one place
+//! (`config::plugin`).
+//!
+//! Adding one: its `.wit` in `wit/` (imported by the worlds that get it,
+//! a compatible change: see docs/plugins.md), a module here implementing
+//! its generated `Host` trait on [`Capabilities`], and a line in
+//! [`add_to_linker`]; a grant of its own is a [`Grant`] variant, and its
+//! table a field of `[plugins.NAME]`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,7 +23,9 @@ use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
 use crate::wasm::bindings::{chat, task, CapabilityError};
 use crate::wasm::output::{LogRates, OutputCapture};
+use crate::wasm::state::HostState;
 pub use event::Event;
+use wasmtime::component::{HasSelf, Linker};
 
 pub mod claude;
 mod event;
@@ -169,6 +181,27 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         context: CallContext::default(),
         stats: CallStats::default(),
     }
+}
+
+/// Links every `mission:plugin` interface to the store's [`Capabilities`]:
+/// the one list. (The worlds' own `add_to_linker` would add `wasi:http`
+/// again, which the linker has already.)
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use task::mission::plugin::{claude, common, event, history, log, notify, process, state, task_types};
+    fn capabilities(state: &mut HostState) -> &mut Capabilities {
+        &mut state.capabilities
+    }
+    common::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    task_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    chat::mission::plugin::chat_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    event::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    log::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    state::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    history::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    claude::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    notify::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    process::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    Ok(())
 }
 
 impl task::mission::plugin::common::Host for Capabilities {}

@@ -214,6 +214,27 @@ struct RawNotify {
     chats: Vec<i64>,
 }
 
+/// Checks that a grant's table `[FIELD.GRANT]` comes only with the grant
+/// and, when the grant `needs` what its table says, that it is there: the
+/// one place the two must agree.
+fn grant_table(
+    field: &str,
+    grants: &BTreeSet<Grant>,
+    grant: Grant,
+    present: bool,
+    needs: Option<&str>,
+) -> Result<(), String> {
+    match (present, grants.contains(&grant), needs) {
+        (true, false, _) => Err(format!(
+            "{field}.{grant}: the plugin has no `{grant}` grant; add \"{grant}\" to {field}.grants"
+        )),
+        (false, true, Some(what)) => Err(format!(
+            "{field}.grants: `{grant}` needs a [{field}.{grant}] table with {what}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Limits as written; unset ones fall back to `[defaults]`, then built-ins.
 #[derive(Deserialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
@@ -257,55 +278,36 @@ impl RawPlugin {
         let name = PluginName::parse(name).map_err(|e| format!("{field}: {e}"))?;
         let values = scalar_values(&format!("{field}.config"), self.config)?;
         let grants: BTreeSet<Grant> = self.grants.into_iter().collect();
+        let table = |grant: Grant, present: bool, needed: Option<&str>| {
+            grant_table(&field, &grants, grant, present, needed)
+        };
+        table(Grant::Claude, self.claude.is_some(), None)?;
+        table(Grant::Notify, self.notify.is_some(), None)?;
+        table(Grant::Http, self.http.is_some(), Some("the `allowed` origins"))?;
+        table(
+            Grant::Process,
+            self.process.is_some(),
+            Some("the `programs` it may run"),
+        )?;
         let claude = match self.claude {
-            Some(_) if !grants.contains(&Grant::Claude) => {
-                return Err(format!(
-                    "{field}.claude: the plugin has no `claude` grant; add \"claude\" to {field}.grants"
-                ))
-            }
             Some(grant) => grant.validate(&format!("{field}.claude"), base)?,
             None => ClaudeGrant::default(),
         };
-        let notify_chats = match self.notify {
-            Some(_) if !grants.contains(&Grant::Notify) => {
-                return Err(format!(
-                    "{field}.notify: the plugin has no `notify` grant; add \"notify\" to {field}.grants"
-                ))
-            }
-            Some(notify) => notify.chats.into_iter().collect(),
-            None => BTreeSet::new(),
+        let notify_chats = self
+            .notify
+            .map(|n| n.chats.into_iter().collect())
+            .unwrap_or_default();
+        let http = match self.http {
+            Some(http) => Some(Arc::new(http.validate(&format!("{field}.http"))?)),
+            None => None,
         };
-        let http = match (self.http, grants.contains(&Grant::Http)) {
-            (Some(http), true) => Some(Arc::new(http.validate(&format!("{field}.http"))?)),
-            (Some(_), false) => {
-                return Err(format!(
-                    "{field}.http: the plugin has no `http` grant; add \"http\" to {field}.grants"
-                ))
-            }
-            (None, true) => {
-                return Err(format!(
-                    "{field}.grants: `http` needs a [{field}.http] table with the `allowed` origins"
-                ))
-            }
-            (None, false) => None,
-        };
-        let process = match (self.process, grants.contains(&Grant::Process)) {
-            (Some(process), true) => Some(Arc::new(process.validate(
+        let process = match self.process {
+            Some(process) => Some(Arc::new(process.validate(
                 &format!("{field}.process"),
                 base,
                 data_dir,
             )?)),
-            (Some(_), false) => {
-                return Err(format!(
-                    "{field}.process: the plugin has no `process` grant; add \"process\" to {field}.grants"
-                ))
-            }
-            (None, true) => {
-                return Err(format!(
-                    "{field}.grants: `process` needs a [{field}.process] table with the `programs` it may run"
-                ))
-            }
-            (None, false) => None,
+            None => None,
         };
         let limits = RawLimits {
             timeout: self.timeout,
