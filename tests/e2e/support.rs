@@ -322,27 +322,20 @@ impl RunningHost {
 
     /// Where its status page is, from its log (`[web]` must be set).
     pub fn status_page(&mut self) -> std::net::SocketAddr {
-        // Logged beside "mission control is up", before or after it.
-        let line = match self.seen.lines().find(|l| l.contains("status page on http://")) {
-            Some(line) => line.to_owned(),
-            None => self.wait_for_log_line(&["status page on http://"]),
-        };
-        line.split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line}"))
+        self.logged_address("status page on http://")
     }
 
     /// Where its webhook listener is, from its log (`[webhooks]` must be set).
     pub fn webhooks(&mut self) -> std::net::SocketAddr {
-        let line = match self
-            .seen
-            .lines()
-            .find(|l| l.contains("webhooks listening on http://"))
-        {
+        self.logged_address("webhooks listening on http://")
+    }
+
+    /// The address logged after `marker` (`… on http://ADDRESS/…`), before
+    /// or after "mission control is up".
+    fn logged_address(&mut self, marker: &str) -> std::net::SocketAddr {
+        let line = match self.seen.lines().find(|l| l.contains(marker)) {
             Some(line) => line.to_owned(),
-            None => self.wait_for_log_line(&["webhooks listening on http://"]),
+            None => self.wait_for_log_line(&[marker]),
         };
         line.split("http://")
             .nth(1)

@@ -23,7 +23,6 @@ use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
 use crate::db::Database;
 use crate::wasm::bindings::{chat, task, CapabilityError};
 use crate::wasm::output::{LogRates, OutputCapture};
-use crate::wasm::state::HostState;
 pub use event::Event;
 use wasmtime::component::{HasSelf, Linker};
 
@@ -183,14 +182,14 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
     }
 }
 
-/// Links every `mission:plugin` interface to the store's [`Capabilities`]:
-/// the one list. (The worlds' own `add_to_linker` would add `wasi:http`
-/// again, which the linker has already.)
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+/// Links every `mission:plugin` interface to the [`Capabilities`] that
+/// `capabilities` finds in a store's data: the one list. (The worlds' own
+/// `add_to_linker` would add `wasi:http` again, which the linker has.)
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    capabilities: fn(&mut T) -> &mut Capabilities,
+) -> wasmtime::Result<()> {
     use task::mission::plugin::{claude, common, event, history, log, notify, process, state, task_types};
-    fn capabilities(state: &mut HostState) -> &mut Capabilities {
-        &mut state.capabilities
-    }
     common::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     task_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     chat::mission::plugin::chat_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;

@@ -15,7 +15,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).context("failed to add WASI to the linker")?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .context("failed to add WASI HTTP to the linker")?;
-    crate::capabilities::add_to_linker(&mut linker)
+    fn capabilities(state: &mut HostState) -> &mut crate::capabilities::Capabilities {
+        &mut state.capabilities
+    }
+    crate::capabilities::add_to_linker(&mut linker, capabilities)
         .context("failed to add the capabilities to the linker")?;
     Ok(linker)
 }
