@@ -152,6 +152,7 @@ fn main() {
                 notify_chats: BTreeSet::new(),
                 http: None,
                 process: None,
+                files: None,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(if big { 20 } else { LOADS }, || {
@@ -170,6 +171,7 @@ fn main() {
                         64 << 20,
                         Capabilities::new(&config, &services, output),
                         OutboundHttp::new(config.name.clone(), None, services.db.clone()),
+                        None,
                     );
                     let mut store = Store::new(&engine, state);
                     store.set_epoch_deadline(1 << 32);

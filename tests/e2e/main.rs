@@ -13,6 +13,7 @@ mod approvals;
 mod chaos;
 mod claude;
 mod cli;
+mod files;
 mod hostile;
 mod hot_reload;
 mod http;

@@ -28,6 +28,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub mod claude;
 mod event;
+pub mod files;
 pub mod history;
 pub mod http;
 mod log;
@@ -83,6 +84,8 @@ pub struct CallStats {
     pub cost_usd: f64,
     /// History entries the plugin read.
     pub history_given: u64,
+    /// Bytes written to the directories of its `files` grant.
+    pub files_written: u64,
 }
 
 /// What one call of one plugin may reach: its name scopes every row it
@@ -131,6 +134,11 @@ impl Capabilities {
     pub fn begin(&mut self, context: CallContext) {
         self.context = context;
         self.stats = CallStats::default();
+    }
+
+    /// The plugin whose call this is.
+    pub fn plugin(&self) -> &PluginName {
+        &self.plugin
     }
 
     /// What the call so far drew on.

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod claude;
+pub mod files;
 pub mod http;
 mod plugin;
 pub mod process;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::claude::{ClaudeGrant, RawClaudeGrant};
+use super::files::{FilesGrant, RawFilesGrant};
 use super::http::{HttpGrant, RawHttpGrant};
 use super::process::{ProcessGrant, RawProcessGrant};
 use super::units::{ByteSize, HumanDuration};
@@ -97,6 +98,8 @@ pub enum Grant {
     /// `mission:plugin/process`: running the programs of
     /// `[plugins.NAME.process]`.
     Process,
+    /// `wasi:filesystem`: the directories of `[plugins.NAME.files]`.
+    Files,
 }
 
 impl fmt::Display for Grant {
@@ -108,6 +111,7 @@ impl fmt::Display for Grant {
             Grant::Notify => "notify",
             Grant::Http => "http",
             Grant::Process => "process",
+            Grant::Files => "files",
         })
     }
 }
@@ -168,6 +172,8 @@ pub struct PluginConfig {
     pub http: Option<Arc<HttpGrant>>,
     /// What it may run, if it has the `process` grant.
     pub process: Option<Arc<ProcessGrant>>,
+    /// The directories it may read and write, if it has the `files` grant.
+    pub files: Option<Arc<FilesGrant>>,
 }
 
 /// One `[plugins.NAME]` table.
@@ -204,6 +210,8 @@ pub(super) struct RawPlugin {
     http: Option<RawHttpGrant>,
     /// Example: `[plugins.backup.process]`
     process: Option<RawProcessGrant>,
+    /// Example: `[plugins.invoices.files]`
+    files: Option<RawFilesGrant>,
 }
 
 /// `[plugins.NAME.notify]` as written.
@@ -309,6 +317,15 @@ impl RawPlugin {
             )?)),
             None => None,
         };
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let files = match self.files {
+            Some(files) => Some(Arc::new(files.validate(
+                &format!("{field}.files"),
+                base,
+                home.as_deref(),
+            )?)),
+            None => None,
+        };
         let limits = RawLimits {
             timeout: self.timeout,
             memory: self.memory,
@@ -333,6 +350,7 @@ impl RawPlugin {
             notify_chats,
             http,
             process,
+            files,
         })
     }
 }

@@ -273,6 +273,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id) WHERE state = 'pending';
      ALTER TABLE runs ADD COLUMN delivery INTEGER;
      CREATE INDEX runs_by_delivery ON runs (delivery) WHERE delivery IS NOT NULL;",
+    // 14: what a run wrote to the directories of its `files` grant.
+    "ALTER TABLE runs ADD COLUMN files_written INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// How long a statement waits for another connection's lock (another

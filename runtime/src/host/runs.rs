@@ -117,6 +117,8 @@ pub struct RunRecord {
     pub request: Option<i64>,
     /// The webhook delivery it runs, if any.
     pub delivery: Option<i64>,
+    /// Bytes it wrote to the directories of its `files` grant.
+    pub files_written: u64,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -282,11 +284,12 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
         Err(e) => (RunOutcome::from(e), Some(e.to_string()), None),
     };
     let output = report.output.clone();
+    let files_written = report.stats.files_written;
     let finished_at = Utc::now().timestamp_millis();
     db.call(move |c| {
         c.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4, summary = ?5,
-                 output_bytes = ?6, output_truncated = ?7
+                 output_bytes = ?6, output_truncated = ?7, files_written = ?8
              WHERE id = ?1",
             (
                 id,
@@ -296,6 +299,7 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
                 summary,
                 output.bytes,
                 output.truncated,
+                files_written,
             ),
         )?;
         if !output.excerpt.is_empty() {
@@ -335,7 +339,7 @@ pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<Run
 
 const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
-                             output_truncated, delivery
+                             output_truncated, delivery, files_written
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -356,6 +360,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         output_bytes: row.get(13)?,
         output_truncated: row.get(14)?,
         delivery: row.get(15)?,
+        files_written: row.get(16)?,
     })
 }
 

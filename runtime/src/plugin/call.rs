@@ -109,6 +109,7 @@ pub struct WarmInstance {
 /// for `origin` in `context`.
 fn arm(store: &mut Store<HostState>, timeout: Duration, origin: Origin, context: CallContext) {
     store.data().output.restart();
+    store.data().files.restart();
     store.data_mut().capabilities.begin(context);
     store
         .data_mut()
@@ -234,7 +235,13 @@ impl Plugin {
         let outbound = OutboundHttp::new(config.name.clone(), config.http.clone(), services.db.clone());
         let mut store = Store::new(
             &self.engine,
-            HostState::new(output, config.limits.memory, capabilities, outbound),
+            HostState::new(
+                output,
+                config.limits.memory,
+                capabilities,
+                outbound,
+                config.files.as_deref(),
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         store
@@ -274,7 +281,10 @@ impl Plugin {
             result,
             output: state.output.finish(),
             duration: started.elapsed(),
-            stats: state.capabilities.stats().clone(),
+            stats: CallStats {
+                files_written: state.files.written(),
+                ..state.capabilities.stats().clone()
+            },
         }
     }
 }

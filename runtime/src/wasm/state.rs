@@ -1,12 +1,15 @@
-//! The data of one call's store: a WASI context that denies everything, the
-//! output capture, the memory limiter and the plugin's capabilities.
+//! The data of one call's store: a WASI context that denies everything but
+//! the granted directories, the output capture, the memory limiter and the
+//! plugin's capabilities.
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::files::{self, FileWrites};
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::Capabilities;
+use crate::config::files::FilesGrant;
 use crate::wasm::limits::MemoryLimiter;
 use crate::wasm::output::OutputCapture;
 
@@ -23,33 +26,42 @@ pub struct HostState {
     http: WasiHttpCtx,
     /// Decides and sends the plugin's HTTP requests.
     pub outbound: OutboundHttp,
+    /// What the call has written to its granted directories.
+    pub files: FileWrites,
 }
 
 impl HostState {
     /// State for a call with the given output capture, memory cap and
-    /// capabilities. WASI gets no environment, no arguments, no directories,
-    /// no network and no stdin; only the clocks and randomness are real.
+    /// capabilities. WASI gets no environment, no arguments, no network and
+    /// no stdin, and no directories but those of the plugin's `files` grant;
+    /// only the clocks and randomness are real.
     pub fn new(
         output: OutputCapture,
         memory_limit: u64,
         capabilities: Capabilities,
         outbound: OutboundHttp,
+        files: Option<&FilesGrant>,
     ) -> Self {
-        let wasi = WasiCtxBuilder::new()
-            .stdout(output.stdout())
+        let plugin = capabilities.plugin().clone();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.stdout())
             .stderr(output.stderr())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if let Some(grant) = files {
+            files::preopen(&mut wasi, &plugin, grant);
+        }
+        let writes = FileWrites::new(plugin, files.map_or(0, |g| g.max_write));
         Self {
-            wasi,
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             output,
             capabilities,
             http: WasiHttpCtx::new(),
             outbound,
+            files: writes,
         }
     }
 }

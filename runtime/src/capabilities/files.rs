@@ -1,0 +1,193 @@
+//! `files`: the directories of `[plugins.NAME.files]`, through
+//! wasmtime-wasi's own `wasi:filesystem` (no file API of ours). Each
+//! directory is preopened — a read-only one with `FsPerms::ReadOnly`, which
+//! refuses every mutation of it and opens its files for reading only — and
+//! cap-std keeps every path, `..` or symlink inside it.
+//! What is added here is the write quota: the three ways
+//! `wasi:filesystem/types` writes a file are linked again, over
+//! wasmtime-wasi's, to count each call's bytes against `max_write`. A
+//! write that would pass it fails whole, as a full disk would: `write`
+//! with `insufficient-space`, a stream's write with `last-operation-failed`
+//! (whose `filesystem-error-code` is `insufficient-space`; wasi-libc, and so
+//! Rust's `std::fs`, reports it as EIO). The bytes written are kept for the
+//! run's record.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, HostDescriptor};
+use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::config::files::FilesGrant;
+use crate::config::PluginName;
+
+/// The `wasi:filesystem/types` instance wasmtime-wasi links.
+const TYPES: &str = "wasi:filesystem/types@0.2.12";
+
+/// What one call has written to its files, against its quota. Cheap to
+/// clone: every stream of the call shares it.
+#[derive(Clone, Debug)]
+pub struct FileWrites {
+    plugin: PluginName,
+    written: Arc<AtomicU64>,
+    max: u64,
+}
+
+impl FileWrites {
+    /// The counter of `plugin`'s calls, each allowed `max` bytes.
+    pub fn new(plugin: PluginName, max: u64) -> FileWrites {
+        FileWrites {
+            plugin,
+            written: Arc::default(),
+            max,
+        }
+    }
+
+    /// Starts a call at zero.
+    pub fn restart(&self) {
+        self.written.store(0, Ordering::Relaxed);
+    }
+
+    /// Bytes the call has written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Takes `bytes` from the quota, or logs and refuses the write.
+    fn take(&self, bytes: u64) -> Result<(), ()> {
+        if bytes > self.max.saturating_sub(self.written()) {
+            tracing::warn!(
+                plugin = %self.plugin,
+                written = self.written(),
+                max_write = self.max,
+                refused = bytes,
+                "file write refused: over the call's max_write"
+            );
+            return Err(());
+        }
+        self.written.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Preopens `grant`'s directories in `builder`; a directory that cannot be
+/// opened is logged (naming the plugin and the path) and left out.
+pub fn preopen(builder: &mut WasiCtxBuilder, plugin: &PluginName, grant: &FilesGrant) {
+    let dirs = grant
+        .read
+        .iter()
+        .map(|d| (d, FsPerms::ReadOnly))
+        .chain(grant.write.iter().map(|d| (d, FsPerms::ReadWrite)));
+    for (dir, perms) in dirs {
+        if let Err(e) = builder.preopened_dir(&dir.host, &dir.guest, perms) {
+            tracing::error!(
+                plugin = %plugin,
+                path = %dir.host.display(),
+                "files: cannot open the granted directory, the plugin does not see {}: {e:#}",
+                dir.guest
+            );
+        }
+    }
+}
+
+/// Links the writes of `wasi:filesystem/types` again, over wasmtime-wasi's
+/// (the linker must allow shadowing), so `writes` finds each call's quota.
+pub fn add_to_linker<T: WasiFilesystemView + 'static>(
+    linker: &mut Linker<T>,
+    writes: fn(&mut T) -> &FileWrites,
+) -> wasmtime::Result<()> {
+    let mut types = linker.instance(TYPES)?;
+    types.func_wrap(
+        "[method]descriptor.write-via-stream",
+        move |mut store, (fd, offset): (Resource<Descriptor>, u64)| {
+            let quota = writes(store.data_mut()).clone();
+            let mut view = store.data_mut().filesystem();
+            let stream = HostDescriptor::write_via_stream(&mut view, fd, offset);
+            Ok((counted(&mut view, stream, quota)?,))
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.append-via-stream",
+        move |mut store, (fd,): (Resource<Descriptor>,)| {
+            let quota = writes(store.data_mut()).clone();
+            let mut view = store.data_mut().filesystem();
+            let stream = HostDescriptor::append_via_stream(&mut view, fd);
+            Ok((counted(&mut view, stream, quota)?,))
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.write",
+        move |mut store, (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+            Box::new(async move {
+                let quota = writes(store.data_mut()).clone();
+                if quota.take(buffer.len() as u64).is_err() {
+                    return Ok((Err(ErrorCode::InsufficientSpace),));
+                }
+                let mut view = store.data_mut().filesystem();
+                match HostDescriptor::write(&mut view, fd, buffer, offset).await {
+                    Ok(written) => Ok((Ok(written),)),
+                    Err(e) => Ok((Err(e.downcast()?),)),
+                }
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// The stream `opened` gave, wrapped to count against `quota`.
+fn counted(
+    view: &mut wasmtime_wasi::filesystem::WasiFilesystemCtxView<'_>,
+    opened: wasmtime_wasi::p2::FsResult<Resource<DynOutputStream>>,
+    quota: FileWrites,
+) -> wasmtime::Result<Result<Resource<DynOutputStream>, ErrorCode>> {
+    let stream = match opened {
+        Ok(stream) => stream,
+        Err(e) => return Ok(Err(e.downcast()?)),
+    };
+    let inner = view.table.delete(stream)?;
+    let counted: DynOutputStream = Box::new(Counted { inner, quota });
+    Ok(Ok(view.table.push(counted)?))
+}
+
+/// A file's output stream that writes only within its call's quota.
+struct Counted {
+    inner: DynOutputStream,
+    quota: FileWrites,
+}
+
+fn over_quota() -> StreamError {
+    StreamError::LastOperationFailed(std::io::Error::from_raw_os_error(libc::ENOSPC).into())
+}
+
+#[async_trait::async_trait]
+impl OutputStream for Counted {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.quota.take(bytes.len() as u64).map_err(|()| over_quota())?;
+        self.inner.write(bytes)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.inner.flush()
+    }
+
+    /// The file's own permit: a write that would pass the quota is then
+    /// refused whole, rather than cut to fit.
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.inner.check_write()
+    }
+
+    async fn cancel(&mut self) {
+        self.inner.cancel().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for Counted {
+    async fn ready(&mut self) {
+        self.inner.ready().await;
+    }
+}

@@ -1,0 +1,157 @@
+//! The `files` grant on real directories: what a plugin sees through
+//! `std::fs` (Rust's own file API over wasi:filesystem), what it cannot
+//! reach (a sibling, `..`, an absolute host path, a symlink out, for
+//! reading or writing), read-only enforced, and the write quota per call.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{guest, PluginSpec, Setup};
+
+/// Directories beside the config: `exports/` (granted read), `out/`
+/// (granted write), `sibling/` and `secret.txt` (not granted), with a
+/// symlink to the secret inside each granted one.
+fn tree(root: &Path) {
+    std::fs::create_dir_all(root.join("exports")).unwrap();
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    std::fs::create_dir_all(root.join("sibling")).unwrap();
+    std::fs::write(
+        root.join("exports/leads.csv"),
+        "name,email\nAda,ada@example.com\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("sibling/other.csv"), "not yours").unwrap();
+    std::fs::write(root.join("secret.txt"), "the host's secret").unwrap();
+    std::os::unix::fs::symlink(root.join("secret.txt"), root.join("exports/secret-link")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", root.join("out/secret-link")).unwrap();
+}
+
+fn setup(ops: &str, max_write: &str) -> Setup {
+    let setup = Setup::new();
+    tree(setup.dir.path());
+    setup.config(vec![PluginSpec::task("files", guest("files")).with(&format!(
+        "grants = [\"files\"]\nconfig = {{ ops = {ops:?} }}\n\
+         [plugins.files.files]\nread = [\"exports\"]\nwrite = [\"out\"]\nmax_write = \"{max_write}\""
+    ))]);
+    setup
+}
+
+/// Runs the plugin; its run record and each op's result by op.
+fn run(setup: &Setup) -> (Value, Vec<Value>) {
+    let (ok, record) = setup.run_json("files");
+    assert!(ok, "{record}");
+    let results: Vec<Value> = serde_json::from_str(record["summary"].as_str().unwrap()).unwrap();
+    (record, results)
+}
+
+fn result<'a>(results: &'a [Value], op: &str) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["op"] == op)
+        .unwrap_or_else(|| panic!("no {op} in {results:#?}"))
+}
+
+#[test]
+fn a_plugin_reads_and_writes_its_directories_and_nothing_beside_them() {
+    let probe = |setup_dir: &Path| {
+        let secret = setup_dir.join("secret.txt");
+        [
+            "read /read/exports/leads.csv".to_owned(),
+            "list /read/exports".to_owned(),
+            "list /".to_owned(),
+            "read /read/exports/../../sibling/other.csv".to_owned(),
+            "read /read/exports/secret-link".to_owned(),
+            format!("read {}", secret.display()),
+            "read /sibling/other.csv".to_owned(),
+            "write /read/exports/new.csv 10".to_owned(),
+            "remove /read/exports/leads.csv".to_owned(),
+            "write /write/out/report.txt 100".to_owned(),
+            "mkdir /write/out/2026".to_owned(),
+            "write /write/out/secret-link 5".to_owned(),
+            "read /write/out/secret-link".to_owned(),
+        ]
+        .join(";")
+    };
+    // The ops name the setup's own path, so write the config twice.
+    let setup = setup("", "1MiB");
+    let ops = probe(setup.dir.path());
+    let setup_dir = setup.dir.path().to_owned();
+    let text = std::fs::read_to_string(setup.config_path()).unwrap();
+    std::fs::write(
+        setup.config_path(),
+        text.replace("ops = \"\"", &format!("ops = {ops:?}")),
+    )
+    .unwrap();
+
+    let (record, results) = run(&setup);
+    let read = result(&results, "read /read/exports/leads.csv");
+    assert_eq!(read["ok"], true, "{read}");
+    assert!(read["detail"].as_str().unwrap().contains("Ada,ada@example.com"));
+    let listed = result(&results, "list /read/exports");
+    assert_eq!(listed["detail"], serde_json::json!(["leads.csv", "secret-link"]));
+    for refused in [
+        "list /",
+        "read /read/exports/../../sibling/other.csv",
+        "read /read/exports/secret-link",
+        &format!("read {}", setup_dir.join("secret.txt").display()),
+        "read /sibling/other.csv",
+        "write /read/exports/new.csv 10",
+        "remove /read/exports/leads.csv",
+        "write /write/out/secret-link 5",
+        "read /write/out/secret-link",
+    ] {
+        let r = result(&results, refused);
+        assert_eq!(r["ok"], false, "{refused} should be refused: {r}");
+    }
+    for written in ["write /write/out/report.txt 100", "mkdir /write/out/2026"] {
+        assert_eq!(result(&results, written)["ok"], true, "{:#?}", results);
+    }
+    // On the host: the write landed, nothing else changed.
+    assert_eq!(
+        std::fs::read(setup_dir.join("out/report.txt")).unwrap().len(),
+        100
+    );
+    assert!(setup_dir.join("out/2026").is_dir());
+    assert!(!setup_dir.join("exports/new.csv").exists());
+    assert!(setup_dir.join("exports/leads.csv").exists());
+    assert_eq!(
+        std::fs::read_to_string(setup_dir.join("secret.txt")).unwrap(),
+        "the host's secret"
+    );
+    assert_eq!(record["files_written"], 100);
+}
+
+#[test]
+fn writes_past_max_write_are_refused_with_the_wasi_error_and_each_call_starts_at_zero() {
+    let ops =
+        "write /write/out/a 600; write /write/out/b 600; append /write/out/a 300; append /write/out/a 200";
+    let setup = setup(ops, "1KiB");
+    let first = setup.mission(&["run", "--json", "files"]);
+    let log = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        log.contains("file write refused: over the call's max_write") && log.contains("plugin=files"),
+        "{log}"
+    );
+    // The second run has its own quota: the same writes, the same outcome.
+    let (record, results) = run(&setup);
+    assert_eq!(result(&results, "write /write/out/a 600")["ok"], true);
+    let over = result(&results, "write /write/out/b 600");
+    assert_eq!(over["ok"], false, "{over}");
+    // A stream's failed write, which wasi-libc reports as EIO.
+    assert!(over["error"].as_str().unwrap().contains("I/O error"), "{over}");
+    assert_eq!(
+        std::fs::metadata(setup.dir.path().join("out/b"))
+            .map(|m| m.len())
+            .unwrap_or(0),
+        0
+    );
+    assert_eq!(
+        result(&results, "append /write/out/a 300")["ok"],
+        true,
+        "{results:#?}"
+    );
+    assert_eq!(result(&results, "append /write/out/a 200")["ok"], false);
+    assert_eq!(record["files_written"], 900, "{record}");
+    assert_eq!(std::fs::read(setup.dir.path().join("out/a")).unwrap().len(), 900);
+}
