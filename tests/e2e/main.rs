@@ -30,4 +30,5 @@ mod sdk;
 mod service;
 mod shadow;
 mod telegram;
+mod watches;
 mod webhooks;

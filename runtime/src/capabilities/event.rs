@@ -1,14 +1,23 @@
-//! `mission:plugin/event`: what started the run. Needs no grant: a run
-//! sees only the event it was started for, set by its trigger.
+//! `mission:plugin/event`: what started the run — a webhook request, a
+//! watch's file changes. Needs no grant: a run sees only the event it was
+//! started for, set by its trigger.
 
 use super::Capabilities;
-use crate::wasm::bindings::task::mission::plugin::event::{Host, WebhookRequest};
+use crate::wasm::bindings::task::mission::plugin::event::{Host, WatchEvent, WebhookRequest};
 
 impl Host for Capabilities {
     async fn webhook(&mut self) -> wasmtime::Result<Option<WebhookRequest>> {
-        Ok(self.context.event.as_deref().map(|event| match event {
-            Event::Webhook(request) => request.clone(),
-        }))
+        Ok(match self.context.event.as_deref() {
+            Some(Event::Webhook(request)) => Some(request.clone()),
+            _ => None,
+        })
+    }
+
+    async fn watch(&mut self) -> wasmtime::Result<Option<WatchEvent>> {
+        Ok(match self.context.event.as_deref() {
+            Some(Event::Watch(changes)) => Some(changes.clone()),
+            _ => None,
+        })
     }
 }
 
@@ -17,4 +26,6 @@ impl Host for Capabilities {
 pub enum Event {
     /// A webhook request, as stored.
     Webhook(WebhookRequest),
+    /// A watch's file changes.
+    Watch(WatchEvent),
 }

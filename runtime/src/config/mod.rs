@@ -30,6 +30,7 @@ pub mod process;
 pub mod retention;
 mod telegram;
 pub mod units;
+pub mod watches;
 pub mod web;
 pub mod webhooks;
 
@@ -47,6 +48,7 @@ use retention::{RawRetention, Retention};
 use telegram::RawTelegram;
 pub use telegram::{InstanceMode, TelegramConfig};
 use units::HumanDuration;
+use watches::{RawWatch, WatchConfig};
 use web::{RawWeb, WebConfig};
 use webhooks::{RawWebhooks, WebhooksConfig};
 
@@ -92,6 +94,8 @@ pub struct Config {
     pub web: Option<WebConfig>,
     /// The webhook listener and its webhooks, if configured.
     pub webhooks: Option<WebhooksConfig>,
+    /// The watched directories, by name.
+    pub watches: Vec<WatchConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -154,6 +158,8 @@ impl Config {
             .map(|webhooks| webhooks.validate(&plugins))
             .transpose()
             .map_err(error)?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let watches = watches::validate(raw.watches, &plugins, base, home.as_deref()).map_err(error)?;
         Ok(Config {
             file: file.to_owned(),
             data_dir,
@@ -165,6 +171,7 @@ impl Config {
             retention,
             web,
             webhooks,
+            watches,
         })
     }
 
@@ -270,6 +277,9 @@ struct RawConfig {
     web: Option<RawWeb>,
     /// Webhooks.
     webhooks: Option<RawWebhooks>,
+    /// Watched directories. Example: `[watches.new-exports]`
+    #[serde(default)]
+    watches: BTreeMap<String, RawWatch>,
 }
 
 /// `[history]` as written.

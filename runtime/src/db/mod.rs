@@ -275,6 +275,23 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX runs_by_delivery ON runs (delivery) WHERE delivery IS NOT NULL;",
     // 14: what a run wrote to the directories of its `files` grant.
     "ALTER TABLE runs ADD COLUMN files_written INTEGER NOT NULL DEFAULT 0;",
+    // 15: what each watch saw of its directories after its last run, so the
+    // changes since (the host running or down) are a difference of scans.
+    "CREATE TABLE watch_state (
+         watch TEXT PRIMARY KEY,
+         seen_at INTEGER NOT NULL,
+         files INTEGER NOT NULL,
+         last_run INTEGER,
+         runs INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE watch_files (
+         watch TEXT NOT NULL,
+         root TEXT NOT NULL,
+         path TEXT NOT NULL,
+         size INTEGER NOT NULL,
+         mtime_ns INTEGER NOT NULL,
+         PRIMARY KEY (watch, root, path)
+     );",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -59,6 +59,8 @@ pub enum Trigger {
     Direct,
     /// A webhook delivery, with its row id.
     Webhook(i64),
+    /// A watch's file changes.
+    Watch,
 }
 
 impl Trigger {
@@ -69,6 +71,7 @@ impl Trigger {
             Trigger::CatchUp => "catch_up",
             Trigger::Request(_) | Trigger::Direct => "trigger",
             Trigger::Webhook(_) => "webhook",
+            Trigger::Watch => "watch",
         }
     }
 
@@ -110,8 +113,8 @@ pub struct RunRecord {
     pub plugin: String,
     /// The schedule it ran for, if any.
     pub schedule: Option<String>,
-    /// What started it: `manual`, `schedule`, `catch_up`, `trigger` or
-    /// `webhook`.
+    /// What started it: `manual`, `schedule`, `catch_up`, `trigger`,
+    /// `webhook` or `watch`.
     pub trigger: String,
     /// The `mission trigger` request it answers, if any.
     pub request: Option<i64>,

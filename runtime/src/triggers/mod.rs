@@ -7,6 +7,7 @@
 //! - [`telegram`]: the bot, handing allowed messages to the chat plugin.
 //! - [`webhooks`]: verified `POST`s, stored before acknowledged, each run
 //!   once.
+//! - [`watch`]: directories whose changes start a run.
 //!
 //! Adding one: a folder with a type that implements [`Trigger`], made from
 //! an [`Invoker`] (`None` when its section is not configured), and a line
@@ -16,6 +17,7 @@
 mod invoker;
 pub mod schedule;
 pub mod telegram;
+pub mod watch;
 pub mod webhooks;
 
 use std::future::Future;
@@ -58,6 +60,7 @@ pub fn configured(invoker: &Invoker) -> Triggers {
     let mut all: Vec<Box<dyn Trigger>> = vec![Box::new(scheduler)];
     all.extend(telegram::trigger(invoker));
     all.extend(webhooks::trigger(invoker));
+    all.extend(watch::trigger(invoker));
     Triggers {
         all,
         schedule_changes,
@@ -70,5 +73,6 @@ pub fn keep_restart_settings(old: &Config, new: &mut Config) -> Vec<String> {
     let mut notes = Vec::new();
     notes.extend(telegram::keep_restart_settings(old, new));
     notes.extend(webhooks::keep_restart_settings(old, new));
+    notes.extend(watch::keep_restart_settings(old, new));
     notes
 }

@@ -1,0 +1,330 @@
+//! The watch trigger: `[watches.NAME]` directories whose changes start a
+//! task plugin. `notify` only wakes a watch; what changed is the
+//! difference between a scan of its directories and what it saw after its
+//! last run ([`seen`]), so a burst of changes is one run (after `debounce`
+//! of quiet), and changes made while the host was down start one run at
+//! start (`catch_up = "once"`). With `until_empty`, a directory is a queue:
+//! the plugin runs while it holds a matching file, up to `max_runs` in a
+//! row. The watches are read from the config of the moment: a hot reload
+//! that changes them restarts the watches, each after its current run.
+
+pub mod seen;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::capabilities::Event;
+use crate::config::watches::WatchConfig;
+use crate::config::Config;
+use crate::host::runs::Trigger as RunTrigger;
+use crate::host::TaskRun;
+use crate::plugin::call::Invocation;
+use crate::triggers::{Invoker, Stopped, Trigger};
+use crate::wasm::bindings::task::mission::plugin::event::{ChangeKind, FileChange, WatchEvent};
+use seen::{Change, Files};
+
+/// How often the config is looked at for changed watches.
+const CONFIG_CHECK: Duration = Duration::from_secs(1);
+
+/// The watches: always there, since a hot reload may add the first.
+pub fn trigger(invoker: &Invoker) -> Option<Box<dyn Trigger>> {
+    Some(Box::new(Watches {
+        invoker: invoker.clone(),
+    }))
+}
+
+struct Watches {
+    invoker: Invoker,
+}
+
+#[async_trait::async_trait]
+impl Trigger for Watches {
+    fn name(&self) -> &'static str {
+        "watches"
+    }
+
+    async fn run(self: Box<Self>, mut stopped: Stopped) {
+        let mut current = self.invoker.config().watches.clone();
+        loop {
+            let (stop, stopping) = watch::channel(false);
+            let mut running = start(&self.invoker, &current, stopping);
+            let changed = loop {
+                tokio::select! {
+                    () = &mut stopped => break None,
+                    () = tokio::time::sleep(CONFIG_CHECK) => {}
+                }
+                let now = self.invoker.config().watches.clone();
+                if now != current {
+                    break Some(now);
+                }
+            };
+            let _ = stop.send(true);
+            let grace = self.invoker.config().shutdown_grace;
+            let finished = tokio::time::timeout(grace, async {
+                while running.lanes.join_next().await.is_some() {}
+            })
+            .await;
+            if finished.is_err() {
+                tracing::warn!(
+                    "watch runs still going at shutdown see their changes again at the next start"
+                );
+                running.lanes.shutdown().await;
+            }
+            match changed {
+                Some(now) => {
+                    tracing::info!("[watches] changed: the watches start again");
+                    current = now;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// The watches of one config, running.
+struct Running {
+    /// Wakes the lanes; none if it could not start (logged).
+    _watcher: Option<notify::RecommendedWatcher>,
+    lanes: JoinSet<()>,
+}
+
+/// Starts a lane for each of `watches` and the file watcher that wakes them.
+fn start(invoker: &Invoker, watches: &[WatchConfig], stopping: watch::Receiver<bool>) -> Running {
+    let mut wakers: Vec<(std::path::PathBuf, String)> = Vec::new();
+    let mut senders: HashMap<String, mpsc::UnboundedSender<()>> = HashMap::new();
+    let mut lanes = JoinSet::new();
+    for config in watches {
+        let (wake, woken) = mpsc::unbounded_channel();
+        senders.insert(config.name.clone(), wake);
+        for path in &config.paths {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            wakers.push((path, config.name.clone()));
+        }
+        let lane = Lane {
+            invoker: invoker.clone(),
+            config: config.clone(),
+            stopping: stopping.clone(),
+        };
+        lanes.spawn(lane.run(woken));
+    }
+    let routes = Arc::new((wakers.clone(), senders));
+    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, EventKind::Access(_)) {
+            return;
+        }
+        let (wakers, senders) = &*routes;
+        for path in &event.paths {
+            for (_, name) in wakers.iter().filter(|(root, _)| path.starts_with(root)) {
+                if let Some(sender) = senders.get(name) {
+                    let _ = sender.send(());
+                }
+            }
+        }
+    }) {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            tracing::error!("watches: cannot start the file watcher, no change is seen: {e}");
+            return Running {
+                _watcher: None,
+                lanes,
+            };
+        }
+    };
+    for (path, name) in &wakers {
+        if let Err(e) = watcher.watch(path, RecursiveMode::Recursive) {
+            tracing::error!(watch = name, path = %path.display(), "cannot watch the directory: {e}");
+        }
+    }
+    Running {
+        _watcher: Some(watcher),
+        lanes,
+    }
+}
+
+/// One watch: takes stock at start, then after each quiet burst.
+struct Lane {
+    invoker: Invoker,
+    config: WatchConfig,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Lane {
+    async fn run(mut self, mut woken: mpsc::UnboundedReceiver<()>) {
+        let db = self.invoker.db().clone();
+        let mut seen = match seen::load(&db, &self.config.name).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::error!(watch = self.config.name, "cannot read what the watch saw: {e:#}");
+                return;
+            }
+        };
+        // At start: what changed while the host was down, per `catch_up`.
+        let now = seen::scan(&self.config, seen.as_ref().unwrap_or(&Files::new()));
+        let first = match &seen {
+            Some(before) if self.config.catch_up => seen::changes(before, &now),
+            // A first start takes stock without a run (but a queue runs for what it holds).
+            _ => Vec::new(),
+        };
+        if seen.is_none() || !self.config.catch_up {
+            if let Err(e) = seen::save(&db, &self.config.name, &now, None).await {
+                tracing::error!(watch = self.config.name, "cannot keep what the watch saw: {e:#}");
+            }
+            seen = Some(now.clone());
+        }
+        let mut seen = seen.unwrap_or_default();
+        if self.config.until_empty && !now.is_empty() {
+            seen = self.run_for(seen::present(&now), now).await;
+        } else if !first.is_empty() {
+            tracing::info!(
+                watch = self.config.name,
+                changes = first.len(),
+                "changes while the host was down"
+            );
+            seen = self.run_for(first, now).await;
+        }
+        loop {
+            tokio::select! {
+                woke = woken.recv() => if woke.is_none() { return },
+                () = stopping(&mut self.stopping) => return,
+            }
+            // One run for a burst: wait until it has been quiet for `debounce`.
+            loop {
+                tokio::select! {
+                    woke = woken.recv() => if woke.is_none() { return },
+                    () = tokio::time::sleep(self.config.debounce) => break,
+                    () = stopping(&mut self.stopping) => return,
+                }
+            }
+            let now = seen::scan(&self.config, &seen);
+            let changed = seen::changes(&seen, &now);
+            // A queue is told what it holds; a watch, what changed. (A queue
+            // left full at `max_runs` waits for a change, not for the wakes
+            // its own runs caused.)
+            let changes = match self.config.until_empty {
+                true if !changed.is_empty() => seen::present(&now),
+                _ => changed,
+            };
+            if changes.is_empty() {
+                continue;
+            }
+            seen = self.run_for(changes, now).await;
+            if !self.config.queue {
+                // `skip`: what changed during the run is taken as seen.
+                while woken.try_recv().is_ok() {}
+                seen = seen::scan(&self.config, &seen);
+                if let Err(e) = seen::save(&db, &self.config.name, &seen, None).await {
+                    tracing::error!(watch = self.config.name, "cannot keep what the watch saw: {e:#}");
+                }
+            }
+        }
+    }
+
+    /// Runs the plugin for `changes` (the scan `now`), again while a queue
+    /// holds files (up to `max_runs`); returns what the last run saw.
+    async fn run_for(&mut self, mut changes: Vec<Change>, mut now: Files) -> Files {
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            let run = self.run_once(&changes).await;
+            if let Err(e) = seen::save(self.invoker.db(), &self.config.name, &now, run).await {
+                tracing::error!(watch = self.config.name, "cannot keep what the watch saw: {e:#}");
+            }
+            if !self.config.until_empty || *self.stopping.borrow() {
+                return now;
+            }
+            let after = seen::scan(&self.config, &now);
+            if after.is_empty() {
+                return after;
+            }
+            if runs >= self.config.max_runs {
+                tracing::warn!(
+                    watch = self.config.name,
+                    runs,
+                    files = after.len(),
+                    "the queue is not empty after max_runs runs in a row: waiting for the next change"
+                );
+                return after;
+            }
+            changes = seen::present(&after);
+            now = after;
+        }
+    }
+
+    /// One run of the plugin, told `changes`; its run id if it ran.
+    async fn run_once(&self, changes: &[Change]) -> Option<i64> {
+        let plugin = self.invoker.plugin(self.config.plugin.as_str());
+        let values = plugin
+            .as_ref()
+            .map(|p| p.config.values.clone())
+            .unwrap_or_default();
+        let files = plugin.as_ref().and_then(|p| p.config.files.clone());
+        let event = WatchEvent {
+            watch: self.config.name.clone(),
+            changes: changes
+                .iter()
+                .map(|change| FileChange {
+                    directory: files
+                        .as_deref()
+                        .and_then(|grant| guest_directory(grant, &change.root))
+                        .unwrap_or_default(),
+                    path: change.path.clone(),
+                    kind: match change.kind {
+                        seen::ChangeKind::Created => ChangeKind::Created,
+                        seen::ChangeKind::Modified => ChangeKind::Modified,
+                        seen::ChangeKind::Removed => ChangeKind::Removed,
+                    },
+                })
+                .collect(),
+        };
+        let run = TaskRun {
+            plugin: self.config.plugin.as_str(),
+            schedule: None,
+            trigger: RunTrigger::Watch,
+            invocation: Invocation {
+                name: self.config.name.clone(),
+                scheduled_at: chrono::Utc::now().timestamp_millis(),
+                attempt: 1,
+                config: values,
+            },
+            event: Some(Arc::new(Event::Watch(event))),
+            timeout: self.config.timeout,
+        };
+        match self.invoker.run(run).await {
+            Ok(record) => Some(record.id),
+            Err(e) => {
+                tracing::error!(watch = self.config.name, "failed to run: {e:#}");
+                None
+            }
+        }
+    }
+}
+
+/// Where the plugin sees `root` through its `files` grant, if it does.
+fn guest_directory(grant: &crate::config::files::FilesGrant, root: &std::path::Path) -> Option<String> {
+    grant.read.iter().chain(&grant.write).find_map(|dir| {
+        let rest = root.strip_prefix(&dir.host).ok()?;
+        let mut guest = dir.guest.clone();
+        for part in rest.components() {
+            guest.push('/');
+            guest.push_str(&part.as_os_str().to_string_lossy());
+        }
+        Some(guest)
+    })
+}
+
+/// Completes once the watches are told to stop.
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Watches apply on a hot reload by themselves.
+pub fn keep_restart_settings(old: &Config, new: &mut Config) -> Option<String> {
+    (old.watches != new.watches)
+        .then(|| "[watches] changed: each watch starts again after its current run".to_owned())
+}

@@ -1,0 +1,179 @@
+//! Watches on real directories with a real `mission up`: a burst of
+//! changes is one run told what changed (through `event::watch`), changes
+//! made while the host was down start one run at start, and a queue
+//! directory runs until empty, stopping at its bound.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{guest, PluginSpec, RunningHost, Setup};
+
+/// The `files` fixture granted `exports/` to read and `inbox/` to write,
+/// doing `ops`, and the watch `watch` (TOML lines) on them.
+fn setup(ops: &str, watch: &str) -> Setup {
+    let setup = Setup::new();
+    for dir in ["exports", "inbox"] {
+        std::fs::create_dir_all(setup.dir.path().join(dir)).unwrap();
+    }
+    setup.config_with(
+        &format!("[watches.w]\nplugin = \"files\"\n{watch}\n"),
+        vec![PluginSpec::task("files", guest("files")).with(&format!(
+            "grants = [\"files\"]\nconfig = {{ ops = {ops:?} }}\n\
+             [plugins.files.files]\nread = [\"exports\"]\nwrite = [\"inbox\"]"
+        ))],
+    );
+    setup
+}
+
+/// The watch's runs so far, oldest first.
+fn runs(setup: &Setup) -> Vec<Value> {
+    let output = setup.mission(&["runs", "--json", "--limit", "100"]);
+    let mut runs: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    runs.retain(|r| r["trigger"] == "watch");
+    runs.reverse();
+    runs
+}
+
+/// Waits (up to 30 s) until there are `count` watch runs, all finished.
+fn wait_runs(setup: &Setup, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = runs(setup);
+        if all.len() >= count && all.iter().all(|r| r["outcome"] != "running") {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "fewer than {count} runs: {all:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the run was told: `(kind, directory/path)`, sorted.
+fn told(run: &Value) -> Vec<(String, String)> {
+    let summary: Vec<Value> = serde_json::from_str(run["summary"].as_str().unwrap()).unwrap();
+    let mut changes: Vec<(String, String)> = summary[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_owned(),
+                format!(
+                    "{}/{}",
+                    c["directory"].as_str().unwrap(),
+                    c["path"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    changes.sort();
+    changes
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn a_burst_of_changes_is_one_run_told_what_changed() {
+    let setup = setup(
+        "",
+        "paths = [\"exports\"]\npattern = \"*.csv\"\ndebounce = \"400ms\"",
+    );
+    let exports = setup.dir.path().join("exports");
+    write(&exports, "old.csv", "there before");
+    let host = RunningHost::start(&setup);
+    std::thread::sleep(Duration::from_millis(500)); // the watch takes stock
+    for name in ["a.csv", "b.csv", "notes.txt"] {
+        write(&exports, name, "new");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::create_dir(exports.join("2026")).unwrap();
+    write(&exports.join("2026"), "c.csv", "nested");
+    let first = wait_runs(&setup, 1);
+    assert_eq!(
+        told(&first[0]),
+        [
+            ("created".to_owned(), "/read/exports/2026/c.csv".to_owned()),
+            ("created".to_owned(), "/read/exports/a.csv".to_owned()),
+            ("created".to_owned(), "/read/exports/b.csv".to_owned()),
+        ],
+        "one run for the burst, the .txt and the file there before left out"
+    );
+    write(&exports, "a.csv", "changed, and longer");
+    std::fs::remove_file(exports.join("old.csv")).unwrap();
+    let second = wait_runs(&setup, 2);
+    assert_eq!(
+        told(&second[1]),
+        [
+            ("modified".to_owned(), "/read/exports/a.csv".to_owned()),
+            ("removed".to_owned(), "/read/exports/old.csv".to_owned()),
+        ]
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(runs(&setup).len(), 2, "no run without a change");
+    drop(host);
+}
+
+#[test]
+fn changes_made_while_the_host_was_down_start_one_run_at_start() {
+    let setup = setup("", "paths = [\"exports\"]\ndebounce = \"200ms\"");
+    let exports = setup.dir.path().join("exports");
+    write(&exports, "kept.csv", "seen at the first start");
+    let mut host = RunningHost::start(&setup);
+    std::thread::sleep(Duration::from_millis(500));
+    host.signal("-TERM");
+    assert!(host.wait().0);
+    assert!(runs(&setup).is_empty(), "a first start takes stock without a run");
+
+    write(&exports, "while-down.csv", "new");
+    std::fs::remove_file(exports.join("kept.csv")).unwrap();
+    let mut host = RunningHost::start(&setup);
+    let all = wait_runs(&setup, 1);
+    assert_eq!(
+        told(&all[0]),
+        [
+            ("created".to_owned(), "/read/exports/while-down.csv".to_owned()),
+            ("removed".to_owned(), "/read/exports/kept.csv".to_owned()),
+        ]
+    );
+    host.signal("-TERM");
+    assert!(host.wait().0);
+    let host = RunningHost::start(&setup);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(runs(&setup).len(), 1, "nothing changed since: no run");
+    drop(host);
+}
+
+#[test]
+fn a_queue_directory_runs_until_empty_and_stops_at_its_bound() {
+    let setup = setup(
+        "pop /write/inbox",
+        "paths = [\"inbox\"]\ndebounce = \"200ms\"\nuntil_empty = true\nmax_runs = 3",
+    );
+    let inbox = setup.dir.path().join("inbox");
+    let mut host = RunningHost::start(&setup);
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..2 {
+        write(&inbox, &format!("job-{i}"), "work");
+    }
+    let all = wait_runs(&setup, 2);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(runs(&setup).len(), 2, "{all:#?}");
+    assert_eq!(
+        std::fs::read_dir(&inbox).unwrap().count(),
+        0,
+        "emptied, one file a run"
+    );
+    // Five files, three runs in a row at most: two stay, and it says so.
+    for i in 0..5 {
+        write(&inbox, &format!("batch-{i}"), "work");
+    }
+    host.wait_for_log("the queue is not empty after max_runs runs in a row");
+    wait_runs(&setup, 5);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(runs(&setup).len(), 5);
+    assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), 2);
+    drop(host);
+}
