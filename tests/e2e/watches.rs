@@ -121,7 +121,7 @@ fn changes_made_while_the_host_was_down_start_one_run_at_start() {
     let setup = setup("", "paths = [\"exports\"]\ndebounce = \"200ms\"");
     let exports = setup.dir.path().join("exports");
     write(&exports, "kept.csv", "seen at the first start");
-    let mut host = RunningHost::start(&setup);
+    let host = RunningHost::start(&setup);
     std::thread::sleep(Duration::from_millis(500));
     host.signal("-TERM");
     assert!(host.wait().0);
@@ -129,7 +129,7 @@ fn changes_made_while_the_host_was_down_start_one_run_at_start() {
 
     write(&exports, "while-down.csv", "new");
     std::fs::remove_file(exports.join("kept.csv")).unwrap();
-    let mut host = RunningHost::start(&setup);
+    let host = RunningHost::start(&setup);
     let all = wait_runs(&setup, 1);
     assert_eq!(
         told(&all[0]),
