@@ -18,7 +18,7 @@ fn setup(ops: &str, watch: &str) -> Setup {
         std::fs::create_dir_all(setup.dir.path().join(dir)).unwrap();
     }
     setup.config_with(
-        &format!("[watches.w]\nplugin = \"files\"\n{watch}\n"),
+        &format!("[web]\nlisten = \"127.0.0.1:0\"\n[watches.w]\nplugin = \"files\"\n{watch}\n"),
         vec![PluginSpec::task("files", guest("files")).with(&format!(
             "grants = [\"files\"]\nconfig = {{ ops = {ops:?} }}\n\
              [plugins.files.files]\nread = [\"exports\"]\nwrite = [\"inbox\"]"
@@ -83,7 +83,7 @@ fn a_burst_of_changes_is_one_run_told_what_changed() {
     );
     let exports = setup.dir.path().join("exports");
     write(&exports, "old.csv", "there before");
-    let host = RunningHost::start(&setup);
+    let mut host = RunningHost::start(&setup);
     std::thread::sleep(Duration::from_millis(500)); // the watch takes stock
     for name in ["a.csv", "b.csv", "notes.txt"] {
         write(&exports, name, "new");
@@ -113,6 +113,19 @@ fn a_burst_of_changes_is_one_run_told_what_changed() {
     );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(runs(&setup).len(), 2, "no run without a change");
+    let listed: Vec<Value> = serde_json::from_slice(&setup.mission(&["watches", "--json"]).stdout).unwrap();
+    assert_eq!(listed[0]["name"], "w");
+    assert_eq!(listed[0]["record"]["runs"], 2);
+    assert_eq!(
+        listed[0]["record"]["files"], 3,
+        "a, b and 2026/c: what it saw after its last run"
+    );
+    assert_eq!(listed[0]["record"]["last_outcome"], "succeeded");
+    let page = crate::support::http_get(host.status_page(), "/");
+    assert!(
+        page.contains("Watches") && page.contains("*.csv in ") && page.contains("2 run(s), latest succeeded"),
+        "{page}"
+    );
     drop(host);
 }
 

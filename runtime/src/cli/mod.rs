@@ -20,6 +20,7 @@ mod schedules;
 mod service;
 mod shadow;
 pub mod tooling;
+mod watches;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -237,6 +238,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Each watch: what it watches, what it last saw, its latest run.
+    Watches {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -348,6 +355,7 @@ impl Cli {
                 | Command::Shadow { .. }
                 | Command::Approvals { .. }
                 | Command::Webhooks { .. }
+                | Command::Watches { .. }
                 | Command::Schedule { .. }
         )
     }
@@ -419,6 +427,7 @@ impl Cli {
             } => shadow::report(config, &since, json).await,
             Command::Approvals { limit, json } => approvals::list(config, limit, json).await,
             Command::Webhooks { webhook, limit, json } => webhooks::list(config, webhook, limit, json).await,
+            Command::Watches { json } => watches::list(config, json).await,
             Command::Schedule { .. } => unreachable!("handled before the config is read"),
         }
     }

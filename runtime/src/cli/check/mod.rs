@@ -36,6 +36,8 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     findings.extend(check_http(&config));
     findings.extend(check_process(&config));
     findings.extend(check_webhooks(&config));
+    findings.extend(check_files(&config));
+    findings.extend(check_watches(&config));
     let mut failed = false;
     for finding in findings {
         match finding {
@@ -233,6 +235,64 @@ fn check_webhooks(config: &Config) -> Vec<Finding> {
                 "webhooks.{}.verify: the environment variable `{variable}` is not set: every request to it would be answered 503",
                 hook.name
             )));
+        }
+    }
+    findings
+}
+
+/// Each plugin's granted directories: they must exist to be preopened.
+fn check_files(config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for plugin in &config.plugins {
+        let Some(files) = &plugin.files else { continue };
+        for dir in files.read.iter().chain(&files.write) {
+            findings.push(if dir.host.is_dir() {
+                Finding::Ok(format!(
+                    "plugins.{}.files: ok, {} as {}",
+                    plugin.name,
+                    dir.host.display(),
+                    dir.guest
+                ))
+            } else {
+                Finding::Error(format!(
+                    "plugins.{}.files: {} is not a directory here: the plugin would not see {}",
+                    plugin.name,
+                    dir.host.display(),
+                    dir.guest
+                ))
+            });
+        }
+    }
+    findings
+}
+
+/// Each watch: its directories exist, and its plugin may read them.
+fn check_watches(config: &Config) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for watch in &config.watches {
+        let grant = config.plugin(watch.plugin.as_str()).and_then(|p| p.files.clone());
+        for path in &watch.paths {
+            if !path.is_dir() {
+                findings.push(Finding::Error(format!(
+                    "watches.{}.paths: {} is not a directory here",
+                    watch.name,
+                    path.display()
+                )));
+                continue;
+            }
+            let covered = grant
+                .as_deref()
+                .is_some_and(|g| g.read.iter().chain(&g.write).any(|d| path.starts_with(&d.host)));
+            findings.push(if covered {
+                Finding::Ok(format!("watches.{}: ok, {} runs `{}`", watch.name, path.display(), watch.plugin))
+            } else {
+                Finding::Warning(format!(
+                    "watches.{}: `{}` has no `files` grant covering {}: it is told what changed but cannot read it",
+                    watch.name,
+                    watch.plugin,
+                    path.display()
+                ))
+            });
         }
     }
     findings

@@ -19,6 +19,7 @@ use crate::plugin::loads::{self, LoadOutcome};
 use crate::serve::control;
 use crate::triggers::schedule;
 use crate::triggers::telegram::chat_calls::shadow_report;
+use crate::triggers::watch::seen::records as watch_records;
 use crate::triggers::webhooks::deliveries;
 
 /// How many runs each schedule's strip shows.
@@ -47,6 +48,8 @@ pub struct Status {
     pub claude: Option<ClaudeStatus>,
     /// The webhooks' latest deliveries, if configured.
     pub webhooks: Option<WebhooksStatus>,
+    /// The watches, by name.
+    pub watches: Vec<WatchStatus>,
     /// The host's memory.
     pub memory: Memory,
 }
@@ -189,6 +192,23 @@ pub struct WebhooksStatus {
     pub listen: String,
     /// The latest deliveries, newest first.
     pub deliveries: Vec<DeliveryStatus>,
+}
+
+/// One watch as the page shows it.
+#[derive(Debug, Serialize)]
+pub struct WatchStatus {
+    /// Its name.
+    pub name: String,
+    /// What it watches: the directories, with the pattern.
+    pub what: String,
+    /// The plugin it runs.
+    pub plugin: String,
+    /// When it last took stock, host time, and how many files it saw.
+    pub seen: Option<String>,
+    /// Its runs in all, and how the latest ended.
+    pub runs: String,
+    /// Whether the latest run failed.
+    pub failed: bool,
 }
 
 /// One delivery as the page shows it.
@@ -413,6 +433,38 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         }),
         None => None,
     };
+    let seen = watch_records(db).await?;
+    let watches = config
+        .watches
+        .iter()
+        .map(|w| {
+            let record = seen.iter().find(|r| r.watch == w.name);
+            let paths: Vec<String> = w.paths.iter().map(|p| p.display().to_string()).collect();
+            WatchStatus {
+                name: w.name.clone(),
+                what: match &w.pattern {
+                    Some(pattern) => format!("{pattern} in {}", paths.join(", ")),
+                    None => paths.join(", "),
+                },
+                plugin: w.plugin.to_string(),
+                seen: record.map(|r| format!("{} ({} files)", local(r.seen_at), r.files)),
+                runs: match record {
+                    Some(r) => format!(
+                        "{} run(s){}",
+                        r.runs,
+                        r.last_outcome
+                            .as_deref()
+                            .map(|o| format!(", latest {o}"))
+                            .unwrap_or_default()
+                    ),
+                    None => "not started".to_owned(),
+                },
+                failed: record
+                    .and_then(|r| r.last_outcome.as_deref())
+                    .is_some_and(|o| o != "succeeded"),
+            }
+        })
+        .collect();
     let heartbeat = control::last_heartbeat(db).await?;
     Ok(Status {
         generated_at: local(now),
@@ -424,6 +476,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         telegram,
         claude,
         webhooks,
+        watches,
         memory: Memory::now(),
     })
 }
