@@ -68,11 +68,17 @@ fn launch_agents_on_a_schedule_become_schedules_and_the_others_are_listed() {
     let agents = launch_agents();
     let (ok, stdout, stderr) = import(&setup, agents.path(), &[]);
     assert!(ok, "{stdout}{stderr}");
-    assert!(stdout.starts_with("imported 6 of 11 jobs"), "{stdout}");
+    assert!(stdout.starts_with("imported 8 of 11 jobs"), "{stdout}");
+    assert!(
+        stdout.contains("watch `com-acme-inbox-watcher`: /Users/anna/Scans  (WatchPaths)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("watch `com-acme-outbox`: /Users/anna/Outbox, run until it is empty  (QueueDirectories)"),
+        "{stdout}"
+    );
     for (label, reason) in [
         ("com.acme.proxy", "KeepAlive: a daemon launchd keeps running"),
-        ("com.acme.inbox-watcher", "WatchPaths: it runs when files change"),
-        ("com.acme.outbox", "QueueDirectories: it runs when files arrive"),
         (
             "com.acme.camera-import",
             "StartOnMount: it runs when a volume mounts",
@@ -177,7 +183,7 @@ fn launch_agents_on_a_schedule_become_schedules_and_the_others_are_listed() {
     assert!(stdout.starts_with("imported 0 of 11 jobs"), "{stdout}");
     assert_eq!(
         stdout.matches("already imported: plugins.com-acme-").count(),
-        6,
+        8,
         "{stdout}"
     );
     assert_eq!(std::fs::read_to_string(setup.config_path()).unwrap(), config);
@@ -235,4 +241,65 @@ fn a_file_that_is_not_a_launch_agent_is_named_with_why() {
             && stdout.contains("StartCalendarInterval.Hour: must be a number from 0 to 23"),
         "{stdout}"
     );
+}
+
+/// An executable shell script at `path`.
+fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Waits (up to 30 s) for `done` to hold.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change() {
+    let setup = Setup::new();
+    setup.config(vec![]);
+    let root = setup.dir.path().canonicalize().unwrap();
+    for dir in ["Scans", "Outbox", "sent", "bin"] {
+        std::fs::create_dir(root.join(dir)).unwrap();
+    }
+    // The realistic plists, pointed at this test's directories.
+    let agents = tempfile::tempdir().unwrap();
+    for label in ["com.acme.inbox-watcher", "com.acme.outbox"] {
+        let text = std::fs::read_to_string(repo_root().join(format!("tests/fixtures/launchd/{label}.plist"))).unwrap();
+        let text = text.replace("/Users/anna", root.to_str().unwrap());
+        std::fs::write(agents.path().join(format!("{label}.plist")), text).unwrap();
+    }
+    // file-scans records what it is told; send-outbox sends one file a run.
+    script(&root.join("bin/file-scans"), &format!("cat >> {}/told.txt", root.display()));
+    script(
+        &root.join("bin/send-outbox"),
+        &format!("IFS=\"$(printf '\\t')\" read -r kind path; mv \"$path\" {}/sent/", root.display()),
+    );
+    let (ok, stdout, stderr) = import(&setup, agents.path(), &[]);
+    assert!(ok && stdout.starts_with("imported 2 of 2 jobs"), "{stdout}{stderr}");
+
+    let host = crate::support::RunningHost::start(&setup);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::write(root.join("Scans/receipt.pdf"), "scanned").unwrap();
+    for i in 0..3 {
+        std::fs::write(root.join(format!("Outbox/mail-{i}.eml")), "to send").unwrap();
+    }
+    let told = root.join("told.txt");
+    wait_for("file-scans was told of the scan", || {
+        std::fs::read_to_string(&told).is_ok_and(|t| t.contains("receipt.pdf"))
+    });
+    assert_eq!(
+        std::fs::read_to_string(&told).unwrap(),
+        format!("created\t{}/Scans/receipt.pdf\n", root.display())
+    );
+    wait_for("the outbox emptied, one file a run", || {
+        std::fs::read_dir(root.join("sent")).unwrap().count() == 3
+    });
+    assert_eq!(std::fs::read_dir(root.join("Outbox")).unwrap().count(), 0);
+    drop(host);
 }

@@ -8,7 +8,15 @@
 //! is a succeeded run whose summary ends with the tail of the output; any
 //! other exit, a signal or the deadline is a failed run (retried per the
 //! schedule) whose error says which, with the tail of stderr.
+//!
+//! Started by a watch (as `mission import launchd` sets up `WatchPaths` and
+//! `QueueDirectories` jobs), the program gets the changed files on its
+//! standard input, one a line: the change (`created`, `modified`,
+//! `removed`), a tab, and the file's absolute path, from config `watched`
+//! (a JSON object: each watch's directory by name). launchd gives such a
+//! job nothing; a script that reads no input is unaffected.
 
+use mission_task_sdk::mission::plugin::event;
 use mission_task_sdk::mission::plugin::process::{self, Command};
 use mission_task_sdk::{config_value, export_task, Guest, Invocation, Outcome};
 
@@ -34,10 +42,15 @@ impl Guest for RunCommand {
             ),
             None => None,
         };
+        let stdin = match (config_value(config, "stdin"), event::watch()) {
+            (Some(stdin), _) => Some(stdin.as_bytes().to_vec()),
+            (None, Some(watch)) => Some(changed_paths(config_value(config, "watched"), &watch)?.into_bytes()),
+            (None, None) => None,
+        };
         let finished = process::run(&Command {
             program: program.to_owned(),
             args,
-            stdin: config_value(config, "stdin").map(|s| s.as_bytes().to_vec()),
+            stdin,
             timeout_ms,
         })?;
         let took = format!("{} ms", finished.duration_ms);
@@ -56,6 +69,33 @@ impl Guest for RunCommand {
             )),
         }
     }
+}
+
+/// `KIND<tab>PATH` lines for the changes `watch` saw, each path absolute
+/// under its watch's directory in `watched`.
+fn changed_paths(watched: Option<&str>, watch: &event::WatchEvent) -> Result<String, String> {
+    let dirs: std::collections::BTreeMap<String, String> = match watched {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|_| format!("config `watched`: `{json}` is not a JSON object of directories"))?,
+        None => Default::default(),
+    };
+    let dir = dirs.get(&watch.watch).map(String::as_str).unwrap_or("");
+    Ok(watch
+        .changes
+        .iter()
+        .map(|change| {
+            let kind = match change.kind {
+                event::ChangeKind::Created => "created",
+                event::ChangeKind::Modified => "modified",
+                event::ChangeKind::Removed => "removed",
+            };
+            let path = match dir {
+                "" => change.path.clone(),
+                dir => format!("{}/{}", dir.trim_end_matches('/'), change.path),
+            };
+            format!("{kind}\t{path}\n")
+        })
+        .collect())
 }
 
 /// The last lines of `output`, after a colon and a line break, if any.

@@ -1,5 +1,6 @@
 //! `mission import launchd PATH...`: LaunchAgents brought over as
-//! `run-command` plugins with schedules, and a report of what was not.
+//! `run-command` plugins with schedules and watches, and a report of what
+//! was not.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -96,9 +97,28 @@ fn render(job: Job, wasm: &Path) -> Written {
     );
     let _ = writeln!(block, "timeout = \"1h\"");
     let args = serde_json::to_string(&job.args).expect("strings serialize");
+    let watch_names: Vec<String> = (0..job.watches.len())
+        .map(|i| match i {
+            0 => name.clone(),
+            i => format!("{name}-{}", i + 1),
+        })
+        .collect();
+    // Each watch's directory, for run-command to hand the changed paths on.
+    let watched: std::collections::BTreeMap<&str, String> = watch_names
+        .iter()
+        .zip(&job.watches)
+        .map(|(n, w)| (n.as_str(), w.dir.display().to_string()))
+        .collect();
+    let watched = match watched.is_empty() {
+        true => String::new(),
+        false => format!(
+            ", watched = {}",
+            toml_string(&serde_json::to_string(&watched).expect("strings serialize"))
+        ),
+    };
     let _ = writeln!(
         block,
-        "config = {{ program = {}, args = {} }}",
+        "config = {{ program = {}, args = {}{watched} }}",
         toml_string(&job.program.display().to_string()),
         toml_string(&args)
     );
@@ -124,6 +144,21 @@ fn render(job: Job, wasm: &Path) -> Written {
         let _ = writeln!(block, "workdir = {}", toml_string(&workdir.display().to_string()));
     }
     let _ = writeln!(block, "timeout = \"1h\"");
+    for (watch_name, watch) in watch_names.iter().zip(&job.watches) {
+        // A disabled job's watch is written commented out: watches cannot be paused.
+        let off = if job.disabled { "# " } else { "" };
+        let _ = writeln!(block, "\n# From {} (the changed paths reach the program on its standard input).", watch.from());
+        let _ = writeln!(block, "{off}[watches.{watch_name}]");
+        let _ = writeln!(block, "{off}paths = [{}]", toml_string(&watch.dir.display().to_string()));
+        if let Some(file) = &watch.file {
+            let _ = writeln!(block, "{off}pattern = {}", toml_string(file));
+        }
+        let _ = writeln!(block, "{off}plugin = {}", toml_string(name));
+        let _ = writeln!(block, "{off}debounce = \"1s\"");
+        if watch.queue {
+            let _ = writeln!(block, "{off}until_empty = true");
+        }
+    }
     let schedules = job
         .timings
         .iter()
@@ -225,6 +260,19 @@ fn report(config: &Config, imported: &[Written], skipped: &[(String, PathBuf, St
         );
         for ((name, _), timing) in written.schedules.iter().zip(&job.timings) {
             println!("    schedule `{name}`: {timing}  ({})", timing.from());
+        }
+        for (i, watch) in job.watches.iter().enumerate() {
+            let name = match i {
+                0 => job.name.clone(),
+                i => format!("{}-{}", job.name, i + 1),
+            };
+            let what = match &watch.file {
+                Some(file) => format!("{file} in {}", watch.dir.display()),
+                None => watch.dir.display().to_string(),
+            };
+            let queue = if watch.queue { ", run until it is empty" } else { "" };
+            let off = if job.disabled { " (commented out: it is Disabled in launchd)" } else { "" };
+            println!("    watch `{name}`: {what}{queue}  ({}){off}", watch.from());
         }
         if job.disabled {
             let names: Vec<&str> = written.schedules.iter().map(|(n, _)| n.as_str()).collect();

@@ -1,7 +1,9 @@
 //! LaunchAgent plists (XML or binary) read as jobs: the program and its
 //! arguments, environment and working directory, and when launchd starts
-//! it, mapped to schedules. Jobs launchd starts for other reasons (kept
-//! alive, on file changes, on mounts) are reported, not imported.
+//! it, mapped to schedules (`StartCalendarInterval`, `StartInterval`) and
+//! watches (`WatchPaths`, `QueueDirectories`). Jobs launchd starts for
+//! other reasons (kept alive, on sockets, on mounts) are reported, not
+//! imported.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,8 +38,10 @@ pub struct Job {
     pub env: BTreeMap<String, String>,
     /// `WorkingDirectory`.
     pub workdir: Option<PathBuf>,
-    /// When it runs: one or more schedules.
+    /// When it runs: schedules, if any.
     pub timings: Vec<ImportedTiming>,
+    /// What it watches, if anything.
+    pub watches: Vec<ImportedWatch>,
     /// `Disabled`: imported paused.
     pub disabled: bool,
     /// What the reader noticed and the user should know.
@@ -53,6 +57,28 @@ pub struct Skipped {
     pub label: Option<String>,
     /// Why it is not imported.
     pub reason: String,
+}
+
+/// A `WatchPaths` or `QueueDirectories` entry, as a watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedWatch {
+    /// The directory watched.
+    pub dir: PathBuf,
+    /// For a watched file, its name (the watch's pattern).
+    pub file: Option<String>,
+    /// `QueueDirectories`: run while the directory is not empty.
+    pub queue: bool,
+}
+
+impl ImportedWatch {
+    /// The launchd key it came from.
+    pub fn from(&self) -> &'static str {
+        if self.queue {
+            "QueueDirectories"
+        } else {
+            "WatchPaths"
+        }
+    }
 }
 
 /// When an imported schedule fires, and which launchd key said so.
@@ -131,14 +157,30 @@ pub fn read(file: &Path) -> Result<Job, Skipped> {
             .ok_or_else(|| skip("StartInterval: must be a positive number of seconds".into()))?;
         timings.push(interval_timing(seconds as u64));
     }
+    let mut notes = Vec::new();
+    let mut watches = Vec::new();
+    for (key, queue) in [("WatchPaths", false), ("QueueDirectories", true)] {
+        let Some(value) = dict.get(key) else { continue };
+        let paths = value
+            .as_array()
+            .ok_or_else(|| skip(format!("{key}: must be an array of paths")))?;
+        for path in paths {
+            let path = path
+                .as_string()
+                .filter(|p| p.starts_with('/') || p.starts_with("~/"))
+                .ok_or_else(|| skip(format!("{key}: each entry must be an absolute path")))?;
+            let (watch, note) = watch_for(path, queue);
+            notes.extend(note);
+            watches.push(watch);
+        }
+    }
     let run_at_load = dict.get("RunAtLoad").and_then(Value::as_boolean) == Some(true);
-    if timings.is_empty() {
+    if timings.is_empty() && watches.is_empty() {
         return Err(skip(match run_at_load {
             true => "RunAtLoad only: it runs once at login, on no schedule".into(),
             false => "no StartCalendarInterval or StartInterval: launchd starts it only on demand".into(),
         }));
     }
-    let mut notes = Vec::new();
     if run_at_load {
         notes.push(
             "RunAtLoad: launchd also ran it at login; here it runs at its times, \
@@ -211,13 +253,14 @@ pub fn read(file: &Path) -> Result<Job, Skipped> {
         env,
         workdir,
         timings,
+        watches,
         disabled: dict.get("Disabled").and_then(Value::as_boolean) == Some(true),
         notes,
     })
 }
 
 /// The keys the import maps (or that say it is not a schedule).
-const MAPPED_KEYS: [&str; 11] = [
+const MAPPED_KEYS: [&str; 13] = [
     "Label",
     "Program",
     "ProgramArguments",
@@ -225,6 +268,8 @@ const MAPPED_KEYS: [&str; 11] = [
     "WorkingDirectory",
     "StartCalendarInterval",
     "StartInterval",
+    "WatchPaths",
+    "QueueDirectories",
     "RunAtLoad",
     "Disabled",
     "KeepAlive",
@@ -244,14 +289,6 @@ fn not_a_schedule(dict: &Dictionary) -> Option<String> {
     }
     let reasons = [
         (
-            "WatchPaths",
-            "WatchPaths: it runs when files change, not on a schedule",
-        ),
-        (
-            "QueueDirectories",
-            "QueueDirectories: it runs when files arrive, not on a schedule",
-        ),
-        (
             "Sockets",
             "Sockets: launchd starts it on connections, not on a schedule",
         ),
@@ -265,6 +302,45 @@ fn not_a_schedule(dict: &Dictionary) -> Option<String> {
     }
     (dict.get("StartOnMount").and_then(Value::as_boolean) == Some(true))
         .then(|| "StartOnMount: it runs when a volume mounts, not on a schedule".to_owned())
+}
+
+/// A watched path as a watch: a directory, or a file as its directory
+/// with its name for the pattern. Which one it is is read from this
+/// machine when the path is here; otherwise a name with a `.` is taken
+/// for a file, and the note says so.
+fn watch_for(path: &str, queue: bool) -> (ImportedWatch, Option<String>) {
+    let path = PathBuf::from(path);
+    let as_dir = ImportedWatch {
+        dir: path.clone(),
+        file: None,
+        queue,
+    };
+    let as_file = || {
+        let name = path.file_name()?.to_str()?.to_owned();
+        Some(ImportedWatch {
+            dir: path.parent()?.to_path_buf(),
+            file: Some(name),
+            queue,
+        })
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() || queue => (as_dir, None),
+        Ok(_) => (as_file().unwrap_or(as_dir), None),
+        Err(_) => {
+            let looks_like_file = !queue && path.extension().is_some();
+            let watch = if looks_like_file { as_file() } else { None }.unwrap_or(as_dir);
+            let note = format!(
+                "{}: {} is not on this machine; watched as {}",
+                watch.from(),
+                path.display(),
+                match &watch.file {
+                    Some(name) => format!("the file {name} in {}", watch.dir.display()),
+                    None => "a directory".to_owned(),
+                }
+            );
+            (watch, Some(note))
+        }
+    }
 }
 
 /// `Program` and `ProgramArguments` as the program and its arguments.
