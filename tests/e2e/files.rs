@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{guest, PluginSpec, Setup};
+use crate::support::{guest, python_guest, PluginSpec, Setup};
 
 /// Directories beside the config: `exports/` (granted read), `out/`
 /// (granted write), `sibling/` and `secret.txt` (not granted), with a
@@ -154,4 +154,35 @@ fn writes_past_max_write_are_refused_with_the_wasi_error_and_each_call_starts_at
     assert_eq!(result(&results, "append /write/out/a 200")["ok"], false);
     assert_eq!(record["files_written"], 900, "{record}");
     assert_eq!(std::fs::read(setup.dir.path().join("out/a")).unwrap().len(), 900);
+}
+
+#[test]
+fn a_python_plugin_uses_open_on_its_directories_and_only_there() {
+    let setup = Setup::new();
+    tree(setup.dir.path());
+    let spec = |name: &str, read: &str, write: &str| {
+        PluginSpec::task(name, python_guest("probe")).with(&format!(
+            "grants = [\"files\"]\nconfig = {{ read = {read:?}, write = {write:?} }}\n\
+             [plugins.{name}.files]\nread = [\"exports\"]\nwrite = [\"out\"]"
+        ))
+    };
+    setup.config(vec![
+        spec("granted", "/read/exports/leads.csv", "/write/out/py.txt"),
+        spec("outside", "/read/exports/secret-link", "/read/exports/py.txt"),
+    ]);
+    let (ok, record) = setup.run_json("granted");
+    assert!(ok, "{record}");
+    let summary = record["summary"].as_str().unwrap();
+    assert!(summary.contains("read=reached 'name,email"), "{summary}");
+    assert!(summary.contains("write=reached 17"), "{summary}");
+    assert!(summary.contains("root=refused"), "only the grant's directories: {summary}");
+    assert_eq!(
+        std::fs::read_to_string(setup.dir.path().join("out/py.txt")).unwrap(),
+        "written by python"
+    );
+    let (ok, record) = setup.run_json("outside");
+    assert!(ok, "{record}");
+    let summary = record["summary"].as_str().unwrap();
+    assert!(summary.contains("read=refused") && summary.contains("write=refused"), "{summary}");
+    assert!(!setup.dir.path().join("exports/py.txt").exists());
 }

@@ -1,7 +1,8 @@
 """Test fixture in Python: a task plugin that probes its sandbox and reports
 what it reached, one `key=value` a line: files it could list or read, its
 environment, its arguments, and whether a socket connected. The host grants
-none of them."""
+none of them. With config `read` or `write` (paths), it also reads or
+writes that file with `open()`, as a `files` grant allows."""
 
 import os
 import socket
@@ -28,4 +29,9 @@ class WitWorld(World):
             f"argv={sys.argv[1:]}",
             f"socket={attempt(lambda: socket.create_connection(('127.0.0.1', 9), timeout=1))}",
         ]
+        config = dict(invocation.config)
+        if "read" in config:
+            lines.append(f"read={attempt(lambda: open(config['read']).read(200))}")
+        if "write" in config:
+            lines.append(f"write={attempt(lambda: open(config['write'], 'w').write('written by python'))}")
         return Outcome(summary="\n".join(lines))
