@@ -21,7 +21,7 @@
 //! - [`host`]: the core — load, reload and call plugins, record runs —
 //!   knowing nothing of what drives it.
 //! - [`triggers`]: the other axis — what starts plugins (schedules, the
-//!   Telegram bot, webhooks), each reaching the host through a narrow
+//!   Telegram bot, webhooks, watches), each reaching the host through a narrow
 //!   [`triggers::Invoker`].
 //! - [`serve`]: `mission up`: the triggers, hot reload, the control channel,
 //!   pruning and the status page wired around one host.

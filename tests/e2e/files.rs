@@ -175,7 +175,10 @@ fn a_python_plugin_uses_open_on_its_directories_and_only_there() {
     let summary = record["summary"].as_str().unwrap();
     assert!(summary.contains("read=reached 'name,email"), "{summary}");
     assert!(summary.contains("write=reached 17"), "{summary}");
-    assert!(summary.contains("root=refused"), "only the grant's directories: {summary}");
+    assert!(
+        summary.contains("root=refused"),
+        "only the grant's directories: {summary}"
+    );
     assert_eq!(
         std::fs::read_to_string(setup.dir.path().join("out/py.txt")).unwrap(),
         "written by python"
@@ -183,6 +186,9 @@ fn a_python_plugin_uses_open_on_its_directories_and_only_there() {
     let (ok, record) = setup.run_json("outside");
     assert!(ok, "{record}");
     let summary = record["summary"].as_str().unwrap();
-    assert!(summary.contains("read=refused") && summary.contains("write=refused"), "{summary}");
+    assert!(
+        summary.contains("read=refused") && summary.contains("write=refused"),
+        "{summary}"
+    );
     assert!(!setup.dir.path().join("exports/py.txt").exists());
 }

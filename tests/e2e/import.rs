@@ -74,7 +74,9 @@ fn launch_agents_on_a_schedule_become_schedules_and_the_others_are_listed() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("watch `com-acme-outbox`: /Users/anna/Outbox, run until it is empty  (QueueDirectories)"),
+        stdout.contains(
+            "watch `com-acme-outbox`: /Users/anna/Outbox, run until it is empty  (QueueDirectories)"
+        ),
         "{stdout}"
     );
     for (label, reason) in [
@@ -270,18 +272,28 @@ fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change()
     // The realistic plists, pointed at this test's directories.
     let agents = tempfile::tempdir().unwrap();
     for label in ["com.acme.inbox-watcher", "com.acme.outbox"] {
-        let text = std::fs::read_to_string(repo_root().join(format!("tests/fixtures/launchd/{label}.plist"))).unwrap();
+        let text = std::fs::read_to_string(repo_root().join(format!("tests/fixtures/launchd/{label}.plist")))
+            .unwrap();
         let text = text.replace("/Users/anna", root.to_str().unwrap());
         std::fs::write(agents.path().join(format!("{label}.plist")), text).unwrap();
     }
     // file-scans records what it is told; send-outbox sends one file a run.
-    script(&root.join("bin/file-scans"), &format!("cat >> {}/told.txt", root.display()));
+    script(
+        &root.join("bin/file-scans"),
+        &format!("cat >> {}/told.txt", root.display()),
+    );
     script(
         &root.join("bin/send-outbox"),
-        &format!("IFS=\"$(printf '\\t')\" read -r kind path; mv \"$path\" {}/sent/", root.display()),
+        &format!(
+            "IFS=\"$(printf '\\t')\" read -r kind path; mv \"$path\" {}/sent/",
+            root.display()
+        ),
     );
     let (ok, stdout, stderr) = import(&setup, agents.path(), &[]);
-    assert!(ok && stdout.starts_with("imported 2 of 2 jobs"), "{stdout}{stderr}");
+    assert!(
+        ok && stdout.starts_with("imported 2 of 2 jobs"),
+        "{stdout}{stderr}"
+    );
 
     let host = crate::support::RunningHost::start(&setup);
     std::thread::sleep(std::time::Duration::from_millis(500));

@@ -147,9 +147,17 @@ fn render(job: Job, wasm: &Path) -> Written {
     for (watch_name, watch) in watch_names.iter().zip(&job.watches) {
         // A disabled job's watch is written commented out: watches cannot be paused.
         let off = if job.disabled { "# " } else { "" };
-        let _ = writeln!(block, "\n# From {} (the changed paths reach the program on its standard input).", watch.from());
+        let _ = writeln!(
+            block,
+            "\n# From {} (the changed paths reach the program on its standard input).",
+            watch.from()
+        );
         let _ = writeln!(block, "{off}[watches.{watch_name}]");
-        let _ = writeln!(block, "{off}paths = [{}]", toml_string(&watch.dir.display().to_string()));
+        let _ = writeln!(
+            block,
+            "{off}paths = [{}]",
+            toml_string(&watch.dir.display().to_string())
+        );
         if let Some(file) = &watch.file {
             let _ = writeln!(block, "{off}pattern = {}", toml_string(file));
         }
@@ -270,8 +278,16 @@ fn report(config: &Config, imported: &[Written], skipped: &[(String, PathBuf, St
                 Some(file) => format!("{file} in {}", watch.dir.display()),
                 None => watch.dir.display().to_string(),
             };
-            let queue = if watch.queue { ", run until it is empty" } else { "" };
-            let off = if job.disabled { " (commented out: it is Disabled in launchd)" } else { "" };
+            let queue = if watch.queue {
+                ", run until it is empty"
+            } else {
+                ""
+            };
+            let off = if job.disabled {
+                " (commented out: it is Disabled in launchd)"
+            } else {
+                ""
+            };
             println!("    watch `{name}`: {what}{queue}  ({}){off}", watch.from());
         }
         if job.disabled {
