@@ -112,7 +112,12 @@ fn check_passes_on_the_shipped_config_without_claude_and_names_what_is_unavailab
     let setup = Setup::new();
     let shipped = std::fs::read_to_string(repo_root().join("mission.toml")).unwrap();
     let plugins = repo_root().join("plugins/target/");
-    let config = shipped.replace("\"plugins/target/", &format!("\"{}", plugins.display()));
+    let config = shipped
+        .replace("\"plugins/target/", &format!("\"{}", plugins.display()))
+        .replace(
+            "\"plugins/exports-report/",
+            &format!("\"{}/", repo_root().join("plugins/exports-report").display()),
+        );
     std::fs::write(setup.config_path(), config).unwrap();
     std::fs::create_dir_all(setup.dir.path().join("schedules")).unwrap();
     for schedule in ["morning-briefing", "heartbeat"] {
@@ -133,6 +138,25 @@ fn check_passes_on_the_shipped_config_without_claude_and_names_what_is_unavailab
         "{stdout}"
     );
     assert!(stdout.contains("schedule `morning-briefing`: ok"), "{stdout}");
+    // The examples of the files grant, the watch and the webhook.
+    assert!(
+        stdout.contains("as /read/exports") && stdout.contains("as /write/reports"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("watches.new-exports: ok"), "{stdout}");
+    assert!(
+        stdout.contains("webhooks.leads: ok, POST http://127.0.0.1:8641/hooks/leads runs `lead-alert`"),
+        "{stdout}"
+    );
+    let (ok, record) = setup.run_json("exports-report");
+    assert!(ok, "{record}");
+    assert!(
+        record["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 rows in 1 files"),
+        "{record}"
+    );
     // All three languages load.
     for plugin in ["assistant", "assistant-py", "tally-js"] {
         let line = stdout

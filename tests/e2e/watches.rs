@@ -190,3 +190,36 @@ fn a_queue_directory_runs_until_empty_and_stops_at_its_bound() {
     assert_eq!(std::fs::read_dir(&inbox).unwrap().count(), 2);
     drop(host);
 }
+
+#[test]
+fn a_changed_watch_applies_without_a_restart() {
+    let setup = setup("", "paths = [\"exports\"]\ndebounce = \"200ms\"");
+    write(
+        &setup.dir.path().join("exports"),
+        "there.csv",
+        "seen at the start",
+    );
+    let mut host = RunningHost::start(&setup);
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(setup.config_path()).unwrap();
+    std::fs::write(
+        setup.config_path(),
+        text.replace("paths = [\"exports\"]", "paths = [\"inbox\"]"),
+    )
+    .unwrap();
+    host.wait_for_log("the watches start again");
+    std::thread::sleep(Duration::from_millis(500));
+    write(
+        &setup.dir.path().join("exports"),
+        "ignored.csv",
+        "no longer watched",
+    );
+    write(&setup.dir.path().join("inbox"), "seen.csv", "watched now");
+    let all = wait_runs(&setup, 1);
+    // Only the new directory's file: the old one's are forgotten, not removed.
+    assert_eq!(
+        told(&all[0]),
+        [("created".to_owned(), "/write/inbox/seen.csv".to_owned())]
+    );
+    drop(host);
+}

@@ -164,6 +164,10 @@ impl Lane {
                 return;
             }
         };
+        // Directories no longer watched are forgotten, not reported removed.
+        if let Some(seen) = &mut seen {
+            seen.retain(|(root, _), _| self.config.paths.contains(root));
+        }
         // At start: what changed while the host was down, per `catch_up`.
         let now = seen::scan(&self.config, seen.as_ref().unwrap_or(&Files::new()));
         let first = match &seen {
