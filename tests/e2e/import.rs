@@ -295,8 +295,10 @@ fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change()
         "{stdout}{stderr}"
     );
 
-    let host = crate::support::RunningHost::start(&setup);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut host = crate::support::RunningHost::start(&setup);
+    // Both watches have taken stock.
+    host.wait_for_log("watch=\"com-acme-inbox-watcher\"");
+    host.wait_for_log("watch=\"com-acme-outbox\"");
     std::fs::write(root.join("Scans/receipt.pdf"), "scanned").unwrap();
     for i in 0..3 {
         std::fs::write(root.join(format!("Outbox/mail-{i}.eml")), "to send").unwrap();

@@ -182,6 +182,17 @@ impl Lane {
             seen = Some(now.clone());
         }
         let mut seen = seen.unwrap_or_default();
+        tracing::info!(
+            watch = self.config.name,
+            files = now.len(),
+            "watching {}",
+            self.config
+                .paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if self.config.until_empty && !now.is_empty() {
             seen = self.run_for(seen::present(&now), now).await;
         } else if !first.is_empty() {
