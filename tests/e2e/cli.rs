@@ -400,3 +400,31 @@ fn a_plugin_of_a_compatible_wit_version_loads_and_another_is_refused_naming_both
         "{stdout}{stderr}"
     );
 }
+
+#[test]
+fn the_plugins_table_lines_up_under_its_header_with_a_long_name() {
+    let setup = Setup::with_plugins(vec![
+        PluginSpec::task("briefing", guest("briefing")).with("grants = [\"state\"]"),
+        PluginSpec::task("com-acme-morning-briefing", guest("briefing")).with("grants = [\"state\"]"),
+    ]);
+    let host = RunningHost::start(&setup);
+    let output = setup.mission(&["plugins"]);
+    drop(host);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let mut lines = stdout.lines();
+    let header = lines.next().unwrap();
+    let columns: Vec<usize> = ["WORLD", "HASH", "LOADED AT", "LAST RELOAD"]
+        .iter()
+        .map(|c| header.find(c).unwrap())
+        .collect();
+    for line in lines {
+        for &at in &columns {
+            let (before, after) = line.split_at(at);
+            assert!(
+                before.ends_with(' ') && !after.starts_with(' '),
+                "a column out of line at {at}:\n{header}\n{line}"
+            );
+        }
+    }
+}

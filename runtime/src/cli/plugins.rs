@@ -32,9 +32,16 @@ pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<E
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let name_width = rows
+        .iter()
+        .filter_map(|row| row["name"].as_str())
+        .map(str::len)
+        .chain([6])
+        .max()
+        .unwrap_or(6);
     println!(
-        "{:<16} {:<6} {:<14} {:<26} LAST RELOAD",
-        "PLUGIN", "WORLD", "HASH", "LOADED AT"
+        "{:<name_width$} {:<6} {:<12} {:<19} LAST RELOAD",
+        "PLUGIN", "WORLD", "HASH", "LOADED AT (UTC)"
     );
     for row in &rows {
         let hash = row["hash"].as_str().map_or("-", |h| &h[..12]);
@@ -43,12 +50,16 @@ pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<E
             (Some(outcome), None) => outcome.to_owned(),
             _ => "-".to_owned(),
         };
+        let loaded_at = row["loaded_at"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map_or("never".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string());
         println!(
-            "{:<16} {:<6} {:<14} {:<26} {last}",
+            "{:<name_width$} {:<6} {:<12} {:<19} {last}",
             row["name"].as_str().unwrap_or_default(),
             row["world"].as_str().unwrap_or_default(),
             hash,
-            row["loaded_at"].as_str().unwrap_or("never"),
+            loaded_at,
         );
     }
     Ok(ExitCode::SUCCESS)

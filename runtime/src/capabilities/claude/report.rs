@@ -146,11 +146,11 @@ pub async fn cost_report(
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })
         .await?;
+    // A fold from +0.0: an empty `sum` of floats is -0.0, shown "$-0.00".
     let sum = |from: i64| {
         rows.iter()
             .filter(|r| r.at >= from)
-            .map(|r| r.cost_usd)
-            .sum::<f64>()
+            .fold(0.0, |total, r| total + r.cost_usd)
     };
     let (today_usd, month_usd, last_7_days_usd) = (sum(today), sum(month), sum(week_ago));
     let mut groups: BTreeMap<String, CostLine> = BTreeMap::new();
@@ -302,6 +302,18 @@ mod tests {
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[tokio::test]
+    async fn a_ledger_with_no_calls_spent_zero_never_minus_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let now = utc("2026-11-24T12:00:00Z");
+        let report = cost_report(&db, utc("2026-11-01T00:00:00Z"), GroupBy::Plugin, now, Tz::UTC)
+            .await
+            .unwrap();
+        let shown = [report.today_usd, report.month_usd, report.projected_month_usd].map(|usd| format!("${usd:.2}"));
+        assert_eq!(shown, ["$0.00", "$0.00", "$0.00"]);
     }
 
     #[tokio::test]

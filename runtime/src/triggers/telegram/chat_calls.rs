@@ -288,7 +288,7 @@ fn figures(rows: &[Row], days: f64) -> HandlerFigures {
         latencies[rank - 1]
     };
     let mean = |value: fn(&Row) -> f64| rows.iter().map(value).sum::<f64>() / n as f64;
-    let cost_usd: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    let cost_usd = rows.iter().fold(0.0, |total, r| total + r.cost_usd);
     let (errors, timeouts) = (count(ChatCallOutcome::Error), count(ChatCallOutcome::Timeout));
     HandlerFigures {
         plugin: rows[0].plugin.clone(),
