@@ -84,7 +84,7 @@ fn a_burst_of_changes_is_one_run_told_what_changed() {
     let exports = setup.dir.path().join("exports");
     write(&exports, "old.csv", "there before");
     let mut host = RunningHost::start(&setup);
-    host.wait_for_log_line(&["watching", "watch=\"w\""]); // it has taken stock
+    host.wait_for_logged(&["watching", "watch=\"w\""]); // it has taken stock
     for name in ["a.csv", "b.csv", "notes.txt"] {
         write(&exports, name, "new");
         std::thread::sleep(Duration::from_millis(50));
@@ -135,7 +135,7 @@ fn changes_made_while_the_host_was_down_start_one_run_at_start() {
     let exports = setup.dir.path().join("exports");
     write(&exports, "kept.csv", "seen at the first start");
     let mut host = RunningHost::start(&setup);
-    host.wait_for_log_line(&["watching", "watch=\"w\""]);
+    host.wait_for_logged(&["watching", "watch=\"w\""]);
     host.signal("-TERM");
     assert!(host.wait().0);
     assert!(runs(&setup).is_empty(), "a first start takes stock without a run");
@@ -167,7 +167,7 @@ fn a_queue_directory_runs_until_empty_and_stops_at_its_bound() {
     );
     let inbox = setup.dir.path().join("inbox");
     let mut host = RunningHost::start(&setup);
-    host.wait_for_log_line(&["watching", "watch=\"w\""]);
+    host.wait_for_logged(&["watching", "watch=\"w\""]);
     for i in 0..2 {
         write(&inbox, &format!("job-{i}"), "work");
     }
@@ -200,7 +200,7 @@ fn a_changed_watch_applies_without_a_restart() {
         "seen at the start",
     );
     let mut host = RunningHost::start(&setup);
-    host.wait_for_log_line(&["watching", "watch=\"w\""]);
+    host.wait_for_logged(&["watching", "watch=\"w\""]);
     let text = std::fs::read_to_string(setup.config_path()).unwrap();
     std::fs::write(
         setup.config_path(),

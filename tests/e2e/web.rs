@@ -113,6 +113,10 @@ fn next_three_oclock() -> String {
 fn every_route_answers_a_loopback_client() {
     let setup = setup("127.0.0.1:0");
     setup.schedule("typo", "plugin = \"briefing\"\ncron = \"0 25 * * *\"\n");
+    setup.schedule(
+        "berlin",
+        "plugin = \"briefing\"\ncron = \"0 7 * * *\"\ntimezone = \"Europe/Berlin\"\n",
+    );
     let (host, address) = start(&setup);
 
     let health = get(address, "/healthz", &[]);
@@ -126,7 +130,13 @@ fn every_route_answers_a_loopback_client() {
         page.headers
     );
     assert!(page.body.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
-    assert!(page.body.contains("0 3 * * *") && page.body.contains(&next_three_oclock()));
+    assert!(page.body.contains("0 3 * * *") && page.body.contains(&format!("{} UTC", next_three_oclock())));
+    // A schedule's next run in its own zone, named, not in the host's.
+    assert!(
+        page.body.contains(" 07:00:00 CET") || page.body.contains(" 07:00:00 CEST"),
+        "{}",
+        page.body
+    );
     assert!(
         page.body.contains("exit 3") && page.body.contains("disk full"),
         "{}",
@@ -160,7 +170,10 @@ fn every_route_answers_a_loopback_client() {
             .unwrap()
             .clone()
     };
-    assert_eq!(schedule("nightly")["next"], next_three_oclock());
+    assert_eq!(
+        schedule("nightly")["next"],
+        format!("{} UTC", next_three_oclock())
+    );
     assert_eq!(schedule("broken")["last"]["outcome"], "failed");
     assert!(schedule("broken")["last"]["error"]
         .as_str()

@@ -53,7 +53,9 @@ pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<E
         let loaded_at = row["loaded_at"]
             .as_str()
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .map_or("never".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string());
+            .map_or("never".to_owned(), |at| {
+                at.format("%Y-%m-%d %H:%M:%S").to_string()
+            });
         println!(
             "{:<name_width$} {:<6} {:<12} {:<19} {last}",
             row["name"].as_str().unwrap_or_default(),

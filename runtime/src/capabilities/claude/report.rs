@@ -312,7 +312,8 @@ mod tests {
         let report = cost_report(&db, utc("2026-11-01T00:00:00Z"), GroupBy::Plugin, now, Tz::UTC)
             .await
             .unwrap();
-        let shown = [report.today_usd, report.month_usd, report.projected_month_usd].map(|usd| format!("${usd:.2}"));
+        let shown =
+            [report.today_usd, report.month_usd, report.projected_month_usd].map(|usd| format!("${usd:.2}"));
         assert_eq!(shown, ["$0.00", "$0.00", "$0.00"]);
     }
 

@@ -111,7 +111,8 @@ pub struct ScheduleStatus {
     pub when: String,
     /// The zone the cron is read in.
     pub zone: String,
-    /// The next run, host time; none if paused or never.
+    /// The next run, in the schedule's own zone and named with it; none if
+    /// paused or never.
     pub next: Option<String>,
     /// How long until then: `in 3h 12m`.
     pub next_in: Option<String>,
@@ -300,7 +301,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
             plugin: s.plugin.clone(),
             when: s.timing.to_string(),
             zone: s.zone.name().to_owned(),
-            next: next.map(local),
+            next: next.map(|t| in_zone(t, s.zone)),
             next_in: next.map(|t| format!("in {}", span((t - now).to_std().unwrap_or_default()))),
             paused,
             last: strip.last().cloned(),
@@ -528,6 +529,13 @@ fn brief(error: &str, run: Option<i64>) -> String {
         });
     }
     brief
+}
+
+/// `2026-12-01 07:00:00 CET`: a time in `zone`, which it names.
+fn in_zone(time: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    time.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
 }
 
 /// `2026-12-01 07:30:00`, host time.
