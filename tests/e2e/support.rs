@@ -323,7 +323,11 @@ impl RunningHost {
     /// A line of the log, read so far or to come, that contains every one of
     /// `texts`; panics after 30 s.
     pub fn wait_for_logged(&mut self, texts: &[&str]) -> String {
-        match self.seen.lines().find(|line| texts.iter().all(|t| line.contains(t))) {
+        match self
+            .seen
+            .lines()
+            .find(|line| texts.iter().all(|t| line.contains(t)))
+        {
             Some(line) => line.to_owned(),
             None => self.wait_for_log_line(texts),
         }
