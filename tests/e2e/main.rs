@@ -9,6 +9,7 @@ mod support;
 mod wat;
 mod web;
 
+mod alerts;
 mod approvals;
 mod chaos;
 mod claude;

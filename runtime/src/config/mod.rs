@@ -22,6 +22,7 @@
 //! config = { greeting = "Good morning" }
 //! ```
 
+pub mod alerts;
 pub mod claude;
 pub mod files;
 pub mod http;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::os::regular_file;
+use alerts::{AlertsConfig, RawAlerts};
 use claude::{ClaudeConfig, RawClaude};
 pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
@@ -96,6 +98,8 @@ pub struct Config {
     pub webhooks: Option<WebhooksConfig>,
     /// The watched directories, by name.
     pub watches: Vec<WatchConfig>,
+    /// Where failing jobs are told, if anywhere.
+    pub alerts: Option<AlertsConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -158,6 +162,11 @@ impl Config {
             .map(|webhooks| webhooks.validate(&plugins))
             .transpose()
             .map_err(error)?;
+        let alerts = raw
+            .alerts
+            .map(|alerts| alerts.validate(telegram.as_ref()))
+            .transpose()
+            .map_err(error)?;
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let watches = watches::validate(raw.watches, &plugins, base, home.as_deref()).map_err(error)?;
         Ok(Config {
@@ -172,6 +181,7 @@ impl Config {
             web,
             webhooks,
             watches,
+            alerts,
         })
     }
 
@@ -277,6 +287,8 @@ struct RawConfig {
     web: Option<RawWeb>,
     /// Webhooks.
     webhooks: Option<RawWebhooks>,
+    /// Where failing jobs are told.
+    alerts: Option<RawAlerts>,
     /// Watched directories. Example: `[watches.new-exports]`
     #[serde(default)]
     watches: BTreeMap<String, RawWatch>,

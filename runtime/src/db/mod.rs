@@ -292,6 +292,22 @@ const MIGRATIONS: &[&str] = &[
          mtime_ns INTEGER NOT NULL,
          PRIMARY KEY (watch, root, path)
      );",
+    // 16: messages the host sends itself (alerts), kept until sent, and
+    // each schedule's failure streak.
+    "CREATE TABLE outbox (
+         id INTEGER PRIMARY KEY,
+         chat_id INTEGER NOT NULL,
+         text TEXT NOT NULL,
+         queued_at INTEGER NOT NULL,
+         sent_at INTEGER
+     );
+     CREATE INDEX outbox_unsent ON outbox (id) WHERE sent_at IS NULL;
+     CREATE TABLE schedule_streaks (
+         schedule TEXT PRIMARY KEY,
+         failing_since INTEGER NOT NULL,
+         failures INTEGER NOT NULL,
+         alerted INTEGER NOT NULL
+     );",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::capabilities::notify::outbox;
 use crate::config::Config;
 use crate::db::Database;
 use crate::host::runs;
@@ -59,6 +60,13 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(control.run(until_stopped(stopped.clone())));
     parts.spawn(pruning::keep_pruned(host.clone(), until_stopped(stopped.clone())));
     parts.spawn(web::start(host.clone(), until_stopped(stopped.clone())));
+    if let Some(sender) = host.services().telegram.clone() {
+        parts.spawn(outbox::deliver(
+            db.clone(),
+            sender,
+            until_stopped(stopped.clone()),
+        ));
+    }
     // The first beat before saying so: once the host is up, `mission
     // trigger` and `mission reload` find it.
     let now = chrono::Utc::now();

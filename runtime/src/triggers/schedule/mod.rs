@@ -16,6 +16,8 @@
 //! retry_backoff = "30s"          # first wait; doubles each retry
 //! jitter = "10s"                 # random delay before each run, at most this
 //! config = { topic = "sales" }   # over the plugin's config values
+//! alert = true                   # told in [alerts] chat when it fails (the default)
+//! after_failures = 3             # consecutive failed runs before that (default: [alerts]')
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,6 +32,7 @@ use crate::config::units::HumanDuration;
 use crate::config::{scalar_values, Config, World};
 use crate::os::regular_file;
 
+mod alerts;
 pub mod clock;
 mod cron;
 pub mod scheduler;
@@ -93,6 +96,10 @@ pub struct Schedule {
     pub jitter: Duration,
     /// Config values laid over the plugin's, sorted by key.
     pub values: Vec<(String, String)>,
+    /// Whether its failures are told in `[alerts] chat`.
+    pub alert: bool,
+    /// Consecutive failed runs before it is told; `[alerts]`'s without one.
+    pub after_failures: Option<u32>,
 }
 
 impl Schedule {
@@ -131,6 +138,8 @@ struct RawSchedule {
     jitter: Option<HumanDuration>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
+    alert: Option<bool>,
+    after_failures: Option<u32>,
 }
 
 impl Schedule {
@@ -211,6 +220,11 @@ impl Schedule {
             retry_backoff: raw.retry_backoff.map_or(Duration::from_secs(30), |b| b.0),
             jitter: raw.jitter.map_or(Duration::ZERO, |j| j.0),
             values: values.into_iter().collect(),
+            alert: raw.alert.unwrap_or(true),
+            after_failures: match raw.after_failures {
+                Some(0) => return Err(error("after_failures: must be at least 1".into())),
+                other => other,
+            },
         })
     }
 }

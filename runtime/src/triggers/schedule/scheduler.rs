@@ -511,6 +511,8 @@ mod tests {
             retry_backoff: Duration::from_secs(10),
             jitter: Duration::ZERO,
             values: Vec::new(),
+            alert: true,
+            after_failures: None,
         }
     }
 

@@ -71,7 +71,19 @@ impl ScheduleRunner for Runner {
                 timeout: schedule.timeout,
             };
             match invoker.run(run).await {
-                Ok(record) => record.succeeded(),
+                Ok(record) => {
+                    // A fire ends with a success or its last attempt.
+                    let attempts = schedule.retries + 1;
+                    if record.succeeded() || attempt >= attempts {
+                        let alerts = invoker.config().alerts;
+                        if let Err(e) =
+                            super::alerts::after_fire(invoker.db(), &schedule, alerts, &record, attempt).await
+                        {
+                            tracing::error!(schedule = %schedule.name, "failed to note the run for alerts: {e:#}");
+                        }
+                    }
+                    record.succeeded()
+                }
                 Err(e) => {
                     tracing::error!(schedule = %schedule.name, "failed to run: {e:#}");
                     false
