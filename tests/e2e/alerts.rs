@@ -102,7 +102,7 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
 fn an_alert_queued_while_telegram_is_out_of_reach_is_sent_after_a_restart() {
     let fake = FakeTelegram::start();
     let setup = setup(&fake, 1);
-    let mut host = up(&setup, false);
+    let host = up(&setup, false);
     while failed_runs(&setup) < 1 {
         std::thread::sleep(Duration::from_millis(100));
     }
