@@ -125,3 +125,68 @@ fn an_alert_queued_while_telegram_is_out_of_reach_is_sent_after_a_restart() {
     );
     drop(host);
 }
+
+#[test]
+fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
+    let fake = FakeTelegram::start();
+    let setup = setup(&fake, 1000);
+    setup.schedule(
+        "yearly",
+        "plugin = \"job\"\ncron = \"0 4 1 1 *\"\ntimezone = \"Europe/Berlin\"\n\
+         config = { program = \"/bin/sh\", args = '[\"-c\", \"echo ran\"]' }\n",
+    );
+    let host = up(&setup, true);
+    fake.send_text(ANNA, ANNA as u64, "/schedules");
+    let listed = fake.wait_for_messages(ANNA, 1).remove(0);
+    assert!(listed.contains("backup: every 1s"), "{listed}");
+    assert!(
+        listed.contains("yearly: 0 4 1 1 * — next ") && listed.contains(" 04:00 CET, not run yet"),
+        "in the schedule's zone: {listed}"
+    );
+
+    // /run queues it like `mission trigger`; the run is recorded as a trigger.
+    fake.send_text(ANNA, ANNA as u64, "/run yearly");
+    assert!(fake.wait_for_messages(ANNA, 2)[1].starts_with("yearly runs now (request "));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let output = setup.mission(&["runs", "--schedule", "yearly", "--json"]);
+        let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        if runs.first().is_some_and(|r| r["outcome"] == "succeeded") {
+            assert_eq!(runs[0]["trigger"], "trigger");
+            assert!(runs[0]["request"].is_number(), "{runs:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no run of yearly: {runs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    while failed_runs(&setup) < 1 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fake.send_text(ANNA, ANNA as u64, "/pause backup");
+    assert_eq!(
+        fake.wait_for_messages(ANNA, 3)[2],
+        "backup is paused: /resume backup starts it again."
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = failed_runs(&setup);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(failed_runs(&setup), before, "a paused schedule does not run");
+    fake.send_text(ANNA, ANNA as u64, "/runs");
+    let failures = fake.wait_for_messages(ANNA, 4).remove(3);
+    assert!(
+        failures.contains("backup failed") && failures.contains("exit 3"),
+        "{failures}"
+    );
+    fake.send_text(ANNA, ANNA as u64, "/resume backup");
+    assert_eq!(
+        fake.wait_for_messages(ANNA, 5)[4],
+        "backup runs on its schedule again."
+    );
+    fake.send_text(ANNA, ANNA as u64, "/run nope");
+    assert_eq!(
+        fake.wait_for_messages(ANNA, 6)[5],
+        "There is no schedule named nope (see /schedules)."
+    );
+    drop(host);
+}

@@ -5,6 +5,7 @@
 //! [`Invoker`](crate::triggers::Invoker), and [`crate::serve`] wires them,
 //! hot reload and the control channel around it.
 
+pub mod requests;
 pub mod runs;
 
 use std::collections::HashSet;

@@ -13,7 +13,8 @@ use rusqlite::OptionalExtension;
 use tokio::sync::{mpsc, oneshot};
 
 use super::hot_reload::ReloadRequest;
-use crate::db::{datetime, text_enum, Database};
+use crate::db::{datetime, Database};
+pub use crate::host::requests::{request, RequestKind};
 use crate::triggers::schedule::scheduler::ScheduleChange;
 
 /// A heartbeat older than this means no host is running.
@@ -88,30 +89,6 @@ pub async fn running_host(db: &Database) -> anyhow::Result<Option<u32>> {
         .await?
         .filter(Heartbeat::is_fresh)
         .map(|h| h.pid))
-}
-
-text_enum! {
-    /// What a CLI command asks a running host to do.
-    pub enum RequestKind {
-        /// Run a schedule now (`mission trigger`); the target is the schedule.
-        Trigger = "trigger",
-        /// Reload plugins from disk (`mission reload`); the target is a
-        /// plugin, or empty for all.
-        Reload = "reload",
-    }
-}
-
-/// Queues a request for the running host; returns its id.
-pub async fn request(db: &Database, kind: RequestKind, target: &str) -> anyhow::Result<i64> {
-    let target = target.to_owned();
-    db.call(move |c| {
-        c.execute(
-            "INSERT INTO requests (kind, target, created_at) VALUES (?1, ?2, ?3)",
-            (kind, target, Utc::now().timestamp_millis()),
-        )?;
-        Ok(c.last_insert_rowid())
-    })
-    .await
 }
 
 /// One request taken from the queue.

@@ -33,6 +33,9 @@ text_enum! {
         Status = "status",
         /// `/cost`, answered by the host.
         Cost = "cost",
+        /// `/schedules`, `/runs`, `/run`, `/pause` or `/resume`, answered by
+        /// the host.
+        Jobs = "jobs",
         /// A button press that decided a tool approval.
         Decided = "decided",
         /// A button press on an approval no longer waiting.

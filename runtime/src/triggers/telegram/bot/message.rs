@@ -59,9 +59,10 @@ impl TelegramBot {
                 shadows: &self.config.shadow,
                 started: self.started,
             };
+            let outcome = command.outcome();
             let reply = commands::answer(command, chat, &context).await;
             self.send(chat, &reply, None).await;
-            return command.outcome();
+            return outcome;
         }
         message.config = self
             .host
