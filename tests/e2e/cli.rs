@@ -112,12 +112,14 @@ fn check_passes_on_the_shipped_config_without_claude_and_names_what_is_unavailab
     let setup = Setup::new();
     let shipped = std::fs::read_to_string(repo_root().join("mission.toml")).unwrap();
     let plugins = repo_root().join("plugins/target/");
-    let config = shipped
-        .replace("\"plugins/target/", &format!("\"{}", plugins.display()))
-        .replace(
-            "\"plugins/exports-report/",
-            &format!("\"{}/", repo_root().join("plugins/exports-report").display()),
-        );
+    let config = shipped.replace("\"plugins/target/", &format!("\"{}", plugins.display()));
+    // The files example's directories, beside this config: its run writes there.
+    let sample = setup.dir.path().join("plugins/exports-report/sample");
+    for dir in ["exports", "reports"] {
+        std::fs::create_dir_all(sample.join(dir)).unwrap();
+    }
+    let export = "plugins/exports-report/sample/exports/leads-2026-12.csv";
+    std::fs::copy(repo_root().join(export), setup.dir.path().join(export)).unwrap();
     std::fs::write(setup.config_path(), config).unwrap();
     std::fs::create_dir_all(setup.dir.path().join("schedules")).unwrap();
     for schedule in ["morning-briefing", "heartbeat"] {
