@@ -159,6 +159,11 @@ fn check_passes_on_the_shipped_config_without_claude_and_names_what_is_unavailab
             .starts_with("2 rows in 1 files"),
         "{record}"
     );
+    let report = std::fs::read_to_string(sample.join("reports/summary.txt")).unwrap();
+    assert!(
+        report.contains("leads-2026-12.csv: 2 rows, amount 200.50"),
+        "{report}"
+    );
     // All three languages load.
     for plugin in ["assistant", "assistant-py", "tally-js"] {
         let line = stdout
