@@ -435,3 +435,44 @@ fn the_plugins_table_lines_up_under_its_header_with_a_long_name() {
         }
     }
 }
+
+#[test]
+fn runs_are_found_by_failure_time_and_text() {
+    let setup = Setup::with_plugins(vec![
+        PluginSpec::task("briefing", guest("briefing")).with("grants = [\"state\"]"),
+        PluginSpec::task("job", guest("run_command")).with(
+            "grants = [\"process\"]\nconfig = { program = \"/bin/sh\", args = '[\"-c\", \"echo 100% disk_full >&2; exit 3\"]' }\n\
+             [plugins.job.process]\nprograms = [\"/bin/sh\"]",
+        ),
+    ]);
+    assert!(setup.run_json("briefing").0);
+    assert!(!setup.run_json("job").0);
+    assert!(setup.run_json("briefing").0);
+    let found = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["runs", "--json"];
+        all.extend(args);
+        let output = setup.mission(&all);
+        assert!(output.status.success(), "{:?}", text(&output));
+        let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        runs.iter()
+            .map(|r| r["plugin"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(found(&[]), ["briefing", "job", "briefing"]);
+    assert_eq!(found(&["--failed"]), ["job"]);
+    assert_eq!(
+        found(&["--grep", "100% DISK_full"]),
+        ["job"],
+        "in any case, % and _ as themselves"
+    );
+    assert_eq!(found(&["--grep", "10_%"]), Vec::<String>::new());
+    assert_eq!(found(&["--failed", "--since", "1h"]), ["job"]);
+    assert_eq!(found(&["--since", "2999-01-01"]), Vec::<String>::new());
+    let output = setup.mission(&["runs", "--since", "soon"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).1.contains("--since: `soon` is neither a date"),
+        "{:?}",
+        text(&output)
+    );
+}

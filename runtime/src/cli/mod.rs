@@ -99,6 +99,15 @@ pub enum Command {
         /// Only this run, shown whole: its summary and error uncut.
         #[arg(long, conflicts_with = "schedule")]
         id: Option<i64>,
+        /// Only runs that did not succeed.
+        #[arg(long)]
+        failed: bool,
+        /// Only runs since a date (2026-11-01) or a span back (24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs whose error, summary or output contains this text.
+        #[arg(long)]
+        grep: Option<String>,
         /// How many runs.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -393,10 +402,24 @@ impl Cli {
             } => schedules::show_run(config, id, json).await,
             Command::Runs {
                 schedule,
+                failed,
+                since,
+                grep,
                 limit,
                 json,
                 id: None,
-            } => schedules::list_runs(config, schedule.as_deref(), limit, json).await,
+            } => {
+                let since = since
+                    .map(|text| cost::parse_since(&text, chrono::Utc::now(), crate::os::zone::host_zone()))
+                    .transpose()?;
+                let filter = crate::host::runs::RunFilter {
+                    schedule,
+                    failed,
+                    since,
+                    grep,
+                };
+                schedules::list_runs(config, filter, limit, json).await
+            }
             Command::Trigger { schedule, json } => schedules::trigger(config, &schedule, json).await,
             Command::Pause { schedule } => schedules::set_paused(config, &schedule, true).await,
             Command::Resume { schedule } => schedules::set_paused(config, &schedule, false).await,

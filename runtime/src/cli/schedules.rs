@@ -115,12 +115,12 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
 
 pub(super) async fn list_runs(
     config: Config,
-    schedule: Option<&str>,
+    filter: runs::RunFilter,
     limit: u32,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
-    let records = runs::recent(&db, schedule, limit).await?;
+    let records = runs::search(&db, filter, limit).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(ExitCode::SUCCESS);

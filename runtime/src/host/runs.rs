@@ -329,6 +329,45 @@ pub async fn recent(db: &Database, schedule: Option<&str>, limit: u32) -> anyhow
     .await
 }
 
+/// Which runs `mission runs` lists.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this schedule's.
+    pub schedule: Option<String>,
+    /// Only those that did not succeed (and are not running).
+    pub failed: bool,
+    /// Only those started at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those whose error, summary or output contains this text
+    /// (ASCII letters in any case).
+    pub grep: Option<String>,
+}
+
+/// The latest `limit` runs that `filter` lets through, newest first.
+pub async fn search(db: &Database, filter: RunFilter, limit: u32) -> anyhow::Result<Vec<RunRecord>> {
+    let since = filter.since.map(|t| t.timestamp_millis());
+    let grep = filter.grep.map(|text| {
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(&format!(
+            "{SELECT} WHERE (?1 IS NULL OR schedule = ?1)
+                 AND (?2 = 0 OR outcome NOT IN ('succeeded', 'running'))
+                 AND (?3 IS NULL OR started_at >= ?3)
+                 AND (?4 IS NULL OR error LIKE ?4 ESCAPE '\\' OR summary LIKE ?4 ESCAPE '\\'
+                      OR output LIKE ?4 ESCAPE '\\')
+             ORDER BY id DESC LIMIT ?5"
+        ))?;
+        let rows = statement.query_map(
+            rusqlite::params![filter.schedule, filter.failed, since, grep, limit],
+            row_to_record,
+        )?;
+        rows.collect()
+    })
+    .await
+}
+
 /// The last run recorded for `mission trigger` request `request`.
 pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<RunRecord>> {
     db.call(move |c| {
