@@ -476,3 +476,30 @@ fn runs_are_found_by_failure_time_and_text() {
         text(&output)
     );
 }
+
+#[test]
+fn a_run_is_rerun_as_a_new_run_that_names_the_first() {
+    let setup = Setup::with_plugins(vec![PluginSpec::task("job", guest("run_command")).with(
+        "grants = [\"process\"]\nconfig = { program = \"/bin/sh\", args = '[\"-c\", \"echo disk full >&2; exit 3\"]' }\n\
+         [plugins.job.process]\nprograms = [\"/bin/sh\"]",
+    )]);
+    let (ok, first) = setup.run_json("job");
+    assert!(!ok);
+    let id = first["id"].as_i64().unwrap().to_string();
+    let output = setup.mission(&["rerun", &id, "--json"]);
+    assert!(
+        !output.status.success(),
+        "it fails again, and says so in its exit code"
+    );
+    let again: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(again["trigger"], "rerun");
+    assert_eq!(again["rerun_of"], first["id"]);
+    assert_ne!(again["id"], first["id"]);
+    assert_eq!(
+        again["error"], first["error"],
+        "the same plugin, config and input"
+    );
+    let missing = setup.mission(&["rerun", "9999"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing).1.contains("no run 9999"), "{:?}", text(&missing));
+}

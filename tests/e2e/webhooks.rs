@@ -630,3 +630,35 @@ fn a_javascript_plugin_reads_the_request_that_started_it() {
         "{record}"
     );
 }
+
+#[test]
+fn a_webhook_run_is_rerun_with_the_stored_request() {
+    let setup = setup(
+        "",
+        "[webhooks.open]\nplugin = \"hook\"\nverify = { none = true }\ndelivery_id = \"X-Delivery\"\n",
+    );
+    let (host, address) = up(&setup);
+    assert_eq!(
+        post(
+            address,
+            "/hooks/open?x=1",
+            &[("X-Delivery", "re-1")],
+            br#"{"order":7}"#
+        )
+        .status,
+        200
+    );
+    let all = wait_done(&setup, 1);
+    drop(host);
+    let run = all[0]["runs"][0].as_i64().unwrap().to_string();
+    let output = setup.mission(&["rerun", &run, "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let again: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen: Value = serde_json::from_str(again["summary"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (seen["delivery"].as_str(), seen["query"].as_str()),
+        (Some("re-1"), Some("x=1"))
+    );
+    assert_eq!(seen["body"], r#"{"order":7}"#);
+    assert_eq!(again["rerun_of"].as_i64().unwrap().to_string(), run);
+}

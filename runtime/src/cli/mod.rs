@@ -16,6 +16,7 @@ mod http;
 mod import;
 mod new;
 mod plugins;
+mod rerun;
 mod schedules;
 mod service;
 mod shadow;
@@ -61,6 +62,15 @@ pub enum Command {
     Run {
         /// The plugin's name in the config.
         plugin: String,
+        /// Print the run record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a recorded run again: the same plugin, config and input (a
+    /// webhook's stored request), as a new run linked to the first.
+    Rerun {
+        /// The run's id (`mission runs`).
+        id: i64,
         /// Print the run record as JSON.
         #[arg(long)]
         json: bool,
@@ -388,6 +398,7 @@ impl Cli {
         match self.command {
             Command::Check => check::check(config).await,
             Command::Run { plugin, json } => call::run(config, &plugin, json).await,
+            Command::Rerun { id, json } => rerun::rerun(config, id, json).await,
             Command::Chat {
                 plugin,
                 text,

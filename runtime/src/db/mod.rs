@@ -308,6 +308,8 @@ const MIGRATIONS: &[&str] = &[
          failures INTEGER NOT NULL,
          alerted INTEGER NOT NULL
      );",
+    // 17: the run a `mission rerun` repeats.
+    "ALTER TABLE runs ADD COLUMN rerun_of INTEGER;",
 ];
 
 /// How long a statement waits for another connection's lock (another

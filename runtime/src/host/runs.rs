@@ -61,6 +61,8 @@ pub enum Trigger {
     Webhook(i64),
     /// A watch's file changes.
     Watch,
+    /// `mission rerun`, with the run it repeats.
+    Rerun(i64),
 }
 
 impl Trigger {
@@ -72,6 +74,7 @@ impl Trigger {
             Trigger::Request(_) | Trigger::Direct => "trigger",
             Trigger::Webhook(_) => "webhook",
             Trigger::Watch => "watch",
+            Trigger::Rerun(_) => "rerun",
         }
     }
 
@@ -85,6 +88,13 @@ impl Trigger {
     fn delivery(self) -> Option<i64> {
         match self {
             Trigger::Webhook(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn rerun_of(self) -> Option<i64> {
+        match self {
+            Trigger::Rerun(id) => Some(id),
             _ => None,
         }
     }
@@ -114,7 +124,7 @@ pub struct RunRecord {
     /// The schedule it ran for, if any.
     pub schedule: Option<String>,
     /// What started it: `manual`, `schedule`, `catch_up`, `trigger`,
-    /// `webhook` or `watch`.
+    /// `webhook`, `watch` or `rerun`.
     pub trigger: String,
     /// The `mission trigger` request it answers, if any.
     pub request: Option<i64>,
@@ -122,6 +132,8 @@ pub struct RunRecord {
     pub delivery: Option<i64>,
     /// Bytes it wrote to the directories of its `files` grant.
     pub files_written: u64,
+    /// The run it repeats (`mission rerun`), if any.
+    pub rerun_of: Option<i64>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -159,6 +171,7 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
         run.trigger.request(),
         run.trigger.delivery(),
     );
+    let rerun_of = run.trigger.rerun_of();
     let (scheduled_at, attempt, started_at) = (
         run.scheduled_at.timestamp_millis(),
         run.attempt,
@@ -166,8 +179,9 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     );
     db.call(move |c| {
         c.execute(
-            "INSERT INTO runs (plugin, schedule, trigger, request, delivery, scheduled_at, attempt, started_at, outcome, pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO runs (plugin, schedule, trigger, request, delivery, scheduled_at, attempt, started_at, outcome, pid,
+                 rerun_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             rusqlite::params![
                 plugin,
                 schedule,
@@ -178,7 +192,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
                 attempt,
                 started_at,
                 RunOutcome::Running,
-                std::process::id()
+                std::process::id(),
+                rerun_of
             ],
         )?;
         Ok(c.last_insert_rowid())
@@ -381,7 +396,7 @@ pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<Run
 
 const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
-                             output_truncated, delivery, files_written
+                             output_truncated, delivery, files_written, rerun_of
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -403,6 +418,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         output_truncated: row.get(14)?,
         delivery: row.get(15)?,
         files_written: row.get(16)?,
+        rerun_of: row.get(17)?,
     })
 }
 

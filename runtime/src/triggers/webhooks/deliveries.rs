@@ -234,6 +234,32 @@ pub async fn pending(db: &Database) -> anyhow::Result<Vec<(i64, String)>> {
     .await
 }
 
+/// Delivery `id` as stored, whatever became of it, while its body is kept.
+pub async fn arrival(db: &Database, id: i64) -> anyhow::Result<Option<Arrival>> {
+    db.call(move |c| {
+        c.query_row(
+            "SELECT webhook, delivery_id, received_at, method, path, query, headers, body
+             FROM webhook_deliveries WHERE id = ?1 AND body IS NOT NULL",
+            [id],
+            |row| {
+                let headers: String = row.get(6)?;
+                Ok(Arrival {
+                    webhook: row.get(0)?,
+                    delivery_id: row.get(1)?,
+                    received_at: row.get(2)?,
+                    method: row.get(3)?,
+                    path: row.get(4)?,
+                    query: row.get(5)?,
+                    headers: serde_json::from_str(&headers).unwrap_or_default(),
+                    body: row.get(7)?,
+                })
+            },
+        )
+        .optional()
+    })
+    .await
+}
+
 /// The runs a delivery already had that finished (a run cut short by a
 /// stopped host is not one).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

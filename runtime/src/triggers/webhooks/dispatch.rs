@@ -183,7 +183,7 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
 }
 
 /// What the plugin is told of `arrival`.
-fn request(arrival: &Arrival) -> WebhookRequest {
+pub fn request(arrival: &Arrival) -> WebhookRequest {
     WebhookRequest {
         webhook: arrival.webhook.clone(),
         delivery_id: arrival.delivery_id.clone(),

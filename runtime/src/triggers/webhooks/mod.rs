@@ -9,7 +9,7 @@
 //! waits for a restart.
 
 pub mod deliveries;
-mod dispatch;
+pub mod dispatch;
 mod rate;
 mod receive;
 pub mod verify;
