@@ -268,9 +268,17 @@ impl Claude {
             outcome: CallOutcome::Ok,
             error: None,
         };
+        // Written as cancelled if the plugin's own deadline drops the call,
+        // whether it is still waiting for its place or already asking.
+        let unfinished = Unfinished {
+            db: self.db.clone(),
+            entry: Some(entry.clone()),
+            started: StdInstant::now(),
+        };
         let (place, budget_left) = match self.admit(&active, &asker, deadline).await {
             Ok(admitted) => admitted,
             Err((outcome, error)) => {
+                unfinished.finished();
                 entry.outcome = outcome;
                 entry.error = Some(match &error {
                     CapabilityError::OverBudget(reason) => reason.clone(),
@@ -282,11 +290,6 @@ impl Claude {
             }
         };
         let started = StdInstant::now();
-        let unfinished = Unfinished {
-            db: self.db.clone(),
-            entry: Some(entry.clone()),
-            started,
-        };
         let result = self
             .dispatch(config, &asker, &request, (&place, budget_left), deadline)
             .await;
