@@ -236,28 +236,32 @@ pub async fn pending(db: &Database) -> anyhow::Result<Vec<(i64, String)>> {
 
 /// Delivery `id` as stored, whatever became of it, while its body is kept.
 pub async fn arrival(db: &Database, id: i64) -> anyhow::Result<Option<Arrival>> {
-    db.call(move |c| {
-        c.query_row(
+    db.call(move |c| stored_arrival(c, id, "body IS NOT NULL")).await
+}
+
+/// The arrival of row `id`, if it also meets `condition` (SQL).
+fn stored_arrival(c: &rusqlite::Connection, id: i64, condition: &str) -> rusqlite::Result<Option<Arrival>> {
+    c.query_row(
+        &format!(
             "SELECT webhook, delivery_id, received_at, method, path, query, headers, body
-             FROM webhook_deliveries WHERE id = ?1 AND body IS NOT NULL",
-            [id],
-            |row| {
-                let headers: String = row.get(6)?;
-                Ok(Arrival {
-                    webhook: row.get(0)?,
-                    delivery_id: row.get(1)?,
-                    received_at: row.get(2)?,
-                    method: row.get(3)?,
-                    path: row.get(4)?,
-                    query: row.get(5)?,
-                    headers: serde_json::from_str(&headers).unwrap_or_default(),
-                    body: row.get(7)?,
-                })
-            },
-        )
-        .optional()
-    })
-    .await
+             FROM webhook_deliveries WHERE id = ?1 AND {condition}"
+        ),
+        [id],
+        |row| {
+            let headers: String = row.get(6)?;
+            Ok(Arrival {
+                webhook: row.get(0)?,
+                delivery_id: row.get(1)?,
+                received_at: row.get(2)?,
+                method: row.get(3)?,
+                path: row.get(4)?,
+                query: row.get(5)?,
+                headers: serde_json::from_str(&headers).unwrap_or_default(),
+                body: row.get(7)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// The runs a delivery already had that finished (a run cut short by a
@@ -273,26 +277,7 @@ pub struct Prior {
 /// Delivery `id` as stored, if it is still to run, with its prior runs.
 pub async fn to_run(db: &Database, id: i64) -> anyhow::Result<Option<(Arrival, Prior)>> {
     db.call(move |c| {
-        let arrival = c
-            .query_row(
-                "SELECT webhook, delivery_id, received_at, method, path, query, headers, body
-                 FROM webhook_deliveries WHERE id = ?1 AND state = 'pending'",
-                [id],
-                |row| {
-                    let headers: String = row.get(6)?;
-                    Ok(Arrival {
-                        webhook: row.get(0)?,
-                        delivery_id: row.get(1)?,
-                        received_at: row.get(2)?,
-                        method: row.get(3)?,
-                        path: row.get(4)?,
-                        query: row.get(5)?,
-                        headers: serde_json::from_str(&headers).unwrap_or_default(),
-                        body: row.get(7)?,
-                    })
-                },
-            )
-            .optional()?;
+        let arrival = stored_arrival(c, id, "state = 'pending'")?;
         let Some(arrival) = arrival else {
             return Ok(None);
         };
