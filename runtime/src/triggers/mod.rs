@@ -33,6 +33,12 @@ use crate::config::Config;
 /// Completes when the host stops.
 pub type Stopped = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// Completes once `stop` says so: how a trigger's lanes learn of a stop
+/// between runs.
+pub(crate) async fn stopping(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
 /// Something that starts plugins while the host serves.
 #[async_trait::async_trait]
 pub trait Trigger: Send {

@@ -24,8 +24,8 @@ use crate::config::Config;
 use crate::host::runs::Trigger as RunTrigger;
 use crate::host::TaskRun;
 use crate::plugin::call::Invocation;
-use crate::triggers::{Invoker, Stopped, Trigger};
-use crate::wasm::bindings::task::mission::plugin::event::{ChangeKind, FileChange, WatchEvent};
+use crate::triggers::{stopping, Invoker, Stopped, Trigger};
+use crate::wasm::bindings::task::mission::plugin::event::{FileChange, WatchEvent};
 use seen::{Change, Files};
 
 /// How often the config is looked at for changed watches.
@@ -289,11 +289,7 @@ impl Lane {
                         .and_then(|grant| guest_directory(grant, &change.root))
                         .unwrap_or_default(),
                     path: change.path.clone(),
-                    kind: match change.kind {
-                        seen::ChangeKind::Created => ChangeKind::Created,
-                        seen::ChangeKind::Modified => ChangeKind::Modified,
-                        seen::ChangeKind::Removed => ChangeKind::Removed,
-                    },
+                    kind: change.kind,
                 })
                 .collect(),
         };
@@ -331,11 +327,6 @@ fn guest_directory(grant: &crate::config::files::FilesGrant, root: &std::path::P
         }
         Some(guest)
     })
-}
-
-/// Completes once the watches are told to stop.
-async fn stopping(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// Watches apply on a hot reload by themselves.

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::config::watches::WatchConfig;
 use crate::db::Database;
+pub use crate::wasm::bindings::task::mission::plugin::event::ChangeKind;
 
 /// The most files one scan of a watch records; the rest are left out, and
 /// logged.
@@ -35,17 +36,6 @@ pub struct Change {
     pub path: String,
     /// `created`, `modified` or `removed`.
     pub kind: ChangeKind,
-}
-
-/// How a file changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    /// New.
-    Created,
-    /// Size or time changed.
-    Modified,
-    /// Gone.
-    Removed,
 }
 
 /// Scans `watch`'s directories now. A directory that cannot be read is

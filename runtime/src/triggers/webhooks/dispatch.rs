@@ -17,7 +17,7 @@ use crate::capabilities::Event;
 use crate::host::runs::{RunOutcome, Trigger as RunTrigger};
 use crate::host::TaskRun;
 use crate::plugin::call::Invocation;
-use crate::triggers::Invoker;
+use crate::triggers::{stopping, Invoker};
 use crate::wasm::bindings::task::mission::plugin::event::WebhookRequest;
 
 /// A delivery ready to run, with how long its acknowledgement took.
@@ -175,11 +175,6 @@ impl Lane {
             attempt += 1;
         }
     }
-}
-
-/// Completes once the lanes are told to stop.
-async fn stopping(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// What the plugin is told of `arrival`.
