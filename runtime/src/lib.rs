@@ -9,7 +9,8 @@
 //!   with all they started, the host's time zone.
 //! - [`config`]: `mission.toml`, raw and validated, with its units and
 //!   sections. [`db`]: the SQLite file, its migrations and the pruning of
-//!   what is past keeping.
+//!   what is past keeping. [`alerts`]: what the host tells a person unasked,
+//!   queued in the outbox beside what decided it, sent from there.
 //! - [`wasm`]: the wasmtime engine, the bindings of `wit/`, the linker, and
 //!   what one store holds under its limits.
 //! - [`capabilities`]: one axis of the house — what a plugin may reach, one
@@ -28,6 +29,7 @@
 //! - [`cli`]: the `mission` commands, with the tooling only they use
 //!   (service install, launchd import, plugin builds and scaffolds).
 
+pub mod alerts;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

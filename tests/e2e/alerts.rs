@@ -68,7 +68,7 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     let fake = FakeTelegram::start();
     let setup = setup(&fake, 2);
     let host = up(&setup, true);
-    let alert = fake.wait_for_messages(ANNA, 1).remove(0);
+    let alert = fake.wait_for_texts(ANNA, 1).remove(0);
     assert!(
         alert.starts_with("⚠️ backup failed (plugin job), 2 runs in a row: failed"),
         "{alert}"
@@ -80,10 +80,10 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     while failed_runs(&setup) < seen + 3 {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(fake.messages(ANNA).len(), 1, "{:?}", fake.messages(ANNA));
+    assert_eq!(fake.texts(ANNA).len(), 1, "{:?}", fake.texts(ANNA));
     // Fixed: one recovery, saying how long.
     fail(&setup, false);
-    let told = fake.wait_for_messages(ANNA, 2);
+    let told = fake.wait_for_texts(ANNA, 2);
     assert!(
         told[1].starts_with("✅ backup works again (plugin job): broken for "),
         "{told:?}"
@@ -91,10 +91,10 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     assert!(told[1].contains("failed runs."), "{told:?}");
     // Failing again is a new streak: one more alert.
     fail(&setup, true);
-    let told = fake.wait_for_messages(ANNA, 3);
+    let told = fake.wait_for_texts(ANNA, 3);
     assert!(told[2].starts_with("⚠️ backup failed"), "{told:?}");
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(fake.messages(ANNA).len(), 3, "{:?}", fake.messages(ANNA));
+    assert_eq!(fake.texts(ANNA).len(), 3, "{:?}", fake.texts(ANNA));
     drop(host);
 }
 
@@ -108,21 +108,16 @@ fn an_alert_queued_while_telegram_is_out_of_reach_is_sent_after_a_restart() {
     }
     host.signal("-TERM");
     assert!(host.wait().0);
-    assert!(fake.messages(ANNA).is_empty());
+    assert!(fake.texts(ANNA).is_empty());
     // Still failing, but the streak was told already: only the queued alert.
     let host = up(&setup, true);
-    let told = fake.wait_for_messages(ANNA, 1);
+    let told = fake.wait_for_texts(ANNA, 1);
     assert!(
         told[0].starts_with("⚠️ backup failed (plugin job), 1 run in a row"),
         "{told:?}"
     );
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        fake.messages(ANNA).len(),
-        1,
-        "sent once: {:?}",
-        fake.messages(ANNA)
-    );
+    assert_eq!(fake.texts(ANNA).len(), 1, "sent once: {:?}", fake.texts(ANNA));
     drop(host);
 }
 
@@ -137,7 +132,7 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
     );
     let host = up(&setup, true);
     fake.send_text(ANNA, ANNA as u64, "/schedules");
-    let listed = fake.wait_for_messages(ANNA, 1).remove(0);
+    let listed = fake.wait_for_texts(ANNA, 1).remove(0);
     assert!(listed.contains("backup: every 1s"), "{listed}");
     assert!(
         listed.contains("yearly: 0 4 1 1 * — next ") && listed.contains(" 04:00 CET, not run yet"),
@@ -146,7 +141,7 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
 
     // /run queues it like `mission trigger`; the run is recorded as a trigger.
     fake.send_text(ANNA, ANNA as u64, "/run yearly");
-    assert!(fake.wait_for_messages(ANNA, 2)[1].starts_with("yearly runs now (request "));
+    assert!(fake.wait_for_texts(ANNA, 2)[1].starts_with("yearly runs now (request "));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let output = setup.mission(&["runs", "--schedule", "yearly", "--json"]);
@@ -165,7 +160,7 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
     }
     fake.send_text(ANNA, ANNA as u64, "/pause backup");
     assert_eq!(
-        fake.wait_for_messages(ANNA, 3)[2],
+        fake.wait_for_texts(ANNA, 3)[2],
         "backup is paused: /resume backup starts it again."
     );
     std::thread::sleep(Duration::from_millis(1500));
@@ -173,20 +168,100 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(failed_runs(&setup), before, "a paused schedule does not run");
     fake.send_text(ANNA, ANNA as u64, "/runs");
-    let failures = fake.wait_for_messages(ANNA, 4).remove(3);
+    let failures = fake.wait_for_texts(ANNA, 4).remove(3);
     assert!(
         failures.contains("backup failed") && failures.contains("exit 3"),
         "{failures}"
     );
     fake.send_text(ANNA, ANNA as u64, "/resume backup");
     assert_eq!(
-        fake.wait_for_messages(ANNA, 5)[4],
+        fake.wait_for_texts(ANNA, 5)[4],
         "backup runs on its schedule again."
     );
     fake.send_text(ANNA, ANNA as u64, "/run nope");
     assert_eq!(
-        fake.wait_for_messages(ANNA, 6)[5],
+        fake.wait_for_texts(ANNA, 6)[5],
         "There is no schedule named nope (see /schedules)."
     );
+    drop(host);
+}
+
+/// The texts of the press answers (`answerCallbackQuery`) so far.
+fn press_answers(fake: &FakeTelegram) -> Vec<String> {
+    fake.calls()
+        .into_iter()
+        .filter(|c| c.method == "answerCallbackQuery")
+        .filter_map(|c| c.text)
+        .collect()
+}
+
+fn paused(setup: &Setup) -> bool {
+    let output = setup.mission(&["schedules", "--json"]);
+    let schedules: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    schedules
+        .iter()
+        .any(|s| s["name"] == "backup" && s["paused"] == true)
+}
+
+#[test]
+fn an_alert_s_buttons_run_pause_and_mute_its_schedule_and_a_stranger_s_press_is_refused() {
+    let fake = FakeTelegram::start();
+    let setup = setup(&fake, 1);
+    let host = up(&setup, true);
+    let alert = fake.wait_for_prompts(ANNA, 1).remove(0);
+    let labels: Vec<&str> = alert.buttons.iter().map(|(label, _)| label.as_str()).collect();
+    assert_eq!(labels, ["Run again", "Pause", "Mute 24 h"]);
+    let button = |label: &str| alert.buttons.iter().find(|(l, _)| l == label).unwrap().1.clone();
+    let message = alert.message_id.unwrap();
+
+    // Someone not on the allowlist: refused, nothing changes.
+    fake.press(ANNA, 666, message, &button("Pause"));
+    fake.wait_for(|c| c.method == "answerCallbackQuery");
+    assert_eq!(press_answers(&fake), ["You are not allowed to decide this."]);
+    assert!(!paused(&setup));
+
+    // Run again: queued like /run, and said in the chat.
+    fake.press(ANNA, ANNA as u64, message, &button("Run again"));
+    let told = fake.wait_for_texts(ANNA, 2);
+    assert!(
+        told[1].starts_with("backup runs now (request ") && told[1].ends_with("(User100)"),
+        "{told:?}"
+    );
+    let triggered = || {
+        let output = setup.mission(&["runs", "--schedule", "backup", "--json", "--limit", "200"]);
+        let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        runs.iter().any(|r| r["trigger"] == "trigger")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !triggered() {
+        assert!(std::time::Instant::now() < deadline, "Run again did not run it");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Mute: the streak's recovery and the next streak's alert stay unsaid.
+    fake.press(ANNA, ANNA as u64, message, &button("Mute 24 h"));
+    let told = fake.wait_for_texts(ANNA, 3);
+    assert!(
+        told[2].starts_with("backup's alerts are muted until ") && told[2].ends_with(". (User100)"),
+        "{told:?}"
+    );
+    fail(&setup, false);
+    let fixed = failed_runs(&setup);
+    std::thread::sleep(Duration::from_secs(3));
+    fail(&setup, true);
+    while failed_runs(&setup) < fixed + 2 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(fake.texts(ANNA).len(), 3, "muted: {:?}", fake.texts(ANNA));
+
+    // Pause: as /pause.
+    fake.press(ANNA, ANNA as u64, message, &button("Pause"));
+    let told = fake.wait_for_texts(ANNA, 4);
+    assert_eq!(
+        told[3],
+        "backup is paused: /resume backup starts it again. (User100)"
+    );
+    assert!(paused(&setup));
     drop(host);
 }

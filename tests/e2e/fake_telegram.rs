@@ -182,6 +182,23 @@ impl FakeTelegram {
         messages_in(&self.state.lock().unwrap().calls, chat)
     }
 
+    /// The texts sent to `chat` so far, with or without buttons, in order.
+    pub fn texts(&self, chat: i64) -> Vec<String> {
+        texts_in(&self.state.lock().unwrap().calls, chat)
+    }
+
+    /// Waits (up to 30 s) until `chat` has received `count` texts, with or
+    /// without buttons.
+    pub fn wait_for_texts(&self, chat: i64, count: usize) -> Vec<String> {
+        let mut texts = Vec::new();
+        let waited = self.wait_until(|state| {
+            texts = texts_in(&state.calls, chat);
+            texts.len() >= count
+        });
+        assert!(waited, "chat {chat} got {texts:?}, expected {count} texts");
+        texts
+    }
+
     /// Waits (up to 30 s) until `chat` has received `count` messages.
     pub fn wait_for_messages(&self, chat: i64, count: usize) -> Vec<String> {
         let mut messages = Vec::new();
@@ -229,6 +246,14 @@ impl FakeTelegram {
 
 /// The texts delivered to `chat` among `calls`, in order (those with
 /// inline buttons, prompts, left out).
+fn texts_in(calls: &[Call], chat: i64) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed)
+        .filter_map(|c| c.text.clone())
+        .collect()
+}
+
 fn messages_in(calls: &[Call], chat: i64) -> Vec<String> {
     calls
         .iter()

@@ -249,7 +249,7 @@ impl RawHttpGrant {
 }
 
 /// Whether `host` (a name or an address, lower case) is this machine.
-fn is_loopback_host(host: &str) -> bool {
+pub(super) fn is_loopback_host(host: &str) -> bool {
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()

@@ -310,6 +310,27 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 17: the run a `mission rerun` repeats.
     "ALTER TABLE runs ADD COLUMN rerun_of INTEGER;",
+    // 18: what an alert is about (its buttons act on it) and whether quiet
+    // hours hold it; mutes; missed runs told; thresholds told.
+    "ALTER TABLE outbox ADD COLUMN schedule TEXT;
+     ALTER TABLE outbox ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE alert_mutes (
+         schedule TEXT PRIMARY KEY,
+         until INTEGER NOT NULL
+     );
+     CREATE TABLE schedule_misses (
+         schedule TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         told_at INTEGER NOT NULL,
+         missed INTEGER NOT NULL,
+         PRIMARY KEY (schedule, reason)
+     );
+     CREATE TABLE alerts_told (
+         key TEXT NOT NULL,
+         level INTEGER NOT NULL,
+         at INTEGER NOT NULL,
+         PRIMARY KEY (key, level)
+     );",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::capabilities::notify::outbox;
+use crate::alerts::outbox;
 use crate::config::Config;
 use crate::db::Database;
 use crate::host::runs;
@@ -61,9 +61,15 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(pruning::keep_pruned(host.clone(), until_stopped(stopped.clone())));
     parts.spawn(web::start(host.clone(), until_stopped(stopped.clone())));
     if let Some(sender) = host.services().telegram.clone() {
+        let config = host.clone();
+        let quiet = move || {
+            let alerts = config.config().alerts.clone()?;
+            Some((alerts.quiet?, alerts.zone))
+        };
         parts.spawn(outbox::deliver(
             db.clone(),
             sender,
+            quiet,
             until_stopped(stopped.clone()),
         ));
     }

@@ -4,7 +4,6 @@
 //! handler's call sends nothing: its words never reach a chat. The Bot API
 //! client it sends with, [`telegram`], is the Telegram trigger's too.
 
-pub mod outbox;
 mod split;
 pub mod telegram;
 

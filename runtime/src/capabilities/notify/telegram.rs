@@ -14,6 +14,7 @@ use teloxide::types::{
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::split::{split, MAX_MESSAGE};
+use crate::alerts::outbox::Courier;
 use crate::config::TelegramConfig;
 
 /// How many times sending one piece of a message is tried.
@@ -121,6 +122,17 @@ impl TelegramSender {
         })
         .await
         .map(drop)
+    }
+}
+
+#[async_trait::async_trait]
+impl Courier for TelegramSender {
+    async fn send(&self, chat: i64, text: &str, buttons: &[Vec<(&str, String)>]) -> anyhow::Result<()> {
+        match buttons.is_empty() {
+            true => TelegramSender::send(self, chat, text, None).await?,
+            false => drop(self.send_with_buttons(chat, text, buttons).await?),
+        }
+        Ok(())
     }
 }
 

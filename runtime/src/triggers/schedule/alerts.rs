@@ -7,7 +7,7 @@
 use rusqlite::OptionalExtension;
 
 use super::Schedule;
-use crate::capabilities::notify::outbox;
+use crate::alerts::{self, Alert};
 use crate::config::alerts::AlertsConfig;
 use crate::config::units::span;
 use crate::db::Database;
@@ -21,17 +21,28 @@ const ERROR_LINES: usize = 5;
 pub async fn after_fire(
     db: &Database,
     schedule: &Schedule,
-    alerts: Option<AlertsConfig>,
+    alerts: Option<&AlertsConfig>,
     record: &RunRecord,
     attempts: u32,
 ) -> anyhow::Result<()> {
-    let Some(alerts) = alerts.filter(|_| schedule.alert) else {
+    let Some(config) = alerts.filter(|_| schedule.alert) else {
         return Ok(());
     };
-    let threshold = schedule.after_failures.unwrap_or(alerts.after_failures);
-    let (name, plugin) = (schedule.name.clone(), schedule.plugin.clone());
+    let threshold = schedule.after_failures.unwrap_or(config.after_failures);
+    let (name, plugin, urgent, chat) = (
+        schedule.name.clone(),
+        schedule.plugin.clone(),
+        schedule.urgent,
+        config.chat,
+    );
     let record = record.clone();
     db.call(move |c| {
+        let alert = |text: String| Alert {
+            chat,
+            text,
+            schedule: Some(&name),
+            urgent,
+        };
         let transaction = c.transaction()?;
         let streak: Option<(i64, u32, bool)> = transaction
             .query_row(
@@ -50,7 +61,7 @@ pub async fn after_fire(
                     span(broken),
                     if failures == 1 { "" } else { "s" }
                 );
-                outbox::queue(&transaction, alerts.chat, &text)?;
+                alerts::queue(&transaction, &alert(text))?;
             }
             transaction.execute("DELETE FROM schedule_streaks WHERE schedule = ?1", [&name])?;
             return transaction.commit();
@@ -59,8 +70,8 @@ pub async fn after_fire(
             Some((since, failures, alerted)) => (since, failures + 1, alerted),
             None => (record.started_at.timestamp_millis(), 1, false),
         };
-        let alert = !alerted && failures >= threshold;
-        if alert {
+        let tell = !alerted && failures >= threshold;
+        if tell {
             let took = record
                 .finished_at
                 .map(|end| span((end - record.started_at).to_std().unwrap_or_default()))
@@ -76,12 +87,12 @@ pub async fn after_fire(
                 if attempts == 1 { "" } else { "s" },
                 record.id
             );
-            outbox::queue(&transaction, alerts.chat, &text)?;
+            alerts::queue(&transaction, &alert(text))?;
         }
         transaction.execute(
             "INSERT INTO schedule_streaks (schedule, failing_since, failures, alerted) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (schedule) DO UPDATE SET failures = ?3, alerted = ?4",
-            rusqlite::params![name, since, failures, alerted || alert],
+            rusqlite::params![name, since, failures, alerted || tell],
         )?;
         transaction.commit()
     })

@@ -18,6 +18,7 @@
 //! config = { topic = "sales" }   # over the plugin's config values
 //! alert = true                   # told in [alerts] chat when it fails (the default)
 //! after_failures = 3             # consecutive failed runs before that (default: [alerts]')
+//! urgent = true                  # its alerts go out in [alerts] quiet hours too
 //! ```
 
 use std::collections::BTreeMap;
@@ -34,7 +35,6 @@ use crate::os::regular_file;
 
 mod alerts;
 pub mod clock;
-mod cron;
 pub mod scheduler;
 pub mod state;
 mod timing;
@@ -42,7 +42,7 @@ mod trigger;
 
 pub use trigger::scheduler;
 
-pub use cron::CronExpr;
+pub use crate::config::cron::CronExpr;
 pub use timing::Timing;
 
 /// What to do when a run is due while the previous one is still running.
@@ -100,6 +100,8 @@ pub struct Schedule {
     pub alert: bool,
     /// Consecutive failed runs before it is told; `[alerts]`'s without one.
     pub after_failures: Option<u32>,
+    /// Whether its alerts go out in quiet hours too.
+    pub urgent: bool,
 }
 
 impl Schedule {
@@ -140,6 +142,8 @@ struct RawSchedule {
     config: BTreeMap<String, toml::Value>,
     alert: Option<bool>,
     after_failures: Option<u32>,
+    #[serde(default)]
+    urgent: bool,
 }
 
 impl Schedule {
@@ -225,6 +229,7 @@ impl Schedule {
                 Some(0) => return Err(error("after_failures: must be at least 1".into())),
                 other => other,
             },
+            urgent: raw.urgent,
         })
     }
 }

@@ -513,6 +513,7 @@ mod tests {
             values: Vec::new(),
             alert: true,
             after_failures: None,
+            urgent: false,
         }
     }
 

@@ -75,7 +75,8 @@ impl ScheduleRunner for Runner {
                     // A fire ends with a success or its last attempt.
                     let attempts = schedule.retries + 1;
                     if record.succeeded() || attempt >= attempts {
-                        let alerts = invoker.config().alerts;
+                        let config = invoker.config();
+                        let alerts = config.alerts.as_ref();
                         if let Err(e) =
                             super::alerts::after_fire(invoker.db(), &schedule, alerts, &record, attempt).await
                         {

@@ -10,7 +10,7 @@ use teloxide::types::{ChatAction, ChatId, ParseMode as TelegramParseMode};
 use super::TelegramBot;
 use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
 use crate::triggers::telegram::chat_calls::{self, ChatCall};
-use crate::triggers::telegram::commands::{self, Command};
+use crate::triggers::telegram::commands::Command;
 use crate::triggers::telegram::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
@@ -53,14 +53,8 @@ impl TelegramBot {
             return UpdateOutcome::Ignored;
         };
         if let Some(command) = Command::parse(&message.text) {
-            let context = commands::Context {
-                host: &self.host,
-                handler: &self.config.handler,
-                shadows: &self.config.shadow,
-                started: self.started,
-            };
             let outcome = command.outcome();
-            let reply = commands::answer(command, chat, &context).await;
+            let reply = self.command(command, chat).await;
             self.send(chat, &reply, None).await;
             return outcome;
         }

@@ -1,33 +1,56 @@
-//! A button press under a tool-approval prompt: only an allowed user, in
-//! the prompt's chat, decides; the press is answered either way.
+//! Button presses, handled in one place: under a tool-approval prompt
+//! (Allow once, Allow for this conversation, Deny) and under a schedule's
+//! alert (Run again, Pause, Mute 24 h). Only an allowed user, in the chat
+//! the buttons were posted in, decides; the press is answered either way.
 
 use super::TelegramBot;
+use crate::alerts::{self, Action};
 use crate::capabilities::claude::approvals::{Choice, Press};
+use crate::os::zone::host_zone;
+use crate::triggers::telegram::commands::{self, Command};
 use crate::triggers::telegram::updates::{ButtonPress, StoredUpdate, UpdateOutcome};
 
 impl TelegramBot {
     /// Handles a button press: only an allowlisted user may decide, and only
-    /// in the chat the prompt was posted in; the press is answered either way.
+    /// in the chat the buttons were posted in; the press is answered either way.
     pub(super) async fn press(&self, update: &StoredUpdate, press: &ButtonPress) -> UpdateOutcome {
         let (chat, sender) = (
             update.chat_id.unwrap_or_default(),
             update.sender_id.unwrap_or_default(),
         );
-        let answer = |text: String, alert: bool| self.answer_press(chat, press, text, alert);
-        let Some((id, choice)) = Choice::parse(&press.data) else {
-            answer("This button is not one of mine.".into(), false).await;
-            return UpdateOutcome::Ignored;
+        let what = match (Choice::parse(&press.data), Action::parse(&press.data)) {
+            (Some(approval), _) => Pressed::Approval(approval),
+            (None, Some(alert)) => Pressed::Alert(alert),
+            (None, None) => {
+                self.answer_press(chat, press, "This button is not one of mine.".into(), false)
+                    .await;
+                return UpdateOutcome::Ignored;
+            }
         };
         if !self.config.allowed_users.contains(&sender) {
-            tracing::warn!(
-                chat,
-                sender,
-                approval = id,
-                "button press from a user not on the allowlist: refused"
-            );
-            answer("You are not allowed to decide this.".into(), true).await;
+            tracing::warn!(chat, sender, data = %press.data, "button press from a user not on the allowlist: refused");
+            self.answer_press(chat, press, "You are not allowed to decide this.".into(), true)
+                .await;
             return UpdateOutcome::Refused;
         }
+        match what {
+            Pressed::Approval((id, choice)) => self.approval_press(update, press, id, choice).await,
+            Pressed::Alert((id, action)) => self.alert_press(update, press, id, action).await,
+        }
+    }
+
+    async fn approval_press(
+        &self,
+        update: &StoredUpdate,
+        press: &ButtonPress,
+        id: i64,
+        choice: Choice,
+    ) -> UpdateOutcome {
+        let (chat, sender) = (
+            update.chat_id.unwrap_or_default(),
+            update.sender_id.unwrap_or_default(),
+        );
+        let answer = |text: String, alert: bool| self.answer_press(chat, press, text, alert);
         let approvals = self.host.claude().approvals().clone();
         let pressed = approvals.press(id, chat, press.message_id, choice, sender, &update.sender_name);
         match pressed.await {
@@ -52,6 +75,76 @@ impl TelegramBot {
         }
     }
 
+    /// A press under alert `id`: acts on its schedule as the command would,
+    /// and says so in the chat, naming who pressed.
+    async fn alert_press(
+        &self,
+        update: &StoredUpdate,
+        press: &ButtonPress,
+        id: i64,
+        action: Action,
+    ) -> UpdateOutcome {
+        let chat = update.chat_id.unwrap_or_default();
+        let schedule = match alerts::subject(self.host.db(), id).await {
+            Ok(Some((alert_chat, schedule))) if alert_chat == chat => schedule,
+            Ok(_) => {
+                tracing::warn!(
+                    chat,
+                    alert = id,
+                    "alert button pressed outside the alert's chat: refused"
+                );
+                self.answer_press(chat, press, "You are not allowed to decide this.".into(), true)
+                    .await;
+                return UpdateOutcome::Refused;
+            }
+            Err(e) => {
+                tracing::error!(alert = id, "failed to read the alert: {e:#}");
+                self.answer_press(chat, press, "Sorry, I could not read that alert.".into(), true)
+                    .await;
+                return UpdateOutcome::Ignored;
+            }
+        };
+        let reply = match action {
+            Action::RunAgain => self.command(Command::Run(schedule), chat).await,
+            Action::Pause => self.command(Command::Pause(schedule), chat).await,
+            Action::Mute => {
+                let until = chrono::Utc::now() + alerts::MUTE_FOR;
+                match alerts::mute(self.host.db(), &schedule, until).await {
+                    Ok(()) => {
+                        let zone = self
+                            .host
+                            .config()
+                            .alerts
+                            .as_ref()
+                            .map_or_else(host_zone, |a| a.zone);
+                        let until = until.with_timezone(&zone).format("%a %H:%M %Z");
+                        format!("{schedule}'s alerts are muted until {until}.")
+                    }
+                    Err(e) => {
+                        tracing::error!(%schedule, "failed to mute the alerts: {e:#}");
+                        "Sorry, I could not mute them.".to_owned()
+                    }
+                }
+            }
+        };
+        tracing::info!(chat, alert = id, ?action, by = %update.sender_name, "alert button pressed");
+        self.answer_press(chat, press, reply.clone(), false).await;
+        self.send(chat, &format!("{} ({})", reply, update.sender_name), None)
+            .await;
+        UpdateOutcome::Jobs
+    }
+
+    /// The host's answer to `command` in `chat`.
+    pub(super) async fn command(&self, command: Command, chat: i64) -> String {
+        let context = commands::Context {
+            host: &self.host,
+            handler: &self.config.handler,
+            shadows: &self.config.shadow,
+            started: self.started,
+        };
+        commands::answer(command, chat, &context).await
+    }
+
     /// Answers `press` with `text` (`alert`: a notice the user must dismiss);
     /// a failure is logged, the press is handled either way.
     pub(super) async fn answer_press(&self, chat: i64, press: &ButtonPress, text: String, alert: bool) {
@@ -59,4 +152,10 @@ impl TelegramBot {
             tracing::debug!(chat, "answering a button press failed: {e}");
         }
     }
+}
+
+/// What a press is about.
+enum Pressed {
+    Approval((i64, Choice)),
+    Alert((i64, Action)),
 }

@@ -1,0 +1,227 @@
+//! Alerts: what the host tells a person unasked — a schedule failing or
+//! missing its runs, a refused reload, a Claude budget or the Agent SDK
+//! credit running down, the daily digest. Each is queued in the
+//! [`outbox`] within the transaction that decided it, and sent from there
+//! at least once; an alert about a schedule carries the buttons **Run
+//! again**, **Pause** and **Mute 24 h** ([`Action`]), and a muted schedule
+//! queues none.
+
+pub mod outbox;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction};
+
+use crate::db::Database;
+
+/// How long **Mute 24 h** holds a schedule's alerts.
+pub const MUTE_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// One alert to queue.
+#[derive(Debug, Clone)]
+pub struct Alert<'a> {
+    /// The chat it goes to.
+    pub chat: i64,
+    /// What it says.
+    pub text: String,
+    /// The schedule it is about: the buttons act on it, a mute holds it.
+    pub schedule: Option<&'a str>,
+    /// Sent even in quiet hours.
+    pub urgent: bool,
+}
+
+/// Queues `alert` in `transaction`, with whatever else it writes; `false`
+/// if its schedule is muted, so nothing was queued.
+pub fn queue(transaction: &Transaction<'_>, alert: &Alert<'_>) -> rusqlite::Result<bool> {
+    let now = Utc::now().timestamp_millis();
+    if let Some(schedule) = alert.schedule {
+        let muted: Option<i64> = transaction
+            .query_row(
+                "SELECT until FROM alert_mutes WHERE schedule = ?1 AND until > ?2",
+                (schedule, now),
+                |row| row.get(0),
+            )
+            .optional()?;
+        if muted.is_some() {
+            tracing::info!(schedule, "alerts muted: not told: {}", alert.text);
+            return Ok(false);
+        }
+    }
+    transaction.execute(
+        "INSERT INTO outbox (chat_id, text, schedule, urgent, queued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![alert.chat, alert.text, alert.schedule, alert.urgent, now],
+    )?;
+    Ok(true)
+}
+
+/// Queues `alert` on its own.
+pub async fn queue_now(db: &Database, alert: Alert<'_>) -> anyhow::Result<bool> {
+    let (chat, text, urgent) = (alert.chat, alert.text, alert.urgent);
+    let schedule = alert.schedule.map(str::to_owned);
+    db.call(move |c| {
+        let transaction = c.transaction()?;
+        let alert = Alert {
+            chat,
+            text,
+            schedule: schedule.as_deref(),
+            urgent,
+        };
+        let queued = queue(&transaction, &alert)?;
+        transaction.commit()?;
+        Ok(queued)
+    })
+    .await
+}
+
+/// What a button under a schedule's alert does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run the schedule now, as `/run NAME`.
+    RunAgain,
+    /// Pause it, as `/pause NAME`.
+    Pause,
+    /// Hold its alerts for [`MUTE_FOR`].
+    Mute,
+}
+
+impl Action {
+    /// The buttons, in their row.
+    pub const ALL: [Action; 3] = [Action::RunAgain, Action::Pause, Action::Mute];
+
+    /// The button's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::RunAgain => "Run again",
+            Action::Pause => "Pause",
+            Action::Mute => "Mute 24 h",
+        }
+    }
+
+    /// The button's callback data, under alert `id`.
+    pub fn callback_data(self, id: i64) -> String {
+        let word = match self {
+            Action::RunAgain => "run",
+            Action::Pause => "pause",
+            Action::Mute => "mute",
+        };
+        format!("alert:{id}:{word}")
+    }
+
+    /// The alert and action a button's `data` names, if it is one of these.
+    pub fn parse(data: &str) -> Option<(i64, Action)> {
+        let (id, word) = data.strip_prefix("alert:")?.split_once(':')?;
+        let action = match word {
+            "run" => Action::RunAgain,
+            "pause" => Action::Pause,
+            "mute" => Action::Mute,
+            _ => return None,
+        };
+        Some((id.parse().ok()?, action))
+    }
+}
+
+/// The chat and schedule of alert `id`, if it is a schedule's.
+pub async fn subject(db: &Database, id: i64) -> anyhow::Result<Option<(i64, String)>> {
+    db.call(move |c| {
+        c.query_row(
+            "SELECT chat_id, schedule FROM outbox WHERE id = ?1 AND schedule IS NOT NULL",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+    })
+    .await
+}
+
+/// Holds `schedule`'s alerts until `until`.
+pub async fn mute(db: &Database, schedule: &str, until: DateTime<Utc>) -> anyhow::Result<()> {
+    let (schedule, until) = (schedule.to_owned(), until.timestamp_millis());
+    db.call(move |c| {
+        c.execute(
+            "INSERT INTO alert_mutes (schedule, until) VALUES (?1, ?2)
+             ON CONFLICT (schedule) DO UPDATE SET until = ?2",
+            (schedule, until),
+        )
+        .map(drop)
+    })
+    .await
+}
+
+/// Queues `alert` once per `key` and `level`: a threshold crossed (a
+/// budget at 80 % this month) is never told twice.
+pub async fn once(db: &Database, key: String, level: u32, alert: Alert<'static>) -> anyhow::Result<bool> {
+    db.call(move |c| {
+        let transaction = c.transaction()?;
+        let fresh = transaction.execute(
+            "INSERT OR IGNORE INTO alerts_told (key, level, at) VALUES (?1, ?2, ?3)",
+            (&key, level, Utc::now().timestamp_millis()),
+        )? == 1;
+        let queued = fresh && queue(&transaction, &alert)?;
+        transaction.commit()?;
+        Ok(queued)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn button_data_names_the_alert_and_the_action() {
+        for action in Action::ALL {
+            let data = action.callback_data(42);
+            assert!(data.len() <= 64, "Telegram's limit: {data}");
+            assert_eq!(Action::parse(&data), Some((42, action)));
+        }
+        assert_eq!(Action::parse("tool:42:once"), None);
+        assert_eq!(Action::parse("alert:x:run"), None);
+        assert_eq!(Action::parse("alert:42:explode"), None);
+    }
+
+    #[tokio::test]
+    async fn a_muted_schedule_queues_nothing_until_the_mute_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let alert = |text: &str| Alert {
+            chat: 1,
+            text: text.into(),
+            schedule: Some("backup"),
+            urgent: false,
+        };
+        assert!(queue_now(&db, alert("first")).await.unwrap());
+        mute(&db, "backup", Utc::now() + chrono::Duration::hours(24))
+            .await
+            .unwrap();
+        assert!(!queue_now(&db, alert("held")).await.unwrap());
+        let other = Alert {
+            schedule: Some("invoices"),
+            ..alert("other")
+        };
+        assert!(
+            queue_now(&db, other).await.unwrap(),
+            "only that schedule is muted"
+        );
+        mute(&db, "backup", Utc::now() - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert!(queue_now(&db, alert("again")).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_threshold_is_told_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let alert = || Alert {
+            chat: 1,
+            text: "80 %".into(),
+            schedule: None,
+            urgent: false,
+        };
+        assert!(once(&db, "budget:2026-12".into(), 80, alert()).await.unwrap());
+        assert!(!once(&db, "budget:2026-12".into(), 80, alert()).await.unwrap());
+        assert!(once(&db, "budget:2026-12".into(), 100, alert()).await.unwrap());
+        assert!(once(&db, "budget:2027-01".into(), 80, alert()).await.unwrap());
+    }
+}
