@@ -265,3 +265,126 @@ fn an_alert_s_buttons_run_pause_and_mute_its_schedule_and_a_stranger_s_press_is_
     assert!(paused(&setup));
     drop(host);
 }
+
+#[test]
+fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
+    let fake = FakeTelegram::start();
+    let setup = Setup::new();
+    let wasm = setup.file("job.wasm", &std::fs::read(guest("run_command")).unwrap());
+    setup.config_with(
+        &format!(
+            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+             handler = \"chat\"\npoll_timeout = \"1s\"\n[alerts]\nchat = {ANNA}\n",
+            fake.url
+        ),
+        vec![
+            PluginSpec::chat("chat", guest("chat_fixture")),
+            PluginSpec::task("job", wasm.clone())
+                .with("grants = [\"process\"]\n[plugins.job.process]\nprograms = [\"/bin/sh\"]"),
+        ],
+    );
+    // Due every second, each run taking 2.5 s: most due times are skipped.
+    setup.schedule(
+        "slow",
+        "plugin = \"job\"\nevery = \"1s\"\nconfig = { program = \"/bin/sh\", args = '[\"-c\", \"sleep 2.5\"]' }\n",
+    );
+    let host = up(&setup, true);
+    let told = fake.wait_for_texts(ANNA, 1);
+    assert!(told[0].starts_with("⏭ slow (plugin job) missed its "), "{told:?}");
+    assert!(
+        told[0].contains("the previous run was still going (overlap = \"skip\")"),
+        "{told:?}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        fake.texts(ANNA).len(),
+        1,
+        "skips after the first are counted: {:?}",
+        fake.texts(ANNA)
+    );
+
+    // A broken new version: told once, however often the file is touched.
+    std::fs::write(&wasm, b"\0asm\x0d\0\x01\0 garbage").unwrap();
+    let told = fake.wait_for_texts(ANNA, 2);
+    assert!(
+        told[1].starts_with("🧩 The new version of plugin job was refused; the old one keeps serving.")
+            && told[1].contains("not a valid WebAssembly component"),
+        "{told:?}"
+    );
+    std::fs::write(&wasm, b"\0asm\x0d\0\x01\0 garbage").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(fake.texts(ANNA).len(), 2, "{:?}", fake.texts(ANNA));
+    std::fs::write(&wasm, std::fs::read(guest("run_command")).unwrap()).unwrap();
+
+    // Down for a few seconds with catch_up = "none": told on start.
+    setup.schedule(
+        "ticker",
+        "plugin = \"job\"\nevery = \"1s\"\nconfig = { program = \"/bin/sh\", args = '[\"-c\", \"exit 0\"]' }\n",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let output = setup.mission(&["runs", "--schedule", "ticker", "--json"]);
+        let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        if !runs.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ticker never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    host.signal("-TERM");
+    assert!(host.wait().0);
+    std::thread::sleep(Duration::from_secs(3));
+    let host = up(&setup, true);
+    let down = fake.wait_for(|c| {
+        c.text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("⏭ ticker (plugin job) missed "))
+    });
+    let text = down.text.unwrap();
+    assert!(
+        text.contains(" runs from ")
+            && text.contains("the host was down, and catch_up = \"none\" makes none up"),
+        "{text}"
+    );
+    drop(host);
+}
+
+#[test]
+fn quiet_hours_hold_all_but_urgent_alerts_until_they_end() {
+    let fake = FakeTelegram::start();
+    let setup = setup(&fake, 1);
+    let now = chrono::Utc::now();
+    let quiet = format!(
+        "quiet = \"{}-{}\"\ntimezone = \"UTC\"\n",
+        (now - chrono::Duration::hours(1)).format("%H:%M"),
+        (now + chrono::Duration::hours(1)).format("%H:%M")
+    );
+    let config = std::fs::read_to_string(setup.config_path()).unwrap();
+    let quiet_config = config.replace("[alerts]\n", &format!("[alerts]\n{quiet}"));
+    std::fs::write(setup.config_path(), &quiet_config).unwrap();
+    setup.schedule(
+        "payments",
+        "plugin = \"job\"\nevery = \"1s\"\nurgent = true\n\
+         config = { program = \"/bin/sh\", args = '[\"-c\", \"exit 4\"]' }\n",
+    );
+    let host = up(&setup, true);
+    let told = fake.wait_for_texts(ANNA, 1);
+    assert!(
+        told[0].starts_with("⚠️ payments failed"),
+        "the urgent one goes out: {told:?}"
+    );
+    while failed_runs(&setup) < 6 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        fake.texts(ANNA).len(),
+        1,
+        "backup's alert is held: {:?}",
+        fake.texts(ANNA)
+    );
+    // The quiet hours end (here: the config drops them): what was held goes out.
+    std::fs::write(setup.config_path(), &config).unwrap();
+    let told = fake.wait_for_texts(ANNA, 2);
+    assert!(told[1].starts_with("⚠️ backup failed"), "{told:?}");
+    drop(host);
+}

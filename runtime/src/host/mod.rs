@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{anyhow, Context};
 use chrono::Utc;
 
+use crate::alerts;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::notify::telegram::TelegramSender;
@@ -222,6 +223,7 @@ impl Host {
                 let new_hash = regular_file::read(&file, regular_file::MAX_COMPONENT)
                     .ok()
                     .map(|bytes| ContentHash::of(&bytes).to_string());
+                self.tell_refused(name, new_hash.as_deref(), &e.to_string()).await;
                 let load = NewLoad {
                     old_hash,
                     new_hash,
@@ -233,6 +235,36 @@ impl Host {
         };
         loads::record(self.db(), load).await?;
         Ok(outcome)
+    }
+
+    /// Tells `[alerts] chat` that the new version (`hash`) of `plugin` was
+    /// refused and the old one serves on — once per version, however often
+    /// its file is touched.
+    async fn tell_refused(&self, plugin: &str, hash: Option<&str>, error: &str) {
+        let Some(config) = self.config().alerts.clone() else {
+            return;
+        };
+        match loads::latest(self.db(), plugin).await {
+            Ok((Some(last), _))
+                if last.outcome == LoadOutcome::Refused && last.new_hash.as_deref() == hash =>
+            {
+                return
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(plugin, "failed to read the plugin's loads: {e:#}"),
+        }
+        let error: String = error.chars().take(600).collect();
+        let alert = alerts::Alert {
+            chat: config.chat,
+            text: format!(
+                "🧩 The new version of plugin {plugin} was refused; the old one keeps serving.\n{error}"
+            ),
+            schedule: None,
+            urgent: false,
+        };
+        if let Err(e) = alerts::queue_now(self.db(), alert).await {
+            tracing::error!(plugin, "failed to queue the refused-reload alert: {e:#}");
+        }
     }
 
     /// Switches to `new` config: plugins whose config changed are reloaded

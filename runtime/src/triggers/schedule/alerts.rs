@@ -1,11 +1,14 @@
-//! A schedule's failure streak: told once in `[alerts] chat` when it
-//! reaches `after_failures` consecutive failed runs (after their retries),
-//! and once more when a run succeeds again, saying how long it was broken.
-//! The streak and the alert are written in one transaction, into the
-//! outbox, so neither a restart nor a Telegram outage loses or repeats one.
+//! What a schedule's alerts say. A failure streak is told once in
+//! `[alerts] chat` when it reaches `after_failures` consecutive failed runs
+//! (after their retries), and once more when a run succeeds again, saying
+//! how long it was broken. Missed due times are told once a day per
+//! schedule and reason, with why. The streak and the alert are written in
+//! one transaction, into the outbox, so neither a restart nor a Telegram
+//! outage loses or repeats one.
 
 use rusqlite::OptionalExtension;
 
+use super::scheduler::{MissReason, Missed};
 use super::Schedule;
 use crate::alerts::{self, Alert};
 use crate::config::alerts::AlertsConfig;
@@ -15,6 +18,10 @@ use crate::host::runs::RunRecord;
 
 /// The most of a run's error an alert quotes.
 const ERROR_LINES: usize = 5;
+
+/// How long after a missed-run alert more misses of the same schedule, for
+/// the same reason, are only counted.
+const MISSES_TOLD_EVERY: chrono::Duration = chrono::Duration::hours(24);
 
 /// Notes a finished fire of `schedule` — `record` its last attempt, of
 /// `attempts` — against its streak, and queues what it calls for.
@@ -94,6 +101,68 @@ pub async fn after_fire(
              ON CONFLICT (schedule) DO UPDATE SET failures = ?3, alerted = ?4",
             rusqlite::params![name, since, failures, alerted || tell],
         )?;
+        transaction.commit()
+    })
+    .await
+}
+
+/// Notes that `schedule` missed due times, and tells it unless the same was
+/// told within a day.
+pub async fn missed(
+    db: &Database,
+    schedule: &Schedule,
+    alerts: Option<&AlertsConfig>,
+    missed: Missed,
+) -> anyhow::Result<()> {
+    let Some(config) = alerts.filter(|_| schedule.alert) else {
+        return Ok(());
+    };
+    let first = missed.first.with_timezone(&schedule.zone).format("%a %H:%M %Z");
+    let runs = match missed.count {
+        1 => format!("its {first} run"),
+        n => format!("{n} runs from {first}"),
+    };
+    let why = match missed.reason {
+        MissReason::HostDown => "the host was down, and catch_up = \"none\" makes none up",
+        MissReason::Overlap => "the previous run was still going (overlap = \"skip\")",
+        MissReason::Slept => "the machine slept or the host stalled; one run made up for them on wake",
+    };
+    let text = format!(
+        "⏭ {} (plugin {}) missed {runs}: {why}. More of these today are counted, not told.",
+        schedule.name, schedule.plugin
+    );
+    let (chat, name, urgent, reason) = (config.chat, schedule.name.clone(), schedule.urgent, missed.reason);
+    let count = missed.count;
+    db.call(move |c| {
+        let transaction = c.transaction()?;
+        let now = chrono::Utc::now();
+        let told_at: Option<i64> = transaction
+            .query_row(
+                "SELECT told_at FROM schedule_misses WHERE schedule = ?1 AND reason = ?2",
+                (&name, reason.as_str()),
+                |row| row.get(0),
+            )
+            .optional()?;
+        let recent = told_at.is_some_and(|at| now - crate::db::datetime(at) < MISSES_TOLD_EVERY);
+        if recent {
+            transaction.execute(
+                "UPDATE schedule_misses SET missed = missed + ?3 WHERE schedule = ?1 AND reason = ?2",
+                (&name, reason.as_str(), count),
+            )?;
+        } else {
+            let alert = Alert {
+                chat,
+                text,
+                schedule: Some(&name),
+                urgent,
+            };
+            alerts::queue(&transaction, &alert)?;
+            transaction.execute(
+                "INSERT INTO schedule_misses (schedule, reason, told_at, missed) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (schedule, reason) DO UPDATE SET told_at = ?3, missed = ?4",
+                (&name, reason.as_str(), now.timestamp_millis(), count),
+            )?;
+        }
         transaction.commit()
     })
     .await

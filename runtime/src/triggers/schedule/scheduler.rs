@@ -25,9 +25,18 @@ use crate::host::runs::{self, Trigger};
 /// How often the wall clock is re-read even when nothing is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Runs one attempt of a scheduled task; `true` if it succeeded.
+/// A gap in the wall clock past which the due times it swallowed count as
+/// missed (the machine slept, or the host stalled): shorter ones are the
+/// scheduler's own lateness under load.
+const SLEEP_GAP: Duration = Duration::from_secs(60);
+
+/// The most missed due times counted at once.
+const MAX_COUNTED: u32 = 10_000;
+
+/// Runs the attempts of scheduled tasks, and hears of due times missed.
 pub trait ScheduleRunner: Send + Sync + 'static {
-    /// Runs attempt `attempt` of `schedule` for the due time `due`.
+    /// Runs attempt `attempt` of `schedule` for the due time `due`; `true`
+    /// if it succeeded.
     fn run(
         &self,
         schedule: Arc<Schedule>,
@@ -35,6 +44,43 @@ pub trait ScheduleRunner: Send + Sync + 'static {
         attempt: u32,
         trigger: Trigger,
     ) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+
+    /// Hears that `schedule` missed due times, and why.
+    fn missed(&self, schedule: Arc<Schedule>, missed: Missed) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Due times of a schedule that did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Missed {
+    /// Why.
+    pub reason: MissReason,
+    /// The first of them.
+    pub first: DateTime<Utc>,
+    /// How many.
+    pub count: u32,
+}
+
+/// Why due times did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissReason {
+    /// The host was down, and `catch_up = "none"`.
+    HostDown,
+    /// The previous run was still going, and `overlap = "skip"`.
+    Overlap,
+    /// The wall clock jumped past them: the machine slept (one run made up
+    /// for them on wake).
+    Slept,
+}
+
+impl MissReason {
+    /// Its name in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissReason::HostDown => "host_down",
+            MissReason::Overlap => "overlap",
+            MissReason::Slept => "slept",
+        }
+    }
 }
 
 /// A random delay of at most `max`.
@@ -271,12 +317,22 @@ impl Scheduler {
         let mut missed = Vec::new();
         let names: Vec<String> = self.entries.keys().cloned().collect();
         for name in names {
-            let schedule = &self.entries[&name].schedule;
-            if let (CatchUp::Once, Some(last)) = (schedule.catch_up, last_due.get(&name)) {
-                let latest = schedule.timing.previous_at_or_before(now, schedule.zone);
-                if let Some(due) = latest.filter(|due| due > last) {
-                    tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
-                    missed.push((name.clone(), due));
+            let schedule = self.entries[&name].schedule.clone();
+            if let Some(&last) = last_due.get(&name) {
+                match schedule.catch_up {
+                    CatchUp::Once => {
+                        let latest = schedule.timing.previous_at_or_before(now, schedule.zone);
+                        if let Some(due) = latest.filter(|due| *due > last) {
+                            tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
+                            missed.push((name.clone(), due));
+                        }
+                    }
+                    CatchUp::None => {
+                        if let Some(missed) = due_times_between(&schedule, last, now, MissReason::HostDown) {
+                            tracing::warn!(schedule = %name, count = missed.count, first = %missed.first, "due times passed while the host was down (catch_up = none)");
+                            self.drivers.runner.missed(schedule.clone(), missed).await;
+                        }
+                    }
                 }
             }
             self.push_next(&name, now);
@@ -314,8 +370,15 @@ impl Scheduler {
             let Some(Reverse(Due { at, generation, name })) = self.due.pop() else {
                 break;
             };
-            if self.entries.get(&name).is_none_or(|e| e.generation != generation) {
+            let Some(entry) = self.entries.get(&name).filter(|e| e.generation == generation) else {
                 continue; // removed or replaced since this due time was computed
+            };
+            if (now - at).to_std().is_ok_and(|late| late > SLEEP_GAP) {
+                let schedule = entry.schedule.clone();
+                if let Some(missed) = due_times_between(&schedule, at, now, MissReason::Slept) {
+                    tracing::warn!(schedule = %name, count = missed.count, "the clock jumped past due times: one run makes up for them");
+                    self.drivers.runner.missed(schedule, missed).await;
+                }
             }
             due.push((name, at));
         }
@@ -353,7 +416,7 @@ impl Scheduler {
                 match entry.schedule.overlap {
                     Overlap::Skip => {
                         tracing::warn!(schedule = %name, %due, "previous run still going: skipped");
-                        skipped.push((entry.schedule.plugin.clone(), name.clone(), due));
+                        skipped.push((entry.schedule.clone(), due));
                         continue;
                     }
                     Overlap::Queue => {
@@ -375,10 +438,16 @@ impl Scheduler {
         if let Err(e) = state::set_last_due_many(&self.db, fired).await {
             tracing::error!("failed to record due times: {e:#}");
         }
-        for (plugin, name, due) in skipped {
-            if let Err(e) = runs::record_skipped(&self.db, &plugin, &name, due).await {
-                tracing::error!(schedule = %name, "failed to record the skipped run: {e:#}");
+        for (schedule, due) in skipped {
+            if let Err(e) = runs::record_skipped(&self.db, &schedule.plugin, &schedule.name, due).await {
+                tracing::error!(schedule = %schedule.name, "failed to record the skipped run: {e:#}");
             }
+            let missed = Missed {
+                reason: MissReason::Overlap,
+                first: due,
+                count: 1,
+            };
+            self.drivers.runner.missed(schedule, missed).await;
         }
     }
 
@@ -439,6 +508,32 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// The due times of `schedule` after `after` up to `until`, if any, as
+/// missed for `reason` (counted up to [`MAX_COUNTED`]).
+fn due_times_between(
+    schedule: &Schedule,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    reason: MissReason,
+) -> Option<Missed> {
+    let first = schedule
+        .timing
+        .next_after(after, schedule.zone)
+        .filter(|t| *t <= until)?;
+    let mut count = 1;
+    let mut at = first;
+    while count < MAX_COUNTED {
+        match schedule.timing.next_after(at, schedule.zone) {
+            Some(next) if next <= until => {
+                count += 1;
+                at = next;
+            }
+            _ => break,
+        }
+    }
+    Some(Missed { reason, first, count })
 }
 
 /// One run of a schedule with its jitter (for due runs, not triggered ones)
@@ -534,6 +629,7 @@ mod tests {
         attempts: Mutex<Vec<Attempt>>,
         failures: Mutex<VecDeque<bool>>,
         gate: Option<Arc<Semaphore>>,
+        misses: Mutex<Vec<(String, Missed)>>,
     }
 
     impl ScheduleRunner for FakeRunner {
@@ -560,6 +656,15 @@ mod tests {
                 }
                 !fail
             })
+        }
+
+        fn missed(
+            &self,
+            schedule: Arc<Schedule>,
+            missed: Missed,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            self.misses.lock().unwrap().push((schedule.name.clone(), missed));
+            Box::pin(async {})
         }
     }
 
@@ -612,6 +717,7 @@ mod tests {
                 attempts: Mutex::default(),
                 failures: Mutex::new(options.failures.into()),
                 gate: options.gated.then(|| Arc::new(Semaphore::new(0))),
+                misses: Mutex::default(),
             });
             let mut scheduler = Scheduler::new(
                 schedules,
@@ -663,6 +769,10 @@ mod tests {
                 .await
                 .unwrap()
                 .unwrap();
+        }
+
+        fn misses(&self) -> Vec<(String, Missed)> {
+            self.runner.misses.lock().unwrap().clone()
         }
 
         fn attempts(&self) -> Vec<Attempt> {
@@ -745,6 +855,16 @@ mod tests {
         let attempts = h.expect_attempts(1).await;
         assert_eq!(attempts[0].due, utc("2026-11-24T11:00:00Z"));
         assert_eq!(attempts[0].at, utc("2026-11-24T13:00:31Z"));
+        let missed = Missed {
+            reason: MissReason::Slept,
+            first: utc("2026-11-24T12:00:00Z"),
+            count: 2,
+        };
+        assert_eq!(
+            h.misses(),
+            [("hourly".to_owned(), missed)],
+            "12:00 and 13:00 are told"
+        );
         // And then on time again, at 14:00.
         h.step(Duration::from_secs(3600)).await;
         let attempts = h.expect_attempts(2).await;
@@ -777,6 +897,12 @@ mod tests {
         assert_eq!(attempts[0].schedule, "once");
         assert_eq!(attempts[0].trigger, Trigger::CatchUp);
         assert_eq!(attempts[0].due, utc("2026-11-24T12:00:00Z"));
+        let missed = Missed {
+            reason: MissReason::HostDown,
+            first: utc("2026-11-24T10:00:00Z"),
+            count: 3,
+        };
+        assert_eq!(h.misses(), [("none".to_owned(), missed)], "only `none` is told");
         let dir = h.stop().await;
 
         // Restarted again before the next due time: nothing to catch up.
@@ -801,6 +927,12 @@ mod tests {
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].outcome, RunOutcome::Skipped);
         assert_eq!(skipped[0].scheduled_at, utc("2026-11-24T10:02:00Z"));
+        let missed = Missed {
+            reason: MissReason::Overlap,
+            first: utc("2026-11-24T10:02:00Z"),
+            count: 1,
+        };
+        assert_eq!(h.misses(), [("slow".to_owned(), missed)]);
         h.finish_runs(1);
         h.step(Duration::from_secs(60)).await; // 10:03:00, runs
         let attempts = h.expect_attempts(2).await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::clock::SystemClock;
-use super::scheduler::{ScheduleRunner, Scheduler};
+use super::scheduler::{Missed, ScheduleRunner, Scheduler};
 use super::Schedule;
 use crate::host::runs::Trigger as RunTrigger;
 use crate::host::TaskRun;
@@ -89,6 +89,18 @@ impl ScheduleRunner for Runner {
                     tracing::error!(schedule = %schedule.name, "failed to run: {e:#}");
                     false
                 }
+            }
+        })
+    }
+
+    fn missed(&self, schedule: Arc<Schedule>, missed: Missed) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let invoker = self.0.clone();
+        Box::pin(async move {
+            let config = invoker.config();
+            if let Err(e) =
+                super::alerts::missed(invoker.db(), &schedule, config.alerts.as_ref(), missed).await
+            {
+                tracing::error!(schedule = %schedule.name, "failed to note the missed runs for alerts: {e:#}");
             }
         })
     }
