@@ -19,16 +19,17 @@ use mission::config::Config;
 use mission::db::Database;
 use mission::host::runs::Trigger;
 use mission::triggers::schedule::clock::SystemClock;
-use mission::triggers::schedule::scheduler::{ScheduleRunner, Scheduler};
+use mission::triggers::schedule::scheduler::{Missed, ScheduleRunner, Scheduler};
 use mission::triggers::schedule::{self, Schedule};
 
 const SCHEDULES: usize = 10_000;
 const IDLE_WINDOW: Duration = Duration::from_secs(5);
 
-/// Records how late each run started.
+/// Records how late each run started, and due times it heard were missed.
 #[derive(Default)]
 struct LatenessRunner {
     late: Mutex<Vec<Duration>>,
+    missed: Mutex<u64>,
 }
 
 impl ScheduleRunner for LatenessRunner {
@@ -42,6 +43,11 @@ impl ScheduleRunner for LatenessRunner {
         let late = (Utc::now() - due).to_std().unwrap_or_default();
         self.late.lock().unwrap().push(late);
         Box::pin(async { true })
+    }
+
+    fn missed(&self, _: Arc<Schedule>, missed: Missed) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        *self.missed.lock().unwrap() += u64::from(missed.count);
+        Box::pin(async {})
     }
 }
 
@@ -187,5 +193,9 @@ async fn main() {
         percentile(&late, 0.5),
         percentile(&late, 0.99),
         late.last().unwrap()
+    );
+    println!(
+        "  missed:    {} due times told as missed during the burst (0 unless the scheduler fell a minute behind)",
+        runner.missed.lock().unwrap()
     );
 }
