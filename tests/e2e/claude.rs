@@ -882,3 +882,138 @@ fn wait_until_not_alive(pid: u32) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The texts the host queued for Telegram itself (alerts), oldest first.
+fn queued_alerts(setup: &Setup) -> Vec<String> {
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let mut statement = db.prepare("SELECT text FROM outbox ORDER BY id").unwrap();
+    let texts = statement.query_map([], |row| row.get(0)).unwrap();
+    texts.map(Result::unwrap).collect()
+}
+
+/// `[claude.credit]` of $0.03 (each fake call costs $0.0125) with `then`,
+/// alerts queued for chat 100, and the `ask` task through `backends`.
+fn credit_setup(then: &str, backends: &str, api: &FakeAnthropic) -> Setup {
+    let claude = format!(
+        "model = \"claude-sonnet-4-5\"\n[claude.budget]\ndaily_usd = 0.04\n\
+         [claude.credit]\nmonthly_usd = 0.03\nthen = \"{then}\"\n\
+         [claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\nallowed_users = [100]\nhandler = \"chat\"\n\
+         [alerts]\nchat = 100\n",
+        api.url
+    );
+    claude_setup(
+        &claude,
+        vec![
+            ask("ask", &format!("backends = [{backends}]"), "prompt = \"hi\""),
+            PluginSpec::chat("chat", guest("chat_fixture")),
+        ],
+    )
+}
+
+fn run_with_key(setup: &Setup) -> (bool, Value) {
+    let output = setup
+        .command(&["run", "--json", "ask"])
+        .env(KEY_ENV, API_KEY)
+        .output()
+        .unwrap();
+    let record = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no record ({e}): {:?}", text(&output)));
+    (output.status.success(), record)
+}
+
+#[test]
+fn a_spent_agent_sdk_credit_stops_cli_calls_before_spawning_and_is_told_at_50_80_and_100_percent() {
+    let api = FakeAnthropic::start();
+    let setup = credit_setup("stop", "\"cli\"", &api);
+    for _ in 0..3 {
+        assert!(run_with_key(&setup).0);
+    }
+    let (ok, refused) = run_with_key(&setup);
+    assert!(!ok);
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("over budget: the Agent SDK credit of $0.03 is spent until ")
+            && error.contains("calls through the claude CLI stop until then (claude.credit.then = \"stop\")"),
+        "{error}"
+    );
+    assert_eq!(spawns(&setup).len(), 3, "no process for the refused call");
+    let report = cost_json(&setup, &[]);
+    let credit = &report["credit"];
+    assert!(
+        (credit["used_usd"].as_f64().unwrap() - 0.0375).abs() < 1e-9,
+        "{credit}"
+    );
+    assert_eq!(credit["left_usd"], 0.0);
+    assert_eq!(credit["by_plugin"][0]["plugin"], "ask");
+    let table = text(&setup.mission(&["cost"])).0;
+    assert!(
+        table.contains("Agent SDK credit: $0.04 of $0.03 used (125%), $0.00 left until "),
+        "{table}"
+    );
+
+    // The second call crossed 50 and 80 % of the credit; the third the
+    // daily budget's 80 % ($0.0375 of $0.04) and the credit's 100 %.
+    let alerts = queued_alerts(&setup);
+    assert_eq!(alerts.len(), 4, "each level once: {alerts:?}");
+    assert!(
+        alerts[0].starts_with("💳 Agent SDK credit: ") && alerts[0].contains("used (83%)"),
+        "{alerts:?}"
+    );
+    assert_eq!(alerts[0], alerts[1]);
+    assert_eq!(
+        alerts[2],
+        "💸 Claude: the daily budget of all plugins of $0.04 is 80 % spent ($0.04 today)."
+    );
+    assert!(
+        alerts[3].contains("used (125%)")
+            && alerts[3].ends_with("Calls through the claude CLI stop until it resets."),
+        "{alerts:?}"
+    );
+}
+
+#[test]
+fn a_spent_credit_sends_calls_to_the_api_where_the_grant_allows_it_or_lets_them_continue() {
+    let api = FakeAnthropic::start();
+    let setup = credit_setup("api", "\"cli\", \"api\"", &api);
+    for _ in 0..3 {
+        assert!(run_with_key(&setup).0);
+    }
+    assert!(api.requests().is_empty());
+    let (ok, record) = run_with_key(&setup);
+    assert!(ok, "{record}");
+    assert_eq!(api.requests().len(), 1, "the fourth call went to the API");
+    assert_eq!(spawns(&setup).len(), 3);
+    assert_eq!(cost_json(&setup, &["--by", "plugin"])["total"]["calls"], 4);
+
+    // Without the api backend in the grant, `api` refuses by name.
+    let api = FakeAnthropic::start();
+    let setup = credit_setup("api", "\"cli\"", &api);
+    for _ in 0..3 {
+        assert!(run_with_key(&setup).0);
+    }
+    let (ok, refused) = run_with_key(&setup);
+    assert!(!ok);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("and plugin `ask`'s grant does not allow the api backend to take over"),
+        "{refused}"
+    );
+
+    // `continue`: extra usage, the CLI goes on.
+    let setup = credit_setup("continue", "\"cli\"", &api);
+    for _ in 0..4 {
+        assert!(run_with_key(&setup).0);
+    }
+    assert_eq!(spawns(&setup).len(), 4);
+    let alerts = queued_alerts(&setup);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("used (125%)") && a.ends_with("Calls go on as extra usage at API rates.")),
+        "{alerts:?}"
+    );
+}

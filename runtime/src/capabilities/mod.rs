@@ -182,7 +182,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
             bytes: 16 << 20,
         },
         db: db.clone(),
-        claude: Arc::new(Claude::new(None, db.clone())),
+        claude: Arc::new(Claude::new(None, None, db.clone())),
         telegram: None,
         output: OutputCapture::new(PluginName::parse(plugin).unwrap(), 64 << 10, Arc::default()),
         context: CallContext::default(),

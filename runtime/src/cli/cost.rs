@@ -1,5 +1,5 @@
 //! `mission cost`: Claude spend grouped by plugin, day or model, with the
-//! cache hit rate and the month's projection.
+//! cache hit rate and the month's projection, and the Agent SDK credit.
 
 use std::process::ExitCode;
 
@@ -24,7 +24,12 @@ pub(super) async fn cost(
         Some(text) => parse_since(text, now, zone)?,
     };
     let budget = config.claude.as_ref().map(|c| c.budget).unwrap_or_default();
-    let report = cost_report(&db, since, by, now, zone).await?.with_budget(budget);
+    let credit = config.claude.as_ref().and_then(|c| c.credit.as_ref());
+    let report = cost_report(&db, since, by, now, zone)
+        .await?
+        .with_budget(budget)
+        .with_credit(&db, credit, now, zone)
+        .await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

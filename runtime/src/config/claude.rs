@@ -22,6 +22,10 @@
 //! daily_usd = 5.0
 //! monthly_usd = 100.0
 //!
+//! [claude.credit]                  # the Agent SDK credit (see `credit`)
+//! plan = "max5x"
+//! then = "api"
+//!
 //! [claude.prices.claude-sonnet-4-5]  # USD per million tokens, for the API backend
 //! input = 3.0
 //! output = 15.0
@@ -45,6 +49,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::credit::{CreditConfig, RawCredit};
 use crate::config::units::{ByteSize, HumanDuration};
 
 /// A way of reaching Claude (the WIT `backend` enum).
@@ -127,6 +132,8 @@ pub struct ClaudeConfig {
     pub budget: Budget,
     /// Prices per model, for the API backend (the CLI reports its own cost).
     pub prices: BTreeMap<String, Price>,
+    /// The Agent SDK credit the CLI backends draw from, if tracked.
+    pub credit: Option<CreditConfig>,
 }
 
 /// `[claude.persistent]`.
@@ -226,6 +233,7 @@ pub(crate) struct RawClaude {
     persistent: Option<RawPersistent>,
     api: Option<RawApi>,
     budget: Option<RawBudget>,
+    credit: Option<RawCredit>,
     /// Example: `[claude.prices.claude-sonnet-4-5]`
     #[serde(default)]
     prices: BTreeMap<String, Price>,
@@ -354,6 +362,7 @@ impl RawClaude {
             api,
             budget: budget("claude.budget", self.budget.unwrap_or_default())?,
             prices: self.prices,
+            credit: self.credit.map(RawCredit::validate).transpose()?,
         })
     }
 }

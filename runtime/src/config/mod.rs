@@ -24,6 +24,7 @@
 
 pub mod alerts;
 pub mod claude;
+pub mod credit;
 pub mod cron;
 pub mod files;
 pub mod http;

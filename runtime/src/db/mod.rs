@@ -331,6 +331,8 @@ const MIGRATIONS: &[&str] = &[
          at INTEGER NOT NULL,
          PRIMARY KEY (key, level)
      );",
+    // 19: whether a Claude call drew from the Agent SDK credit.
+    "ALTER TABLE claude_calls ADD COLUMN credit INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// How long a statement waits for another connection's lock (another

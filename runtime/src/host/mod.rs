@@ -71,7 +71,8 @@ impl Host {
         })?;
         let db = Database::open(&config.data_dir.join(DATABASE_FILE))?;
         let loader = PluginLoader::open(&config)?;
-        let claude = Arc::new(Claude::new(config.claude.clone(), db.clone()));
+        let alerts_chat = config.alerts.as_ref().map(|a| a.chat);
+        let claude = Arc::new(Claude::new(config.claude.clone(), alerts_chat, db.clone()));
         // The token is read once, here; without it the bot and `notify` are off.
         let telegram = match &config.telegram {
             Some(telegram) => match std::env::var(&telegram.token_env) {
@@ -289,7 +290,9 @@ impl Host {
         }
         if new.claude != old.claude {
             notes.push("[claude] changed: applied to the next call".to_owned());
-            self.services.claude.set_config(new.claude.clone());
+            self.services
+                .claude
+                .set_config(new.claude.clone(), new.alerts.as_ref().map(|a| a.chat));
         }
         if new.shutdown_grace != old.shutdown_grace {
             notes.push("shutdown_grace changed: restart to apply".to_owned());

@@ -337,6 +337,14 @@ fn emit_stream(
     let mut init = events.next().unwrap();
     let mut assistant = events.next().unwrap();
     init["session_id"] = json!(session.id);
+    // An API key in the environment is what the CLI uses first; without one
+    // it runs on the login (a subscription), reported as "none".
+    let key = std::env::var_os("ANTHROPIC_API_KEY").filter(|k| !k.is_empty());
+    init["apiKeySource"] = json!(if key.is_some() {
+        "ANTHROPIC_API_KEY"
+    } else {
+        "none"
+    });
     say(&init);
     let tool = use_tool(args, session, prompt, input);
     let result = answer(args, session, prompt, tool);

@@ -167,6 +167,7 @@ impl ApiAnswer {
                 cost_usd,
                 turns: 1,
                 model: self.model,
+                api_key_source: None,
             },
         }
     }

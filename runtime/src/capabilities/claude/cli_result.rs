@@ -63,6 +63,7 @@ impl CliResult {
                 .iter()
                 .max_by(|a, b| a.1.cost_usd.total_cmp(&b.1.cost_usd))
                 .map(|(m, _)| m.split('[').next().unwrap_or(m).to_owned()),
+            api_key_source: None,
         };
         if self.is_error || self.subtype != "success" {
             let mut reason = match self.api_error_status {

@@ -36,6 +36,8 @@ pub(crate) struct LedgerEntry {
     pub duration_ms: u64,
     pub outcome: CallOutcome,
     pub error: Option<String>,
+    /// Whether it drew from the Agent SDK credit.
+    pub credit: bool,
 }
 
 /// Appends `entry`, dated now.
@@ -46,8 +48,8 @@ pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<
         c.execute(
             "INSERT INTO claude_calls (at, plugin, backend, model, session_key, input_tokens,
                  output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, turns,
-                 duration_ms, outcome, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 duration_ms, outcome, error, credit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             rusqlite::params![
                 at,
                 entry.plugin.as_str(),
@@ -63,6 +65,7 @@ pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<
                 entry.duration_ms,
                 entry.outcome.as_str(),
                 entry.error,
+                entry.credit,
             ],
         )
     })
@@ -113,25 +116,36 @@ pub(crate) struct BudgetStatus {
     pub left: Option<f64>,
 }
 
-/// Checks the budgets of `plugin` (`own`) and of all plugins (`global`) at
-/// `now`, days and months counted in `zone`.
-pub(crate) async fn budget_status(
+/// One budget against what it counts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BudgetLevel {
+    /// Which budget, as its refusal names it.
+    pub name: String,
+    /// Which period: "today" or "this month".
+    pub period: &'static str,
+    /// Where its period began, as a key for alerts told once per period.
+    pub period_start: i64,
+    /// Its limit, in USD.
+    pub limit: f64,
+    /// Spent so far in its period.
+    pub spent: f64,
+}
+
+/// Each budget set for `plugin` (`own`) and all plugins (`global`) at `now`,
+/// days and months counted in `zone`, with what it has spent.
+pub(crate) async fn budget_levels(
     db: &Database,
     plugin: &PluginName,
     own: Budget,
     global: Budget,
     now: DateTime<Utc>,
     zone: Tz,
-) -> anyhow::Result<BudgetStatus> {
-    let unlimited = BudgetStatus {
-        spent: None,
-        left: None,
-    };
+) -> anyhow::Result<Vec<BudgetLevel>> {
     if [own, global]
         .iter()
         .all(|b| b.daily_usd.is_none() && b.monthly_usd.is_none())
     {
-        return Ok(unlimited);
+        return Ok(Vec::new());
     }
     let (day, month) = day_and_month_start(now, zone);
     let name = plugin.to_string();
@@ -161,29 +175,66 @@ pub(crate) async fn budget_status(
             spending.plugin_day,
             format!("plugin `{plugin}`'s daily budget"),
             "today",
+            day,
         ),
         (
             own.monthly_usd,
             spending.plugin_month,
             format!("plugin `{plugin}`'s monthly budget"),
             "this month",
+            month,
         ),
         (
             global.daily_usd,
             spending.all_day,
             "the daily budget of all plugins".to_owned(),
             "today",
+            day,
         ),
         (
             global.monthly_usd,
             spending.all_month,
             "the monthly budget of all plugins".to_owned(),
             "this month",
+            month,
         ),
     ];
-    let mut status = unlimited;
-    for (limit, spent, name, period) in checks {
-        let Some(limit) = limit else { continue };
+    Ok(checks
+        .into_iter()
+        .filter_map(|(limit, spent, name, period, period_start)| {
+            Some(BudgetLevel {
+                name,
+                period,
+                period_start,
+                limit: limit?,
+                spent,
+            })
+        })
+        .collect())
+}
+
+/// Checks the budgets of `plugin` (`own`) and of all plugins (`global`) at
+/// `now`, days and months counted in `zone`.
+pub(crate) async fn budget_status(
+    db: &Database,
+    plugin: &PluginName,
+    own: Budget,
+    global: Budget,
+    now: DateTime<Utc>,
+    zone: Tz,
+) -> anyhow::Result<BudgetStatus> {
+    let mut status = BudgetStatus {
+        spent: None,
+        left: None,
+    };
+    for level in budget_levels(db, plugin, own, global, now, zone).await? {
+        let BudgetLevel {
+            name,
+            period,
+            limit,
+            spent,
+            ..
+        } = level;
         if spent >= limit && status.spent.is_none() {
             status.spent = Some(format!("{name} of ${limit:.2} is spent (${spent:.4} {period})"));
         }
@@ -213,10 +264,12 @@ mod tests {
                 cost_usd,
                 turns: 1,
                 model: Some("sonnet".into()),
+                api_key_source: None,
             },
             duration_ms: 100,
             outcome: CallOutcome::Ok,
             error: None,
+            credit: false,
         }
     }
 

@@ -13,6 +13,8 @@ use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::alerts;
+use crate::config::credit::WhenSpent;
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
 use crate::os::zone::host_zone;
@@ -23,6 +25,7 @@ use approvals::{Approvals, Asking};
 pub mod api;
 pub mod approvals;
 mod cli_result;
+pub mod credit;
 mod imports;
 pub mod ledger;
 mod oneshot;
@@ -73,6 +76,8 @@ pub(crate) struct Spent {
     pub turns: u32,
     /// The model that answered, as the backend named it.
     pub model: Option<String>,
+    /// Where the CLI's credentials came from, if it said.
+    pub api_key_source: Option<String>,
 }
 
 impl Spent {
@@ -97,6 +102,7 @@ impl Default for Spent {
             cost_usd: 0.0,
             turns: 0,
             model: None,
+            api_key_source: None,
         }
     }
 }
@@ -132,6 +138,8 @@ impl Failure {
 /// live call waits for.
 struct Active {
     config: ClaudeConfig,
+    /// Where budget and credit alerts go (`[alerts] chat`).
+    alerts_chat: Option<i64>,
     permits: Arc<Semaphore>,
     shadow_permits: Arc<Semaphore>,
 }
@@ -187,8 +195,9 @@ pub struct Asker<'a> {
 }
 
 impl Claude {
-    /// The service for `config` (none: every call is `unavailable`).
-    pub fn new(config: Option<ClaudeConfig>, db: Database) -> Claude {
+    /// The service for `config` (none: every call is `unavailable`), telling
+    /// budgets and the credit running down in `alerts_chat`.
+    pub fn new(config: Option<ClaudeConfig>, alerts_chat: Option<i64>, db: Database) -> Claude {
         let claude = Claude {
             active: RwLock::new(None),
             db: db.clone(),
@@ -196,16 +205,16 @@ impl Claude {
             http: reqwest::Client::new(),
             approvals: Arc::new(Approvals::new(db.clone())),
         };
-        claude.set_config(config);
+        claude.set_config(config, alerts_chat);
         claude
     }
 
     /// Puts a changed `[claude]` section in force for the next call. Calls
     /// under way finish as they started.
-    pub fn set_config(&self, config: Option<ClaudeConfig>) {
+    pub fn set_config(&self, config: Option<ClaudeConfig>, alerts_chat: Option<i64>) {
         let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
         let unchanged = match (active.as_deref(), &config) {
-            (Some(current), Some(new)) => current.config == *new,
+            (Some(current), Some(new)) => current.config == *new && current.alerts_chat == alerts_chat,
             (None, None) => true,
             _ => false,
         };
@@ -224,6 +233,7 @@ impl Claude {
             };
             Arc::new(Active {
                 config,
+                alerts_chat,
                 permits,
                 shadow_permits,
             })
@@ -254,7 +264,7 @@ impl Claude {
             ));
         };
         let config = &active.config;
-        let request = Request::resolve(config, asker.grant, prompt, options)?;
+        let mut request = Request::resolve(config, asker.grant, prompt, options)?;
         let deadline = Instant::now() + request.deadline;
         let mut entry = LedgerEntry {
             plugin: asker.plugin.clone(),
@@ -267,7 +277,16 @@ impl Claude {
             duration_ms: 0,
             outcome: CallOutcome::Ok,
             error: None,
+            credit: false,
         };
+        if let Err(reason) = self.when_credit_spent(&active, &asker, &mut request).await {
+            tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
+            entry.outcome = CallOutcome::OverBudget;
+            entry.error = Some(reason.clone());
+            record(&self.db, entry).await;
+            return Err(CapabilityError::OverBudget(reason));
+        }
+        entry.backend = request.backend;
         // Written as cancelled if the plugin's own deadline drops the call,
         // whether it is still waiting for its place or already asking.
         let unfinished = Unfinished {
@@ -296,6 +315,7 @@ impl Claude {
         unfinished.finished();
         entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = settle(&mut entry, result);
+        entry.credit = credit::draws(config, entry.backend, entry.spent.api_key_source.as_deref());
         if let Err(CapabilityError::Failed(reason)) = &answer {
             tracing::warn!(plugin = %asker.plugin, backend = %request.backend, "claude call failed: {reason}");
         }
@@ -308,8 +328,139 @@ impl Claude {
             outcome = entry.outcome.as_str(),
             "claude call"
         );
+        let drew = entry.credit;
         record(&self.db, entry).await;
+        self.tell_levels(&active, &asker, drew).await;
         answer
+    }
+
+    /// What `[claude.credit] then` says, for a call that would draw from a
+    /// credit that is spent: `Err` with the reason it is refused (`stop`,
+    /// or `api` for a plugin that may not use the API backend or asks for
+    /// tools), else the call goes on, rerouted to the API for `api`.
+    async fn when_credit_spent(
+        &self,
+        active: &Active,
+        asker: &Asker<'_>,
+        request: &mut Request,
+    ) -> Result<(), String> {
+        let config = &active.config;
+        let Some(settings) = config
+            .credit
+            .filter(|_| credit::draws(config, request.backend, None))
+        else {
+            return Ok(());
+        };
+        let (now, zone) = (Utc::now(), host_zone());
+        let status = match credit::status(&self.db, &settings, now, zone).await {
+            Ok(status) if status.spent() => status,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::error!(plugin = %asker.plugin, "reading the Agent SDK credit failed: {e:#}");
+                return Ok(());
+            }
+        };
+        let spent = format!(
+            "the Agent SDK credit of ${:.2} is spent until {}",
+            settings.monthly_usd,
+            status.period.1.with_timezone(&zone).format("%b %-d")
+        );
+        match settings.then {
+            WhenSpent::Stop => Err(format!(
+                "{spent}: calls through the claude CLI stop until then (claude.credit.then = \"stop\")"
+            )),
+            WhenSpent::Api if !asker.grant.allowed_backends(config).contains(&Backend::Api) => Err(format!(
+                "{spent}, and plugin `{}`'s grant does not allow the api backend to take over \
+                 (claude.credit.then = \"api\")",
+                asker.plugin
+            )),
+            WhenSpent::Api if !request.tools.is_empty() || !request.ask_tools.is_empty() => Err(format!(
+                "{spent}, and the api backend that would take over runs no tools (claude.credit.then = \"api\")"
+            )),
+            WhenSpent::Api => {
+                tracing::info!(plugin = %asker.plugin, "{spent}: this call goes to the API backend");
+                request.backend = Backend::Api;
+                Ok(())
+            }
+            WhenSpent::Continue => {
+                tracing::warn!(plugin = %asker.plugin, "{spent}: the call goes on as extra usage at API rates");
+                Ok(())
+            }
+        }
+    }
+
+    /// Tells `[alerts] chat`, once per period, of a budget reaching 80 % and
+    /// 100 %, and of the credit (if the call `drew` from it) reaching 50 %,
+    /// 80 % and 100 %.
+    async fn tell_levels(&self, active: &Active, asker: &Asker<'_>, drew: bool) {
+        let Some(chat) = active.alerts_chat else {
+            return;
+        };
+        let (now, zone) = (Utc::now(), host_zone());
+        let mut told = Vec::new();
+        match ledger::budget_levels(
+            &self.db,
+            asker.plugin,
+            asker.grant.budget,
+            active.config.budget,
+            now,
+            zone,
+        )
+        .await
+        {
+            Ok(levels) => {
+                for level in levels {
+                    let percent = level.spent / level.limit.max(f64::MIN_POSITIVE) * 100.0;
+                    for mark in [80, 100].into_iter().filter(|m| percent >= f64::from(*m)) {
+                        let what = match mark {
+                            100 => "is spent: further calls are refused",
+                            _ => "is 80 % spent",
+                        };
+                        let text = format!(
+                            "💸 Claude: {} of ${:.2} {what} (${:.2} {}).",
+                            level.name, level.limit, level.spent, level.period
+                        );
+                        told.push((
+                            format!("budget:{}:{}", level.name, level.period_start),
+                            mark,
+                            text,
+                        ));
+                    }
+                }
+            }
+            Err(e) => tracing::error!(plugin = %asker.plugin, "reading the budgets failed: {e:#}"),
+        }
+        if let (true, Some(settings)) = (drew, active.config.credit) {
+            match credit::status(&self.db, &settings, now, zone).await {
+                Ok(status) => {
+                    for mark in [50, 80, 100]
+                        .into_iter()
+                        .filter(|m| status.percent_used() >= f64::from(*m))
+                    {
+                        let then = match (mark, settings.then) {
+                            (100, WhenSpent::Stop) => " Calls through the claude CLI stop until it resets.",
+                            (100, WhenSpent::Api) => " Calls go to the API backend where grants allow it.",
+                            (100, WhenSpent::Continue) => " Calls go on as extra usage at API rates.",
+                            _ => "",
+                        };
+                        let text = format!("💳 {}{then}", status.summary(now, zone));
+                        told.push((credit::period_key(&status), mark, text));
+                    }
+                }
+                Err(e) => tracing::error!("reading the Agent SDK credit failed: {e:#}"),
+            }
+        }
+        for (key, mark, text) in told {
+            let alert = alerts::Alert {
+                chat,
+                text,
+                schedule: None,
+                urgent: mark == 100,
+            };
+            if let Err(e) = alerts::once(&self.db, key, mark, alert).await {
+                tracing::error!("failed to queue a Claude spending alert: {e:#}");
+            }
+        }
     }
 
     /// Waits for a place in line (until `deadline`), then checks the

@@ -41,6 +41,9 @@ struct Live {
     flags: Vec<String>,
     /// The session it is in, once it said.
     session_id: Option<String>,
+    /// Where its credentials come from, as its `system/init` event said
+    /// (`"none"`: a subscription login).
+    api_key_source: Option<String>,
 }
 
 /// The live processes, by plugin and session key.
@@ -329,6 +332,7 @@ fn spawn(
         process,
         flags: flags.to_vec(),
         session_id: resume.map(str::to_owned),
+        api_key_source: None,
     })
 }
 
@@ -362,12 +366,16 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
                         if let Some(id) = result.session_id() {
                             live.session_id = Some(id.to_owned());
                         }
-                        return Turn::Answered(result.into_outcome());
+                        let source = live.api_key_source.clone();
+                        return Turn::Answered(with_key_source(result.into_outcome(), source));
                     }
                     match serde_json::from_str::<serde_json::Value>(&text) {
                         Ok(event) => {
                             if let Some(id) = event["session_id"].as_str().filter(|id| is_session_id(id)) {
                                 live.session_id = Some(id.to_owned());
+                            }
+                            if let Some(source) = event["apiKeySource"].as_str() {
+                                live.api_key_source = Some(source.to_owned());
                             }
                             if let Some(request) = control_request(&event) {
                                 let answer = gate.answer(request, deadline).await;
@@ -388,6 +396,24 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(turn) => turn,
         Err(_elapsed) => Turn::TimedOut,
+    }
+}
+
+/// `outcome`, its spending marked with where the CLI's credentials came from.
+fn with_key_source(
+    outcome: Result<Completion, Failure>,
+    source: Option<String>,
+) -> Result<Completion, Failure> {
+    match outcome {
+        Ok(mut completion) => {
+            completion.spent.api_key_source = source;
+            Ok(completion)
+        }
+        Err(Failure::Failed { reason, mut spent }) => {
+            spent.api_key_source = source;
+            Err(Failure::Failed { reason, spent })
+        }
+        Err(Failure::TimedOut) => Err(Failure::TimedOut),
     }
 }
 

@@ -9,9 +9,11 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::credit;
 use super::ledger::day_and_month_start;
 use super::ledger::CallOutcome;
 use crate::config::claude::Budget;
+use crate::config::credit::CreditConfig;
 use crate::db::{datetime, Database};
 
 /// How `mission cost` groups calls.
@@ -98,6 +100,36 @@ pub struct CostReport {
     pub daily_budget_usd: Option<f64>,
     /// `[claude.budget] monthly_usd`, if set.
     pub monthly_budget_usd: Option<f64>,
+    /// The Agent SDK credit, if `[claude.credit]` is set.
+    pub credit: Option<CreditReport>,
+}
+
+/// Where the Agent SDK credit stands, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditReport {
+    /// The credit of a period.
+    pub monthly_usd: f64,
+    /// Drawn this period.
+    pub used_usd: f64,
+    /// Left this period.
+    pub left_usd: f64,
+    /// The day the next period begins, in the host's zone.
+    pub resets_on: String,
+    /// The day it runs out at the last 7 days' pace, if before the reset.
+    pub runs_out_on: Option<String>,
+    /// Drawn per plugin this period, most first.
+    pub by_plugin: Vec<PluginCredit>,
+    /// One line, for people.
+    pub summary: String,
+}
+
+/// One plugin's draw on the credit.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginCredit {
+    /// The plugin.
+    pub plugin: String,
+    /// Drawn this period.
+    pub usd: f64,
 }
 
 struct Row {
@@ -188,6 +220,7 @@ pub async fn cost_report(
         projected_month_usd: month_usd + last_7_days_usd / 7.0 * days_left_in_month(now, zone),
         daily_budget_usd: None,
         monthly_budget_usd: None,
+        credit: None,
     })
 }
 
@@ -216,6 +249,41 @@ impl CostReport {
             monthly_budget_usd: budget.monthly_usd,
             ..self
         }
+    }
+
+    /// The report with where `credit` stands at `now`, days in `zone`.
+    pub async fn with_credit(
+        self,
+        db: &Database,
+        credit: Option<&CreditConfig>,
+        now: DateTime<Utc>,
+        zone: Tz,
+    ) -> anyhow::Result<CostReport> {
+        let Some(settings) = credit else {
+            return Ok(self);
+        };
+        let status = credit::status(db, settings, now, zone).await?;
+        let day = |t: DateTime<Utc>| t.with_timezone(&zone).format("%Y-%m-%d").to_string();
+        let report = CreditReport {
+            monthly_usd: status.monthly_usd,
+            used_usd: status.used_usd,
+            left_usd: status.left_usd(),
+            resets_on: day(status.period.1),
+            runs_out_on: status.runs_out(now).map(day),
+            by_plugin: status
+                .by_plugin
+                .iter()
+                .map(|(plugin, usd)| PluginCredit {
+                    plugin: plugin.clone(),
+                    usd: *usd,
+                })
+                .collect(),
+            summary: status.summary(now, zone),
+        };
+        Ok(CostReport {
+            credit: Some(report),
+            ..self
+        })
     }
 
     /// `$X`, and `of $B (P%)` against `budget` if there is one.
@@ -266,11 +334,22 @@ impl CostReport {
             self.last_7_days_usd,
             Self::against(self.projected_month_usd, self.monthly_budget_usd)
         );
+        if let Some(credit) = &self.credit {
+            let _ = writeln!(out, "{}", credit.summary);
+            for line in &credit.by_plugin {
+                let _ = writeln!(out, "  {:<22} ${:.2}", line.plugin, line.usd);
+            }
+        }
         out
     }
 
-    /// Two lines for the bot's `/cost`.
+    /// Two lines for the bot's `/cost`, and the credit's.
     pub fn summary(&self) -> String {
+        let credit = self
+            .credit
+            .as_ref()
+            .map(|c| format!("\n{}", c.summary))
+            .unwrap_or_default();
         format!(
             "Claude: today {}, this month {} ({} calls, cache hit {:.0}%).\nAt the last 7 days' rate the month ends near {}.",
             Self::against(self.today_usd, self.daily_budget_usd),
@@ -278,7 +357,7 @@ impl CostReport {
             self.total.calls,
             self.total.cache_hit_rate * 100.0,
             Self::against(self.projected_month_usd, self.monthly_budget_usd)
-        )
+        ) + &credit
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::StatusSource;
 use crate::capabilities::claude::approvals;
 use crate::capabilities::claude::ledger::month_start;
-use crate::capabilities::claude::report::{cost_report, GroupBy};
+use crate::capabilities::claude::report::{cost_report, CreditReport, GroupBy};
 use crate::config::units::span;
 use crate::host::runs::{self, RunOutcome, RunRecord};
 use crate::os::zone::host_zone;
@@ -277,6 +277,8 @@ pub struct ClaudeStatus {
     pub projected_percent: Option<u32>,
     /// Share of prompt tokens read from the cache this month, percent.
     pub cache_hit_percent: u32,
+    /// The Agent SDK credit, if tracked.
+    pub credit: Option<CreditReport>,
 }
 
 /// Gathers the page as of `now`.
@@ -385,7 +387,9 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
             let zone = host_zone();
             let report = cost_report(db, month_start(now, zone), GroupBy::Plugin, now, zone)
                 .await?
-                .with_budget(claude.budget);
+                .with_budget(claude.budget)
+                .with_credit(db, claude.credit.as_ref(), now, zone)
+                .await?;
             Some(ClaudeStatus {
                 today_usd: report.today_usd,
                 month_usd: report.month_usd,
@@ -396,6 +400,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
                     .filter(|b| *b > 0.0)
                     .map(|b| (report.projected_month_usd / b * 100.0).round() as u32),
                 cache_hit_percent: (report.total.cache_hit_rate * 100.0).round() as u32,
+                credit: report.credit,
             })
         }
         None => None,

@@ -324,8 +324,20 @@ async fn cost(context: &Context<'_>) -> String {
     let (now, zone) = (chrono::Utc::now(), host_zone());
     let since = ledger::month_start(now, zone);
     let budget = context.host.claude().budget();
-    match report::cost_report(context.host.db(), since, GroupBy::Plugin, now, zone).await {
-        Ok(report) => report.with_budget(budget).summary(),
+    let config = context.host.config();
+    let credit = config.claude.as_ref().and_then(|c| c.credit.as_ref());
+    let db = context.host.db();
+    let report = match report::cost_report(db, since, GroupBy::Plugin, now, zone).await {
+        Ok(report) => {
+            report
+                .with_budget(budget)
+                .with_credit(db, credit, now, zone)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match report {
+        Ok(report) => report.summary(),
         Err(e) => {
             tracing::error!("failed to read the cost ledger for /cost: {e:#}");
             "Sorry, I could not read the cost ledger.".to_owned()
