@@ -160,7 +160,7 @@ fn main() {
     let config = Config::load(&config_path).unwrap();
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let db = Database::open(&config.data_dir.join("mission.db")).unwrap();
-    let claude = Claude::new(config.claude.clone(), db);
+    let claude = Claude::new(config.claude.clone(), None, db);
     let plugin = PluginName::parse("bench").unwrap();
     let grant = ClaudeGrant {
         backends: vec![
