@@ -123,7 +123,7 @@ fn main() {
     let linker = mission::wasm::linker::linker(&engine).unwrap();
     let db = Database::open(&dir.path().join("bench.db")).unwrap();
     let services = Services {
-        claude: Arc::new(Claude::new(None, db.clone())),
+        claude: Arc::new(Claude::new(None, None, db.clone())),
         db,
         telegram: None,
         log_rates: Arc::default(),
