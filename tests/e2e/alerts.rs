@@ -388,3 +388,77 @@ fn quiet_hours_hold_all_but_urgent_alerts_until_they_end() {
     assert!(told[1].starts_with("⚠️ backup failed"), "{told:?}");
     drop(host);
 }
+
+#[test]
+fn the_host_pings_start_fail_and_healthy_and_sends_its_digest() {
+    let fake = FakeTelegram::start();
+    let pings = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let seen = pings.clone();
+    let monitor = crate::loopback::serve(move |request| {
+        let seen = seen.clone();
+        async move {
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            seen.lock().unwrap().push((request.line.clone(), body));
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK".to_owned()
+        }
+    });
+    let setup = setup(&fake, 1);
+    let config = std::fs::read_to_string(setup.config_path()).unwrap().replace(
+        "[alerts]\n",
+        &format!(
+            "[alerts]\ndigest = \"* * * * *\"\nping = {{ url = \"{monitor}/ping/abc\", every = \"1s\" }}\n"
+        ),
+    );
+    std::fs::write(setup.config_path(), config).unwrap();
+    let host = up(&setup, true);
+    let wait_for_ping = |wanted: &dyn Fn(&(String, String)) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(ping) = pings.lock().unwrap().iter().find(|p| wanted(p)) {
+                return ping.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such ping: {:?}",
+                pings.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for_ping(&|(line, _)| line.starts_with("POST /ping/abc/start "));
+    let (_, body) = wait_for_ping(&|(line, _)| line.starts_with("POST /ping/abc/fail "));
+    assert!(
+        body.starts_with("failing: backup (") && body.contains("failed runs in a row"),
+        "{body}"
+    );
+    fail(&setup, false);
+    wait_for_ping(&|(line, _)| line.starts_with("POST /ping/abc "));
+    let http = setup.mission(&["http", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&http.stdout).contains("(host)"),
+        "the pings are recorded"
+    );
+
+    // The digest comes at the next minute.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let digest = loop {
+        if let Some(digest) = fake
+            .texts(ANNA)
+            .into_iter()
+            .find(|t| t.starts_with("📋 Digest, "))
+        {
+            break digest;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no digest: {:?}",
+            fake.texts(ANNA)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        digest.contains("\nRuns in 24 h: ") && digest.contains("\nFailed: backup failed ×"),
+        "{digest}"
+    );
+    drop(host);
+}

@@ -13,6 +13,7 @@
 //! chat_calls = "90d"    # each chat handler call measured (live and shadow)
 //! approvals = "90d"     # tool uses asked about, and each decision
 //! webhooks = "30d"      # webhook deliveries (with their bodies) and refusals
+//! alerts = "90d"        # alerts sent, thresholds and missed runs told
 //! compile_cache = "7d"  # compiled code in the data directory's cache/ that
 //!                       # no plugin loaded now uses (an old build)
 //! ```
@@ -48,6 +49,8 @@ pub struct Retention {
     pub approvals: Duration,
     /// Webhook deliveries and refusals.
     pub webhooks: Duration,
+    /// Alerts sent, and what was told once.
+    pub alerts: Duration,
     /// Compiled code no plugin loaded now uses, after its last use.
     pub compile_cache: Duration,
 }
@@ -65,6 +68,7 @@ impl Default for Retention {
             chat_calls: 90 * DAY,
             approvals: 90 * DAY,
             webhooks: 30 * DAY,
+            alerts: 90 * DAY,
             compile_cache: 7 * DAY,
         }
     }
@@ -94,6 +98,9 @@ pub(crate) struct RawRetention {
     approvals: Option<HumanDuration>,
     /// Example: `webhooks = "30d"` (the default)
     webhooks: Option<HumanDuration>,
+    /// Example: `alerts = "90d"` (the default; at least 31 days, so a month's
+    /// threshold is told once)
+    alerts: Option<HumanDuration>,
     /// Example: `compile_cache = "7d"` (the default)
     compile_cache: Option<HumanDuration>,
 }
@@ -125,6 +132,7 @@ impl RawRetention {
             chat_calls: pick("chat_calls", self.chat_calls, default.chat_calls, hour)?,
             approvals: pick("approvals", self.approvals, default.approvals, hour)?,
             webhooks: pick("webhooks", self.webhooks, default.webhooks, hour)?,
+            alerts: pick("alerts", self.alerts, default.alerts, 31 * DAY)?,
             compile_cache: pick("compile_cache", self.compile_cache, default.compile_cache, hour)?,
         })
     }

@@ -44,6 +44,8 @@ pub struct Pruned {
     pub requests: usize,
     /// Webhook deliveries (run) and refusals.
     pub webhooks: usize,
+    /// Alerts sent, and what was told once.
+    pub alerts: usize,
 }
 
 impl Pruned {
@@ -61,6 +63,7 @@ impl Pruned {
             + self.approvals
             + self.requests
             + self.webhooks
+            + self.alerts
     }
 }
 
@@ -188,6 +191,20 @@ pub async fn prune(db: &Database, policy: &Policy, now: DateTime<Utc>) -> anyhow
             cutoff(r.webhooks),
         )
         .await?,
+        // An alert not sent yet stays: it is still owed.
+        alerts: in_batches(
+            db,
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                 WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT ?2)",
+            cutoff(r.alerts),
+        )
+        .await?
+            + in_batches(
+                db,
+                "DELETE FROM alerts_told WHERE rowid IN (SELECT rowid FROM alerts_told WHERE at < ?1 LIMIT ?2)",
+                cutoff(r.alerts),
+            )
+            .await?,
     })
 }
 
@@ -273,6 +290,16 @@ mod tests {
              VALUES (?1, 'w', ?1, ?2, 200, 'yes', ?3, 'POST', '/hooks/w', '', x'00', 1)",
             (id, at, state),
         )?;
+        // The oldest alert was never sent: it stays.
+        let sent = (id != 1).then_some(at);
+        c.execute(
+            "INSERT INTO outbox (id, chat_id, text, queued_at, sent_at) VALUES (?1, 1, 'alert', ?2, ?3)",
+            (id, at, sent),
+        )?;
+        c.execute(
+            "INSERT INTO alerts_told (key, level, at) VALUES ('budget:' || ?1, 80, ?2)",
+            (id, at),
+        )?;
         Ok(())
     }
 
@@ -322,6 +349,8 @@ mod tests {
                 approvals: 1,
                 requests: 0,
                 webhooks: 1,
+                // The sent one past 90 days, and both thresholds told then.
+                alerts: 3,
             }
         );
         let dir_path = dir.path().join("m.db");

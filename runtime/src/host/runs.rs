@@ -344,6 +344,24 @@ pub async fn recent(db: &Database, schedule: Option<&str>, limit: u32) -> anyhow
     .await
 }
 
+/// How many runs started since `since` ended each way, per schedule (or
+/// plugin, for runs of none): `(name, outcome, count)`, by name.
+pub async fn tally_since(
+    db: &Database,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, RunOutcome, u32)>> {
+    let since = since.timestamp_millis();
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(
+            "SELECT COALESCE(schedule, plugin), outcome, COUNT(*) FROM runs WHERE started_at >= ?1
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
+        let rows = statement.query_map([since], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.collect()
+    })
+    .await
+}
+
 /// Which runs `mission runs` lists.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {

@@ -1,12 +1,15 @@
 //! Serving: the long-running parts of `mission up` — every configured
 //! [trigger](crate::triggers), [`hot_reload`] (fed by the file
 //! [`watcher`]), the [`control`] channel from CLI commands, pruning old
-//! records ([`retention`](crate::db::retention)) and the status page
-//! ([`web`]) — started side by side around one
+//! records ([`retention`](crate::db::retention)), the status page
+//! ([`web`]), the outbox of alerts, the daily digest and the heartbeat
+//! ping — started side by side around one
 //! [`Host`](crate::host::Host), and stopped together.
 
 pub mod control;
+mod digest;
 pub mod hot_reload;
+mod ping;
 mod pruning;
 pub mod watcher;
 pub mod web;
@@ -59,6 +62,11 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(reload.run(until_stopped(stopped.clone())));
     parts.spawn(control.run(until_stopped(stopped.clone())));
     parts.spawn(pruning::keep_pruned(host.clone(), until_stopped(stopped.clone())));
+    parts.spawn(ping::keep_pinging(host.clone(), until_stopped(stopped.clone())));
+    parts.spawn(digest::keep_digesting(
+        host.clone(),
+        until_stopped(stopped.clone()),
+    ));
     parts.spawn(web::start(host.clone(), until_stopped(stopped.clone())));
     if let Some(sender) = host.services().telegram.clone() {
         let config = host.clone();

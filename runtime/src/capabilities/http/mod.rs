@@ -12,6 +12,7 @@
 //! no secret unless that host has one).
 
 mod body;
+pub mod host_request;
 pub mod records;
 mod send;
 

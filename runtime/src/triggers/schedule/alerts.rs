@@ -167,3 +167,49 @@ pub async fn missed(
     })
     .await
 }
+
+/// A schedule failing now, past its alert threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failing {
+    /// The schedule.
+    pub schedule: String,
+    /// When its streak began.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// Its failed runs in a row.
+    pub failures: u32,
+}
+
+/// The schedules whose failure streak has been told, longest first.
+pub async fn failing(db: &Database) -> anyhow::Result<Vec<Failing>> {
+    db.call(|c| {
+        let mut statement = c.prepare_cached(
+            "SELECT schedule, failing_since, failures FROM schedule_streaks
+             WHERE alerted ORDER BY failing_since, schedule",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(Failing {
+                schedule: row.get(0)?,
+                since: crate::db::datetime(row.get(1)?),
+                failures: row.get(2)?,
+            })
+        })?;
+        rows.collect()
+    })
+    .await
+}
+
+/// Due times missed per schedule and reason, as counted since `since`.
+pub async fn misses_since(
+    db: &Database,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<(String, String, u32)>> {
+    let since = since.timestamp_millis();
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(
+            "SELECT schedule, reason, missed FROM schedule_misses WHERE told_at >= ?1 ORDER BY schedule, reason",
+        )?;
+        let rows = statement.query_map([since], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        rows.collect()
+    })
+    .await
+}

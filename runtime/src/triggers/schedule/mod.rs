@@ -33,7 +33,7 @@ use crate::config::units::HumanDuration;
 use crate::config::{scalar_values, Config, World};
 use crate::os::regular_file;
 
-mod alerts;
+pub mod alerts;
 pub mod clock;
 pub mod scheduler;
 pub mod state;
