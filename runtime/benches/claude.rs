@@ -184,6 +184,7 @@ fn main() {
                     grant: &grant,
                     history,
                     chat: None,
+                    run: None,
                     shadow: false,
                 };
                 let options = Options {

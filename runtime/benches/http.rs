@@ -89,7 +89,7 @@ async fn main() {
             .run_task(
                 host.services(),
                 &invocation,
-                None,
+                Default::default(),
                 Duration::from_secs(10),
                 Origin::Unrecorded,
             )

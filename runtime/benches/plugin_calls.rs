@@ -220,7 +220,7 @@ fn main() {
                             .run_task(
                                 &services,
                                 &invocation,
-                                None,
+                                Default::default(),
                                 Limits::default().timeout,
                                 Origin::Unrecorded,
                             )

@@ -80,7 +80,7 @@ async fn measure(
                 .run_task(
                     host.services(),
                     &invocation,
-                    None,
+                    Default::default(),
                     plugin_timeout,
                     Origin::Unrecorded,
                 )

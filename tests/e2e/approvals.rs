@@ -486,3 +486,67 @@ fn a_call_waiting_for_a_person_gives_up_its_place_in_line() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+#[test]
+fn a_task_s_tool_use_is_asked_in_the_alerts_chat_and_the_run_waits_for_it() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"assistant\"\npoll_timeout = \"2s\"\napproval_timeout = \"1s\"\n\
+         [alerts]\nchat = {CHAT}\napproval_wait = \"30s\"\n",
+        fake_claude(),
+        telegram.url
+    );
+    setup.config_with(
+        &top,
+        vec![
+            PluginSpec::chat("assistant", guest("assistant")).with("grants = [\"claude\", \"history\"]"),
+            PluginSpec::task("report", guest("ask"))
+                .with("grants = [\"claude\"]")
+                .with("config = { prompt = \"#bash:echo ok > report.txt\", tools = \"Bash\", backend = \"persistent\" }")
+                .with("timeout = \"60s\"")
+                .with("[plugins.report.claude]\nbackends = [\"persistent\"]\nask_tools = [\"Bash\"]\ntimeout = \"60s\""),
+        ],
+    );
+    setup.schedule("report", "plugin = \"report\"\ncron = \"0 4 1 1 *\"\n");
+    let host = up(&setup);
+    let trigger = {
+        let command = setup.command(&["trigger", "report"]);
+        std::thread::spawn(move || {
+            let mut command = command;
+            command.output().unwrap()
+        })
+    };
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    assert!(
+        prompt
+            .text
+            .as_deref()
+            .unwrap()
+            .starts_with("🔐 Claude (report) wants to use Bash"),
+        "{prompt:?}"
+    );
+    // Past the chat's 1 s approval timeout, the task still waits: its own is 30 s.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let runs: Vec<Value> = serde_json::from_slice(&setup.mission(&["runs", "--json"]).stdout).unwrap();
+    assert_eq!(runs[0]["waiting_for_approval"], true, "{runs:?}");
+    let table = text(&setup.mission(&["runs"])).0;
+    assert!(table.contains("waiting for approval"), "{table}");
+    assert!(!made(&setup, "report.txt").exists());
+
+    telegram.press(
+        CHAT,
+        ANNA,
+        prompt.message_id.unwrap(),
+        &button(&prompt, "Allow once"),
+    );
+    let output = trigger.join().unwrap();
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(made(&setup, "report.txt").exists(), "the allowed command ran");
+    let runs: Vec<Value> = serde_json::from_slice(&setup.mission(&["runs", "--json"]).stdout).unwrap();
+    assert_eq!(runs[0]["outcome"], "succeeded", "{runs:?}");
+    assert_eq!(runs[0]["waiting_for_approval"], false);
+    drop(host);
+}

@@ -258,7 +258,7 @@ pub async fn call_task(host: &Host, name: &str) -> mission::plugin::call::CallRe
         .run_task(
             host.services(),
             &invocation(name),
-            None,
+            Default::default(),
             plugin.config.limits.timeout,
             Origin::Unrecorded,
         )

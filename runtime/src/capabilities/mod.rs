@@ -54,8 +54,11 @@ pub struct Services {
 /// What one call is for, set as it starts.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
-    /// The chat it serves, if any: where Claude's tool use is asked about.
+    /// The chat it serves, if any, or where a task's Claude tool use is
+    /// asked about (`[alerts] chat`).
     pub chat: Option<i64>,
+    /// A task's run, whose Claude tool use waits this long for a person.
+    pub run: Option<(i64, std::time::Duration)>,
     /// Whether it is a shadow handler's call, whose replies are never sent.
     pub shadow: bool,
     /// What started it, for `event`.

@@ -126,7 +126,7 @@ pub(super) async fn list_runs(
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<14} DETAIL",
+        "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<20} DETAIL",
         "RUN", "SCHEDULE", "PLUGIN", "TRIGGER", "STARTED", "#", "OUTCOME"
     );
     for r in &records {
@@ -139,14 +139,14 @@ pub(super) async fn list_runs(
             .next()
             .unwrap_or("");
         println!(
-            "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<14} {}",
+            "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<20} {}",
             r.id,
             r.schedule.as_deref().unwrap_or("-"),
             r.plugin,
             r.trigger,
             r.started_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
             r.attempt,
-            r.outcome,
+            r.state(),
             detail
         );
     }

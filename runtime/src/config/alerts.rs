@@ -9,6 +9,7 @@
 //! quiet = "22:00-07:00"   # hold all but urgent alerts in these hours
 //! timezone = "Europe/Berlin"  # for `digest` and `quiet`; default: the host's zone
 //! ping = { url = "https://hc-ping.com/UUID", every = "5m" }  # Healthchecks-style
+//! approval_wait = "1h"    # how long a task's Claude tool use waits for a person here
 //! ```
 //!
 //! A schedule file may say `alert = false`, its own `after_failures`, or
@@ -41,6 +42,9 @@ pub struct AlertsConfig {
     pub zone: Tz,
     /// The host's heartbeat, for a monitor outside.
     pub ping: Option<PingConfig>,
+    /// How long a task's Claude tool use, asked about in `chat`, waits
+    /// (within the run's own deadline).
+    pub approval_wait: Duration,
 }
 
 /// A span of the day, such as `22:00-07:00` (it may cross midnight).
@@ -101,6 +105,8 @@ pub(super) struct RawAlerts {
     timezone: Option<String>,
     /// Example: `ping = { url = "https://hc-ping.com/UUID", every = "5m" }`
     ping: Option<RawPing>,
+    /// Example: `approval_wait = "1h"` (the default)
+    approval_wait: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +147,10 @@ impl RawAlerts {
             None => host_zone(),
         };
         let ping = self.ping.map(RawPing::validate).transpose()?;
+        let approval_wait = self.approval_wait.map_or(Duration::from_secs(3600), |w| w.0);
+        if approval_wait.is_zero() {
+            return Err("alerts.approval_wait: must be more than zero".into());
+        }
         Ok(AlertsConfig {
             chat: self.chat,
             after_failures,
@@ -148,6 +158,7 @@ impl RawAlerts {
             quiet,
             zone,
             ping,
+            approval_wait,
         })
     }
 }

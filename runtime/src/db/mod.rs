@@ -333,6 +333,9 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 19: whether a Claude call drew from the Agent SDK credit.
     "ALTER TABLE claude_calls ADD COLUMN credit INTEGER NOT NULL DEFAULT 0;",
+    // 20: the task run a tool approval holds up.
+    "ALTER TABLE tool_approvals ADD COLUMN run INTEGER;
+     CREATE INDEX tool_approvals_pending_by_run ON tool_approvals (run) WHERE outcome = 'pending';",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -19,6 +19,7 @@ use crate::alerts;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::notify::telegram::TelegramSender;
+use crate::capabilities::CallContext;
 use crate::capabilities::{history, Event, Services};
 use crate::config::{Config, Grant, PluginName};
 use crate::db::{self, Database};
@@ -389,8 +390,16 @@ impl Host {
             return runs::abandon(self.db(), id, RunOutcome::NotLoaded, error).await;
         };
         let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
+        // A task's Claude tool use is asked about in the alerts chat.
+        let alerts = self.config().alerts.clone();
+        let context = CallContext {
+            chat: alerts.as_ref().map(|a| a.chat),
+            run: alerts.map(|a| (id, a.approval_wait)),
+            event,
+            ..CallContext::default()
+        };
         let report = loaded
-            .run_task(&self.services, &invocation, event, timeout, Origin::Run(id))
+            .run_task(&self.services, &invocation, context, timeout, Origin::Run(id))
             .await?;
         let record = runs::finish(self.db(), id, &report).await?;
         match &report.result {

@@ -154,9 +154,19 @@ pub struct RunRecord {
     pub output_bytes: u64,
     /// Whether its output went past the limit and was cut.
     pub output_truncated: bool,
+    /// Whether it is held up by a Claude tool use waiting for a person.
+    pub waiting_for_approval: bool,
 }
 
 impl RunRecord {
+    /// How it stands, in words: its outcome, or "waiting for approval".
+    pub fn state(&self) -> String {
+        match self.waiting_for_approval && self.outcome == RunOutcome::Running {
+            true => "waiting for approval".to_owned(),
+            false => self.outcome.to_string(),
+        }
+    }
+
     /// Whether the run ended well.
     pub fn succeeded(&self) -> bool {
         self.outcome == RunOutcome::Succeeded
@@ -414,7 +424,8 @@ pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<Run
 
 const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
-                             output_truncated, delivery, files_written, rerun_of
+                             output_truncated, delivery, files_written, rerun_of,
+                             EXISTS (SELECT 1 FROM tool_approvals WHERE run = id AND outcome = 'pending')
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -437,6 +448,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         delivery: row.get(15)?,
         files_written: row.get(16)?,
         rerun_of: row.get(17)?,
+        waiting_for_approval: row.get(18)?,
     })
 }
 

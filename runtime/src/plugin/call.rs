@@ -2,7 +2,6 @@
 //! cap, deadline and output limit, and the call's result sorted into what a
 //! user needs to know (returned, failed, trapped, timed out, out of memory).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -10,7 +9,7 @@ use wasmtime::{Store, Trap};
 
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::{CallContext, CallStats, Capabilities, Event, Services};
+use crate::capabilities::{CallContext, CallStats, Capabilities, Services};
 use crate::db::text_enum;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task};
@@ -128,7 +127,7 @@ impl Plugin {
         &self,
         services: &Services,
         invocation: &Invocation,
-        event: Option<Arc<Event>>,
+        context: CallContext,
         timeout: Duration,
         origin: Origin,
     ) -> anyhow::Result<CallReport<String>> {
@@ -140,10 +139,6 @@ impl Plugin {
             );
         };
         let mut store = self.new_store(services);
-        let context = CallContext {
-            event,
-            ..CallContext::default()
-        };
         arm(&mut store, timeout, origin, context);
         let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
@@ -190,7 +185,7 @@ impl Plugin {
         let context = CallContext {
             chat: Some(message.chat_id),
             shadow: role == HandlerRole::Shadow,
-            event: None,
+            ..CallContext::default()
         };
         arm(&mut store, timeout, Origin::Chat(message.chat_id), context);
         let started = Instant::now();

@@ -22,6 +22,7 @@ impl Host for Capabilities {
             grant: &self.claude_grant,
             history: self.history,
             chat: self.context.chat,
+            run: self.context.run,
             shadow: self.context.shadow,
         };
         let answer = self.claude.ask(asker, prompt, options).await;

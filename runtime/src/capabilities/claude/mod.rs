@@ -189,6 +189,8 @@ pub struct Asker<'a> {
     pub history: HistoryPolicy,
     /// The chat the call serves, where a tool use is asked about.
     pub chat: Option<i64>,
+    /// A task's run, and how long its tool use waits for a person.
+    pub run: Option<(i64, std::time::Duration)>,
     /// Whether the call is a shadow handler's: it waits in its own line
     /// and can ask nobody.
     pub shadow: bool,
@@ -559,6 +561,7 @@ impl Claude {
                                 plugin: asker.plugin,
                                 session_key: key,
                                 chat: asker.chat,
+                                run: asker.run,
                                 shadow: asker.shadow,
                             },
                             outright: &request.tools,

@@ -503,7 +503,7 @@ fn run_status(run: &RunRecord) -> RunStatus {
             let ms = t.as_millis().max(1) as f64;
             (10.0 + 90.0 * (ms.log10() / 60_000f64.log10()).min(1.0)).round() as u32
         }),
-        outcome: run.outcome.to_string(),
+        outcome: run.state(),
         failed,
         error: run.error.as_deref().map(|error| brief(error, Some(run.id))),
     }

@@ -43,8 +43,11 @@ pub struct Asking<'a> {
     pub plugin: &'a PluginName,
     /// The call's conversation (its session key).
     pub session_key: Option<&'a str>,
-    /// The chat the call serves, if it serves one.
+    /// The chat the call serves, if it serves one, or where a task asks.
     pub chat: Option<i64>,
+    /// A task's run, and how long its tool use waits for a person (else
+    /// the chat's approval timeout).
+    pub run: Option<(i64, Duration)>,
     /// Whether the call is a shadow handler's (whose words never reach the chat).
     pub shadow: bool,
 }
@@ -126,6 +129,7 @@ impl Approvals {
             plugin: asking.plugin.to_string(),
             session_key: asking.session_key.map(str::to_owned),
             chat: asking.chat,
+            run: asking.run.map(|(run, _)| run),
             tool: tool_use.tool.clone(),
             summary: summary.clone(),
         };
@@ -145,15 +149,10 @@ impl Approvals {
             (None, _) => "this call serves no chat, so there is nobody to ask",
             (Some(_), None) => "there is no Telegram bot here to ask through",
             (Some(chat), Some((prompter, timeout))) => {
+                let timeout = asking.run.map_or(*timeout, |(_, wait)| wait);
                 return self
-                    .ask(
-                        asking,
-                        tool_use,
-                        row,
-                        (chat, prompter.clone(), *timeout),
-                        deadline,
-                    )
-                    .await
+                    .ask(asking, tool_use, row, (chat, prompter.clone(), timeout), deadline)
+                    .await;
             }
         };
         let reason = format!("`{}` needs a person's approval: {nobody}", tool_use.tool);

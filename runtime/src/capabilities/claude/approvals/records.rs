@@ -41,6 +41,8 @@ pub(super) struct NewApproval {
     pub plugin: String,
     pub session_key: Option<String>,
     pub chat: Option<i64>,
+    /// The task run that asks, if a task's.
+    pub run: Option<i64>,
     pub tool: String,
     pub summary: String,
 }
@@ -58,8 +60,8 @@ pub(super) async fn insert(
     db.call(move |c| {
         c.execute(
             "INSERT INTO tool_approvals
-                 (plugin, session_key, chat_id, tool, summary, asked_at, outcome, decided_at, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 (plugin, session_key, chat_id, tool, summary, asked_at, outcome, decided_at, reason, run)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             (
                 row.plugin,
                 row.session_key,
@@ -70,6 +72,7 @@ pub(super) async fn insert(
                 outcome,
                 decided_at,
                 reason,
+                row.run,
             ),
         )?;
         Ok(c.last_insert_rowid())
