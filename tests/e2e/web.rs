@@ -32,7 +32,7 @@ fn setup(listen: &str) -> Setup {
     );
     setup.schedule(
         "broken",
-        "plugin = \"job\"\ncron = \"0 4 1 1 *\"\ntimezone = \"UTC\"\n",
+        "plugin = \"job\"\ncron = \"0 4 1 1 *\"\ntimezone = \"Europe/Berlin\"\n",
     );
     let output = setup
         .command(&["trigger", "broken"])
@@ -410,6 +410,17 @@ fn the_page_renders_in_a_headless_browser() {
     );
     assert!(row("broken").contains("failed"), "{}", row("broken"));
     assert!(html.contains("exit 3") && html.contains("disk full"));
+    // Its run, in its own zone, and the chart of its durations.
+    let broken = row("broken");
+    assert!(broken.contains(" CET"), "in Berlin time: {broken}");
+    assert!(
+        broken.contains("<svg class=\"chart\"") && broken.contains("<polyline points=\"145.0,"),
+        "today's point at the right end: {broken}"
+    );
+    assert!(
+        broken.contains("p50 ") && broken.contains(" · 1 run<"),
+        "{broken}"
+    );
 
     let screenshots = repo_root().join("target/screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();

@@ -372,6 +372,31 @@ pub async fn tally_since(
     .await
 }
 
+/// When each of `schedule`'s latest `limit` finished runs (skips aside)
+/// since `since` started, and how long it took, oldest first.
+pub async fn durations(
+    db: &Database,
+    schedule: &str,
+    since: DateTime<Utc>,
+    limit: u32,
+) -> anyhow::Result<Vec<(DateTime<Utc>, u64)>> {
+    let (schedule, since) = (schedule.to_owned(), since.timestamp_millis());
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(
+            "SELECT started_at, finished_at - started_at FROM runs
+             WHERE schedule = ?1 AND started_at >= ?2 AND finished_at IS NOT NULL AND outcome != 'skipped'
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = statement.query_map((schedule, since, limit), |row| {
+            Ok((datetime(row.get(0)?), row.get::<_, i64>(1)?.max(0) as u64))
+        })?;
+        let mut durations = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        durations.reverse();
+        Ok(durations)
+    })
+    .await
+}
+
 /// Which runs `mission runs` lists.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {

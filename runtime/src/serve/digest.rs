@@ -104,7 +104,7 @@ async fn compose(host: &Host, alerts: &AlertsConfig, now: DateTime<Utc>) -> anyh
     if !failures.is_empty() {
         let _ = write!(text, "\nFailed: {}.", failures.join(", "));
     }
-    let now_failing = failing(db).await?;
+    let now_failing: Vec<_> = failing(db).await?.into_iter().filter(|f| f.told).collect();
     if !now_failing.is_empty() {
         let names: Vec<String> = now_failing
             .iter()

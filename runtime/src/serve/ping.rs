@@ -50,7 +50,10 @@ pub async fn keep_pinging(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
 
 /// The ping for the host's state: `""` (healthy) or `"/fail"` with what fails.
 async fn health(host: &Host) -> (&'static str, String) {
-    match failing(host.db()).await {
+    let told = failing(host.db())
+        .await
+        .map(|all| all.into_iter().filter(|f| f.told).collect::<Vec<_>>());
+    match told {
         Ok(failing) if failing.is_empty() => ("", String::new()),
         Ok(failing) => {
             let names: Vec<String> = failing

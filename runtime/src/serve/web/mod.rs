@@ -15,6 +15,7 @@
 //! carries a strict `Content-Security-Policy`, may not be framed, sniffed
 //! or cached.
 
+mod chart;
 pub mod status;
 
 use std::future::Future;

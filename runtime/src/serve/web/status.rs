@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Local, Utc};
 use serde::Serialize;
 
+use super::chart::{self, DurationChart};
 use super::StatusSource;
 use crate::capabilities::claude::approvals;
 use crate::capabilities::claude::ledger::month_start;
@@ -26,6 +27,8 @@ use crate::triggers::webhooks::deliveries;
 const STRIP_RUNS: u32 = 20;
 /// How many runs the recent-runs table shows.
 const RECENT_RUNS: u32 = 25;
+/// The most runs per schedule the duration chart reads.
+const CHART_RUNS: u32 = 2000;
 
 /// Everything on the page.
 #[derive(Debug, Serialize)]
@@ -122,6 +125,10 @@ pub struct ScheduleStatus {
     pub last: Option<RunStatus>,
     /// Its recent runs, oldest first, for the strip of bars.
     pub strip: Vec<RunStatus>,
+    /// Its run durations over 30 days (up to [`CHART_RUNS`] runs).
+    pub durations: Option<DurationChart>,
+    /// Its failure streak: `4 failed runs since Tue 22:00`.
+    pub streak: Option<String>,
 }
 
 impl ScheduleStatus {
@@ -289,15 +296,26 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
     // Read here rather than through the host, which logs each refused file:
     // the page shows them instead, without a log line every refresh.
     let (files, refused) = schedule::load_all(&config, host_zone());
+    let streaks = schedule::alerts::failing(db).await?;
     for s in files {
         let paused = schedule::state::is_paused(db, &s.name).await?;
         let next = (!paused).then(|| s.timing.next_after(now, s.zone)).flatten();
         let mut strip: Vec<RunStatus> = runs::recent(db, Some(&s.name), STRIP_RUNS)
             .await?
             .iter()
-            .map(run_status)
+            .map(|run| run_status(run, Some(s.zone)))
             .collect();
         strip.reverse();
+        let month = now - chrono::Duration::days(chart::DAYS);
+        let durations = runs::durations(db, &s.name, month, CHART_RUNS).await?;
+        let streak = streaks.iter().find(|f| f.schedule == s.name).map(|f| {
+            let since = f.since.with_timezone(&s.zone).format("%a %H:%M %Z");
+            format!(
+                "{} failed run{} since {since}",
+                f.failures,
+                if f.failures == 1 { "" } else { "s" }
+            )
+        });
         schedules.push(ScheduleStatus {
             name: s.name.clone(),
             plugin: s.plugin.clone(),
@@ -308,12 +326,14 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
             paused,
             last: strip.last().cloned(),
             strip,
+            durations: chart::chart(&durations, now, |ms| seconds(Duration::from_millis(ms))),
+            streak,
         });
     }
     let recent = runs::recent(db, None, RECENT_RUNS)
         .await?
         .iter()
-        .map(run_status)
+        .map(|run| run_status(run, None))
         .collect();
     let mut plugins = Vec::new();
     for plugin in host.plugins() {
@@ -487,7 +507,8 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
     })
 }
 
-fn run_status(run: &RunRecord) -> RunStatus {
+/// `run` for the page, its start in `zone` (a schedule's), else host time.
+fn run_status(run: &RunRecord, zone: Option<chrono_tz::Tz>) -> RunStatus {
     let took = run
         .finished_at
         .map(|end| (end - run.started_at).to_std().unwrap_or_default());
@@ -495,7 +516,7 @@ fn run_status(run: &RunRecord) -> RunStatus {
     RunStatus {
         id: run.id,
         what: run.schedule.clone().unwrap_or_else(|| run.plugin.clone()),
-        started_at: local(run.started_at),
+        started_at: zone.map_or_else(|| local(run.started_at), |zone| in_zone(run.started_at, zone)),
         took: took.map(seconds).unwrap_or_default(),
         // 10% for an instant run, full height at a minute or more, on a
         // log scale so both short and long runs show.

@@ -168,7 +168,7 @@ pub async fn missed(
     .await
 }
 
-/// A schedule failing now, past its alert threshold.
+/// A schedule failing now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failing {
     /// The schedule.
@@ -177,20 +177,23 @@ pub struct Failing {
     pub since: chrono::DateTime<chrono::Utc>,
     /// Its failed runs in a row.
     pub failures: u32,
+    /// Whether the streak reached its alert threshold (and was told).
+    pub told: bool,
 }
 
-/// The schedules whose failure streak has been told, longest first.
+/// The schedules failing now, longest first.
 pub async fn failing(db: &Database) -> anyhow::Result<Vec<Failing>> {
     db.call(|c| {
         let mut statement = c.prepare_cached(
-            "SELECT schedule, failing_since, failures FROM schedule_streaks
-             WHERE alerted ORDER BY failing_since, schedule",
+            "SELECT schedule, failing_since, failures, alerted FROM schedule_streaks
+             ORDER BY failing_since, schedule",
         )?;
         let rows = statement.query_map([], |row| {
             Ok(Failing {
                 schedule: row.get(0)?,
                 since: crate::db::datetime(row.get(1)?),
                 failures: row.get(2)?,
+                told: row.get(3)?,
             })
         })?;
         rows.collect()
