@@ -125,3 +125,44 @@ fn new_refuses_a_taken_name_and_build_names_a_missing_toolchain() {
         "{stderr}"
     );
 }
+
+#[test]
+fn mission_init_sets_up_a_folder_of_ones_own_where_a_new_rust_plugin_builds_and_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let setup = Setup::new();
+    let folder = setup.dir.path().to_owned();
+    // Only the binary: run from an empty directory, nothing of this repository linked.
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_mission"))
+        .arg("init")
+        .arg(&folder)
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&init);
+    assert!(init.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("mission new task hello --add"), "{stdout}");
+    for file in [
+        "mission.toml",
+        "wit/worlds.wit",
+        "plugins/sdk/task/wit/deps/http.wit",
+        "plugins/sdk/common/src/lib.rs",
+    ] {
+        let path = folder.join(file);
+        assert!(path.is_file() && !path.is_symlink(), "{file}");
+    }
+    assert!(folder.join("schedules").is_dir());
+
+    mission(&setup, &["check"]);
+    new_build_and(&setup, "task", "hello", "rust");
+    let (ok, record) = setup.run_json("hello");
+    assert!(ok, "{record}");
+    assert_eq!(record["summary"], "Hello from hello: run #1");
+
+    let again = setup.mission(&["init", folder.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).1.contains("mission.toml already exists"),
+        "{:?}",
+        text(&again)
+    );
+}

@@ -14,6 +14,7 @@ mod cost;
 mod db;
 mod http;
 mod import;
+mod init;
 mod new;
 mod plugins;
 mod rerun;
@@ -55,6 +56,13 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up a folder of one's own automations: a config, schedules/, the
+    /// WIT package and the Rust SDK, ready for `mission new`.
+    Init {
+        /// The folder (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Check the config and every plugin (compiles each and checks its world);
     /// exits non-zero naming each problem.
     Check,
@@ -394,8 +402,12 @@ impl Cli {
         {
             return schedules::schedule_next(expr, tz.as_deref(), from.as_deref(), *count);
         }
+        if let Command::Init { dir } = &self.command {
+            return init::init(dir);
+        }
         let config = Config::load(&self.config)?;
         match self.command {
+            Command::Init { .. } => unreachable!("handled above: it needs no config"),
             Command::Check => check::check(config).await,
             Command::Run { plugin, json } => call::run(config, &plugin, json).await,
             Command::Rerun { id, json } => rerun::rerun(config, id, json).await,
