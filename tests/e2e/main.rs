@@ -14,6 +14,7 @@ mod approvals;
 mod chaos;
 mod claude;
 mod cli;
+mod docs;
 mod files;
 mod hostile;
 mod hot_reload;

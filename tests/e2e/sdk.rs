@@ -1,6 +1,6 @@
 //! The Rust SDK as a plugin author outside this repository uses it: the SDK
 //! crates copied on their own (links resolved, as `cargo package` does), a
-//! plugin with the `Cargo.toml` the README shows, built for wasm32-wasip2 and
+//! plugin with the `Cargo.toml` `mission new` writes, built for wasm32-wasip2 and
 //! run by the host. Its capability errors reach it as sentences through `?`.
 
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::support::{repo_root, text, PluginSpec, Setup};
 
-/// The plugin's `Cargo.toml`, as the README's "Writing a plugin" shows it.
+/// The plugin's `Cargo.toml`, as `mission new` writes it (runtime/scaffold/).
 const MANIFEST: &str = r#"[package]
 name = "hello-task"
 version = "0.1.0"

@@ -5,20 +5,26 @@
 //! ```toml
 //! [claude]
 //! backend = "cli"                  # default backend: cli | persistent | api
-//! model = "claude-sonnet-4-5"      # default model
-//! timeout = "2m"                   # default deadline of a call
+//! model = "claude-sonnet-4-5"      # default model (none: the CLI's own default)
+//! timeout = "2m"                   # default deadline per call, waiting in line included
 //! max_concurrent = 2               # calls at once; more wait their turn
-//! command = "claude"               # the CLI
-//! env = ["HOME", "PATH", "ANTHROPIC_API_KEY"]  # all the CLI gets of the host's environment
+//! max_output = "1MiB"              # a CLI printing more is stopped
+//! command = "claude"               # the CLI; a bare name is looked up on PATH
+//! workdir = "data/claude"          # the CLI's working directory (the default)
+//! env = ["HOME", "PATH", "ANTHROPIC_API_KEY"]  # all of the host's environment the CLI gets
 //!
 //! [claude.persistent]
-//! idle = "10m"                     # a session's process exits after this long unused
-//! max_processes = 4
+//! idle = "10m"                     # an unused session's process is stopped (and resumed later)
+//! max_processes = 4                # the least recently used idle one makes room
 //!
 //! [claude.api]
-//! key_env = "ANTHROPIC_API_KEY"
+//! url = "https://api.anthropic.com"
+//! key_env = "ANTHROPIC_API_KEY"    # the variable holding the key; never the key itself
+//! max_tokens = 4096
+//! stream = false                   # true: read the answer as server-sent events
+//! retries = 3                      # 429 and 529 retried after `retry-after`, never past the deadline
 //!
-//! [claude.budget]                  # over all plugins
+//! [claude.budget]                  # all plugins together, calendar day / month in the host's zone
 //! daily_usd = 5.0
 //! monthly_usd = 100.0
 //!
@@ -26,20 +32,22 @@
 //! plan = "max5x"
 //! then = "api"
 //!
-//! [claude.prices.claude-sonnet-4-5]  # USD per million tokens, for the API backend
+//! [claude.prices.claude-sonnet-4-5]  # USD per million tokens, for the api backend
 //! input = 3.0
 //! output = 15.0
 //! cache_write = 3.75
 //! cache_read = 0.30
 //!
-//! [plugins.assistant.claude]       # the plugin also lists "claude" in `grants`
-//! backends = ["persistent", "cli"]
-//! models = ["claude-sonnet-4-5"]
+//! [plugins.assistant.claude]       # what one plugin may ask (it also lists "claude" in grants)
+//! backends = ["persistent", "cli"] # the first is its default
+//! models = ["claude-sonnet-4-5"]   # empty: any
 //! max_turns = 3
-//! tools = ["Read"]                # allowed outright
-//! ask_tools = ["Bash", "Write"]    # each use approved by a person in the chat (persistent only)
-//! timeout = "5m"
+//! tools = ["Read"]                 # tools the model may use outright; none unless listed
+//! ask_tools = ["Bash", "Write"]    # each use allowed by a person in the chat (persistent only)
+//! mcp_config = "mcp.json"          # passed with --strict-mcp-config
+//! timeout = "5m"                   # the longest deadline it may ask for
 //! daily_usd = 1.0
+//! monthly_usd = 20.0
 //! ```
 
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@
 //! [plugins.briefing]
 //! world = "task"
 //! wasm = "plugins/target/wasm32-wasip2/release/briefing.wasm"
+//! source = "plugins/briefing"     # its source directory, for `mission build`
 //! grants = ["state", "history"]
 //! timeout = "10s"
 //! config = { greeting = "Good morning" }

@@ -1,5 +1,23 @@
 //! `[telegram]`: the bot's token variable, API, allowlist, handler, shadow
-//! handlers and how long a tool-use approval may wait.
+//! handlers and how long a tool-use approval may wait; and `[history]`.
+//!
+//! ```toml
+//! [telegram]
+//! token_env = "TELEGRAM_BOT_TOKEN"   # the variable holding the token; never the token itself
+//! api_url = "https://api.telegram.org"  # the default; point it at a local server to test
+//! allowed_users = [123456789, 987654321] # Telegram user ids; anyone else never reaches a plugin
+//! handler = "echo"                   # the chat plugin that answers
+//! stranger_reply = "This is a private bot."  # optional
+//! instance = "fresh"                 # or "warm": one instance per chat, kept between messages
+//! warm_idle = "15m"                  # a warm instance idle this long is dropped
+//! poll_timeout = "10s"
+//! approval_timeout = "2m"            # no press on a tool-use prompt within this is a deny
+//! shadow = ["assistant-api"]         # optional: candidate handlers run beside `handler`
+//!
+//! [history]                          # what `history.read` gives any plugin
+//! ttl = "4h"
+//! max_exchanges = 15
+//! ```
 
 use std::collections::BTreeSet;
 use std::time::Duration;
