@@ -462,3 +462,32 @@ fn the_host_pings_start_fail_and_healthy_and_sends_its_digest() {
     );
     drop(host);
 }
+
+#[test]
+fn an_alert_telegram_refuses_for_a_while_is_sent_once_it_takes_it() {
+    let fake = FakeTelegram::start();
+    // The alert's first sends fail: one the client retries by itself (a
+    // 502), then two refusals the outbox tries again after its own waits.
+    let refused =
+        serde_json::json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"});
+    fake.fail_next(
+        "sendMessage",
+        502,
+        serde_json::json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+    );
+    fake.fail_next("sendMessage", 400, refused.clone());
+    fake.fail_next("sendMessage", 400, refused);
+    let setup = setup(&fake, 1);
+    let host = up(&setup, true);
+    let told = fake.wait_for_texts(ANNA, 1);
+    assert!(told[0].starts_with("⚠️ backup failed"), "{told:?}");
+    let failed = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "sendMessage" && c.failed)
+        .count();
+    assert_eq!(failed, 3, "{:#?}", fake.calls());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(fake.texts(ANNA).len(), 1, "sent once: {:?}", fake.texts(ANNA));
+    drop(host);
+}
