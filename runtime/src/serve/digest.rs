@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::alerts::{self, Alert};
-use crate::capabilities::claude::ledger::month_start;
-use crate::capabilities::claude::report::{cost_report, GroupBy};
+
+use crate::capabilities::claude::report::month_report;
 use crate::config::alerts::AlertsConfig;
 use crate::host::runs::{self, RunOutcome};
 use crate::host::Host;
@@ -130,12 +130,7 @@ async fn compose(host: &Host, alerts: &AlertsConfig, now: DateTime<Utc>) -> anyh
     }
     let config = host.config();
     if let Some(claude) = &config.claude {
-        let zone = host_zone();
-        let report = cost_report(db, month_start(now, zone), GroupBy::Plugin, now, zone)
-            .await?
-            .with_budget(claude.budget)
-            .with_credit(db, claude.credit.as_ref(), now, zone)
-            .await?;
+        let report = month_report(db, claude, now, host_zone()).await?;
         let _ = write!(text, "\n{}", report.summary());
     }
     Ok(text)

@@ -4,9 +4,10 @@
 //! that drew; the period begins on `[claude.credit] resets`, in the host's
 //! zone.
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 
+use super::ledger::midnight;
 use crate::config::claude::{Backend, ClaudeConfig};
 use crate::config::credit::{CreditConfig, Login};
 use crate::db::{datetime, Database};
@@ -48,17 +49,8 @@ pub fn period(now: DateTime<Utc>, resets: u32, zone: Tz) -> (DateTime<Utc>, Date
         false => this_month - chrono::Months::new(1),
     };
     let end = start + chrono::Months::new(1);
-    let midnight = |date: chrono::NaiveDate| {
-        let naive = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-        zone.from_local_datetime(&naive)
-            .earliest()
-            .or_else(|| {
-                zone.from_local_datetime(&(naive + chrono::Duration::hours(1)))
-                    .earliest()
-            })
-            .map_or(now, |t| t.with_timezone(&Utc))
-    };
-    (midnight(start), midnight(end))
+    let start_of = |date| midnight(date, zone).unwrap_or(now);
+    (start_of(start), start_of(end))
 }
 
 /// Where the credit stands.

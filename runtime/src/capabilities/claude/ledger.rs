@@ -77,19 +77,22 @@ pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<
 /// milliseconds.
 pub fn day_and_month_start(now: DateTime<Utc>, zone: Tz) -> (i64, i64) {
     let local = now.with_timezone(&zone).date_naive();
-    let start = |date: chrono::NaiveDate| {
-        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-        zone.from_local_datetime(&midnight)
-            .earliest()
-            // A zone that skips midnight (a DST change at 00:00): the hour after.
-            .or_else(|| {
-                zone.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
-                    .earliest()
-            })
-            .map_or(now.timestamp_millis(), |t| t.timestamp_millis())
-    };
+    let start = |date| midnight(date, zone).unwrap_or(now).timestamp_millis();
     let first = local.with_day(1).expect("every month has a first day");
     (start(local), start(first))
+}
+
+/// The start of `date` in `zone` (in a zone that skips midnight, a DST
+/// change at 00:00, the hour after).
+pub fn midnight(date: chrono::NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
+    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The start of the calendar month of `now` in `zone`: where `mission cost`

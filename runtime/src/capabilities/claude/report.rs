@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::credit;
 use super::ledger::day_and_month_start;
 use super::ledger::CallOutcome;
-use crate::config::claude::Budget;
+use crate::config::claude::{Budget, ClaudeConfig};
 use crate::config::credit::CreditConfig;
 use crate::db::{datetime, Database};
 
@@ -142,6 +142,27 @@ struct Row {
     cache_read: u64,
     cost_usd: f64,
     outcome: CallOutcome,
+}
+
+/// This month's report by plugin under `claude`'s budgets and credit, as of
+/// `now` in `zone`: what `/cost`, the page and the digest show.
+pub async fn month_report(
+    db: &Database,
+    claude: &ClaudeConfig,
+    now: DateTime<Utc>,
+    zone: Tz,
+) -> anyhow::Result<CostReport> {
+    cost_report(
+        db,
+        super::ledger::month_start(now, zone),
+        GroupBy::Plugin,
+        now,
+        zone,
+    )
+    .await?
+    .with_budget(claude.budget)
+    .with_credit(db, claude.credit.as_ref(), now, zone)
+    .await
 }
 
 /// The report of calls since `since`, grouped `by`, as of `now` in `zone`.

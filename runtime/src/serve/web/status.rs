@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::chart::{self, DurationChart};
 use super::StatusSource;
 use crate::capabilities::claude::approvals;
-use crate::capabilities::claude::ledger::month_start;
-use crate::capabilities::claude::report::{cost_report, CreditReport, GroupBy};
+
+use crate::capabilities::claude::report::{month_report, CreditReport};
 use crate::config::units::span;
 use crate::host::runs::{self, RunOutcome, RunRecord};
 use crate::os::zone::host_zone;
@@ -404,12 +404,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
     };
     let claude = match &config.claude {
         Some(claude) => {
-            let zone = host_zone();
-            let report = cost_report(db, month_start(now, zone), GroupBy::Plugin, now, zone)
-                .await?
-                .with_budget(claude.budget)
-                .with_credit(db, claude.credit.as_ref(), now, zone)
-                .await?;
+            let report = month_report(db, claude, now, host_zone()).await?;
             Some(ClaudeStatus {
                 today_usd: report.today_usd,
                 month_usd: report.month_usd,

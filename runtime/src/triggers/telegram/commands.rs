@@ -11,8 +11,7 @@ use std::time::Instant;
 use super::chat_calls;
 use super::updates::{self, UpdateOutcome};
 use crate::capabilities::claude::approvals;
-use crate::capabilities::claude::ledger;
-use crate::capabilities::claude::report::{self, GroupBy};
+use crate::capabilities::claude::report;
 use crate::config::PluginName;
 use crate::host::requests::{self, RequestKind};
 use crate::host::runs;
@@ -321,22 +320,11 @@ async fn shadows(context: &Context<'_>) -> Vec<String> {
 }
 
 async fn cost(context: &Context<'_>) -> String {
-    let (now, zone) = (chrono::Utc::now(), host_zone());
-    let since = ledger::month_start(now, zone);
-    let budget = context.host.claude().budget();
     let config = context.host.config();
-    let credit = config.claude.as_ref().and_then(|c| c.credit.as_ref());
-    let db = context.host.db();
-    let report = match report::cost_report(db, since, GroupBy::Plugin, now, zone).await {
-        Ok(report) => {
-            report
-                .with_budget(budget)
-                .with_credit(db, credit, now, zone)
-                .await
-        }
-        Err(e) => Err(e),
+    let Some(claude) = &config.claude else {
+        return "Claude is not configured here.".to_owned();
     };
-    match report {
+    match report::month_report(context.host.db(), claude, chrono::Utc::now(), host_zone()).await {
         Ok(report) => report.summary(),
         Err(e) => {
             tracing::error!("failed to read the cost ledger for /cost: {e:#}");
