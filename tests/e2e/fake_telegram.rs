@@ -22,6 +22,8 @@ pub struct Call {
     pub chat_id: i64,
     /// The text, for `sendMessage` and `editMessageText`.
     pub text: Option<String>,
+    /// Its `parse_mode`, if any (`HTML`, `MarkdownV2`).
+    pub parse_mode: Option<String>,
     /// The message sent or edited.
     pub message_id: Option<i64>,
     /// The inline buttons sent, as (label, callback data).
@@ -292,12 +294,73 @@ fn call(method: &str, body: &Value) -> Call {
         method: method.to_owned(),
         chat_id: body["chat_id"].as_i64().unwrap_or_default(),
         text: body["text"].as_str().map(str::to_owned),
+        parse_mode: body["parse_mode"].as_str().map(str::to_owned),
         message_id: body["message_id"].as_i64(),
         buttons,
         callback_query_id: body["callback_query_id"].as_str().map(str::to_owned),
         failed: false,
         at: Instant::now(),
     }
+}
+
+/// Why Telegram would refuse `text` as HTML: a tag it does not know, one
+/// left open or closed out of turn, or an `&` that starts no entity.
+fn html_error(text: &str) -> Option<String> {
+    const TAGS: [&str; 16] = [
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "a",
+        "code",
+        "pre",
+        "blockquote",
+        "tg-spoiler",
+        "span",
+        "tg-emoji",
+    ];
+    let mut open = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['<', '&']) {
+        let tail = &rest[at..];
+        if tail.starts_with('&') {
+            if !["&lt;", "&gt;", "&amp;", "&quot;"]
+                .iter()
+                .any(|e| tail.starts_with(e))
+            {
+                return Some(format!(
+                    "unsupported entity at \"{}\"",
+                    &tail[..tail.len().min(8)]
+                ));
+            }
+            rest = &tail[1..];
+            continue;
+        }
+        let end = tail.find('>')?;
+        let tag = &tail[1..end];
+        match tag.strip_prefix('/') {
+            Some(name) => {
+                if open.pop() != Some(name.to_owned()) {
+                    return Some(format!("unexpected end tag \"{name}\""));
+                }
+            }
+            None => {
+                let name = tag.split_whitespace().next().unwrap_or_default().to_owned();
+                if !TAGS.contains(&name.as_str()) {
+                    return Some(format!("unsupported start tag \"{name}\""));
+                }
+                open.push(name);
+            }
+        }
+        rest = &tail[end + 1..];
+    }
+    open.pop()
+        .map(|name| format!("can't find end tag corresponding to start tag \"{name}\""))
 }
 
 fn canonical(method: &str) -> String {
@@ -381,6 +444,19 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
                 200,
                 json!({"ok": true, "result": {"message_id": body["message_id"], "date": date, "text": text,
                     "chat": {"id": chat_id, "type": "private", "first_name": "User"}}}),
+            )
+        }
+        "sendMessage"
+            if body["parse_mode"] == "HTML" && html_error(text.as_deref().unwrap_or_default()).is_some() =>
+        {
+            let error = html_error(text.as_deref().unwrap_or_default()).unwrap();
+            state.calls.push(Call {
+                failed: true,
+                ..call(method, body)
+            });
+            (
+                400,
+                json!({"ok": false, "error_code": 400, "description": format!("Bad Request: can't parse entities: {error}")}),
             )
         }
         "sendMessage" => {

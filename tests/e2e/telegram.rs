@@ -297,3 +297,33 @@ fn check_warns_of_a_missing_token_variable_and_refuses_a_handler_of_the_wrong_wo
         "{stderr}"
     );
 }
+
+#[test]
+fn a_plain_reply_is_read_as_markdown_and_sent_as_telegram_html_with_a_plain_fallback() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let config = std::fs::read_to_string(setup.config_path()).unwrap();
+    let config = config.replace(
+        "poll_timeout = \"2s\"\n",
+        "poll_timeout = \"2s\"\nmarkdown = true\n",
+    );
+    std::fs::write(setup.config_path(), config).unwrap();
+    let host = up(&setup);
+    fake.send_text(5, ANNA, "**bold** and `a < b`");
+    fake.wait_for_messages(5, 1);
+    let sent = fake.wait_for(|c| c.method == "sendMessage" && c.chat_id == 5);
+    assert_eq!(sent.parse_mode.as_deref(), Some("HTML"));
+    assert_eq!(
+        sent.text.as_deref(),
+        Some("<b>bold</b> and <code>a &lt; b</code> (message 1)")
+    );
+    // Telegram refusing the entities: the same words go as plain text.
+    fake.fail_next(
+        "sendMessage",
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: can't parse entities: unsupported start tag"}),
+    );
+    fake.send_text(5, ANNA, "*again*");
+    assert_eq!(fake.wait_for_messages(5, 2)[1], "again (message 2)");
+    drop(host);
+}

@@ -13,6 +13,7 @@
 //! poll_timeout = "10s"
 //! approval_timeout = "2m"            # no press on a tool-use prompt within this is a deny
 //! shadow = ["assistant-api"]         # optional: candidate handlers run beside `handler`
+//! markdown = true                    # a plain reply is Markdown: sent as Telegram HTML
 //!
 //! [history]                          # what `history.read` gives any plugin
 //! ttl = "4h"
@@ -54,6 +55,9 @@ pub struct TelegramConfig {
     pub instance: InstanceMode,
     /// How long a kept instance may sit idle before it is dropped.
     pub warm_idle: Duration,
+    /// Whether a reply without a parse mode is read as Markdown (Claude's)
+    /// and sent as Telegram HTML.
+    pub markdown: bool,
 }
 
 /// How the chat plugin is instantiated for each message.
@@ -96,6 +100,9 @@ pub(super) struct RawTelegram {
     instance: InstanceMode,
     /// Example: `warm_idle = "15m"` (the default)
     warm_idle: Option<HumanDuration>,
+    /// Example: `markdown = true` (default false: such replies go as plain text)
+    #[serde(default)]
+    markdown: bool,
 }
 
 impl RawTelegram {
@@ -143,6 +150,7 @@ impl RawTelegram {
             poll_timeout: self.poll_timeout.map_or(Duration::from_secs(10), |t| t.0),
             instance: self.instance,
             warm_idle: self.warm_idle.map_or(Duration::from_secs(15 * 60), |t| t.0),
+            markdown: self.markdown,
         })
     }
 }

@@ -6,6 +6,7 @@
 
 mod split;
 pub mod telegram;
+pub mod telegram_html;
 
 use super::Capabilities;
 use crate::config::Grant;

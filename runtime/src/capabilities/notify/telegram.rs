@@ -14,6 +14,7 @@ use teloxide::types::{
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::split::{split, MAX_MESSAGE};
+use super::telegram_html;
 use crate::alerts::outbox::Courier;
 use crate::config::TelegramConfig;
 
@@ -70,6 +71,36 @@ impl TelegramSender {
                         tracing::error!(chat, "message not delivered: {e}");
                         return Err(e);
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `markdown` to `chat` as Telegram HTML, in pieces if long; a
+    /// piece whose entities Telegram refuses goes again as its plain text.
+    pub async fn send_markdown(&self, chat: i64, markdown: &str) -> Result<(), RequestError> {
+        let html = telegram_html::render(markdown);
+        for piece in telegram_html::split(&html, MAX_MESSAGE) {
+            let sent = retrying(chat, || {
+                self.bot
+                    .send_message(ChatId(chat), piece.clone())
+                    .parse_mode(ParseMode::Html)
+            })
+            .await;
+            match sent {
+                Ok(_) => {}
+                Err(RequestError::Api(ref api)) if !matches!(api, ApiError::Unknown(_)) => {
+                    tracing::warn!(
+                        chat,
+                        "Telegram refused the formatted text ({api}): sending it as plain text"
+                    );
+                    let plain = telegram_html::plain(&piece);
+                    retrying(chat, || self.bot.send_message(ChatId(chat), plain.clone())).await?;
+                }
+                Err(e) => {
+                    tracing::error!(chat, "message not delivered: {e}");
+                    return Err(e);
                 }
             }
         }

@@ -111,7 +111,11 @@ impl TelegramBot {
             ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
             ParseMode::Html => TelegramParseMode::Html,
         });
-        if self.send(chat, &reply.text, mode).await {
+        let sent = match (mode, self.config.markdown) {
+            (None, true) => self.sender.send_markdown(chat, &reply.text).await.is_ok(),
+            _ => self.send(chat, &reply.text, mode).await,
+        };
+        if sent {
             UpdateOutcome::Replied
         } else {
             UpdateOutcome::ReplyFailed
