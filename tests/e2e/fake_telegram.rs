@@ -328,17 +328,15 @@ fn html_error(text: &str) -> Option<String> {
     let mut rest = text;
     while let Some(at) = rest.find(['<', '&']) {
         let tail = &rest[at..];
-        if tail.starts_with('&') {
-            if !["&lt;", "&gt;", "&amp;", "&quot;"]
+        if let Some(after) = tail.strip_prefix('&') {
+            if !["lt;", "gt;", "amp;", "quot;"]
                 .iter()
-                .any(|e| tail.starts_with(e))
+                .any(|e| after.starts_with(e))
             {
-                return Some(format!(
-                    "unsupported entity at \"{}\"",
-                    &tail[..tail.len().min(8)]
-                ));
+                let shown: String = tail.chars().take(8).collect();
+                return Some(format!("unsupported entity at \"{shown}\""));
             }
-            rest = &tail[1..];
+            rest = after;
             continue;
         }
         let end = tail.find('>')?;
