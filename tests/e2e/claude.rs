@@ -1017,3 +1017,110 @@ fn a_spent_credit_sends_calls_to_the_api_where_the_grant_allows_it_or_lets_them_
         "{alerts:?}"
     );
 }
+
+/// `mission up` with the assistant over the fake Bot API through `backends`.
+fn chat_host(telegram: &FakeTelegram, backends: &str) -> (Setup, RunningHost) {
+    let setup = Setup::new();
+    let claude = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
+        telegram.url
+    );
+    write_config(
+        &setup,
+        &claude,
+        vec![assistant("", &format!("backends = [{backends}]"))],
+    );
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    (setup, host)
+}
+
+#[test]
+fn stop_interrupts_the_persistent_turn_and_the_chat_goes_on_with_the_next_message() {
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"persistent\"");
+    telegram.send_text(3, 100, "a long job #work");
+    telegram.send_text(3, 100, "then this");
+    std::thread::sleep(Duration::from_millis(800));
+    telegram.send_text(3, 100, "/stop");
+    let replies = telegram.wait_for_messages(3, 3);
+    assert_eq!(
+        replies[0],
+        "⏹ Stopping Claude's answer. Messages you sent meanwhile are answered next."
+    );
+    assert_eq!(
+        replies[1],
+        "Claude could not answer: stopped by /stop in the chat"
+    );
+    // The process was interrupted, not killed: the same one answers next,
+    // in the same session.
+    assert!(
+        replies[2].starts_with("fake claude heard \"then this\"; earlier: "),
+        "{replies:?}"
+    );
+    assert_eq!(spawns(&setup).len(), 1, "{:?}", spawns(&setup));
+    let calls = cost_json(&setup, &[]);
+    assert_eq!(calls["total"]["calls"], 2);
+    assert!(calls["total"]["failed"].as_u64().unwrap() >= 1, "{calls}");
+    telegram.send_text(3, 100, "/stop");
+    assert_eq!(
+        telegram.wait_for_messages(3, 4)[3],
+        "Nothing is running here to stop."
+    );
+    drop(host);
+}
+
+#[test]
+fn stop_kills_a_one_shot_cli_and_a_persistent_one_deaf_to_its_interrupt() {
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"cli\"");
+    telegram.send_text(3, 100, "wait forever #hang");
+    let pids = workdir(&setup).join("hang.pids");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !pids.exists() {
+        assert!(std::time::Instant::now() < deadline, "the CLI never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    telegram.send_text(3, 100, "/stop");
+    let replies = telegram.wait_for_messages(3, 2);
+    assert_eq!(
+        replies[1],
+        "Claude could not answer: stopped by /stop in the chat"
+    );
+    let pids: Vec<u32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pids.iter().all(|pid| !alive(*pid)),
+        "the CLI and its child are gone: {pids:?}"
+    );
+    drop(host);
+
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"persistent\"");
+    telegram.send_text(3, 100, "ignore me #work-deaf");
+    std::thread::sleep(Duration::from_millis(800));
+    telegram.send_text(3, 100, "/stop");
+    let replies = telegram.wait_for_messages(3, 2);
+    assert_eq!(
+        replies[1],
+        "Claude could not answer: stopped by /stop in the chat"
+    );
+    telegram.send_text(3, 100, "still there?");
+    let replies = telegram.wait_for_messages(3, 3);
+    assert!(
+        replies[2].starts_with("fake claude heard \"still there?\""),
+        "{replies:?}"
+    );
+    assert_eq!(
+        spawns(&setup).len(),
+        2,
+        "the deaf process was killed and a new one started"
+    );
+    drop(host);
+}

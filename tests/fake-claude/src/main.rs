@@ -21,6 +21,10 @@
 //! - `#turns=N`: needs N turns (`error_max_turns` past `--max-turns`);
 //! - `#cost=X`: reports X US dollars (default 0.0125);
 //! - `#sleep=MS`: waits that long before answering;
+//! - `#work`: with stream-json input, works until the host sends its
+//!   `interrupt` control request, then answers it (`control_response`) and
+//!   ends the turn with an `error_during_execution` result; `#work-deaf`
+//!   ignores the interrupt and never answers;
 //! - `#linger`: leaves a child running that holds its stdout open, pid in
 //!   `.fake-claude/linger.pid`, and answers;
 //! - `#bash:COMMAND` (to the end of the prompt): the model wants the `Bash`
@@ -325,6 +329,32 @@ fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOut
     result
 }
 
+/// Reads the host's lines until its `interrupt` (`#work`), answers it and
+/// ends the turn as the CLI does; `#work-deaf` never answers.
+fn work_until_interrupted(session: &Session, prompt: &str, input: &mut &mut dyn Iterator<Item = String>) {
+    let deaf = prompt.contains("#work-deaf");
+    for line in input.by_ref() {
+        let Ok(request) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if request["type"] != "control_request" || request["request"]["subtype"] != "interrupt" || deaf {
+            continue;
+        }
+        say(
+            &json!({"type": "control_response", "response": {"subtype": "success",
+            "request_id": request["request_id"], "response": {}}}),
+        );
+        let mut result: Value = serde_json::from_str(SUCCESS.trim()).unwrap();
+        result["session_id"] = json!(session.id);
+        result["subtype"] = json!("error_during_execution");
+        result["is_error"] = json!(true);
+        result["total_cost_usd"] = json!(0.004);
+        result.as_object_mut().unwrap().remove("result");
+        say(&result);
+        return;
+    }
+}
+
 /// One stream-json turn: `system/init`, a tool's events if the prompt
 /// wants one, `assistant`, `result`.
 fn emit_stream(
@@ -337,6 +367,7 @@ fn emit_stream(
     let mut init = events.next().unwrap();
     let mut assistant = events.next().unwrap();
     init["session_id"] = json!(session.id);
+    let mut input = input;
     // An API key in the environment is what the CLI uses first; without one
     // it runs on the login (a subscription), reported as "none".
     let key = std::env::var_os("ANTHROPIC_API_KEY").filter(|k| !k.is_empty());
@@ -346,6 +377,12 @@ fn emit_stream(
         "none"
     });
     say(&init);
+    if prompt.contains("#work") {
+        if let Some(input) = input.as_mut() {
+            work_until_interrupted(session, prompt, input);
+            return;
+        }
+    }
     let tool = use_tool(args, session, prompt, input);
     let result = answer(args, session, prompt, tool);
     assistant["session_id"] = json!(session.id);

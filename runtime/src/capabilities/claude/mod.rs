@@ -35,6 +35,7 @@ mod process;
 pub mod report;
 mod request;
 mod sessions;
+pub mod stop;
 
 use crate::config::claude::{Backend, Budget, ClaudeConfig, ClaudeGrant};
 use ledger::{CallOutcome, LedgerEntry};
@@ -151,6 +152,7 @@ pub struct Claude {
     pool: Arc<persistent::Pool>,
     http: reqwest::Client,
     approvals: Arc<Approvals>,
+    stops: stop::Stops,
 }
 
 /// A call's place in line (a permit of `max_concurrent`), given up while
@@ -206,6 +208,7 @@ impl Claude {
             pool: Arc::default(),
             http: reqwest::Client::new(),
             approvals: Arc::new(Approvals::new(db.clone())),
+            stops: stop::Stops::default(),
         };
         claude.set_config(config, alerts_chat);
         claude
@@ -311,9 +314,17 @@ impl Claude {
             }
         };
         let started = StdInstant::now();
+        // A person's /stop in the chat this call serves ends it.
+        let registration = asker
+            .chat
+            .filter(|_| !asker.shadow)
+            .map(|chat| self.stops.register(chat));
+        let unstoppable = stop::Stop::default();
+        let stop = registration.as_ref().map_or(&unstoppable, |r| r.stop());
         let result = self
-            .dispatch(config, &asker, &request, (&place, budget_left), deadline)
+            .dispatch(config, &asker, &request, (&place, budget_left), stop, deadline)
             .await;
+        drop(registration);
         unfinished.finished();
         entry.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = settle(&mut entry, result);
@@ -520,6 +531,7 @@ impl Claude {
         asker: &Asker<'_>,
         request: &Request,
         (place, budget_left): (&Place, Option<f64>),
+        stop: &stop::Stop,
         deadline: Instant,
     ) -> Result<Completion, Failure> {
         let key = request.session_key.as_deref();
@@ -535,7 +547,11 @@ impl Claude {
                         .map_err(db_failure)?,
                     None => Vec::new(),
                 };
-                let completion = api::ask(&self.http, config, request, &transcript, deadline).await?;
+                let asked = api::ask(&self.http, config, request, &transcript, deadline);
+                let completion = tokio::select! {
+                    completion = asked => completion?,
+                    () = stop.requested() => return Err(Failure::failed(stop::STOPPED.into())),
+                };
                 if let Some(key) = key {
                     let exchange = (request.prompt.as_str(), completion.text.as_str());
                     let stored =
@@ -553,7 +569,12 @@ impl Claude {
                 };
                 let ask = |resume: Option<String>| async move {
                     if request.backend == Backend::Cli {
-                        oneshot::ask(config, request, resume.as_deref(), budget_left, deadline).await
+                        // Dropping the call kills the CLI's process group.
+                        let asked = oneshot::ask(config, request, resume.as_deref(), budget_left, deadline);
+                        tokio::select! {
+                            completion = asked => completion,
+                            () = stop.requested() => Err(Failure::failed(stop::STOPPED.into())),
+                        }
                     } else {
                         let gate = permission::Gate {
                             approvals: &self.approvals,
@@ -569,7 +590,7 @@ impl Claude {
                             place,
                         };
                         self.pool
-                            .ask(config, asker.plugin, request, resume, &gate, deadline)
+                            .ask(config, asker.plugin, request, resume, (&gate, stop), deadline)
                             .await
                     }
                 };
@@ -599,6 +620,12 @@ impl Claude {
         self.pool.forget(plugin, key).await;
         self.approvals.forget(plugin, key).await?;
         sessions::forget(&self.db, plugin, key).await
+    }
+
+    /// Stops the Claude turns running for `chat` (the bot's `/stop`); how
+    /// many there were.
+    pub fn stop_chat(&self, chat: i64) -> usize {
+        self.stops.stop_chat(chat)
     }
 
     /// Where tool uses are approved.

@@ -19,6 +19,7 @@ use super::cli_result::{is_session_id, CliResult};
 use super::permission::{control_request, Gate};
 use super::process::{read_line_capped, ClaudeProcess, Line};
 use super::request::Request;
+use super::stop::{Stop, STOPPED};
 use super::{Completion, Failure};
 use crate::config::claude::ClaudeConfig;
 use crate::config::PluginName;
@@ -34,6 +35,10 @@ struct Slot {
     live: Option<Live>,
     last_used: Option<Instant>,
 }
+
+/// How long the CLI has to end its turn after its interrupt, before its
+/// process group is killed.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
 
 struct Live {
     process: ClaudeProcess,
@@ -87,6 +92,9 @@ enum Turn {
     OutOfStep(String),
     /// The process ended (or closed its pipes) before its `result`.
     Died(String),
+    /// A `/stop` was asked for and the CLI gave no `result` within
+    /// [`INTERRUPT_GRACE`] of its interrupt.
+    Stopped,
 }
 
 impl Pool {
@@ -98,7 +106,7 @@ impl Pool {
         plugin: &PluginName,
         request: &Request,
         resume: Option<String>,
-        gate: &Gate<'_>,
+        (gate, stop): (&Gate<'_>, &Stop),
         deadline: Instant,
     ) -> Result<Completion, Failure> {
         self.start_sweeping(config.persistent.idle);
@@ -106,11 +114,19 @@ impl Pool {
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
-            let turn = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
+            let turn = turn(
+                &mut live,
+                &request.prompt,
+                config.max_output,
+                (gate, stop),
+                deadline,
+            )
+            .await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
                 Turn::TimedOut => Err(Failure::TimedOut),
+                Turn::Stopped => Err(Failure::failed(STOPPED.into())),
                 Turn::OutOfStep(reason) | Turn::Died(reason) => Err(Failure::failed(reason)),
             };
         };
@@ -139,7 +155,14 @@ impl Pool {
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
-            let outcome = turn(&mut live, &request.prompt, config.max_output, gate, deadline).await;
+            let outcome = turn(
+                &mut live,
+                &request.prompt,
+                config.max_output,
+                (gate, stop),
+                deadline,
+            )
+            .await;
             drop(in_turn);
             match outcome {
                 Turn::Answered(result) => {
@@ -152,6 +175,12 @@ impl Pool {
                     live.process.stop().await;
                     tracing::warn!(%plugin, pid, "claude ran past its deadline: process group killed");
                     return Err(Failure::TimedOut);
+                }
+                Turn::Stopped => {
+                    let pid = live.process.pid();
+                    live.process.stop().await;
+                    tracing::warn!(%plugin, pid, "claude did not end its turn when interrupted: process group killed");
+                    return Err(Failure::failed(STOPPED.into()));
                 }
                 Turn::OutOfStep(reason) => {
                     live.process.stop().await;
@@ -338,8 +367,15 @@ fn spawn(
 
 /// Writes one user message and reads events up to its `result`, answering
 /// the CLI's permission requests through `gate` on the way; at most `cap`
-/// bytes of output per turn.
-async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline: Instant) -> Turn {
+/// bytes of output per turn. A `stop` sends the CLI its interrupt and waits
+/// [`INTERRUPT_GRACE`] for the turn's `result`.
+async fn turn(
+    live: &mut Live,
+    prompt: &str,
+    cap: u64,
+    (gate, stop): (&Gate<'_>, &Stop),
+    deadline: Instant,
+) -> Turn {
     let message = json!({
         "type": "user",
         "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
@@ -350,8 +386,13 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
         }
         let mut budget = cap;
         let mut unparsed = String::new();
+        // When the CLI was sent its interrupt, if it was.
+        let mut interrupted: Option<Instant> = None;
         loop {
-            match read_line_capped(&mut live.process.stdout, budget).await {
+            let Some(line) = next_line(live, budget, stop, &mut interrupted).await else {
+                return Turn::Stopped;
+            };
+            match line {
                 Err(e) => return Turn::Died(format!("reading its output failed: {e}")),
                 Ok(Line::End) => return Turn::Died(format!("it ended without a result{}", said(&unparsed))),
                 Ok(Line::TooLong) => {
@@ -367,7 +408,11 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
                             live.session_id = Some(id.to_owned());
                         }
                         let source = live.api_key_source.clone();
-                        return Turn::Answered(with_key_source(result.into_outcome(), source));
+                        let outcome = with_key_source(result.into_outcome(), source);
+                        return Turn::Answered(match interrupted {
+                            Some(_) => stopped(outcome),
+                            None => outcome,
+                        });
                     }
                     match serde_json::from_str::<serde_json::Value>(&text) {
                         Ok(event) => {
@@ -397,6 +442,63 @@ async fn turn(live: &mut Live, prompt: &str, cap: u64, gate: &Gate<'_>, deadline
         Ok(turn) => turn,
         Err(_elapsed) => Turn::TimedOut,
     }
+}
+
+/// The next line the CLI prints. A stop asked for meanwhile sends it the
+/// `interrupt` control request (once, noting when in `interrupted`)
+/// without giving up the line being read; none if no line came within
+/// [`INTERRUPT_GRACE`] of the interrupt.
+async fn next_line(
+    live: &mut Live,
+    budget: u64,
+    stop: &Stop,
+    interrupted: &mut Option<Instant>,
+) -> Option<std::io::Result<Line>> {
+    let pid = live.process.pid();
+    let (stdout, stdin) = (&mut live.process.stdout, &mut live.process.stdin);
+    let read = read_line_capped(stdout, budget);
+    tokio::pin!(read);
+    loop {
+        let grace_ends = interrupted.map_or_else(Instant::now, |at| at + INTERRUPT_GRACE);
+        tokio::select! {
+            line = &mut read => return Some(line),
+            () = tokio::time::sleep_until(grace_ends), if interrupted.is_some() => return None,
+            () = stop.requested(), if interrupted.is_none() => {
+                *interrupted = Some(Instant::now());
+                let request = json!({
+                    "type": "control_request",
+                    "request_id": format!("stop-{pid}"),
+                    "request": {"subtype": "interrupt"},
+                });
+                let mut line = request.to_string();
+                line.push('\n');
+                if let Some(stdin) = stdin.as_mut() {
+                    let sent = async {
+                        stdin.write_all(line.as_bytes()).await?;
+                        stdin.flush().await
+                    };
+                    if let Err(e) = sent.await {
+                        tracing::warn!(pid, "sending claude its interrupt failed: {e}");
+                    }
+                }
+                tracing::info!(pid, "/stop: claude sent its interrupt");
+            }
+        }
+    }
+}
+
+/// A turn's `outcome` once the CLI was interrupted: a failure saying so,
+/// with what it spent.
+fn stopped(outcome: Result<Completion, Failure>) -> Result<Completion, Failure> {
+    let spent = match outcome {
+        Ok(completion) => completion.spent,
+        Err(Failure::Failed { spent, .. }) => spent,
+        Err(Failure::TimedOut) => return Err(Failure::TimedOut),
+    };
+    Err(Failure::Failed {
+        reason: STOPPED.into(),
+        spent,
+    })
 }
 
 /// `outcome`, its spending marked with where the CLI's credentials came from.

@@ -4,7 +4,8 @@
 //! processes, the last tool approvals and runs), `/cost` (Claude spend
 //! this month against the budget), and the jobs from the phone:
 //! `/schedules`, `/runs` (the latest failures), `/run NAME` (queued like
-//! `mission trigger`), `/pause NAME` and `/resume NAME`.
+//! `mission trigger`), `/pause NAME` and `/resume NAME`; and `/stop`, which
+//! ends the chat's running Claude turn.
 
 use std::time::Instant;
 
@@ -39,6 +40,9 @@ pub enum Command {
     Pause(String),
     /// Resume the schedule.
     Resume(String),
+    /// End the chat's running Claude turn (handled at once, outside the
+    /// chat's queue).
+    Stop,
 }
 
 impl Command {
@@ -58,6 +62,7 @@ impl Command {
             ("/run", _) => Some(Command::Run(argument)),
             ("/pause", _) => Some(Command::Pause(argument)),
             ("/resume", _) => Some(Command::Resume(argument)),
+            ("/stop", true) => Some(Command::Stop),
             _ => None,
         }
     }
@@ -68,6 +73,7 @@ impl Command {
             Command::Reset => UpdateOutcome::Reset,
             Command::Status => UpdateOutcome::Status,
             Command::Cost => UpdateOutcome::Cost,
+            Command::Stop => UpdateOutcome::Stopped,
             Command::Schedules | Command::Runs | Command::Run(_) | Command::Pause(_) | Command::Resume(_) => {
                 UpdateOutcome::Jobs
             }
@@ -99,6 +105,10 @@ pub async fn answer(command: Command, chat: i64, context: &Context<'_>) -> Strin
         Command::Run(name) => run_now(context, &name).await,
         Command::Pause(name) => set_paused(context, &name, true).await,
         Command::Resume(name) => set_paused(context, &name, false).await,
+        Command::Stop => match context.host.claude().stop_chat(chat) {
+            0 => "Nothing is running here to stop.".to_owned(),
+            _ => "⏹ Stopping Claude's answer. Messages you sent meanwhile are answered next.".to_owned(),
+        },
     }
 }
 
@@ -352,6 +362,7 @@ mod tests {
             Some(Command::Pause("nightly".into()))
         );
         assert_eq!(Command::parse("/schedules"), Some(Command::Schedules));
+        assert_eq!(Command::parse("/stop@mission_bot"), Some(Command::Stop));
         assert_eq!(Command::parse("/status now"), None);
         assert_eq!(Command::parse("please /reset"), None);
     }

@@ -40,6 +40,8 @@ text_enum! {
         Decided = "decided",
         /// A button press on an approval no longer waiting.
         Stale = "stale",
+        /// `/stop`, answered at once.
+        Stopped = "stopped",
     }
 }
 

@@ -1,6 +1,6 @@
 //! One worker per chat: its updates handled strictly in order, with the
-//! chat's warm instance kept between them; a button press at once, outside
-//! the queue.
+//! chat's warm instance kept between them; a button press and an allowed
+//! user's `/stop` at once, outside the queue (the turn they act on is in it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use super::message::chat_message;
 use super::TelegramBot;
 use crate::config::InstanceMode;
+use crate::triggers::telegram::commands::Command;
 use crate::triggers::telegram::updates::{self, StoredUpdate, UpdateOutcome};
 
 impl TelegramBot {
@@ -34,6 +35,23 @@ impl TelegramBot {
             return;
         }
         let chat = update.chat_id.unwrap_or_default();
+        let allowed = update
+            .sender_id
+            .is_some_and(|s| self.config.allowed_users.contains(&s));
+        if allowed && update.text.as_deref().and_then(Command::parse) == Some(Command::Stop) {
+            let bot = self.clone();
+            workers.spawn(async move {
+                let reply = bot.command(Command::Stop, chat).await;
+                tracing::info!(chat, "/stop: {reply}");
+                bot.send(chat, &reply, None).await;
+                let id = update.update_id;
+                if let Err(e) = updates::mark_handled(bot.host.db(), id, UpdateOutcome::Stopped, false).await
+                {
+                    tracing::error!(update = id, "failed to mark the update handled: {e:#}");
+                }
+            });
+            return;
+        }
         let queue = chats.entry(chat).or_insert_with(|| {
             let (sender, mut queue) = mpsc::unbounded_channel::<StoredUpdate>();
             let bot = self.clone();
