@@ -153,6 +153,7 @@ fn main() {
                 http: None,
                 process: None,
                 files: None,
+                attachment_bytes: 20 << 20,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(if big { 20 } else { LOADS }, || {
@@ -229,7 +230,7 @@ fn main() {
                             .result
                             .is_ok(),
                         World::Chat => plugin
-                            .handle_message(&services, &message, HandlerRole::Live, None)
+                            .handle_message(&services, &message, Default::default(), HandlerRole::Live, None)
                             .await
                             .unwrap()
                             .result

@@ -112,7 +112,7 @@ async fn main() {
     let mut alone = Vec::new();
     for i in 0..SEQUENTIAL {
         let started = Instant::now();
-        host.chat("echo", &message(&format!("m{i}")), None, None)
+        host.chat("echo", &message(&format!("m{i}")), Default::default(), None, None)
             .await
             .unwrap()
             .result

@@ -96,7 +96,13 @@ fn message(chat_id: i64, text: &str) -> Message {
 
 async fn chat(host: &Host, chat_id: i64, text: &str) -> String {
     let report = host
-        .chat("assistant", &message(chat_id, text), None, None)
+        .chat(
+            "assistant",
+            &message(chat_id, text),
+            Default::default(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     report.result.unwrap().unwrap().text
@@ -202,7 +208,13 @@ async fn the_chat_plugin_keeps_one_persistent_process_and_restarts_it_after_a_cr
     assert!(!alive(pids[0]), "the dead process was reaped");
     // A process that prints garbage and exits is restarted once, then failed.
     let report = host
-        .chat("assistant", &message(9, "#garbage"), None, None)
+        .chat(
+            "assistant",
+            &message(9, "#garbage"),
+            Default::default(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     let reply = report.result.unwrap().unwrap().text;
@@ -1121,6 +1133,124 @@ fn stop_kills_a_one_shot_cli_and_a_persistent_one_deaf_to_its_interrupt() {
         spawns(&setup).len(),
         2,
         "the deaf process was killed and a new one started"
+    );
+    drop(host);
+}
+
+fn photo<'a>(caption: Option<&'a str>) -> crate::fake_telegram::FakeFile<'a> {
+    crate::fake_telegram::FakeFile {
+        name: "",
+        mime_type: "image/jpeg",
+        contents: "not really a jpeg 123",
+        caption,
+        size: None,
+    }
+}
+
+#[test]
+fn a_photo_reaches_claude_through_the_persistent_and_the_one_shot_cli() {
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"persistent\"");
+    telegram.send_file(3, 100, "photo", photo(Some("what is this?")));
+    let replies = telegram.wait_for_messages(3, 1);
+    assert_eq!(
+        replies[0], "fake claude heard \"what is this? [image image/jpeg, 21 bytes]\"; earlier: []",
+        "the largest size of the photo, as an image block"
+    );
+    assert!(telegram.calls().iter().any(|c| c.method == "getFile"));
+    assert!(
+        setup
+            .dir
+            .path()
+            .join("data/attachments")
+            .read_dir()
+            .unwrap()
+            .count()
+            >= 1
+    );
+    drop(host);
+
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"cli\"");
+    let document = crate::fake_telegram::FakeFile {
+        name: "orders.csv",
+        mime_type: "text/csv",
+        contents: "id,total\n1,40\n",
+        caption: None,
+        size: None,
+    };
+    telegram.send_file(3, 100, "document", document);
+    let replies = telegram.wait_for_messages(3, 1);
+    assert!(
+        replies[0].contains("Files attached to this message (read them with the Read tool):")
+            && replies[0].contains("orders.csv (text/csv, 14 bytes)"),
+        "{replies:?}"
+    );
+    let placed: Vec<_> = std::fs::read_dir(setup.dir.path().join("claude-work/attachments"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(
+        placed,
+        ["id,total\n1,40\n"],
+        "the file is where Claude's Read tool looks"
+    );
+    drop(host);
+}
+
+#[test]
+fn a_pdf_reaches_the_api_as_a_document_block_and_a_file_over_the_limit_is_refused_with_a_reply() {
+    let api = FakeAnthropic::start();
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let claude = format!(
+        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
+        api.url, telegram.url
+    );
+    write_config(&setup, &claude, vec![assistant("", "backends = [\"api\"]")]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token").env(KEY_ENV, API_KEY);
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    let pdf = crate::fake_telegram::FakeFile {
+        name: "invoice.pdf",
+        mime_type: "application/pdf",
+        contents: "%PDF-1.4 fake",
+        caption: Some("sum this up"),
+        size: None,
+    };
+    telegram.send_file(3, 100, "document", pdf);
+    telegram.wait_for_messages(3, 1);
+    let request = api.requests().pop().unwrap();
+    let content = &request["messages"][0]["content"];
+    assert_eq!(
+        content[0],
+        serde_json::json!({"type": "text", "text": "sum this up"})
+    );
+    assert_eq!(content[1]["type"], "document");
+    assert_eq!(content[1]["source"]["media_type"], "application/pdf");
+    assert_eq!(content[1]["source"]["data"], "JVBERi0xLjQgZmFrZQ==");
+
+    let huge = crate::fake_telegram::FakeFile {
+        name: "backup.zip",
+        mime_type: "application/zip",
+        contents: "zip",
+        caption: None,
+        size: Some(25 << 20),
+    };
+    telegram.send_file(3, 100, "document", huge);
+    let replies = telegram.wait_for_messages(3, 2);
+    assert_eq!(
+        replies[1],
+        "backup.zip is 25.0 MB; I can take files up to 20 MB, so I left it out."
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        api.requests().len(),
+        1,
+        "nothing left to ask about: Claude was not asked"
     );
     drop(host);
 }

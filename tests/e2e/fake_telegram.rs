@@ -2,7 +2,9 @@
 //! (../shared/reference/telegram.md): `getUpdates` long polls with offsets
 //! (an update is kept until a later offset confirms it), `sendMessage` (with
 //! inline keyboards), `editMessageText`, `answerCallbackQuery`,
-//! `sendChatAction`, `getMe`; presses of inline buttons arrive as
+//! `sendChatAction`, `getMe`, `getFile` and the file download
+//! (`/file/bot<token>/<path>`) for the files of messages it was given;
+//! presses of inline buttons arrive as
 //! `callback_query` updates; and it can be told to fail the next call of a
 //! method with a given status and body (429 with `retry_after`, 5xx).
 
@@ -12,6 +14,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::Notify;
+
+/// A file for [`FakeTelegram::send_file`].
+pub struct FakeFile<'a> {
+    /// Its name (documents).
+    pub name: &'a str,
+    /// Its MIME type (documents and voice notes).
+    pub mime_type: &'a str,
+    /// Its bytes, as text.
+    pub contents: &'a str,
+    /// The message's caption.
+    pub caption: Option<&'a str>,
+    /// The size Telegram states, if not the contents' length.
+    pub size: Option<u64>,
+}
 
 /// One call the bot made (`getUpdates` only when it was made to fail).
 #[derive(Debug, Clone)]
@@ -46,6 +62,8 @@ struct State {
     /// The update kinds the last `getUpdates` asked for (Telegram keeps
     /// the others from the bot); none: all.
     allowed_updates: Option<Vec<String>>,
+    /// The files of messages sent, by file id: their path and contents.
+    files: std::collections::HashMap<String, (String, String)>,
 }
 
 /// The fake server; it stops with the test process.
@@ -105,6 +123,54 @@ impl FakeTelegram {
                 "from": {"id": user, "is_bot": false, "first_name": format!("User{user}"), "language_code": "en"}
             }
         }));
+        drop(state);
+        self.arrived.notify_waiters();
+        id
+    }
+
+    /// Queues a message from `user` in `chat` carrying a file of `kind`
+    /// (`photo`, `document`, `voice`), as Telegram sends one: its caption,
+    /// and the file's `contents` behind `getFile`. `size` is what Telegram
+    /// says it has (a file over 20 MB is refused before any download).
+    pub fn send_file(&self, chat: i64, user: u64, kind: &str, file: FakeFile<'_>) -> i64 {
+        let mut state = self.state.lock().unwrap();
+        state.next_update_id += 1;
+        let id = state.next_update_id;
+        let file_id = format!("file-{id}");
+        let size = file.size.unwrap_or(file.contents.len() as u64);
+        let path = format!("{kind}s/file_{id}");
+        state
+            .files
+            .insert(file_id.clone(), (path, file.contents.to_owned()));
+        let meta = json!({"file_id": file_id, "file_unique_id": format!("u{id}"), "file_size": size});
+        let mut message = json!({
+            "message_id": id, "date": chrono::Utc::now().timestamp(),
+            "chat": {"id": chat, "type": "private", "first_name": format!("User{user}")},
+            "from": {"id": user, "is_bot": false, "first_name": format!("User{user}"), "language_code": "en"}
+        });
+        let mut object = meta.clone();
+        match kind {
+            "photo" => {
+                object["width"] = json!(640);
+                object["height"] = json!(480);
+                message["photo"] = json!([{"file_id": format!("{file_id}-small"), "file_unique_id": "s",
+                    "file_size": 10, "width": 90, "height": 67}, object]);
+            }
+            "voice" => {
+                object["duration"] = json!(3);
+                object["mime_type"] = json!(file.mime_type);
+                message["voice"] = object;
+            }
+            _ => {
+                object["mime_type"] = json!(file.mime_type);
+                object["file_name"] = json!(file.name);
+                message[kind] = object;
+            }
+        }
+        if let Some(caption) = file.caption {
+            message["caption"] = json!(caption);
+        }
+        state.pending.push(json!({"update_id": id, "message": message}));
         drop(state);
         self.arrived.notify_waiters();
         id
@@ -267,6 +333,22 @@ fn messages_in(calls: &[Call], chat: i64) -> Vec<String> {
 async fn respond(request: crate::loopback::Request, state: &Mutex<State>, arrived: &Notify) -> String {
     // teloxide writes method names capitalised (`GetUpdates`); Telegram
     // matches them case-insensitively.
+    if let Some(rest) = request.path().strip_prefix("/file/bot") {
+        // A download: `/file/bot<token>/<file_path>`.
+        // teloxide sends the file path as one segment, its `/` escaped.
+        let path = rest
+            .split_once('/')
+            .map_or("", |(_, path)| path)
+            .replace("%2F", "/");
+        let state = state.lock().unwrap();
+        return match state.files.values().find(|(p, _)| *p == path) {
+            Some((_, contents)) => format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n{contents}",
+                contents.len()
+            ),
+            None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+        };
+    }
     let method = canonical(request.path().rsplit('/').next().unwrap_or_default());
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     let (status, response) = answer(&method, &body, state, arrived).await;
@@ -370,6 +452,7 @@ fn canonical(method: &str) -> String {
         "editMessageText",
         "answerCallbackQuery",
         "getWebhookInfo",
+        "getFile",
     ];
     known
         .iter()
@@ -431,6 +514,21 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
                 "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false,
                 "has_main_web_app": false}}),
         ),
+        "getFile" => {
+            state.calls.push(call(method, body));
+            let file_id = body["file_id"].as_str().unwrap_or_default();
+            match state.files.get(file_id) {
+                Some((path, contents)) => (
+                    200,
+                    json!({"ok": true, "result": {"file_id": file_id, "file_unique_id": "u",
+                        "file_size": contents.len(), "file_path": path}}),
+                ),
+                None => (
+                    400,
+                    json!({"ok": false, "error_code": 400, "description": "Bad Request: invalid file_id"}),
+                ),
+            }
+        }
         "sendChatAction" | "answerCallbackQuery" => {
             state.calls.push(call(method, body));
             (200, json!({"ok": true, "result": true}))

@@ -5,8 +5,10 @@
 //! plugin's grant; config `tools` (comma-separated, e.g. `"Read,Bash"`)
 //! the tools Claude may use, within the grant's `tools` and `ask_tools`
 //! (the host asks in the chat before each use of an `ask_tools` one). When
-//! Claude cannot answer, the user is told why.
+//! Claude cannot answer, the user is told why. A message's photos, documents
+//! and voice notes go to Claude with it (`claude::ask_with`).
 
+use mission_chat_sdk::mission::plugin::attachments;
 use mission_chat_sdk::mission::plugin::claude::{self, Backend, Options};
 use mission_chat_sdk::{config_value, conversation, export_chat, CapabilityError, Guest, Message, Reply};
 
@@ -34,7 +36,18 @@ impl Guest for Assistant {
         if let Some(tools) = config_value(&message.config, "tools") {
             options = options.allowed_tools(tools.split(',').map(str::trim).filter(|t| !t.is_empty()));
         }
-        let text = match claude::ask(&message.text, &options) {
+        // The message's photos, documents and voice notes go to Claude with it.
+        let files = attachments::files();
+        let ids: Vec<u32> = files.iter().map(|f| f.id).collect();
+        let prompt = match (message.text.trim().is_empty(), files.is_empty()) {
+            (true, false) => "(the user sent only the attached files)".to_owned(),
+            _ => message.text.clone(),
+        };
+        let asked = match ids.is_empty() {
+            true => claude::ask(&prompt, &options),
+            false => claude::ask_with(&prompt, &options, &ids),
+        };
+        let text = match asked {
             Ok(answer) => answer.text,
             Err(CapabilityError::OverBudget(budget)) => {
                 format!("I can't ask Claude right now: {budget}.")

@@ -26,6 +26,7 @@ use crate::wasm::output::{LogRates, OutputCapture};
 pub use event::Event;
 use wasmtime::component::{HasSelf, Linker};
 
+pub mod attachments;
 pub mod claude;
 mod event;
 pub mod files;
@@ -63,6 +64,8 @@ pub struct CallContext {
     pub shadow: bool,
     /// What started it, for `event`.
     pub event: Option<Arc<Event>>,
+    /// The files of the message it answers, for `attachments`.
+    pub attachments: Arc<Vec<attachments::Attachment>>,
 }
 
 /// What one call drew on through its capabilities, for the record of chat
@@ -100,6 +103,7 @@ pub struct Capabilities {
     claude_grant: ClaudeGrant,
     notify_chats: BTreeSet<i64>,
     process: Option<Arc<ProcessGrant>>,
+    attachment_bytes: u64,
     state_quota: state::StateQuota,
     db: Database,
     claude: Arc<Claude>,
@@ -120,6 +124,7 @@ impl Capabilities {
             claude_grant: config.claude.clone(),
             notify_chats: config.notify_chats.clone(),
             process: config.process.clone(),
+            attachment_bytes: config.attachment_bytes,
             state_quota: state::StateQuota {
                 keys: config.limits.state_keys,
                 bytes: config.limits.state_bytes,
@@ -180,6 +185,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         claude_grant: ClaudeGrant::default(),
         notify_chats: BTreeSet::new(),
         process: None,
+        attachment_bytes: 20 << 20,
         state_quota: state::StateQuota {
             keys: 10_000,
             bytes: 16 << 20,
@@ -204,6 +210,7 @@ pub fn add_to_linker<T: Send + 'static>(
     common::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     task_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     chat::mission::plugin::chat_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    chat::mission::plugin::attachments::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     event::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     log::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     state::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;

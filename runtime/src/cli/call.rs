@@ -76,7 +76,9 @@ pub(super) async fn chat(
         sent_at: chrono::Utc::now().timestamp_millis(),
         config: values,
     };
-    let report = host.chat(plugin, &message, None, None).await?;
+    let report = host
+        .chat(plugin, &message, Default::default(), None, None)
+        .await?;
     host.claude().shutdown().await;
     let reply = match report.result {
         Ok(reply) => reply,

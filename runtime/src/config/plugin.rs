@@ -100,6 +100,9 @@ pub enum Grant {
     Process,
     /// `wasi:filesystem`: the directories of `[plugins.NAME.files]`.
     Files,
+    /// `mission:plugin/attachments`: reading the files of the message
+    /// being answered.
+    Attachments,
 }
 
 impl fmt::Display for Grant {
@@ -112,6 +115,7 @@ impl fmt::Display for Grant {
             Grant::Http => "http",
             Grant::Process => "process",
             Grant::Files => "files",
+            Grant::Attachments => "attachments",
         })
     }
 }
@@ -174,6 +178,8 @@ pub struct PluginConfig {
     pub process: Option<Arc<ProcessGrant>>,
     /// The directories it may read and write, if it has the `files` grant.
     pub files: Option<Arc<FilesGrant>>,
+    /// The most bytes one `attachments.read` returns.
+    pub attachment_bytes: u64,
 }
 
 /// One `[plugins.NAME]` table.
@@ -212,6 +218,16 @@ pub(super) struct RawPlugin {
     process: Option<RawProcessGrant>,
     /// Example: `[plugins.invoices.files]`
     files: Option<RawFilesGrant>,
+    /// Example: `[plugins.assistant.attachments]`
+    attachments: Option<RawAttachments>,
+}
+
+/// `[plugins.NAME.attachments]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttachments {
+    /// Example: `max_bytes = "20MiB"` (the default: what the Bot API lets a bot download)
+    max_bytes: Option<ByteSize>,
 }
 
 /// `[plugins.NAME.notify]` as written.
@@ -291,6 +307,7 @@ impl RawPlugin {
         };
         table(Grant::Claude, self.claude.is_some(), None)?;
         table(Grant::Notify, self.notify.is_some(), None)?;
+        table(Grant::Attachments, self.attachments.is_some(), None)?;
         table(Grant::Http, self.http.is_some(), Some("the `allowed` origins"))?;
         table(
             Grant::Process,
@@ -351,6 +368,10 @@ impl RawPlugin {
             http,
             process,
             files,
+            attachment_bytes: self
+                .attachments
+                .and_then(|a| a.max_bytes)
+                .map_or(20 << 20, |b| b.0),
         })
     }
 }

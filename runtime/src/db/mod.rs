@@ -336,6 +336,8 @@ const MIGRATIONS: &[&str] = &[
     // 20: the task run a tool approval holds up.
     "ALTER TABLE tool_approvals ADD COLUMN run INTEGER;
      CREATE INDEX tool_approvals_pending_by_run ON tool_approvals (run) WHERE outcome = 'pending';",
+    // 21: the files of a Telegram message (JSON), downloaded when handled.
+    "ALTER TABLE telegram_updates ADD COLUMN files TEXT;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -16,6 +16,7 @@ use anyhow::{anyhow, Context};
 use chrono::Utc;
 
 use crate::alerts;
+use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::notify::telegram::TelegramSender;
@@ -420,10 +421,12 @@ impl Host {
         &self,
         name: &str,
         message: &Message,
+        attachments: Arc<Vec<Attachment>>,
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.handle(name, message, HandlerRole::Live, warm, record).await
+        self.handle(name, message, attachments, HandlerRole::Live, warm, record)
+            .await
     }
 
     /// Hands `message` to the chat plugin `name` as a shadow handler: like
@@ -435,19 +438,23 @@ impl Host {
         name: &str,
         message: &Message,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.handle(name, message, HandlerRole::Shadow, None, None).await
+        self.handle(name, message, Arc::default(), HandlerRole::Shadow, None, None)
+            .await
     }
 
     async fn handle(
         &self,
         name: &str,
         message: &Message,
+        attachments: Arc<Vec<Attachment>>,
         role: HandlerRole,
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
-        let report = plugin.handle_message(&self.services, message, role, warm).await?;
+        let report = plugin
+            .handle_message(&self.services, message, attachments, role, warm)
+            .await?;
         let Ok(reply) = &report.result else {
             return Ok(report);
         };

@@ -2,11 +2,13 @@
 //! cap, deadline and output limit, and the call's result sorted into what a
 //! user needs to know (returned, failed, trapped, timed out, out of memory).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use wasmtime::{Store, Trap};
 
+use crate::capabilities::attachments::Attachment;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::{CallContext, CallStats, Capabilities, Services};
@@ -167,6 +169,7 @@ impl Plugin {
         &self,
         services: &Services,
         message: &Message,
+        attachments: Arc<Vec<Attachment>>,
         role: HandlerRole,
         mut warm: Option<&mut Option<WarmInstance>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
@@ -185,6 +188,7 @@ impl Plugin {
         let context = CallContext {
             chat: Some(message.chat_id),
             shadow: role == HandlerRole::Shadow,
+            attachments,
             ..CallContext::default()
         };
         arm(&mut store, timeout, Origin::Chat(message.chat_id), context);

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::notify::telegram::TelegramSender;
 use crate::config::{Config, PluginName};
@@ -62,10 +63,11 @@ impl Invoker {
         &self,
         name: &str,
         message: &Message,
+        attachments: Arc<Vec<Attachment>>,
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.host.chat(name, message, warm, record).await
+        self.host.chat(name, message, attachments, warm, record).await
     }
 
     /// Hands `message` to the chat plugin `name` as a shadow handler.

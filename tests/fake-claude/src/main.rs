@@ -7,6 +7,9 @@
 //! the working directory, so `--resume=ID` carries the earlier prompts, and
 //! an unknown id fails the way the real CLI does.
 //!
+//! In stream-json input, an image or document block is heard as
+//! `[image image/png, N bytes]` after the text.
+//!
 //! The answer names the prompt and the session's earlier prompts:
 //! `fake claude heard "P"; earlier: ["A", "B"]`. Words in the prompt make
 //! it misbehave:
@@ -109,10 +112,7 @@ fn main() {
             if message["type"] != "user" {
                 continue;
             }
-            let prompt = message["message"]["content"][0]["text"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let prompt = heard(&message["message"]["content"]);
             emit_stream(&args, &mut session, &prompt, Some(&mut lines));
         }
         return;
@@ -327,6 +327,31 @@ fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOut
     session.record(prompt);
     result["result"] = json!(text);
     result
+}
+
+/// What the fake hears in a user message's content: its text blocks, and
+/// each image or document block as `[image image/png, N bytes]`.
+fn heard(content: &Value) -> String {
+    let blocks = content.as_array().cloned().unwrap_or_default();
+    let mut parts = Vec::new();
+    for block in &blocks {
+        match block["type"].as_str() {
+            Some("text") => parts.push(block["text"].as_str().unwrap_or_default().to_owned()),
+            Some(kind @ ("image" | "document")) => {
+                use base64::Engine as _;
+                let data = block["source"]["data"].as_str().unwrap_or_default();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .map_or(0, |b| b.len());
+                parts.push(format!(
+                    "[{kind} {}, {bytes} bytes]",
+                    block["source"]["media_type"].as_str().unwrap_or("?")
+                ));
+            }
+            _ => {}
+        }
+    }
+    parts.join(" ")
 }
 
 /// Reads the host's lines until its `interrupt` (`#work`), answers it and

@@ -42,7 +42,8 @@ pub(crate) async fn ask(
             "model `{model}` has no price in [claude.prices], so its cost could not be counted"
         ))
     })?;
-    let body = request_body(request, model, transcript, api.max_tokens, api.stream).to_string();
+    let content = super::attached::content(&request.prompt, &request.attachments, None)?;
+    let body = request_body(request, content, model, transcript, api.max_tokens, api.stream).to_string();
     let url = format!("{}/v1/messages", api.url);
     let mut attempt = 0;
     loop {
@@ -102,12 +103,22 @@ pub(crate) async fn ask(
 
 /// The request body: the system prompt as one cached block, the transcript
 /// and the new prompt as messages.
-fn request_body(request: &Request, model: &str, transcript: &[Turn], max_tokens: u32, stream: bool) -> Value {
+fn request_body(
+    request: &Request,
+    content: Vec<Value>,
+    model: &str,
+    transcript: &[Turn],
+    max_tokens: u32,
+    stream: bool,
+) -> Value {
     let mut messages: Vec<Value> = transcript
         .iter()
         .map(|turn| json!({"role": turn.role, "content": turn.text}))
         .collect();
-    messages.push(json!({"role": "user", "content": request.prompt}));
+    messages.push(match request.attachments.is_empty() {
+        true => json!({"role": "user", "content": request.prompt}),
+        false => json!({"role": "user", "content": content}),
+    });
     let mut body = json!({
         "model": model,
         "max_tokens": max_tokens,
@@ -352,6 +363,7 @@ mod tests {
             mcp_config: None,
             backend: crate::config::claude::Backend::Api,
             deadline: Duration::from_secs(1),
+            attachments: Vec::new(),
         };
         let transcript = [
             Turn {
@@ -363,7 +375,14 @@ mod tests {
                 text: "hello".into(),
             },
         ];
-        let body = request_body(&request, "claude-sonnet-4-5", &transcript, 1024, false);
+        let body = request_body(
+            &request,
+            Vec::new(),
+            "claude-sonnet-4-5",
+            &transcript,
+            1024,
+            false,
+        );
         assert_eq!(
             body,
             json!({

@@ -14,9 +14,30 @@ impl Host for Capabilities {
         prompt: String,
         options: Options,
     ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
-        if let Err(denied) = self.check(Grant::Claude) {
-            return Ok(Err(denied));
-        }
+        Ok(self.ask_claude(prompt, options, &[]).await)
+    }
+
+    async fn ask_with(
+        &mut self,
+        prompt: String,
+        options: Options,
+        attachments: Vec<u32>,
+    ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
+        Ok(self.ask_claude(prompt, options, &attachments).await)
+    }
+}
+
+impl Capabilities {
+    /// One Claude call with the message's attachments `ids`, counted in
+    /// the call's stats.
+    async fn ask_claude(
+        &mut self,
+        prompt: String,
+        options: Options,
+        ids: &[u32],
+    ) -> Result<Answer, CapabilityError> {
+        self.check(Grant::Claude)?;
+        let attachments = self.attachments(ids)?;
         let asker = Asker {
             plugin: &self.plugin,
             grant: &self.claude_grant,
@@ -25,7 +46,7 @@ impl Host for Capabilities {
             run: self.context.run,
             shadow: self.context.shadow,
         };
-        let answer = self.claude.ask(asker, prompt, options).await;
+        let answer = self.claude.ask(asker, prompt, options, attachments).await;
         let stats = &mut self.stats;
         match &answer {
             Ok(answer) => {
@@ -41,6 +62,6 @@ impl Host for Capabilities {
             Err(CapabilityError::TimedOut) => stats.claude_timeouts += 1,
             Err(_) => stats.claude_failures += 1,
         }
-        Ok(answer)
+        answer
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::alerts;
+use crate::capabilities::attachments::Attachment;
 use crate::config::credit::WhenSpent;
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
@@ -24,6 +25,7 @@ use approvals::{Approvals, Asking};
 
 pub mod api;
 pub mod approvals;
+mod attached;
 mod cli_result;
 pub mod credit;
 mod imports;
@@ -262,6 +264,7 @@ impl Claude {
         asker: Asker<'_>,
         prompt: String,
         options: Options,
+        attachments: Vec<Attachment>,
     ) -> Result<Answer, CapabilityError> {
         let Some(active) = self.active() else {
             return Err(CapabilityError::Unavailable(
@@ -270,6 +273,7 @@ impl Claude {
         };
         let config = &active.config;
         let mut request = Request::resolve(config, asker.grant, prompt, options)?;
+        request.attachments = attachments;
         let deadline = Instant::now() + request.deadline;
         let mut entry = LedgerEntry {
             plugin: asker.plugin.clone(),

@@ -33,12 +33,13 @@ pub(crate) async fn ask(
     if let Some(left) = budget_left {
         args.push(format!("--max-budget-usd={left:.4}"));
     }
+    let prompt = super::attached::prompt_with_files(&request.prompt, &request.attachments, &config.workdir)?;
     let mut process = ClaudeProcess::spawn(config, &args)
         .map_err(|e| Failure::failed(format!("cannot start `{}`: {e}", config.command.display())))?;
     let output = tokio::time::timeout_at(deadline, async {
         if let Some(mut stdin) = process.stdin.take() {
             // A CLI that exits without reading is reported by its output.
-            let _ = stdin.write_all(request.prompt.as_bytes()).await;
+            let _ = stdin.write_all(prompt.as_bytes()).await;
         }
         read_result(&mut process, config.max_output).await
     })

@@ -114,14 +114,9 @@ impl Pool {
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
-            let turn = turn(
-                &mut live,
-                &request.prompt,
-                config.max_output,
-                (gate, stop),
-                deadline,
-            )
-            .await;
+            let content =
+                super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
+            let turn = turn(&mut live, content, config.max_output, (gate, stop), deadline).await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
@@ -155,14 +150,9 @@ impl Pool {
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
-            let outcome = turn(
-                &mut live,
-                &request.prompt,
-                config.max_output,
-                (gate, stop),
-                deadline,
-            )
-            .await;
+            let content =
+                super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
+            let outcome = turn(&mut live, content, config.max_output, (gate, stop), deadline).await;
             drop(in_turn);
             match outcome {
                 Turn::Answered(result) => {
@@ -371,14 +361,14 @@ fn spawn(
 /// [`INTERRUPT_GRACE`] for the turn's `result`.
 async fn turn(
     live: &mut Live,
-    prompt: &str,
+    content: Vec<serde_json::Value>,
     cap: u64,
     (gate, stop): (&Gate<'_>, &Stop),
     deadline: Instant,
 ) -> Turn {
     let message = json!({
         "type": "user",
-        "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
+        "message": {"role": "user", "content": content},
     });
     let exchange = async {
         if let Err(e) = write_line(live, &message).await {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::capabilities::attachments::Attachment;
 use crate::config::claude::{Backend, ClaudeConfig, ClaudeGrant};
 use crate::wasm::bindings::task::mission::plugin::claude::{Backend as WitBackend, Options};
 use crate::wasm::bindings::CapabilityError;
@@ -34,6 +35,8 @@ pub(crate) struct Request {
     pub backend: Backend,
     /// How long the call may take, waiting in line included.
     pub deadline: Duration,
+    /// The files of the message being answered that Claude is given.
+    pub attachments: Vec<Attachment>,
 }
 
 impl Request {
@@ -134,6 +137,7 @@ impl Request {
             mcp_config: grant.mcp_config.clone(),
             backend,
             deadline,
+            attachments: Vec::new(),
         })
     }
 }

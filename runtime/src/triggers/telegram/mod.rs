@@ -7,6 +7,7 @@
 pub mod bot;
 pub mod chat_calls;
 pub mod commands;
+pub mod files;
 pub mod prompter;
 pub mod updates;
 

@@ -7,6 +7,7 @@
 //! message the live handler was asked about stays owed to the shadow
 //! handlers until they have all been handed it.
 
+use super::files::IncomingFile;
 use chrono::Utc;
 
 use crate::db::{text_enum, Database};
@@ -90,6 +91,8 @@ pub struct StoredUpdate {
     /// The button pressed, for a callback query (`chat_id` is the chat of
     /// the message the button is under).
     pub press: Option<ButtonPress>,
+    /// The message's files (a photo, a document, a voice note...).
+    pub files: Vec<IncomingFile>,
 }
 
 /// A reply stored before it is sent.
@@ -138,8 +141,8 @@ pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<
             let mut insert = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO telegram_updates
                      (update_id, chat_id, sender_id, sender_name, text, sent_at, received_at,
-                      callback_id, callback_data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                      callback_id, callback_data, files)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for u in updates {
                 let inserted = insert.execute(rusqlite::params![
@@ -152,6 +155,7 @@ pub async fn store(db: &Database, updates: Vec<StoredUpdate>) -> anyhow::Result<
                     now,
                     u.press.as_ref().map(|p| &p.callback_id),
                     u.press.as_ref().map(|p| &p.data),
+                    (!u.files.is_empty()).then(|| serde_json::to_string(&u.files).unwrap_or_default()),
                 ])?;
                 if inserted == 1 {
                     new.push(u);
@@ -191,7 +195,7 @@ pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
 /// The columns [`stored_update`] reads.
 const SELECT_UPDATE: &str =
     "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode,
-        callback_id, callback_data
+        callback_id, callback_data, files
  FROM telegram_updates";
 
 fn stored_update(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUpdate> {
@@ -218,6 +222,10 @@ fn stored_update(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUpdate> {
             }),
             _ => None,
         },
+        files: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -338,6 +346,7 @@ mod tests {
             sent_at: 0,
             reply: None,
             press: None,
+            files: Vec::new(),
         }
     }
 

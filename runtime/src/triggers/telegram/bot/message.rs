@@ -2,6 +2,7 @@
 //! answer committed with its history, the reply sent with a typing
 //! indicator meanwhile, and the call measured.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::requests::Requester;
@@ -11,6 +12,7 @@ use super::TelegramBot;
 use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
 use crate::triggers::telegram::chat_calls::{self, ChatCall};
 use crate::triggers::telegram::commands::Command;
+use crate::triggers::telegram::files;
 use crate::triggers::telegram::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
@@ -49,7 +51,12 @@ impl TelegramBot {
             return self.deliver(chat, reply).await;
         }
         let Some(mut message) = chat_message(&update) else {
-            self.send(chat, "I can only read text messages.", None).await;
+            self.send(
+                chat,
+                "I can read text, photos, documents, voice notes, audio and video, but not this kind of message.",
+                None,
+            )
+            .await;
             return UpdateOutcome::Ignored;
         };
         if let Some(command) = Command::parse(&message.text) {
@@ -74,7 +81,18 @@ impl TelegramBot {
         });
         let typing = self.start_typing(chat);
         let handler = self.config.handler.as_str();
-        let report = self.host.chat(handler, &message, warm, Some(record)).await;
+        let dir = self.host.config().data_dir.join("attachments");
+        let (attachments, refusals) = files::download(&self.sender, &dir, update_id, &update.files).await;
+        for refusal in &refusals {
+            self.send(chat, refusal, None).await;
+        }
+        if message.text.trim().is_empty() && attachments.is_empty() {
+            return UpdateOutcome::Ignored;
+        }
+        let report = self
+            .host
+            .chat(handler, &message, Arc::new(attachments), warm, Some(record))
+            .await;
         typing.abort();
         let call = match &report {
             Ok(report) => ChatCall::of(report, handler, HandlerRole::Live, chat, Some(update_id)),
@@ -149,13 +167,19 @@ impl TelegramBot {
 }
 
 /// The message in `update` for a chat handler, without a handler's config;
-/// `None` unless it is a text message from a user.
+/// `None` unless it is a user's message with text or files (whose caption,
+/// if any, is its text).
 pub(super) fn chat_message(update: &StoredUpdate) -> Option<Message> {
+    let text = match (&update.text, update.files.is_empty()) {
+        (Some(text), _) => text.clone(),
+        (None, false) => String::new(),
+        (None, true) => return None,
+    };
     Some(Message {
         chat_id: update.chat_id?,
         sender_id: i64::try_from(update.sender_id?).unwrap_or(i64::MAX),
         sender_name: update.sender_name.clone(),
-        text: update.text.clone()?,
+        text,
         sent_at: update.sent_at,
         config: Vec::new(),
     })

@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 
 use shadows::ShadowTurn;
 
+use super::files;
 use super::prompter::TelegramPrompter;
 use super::updates::{self, ButtonPress, StoredUpdate};
 use crate::capabilities::notify::telegram::TelegramSender;
@@ -218,6 +219,7 @@ fn stored(update: &Update) -> StoredUpdate {
             text: None,
             sent_at: chrono::Utc::now().timestamp_millis(),
             reply: None,
+            files: Vec::new(),
             press: Some(ButtonPress {
                 callback_id: query.id.0.clone(),
                 data: query.data.clone().unwrap_or_default(),
@@ -237,9 +239,11 @@ fn stored(update: &Update) -> StoredUpdate {
             .and_then(|m| m.from.as_ref())
             .map(|u| u.full_name())
             .unwrap_or_default(),
-        text: message.and_then(|m| m.text()).map(str::to_owned),
+        // A photo's or a document's caption is its text.
+        text: message.and_then(|m| m.text().or(m.caption())).map(str::to_owned),
         sent_at: message.map_or(0, |m| m.date.timestamp_millis()),
         reply: None,
         press: None,
+        files: message.map(files::of).unwrap_or_default(),
     }
 }

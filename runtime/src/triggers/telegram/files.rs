@@ -1,0 +1,177 @@
+//! The files of a chat message — a photo, a document, a voice note, audio,
+//! video — read from the update ([`of`]), stored with it, and downloaded
+//! before the plugin is called ([`download`]): `getFile`, then the file,
+//! into `DATA_DIR/attachments/`, up to the Bot API's 20 MB; kept there for
+//! `[retention] attachments`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use teloxide::net::Download;
+use teloxide::requests::Requester;
+use teloxide::types::{FileId, Message};
+
+use crate::capabilities::attachments::Attachment;
+use crate::capabilities::notify::telegram::TelegramSender;
+use crate::wasm::bindings::chat::mission::plugin::attachments::AttachmentKind;
+
+/// The most the Bot API lets a bot download.
+pub const MAX_DOWNLOAD: u64 = 20 << 20;
+
+/// One file of a message, as the update names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncomingFile {
+    /// `photo`, `document`, `voice`, `audio` or `video`.
+    pub kind: String,
+    /// Telegram's id for `getFile`.
+    pub file_id: String,
+    /// Its MIME type.
+    pub mime_type: String,
+    /// Its name, if the sender's app gave one.
+    pub file_name: Option<String>,
+    /// Its size in bytes, as Telegram says.
+    pub size: u64,
+}
+
+/// The files of `message`, in the order a person sees them (a photo: its
+/// largest size).
+pub fn of(message: &Message) -> Vec<IncomingFile> {
+    let mut files = Vec::new();
+    if let Some(photo) = message
+        .photo()
+        .and_then(|sizes| sizes.iter().max_by_key(|s| s.width * s.height))
+    {
+        files.push(IncomingFile {
+            kind: "photo".into(),
+            file_id: photo.file.id.0.clone(),
+            mime_type: "image/jpeg".into(),
+            file_name: None,
+            size: u64::from(photo.file.size),
+        });
+    }
+    if let Some(document) = message.document() {
+        files.push(IncomingFile {
+            kind: "document".into(),
+            file_id: document.file.id.0.clone(),
+            mime_type: document
+                .mime_type
+                .as_ref()
+                .map_or("application/octet-stream".to_owned(), |m| {
+                    m.essence_str().to_owned()
+                }),
+            file_name: document.file_name.clone(),
+            size: u64::from(document.file.size),
+        });
+    }
+    if let Some(voice) = message.voice() {
+        files.push(IncomingFile {
+            kind: "voice".into(),
+            file_id: voice.file.id.0.clone(),
+            mime_type: voice
+                .mime_type
+                .as_ref()
+                .map_or("audio/ogg".to_owned(), |m| m.essence_str().to_owned()),
+            file_name: None,
+            size: u64::from(voice.file.size),
+        });
+    }
+    if let Some(audio) = message.audio() {
+        files.push(IncomingFile {
+            kind: "audio".into(),
+            file_id: audio.file.id.0.clone(),
+            mime_type: audio
+                .mime_type
+                .as_ref()
+                .map_or("audio/mpeg".to_owned(), |m| m.essence_str().to_owned()),
+            file_name: audio.file_name.clone(),
+            size: u64::from(audio.file.size),
+        });
+    }
+    if let Some(video) = message.video() {
+        files.push(IncomingFile {
+            kind: "video".into(),
+            file_id: video.file.id.0.clone(),
+            mime_type: video
+                .mime_type
+                .as_ref()
+                .map_or("video/mp4".to_owned(), |m| m.essence_str().to_owned()),
+            file_name: video.file_name.clone(),
+            size: u64::from(video.file.size),
+        });
+    }
+    files
+}
+
+fn kind(name: &str) -> AttachmentKind {
+    match name {
+        "photo" => AttachmentKind::Photo,
+        "voice" => AttachmentKind::Voice,
+        "audio" => AttachmentKind::Audio,
+        "video" => AttachmentKind::Video,
+        _ => AttachmentKind::Document,
+    }
+}
+
+/// The message's `files` downloaded into `dir` (named by `update` and
+/// their place), as the plugin is given them; the reply a person gets for
+/// each that could not be taken (too big, or Telegram did not give it).
+pub async fn download(
+    sender: &TelegramSender,
+    dir: &Path,
+    update: i64,
+    files: &[IncomingFile],
+) -> (Vec<Attachment>, Vec<String>) {
+    let mut attachments = Vec::new();
+    let mut refusals = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let what = file
+            .file_name
+            .clone()
+            .unwrap_or_else(|| format!("the {}", file.kind));
+        if file.size > MAX_DOWNLOAD {
+            refusals.push(format!(
+                "{what} is {:.1} MB; I can take files up to {} MB, so I left it out.",
+                file.size as f64 / (1 << 20) as f64,
+                MAX_DOWNLOAD >> 20
+            ));
+            continue;
+        }
+        let path = dir.join(format!("{update}-{index}"));
+        match fetch(sender, &file.file_id, &path).await {
+            Ok(size) => attachments.push(Attachment {
+                id: index as u32,
+                kind: kind(&file.kind),
+                mime_type: file.mime_type.clone(),
+                file_name: file.file_name.clone(),
+                size,
+                transcript: None,
+                path,
+            }),
+            Err(e) => {
+                tracing::warn!(
+                    update,
+                    file = file.file_id,
+                    "downloading a file from Telegram failed: {e:#}"
+                );
+                refusals.push(format!(
+                    "I could not fetch {what} from Telegram; please send it again."
+                ));
+            }
+        }
+    }
+    (attachments, refusals)
+}
+
+/// `getFile`, then the file itself into `path`; its size.
+async fn fetch(sender: &TelegramSender, id: &str, path: &PathBuf) -> anyhow::Result<u64> {
+    let file = sender.bot().get_file(FileId(id.to_owned())).await?;
+    if u64::from(file.size) > MAX_DOWNLOAD {
+        anyhow::bail!("Telegram says it has {} bytes", file.size);
+    }
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let mut out = tokio::fs::File::create(path).await?;
+    sender.bot().download_file(&file.path, &mut out).await?;
+    Ok(tokio::fs::metadata(path).await?.len())
+}
