@@ -201,7 +201,7 @@ fn main() {
                     timeout_ms: None,
                     backend: Some(backend),
                 };
-                let answer = claude.ask(asker, "hello".into(), options).await;
+                let answer = claude.ask(asker, "hello".into(), options, Vec::new()).await;
                 assert!(answer.is_ok(), "{backend:?}: {answer:?}");
             })
         })
