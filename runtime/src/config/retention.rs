@@ -14,6 +14,7 @@
 //! approvals = "90d"     # tool uses asked about, and each decision
 //! webhooks = "30d"      # webhook deliveries (with their bodies) and refusals
 //! alerts = "90d"        # alerts sent, thresholds and missed runs told
+//! attachments = "30d"   # files of chat messages, downloaded into attachments/
 //! compile_cache = "7d"  # compiled code in the data directory's cache/ that
 //!                       # no plugin loaded now uses (an old build)
 //! ```
@@ -51,6 +52,8 @@ pub struct Retention {
     pub webhooks: Duration,
     /// Alerts sent, and what was told once.
     pub alerts: Duration,
+    /// Files of chat messages in the data directory's `attachments/`.
+    pub attachments: Duration,
     /// Compiled code no plugin loaded now uses, after its last use.
     pub compile_cache: Duration,
 }
@@ -69,6 +72,7 @@ impl Default for Retention {
             approvals: 90 * DAY,
             webhooks: 30 * DAY,
             alerts: 90 * DAY,
+            attachments: 30 * DAY,
             compile_cache: 7 * DAY,
         }
     }
@@ -101,6 +105,8 @@ pub(crate) struct RawRetention {
     /// Example: `alerts = "90d"` (the default; at least 31 days, so a month's
     /// threshold is told once)
     alerts: Option<HumanDuration>,
+    /// Example: `attachments = "30d"` (the default)
+    attachments: Option<HumanDuration>,
     /// Example: `compile_cache = "7d"` (the default)
     compile_cache: Option<HumanDuration>,
 }
@@ -133,6 +139,7 @@ impl RawRetention {
             approvals: pick("approvals", self.approvals, default.approvals, hour)?,
             webhooks: pick("webhooks", self.webhooks, default.webhooks, hour)?,
             alerts: pick("alerts", self.alerts, default.alerts, 31 * DAY)?,
+            attachments: pick("attachments", self.attachments, default.attachments, hour)?,
             compile_cache: pick("compile_cache", self.compile_cache, default.compile_cache, hour)?,
         })
     }

@@ -10,13 +10,15 @@ use chrono::Utc;
 
 use crate::db::retention::{prune, Policy};
 use crate::host::Host;
+use crate::triggers::telegram::files;
 
 /// How often `mission up` prunes.
 const EVERY: Duration = Duration::from_secs(600);
 
 /// `mission up`'s pruning: a minute after start, then every ten minutes,
 /// until `shutdown`, by the config of the moment (a reloaded `[retention]`
-/// applies from the next round). Each round also sweeps the compile cache.
+/// applies from the next round). Each round also sweeps the compile cache
+/// and the chat attachments.
 pub async fn keep_pruned(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut wait = Duration::from_secs(60);
@@ -31,6 +33,14 @@ pub async fn keep_pruned(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
             Ok(pruned) if pruned.total() > 0 => tracing::info!(?pruned, "pruned old records"),
             Ok(_) => {}
             Err(e) => tracing::warn!("failed to prune old records: {e:#}"),
+        }
+        let attachments = host.config().data_dir.join("attachments");
+        let cutoff = std::time::SystemTime::now() - policy.retention.attachments;
+        match tokio::task::spawn_blocking(move || files::sweep(&attachments, cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "removed chat attachments past their period"),
+            Ok(Err(e)) => tracing::warn!("failed to sweep the chat attachments: {e}"),
+            Err(e) => tracing::warn!("the attachments sweep panicked: {e}"),
         }
         match host.sweep_compile_cache(policy.retention.compile_cache).await {
             Ok(swept) if swept.files > 0 => tracing::info!(

@@ -10,7 +10,10 @@ const CONFIG: &str = include_str!("../../../scaffold/mission.toml.in");
 
 /// The WIT package and the Rust SDK, by their path in a folder.
 const KIT: &[(&str, &str)] = &[
-    ("wit/attachments.wit", include_str!("../../../../wit/attachments.wit")),
+    (
+        "wit/attachments.wit",
+        include_str!("../../../../wit/attachments.wit"),
+    ),
     ("wit/claude.wit", include_str!("../../../../wit/claude.wit")),
     ("wit/common.wit", include_str!("../../../../wit/common.wit")),
     ("wit/event.wit", include_str!("../../../../wit/event.wit")),

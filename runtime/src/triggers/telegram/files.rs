@@ -2,7 +2,7 @@
 //! video — read from the update ([`of`]), stored with it, and downloaded
 //! before the plugin is called ([`download`]): `getFile`, then the file,
 //! into `DATA_DIR/attachments/`, up to the Bot API's 20 MB; kept there for
-//! `[retention] attachments`.
+//! `[retention] attachments` ([`sweep`]).
 
 use std::path::{Path, PathBuf};
 
@@ -162,6 +162,25 @@ pub async fn download(
     (attachments, refusals)
 }
 
+/// Removes the files in `dir` last modified before `cutoff`; how many.
+pub fn sweep(dir: &Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        if metadata.is_file() && metadata.modified()? < cutoff {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// `getFile`, then the file itself into `path`; its size.
 async fn fetch(sender: &TelegramSender, id: &str, path: &PathBuf) -> anyhow::Result<u64> {
     let file = sender.bot().get_file(FileId(id.to_owned())).await?;
@@ -174,4 +193,28 @@ async fn fetch(sender: &TelegramSender, id: &str, path: &PathBuf) -> anyhow::Res
     let mut out = tokio::fs::File::create(path).await?;
     sender.bot().download_file(&file.path, &mut out).await?;
     Ok(tokio::fs::metadata(path).await?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn a_sweep_removes_the_files_older_than_its_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("5-0"), b"photo").unwrap();
+        std::fs::write(dir.path().join("6-0"), b"pdf").unwrap();
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        assert_eq!(sweep(dir.path(), an_hour_ago).unwrap(), 0, "both are new");
+        let soon = SystemTime::now() + Duration::from_secs(1);
+        assert_eq!(sweep(dir.path(), soon).unwrap(), 2);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(
+            sweep(&dir.path().join("none"), soon).unwrap(),
+            0,
+            "no directory yet"
+        );
+    }
 }
