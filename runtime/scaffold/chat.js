@@ -3,9 +3,9 @@
 // answered in all (kept in its private state).
 //
 // Build: `mission build {{name}}` (componentize-js).
-import { read } from 'mission:plugin/history@0.1.2';
-import { get, set } from 'mission:plugin/state@0.1.2';
-import { write } from 'mission:plugin/log@0.1.2';
+import { read } from 'mission:plugin/history@{{version}}';
+import { get, set } from 'mission:plugin/state@{{version}}';
+import { write } from 'mission:plugin/log@{{version}}';
 
 export function handle(message) {
   const earlier = capability(() => read(String(message.chatId), 100));

@@ -3,8 +3,8 @@
 // (default "Hello").
 //
 // Build: `mission build {{name}}` (componentize-js).
-import { get, set } from 'mission:plugin/state@0.1.2';
-import { write } from 'mission:plugin/log@0.1.2';
+import { get, set } from 'mission:plugin/state@{{version}}';
+import { write } from 'mission:plugin/log@{{version}}';
 
 export function run(invocation) {
   const config = Object.fromEntries(invocation.config);

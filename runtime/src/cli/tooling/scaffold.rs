@@ -30,7 +30,11 @@ pub fn scaffold(
     language: Language,
 ) -> anyhow::Result<Scaffold> {
     let dir = root.join("plugins").join(name.as_str());
-    let template = |text: &str| text.replace("{{name}}", name.as_str());
+    // The JavaScript templates import the WIT interfaces by this host's version.
+    let template = |text: &str| {
+        text.replace("{{name}}", name.as_str())
+            .replace("{{version}}", crate::wasm::bindings::PACKAGE_VERSION)
+    };
     let chat = world == World::Chat;
     let files = match language {
         Language::Rust => {
