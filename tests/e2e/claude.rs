@@ -1254,3 +1254,57 @@ fn a_pdf_reaches_the_api_as_a_document_block_and_a_file_over_the_limit_is_refuse
     );
     drop(host);
 }
+
+#[test]
+fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    // A stand-in for whisper-cli: it prints what the "recording" holds.
+    let script = setup.file("transcribe.sh", b"#!/bin/sh\ncat \"$1\" | tr 'a-z' 'A-Z'\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let claude = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"\n\
+         [telegram.transcribe]\ncommand = [\"{}\"]\ntimeout = \"10s\"",
+        telegram.url,
+        script.display()
+    );
+    write_config(
+        &setup,
+        &claude,
+        vec![assistant("", "backends = [\"persistent\"]")],
+    );
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    let voice = crate::fake_telegram::FakeFile {
+        name: "",
+        mime_type: "audio/ogg",
+        contents: "remind me to call ada",
+        caption: None,
+        size: None,
+    };
+    telegram.send_file(3, 100, "voice", voice);
+    let replies = telegram.wait_for_messages(3, 1);
+    assert_eq!(
+        replies[0],
+        "🎙 I heard your voice note: “REMIND ME TO CALL ADA”\n\nfake claude heard \"REMIND ME TO CALL ADA\"; earlier: []"
+    );
+
+    // A transcriber that fails: the user is told, and asked to type it.
+    std::fs::write(&script, "#!/bin/sh\necho broken >&2\nexit 2\n").unwrap();
+    let voice = crate::fake_telegram::FakeFile {
+        name: "",
+        mime_type: "audio/ogg",
+        contents: "mumble",
+        caption: None,
+        size: None,
+    };
+    telegram.send_file(3, 100, "voice", voice);
+    let replies = telegram.wait_for_messages(3, 2);
+    assert_eq!(
+        replies[1],
+        "I could not make out the voice note (the transcriber failed); please type it."
+    );
+    drop(host);
+}

@@ -5,8 +5,9 @@
 //! plugin's grant; config `tools` (comma-separated, e.g. `"Read,Bash"`)
 //! the tools Claude may use, within the grant's `tools` and `ask_tools`
 //! (the host asks in the chat before each use of an `ask_tools` one). When
-//! Claude cannot answer, the user is told why. A message's photos, documents
-//! and voice notes go to Claude with it (`claude::ask_with`).
+//! Claude cannot answer, the user is told why. A message's photos and
+//! documents go to Claude with it (`claude::ask_with`); a voice note the host
+//! transcribed is answered like text, and the reply says what was heard.
 
 use mission_chat_sdk::mission::plugin::attachments;
 use mission_chat_sdk::mission::plugin::claude::{self, Backend, Options};
@@ -36,11 +37,19 @@ impl Guest for Assistant {
         if let Some(tools) = config_value(&message.config, "tools") {
             options = options.allowed_tools(tools.split(',').map(str::trim).filter(|t| !t.is_empty()));
         }
-        // The message's photos, documents and voice notes go to Claude with it.
+        // A voice note the host transcribed is read like text; the message's
+        // other files (photos, documents) go to Claude with it.
         let files = attachments::files();
-        let ids: Vec<u32> = files.iter().map(|f| f.id).collect();
-        let prompt = match (message.text.trim().is_empty(), files.is_empty()) {
-            (true, false) => "(the user sent only the attached files)".to_owned(),
+        let heard: Vec<String> = files.iter().filter_map(|f| f.transcript.clone()).collect();
+        let ids: Vec<u32> = files
+            .iter()
+            .filter(|f| f.transcript.is_none())
+            .map(|f| f.id)
+            .collect();
+        let prompt = match (message.text.trim().is_empty(), heard.is_empty(), ids.is_empty()) {
+            (true, false, _) => heard.join("\n"),
+            (false, false, _) => format!("{}\n\n(voice note) {}", message.text, heard.join("\n")),
+            (true, true, false) => "(the user sent only the attached files)".to_owned(),
             _ => message.text.clone(),
         };
         let asked = match ids.is_empty() {
@@ -56,6 +65,10 @@ impl Guest for Assistant {
             Err(CapabilityError::Denied(why)) => format!("I'm not allowed to ask Claude: {why}."),
             Err(CapabilityError::Unavailable(why)) => format!("Claude is not available here: {why}."),
             Err(CapabilityError::Failed(why)) => format!("Claude could not answer: {why}"),
+        };
+        let text = match heard.is_empty() {
+            true => text,
+            false => format!("🎙 I heard your voice note: “{}”\n\n{text}", heard.join(" ")),
         };
         Ok(Some(Reply {
             text,

@@ -34,7 +34,7 @@ pub mod history;
 pub mod http;
 mod log;
 pub mod notify;
-mod process;
+pub(crate) mod process;
 mod state;
 
 /// What the capabilities of every call draw on: the database, the way to

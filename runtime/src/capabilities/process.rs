@@ -54,8 +54,10 @@ impl Host for Capabilities {
     }
 }
 
-/// Runs `program` under `grant` for at most `timeout`.
-async fn run(
+/// Runs `program` under `grant` for at most `timeout`: no shell, only the
+/// grant's environment, its process group (and on Linux all it started)
+/// killed at the end. Also how the bot runs its transcriber.
+pub(crate) async fn run(
     grant: &ProcessGrant,
     program: &PathBuf,
     args: &[String],

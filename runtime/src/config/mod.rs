@@ -51,7 +51,7 @@ pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
 use retention::{RawRetention, Retention};
 use telegram::RawTelegram;
-pub use telegram::{InstanceMode, TelegramConfig};
+pub use telegram::{InstanceMode, TelegramConfig, Transcriber};
 use units::HumanDuration;
 use watches::{RawWatch, WatchConfig};
 use web::{RawWeb, WebConfig};
@@ -147,7 +147,7 @@ impl Config {
             .map_err(error)?;
         let telegram = raw
             .telegram
-            .map(|telegram| telegram.validate(&plugins))
+            .map(|telegram| telegram.validate(&plugins, base, &data_dir))
             .transpose()
             .map_err(error)?;
         let claude = raw

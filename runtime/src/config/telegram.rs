@@ -15,16 +15,23 @@
 //! shadow = ["assistant-api"]         # optional: candidate handlers run beside `handler`
 //! markdown = true                    # a plain reply is Markdown: sent as Telegram HTML
 //!
+//! [telegram.transcribe]              # voice notes and audio to text: a program that prints it
+//! command = ["/usr/local/bin/transcribe-voice", "--lang", "en"]  # the file's path is added last
+//! env = ["PATH", "HOME"]             # all of the host's environment it gets
+//! timeout = "2m"
+//!
 //! [history]                          # what `history.read` gives any plugin
 //! ttl = "4h"
 //! max_exchanges = 15
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::process::ProcessGrant;
 use super::units::HumanDuration;
 use super::{PluginConfig, PluginName, World};
 
@@ -58,6 +65,21 @@ pub struct TelegramConfig {
     /// Whether a reply without a parse mode is read as Markdown (Claude's)
     /// and sent as Telegram HTML.
     pub markdown: bool,
+    /// What turns a voice note or audio into text, if anything.
+    pub transcribe: Option<Transcriber>,
+}
+
+/// `[telegram.transcribe]`: a program given the audio file's path as its
+/// last argument, which prints the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcriber {
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments before the file's path.
+    pub args: Vec<String>,
+    /// How it runs: the environment it gets, where, for how long, how much
+    /// output is kept (the process capability's machinery and limits).
+    pub limits: ProcessGrant,
 }
 
 /// How the chat plugin is instantiated for each message.
@@ -103,12 +125,32 @@ pub(super) struct RawTelegram {
     /// Example: `markdown = true` (default false: such replies go as plain text)
     #[serde(default)]
     markdown: bool,
+    /// Example: `[telegram.transcribe]`
+    transcribe: Option<RawTranscribe>,
+}
+
+/// `[telegram.transcribe]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTranscribe {
+    /// Example: `command = ["/usr/local/bin/transcribe-voice", "--lang", "en"]`
+    command: Vec<String>,
+    /// Example: `env = ["PATH", "HOME"]` (default: none)
+    #[serde(default)]
+    env: Vec<String>,
+    /// Example: `timeout = "2m"` (the default)
+    timeout: Option<HumanDuration>,
 }
 
 impl RawTelegram {
     /// `[telegram]` validated: its handler and shadows must be chat plugins
     /// among `plugins`, each named once.
-    pub(super) fn validate(self, plugins: &[PluginConfig]) -> Result<TelegramConfig, String> {
+    pub(super) fn validate(
+        self,
+        plugins: &[PluginConfig],
+        base: &Path,
+        data_dir: &Path,
+    ) -> Result<TelegramConfig, String> {
         let chat_plugin = |field: &str, name: &str| {
             let plugin = plugins
                 .iter()
@@ -151,6 +193,30 @@ impl RawTelegram {
             instance: self.instance,
             warm_idle: self.warm_idle.map_or(Duration::from_secs(15 * 60), |t| t.0),
             markdown: self.markdown,
+            transcribe: self.transcribe.map(|t| t.validate(base, data_dir)).transpose()?,
+        })
+    }
+}
+
+impl RawTranscribe {
+    fn validate(self, base: &Path, data_dir: &Path) -> Result<Transcriber, String> {
+        let mut command = self.command.into_iter();
+        let program = command
+            .next()
+            .filter(|p| !p.trim().is_empty())
+            .ok_or("telegram.transcribe.command: name the program, then its arguments")?;
+        let program = base.join(program);
+        Ok(Transcriber {
+            args: command.collect(),
+            limits: ProcessGrant {
+                programs: vec![program.clone()],
+                env: self.env,
+                set_env: BTreeMap::new(),
+                workdir: data_dir.join("transcribe"),
+                timeout: self.timeout.map_or(Duration::from_secs(120), |t| t.0),
+                max_output: 256 << 10,
+            },
+            program,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod chat_calls;
 pub mod commands;
 pub mod files;
 pub mod prompter;
+mod transcribe;
 pub mod updates;
 
 use crate::config::Config;

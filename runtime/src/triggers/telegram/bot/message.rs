@@ -12,8 +12,8 @@ use super::TelegramBot;
 use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
 use crate::triggers::telegram::chat_calls::{self, ChatCall};
 use crate::triggers::telegram::commands::Command;
-use crate::triggers::telegram::files;
 use crate::triggers::telegram::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
+use crate::triggers::telegram::{files, transcribe};
 
 /// How often the typing indicator is re-sent (Telegram shows it ≤ 5 s).
 const TYPING_EVERY: Duration = Duration::from_secs(4);
@@ -82,7 +82,11 @@ impl TelegramBot {
         let typing = self.start_typing(chat);
         let handler = self.config.handler.as_str();
         let dir = self.host.config().data_dir.join("attachments");
-        let (attachments, refusals) = files::download(&self.sender, &dir, update_id, &update.files).await;
+        let (mut attachments, mut refusals) =
+            files::download(&self.sender, &dir, update_id, &update.files).await;
+        if let Some(transcriber) = &self.config.transcribe {
+            refusals.extend(transcribe::all(transcriber, &mut attachments).await);
+        }
         for refusal in &refusals {
             self.send(chat, refusal, None).await;
         }
