@@ -176,6 +176,17 @@ impl FakeTelegram {
         id
     }
 
+    /// Queues `update` as it is (with the next update id), for updates the
+    /// bot's library may not read.
+    pub fn send_raw(&self, mut update: Value) {
+        let mut state = self.state.lock().unwrap();
+        state.next_update_id += 1;
+        update["update_id"] = json!(state.next_update_id);
+        state.pending.push(update);
+        drop(state);
+        self.arrived.notify_waiters();
+    }
+
     /// Queues a press by `user` of the button with `data` under `message`
     /// in `chat`; returns the callback query's id.
     pub fn press(&self, chat: i64, user: u64, message: i64, data: &str) -> String {

@@ -327,3 +327,21 @@ fn a_plain_reply_is_read_as_markdown_and_sent_as_telegram_html_with_a_plain_fall
     assert_eq!(fake.wait_for_messages(5, 2)[1], "again (message 2)");
     drop(host);
 }
+
+#[test]
+fn an_update_the_library_cannot_read_is_logged_by_its_kind_and_the_bot_goes_on() {
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let mut host = up(&setup);
+    // A button press without `chat_instance`: teloxide cannot read it.
+    fake.send_raw(json!({"callback_query": {"id": "cb1", "data": "x",
+        "from": {"id": ANNA, "is_bot": false, "first_name": "Anna"}}}));
+    let line = host.wait_for_log_line(&["could not read"]);
+    assert!(
+        line.contains("kind=\"callback_query\"") || line.contains("kind=callback_query"),
+        "{line}"
+    );
+    fake.send_text(5, ANNA, "still here");
+    assert_eq!(fake.wait_for_messages(5, 1)[0], "still here (message 1)");
+    drop(host);
+}

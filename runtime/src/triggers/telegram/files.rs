@@ -192,6 +192,10 @@ async fn fetch(sender: &TelegramSender, id: &str, path: &PathBuf) -> anyhow::Res
     }
     let mut out = tokio::fs::File::create(path).await?;
     sender.bot().download_file(&file.path, &mut out).await?;
+    // tokio's file writes in the background: the bytes are in the file
+    // only once it is flushed.
+    use tokio::io::AsyncWriteExt as _;
+    out.flush().await?;
     Ok(tokio::fs::metadata(path).await?.len())
 }
 

@@ -229,6 +229,25 @@ fn stored(update: &Update) -> StoredUpdate {
     }
     let message = match &update.kind {
         UpdateKind::Message(message) => Some(message),
+        UpdateKind::Error(raw) => {
+            // Telegram sent what teloxide could not read (a field it does
+            // not know, a kind it lacks): said by its kind, not dropped unseen.
+            let kinds: Vec<&str> = raw
+                .as_object()
+                .map(|o| {
+                    o.keys()
+                        .map(String::as_str)
+                        .filter(|k| *k != "update_id")
+                        .collect()
+                })
+                .unwrap_or_default();
+            tracing::warn!(
+                update = update.id.0,
+                kind = kinds.join(","),
+                "an update the Telegram library could not read: ignored"
+            );
+            None
+        }
         _ => None,
     };
     StoredUpdate {
