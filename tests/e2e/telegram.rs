@@ -345,3 +345,40 @@ fn an_update_the_library_cannot_read_is_logged_by_its_kind_and_the_bot_goes_on()
     assert_eq!(fake.wait_for_messages(5, 1)[0], "still here (message 1)");
     drop(host);
 }
+
+#[test]
+fn a_chat_plugin_reads_its_message_s_files_only_with_the_attachments_grant() {
+    for (grant, read) in [
+        ("grants = [\"history\", \"attachments\"]", "read 12 bytes"),
+        (
+            "grants = [\"history\"]",
+            "not read: denied: plugin `chat` has no `attachments` grant in its config",
+        ),
+    ] {
+        let fake = FakeTelegram::start();
+        let setup = Setup::new();
+        let top = format!(
+            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+             handler = \"chat\"\npoll_timeout = \"2s\"\n",
+            fake.url
+        );
+        setup.config_with(
+            &top,
+            vec![PluginSpec::chat("chat", guest("chat_fixture")).with(grant)],
+        );
+        let host = up(&setup);
+        let document = crate::fake_telegram::FakeFile {
+            name: "notes.txt",
+            mime_type: "text/plain",
+            contents: "hello, files",
+            caption: Some("files"),
+            size: None,
+        };
+        fake.send_file(5, ANNA, "document", document);
+        assert_eq!(
+            fake.wait_for_messages(5, 1)[0],
+            format!("0 text/plain 12 bytes, {read} (message 1)")
+        );
+        drop(host);
+    }
+}
