@@ -1137,6 +1137,17 @@ fn stop_kills_a_one_shot_cli_and_a_persistent_one_deaf_to_its_interrupt() {
     drop(host);
 }
 
+/// A voice note whose "recording" is `contents`.
+fn voice(contents: &str) -> crate::fake_telegram::FakeFile<'_> {
+    crate::fake_telegram::FakeFile {
+        name: "",
+        mime_type: "audio/ogg",
+        contents,
+        caption: None,
+        size: None,
+    }
+}
+
 fn photo<'a>(caption: Option<&'a str>) -> crate::fake_telegram::FakeFile<'a> {
     crate::fake_telegram::FakeFile {
         name: "",
@@ -1277,14 +1288,7 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
     command.env(TOKEN_ENV, "123:test-token");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
-    let voice = crate::fake_telegram::FakeFile {
-        name: "",
-        mime_type: "audio/ogg",
-        contents: "remind me to call ada",
-        caption: None,
-        size: None,
-    };
-    telegram.send_file(3, 100, "voice", voice);
+    telegram.send_file(3, 100, "voice", voice("remind me to call ada"));
     let replies = telegram.wait_for_messages(3, 1);
     assert_eq!(
         replies[0],
@@ -1293,14 +1297,7 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
 
     // A transcriber that fails: the user is told, and asked to type it.
     std::fs::write(&script, "#!/bin/sh\necho broken >&2\nexit 2\n").unwrap();
-    let voice = crate::fake_telegram::FakeFile {
-        name: "",
-        mime_type: "audio/ogg",
-        contents: "mumble",
-        caption: None,
-        size: None,
-    };
-    telegram.send_file(3, 100, "voice", voice);
+    telegram.send_file(3, 100, "voice", voice("mumble"));
     let replies = telegram.wait_for_messages(3, 2);
     assert_eq!(
         replies[1],

@@ -27,6 +27,8 @@ const TICK: Duration = Duration::from_secs(5);
 pub async fn keep_digesting(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let up_since = Utc::now();
+    // The due time last queued: gathered once, not again every tick.
+    let mut told = None;
     loop {
         tokio::select! {
             () = &mut shutdown => return,
@@ -40,7 +42,7 @@ pub async fn keep_digesting(host: Arc<Host>, shutdown: impl Future<Output = ()>)
         let now = Utc::now();
         let Some(due) = cron
             .previous_at_or_before(now, alerts.zone)
-            .filter(|due| *due > up_since)
+            .filter(|due| *due > up_since && told != Some(*due))
         else {
             continue;
         };
@@ -58,8 +60,12 @@ pub async fn keep_digesting(host: Arc<Host>, shutdown: impl Future<Output = ()>)
             urgent: false,
         };
         match alerts::once(host.db(), format!("digest:{}", due.timestamp_millis()), 0, alert).await {
-            Ok(true) => tracing::info!(%due, "digest queued"),
-            Ok(false) => {}
+            Ok(queued) => {
+                if queued {
+                    tracing::info!(%due, "digest queued");
+                }
+                told = Some(due);
+            }
             Err(e) => tracing::error!("failed to queue the digest: {e:#}"),
         }
     }

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use super::ledger::midnight;
 use crate::config::claude::{Backend, ClaudeConfig};
 use crate::config::credit::{CreditConfig, Login};
-use crate::db::{datetime, Database};
+use crate::db::Database;
 
 /// The window the pace is measured over.
 const PACE_DAYS: i64 = 7;
@@ -157,10 +157,7 @@ pub async fn status(
 
 /// The first of the period, as a key for alerts told once per period.
 pub fn period_key(status: &CreditStatus) -> String {
-    format!(
-        "credit:{}",
-        datetime(status.period.0.timestamp_millis()).format("%Y-%m-%d")
-    )
+    format!("credit:{}", status.period.0.format("%Y-%m-%d"))
 }
 
 #[cfg(test)]

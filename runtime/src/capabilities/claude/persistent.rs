@@ -111,12 +111,12 @@ impl Pool {
     ) -> Result<Completion, Failure> {
         self.start_sweeping(config.persistent.idle);
         let flags = request.cli_flags();
+        // Read and encoded once, whatever the attempts.
+        let content = super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
-            let content =
-                super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
-            let turn = turn(&mut live, content, config.max_output, (gate, stop), deadline).await;
+            let turn = turn(&mut live, &content, config.max_output, (gate, stop), deadline).await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
@@ -150,9 +150,7 @@ impl Pool {
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
-            let content =
-                super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
-            let outcome = turn(&mut live, content, config.max_output, (gate, stop), deadline).await;
+            let outcome = turn(&mut live, &content, config.max_output, (gate, stop), deadline).await;
             drop(in_turn);
             match outcome {
                 Turn::Answered(result) => {
@@ -361,7 +359,7 @@ fn spawn(
 /// [`INTERRUPT_GRACE`] for the turn's `result`.
 async fn turn(
     live: &mut Live,
-    content: Vec<serde_json::Value>,
+    content: &[serde_json::Value],
     cap: u64,
     (gate, stop): (&Gate<'_>, &Stop),
     deadline: Instant,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use teloxide::net::Download;
 use teloxide::requests::Requester;
-use teloxide::types::{FileId, Message};
+use teloxide::types::{FileId, FileMeta, Message};
 
 use crate::capabilities::attachments::Attachment;
 use crate::capabilities::notify::telegram::TelegramSender;
@@ -36,70 +36,70 @@ pub struct IncomingFile {
 /// The files of `message`, in the order a person sees them (a photo: its
 /// largest size).
 pub fn of(message: &Message) -> Vec<IncomingFile> {
-    let mut files = Vec::new();
-    if let Some(photo) = message
+    let photo = message
         .photo()
         .and_then(|sizes| sizes.iter().max_by_key(|s| s.width * s.height))
-    {
-        files.push(IncomingFile {
-            kind: "photo".into(),
-            file_id: photo.file.id.0.clone(),
-            mime_type: "image/jpeg".into(),
-            file_name: None,
-            size: u64::from(photo.file.size),
-        });
+        .map(|p| file("photo", &p.file, None, "image/jpeg", None));
+    let document = message.document().map(|d| {
+        let name = d.file_name.clone();
+        file(
+            "document",
+            &d.file,
+            d.mime_type.as_ref().map(|m| m.essence_str().to_owned()),
+            "application/octet-stream",
+            name,
+        )
+    });
+    let voice = message.voice().map(|v| {
+        file(
+            "voice",
+            &v.file,
+            v.mime_type.as_ref().map(|m| m.essence_str().to_owned()),
+            "audio/ogg",
+            None,
+        )
+    });
+    let audio = message.audio().map(|a| {
+        let name = a.file_name.clone();
+        file(
+            "audio",
+            &a.file,
+            a.mime_type.as_ref().map(|m| m.essence_str().to_owned()),
+            "audio/mpeg",
+            name,
+        )
+    });
+    let video = message.video().map(|v| {
+        let name = v.file_name.clone();
+        file(
+            "video",
+            &v.file,
+            v.mime_type.as_ref().map(|m| m.essence_str().to_owned()),
+            "video/mp4",
+            name,
+        )
+    });
+    [photo, document, voice, audio, video]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// One file of `kind`, its MIME type `default_mime` unless Telegram says.
+fn file(
+    kind: &str,
+    meta: &FileMeta,
+    mime_type: Option<String>,
+    default_mime: &str,
+    file_name: Option<String>,
+) -> IncomingFile {
+    IncomingFile {
+        kind: kind.to_owned(),
+        file_id: meta.id.0.clone(),
+        mime_type: mime_type.unwrap_or_else(|| default_mime.to_owned()),
+        file_name,
+        size: u64::from(meta.size),
     }
-    if let Some(document) = message.document() {
-        files.push(IncomingFile {
-            kind: "document".into(),
-            file_id: document.file.id.0.clone(),
-            mime_type: document
-                .mime_type
-                .as_ref()
-                .map_or("application/octet-stream".to_owned(), |m| {
-                    m.essence_str().to_owned()
-                }),
-            file_name: document.file_name.clone(),
-            size: u64::from(document.file.size),
-        });
-    }
-    if let Some(voice) = message.voice() {
-        files.push(IncomingFile {
-            kind: "voice".into(),
-            file_id: voice.file.id.0.clone(),
-            mime_type: voice
-                .mime_type
-                .as_ref()
-                .map_or("audio/ogg".to_owned(), |m| m.essence_str().to_owned()),
-            file_name: None,
-            size: u64::from(voice.file.size),
-        });
-    }
-    if let Some(audio) = message.audio() {
-        files.push(IncomingFile {
-            kind: "audio".into(),
-            file_id: audio.file.id.0.clone(),
-            mime_type: audio
-                .mime_type
-                .as_ref()
-                .map_or("audio/mpeg".to_owned(), |m| m.essence_str().to_owned()),
-            file_name: audio.file_name.clone(),
-            size: u64::from(audio.file.size),
-        });
-    }
-    if let Some(video) = message.video() {
-        files.push(IncomingFile {
-            kind: "video".into(),
-            file_id: video.file.id.0.clone(),
-            mime_type: video
-                .mime_type
-                .as_ref()
-                .map_or("video/mp4".to_owned(), |m| m.essence_str().to_owned()),
-            file_name: video.file_name.clone(),
-            size: u64::from(video.file.size),
-        });
-    }
-    files
 }
 
 fn kind(name: &str) -> AttachmentKind {

@@ -34,22 +34,22 @@ impl TelegramBot {
             return UpdateOutcome::Refused;
         }
         match what {
-            Pressed::Approval((id, choice)) => self.approval_press(update, press, id, choice).await,
-            Pressed::Alert((id, action)) => self.alert_press(update, press, id, action).await,
+            Pressed::Approval((id, choice)) => {
+                self.approval_press(update, (chat, sender), press, id, choice)
+                    .await
+            }
+            Pressed::Alert((id, action)) => self.alert_press(update, chat, press, id, action).await,
         }
     }
 
     async fn approval_press(
         &self,
         update: &StoredUpdate,
+        (chat, sender): (i64, u64),
         press: &ButtonPress,
         id: i64,
         choice: Choice,
     ) -> UpdateOutcome {
-        let (chat, sender) = (
-            update.chat_id.unwrap_or_default(),
-            update.sender_id.unwrap_or_default(),
-        );
         let answer = |text: String, alert: bool| self.answer_press(chat, press, text, alert);
         let approvals = self.host.claude().approvals().clone();
         let pressed = approvals.press(id, chat, press.message_id, choice, sender, &update.sender_name);
@@ -80,11 +80,11 @@ impl TelegramBot {
     async fn alert_press(
         &self,
         update: &StoredUpdate,
+        chat: i64,
         press: &ButtonPress,
         id: i64,
         action: Action,
     ) -> UpdateOutcome {
-        let chat = update.chat_id.unwrap_or_default();
         let schedule = match alerts::subject(self.host.db(), id).await {
             Ok(Some((alert_chat, schedule))) if alert_chat == chat => schedule,
             Ok(_) => {
