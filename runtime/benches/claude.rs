@@ -186,6 +186,7 @@ fn main() {
                     chat: None,
                     run: None,
                     shadow: false,
+                    draft: None,
                 };
                 let options = Options {
                     system: None,

@@ -1305,3 +1305,134 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
     );
     drop(host);
 }
+
+/// The calls of `method` in `chat`, in order.
+fn calls_of(telegram: &FakeTelegram, method: &str, chat: i64) -> Vec<crate::fake_telegram::Call> {
+    telegram
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == method && c.chat_id == chat && !c.failed)
+        .collect()
+}
+
+/// What the fake answers to `#long=N`.
+fn long_answer(n: usize) -> String {
+    let words: String = (1..2000).map(|i| format!("word{i} ")).collect();
+    words.chars().take(n).collect::<String>().trim_end().to_owned()
+}
+
+#[test]
+fn claude_s_text_is_shown_as_a_throttled_draft_while_written_and_the_reply_goes_once_whole() {
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"persistent\"");
+    // 40 deltas of 20 characters, 60 ms apart: about 2.4 s of writing.
+    telegram.send_text(3, 100, "#long=800 #pace=60");
+    let replies = telegram.wait_for_messages(3, 1);
+    let whole = long_answer(800);
+    assert_eq!(replies, std::slice::from_ref(&whole), "the reply, whole and once");
+    let drafts = calls_of(&telegram, "sendMessageDraft", 3);
+    assert!(
+        (2..=4).contains(&drafts.len()),
+        "about one draft a second: {}",
+        drafts.len()
+    );
+    for pair in drafts.windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_millis(900),
+            "drafts throttled to one a second"
+        );
+        let (earlier, later) = (pair[0].text.as_ref().unwrap(), pair[1].text.as_ref().unwrap());
+        assert!(later.len() > earlier.len() && whole.starts_with(earlier.trim_end()));
+    }
+    let first_id = drafts[0].draft_id.unwrap();
+    assert!(first_id != 0 && drafts.iter().all(|d| d.draft_id == Some(first_id)));
+    let reply = calls_of(&telegram, "sendMessage", 3).pop().unwrap();
+    assert!(
+        reply.at > drafts.last().unwrap().at,
+        "the reply follows the drafts"
+    );
+    assert!(
+        spawns(&setup)[0].contains(&"--include-partial-messages".to_owned()),
+        "the streaming plugin's CLI prints partial messages"
+    );
+    drop(host);
+}
+
+#[test]
+fn in_a_group_the_text_is_shown_in_an_edited_placeholder_removed_before_the_reply() {
+    let telegram = FakeTelegram::start();
+    let (_setup, host) = chat_host(&telegram, "\"persistent\"");
+    // About 4.5 s of writing: the group's limit (3 s) allows a second look.
+    telegram.send_text(-5, 100, "#long=600 #pace=150");
+    let deleted = telegram.wait_for(|c| c.method == "deleteMessage" && c.chat_id == -5);
+    let replies = telegram.wait_for_messages(-5, 2);
+    let whole = long_answer(600);
+    assert_eq!(replies[1], whole, "the reply, whole, after the placeholder");
+    let placeholder = calls_of(&telegram, "sendMessage", -5)[0].clone();
+    assert!(whole.starts_with(placeholder.text.as_deref().unwrap()));
+    let edits = calls_of(&telegram, "editMessageText", -5);
+    assert!(!edits.is_empty() && edits.iter().all(|e| e.message_id == placeholder.message_id));
+    assert!(
+        edits[0].at - placeholder.at >= Duration::from_millis(2900),
+        "groups: 3 s apart"
+    );
+    assert_eq!(deleted.message_id, placeholder.message_id);
+    assert!(calls_of(&telegram, "sendMessageDraft", -5).is_empty());
+    drop(host);
+}
+
+#[test]
+fn a_kill_mid_stream_loses_nothing_the_placeholder_goes_and_the_answer_comes_after_restart() {
+    let telegram = FakeTelegram::start();
+    let (setup, host) = chat_host(&telegram, "\"persistent\"");
+    telegram.send_text(-5, 100, "#long=1500 #pace=100");
+    let placeholder = telegram.wait_for(|c| c.method == "sendMessage" && c.chat_id == -5);
+    // Once it is edited, the host has long noted it.
+    telegram.wait_for(|c| c.method == "editMessageText" && c.chat_id == -5);
+    host.signal("-KILL");
+    host.wait();
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let host = RunningHost::spawn(command);
+    let deleted = telegram.wait_for(|c| c.method == "deleteMessage" && c.chat_id == -5);
+    assert_eq!(
+        deleted.message_id, placeholder.message_id,
+        "the stale placeholder is removed"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !telegram.messages(-5).contains(&long_answer(1500)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(host);
+}
+
+#[test]
+fn a_file_claude_wrote_is_sent_with_the_assistant_s_reply() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
+        telegram.url
+    );
+    let assistant = PluginSpec::chat("assistant", guest("assistant"))
+        .with("grants = [\"claude\", \"history\", \"attachments\"]")
+        .with("[plugins.assistant.claude]\nbackends = [\"persistent\"]");
+    write_config(&setup, &top, vec![assistant]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    telegram.send_text(3, 100, "the totals as a CSV please #write:totals.csv");
+    assert_eq!(telegram.wait_for_messages(3, 1), ["I wrote totals.csv."]);
+    let document = telegram.wait_for(|c| c.method == "sendDocument");
+    let (name, bytes) = document.file.unwrap();
+    assert_eq!(name, "totals.csv");
+    assert!(String::from_utf8(bytes)
+        .unwrap()
+        .starts_with("written by fake claude for: the totals"));
+    drop(host);
+}

@@ -3,7 +3,10 @@
 //! (an update is kept until a later offset confirms it), `sendMessage` (with
 //! inline keyboards), `editMessageText`, `answerCallbackQuery`,
 //! `sendChatAction`, `getMe`, `getFile` and the file download
-//! (`/file/bot<token>/<path>`) for the files of messages it was given;
+//! (`/file/bot<token>/<path>`) for the files of messages it was given,
+//! `sendDocument` and `sendPhoto` (multipart uploads), `sendMessageDraft`
+//! (private chats only, a non-zero `draft_id`) and `deleteMessage`; HTML
+//! text is checked as Telegram checks it;
 //! presses of inline buttons arrive as
 //! `callback_query` updates; and it can be told to fail the next call of a
 //! method with a given status and body (429 with `retry_after`, 5xx).
@@ -46,6 +49,10 @@ pub struct Call {
     pub buttons: Vec<(String, String)>,
     /// The press answered, for `answerCallbackQuery`.
     pub callback_query_id: Option<String>,
+    /// The `draft_id`, for `sendMessageDraft`.
+    pub draft_id: Option<i64>,
+    /// The file uploaded (`sendDocument`, `sendPhoto`): its name and bytes.
+    pub file: Option<(String, Vec<u8>)>,
     /// Whether the fake answered it with an injected failure.
     pub failed: bool,
     /// When it arrived.
@@ -119,7 +126,7 @@ impl FakeTelegram {
             "update_id": id,
             "message": {
                 "message_id": id, "date": now, "text": text,
-                "chat": {"id": chat, "type": "private", "first_name": format!("User{user}")},
+                "chat": chat_object(chat, &format!("User{user}")),
                 "from": {"id": user, "is_bot": false, "first_name": format!("User{user}"), "language_code": "en"}
             }
         }));
@@ -361,7 +368,10 @@ async fn respond(request: crate::loopback::Request, state: &Mutex<State>, arrive
         };
     }
     let method = canonical(request.path().rsplit('/').next().unwrap_or_default());
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let body: Value = match request.header("content-type") {
+        Some(kind) if kind.starts_with("multipart/form-data") => form(kind, &request.body),
+        _ => serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+    };
     let (status, response) = answer(&method, &body, state, arrived).await;
     let response = response.to_string();
     let reason = if status == 200 { "OK" } else { "Error" };
@@ -383,8 +393,20 @@ fn call(method: &str, body: &Value) -> Call {
             (text("text"), text("callback_data"))
         })
         .collect();
+    let file = ["document", "photo"].iter().find_map(|field| {
+        let part = &body[*field];
+        let name = part["file_name"].as_str()?.to_owned();
+        let bytes = part["bytes"]
+            .as_array()?
+            .iter()
+            .map(|b| b.as_u64().unwrap_or(0) as u8)
+            .collect();
+        Some((name, bytes))
+    });
     Call {
         method: method.to_owned(),
+        draft_id: body["draft_id"].as_i64(),
+        file,
         chat_id: body["chat_id"].as_i64().unwrap_or_default(),
         text: body["text"].as_str().map(str::to_owned),
         parse_mode: body["parse_mode"].as_str().map(str::to_owned),
@@ -454,6 +476,70 @@ fn html_error(text: &str) -> Option<String> {
         .map(|name| format!("can't find end tag corresponding to start tag \"{name}\""))
 }
 
+/// A `multipart/form-data` body as JSON: a text field as its value (a
+/// number if it reads as one), a file as `{file_name, bytes}`, under the
+/// field that names it.
+fn form(content_type: &str, body: &[u8]) -> Value {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return Value::Null;
+    };
+    let boundary = format!("--{}", boundary.trim_matches('"'));
+    let mut fields = serde_json::Map::new();
+    let mut rest = body;
+    while let Some(start) = find(rest, boundary.as_bytes()) {
+        rest = &rest[start + boundary.len()..];
+        let Some(head_end) = find(rest, b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest[..head_end]).to_string();
+        let content = &rest[head_end + 4..];
+        let end = find(content, format!("\r\n{boundary}").as_bytes()).unwrap_or(content.len());
+        let value = &content[..end];
+        let attribute = |name: &str| {
+            let key = format!("{name}=\"");
+            head.split(&key)
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .map(str::to_owned)
+        };
+        if let Some(name) = attribute("name") {
+            let field = match attribute("filename") {
+                Some(file_name) => json!({"file_name": file_name, "bytes": value}),
+                None => {
+                    let text = String::from_utf8_lossy(value).to_string();
+                    text.parse::<i64>().map_or_else(|_| json!(text), |n| json!(n))
+                }
+            };
+            fields.insert(name, field);
+        }
+        rest = &content[end..];
+    }
+    // A field `attach://NAME` is the file in the part NAME (how teloxide,
+    // like the Bot API's docs, sends an upload).
+    let named: Vec<(String, String)> = fields
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.strip_prefix("attach://")?.to_owned())))
+        .collect();
+    for (field, part) in named {
+        if let Some(file) = fields.remove(&part) {
+            fields.insert(field, file);
+        }
+    }
+    Value::Object(fields)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A Chat object for `id`: a group for a negative id, else a private chat.
+fn chat_object(id: i64, name: &str) -> Value {
+    match id < 0 {
+        true => json!({"id": id, "type": "group", "title": "Team"}),
+        false => json!({"id": id, "type": "private", "first_name": name}),
+    }
+}
+
 fn canonical(method: &str) -> String {
     let known = [
         "getUpdates",
@@ -464,6 +550,10 @@ fn canonical(method: &str) -> String {
         "answerCallbackQuery",
         "getWebhookInfo",
         "getFile",
+        "sendMessageDraft",
+        "deleteMessage",
+        "sendDocument",
+        "sendPhoto",
     ];
     known
         .iter()
@@ -544,16 +634,7 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
             state.calls.push(call(method, body));
             (200, json!({"ok": true, "result": true}))
         }
-        "editMessageText" => {
-            state.calls.push(call(method, body));
-            let date = chrono::Utc::now().timestamp();
-            (
-                200,
-                json!({"ok": true, "result": {"message_id": body["message_id"], "date": date, "text": text,
-                    "chat": {"id": chat_id, "type": "private", "first_name": "User"}}}),
-            )
-        }
-        "sendMessage"
+        "sendMessageDraft" | "editMessageText" | "sendMessage"
             if body["parse_mode"] == "HTML" && html_error(text.as_deref().unwrap_or_default()).is_some() =>
         {
             let error = html_error(text.as_deref().unwrap_or_default()).unwrap();
@@ -564,6 +645,60 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
             (
                 400,
                 json!({"ok": false, "error_code": 400, "description": format!("Bad Request: can't parse entities: {error}")}),
+            )
+        }
+        "sendMessageDraft" if chat_id <= 0 || body["draft_id"].as_i64().unwrap_or(0) == 0 => {
+            state.calls.push(Call {
+                failed: true,
+                ..call(method, body)
+            });
+            (
+                400,
+                json!({"ok": false, "error_code": 400, "description": "Bad Request: drafts can be sent only to private chats, with a non-zero draft_id"}),
+            )
+        }
+        "sendMessageDraft" | "deleteMessage" => {
+            state.calls.push(call(method, body));
+            (200, json!({"ok": true, "result": true}))
+        }
+        "sendDocument" | "sendPhoto" => {
+            state.next_message_id += 1;
+            let message_id = state.next_message_id;
+            let recorded = Call {
+                message_id: Some(message_id),
+                ..call(method, body)
+            };
+            let (name, size) = recorded
+                .file
+                .as_ref()
+                .map(|(name, bytes)| (name.clone(), bytes.len()))
+                .unwrap_or_default();
+            state.calls.push(recorded);
+            let date = chrono::Utc::now().timestamp();
+            let file =
+                json!({"file_id": format!("sent-{message_id}"), "file_unique_id": "s", "file_size": size});
+            let mut result =
+                json!({"message_id": message_id, "date": date, "chat": chat_object(chat_id, "User")});
+            match method {
+                "sendPhoto" => {
+                    result["photo"] = json!([{"width": 1, "height": 1, "file_id": file["file_id"],
+                    "file_unique_id": "s", "file_size": size}])
+                }
+                _ => {
+                    let mut document = file;
+                    document["file_name"] = json!(name);
+                    result["document"] = document;
+                }
+            }
+            (200, json!({"ok": true, "result": result}))
+        }
+        "editMessageText" => {
+            state.calls.push(call(method, body));
+            let date = chrono::Utc::now().timestamp();
+            (
+                200,
+                json!({"ok": true, "result": {"message_id": body["message_id"], "date": date, "text": text,
+                    "chat": chat_object(chat_id, "User")}}),
             )
         }
         "sendMessage" => {
@@ -577,7 +712,7 @@ async fn answer(method: &str, body: &Value, state: &Mutex<State>, arrived: &Noti
             (
                 200,
                 json!({"ok": true, "result": {"message_id": message_id, "date": date, "text": text,
-                    "chat": {"id": chat_id, "type": "private", "first_name": "User"}}}),
+                    "chat": chat_object(chat_id, "User")}}),
             )
         }
         _ => (

@@ -13,7 +13,7 @@ pub struct Request {
     pub line: String,
     /// Header names in lower case, with their values.
     pub headers: Vec<(String, String)>,
-    /// The body (by `content-length`).
+    /// The body (by `content-length`, or chunked as a streamed upload is).
     pub body: Vec<u8>,
 }
 
@@ -89,15 +89,47 @@ where
             .find(|(n, _)| n == "content-length")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
-        let mut body = vec![0; length];
-        if read.read_exact(&mut body).await.is_err() {
-            return;
-        }
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        let body = match chunked {
+            true => match read_chunked(&mut read).await {
+                Some(body) => body,
+                None => return,
+            },
+            false => {
+                let mut body = vec![0; length];
+                if read.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                body
+            }
+        };
         let response = answer(Request { line, headers, body }).await;
         // One write: head and body in separate segments would meet the
         // client's delayed ACK (Nagle) and add 40 ms to every call.
         if write.write_all(response.as_bytes()).await.is_err() {
             return;
         }
+    }
+}
+
+/// A `Transfer-Encoding: chunked` body: sizes in hex, each chunk after its
+/// line, up to the empty chunk and its trailer.
+async fn read_chunked<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        read.read_line(&mut size).await.ok()?;
+        let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+        if size == 0 {
+            let mut trailer = String::new();
+            read.read_line(&mut trailer).await.ok()?;
+            return Some(body);
+        }
+        let start = body.len();
+        body.resize(start + size + 2, 0);
+        read.read_exact(&mut body[start..]).await.ok()?;
+        body.truncate(start + size);
     }
 }

@@ -382,3 +382,104 @@ fn a_chat_plugin_reads_its_message_s_files_only_with_the_attachments_grant() {
         drop(host);
     }
 }
+
+#[test]
+fn a_reply_carries_files_as_a_document_and_a_photo_within_the_grant_and_the_working_directory() {
+    let fake = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"chat\"\npoll_timeout = \"2s\"\n",
+        crate::support::fake_claude(),
+        fake.url
+    );
+    setup.config_with(
+        &top,
+        vec![PluginSpec::chat("chat", guest("chat_fixture"))
+            .with("grants = [\"history\", \"attachments\"]")
+            .with("[plugins.chat.attachments]\nmax_bytes = \"1KiB\"")],
+    );
+    let work = setup.dir.path().join("claude-work");
+    std::fs::create_dir_all(work.join("out")).unwrap();
+    std::fs::write(work.join("out/invoice.pdf"), b"%PDF-1.4 invoice").unwrap();
+    std::fs::write(setup.dir.path().join("secret.txt"), b"host secret").unwrap();
+    std::os::unix::fs::symlink(setup.dir.path().join("secret.txt"), work.join("sneaky.txt")).unwrap();
+    let host = up(&setup);
+
+    fake.send_text(5, ANNA, "attach 100");
+    assert_eq!(
+        fake.wait_for_messages(5, 1),
+        ["attached report.csv and chart.png (message 1)"]
+    );
+    let sent = fake.wait_for(|c| c.method == "sendPhoto");
+    let document = fake
+        .calls()
+        .into_iter()
+        .find(|c| c.method == "sendDocument")
+        .expect("the CSV went as a document");
+    let (name, bytes) = document.file.clone().unwrap();
+    assert_eq!((name.as_str(), bytes.len()), ("report.csv", 100));
+    assert!(bytes.starts_with(b"date,amount\n"));
+    assert_eq!(
+        sent.file.as_ref().unwrap().0,
+        "chart.png",
+        "an image goes as a photo"
+    );
+    assert!(
+        document.at < sent.at,
+        "files go in the order attached, after the text"
+    );
+    let outbox = setup.dir.path().join("data/outbox");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while outbox.read_dir().unwrap().count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kept copies are removed once sent"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    fake.send_text(5, ANNA, "attach 2000");
+    fake.send_text(5, ANNA, "attach-written out/invoice.pdf");
+    fake.send_text(5, ANNA, "attach-written ../secret.txt");
+    fake.send_text(5, ANNA, "attach-written sneaky.txt");
+    let replies = fake.wait_for_messages(5, 5);
+    assert!(
+        replies[1].starts_with("not attached: over budget: `report.csv` has 2000 bytes"),
+        "past the grant's max_bytes: {replies:?}"
+    );
+    assert_eq!(replies[2], "attached out/invoice.pdf (message 3)");
+    assert!(
+        replies[3].starts_with("not attached: denied: `../secret.txt`"),
+        "{replies:?}"
+    );
+    assert!(
+        replies[4].starts_with("not attached: denied: `sneaky.txt`: it leads outside"),
+        "{replies:?}"
+    );
+    let documents: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendDocument")
+        .filter_map(|c| c.file)
+        .collect();
+    assert_eq!(documents.len(), 2, "only the invoice went besides the first CSV");
+    assert_eq!(
+        documents[1],
+        ("invoice.pdf".to_owned(), b"%PDF-1.4 invoice".to_vec())
+    );
+    drop(host);
+
+    // Without the grant nothing is attached.
+    let fake = FakeTelegram::start();
+    let setup = bot_setup(&fake, "");
+    let host = up(&setup);
+    fake.send_text(5, ANNA, "attach 10");
+    assert_eq!(
+        fake.wait_for_messages(5, 1),
+        ["not attached: denied: plugin `chat` has no `attachments` grant in its config (message 1)"]
+    );
+    assert!(!fake.calls().iter().any(|c| c.method == "sendDocument"));
+    drop(host);
+}

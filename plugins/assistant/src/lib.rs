@@ -6,8 +6,11 @@
 //! the tools Claude may use, within the grant's `tools` and `ask_tools`
 //! (the host asks in the chat before each use of an `ask_tools` one). When
 //! Claude cannot answer, the user is told why. A message's photos and
-//! documents go to Claude with it (`claude::ask_with`); a voice note the host
-//! transcribed is answered like text, and the reply says what was heard.
+//! documents go to Claude with it; a voice note the host transcribed is
+//! answered like text, and the reply says what was heard. Claude's text is
+//! shown in the chat while it is written (`claude::ask_streamed`). A line
+//! `[attach: PATH]` in Claude's answer sends the file it wrote at PATH in
+//! its working directory with the reply (the system prompt tells it so).
 
 use mission_chat_sdk::mission::plugin::attachments;
 use mission_chat_sdk::mission::plugin::claude::{self, Backend, Options};
@@ -24,10 +27,11 @@ impl Guest for Assistant {
             Some("api") => Some(Backend::Api),
             Some(other) => return Err(format!("config `backend`: unknown backend `{other}`")),
         };
-        let mut options = Options::new().session_key(conversation(&message));
-        if let Some(system) = config_value(&message.config, "system") {
-            options = options.system(system);
-        }
+        let system = match config_value(&message.config, "system") {
+            Some(system) => format!("{system}\n\n{SENDING_FILES}"),
+            None => SENDING_FILES.to_owned(),
+        };
+        let mut options = Options::new().session_key(conversation(&message)).system(&system);
         if let Some(model) = config_value(&message.config, "model") {
             options = options.model(model);
         }
@@ -52,12 +56,8 @@ impl Guest for Assistant {
             (true, true, false) => "(the user sent only the attached files)".to_owned(),
             _ => message.text.clone(),
         };
-        let asked = match ids.is_empty() {
-            true => claude::ask(&prompt, &options),
-            false => claude::ask_with(&prompt, &options, &ids),
-        };
-        let text = match asked {
-            Ok(answer) => answer.text,
+        let text = match claude::ask_streamed(&prompt, &options, &ids) {
+            Ok(answer) => attach_written(&answer.text),
             Err(CapabilityError::OverBudget(budget)) => {
                 format!("I can't ask Claude right now: {budget}.")
             }
@@ -74,6 +74,48 @@ impl Guest for Assistant {
             text,
             parse_mode: None,
         }))
+    }
+}
+
+/// What Claude is told about sending files.
+const SENDING_FILES: &str = "To send the user a file you wrote, put a line `[attach: PATH]` in your \
+answer, PATH relative to your working directory; it is sent after your answer.";
+
+/// `text` without its `[attach: PATH]` lines, each of whose files is sent
+/// with the reply; a file that cannot be is named at the end.
+fn attach_written(text: &str) -> String {
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for line in text.lines() {
+        let path = line
+            .trim()
+            .strip_prefix("[attach:")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .map(str::trim);
+        match path {
+            Some(path) => {
+                if let Err(e) = attachments::attach_written(path) {
+                    refused.push(format!("(I could not send you {path}: {})", describe(&e)));
+                }
+            }
+            None => kept.push(line),
+        }
+    }
+    let mut text = kept.join("\n").trim_end().to_owned();
+    for line in refused {
+        text.push_str("\n\n");
+        text.push_str(&line);
+    }
+    text
+}
+
+fn describe(error: &CapabilityError) -> String {
+    match error {
+        CapabilityError::Denied(why)
+        | CapabilityError::OverBudget(why)
+        | CapabilityError::Unavailable(why)
+        | CapabilityError::Failed(why) => why.clone(),
+        CapabilityError::TimedOut => "it took too long".into(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::Capabilities;
+use super::{outbox, Capabilities};
 use crate::config::Grant;
 use crate::os::regular_file;
 use crate::wasm::bindings::chat::mission::plugin::attachments::{
@@ -40,6 +40,7 @@ impl Capabilities {
         ids.iter()
             .map(|id| {
                 self.context
+                    .io
                     .attachments
                     .iter()
                     .find(|a| a.id == *id)
@@ -56,6 +57,7 @@ impl Host for Capabilities {
     async fn files(&mut self) -> wasmtime::Result<Vec<WitAttachment>> {
         Ok(self
             .context
+            .io
             .attachments
             .iter()
             .map(|a| WitAttachment {
@@ -92,5 +94,53 @@ impl Host for Capabilities {
                 anyhow::anyhow!("{}: {e}", attachment.path.display()),
             )
         }))
+    }
+
+    async fn attach(
+        &mut self,
+        file_name: String,
+        mime_type: String,
+        contents: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), CapabilityError>> {
+        let outbox = match self.outbox() {
+            Ok(outbox) => outbox,
+            Err(e) => return Ok(Err(e)),
+        };
+        let cap = self.attachment_bytes;
+        Ok(tokio::task::spawn_blocking(move || outbox.add(&file_name, &mime_type, &contents, cap)).await?)
+    }
+
+    async fn attach_written(&mut self, path: String) -> wasmtime::Result<Result<(), CapabilityError>> {
+        let outbox = match self.outbox() {
+            Ok(outbox) => outbox,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(workdir) = self.claude.workdir() else {
+            return Ok(Err(CapabilityError::Unavailable(
+                "no [claude] section in mission.toml, so no working directory".into(),
+            )));
+        };
+        let cap = self.attachment_bytes;
+        let attached = tokio::task::spawn_blocking(move || {
+            let contents = outbox::read_written(&workdir, &path, cap)?;
+            outbox.add(&path, outbox::mime_type_of(&path), &contents, cap)
+        })
+        .await?;
+        if let Err(e) = &attached {
+            tracing::warn!(plugin = %self.plugin, "attaching a file Claude wrote failed: {e}");
+        }
+        Ok(attached)
+    }
+}
+
+impl Capabilities {
+    /// Where this call's reply files go, once the grant is checked.
+    fn outbox(&self) -> Result<outbox::Outbox, CapabilityError> {
+        self.check(Grant::Attachments)?;
+        self.context
+            .io
+            .outbox
+            .clone()
+            .ok_or_else(|| CapabilityError::Unavailable("this call's reply cannot carry files".into()))
     }
 }

@@ -34,6 +34,7 @@ pub mod history;
 pub mod http;
 mod log;
 pub mod notify;
+pub mod outbox;
 pub(crate) mod process;
 mod state;
 
@@ -64,8 +65,23 @@ pub struct CallContext {
     pub shadow: bool,
     /// What started it, for `event`.
     pub event: Option<Arc<Event>>,
-    /// The files of the message it answers, for `attachments`.
+    /// What a chat call has beside its message.
+    pub io: MessageIo,
+}
+
+/// What a chat call has beside its message, from whoever hands it over:
+/// the message's files (for `attachments`), where Claude's text is shown
+/// while it is written (for `claude.ask-streamed`), and where the files
+/// sent with the reply go (for `attachments.attach`). The default has no
+/// files, shows nothing and takes no files back.
+#[derive(Debug, Clone, Default)]
+pub struct MessageIo {
+    /// The message's files.
     pub attachments: Arc<Vec<attachments::Attachment>>,
+    /// Where Claude's text is shown, if it is.
+    pub draft: Option<claude::draft::Draft>,
+    /// Where the reply's files go, if it may carry any.
+    pub outbox: Option<outbox::Outbox>,
 }
 
 /// What one call drew on through its capabilities, for the record of chat

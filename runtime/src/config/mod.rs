@@ -51,7 +51,7 @@ pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
 use retention::{RawRetention, Retention};
 use telegram::RawTelegram;
-pub use telegram::{InstanceMode, TelegramConfig, Transcriber};
+pub use telegram::{InstanceMode, TelegramConfig, Transcriber, GROUP_STREAM_EVERY};
 use units::HumanDuration;
 use watches::{RawWatch, WatchConfig};
 use web::{RawWeb, WebConfig};

@@ -14,6 +14,8 @@
 //! approval_timeout = "2m"            # no press on a tool-use prompt within this is a deny
 //! shadow = ["assistant-api"]         # optional: candidate handlers run beside `handler`
 //! markdown = true                    # a plain reply is Markdown: sent as Telegram HTML
+//! streaming = true                   # show Claude's text while it is written (the default)
+//! stream_every = "1s"                # how often the shown text changes (groups: 3 s at least)
 //!
 //! [telegram.transcribe]              # voice notes and audio to text: a program that prints it
 //! command = ["/usr/local/bin/transcribe-voice", "--lang", "en"]  # the file's path is added last
@@ -67,7 +69,14 @@ pub struct TelegramConfig {
     pub markdown: bool,
     /// What turns a voice note or audio into text, if anything.
     pub transcribe: Option<Transcriber>,
+    /// How often Claude's text is shown anew while it is written (for a
+    /// plugin that streams); none shows only the reply.
+    pub stream_every: Option<Duration>,
 }
+
+/// The least time between two updates of the text shown in a group
+/// (Telegram allows a group about 20 messages a minute).
+pub const GROUP_STREAM_EVERY: Duration = Duration::from_secs(3);
 
 /// `[telegram.transcribe]`: a program given the audio file's path as its
 /// last argument, which prints the text.
@@ -127,6 +136,11 @@ pub(super) struct RawTelegram {
     markdown: bool,
     /// Example: `[telegram.transcribe]`
     transcribe: Option<RawTranscribe>,
+    /// Example: `streaming = false` (default true: a plugin that streams
+    /// has Claude's text shown while it is written)
+    streaming: Option<bool>,
+    /// Example: `stream_every = "1s"` (the default; at least 250 ms)
+    stream_every: Option<HumanDuration>,
 }
 
 /// `[telegram.transcribe]` as written.
@@ -179,7 +193,15 @@ impl RawTelegram {
         if approval_timeout.is_zero() {
             return Err("telegram.approval_timeout: must be more than zero".into());
         }
+        let stream_every = self.stream_every.map_or(Duration::from_secs(1), |t| t.0);
+        if stream_every < Duration::from_millis(250) {
+            return Err(
+                "telegram.stream_every: must be at least 250ms (Telegram limits edits to about one a second)"
+                    .into(),
+            );
+        }
         Ok(TelegramConfig {
+            stream_every: self.streaming.unwrap_or(true).then_some(stream_every),
             token_env: self.token_env,
             api_url: self
                 .api_url

@@ -338,6 +338,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX tool_approvals_pending_by_run ON tool_approvals (run) WHERE outcome = 'pending';",
     // 21: the files of a Telegram message (JSON), downloaded when handled.
     "ALTER TABLE telegram_updates ADD COLUMN files TEXT;",
+    // 22: the files sent with a stored reply (JSON), and the message that
+    // showed Claude's text while it was written in a group, to remove if
+    // the host died before the reply went out.
+    "ALTER TABLE telegram_updates ADD COLUMN reply_files TEXT;
+     ALTER TABLE telegram_updates ADD COLUMN preview_message INTEGER;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -16,11 +16,11 @@ use anyhow::{anyhow, Context};
 use chrono::Utc;
 
 use crate::alerts;
-use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::notify::telegram::TelegramSender;
 use crate::capabilities::CallContext;
+use crate::capabilities::MessageIo;
 use crate::capabilities::{history, Event, Services};
 use crate::config::{Config, Grant, PluginName};
 use crate::db::{self, Database};
@@ -421,11 +421,11 @@ impl Host {
         &self,
         name: &str,
         message: &Message,
-        attachments: Arc<Vec<Attachment>>,
+        io: MessageIo,
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.handle(name, message, attachments, HandlerRole::Live, warm, record)
+        self.handle(name, message, io, HandlerRole::Live, warm, record)
             .await
     }
 
@@ -438,22 +438,29 @@ impl Host {
         name: &str,
         message: &Message,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.handle(name, message, Arc::default(), HandlerRole::Shadow, None, None)
-            .await
+        self.handle(
+            name,
+            message,
+            MessageIo::default(),
+            HandlerRole::Shadow,
+            None,
+            None,
+        )
+        .await
     }
 
     async fn handle(
         &self,
         name: &str,
         message: &Message,
-        attachments: Arc<Vec<Attachment>>,
+        io: MessageIo,
         role: HandlerRole,
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
         let plugin = self.plugin(name)?;
         let report = plugin
-            .handle_message(&self.services, message, attachments, role, warm)
+            .handle_message(&self.services, message, io, role, warm)
             .await?;
         let Ok(reply) = &report.result else {
             return Ok(report);

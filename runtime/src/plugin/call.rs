@@ -2,16 +2,14 @@
 //! cap, deadline and output limit, and the call's result sorted into what a
 //! user needs to know (returned, failed, trapped, timed out, out of memory).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use wasmtime::{Store, Trap};
 
-use crate::capabilities::attachments::Attachment;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::{CallContext, CallStats, Capabilities, Services};
+use crate::capabilities::{CallContext, CallStats, Capabilities, MessageIo, Services};
 use crate::db::text_enum;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task};
@@ -160,8 +158,8 @@ impl Plugin {
         Ok(self.report(&store, started, timeout, result))
     }
 
-    /// Hands one chat message to a chat plugin's `handle`, in `role`;
-    /// returns its reply. With `warm`, the instance kept there (if it is of
+    /// Hands one chat message, with what it has beside it (`io`), to a chat
+    /// plugin's `handle`, in `role`; returns its reply. With `warm`, the instance kept there (if it is of
     /// this version) is used instead of a fresh one, and the instance is
     /// kept there after the call unless it trapped, timed out or ran out of
     /// memory.
@@ -169,7 +167,7 @@ impl Plugin {
         &self,
         services: &Services,
         message: &Message,
-        attachments: Arc<Vec<Attachment>>,
+        io: MessageIo,
         role: HandlerRole,
         mut warm: Option<&mut Option<WarmInstance>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
@@ -188,7 +186,7 @@ impl Plugin {
         let context = CallContext {
             chat: Some(message.chat_id),
             shadow: role == HandlerRole::Shadow,
-            attachments,
+            io,
             ..CallContext::default()
         };
         arm(&mut store, timeout, Origin::Chat(message.chat_id), context);

@@ -18,7 +18,7 @@ const EVERY: Duration = Duration::from_secs(600);
 /// `mission up`'s pruning: a minute after start, then every ten minutes,
 /// until `shutdown`, by the config of the moment (a reloaded `[retention]`
 /// applies from the next round). Each round also sweeps the compile cache
-/// and the chat attachments.
+/// and the chat attachments (in and out).
 pub async fn keep_pruned(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut wait = Duration::from_secs(60);
@@ -34,9 +34,17 @@ pub async fn keep_pruned(host: Arc<Host>, shutdown: impl Future<Output = ()>) {
             Ok(_) => {}
             Err(e) => tracing::warn!("failed to prune old records: {e:#}"),
         }
-        let attachments = host.config().data_dir.join("attachments");
+        // A reply's files left by a call whose answer was never stored go
+        // with the attachments.
+        let data_dir = host.config().data_dir.clone();
         let cutoff = std::time::SystemTime::now() - policy.retention.attachments;
-        match tokio::task::spawn_blocking(move || files::sweep(&attachments, cutoff)).await {
+        let swept = tokio::task::spawn_blocking(move || {
+            Ok::<_, std::io::Error>(
+                files::sweep(&data_dir.join("attachments"), cutoff)?
+                    + files::sweep(&data_dir.join("outbox"), cutoff)?,
+            )
+        });
+        match swept.await {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => tracing::info!(removed, "removed chat attachments past their period"),
             Ok(Err(e)) => tracing::warn!("failed to sweep the chat attachments: {e}"),

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::notify::telegram::TelegramSender;
+use crate::capabilities::MessageIo;
 use crate::config::{Config, PluginName};
 use crate::db::Database;
 use crate::host::runs::RunRecord;
@@ -63,11 +63,11 @@ impl Invoker {
         &self,
         name: &str,
         message: &Message,
-        attachments: Arc<Vec<Attachment>>,
+        io: MessageIo,
         warm: Option<&mut Option<WarmInstance>>,
         record: Option<AnswerRecord>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.host.chat(name, message, attachments, warm, record).await
+        self.host.chat(name, message, io, warm, record).await
     }
 
     /// Hands `message` to the chat plugin `name` as a shadow handler.

@@ -39,6 +39,15 @@
 //!   command, `deny` gives the model the message; else it is denied. The
 //!   answer then says `ran Bash: OUTPUT` or `Bash denied: MESSAGE`.
 //!
+//! - `#long=N`: answers N characters of numbered words instead;
+//! - `#pace=MS`: with `--include-partial-messages`, the answer is streamed
+//!   as `stream_event` text deltas of 20 characters, MS milliseconds apart,
+//!   as the captured partial messages show them
+//!   (`tests/data/claude/stream-json-partial-messages.jsonl`); without it,
+//!   the whole answer comes after the same total time;
+//! - `#write:NAME`: writes the file NAME (one path segment) in the working
+//!   directory and answers `I wrote NAME.` and a line `[attach: NAME]`.
+//!
 //! Every start appends `{"pid":..,"args":[..],"at_ms":..}` to
 //! `.fake-claude/spawns.jsonl`.
 
@@ -66,6 +75,7 @@ struct Args {
     tools: Vec<String>,
     allowed_tools: Vec<String>,
     permission_prompt: Option<String>,
+    partial: bool,
 }
 
 fn main() {
@@ -155,6 +165,7 @@ fn parse(argv: &[String]) -> Args {
         match flag {
             "-p" | "--print" => args.print = true,
             "--verbose" | "--strict-mcp-config" => {}
+            "--include-partial-messages" => args.partial = true,
             "--output-format" => args.output_format = value(),
             "--input-format" => args.input_format = value(),
             "-r" | "--resume" => args.resume = Some(value()),
@@ -315,6 +326,16 @@ fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOut
             .collect();
         names.sort();
         format!("env: {}", names.join(","))
+    } else if let Some(n) = directive::<usize>(prompt, "#long=") {
+        let words = (1..).flat_map(|i| format!("word{i} ").chars().collect::<Vec<_>>());
+        words.take(n).collect::<String>()
+    } else if let Some(name) = prompt
+        .split_once("#write:")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+    {
+        let name = name.rsplit('/').next().unwrap_or(name);
+        std::fs::write(name, format!("written by fake claude for: {prompt}\n")).unwrap();
+        format!("I wrote {name}.\n[attach: {name}]")
     } else if let Some(tool) = &tool {
         format!("fake claude {}", tool.note)
     } else {
@@ -410,10 +431,52 @@ fn emit_stream(
     }
     let tool = use_tool(args, session, prompt, input);
     let result = answer(args, session, prompt, tool);
+    let text = result["result"].as_str().unwrap_or_default();
+    let pace = directive::<u64>(prompt, "#pace=").map(Duration::from_millis);
+    if args.partial {
+        emit_partial(session, text, pace);
+    } else if let Some(pace) = pace {
+        std::thread::sleep(pace * text.chars().count().div_ceil(DELTA) as u32);
+    }
     assistant["session_id"] = json!(session.id);
     assistant["message"]["content"][0]["text"] = result["result"].clone();
     say(&assistant);
     say(&result);
+}
+
+/// Characters per text delta.
+const DELTA: usize = 20;
+
+/// `text` as the CLI's partial messages: `message_start`, a text block's
+/// deltas `pace` apart, and the block's and message's ends.
+fn emit_partial(session: &Session, text: &str, pace: Option<Duration>) {
+    let event = |inner: Value| {
+        say(
+            &json!({"type": "stream_event", "event": inner, "session_id": session.id,
+            "parent_tool_use_id": null, "uuid": new_session_id()}),
+        );
+    };
+    event(
+        json!({"type": "message_start", "message": {"id": "msg_fake", "type": "message",
+        "role": "assistant", "model": "claude-opus-4-8", "content": [], "stop_reason": null,
+        "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+    );
+    event(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
+    let chars: Vec<char> = text.chars().collect();
+    for chunk in chars.chunks(DELTA) {
+        if let Some(pace) = pace {
+            std::thread::sleep(pace);
+        }
+        let delta: String = chunk.iter().collect();
+        event(json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": delta}}));
+    }
+    event(json!({"type": "content_block_stop", "index": 0}));
+    event(
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+        "usage": {"output_tokens": 5}}),
+    );
+    event(json!({"type": "message_stop"}));
 }
 
 fn misbehave(session: &Session, prompt: &str) {

@@ -364,6 +364,7 @@ mod tests {
             backend: crate::config::claude::Backend::Api,
             deadline: Duration::from_secs(1),
             attachments: Vec::new(),
+            draft: None,
         };
         let transcript = [
             Turn {

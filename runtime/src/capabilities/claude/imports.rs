@@ -2,6 +2,7 @@
 //! grant; the rest (the plugin's `[plugins.NAME.claude]` limits, budgets,
 //! backends) is the folder's.
 
+use super::draft::Draft;
 use super::Asker;
 use crate::capabilities::Capabilities;
 use crate::config::Grant;
@@ -14,7 +15,7 @@ impl Host for Capabilities {
         prompt: String,
         options: Options,
     ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
-        Ok(self.ask_claude(prompt, options, &[]).await)
+        Ok(self.ask_claude(prompt, options, &[], None).await)
     }
 
     async fn ask_with(
@@ -23,18 +24,31 @@ impl Host for Capabilities {
         options: Options,
         attachments: Vec<u32>,
     ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
-        Ok(self.ask_claude(prompt, options, &attachments).await)
+        Ok(self.ask_claude(prompt, options, &attachments, None).await)
+    }
+
+    async fn ask_streamed(
+        &mut self,
+        prompt: String,
+        options: Options,
+        attachments: Vec<u32>,
+    ) -> wasmtime::Result<Result<Answer, CapabilityError>> {
+        let draft = self.context.io.draft.clone();
+        Ok(self
+            .ask_claude(prompt, options, &attachments, draft.as_ref())
+            .await)
     }
 }
 
 impl Capabilities {
-    /// One Claude call with the message's attachments `ids`, counted in
-    /// the call's stats.
+    /// One Claude call with the message's attachments `ids`, its text
+    /// shown in `draft` as it is written, counted in the call's stats.
     async fn ask_claude(
         &mut self,
         prompt: String,
         options: Options,
         ids: &[u32],
+        draft: Option<&Draft>,
     ) -> Result<Answer, CapabilityError> {
         self.check(Grant::Claude)?;
         let attachments = self.attachments(ids)?;
@@ -45,6 +59,7 @@ impl Capabilities {
             chat: self.context.chat,
             run: self.context.run,
             shadow: self.context.shadow,
+            draft,
         };
         let answer = self.claude.ask(asker, prompt, options, attachments).await;
         let stats = &mut self.stats;

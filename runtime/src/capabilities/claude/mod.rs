@@ -28,6 +28,7 @@ pub mod approvals;
 mod attached;
 mod cli_result;
 pub mod credit;
+pub mod draft;
 mod imports;
 pub mod ledger;
 mod oneshot;
@@ -198,6 +199,9 @@ pub struct Asker<'a> {
     /// Whether the call is a shadow handler's: it waits in its own line
     /// and can ask nobody.
     pub shadow: bool,
+    /// Where Claude's text is shown while it is being written, for a call
+    /// that streams (`ask-streamed` in a chat that shows it).
+    pub draft: Option<&'a draft::Draft>,
 }
 
 impl Claude {
@@ -251,6 +255,11 @@ impl Claude {
         self.active.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The CLI's working directory (none without `[claude]`).
+    pub fn workdir(&self) -> Option<std::path::PathBuf> {
+        self.active().map(|a| a.config.workdir.clone())
+    }
+
     /// The global budget in force (none without `[claude]`).
     pub fn budget(&self) -> Budget {
         self.active().map(|a| a.config.budget).unwrap_or_default()
@@ -296,6 +305,10 @@ impl Claude {
             return Err(CapabilityError::OverBudget(reason));
         }
         entry.backend = request.backend;
+        // Only the persistent CLI streams its text.
+        if request.backend == Backend::Persistent {
+            request.draft = asker.draft.cloned();
+        }
         // Written as cancelled if the plugin's own deadline drops the call,
         // whether it is still waiting for its place or already asking.
         let unfinished = Unfinished {

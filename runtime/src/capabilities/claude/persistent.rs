@@ -16,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::cli_result::{is_session_id, CliResult};
+use super::draft::Draft;
 use super::permission::{control_request, Gate};
 use super::process::{read_line_capped, ClaudeProcess, Line};
 use super::request::Request;
@@ -116,7 +117,14 @@ impl Pool {
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
-            let turn = turn(&mut live, &content, config.max_output, (gate, stop), deadline).await;
+            let turn = turn(
+                &mut live,
+                &content,
+                config.max_output,
+                (gate, stop, request.draft.as_ref()),
+                deadline,
+            )
+            .await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
@@ -150,7 +158,14 @@ impl Pool {
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
-            let outcome = turn(&mut live, &content, config.max_output, (gate, stop), deadline).await;
+            let outcome = turn(
+                &mut live,
+                &content,
+                config.max_output,
+                (gate, stop, request.draft.as_ref()),
+                deadline,
+            )
+            .await;
             drop(in_turn);
             match outcome {
                 Turn::Answered(result) => {
@@ -354,14 +369,15 @@ fn spawn(
 }
 
 /// Writes one user message and reads events up to its `result`, answering
-/// the CLI's permission requests through `gate` on the way; at most `cap`
-/// bytes of output per turn. A `stop` sends the CLI its interrupt and waits
+/// the CLI's permission requests through `gate` on the way and showing its
+/// partial text in `draft`, if given; at most `cap` bytes of output per
+/// turn. A `stop` sends the CLI its interrupt and waits
 /// [`INTERRUPT_GRACE`] for the turn's `result`.
 async fn turn(
     live: &mut Live,
     content: &[serde_json::Value],
     cap: u64,
-    (gate, stop): (&Gate<'_>, &Stop),
+    (gate, stop, draft): (&Gate<'_>, &Stop, Option<&Draft>),
     deadline: Instant,
 ) -> Turn {
     let message = json!({
@@ -410,6 +426,9 @@ async fn turn(
                             if let Some(source) = event["apiKeySource"].as_str() {
                                 live.api_key_source = Some(source.to_owned());
                             }
+                            if let Some(draft) = draft {
+                                show_partial(draft, &event);
+                            }
                             if let Some(request) = control_request(&event) {
                                 let answer = gate.answer(request, deadline).await;
                                 if let Err(e) = write_line(live, &answer).await {
@@ -429,6 +448,25 @@ async fn turn(
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(turn) => turn,
         Err(_elapsed) => Turn::TimedOut,
+    }
+}
+
+/// Shows the text of a partial-message `event` (`--include-partial-messages`)
+/// in `draft`: a text delta of the main conversation (not a subagent's) is
+/// appended, and a new message starts the text over.
+fn show_partial(draft: &Draft, event: &serde_json::Value) {
+    if event["type"] != "stream_event" || !event["parent_tool_use_id"].is_null() {
+        return;
+    }
+    let inner = &event["event"];
+    match inner["type"].as_str() {
+        Some("message_start") => draft.restart(),
+        Some("content_block_delta") if inner["delta"]["type"] == "text_delta" => {
+            if let Some(text) = inner["delta"]["text"].as_str() {
+                draft.push(text);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -557,5 +595,28 @@ mod tests {
             .map(|r| r.into_outcome().unwrap().text)
             .collect();
         assert_eq!(texts, ["PONG from fake: 2", "PONG from fake: 4"]);
+    }
+
+    #[test]
+    fn the_captured_partial_messages_show_the_text_of_the_result() {
+        let capture = include_str!("../../../../tests/data/claude/stream-json-partial-messages.jsonl");
+        let (draft, mut view) = Draft::new();
+        let mut shown = Vec::new();
+        let mut result = None;
+        for line in capture.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            show_partial(&draft, &event);
+            if view.has_changed().unwrap() {
+                shown.push(view.borrow_and_update().clone());
+            }
+            result = result.or_else(|| CliResult::parse(line));
+        }
+        let final_text = result.unwrap().into_outcome().unwrap().text;
+        assert_eq!(shown.last().unwrap(), &final_text);
+        assert_eq!(
+            shown[0], "Here is **what I see**: a p",
+            "the first delta is shown alone"
+        );
+        assert!(shown.len() >= 4, "every delta is a new state: {shown:?}");
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::draft::Draft;
 use crate::capabilities::attachments::Attachment;
 use crate::config::claude::{Backend, ClaudeConfig, ClaudeGrant};
 use crate::wasm::bindings::task::mission::plugin::claude::{Backend as WitBackend, Options};
@@ -37,6 +38,8 @@ pub(crate) struct Request {
     pub deadline: Duration,
     /// The files of the message being answered that Claude is given.
     pub attachments: Vec<Attachment>,
+    /// Where Claude's text goes while it is written, if it is shown.
+    pub draft: Option<Draft>,
 }
 
 impl Request {
@@ -138,6 +141,7 @@ impl Request {
             backend,
             deadline,
             attachments: Vec::new(),
+            draft: None,
         })
     }
 }
@@ -176,6 +180,9 @@ impl Request {
             flags.push(format!("--mcp-config={}", mcp.display()));
         }
         flags.push("--strict-mcp-config".into());
+        if self.draft.is_some() {
+            flags.push("--include-partial-messages".into());
+        }
         flags
     }
 }

@@ -4,7 +4,7 @@
 //! handler's call sends nothing: its words never reach a chat. The Bot API
 //! client it sends with, [`telegram`], is the Telegram trigger's too.
 
-mod split;
+pub(crate) mod split;
 pub mod telegram;
 pub mod telegram_html;
 

@@ -6,16 +6,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use teloxide::payloads::{AnswerCallbackQuerySetters, SendMessageSetters};
-use teloxide::requests::Requester;
+use teloxide::payloads::{AnswerCallbackQuerySetters, EditMessageTextSetters, SendMessageSetters};
+use teloxide::requests::{JsonRequest, Payload, Request, Requester};
 use teloxide::types::{
-    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode,
+    CallbackQueryId, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ParseMode,
+    True,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::split::{split, MAX_MESSAGE};
 use super::telegram_html;
 use crate::alerts::outbox::Courier;
+use crate::capabilities::outbox::OutgoingFile;
 use crate::config::TelegramConfig;
 
 /// How many times sending one piece of a message is tried.
@@ -141,6 +143,77 @@ impl TelegramSender {
         .map(drop)
     }
 
+    /// Shows `text` as the draft `draft_id` in the private `chat`, once
+    /// (`sendMessageDraft`, which teloxide has no request for): a preview
+    /// that vanishes unless a message follows.
+    pub async fn show_draft(
+        &self,
+        chat: i64,
+        draft_id: i64,
+        text: &str,
+        mode: Option<ParseMode>,
+    ) -> Result<(), RequestError> {
+        let payload = SendMessageDraft {
+            chat_id: chat,
+            draft_id,
+            text: text.to_owned(),
+            parse_mode: mode,
+        };
+        JsonRequest::new(self.bot.clone(), payload).send().await.map(drop)
+    }
+
+    /// Sends `text` (at most one message's worth) to `chat`, once; returns
+    /// the message's id.
+    pub async fn post_once(
+        &self,
+        chat: i64,
+        text: &str,
+        mode: Option<ParseMode>,
+    ) -> Result<i32, RequestError> {
+        let request = self.bot.send_message(ChatId(chat), text);
+        let request = match mode {
+            Some(mode) => request.parse_mode(mode),
+            None => request,
+        };
+        request.send().await.map(|message| message.id.0)
+    }
+
+    /// Replaces the text of `message` in `chat`, once.
+    pub async fn edit_once(
+        &self,
+        chat: i64,
+        message: i32,
+        text: &str,
+        mode: Option<ParseMode>,
+    ) -> Result<(), RequestError> {
+        let request = self.bot.edit_message_text(ChatId(chat), MessageId(message), text);
+        let request = match mode {
+            Some(mode) => request.parse_mode(mode),
+            None => request,
+        };
+        request.send().await.map(drop)
+    }
+
+    /// Deletes `message` in `chat`.
+    pub async fn delete(&self, chat: i64, message: i32) -> Result<(), RequestError> {
+        retrying(chat, || self.bot.delete_message(ChatId(chat), MessageId(message)))
+            .await
+            .map(drop)
+    }
+
+    /// Uploads `file` to `chat`: a photo, or else a document.
+    pub async fn send_file(&self, chat: i64, file: &OutgoingFile) -> Result<(), RequestError> {
+        let input = || InputFile::file(file.path.clone()).file_name(file.name.clone());
+        let sent = match file.is_photo() {
+            true => retrying(chat, || self.bot.send_photo(ChatId(chat), input())).await,
+            false => retrying(chat, || self.bot.send_document(ChatId(chat), input())).await,
+        };
+        if let Err(e) = &sent {
+            tracing::error!(chat, file = %file.name, "file not delivered: {e}");
+        }
+        sent.map(drop)
+    }
+
     /// Answers a button press with a short notice (`alert`: one the user
     /// must dismiss).
     pub async fn answer_press(&self, callback_id: &str, text: &str, alert: bool) -> Result<(), RequestError> {
@@ -154,6 +227,21 @@ impl TelegramSender {
         .await
         .map(drop)
     }
+}
+
+/// The Bot API's `sendMessageDraft`.
+#[derive(serde::Serialize)]
+struct SendMessageDraft {
+    chat_id: i64,
+    draft_id: i64,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parse_mode: Option<ParseMode>,
+}
+
+impl Payload for SendMessageDraft {
+    type Output = True;
+    const NAME: &'static str = "sendMessageDraft";
 }
 
 #[async_trait::async_trait]

@@ -162,7 +162,8 @@ pub async fn download(
     (attachments, refusals)
 }
 
-/// Removes the files in `dir` last modified before `cutoff`; how many.
+/// Removes the files in `dir` (and its folders, each removed once empty)
+/// last modified before `cutoff`; how many.
 pub fn sweep(dir: &Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -176,6 +177,10 @@ pub fn sweep(dir: &Path, cutoff: std::time::SystemTime) -> std::io::Result<usize
         if metadata.is_file() && metadata.modified()? < cutoff {
             std::fs::remove_file(entry.path())?;
             removed += 1;
+        } else if metadata.is_dir() {
+            removed += sweep(&entry.path(), cutoff)?;
+            // Still holding files: kept.
+            let _ = std::fs::remove_dir(entry.path());
         }
     }
     Ok(removed)

@@ -8,6 +8,7 @@ pub mod bot;
 pub mod chat_calls;
 pub mod commands;
 pub mod files;
+mod preview;
 pub mod prompter;
 mod transcribe;
 pub mod updates;

@@ -8,6 +8,7 @@
 //! handlers until they have all been handed it.
 
 use super::files::IncomingFile;
+use crate::capabilities::outbox::OutgoingFile;
 use chrono::Utc;
 
 use crate::db::{text_enum, Database};
@@ -93,22 +94,33 @@ pub struct StoredUpdate {
     pub press: Option<ButtonPress>,
     /// The message's files (a photo, a document, a voice note...).
     pub files: Vec<IncomingFile>,
+    /// The message that showed Claude's text while it was written, if the
+    /// host died before it was removed.
+    pub preview_message: Option<i32>,
 }
 
 /// A reply stored before it is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReply {
-    /// The text.
+    /// The text; empty for files alone.
     pub text: String,
     /// How Telegram should read it.
     pub parse_mode: Option<ParseMode>,
+    /// The files sent after it.
+    pub files: Vec<OutgoingFile>,
 }
 
-impl From<&Reply> for StoredReply {
-    fn from(reply: &Reply) -> StoredReply {
-        StoredReply {
-            text: reply.text.clone(),
-            parse_mode: reply.parse_mode,
+impl StoredReply {
+    /// The plugin's `reply` (if any) and the `files` it attached; none if
+    /// there is neither.
+    pub fn of(reply: Option<&Reply>, files: Vec<OutgoingFile>) -> Option<StoredReply> {
+        match (reply, files.is_empty()) {
+            (None, true) => None,
+            (reply, _) => Some(StoredReply {
+                text: reply.map(|r| r.text.clone()).unwrap_or_default(),
+                parse_mode: reply.and_then(|r| r.parse_mode),
+                files,
+            }),
         }
     }
 }
@@ -195,7 +207,7 @@ pub async fn unhandled(db: &Database) -> anyhow::Result<Vec<StoredUpdate>> {
 /// The columns [`stored_update`] reads.
 const SELECT_UPDATE: &str =
     "SELECT update_id, chat_id, sender_id, sender_name, text, sent_at, reply, reply_mode,
-        callback_id, callback_data, files
+        callback_id, callback_data, files, reply_files, preview_message
  FROM telegram_updates";
 
 fn stored_update(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUpdate> {
@@ -213,6 +225,12 @@ fn stored_update(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUpdate> {
                 .ok()
                 .flatten()
                 .and_then(|m| mode_from_name(&m)),
+            files: r
+                .get::<_, Option<String>>(11)
+                .ok()
+                .flatten()
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default(),
         }),
         press: match (r.get::<_, Option<String>>(8)?, r.get::<_, Option<String>>(9)?) {
             (Some(callback_id), data) => Some(ButtonPress {
@@ -226,6 +244,7 @@ fn stored_update(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredUpdate> {
             .get::<_, Option<String>>(10)?
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default(),
+        preview_message: r.get(12)?,
     })
 }
 
@@ -236,10 +255,25 @@ pub fn store_reply(
     update_id: i64,
     reply: &StoredReply,
 ) -> rusqlite::Result<()> {
+    let files =
+        (!reply.files.is_empty()).then(|| serde_json::to_string(&reply.files).expect("files serialize"));
     transaction
-        .prepare_cached("UPDATE telegram_updates SET reply = ?2, reply_mode = ?3 WHERE update_id = ?1")?
-        .execute((update_id, &reply.text, reply.parse_mode.map(mode_name)))
+        .prepare_cached(
+            "UPDATE telegram_updates SET reply = ?2, reply_mode = ?3, reply_files = ?4 WHERE update_id = ?1",
+        )?
+        .execute((update_id, &reply.text, reply.parse_mode.map(mode_name), files))
         .map(drop)
+}
+
+/// Notes `message` as the one showing Claude's text for update
+/// `update_id` (none: it is gone).
+pub async fn set_preview(db: &Database, update_id: i64, message: Option<i32>) -> anyhow::Result<()> {
+    db.call(move |c| {
+        c.prepare_cached("UPDATE telegram_updates SET preview_message = ?2 WHERE update_id = ?1")?
+            .execute((update_id, message))
+            .map(drop)
+    })
+    .await
 }
 
 /// Marks update `update_id` handled, with what came of it; with `shadows`
@@ -347,6 +381,7 @@ mod tests {
             reply: None,
             press: None,
             files: Vec::new(),
+            preview_message: None,
         }
     }
 

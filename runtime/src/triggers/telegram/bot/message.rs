@@ -9,9 +9,13 @@ use teloxide::requests::Requester;
 use teloxide::types::{ChatAction, ChatId, ParseMode as TelegramParseMode};
 
 use super::TelegramBot;
+use crate::capabilities::claude::draft::Draft;
+use crate::capabilities::outbox::{self, Outbox};
+use crate::capabilities::MessageIo;
 use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
 use crate::triggers::telegram::chat_calls::{self, ChatCall};
 use crate::triggers::telegram::commands::Command;
+use crate::triggers::telegram::preview::{Preview, Target};
 use crate::triggers::telegram::updates::{self, StoredReply, StoredUpdate, UpdateOutcome};
 use crate::triggers::telegram::{files, transcribe};
 
@@ -41,6 +45,10 @@ impl TelegramBot {
                 self.send(chat, reply, None).await;
             }
             return UpdateOutcome::Refused;
+        }
+        if let Some(preview) = update.preview_message {
+            // A preview a crash left behind: the answer replaces it.
+            self.remove_preview(chat, update.update_id, preview).await;
         }
         if let Some(reply) = update.reply {
             tracing::info!(
@@ -75,13 +83,19 @@ impl TelegramBot {
         // (and Claude behind it) is not asked twice.
         let update_id = update.update_id;
         let shadows = !self.config.shadow.is_empty();
-        let record: AnswerRecord = Box::new(move |transaction, reply| match reply {
-            Some(reply) => updates::store_reply(transaction, update_id, &StoredReply::from(reply)),
-            None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply, shadows),
-        });
+        let data_dir = &self.host.config().data_dir;
+        let outbox = Outbox::new(data_dir.join("outbox").join(update_id.to_string()));
+        let attached = outbox.clone();
+        let record: AnswerRecord =
+            Box::new(
+                move |transaction, reply| match StoredReply::of(reply, attached.files()) {
+                    Some(reply) => updates::store_reply(transaction, update_id, &reply),
+                    None => updates::mark_handled_in(transaction, update_id, UpdateOutcome::NoReply, shadows),
+                },
+            );
         let typing = self.start_typing(chat);
         let handler = self.config.handler.as_str();
-        let dir = self.host.config().data_dir.join("attachments");
+        let dir = data_dir.join("attachments");
         let (mut attachments, mut refusals) =
             files::download(&self.sender, &dir, update_id, &update.files).await;
         if let Some(transcriber) = &self.config.transcribe {
@@ -93,11 +107,28 @@ impl TelegramBot {
         if message.text.trim().is_empty() && attachments.is_empty() {
             return UpdateOutcome::Ignored;
         }
-        let report = self
-            .host
-            .chat(handler, &message, Arc::new(attachments), warm, Some(record))
-            .await;
+        let (draft, view) = Draft::new();
+        let preview = self.config.stream_every.map(|every| {
+            let target = Target {
+                chat,
+                update_id,
+                every,
+                markdown: self.config.markdown,
+            };
+            Preview::start(self.sender.clone(), self.host.db().clone(), target, view)
+        });
+        let io = MessageIo {
+            attachments: Arc::new(attachments),
+            draft: preview.is_some().then_some(draft),
+            outbox: Some(outbox.clone()),
+        };
+        let report = self.host.chat(handler, &message, io, warm, Some(record)).await;
         typing.abort();
+        if let Some(preview) = preview {
+            if let Some(placeholder) = preview.finish().await {
+                self.remove_preview(chat, update_id, placeholder).await;
+            }
+        }
         let call = match &report {
             Ok(report) => ChatCall::of(report, handler, HandlerRole::Live, chat, Some(update_id)),
             Err(e) => ChatCall::unmade(
@@ -109,9 +140,12 @@ impl TelegramBot {
             ),
         };
         chat_calls::record(self.host.db(), call).await;
+        let files = outbox.files();
         let outcome = match report.map(|r| r.result) {
-            Ok(Ok(Some(reply))) => self.deliver(chat, StoredReply::from(&reply)).await,
-            Ok(Ok(None)) => UpdateOutcome::NoReply,
+            Ok(Ok(reply)) => match StoredReply::of(reply.as_ref(), files) {
+                Some(reply) => self.deliver(chat, reply).await,
+                None => UpdateOutcome::NoReply,
+            },
             Ok(Err(e)) => {
                 tracing::warn!(chat, "chat plugin did not answer: {e}");
                 self.send(chat, &apology(&e), None).await;
@@ -124,19 +158,44 @@ impl TelegramBot {
                 UpdateOutcome::PluginFailed
             }
         };
+        if !matches!(outcome, UpdateOutcome::Replied | UpdateOutcome::ReplyFailed) {
+            // Files of a call that failed are never sent.
+            outbox::discard(&outbox.files());
+        }
         outcome
     }
 
-    /// Sends the plugin's `reply` to `chat`; returns what came of it.
+    /// Deletes the message that showed Claude's text for update
+    /// `update_id` in `chat`, and forgets it.
+    async fn remove_preview(&self, chat: i64, update_id: i64, message: i32) {
+        if let Err(e) = self.sender.delete(chat, message).await {
+            tracing::warn!(chat, message, "removing the preview message failed: {e}");
+        }
+        if let Err(e) = updates::set_preview(self.host.db(), update_id, None).await {
+            tracing::error!(update = update_id, "forgetting the preview message failed: {e:#}");
+        }
+    }
+
+    /// Sends the plugin's `reply` to `chat`, its text and then its files
+    /// (removed once sent); returns what came of it.
     pub(super) async fn deliver(&self, chat: i64, reply: StoredReply) -> UpdateOutcome {
         let mode = reply.parse_mode.map(|m| match m {
             ParseMode::MarkdownV2 => TelegramParseMode::MarkdownV2,
             ParseMode::Html => TelegramParseMode::Html,
         });
-        let sent = match (mode, self.config.markdown) {
-            (None, true) => self.sender.send_markdown(chat, &reply.text).await.is_ok(),
-            _ => self.send(chat, &reply.text, mode).await,
+        let mut sent = match (reply.text.is_empty(), mode, self.config.markdown) {
+            (true, _, _) => true,
+            (false, None, true) => self.sender.send_markdown(chat, &reply.text).await.is_ok(),
+            (false, _, _) => self.send(chat, &reply.text, mode).await,
         };
+        for file in &reply.files {
+            if let Err(e) = self.sender.send_file(chat, file).await {
+                sent = false;
+                let notice = format!("I could not send you {}: {e}", file.name);
+                self.send(chat, &notice, None).await;
+            }
+        }
+        outbox::discard(&reply.files);
         if sent {
             UpdateOutcome::Replied
         } else {

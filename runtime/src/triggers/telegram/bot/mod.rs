@@ -220,6 +220,7 @@ fn stored(update: &Update) -> StoredUpdate {
             sent_at: chrono::Utc::now().timestamp_millis(),
             reply: None,
             files: Vec::new(),
+            preview_message: None,
             press: Some(ButtonPress {
                 callback_id: query.id.0.clone(),
                 data: query.data.clone().unwrap_or_default(),
@@ -264,5 +265,6 @@ fn stored(update: &Update) -> StoredUpdate {
         reply: None,
         press: None,
         files: message.map(files::of).unwrap_or_default(),
+        preview_message: None,
     }
 }
