@@ -836,18 +836,11 @@ fn a_reply_given_before_a_crash_is_sent_after_restart_without_asking_claude_agai
         telegram.url
     );
     write_config(&setup, &top, vec![assistant("", "backends = [\"cli\"]")]);
-    let up = || {
-        let mut command = setup.command(&["up"]);
-        command.env(TOKEN_ENV, "123:test-token");
-        let mut host = RunningHost::spawn(command);
-        host.wait_for_log("telegram bot polling");
-        host
-    };
     // Telegram fails the first two sends; the host dies after the first.
     let bad_gateway = serde_json::json!({"ok": false, "error_code": 502, "description": "Bad Gateway"});
     telegram.fail_next("sendMessage", 502, bad_gateway.clone());
     telegram.fail_next("sendMessage", 502, bad_gateway);
-    let host = up();
+    let host = up(&setup);
     telegram.send_text(3, 100, "hello");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !telegram
@@ -861,7 +854,7 @@ fn a_reply_given_before_a_crash_is_sent_after_restart_without_asking_claude_agai
     host.signal("-KILL");
     host.wait();
     assert!(telegram.messages(3).is_empty());
-    let host = up();
+    let host = up(&setup);
     assert_eq!(
         telegram.wait_for_messages(3, 1),
         ["fake claude heard \"hello\"; earlier: []"]
@@ -1032,21 +1025,28 @@ fn a_spent_credit_sends_calls_to_the_api_where_the_grant_allows_it_or_lets_them_
 
 /// `mission up` with the assistant over the fake Bot API through `backends`.
 fn chat_host(telegram: &FakeTelegram, backends: &str) -> (Setup, RunningHost) {
+    chat_host_with(telegram, assistant("", &format!("backends = [{backends}]")))
+}
+
+/// `mission up` with `handler` (the assistant) over the fake Bot API.
+fn chat_host_with(telegram: &FakeTelegram, handler: PluginSpec) -> (Setup, RunningHost) {
     let setup = Setup::new();
     let claude = format!(
         "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
         telegram.url
     );
-    write_config(
-        &setup,
-        &claude,
-        vec![assistant("", &format!("backends = [{backends}]"))],
-    );
+    write_config(&setup, &claude, vec![handler]);
+    let host = up(&setup);
+    (setup, host)
+}
+
+/// `mission up` on `setup`, once its bot polls.
+fn up(setup: &Setup) -> RunningHost {
     let mut command = setup.command(&["up"]);
     command.env(TOKEN_ENV, "123:test-token");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
-    (setup, host)
+    host
 }
 
 #[test]
@@ -1306,15 +1306,6 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
     drop(host);
 }
 
-/// The calls of `method` in `chat`, in order.
-fn calls_of(telegram: &FakeTelegram, method: &str, chat: i64) -> Vec<crate::fake_telegram::Call> {
-    telegram
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == method && c.chat_id == chat && !c.failed)
-        .collect()
-}
-
 /// What the fake answers to `#long=N`.
 fn long_answer(n: usize) -> String {
     let words: String = (1..2000).map(|i| format!("word{i} ")).collect();
@@ -1330,7 +1321,7 @@ fn claude_s_text_is_shown_as_a_throttled_draft_while_written_and_the_reply_goes_
     let replies = telegram.wait_for_messages(3, 1);
     let whole = long_answer(800);
     assert_eq!(replies, std::slice::from_ref(&whole), "the reply, whole and once");
-    let drafts = calls_of(&telegram, "sendMessageDraft", 3);
+    let drafts = telegram.calls_of("sendMessageDraft", 3);
     assert!(
         (2..=4).contains(&drafts.len()),
         "about one draft a second: {}",
@@ -1346,7 +1337,7 @@ fn claude_s_text_is_shown_as_a_throttled_draft_while_written_and_the_reply_goes_
     }
     let first_id = drafts[0].draft_id.unwrap();
     assert!(first_id != 0 && drafts.iter().all(|d| d.draft_id == Some(first_id)));
-    let reply = calls_of(&telegram, "sendMessage", 3).pop().unwrap();
+    let reply = telegram.calls_of("sendMessage", 3).pop().unwrap();
     assert!(
         reply.at > drafts.last().unwrap().at,
         "the reply follows the drafts"
@@ -1368,16 +1359,16 @@ fn in_a_group_the_text_is_shown_in_an_edited_placeholder_removed_before_the_repl
     let replies = telegram.wait_for_messages(-5, 2);
     let whole = long_answer(600);
     assert_eq!(replies[1], whole, "the reply, whole, after the placeholder");
-    let placeholder = calls_of(&telegram, "sendMessage", -5)[0].clone();
+    let placeholder = telegram.calls_of("sendMessage", -5)[0].clone();
     assert!(whole.starts_with(placeholder.text.as_deref().unwrap()));
-    let edits = calls_of(&telegram, "editMessageText", -5);
+    let edits = telegram.calls_of("editMessageText", -5);
     assert!(!edits.is_empty() && edits.iter().all(|e| e.message_id == placeholder.message_id));
     assert!(
         edits[0].at - placeholder.at >= Duration::from_millis(2900),
         "groups: 3 s apart"
     );
     assert_eq!(deleted.message_id, placeholder.message_id);
-    assert!(calls_of(&telegram, "sendMessageDraft", -5).is_empty());
+    assert!(telegram.calls_of("sendMessageDraft", -5).is_empty());
     drop(host);
 }
 
@@ -1391,9 +1382,7 @@ fn a_kill_mid_stream_loses_nothing_the_placeholder_goes_and_the_answer_comes_aft
     telegram.wait_for(|c| c.method == "editMessageText" && c.chat_id == -5);
     host.signal("-KILL");
     host.wait();
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let host = RunningHost::spawn(command);
+    let host = up(&setup);
     let deleted = telegram.wait_for(|c| c.method == "deleteMessage" && c.chat_id == -5);
     assert_eq!(
         deleted.message_id, placeholder.message_id,
@@ -1413,19 +1402,10 @@ fn a_kill_mid_stream_loses_nothing_the_placeholder_goes_and_the_answer_comes_aft
 #[test]
 fn a_file_claude_wrote_is_sent_with_the_assistant_s_reply() {
     let telegram = FakeTelegram::start();
-    let setup = Setup::new();
-    let top = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
-        telegram.url
-    );
     let assistant = PluginSpec::chat("assistant", guest("assistant"))
         .with("grants = [\"claude\", \"history\", \"attachments\"]")
         .with("[plugins.assistant.claude]\nbackends = [\"persistent\"]");
-    write_config(&setup, &top, vec![assistant]);
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let (_setup, host) = chat_host_with(&telegram, assistant);
     telegram.send_text(3, 100, "the totals as a CSV please #write:totals.csv");
     assert_eq!(telegram.wait_for_messages(3, 1), ["I wrote totals.csv."]);
     let document = telegram.wait_for(|c| c.method == "sendDocument");

@@ -249,6 +249,17 @@ impl FakeTelegram {
         self.calls().into_iter().find(wanted).unwrap()
     }
 
+    /// The calls of `method` in `chat` that it answered, in order.
+    pub fn calls_of(&self, method: &str, chat: i64) -> Vec<Call> {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|c| c.method == method && c.chat_id == chat && !c.failed)
+            .cloned()
+            .collect()
+    }
+
     /// Makes the next call of `method` fail with `status` and `body`.
     pub fn fail_next(&self, method: &str, status: u16, body: Value) {
         self.state

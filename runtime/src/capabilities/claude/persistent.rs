@@ -112,19 +112,13 @@ impl Pool {
     ) -> Result<Completion, Failure> {
         self.start_sweeping(config.persistent.idle);
         let flags = request.cli_flags();
+        let sides = (gate, stop, request.draft.as_ref());
         // Read and encoded once, whatever the attempts.
         let content = super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
-            let turn = turn(
-                &mut live,
-                &content,
-                config.max_output,
-                (gate, stop, request.draft.as_ref()),
-                deadline,
-            )
-            .await;
+            let turn = turn(&mut live, &content, config.max_output, sides, deadline).await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
@@ -158,14 +152,7 @@ impl Pool {
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
-            let outcome = turn(
-                &mut live,
-                &content,
-                config.max_output,
-                (gate, stop, request.draft.as_ref()),
-                deadline,
-            )
-            .await;
+            let outcome = turn(&mut live, &content, config.max_output, sides, deadline).await;
             drop(in_turn);
             match outcome {
                 Turn::Answered(result) => {
