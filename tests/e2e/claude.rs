@@ -1306,6 +1306,152 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
     drop(host);
 }
 
+/// A stand-in for an OpenAI-compatible `/v1/audio/transcriptions`: it
+/// takes the multipart form OpenAI documents (`file`, `model`,
+/// `response_format`), wants `Authorization: Bearer sk-test`, and answers
+/// `{"text": ...}` with what the "recording" holds, in capitals.
+fn transcription_endpoint() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<crate::loopback::Request>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let url = crate::loopback::serve(move |request: crate::loopback::Request| {
+        let log = log.clone();
+        async move {
+            let answer = |status: &str, body: String| {
+                format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let fields = form_fields(&request);
+            let authorized = request.header("authorization") == Some("Bearer sk-test");
+            let heard = fields
+                .iter()
+                .find(|(head, _)| head.contains("name=\"file\""))
+                .map(|(_, contents)| String::from_utf8_lossy(contents).to_uppercase());
+            log.lock().unwrap().push(request);
+            match (authorized, heard) {
+                (false, _) => answer(
+                    "401 Unauthorized",
+                    r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#
+                        .into(),
+                ),
+                (true, None) => answer("400 Bad Request", r#"{"error":{"message":"no file"}}"#.into()),
+                (true, Some(text)) => answer("200 OK", serde_json::json!({ "text": text }).to_string()),
+            }
+        }
+    });
+    (url, seen)
+}
+
+/// A multipart form's parts: each part's head and contents.
+fn form_fields(request: &crate::loopback::Request) -> Vec<(String, Vec<u8>)> {
+    let Some(boundary) = request
+        .header("content-type")
+        .and_then(|t| t.strip_prefix("multipart/form-data; boundary="))
+    else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{boundary}");
+    let body = &request.body;
+    let mut starts: Vec<usize> = body
+        .windows(delimiter.len())
+        .enumerate()
+        .filter(|(_, w)| *w == delimiter.as_bytes())
+        .map(|(i, _)| i)
+        .collect();
+    starts.dedup();
+    starts
+        .windows(2)
+        .filter_map(|pair| {
+            let part = &body[pair[0] + delimiter.len() + 2..pair[1] - 2];
+            let split = part.windows(4).position(|w| w == b"\r\n\r\n")?;
+            Some((
+                String::from_utf8_lossy(&part[..split]).into_owned(),
+                part[split + 4..].to_vec(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_voice_note_is_transcribed_by_an_openai_compatible_endpoint_with_the_host_s_key() {
+    let telegram = FakeTelegram::start();
+    let (endpoint, seen) = transcription_endpoint();
+    let setup = Setup::new();
+    let claude = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"\n\
+         [telegram.transcribe]\nurl = \"{endpoint}/v1/audio/transcriptions\"\nkey_env = \"TRANSCRIBE_KEY\"\nmodel = \"whisper-large-v3\"\ntimeout = \"10s\"",
+        telegram.url,
+    );
+    write_config(
+        &setup,
+        &claude,
+        vec![assistant("", "backends = [\"persistent\"]")],
+    );
+    let mut command = setup.command(&["up"]);
+    command
+        .env(TOKEN_ENV, "123:test-token")
+        .env("TRANSCRIBE_KEY", "sk-test");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    telegram.send_file(3, 100, "voice", voice("invoice acme for march"));
+    let replies = telegram.wait_for_messages(3, 1);
+    assert_eq!(
+        replies[0],
+        "🎙 I heard your voice note: “INVOICE ACME FOR MARCH”\n\nfake claude heard \"INVOICE ACME FOR MARCH\"; earlier: []"
+    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].line.starts_with("POST /v1/audio/transcriptions "),
+            "{}",
+            seen[0].line
+        );
+        let fields = form_fields(&seen[0]);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(head, _)| head.contains(&format!("name=\"{name}\"")))
+                .unwrap_or_else(|| panic!("no `{name}` field in {fields:?}"))
+                .clone()
+        };
+        assert_eq!(field("model").1, b"whisper-large-v3");
+        assert_eq!(field("response_format").1, b"json");
+        let (head, contents) = field("file");
+        assert!(head.contains("filename=\"voice.ogg\""), "{head}");
+        assert!(head.contains("Content-Type: audio/ogg"), "{head}");
+        assert_eq!(contents, b"invoice acme for march");
+    }
+    // The host's request is recorded as its own, without the key.
+    let records = String::from_utf8_lossy(&setup.mission(&["http", "--json"]).stdout).into_owned();
+    assert!(
+        records.contains("(host)") && records.contains("/v1/audio/transcriptions"),
+        "{records}"
+    );
+    assert!(!records.contains("sk-test"), "{records}");
+    drop(host);
+
+    // Started with a wrong key: the endpoint refuses, and the user is told.
+    let mut command = setup.command(&["up"]);
+    command
+        .env(TOKEN_ENV, "123:test-token")
+        .env("TRANSCRIBE_KEY", "sk-wrong");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    telegram.send_file(3, 100, "voice", voice("mumble"));
+    let replies = telegram.wait_for_messages(3, 2);
+    assert_eq!(
+        replies[1],
+        "I could not make out the voice note (the transcriber failed); please type it."
+    );
+    host.wait_for_log("401");
+    drop(host);
+}
+
 /// What the fake answers to `#long=N`.
 fn long_answer(n: usize) -> String {
     let words: String = (1..2000).map(|i| format!("word{i} ")).collect();

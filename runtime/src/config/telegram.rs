@@ -21,6 +21,10 @@
 //! command = ["/usr/local/bin/transcribe-voice", "--lang", "en"]  # the file's path is added last
 //! env = ["PATH", "HOME"]             # all of the host's environment it gets
 //! timeout = "2m"
+//! # or, instead of `command`, an OpenAI-compatible endpoint:
+//! # url = "https://api.openai.com/v1/audio/transcriptions"
+//! # model = "whisper-1"
+//! # key_env = "OPENAI_API_KEY"       # the variable holding its key, sent as a Bearer token
 //!
 //! [history]                          # what `history.read` gives any plugin
 //! ttl = "4h"
@@ -78,10 +82,19 @@ pub struct TelegramConfig {
 /// (Telegram allows a group about 20 messages a minute).
 pub const GROUP_STREAM_EVERY: Duration = Duration::from_secs(3);
 
-/// `[telegram.transcribe]`: a program given the audio file's path as its
-/// last argument, which prints the text.
+/// `[telegram.transcribe]`: what turns a voice note or audio into text.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transcriber {
+pub enum Transcriber {
+    /// A program given the audio file's path as its last argument, which
+    /// prints the text.
+    Program(TranscribeProgram),
+    /// An OpenAI-compatible `/v1/audio/transcriptions` endpoint.
+    Endpoint(TranscribeEndpoint),
+}
+
+/// A transcribing program (`command = [...]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscribeProgram {
     /// The program.
     pub program: PathBuf,
     /// Its arguments before the file's path.
@@ -89,6 +102,20 @@ pub struct Transcriber {
     /// How it runs: the environment it gets, where, for how long, how much
     /// output is kept (the process capability's machinery and limits).
     pub limits: ProcessGrant,
+}
+
+/// A transcription endpoint (`url = "..."`), sent the file as multipart
+/// form data, answering `{"text": ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscribeEndpoint {
+    /// Where the file is posted.
+    pub url: url::Url,
+    /// The `model` form field.
+    pub model: String,
+    /// The environment variable holding the key, if the endpoint takes one.
+    pub key_env: Option<String>,
+    /// How long one transcription may take.
+    pub timeout: Duration,
 }
 
 /// How the chat plugin is instantiated for each message.
@@ -148,10 +175,16 @@ pub(super) struct RawTelegram {
 #[serde(deny_unknown_fields)]
 struct RawTranscribe {
     /// Example: `command = ["/usr/local/bin/transcribe-voice", "--lang", "en"]`
-    command: Vec<String>,
-    /// Example: `env = ["PATH", "HOME"]` (default: none)
-    #[serde(default)]
-    env: Vec<String>,
+    command: Option<Vec<String>>,
+    /// Example: `env = ["PATH", "HOME"]` (default: none; with `command`)
+    env: Option<Vec<String>>,
+    /// Example: `url = "https://api.openai.com/v1/audio/transcriptions"`
+    /// (instead of `command`)
+    url: Option<String>,
+    /// Example: `model = "whisper-1"` (the default; with `url`)
+    model: Option<String>,
+    /// Example: `key_env = "OPENAI_API_KEY"` (with `url`; default: no key)
+    key_env: Option<String>,
     /// Example: `timeout = "2m"` (the default)
     timeout: Option<HumanDuration>,
 }
@@ -222,23 +255,61 @@ impl RawTelegram {
 
 impl RawTranscribe {
     fn validate(self, base: &Path, data_dir: &Path) -> Result<Transcriber, String> {
-        let mut command = self.command.into_iter();
-        let program = command
-            .next()
-            .filter(|p| !p.trim().is_empty())
-            .ok_or("telegram.transcribe.command: name the program, then its arguments")?;
-        let program = base.join(program);
-        Ok(Transcriber {
-            args: command.collect(),
-            limits: ProcessGrant {
-                programs: vec![program.clone()],
-                env: self.env,
-                set_env: BTreeMap::new(),
-                workdir: data_dir.join("transcribe"),
-                timeout: self.timeout.map_or(Duration::from_secs(120), |t| t.0),
-                max_output: 256 << 10,
-            },
-            program,
-        })
+        let timeout = self.timeout.map_or(Duration::from_secs(120), |t| t.0);
+        if timeout.is_zero() {
+            return Err("telegram.transcribe.timeout: must be more than zero".into());
+        }
+        match (self.command, self.url) {
+            (Some(_), Some(_)) | (None, None) => {
+                Err("telegram.transcribe: give either `command` (a program) or `url` (an endpoint)".into())
+            }
+            (Some(command), None) => {
+                if self.model.is_some() || self.key_env.is_some() {
+                    return Err(
+                        "telegram.transcribe: `model` and `key_env` go with `url`, not `command`".into(),
+                    );
+                }
+                let mut command = command.into_iter();
+                let program = command
+                    .next()
+                    .filter(|p| !p.trim().is_empty())
+                    .ok_or("telegram.transcribe.command: name the program, then its arguments")?;
+                let program = base.join(program);
+                Ok(Transcriber::Program(TranscribeProgram {
+                    args: command.collect(),
+                    limits: ProcessGrant {
+                        programs: vec![program.clone()],
+                        env: self.env.unwrap_or_default(),
+                        set_env: BTreeMap::new(),
+                        workdir: data_dir.join("transcribe"),
+                        timeout,
+                        max_output: 256 << 10,
+                    },
+                    program,
+                }))
+            }
+            (None, Some(url)) => {
+                if self.env.is_some() {
+                    return Err("telegram.transcribe: `env` goes with `command`, not `url`".into());
+                }
+                let url = url::Url::parse(&url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                    .ok_or_else(|| format!("telegram.transcribe.url: `{url}` is not an http or https URL"))?;
+                if let Some(key_env) = &self.key_env {
+                    if key_env.trim().is_empty() || key_env.contains('=') {
+                        return Err(format!(
+                            "telegram.transcribe.key_env: `{key_env}` is not a variable's name"
+                        ));
+                    }
+                }
+                Ok(Transcriber::Endpoint(TranscribeEndpoint {
+                    url,
+                    model: self.model.unwrap_or_else(|| "whisper-1".to_owned()),
+                    key_env: self.key_env,
+                    timeout,
+                }))
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::capabilities::http::host_request::send_from_host;
+use crate::capabilities::http::host_request::{send_from_host, HostRequest};
 use crate::config::alerts::PingConfig;
 use crate::host::Host;
 use crate::triggers::schedule::alerts::failing;
@@ -72,7 +72,17 @@ async fn send(host: &Host, ping: &PingConfig, suffix: &str, body: String) {
         let path = format!("{}{suffix}", url.path().trim_end_matches('/'));
         url.set_path(&path);
     }
-    match send_from_host(host.db(), http::Method::POST, &url, Bytes::from(body), TIMEOUT).await {
+    let request = HostRequest {
+        method: http::Method::POST,
+        url: &url,
+        headers: vec![(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body: Bytes::from(body),
+        timeout: TIMEOUT,
+    };
+    match send_from_host(host.db(), request).await.map(|r| r.status) {
         Ok(status) if (200..300).contains(&status) => tracing::debug!(%url, status, "pinged"),
         Ok(status) => tracing::warn!(%url, status, "the ping was not taken"),
         Err(e) => tracing::warn!(%url, "the ping failed: {e}"),

@@ -99,7 +99,7 @@ impl TelegramBot {
         let (mut attachments, mut refusals) =
             files::download(&self.sender, &dir, update_id, &update.files).await;
         if let Some(transcriber) = &self.config.transcribe {
-            refusals.extend(transcribe::all(transcriber, &mut attachments).await);
+            refusals.extend(transcribe::all(transcriber, self.host.db(), &mut attachments).await);
         }
         for refusal in &refusals {
             self.send(chat, refusal, None).await;
