@@ -192,6 +192,7 @@ fn main() {
                                 .await
                                 .unwrap(),
                         ),
+                        World::Tools => unreachable!("the tools world is measured in benches/tools.rs"),
                     }
                     samples.push(started.elapsed());
                 }
@@ -235,6 +236,7 @@ fn main() {
                             .unwrap()
                             .result
                             .is_ok(),
+                        World::Tools => unreachable!("the tools world is measured in benches/tools.rs"),
                     };
                     samples.push(started.elapsed());
                     assert!(ok, "{} failed during the benchmark", subject.label);

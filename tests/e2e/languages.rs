@@ -141,3 +141,39 @@ fn a_javascript_task_reaches_a_granted_origin_over_http_and_no_other() {
         "{error}"
     );
 }
+
+#[test]
+fn a_javascript_tools_plugin_offers_its_tools_and_answers_claude_s_call() {
+    let setup = Setup::new();
+    setup.config_with(
+        &format!(
+            "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n",
+            fake_claude()
+        ),
+        vec![
+            PluginSpec::tools("dates", js_guest("dates")),
+            PluginSpec::task("planner", crate::support::guest("ask"))
+                .with("grants = [\"claude\"]")
+                .with(r#"config = { prompt = "plan #tool:dates.days_between {\"from\": \"2026-12-07\", \"to\": \"2026-12-21\"}" }"#)
+                .with("[plugins.planner.claude]\nbackends = [\"cli\"]\ntools_from = [\"dates\"]"),
+        ],
+    );
+    let output = setup.mission(&["tools", "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tools = &listing["plugins"][0]["tools"];
+    assert_eq!(tools[0]["name"], "weekday");
+    assert_eq!(
+        tools[1]["input_schema"]["required"],
+        serde_json::json!(["from", "to"])
+    );
+    let (ok, record) = setup.run_json("planner");
+    assert!(ok, "{record}");
+    let summary = record["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(
+            r#"text=fake claude ran mcp__dates__days_between and got: {"days":14,"working_days":10}"#
+        ),
+        "{summary}"
+    );
+}

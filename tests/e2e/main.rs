@@ -32,5 +32,6 @@ mod sdk;
 mod service;
 mod shadow;
 mod telegram;
+mod tools;
 mod watches;
 mod webhooks;

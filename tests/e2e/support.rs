@@ -108,6 +108,14 @@ impl PluginSpec {
         }
     }
 
+    /// A tools plugin from `wasm`.
+    pub fn tools(name: &str, wasm: impl Into<PathBuf>) -> Self {
+        Self {
+            world: "tools",
+            ..Self::task(name, wasm)
+        }
+    }
+
     /// Adds raw TOML lines to the plugin's table (grants, limits, config).
     pub fn with(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);

@@ -7,11 +7,10 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::host::runs::{RunRecord, Trigger};
-use crate::host::Host;
 use crate::plugin::call::{Message, ParseMode};
 
 pub(super) async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let host = Host::open(config).await?;
+    let host = super::open_host(config).await?;
     host.load(plugin).await?;
     let record = host.run_task(plugin, Trigger::Manual).await?;
     host.claude().shutdown().await;
@@ -66,7 +65,7 @@ pub(super) async fn chat(
     text: String,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let host = Host::open(config).await?;
+    let host = super::open_host(config).await?;
     let values = host.load(plugin).await?.config.values.clone();
     let message = Message {
         chat_id,

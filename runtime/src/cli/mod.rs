@@ -15,6 +15,7 @@ mod db;
 mod http;
 mod import;
 mod init;
+mod mcp_tools;
 mod new;
 mod plugins;
 mod rerun;
@@ -22,6 +23,7 @@ mod schedules;
 mod service;
 mod shadow;
 pub mod tooling;
+mod tools;
 mod watches;
 mod webhooks;
 
@@ -271,6 +273,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The tools each tools plugin offers and the plugins whose Claude may
+    /// call them, with the latest tool calls.
+    Tools {
+        /// How many calls.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve one tools plugin's tools over MCP on stdin and stdout: the
+    /// CLI starts this from the `--mcp-config` the host writes for it.
+    #[command(hide = true)]
+    McpTools {
+        /// The host's tool-call socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// The tools plugin.
+        #[arg(long)]
+        plugin: String,
+    },
     /// Cron expression tools.
     Schedule {
         /// What to do.
@@ -383,6 +406,7 @@ impl Cli {
                 | Command::Approvals { .. }
                 | Command::Webhooks { .. }
                 | Command::Watches { .. }
+                | Command::Tools { .. }
                 | Command::Schedule { .. }
         )
     }
@@ -404,6 +428,10 @@ impl Cli {
         }
         if let Command::Init { dir } = &self.command {
             return init::init(dir);
+        }
+        if let Command::McpTools { socket, plugin } = self.command {
+            mcp_tools::run(socket, plugin).await?;
+            return Ok(ExitCode::SUCCESS);
         }
         let config = Config::load(&self.config)?;
         match self.command {
@@ -474,17 +502,29 @@ impl Cli {
             Command::Approvals { limit, json } => approvals::list(config, limit, json).await,
             Command::Webhooks { webhook, limit, json } => webhooks::list(config, webhook, limit, json).await,
             Command::Watches { json } => watches::list(config, json).await,
-            Command::Schedule { .. } => unreachable!("handled before the config is read"),
+            Command::Tools { limit, json } => tools::list(config, limit, json).await,
+            Command::Schedule { .. } | Command::McpTools { .. } => {
+                unreachable!("handled before the config is read")
+            }
         }
     }
 }
 
 async fn up(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_signal()?;
-    let host = Arc::new(Host::open(config).await?);
+    let host = open_host(config).await?;
     host.load_all().await;
     serve::serve(host, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The host, with plugins' tools served to the CLI processes its Claude
+/// starts (by this binary, as `mission mcp-tools`).
+async fn open_host(config: Config) -> anyhow::Result<Arc<Host>> {
+    let host = Arc::new(Host::open(config).await?);
+    let mission = std::env::current_exe().context("cannot tell where this `mission` binary is")?;
+    crate::triggers::tool_calls::install(&host, mission);
+    Ok(host)
 }
 
 fn open_db(config: &Config) -> anyhow::Result<Database> {

@@ -49,6 +49,7 @@ pub(super) fn new(
     let try_it = match world {
         World::Task => format!("mission run {name}"),
         World::Chat => format!("mission chat {name} \"hello\""),
+        World::Tools => "mission tools   (then name it in a plugin's claude.tools_from)".to_owned(),
     };
     println!("build: mission build {name}\nthen:  {try_it}");
     Ok(ExitCode::SUCCESS)

@@ -11,14 +11,14 @@ use super::call::report_run;
 use crate::capabilities::Event;
 use crate::config::Config;
 use crate::host::runs::{self, Trigger};
-use crate::host::{Host, TaskRun};
+use crate::host::TaskRun;
 use crate::os::zone::host_zone;
 use crate::plugin::call::Invocation;
 use crate::triggers::schedule;
 use crate::triggers::webhooks::{deliveries, dispatch};
 
 pub(super) async fn rerun(config: Config, id: i64, json: bool) -> anyhow::Result<ExitCode> {
-    let host = Host::open(config).await?;
+    let host = super::open_host(config).await?;
     let first = runs::get(host.db(), id)
         .await?
         .ok_or_else(|| anyhow!("no run {id} (see mission runs)"))?;

@@ -2,7 +2,6 @@
 //! `resume` and `schedule next`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -15,7 +14,6 @@ use super::open_db;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::host::runs::{self, Trigger};
-use crate::host::Host;
 use crate::os::zone::host_zone;
 use crate::serve::control::{self, RequestKind};
 use crate::triggers::schedule::{self, CronExpr, Schedule};
@@ -186,7 +184,7 @@ pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::R
         }
         None => {
             let schedule = find_schedule(&config, name)?;
-            let host = Arc::new(Host::open(config).await?);
+            let host = super::open_host(config).await?;
             host.load(&schedule.plugin).await?;
             let scheduler = schedule::scheduler(&Invoker::new(host.clone()));
             scheduler.run_now(name, Trigger::Direct).await;

@@ -45,6 +45,7 @@
 //! tools = ["Read"]                 # tools the model may use outright; none unless listed
 //! ask_tools = ["Bash", "Write"]    # each use allowed by a person in the chat (persistent only)
 //! mcp_config = "mcp.json"          # passed with --strict-mcp-config
+//! tools_from = ["crm"]             # tools plugins whose tools Claude may call (over MCP)
 //! timeout = "5m"                   # the longest deadline it may ask for
 //! daily_usd = 1.0
 //! monthly_usd = 20.0
@@ -59,6 +60,7 @@ use serde::Deserialize;
 
 use crate::config::credit::{CreditConfig, RawCredit};
 use crate::config::units::{ByteSize, HumanDuration};
+use crate::config::PluginName;
 
 /// A way of reaching Claude (the WIT `backend` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -188,6 +190,9 @@ pub struct ClaudeGrant {
     pub ask_tools: Vec<String>,
     /// An MCP server config passed to the CLI.
     pub mcp_config: Option<PathBuf>,
+    /// Tools plugins whose tools Claude may call; one named in
+    /// `ask_tools` as `PLUGIN.TOOL` is asked about first.
+    pub tools_from: Vec<PluginName>,
     /// The longest deadline it may have.
     pub timeout: Option<Duration>,
     /// Its own spending limits.
@@ -300,6 +305,10 @@ pub(crate) struct RawClaudeGrant {
     ask_tools: Vec<String>,
     /// Example: `mcp_config = "mcp.json"`
     mcp_config: Option<PathBuf>,
+    /// Example: `tools_from = ["crm"]` (tools plugins; `ask_tools` may
+    /// name one of their tools as `"crm.create_lead"`)
+    #[serde(default)]
+    tools_from: Vec<String>,
     /// Example: `timeout = "5m"`
     timeout: Option<HumanDuration>,
     /// Example: `daily_usd = 1.0`
@@ -424,7 +433,25 @@ impl RawClaudeGrant {
                 "{field}.ask_tools: `{both}` is also in {field}.tools; a tool is either allowed outright or asked about"
             ));
         }
+        let mut tools_from = Vec::new();
+        for name in &self.tools_from {
+            let name = PluginName::parse(name).map_err(|e| format!("{field}.tools_from: {e}"))?;
+            if tools_from.contains(&name) {
+                return Err(format!("{field}.tools_from: `{name}` is named twice"));
+            }
+            tools_from.push(name);
+        }
+        for tool in &self.ask_tools {
+            if let Some((plugin, _)) = tool.split_once('.') {
+                if !tools_from.iter().any(|p| p.as_str() == plugin) {
+                    return Err(format!(
+                        "{field}.ask_tools: `{tool}` names a tool of `{plugin}`, which is not in {field}.tools_from"
+                    ));
+                }
+            }
+        }
         Ok(ClaudeGrant {
+            tools_from,
             backends: self.backends,
             models: self.models,
             max_turns: self.max_turns,

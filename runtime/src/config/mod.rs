@@ -51,7 +51,9 @@ pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
 use retention::{RawRetention, Retention};
 use telegram::RawTelegram;
-pub use telegram::{InstanceMode, TelegramConfig, Transcriber, GROUP_STREAM_EVERY};
+pub use telegram::{
+    InstanceMode, TelegramConfig, TranscribeEndpoint, TranscribeProgram, Transcriber, GROUP_STREAM_EVERY,
+};
 use units::HumanDuration;
 use watches::{RawWatch, WatchConfig};
 use web::{RawWeb, WebConfig};
@@ -145,6 +147,7 @@ impl Config {
             .map(|(name, plugin)| plugin.validate(&name, base, &data_dir, defaults, history))
             .collect::<Result<Vec<_>, _>>()
             .map_err(error)?;
+        check_tools_from(&plugins).map_err(error)?;
         let telegram = raw
             .telegram
             .map(|telegram| telegram.validate(&plugins, base, &data_dir))
@@ -317,6 +320,30 @@ impl RawHistory {
     }
 }
 
+/// Each plugin a Claude grant names in `tools_from` is a tools plugin,
+/// and none names itself.
+fn check_tools_from(plugins: &[PluginConfig]) -> Result<(), String> {
+    for plugin in plugins {
+        for name in &plugin.claude.tools_from {
+            let field = format!("plugins.{}.claude.tools_from", plugin.name);
+            if name == &plugin.name {
+                return Err(format!("{field}: a plugin cannot offer its tools to itself"));
+            }
+            match plugins.iter().find(|p| &p.name == name) {
+                None => return Err(format!("{field}: no plugin named `{name}`")),
+                Some(other) if other.world != World::Tools => {
+                    return Err(format!(
+                    "{field}: `{name}` is a {} plugin; tools come from a tools plugin (world = \"tools\")",
+                    other.world
+                ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -444,5 +471,58 @@ mod tests {
     fn a_missing_data_dir_is_named() {
         let error = parse("[plugins]\n").unwrap_err().to_string();
         assert!(error.contains("data_dir"), "{error}");
+    }
+
+    fn transcriber(section: &str) -> Result<Transcriber, String> {
+        parse(&format!(
+            "data_dir = \"data\"\n[plugins.bot]\nworld = \"chat\"\nwasm = \"bot.wasm\"\n\
+             [telegram]\ntoken_env = \"T\"\nallowed_users = [1]\nhandler = \"bot\"\n\
+             [telegram.transcribe]\n{section}"
+        ))
+        .map(|c| c.telegram.unwrap().transcribe.unwrap())
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_transcriber_is_a_program_or_an_endpoint_never_both() {
+        let Transcriber::Program(program) =
+            transcriber("command = [\"bin/whisper\", \"-l\", \"en\"]").unwrap()
+        else {
+            panic!("not a program")
+        };
+        assert_eq!(program.program, Path::new("/etc/mission/bin/whisper"));
+        assert_eq!(program.args, ["-l", "en"]);
+        let Transcriber::Endpoint(endpoint) =
+            transcriber("url = \"http://127.0.0.1:8000/v1/audio/transcriptions\"\nkey_env = \"KEY\"")
+                .unwrap()
+        else {
+            panic!("not an endpoint")
+        };
+        assert_eq!(endpoint.model, "whisper-1");
+        assert_eq!(endpoint.key_env.as_deref(), Some("KEY"));
+        assert_eq!(endpoint.timeout, Duration::from_secs(120));
+        for (section, wanted) in [
+            ("command = [\"w\"]\nurl = \"http://a\"", "give either `command`"),
+            ("timeout = \"1m\"", "give either `command`"),
+            (
+                "url = \"ftp://a/x\"",
+                "telegram.transcribe.url: `ftp://a/x` is not an http",
+            ),
+            (
+                "url = \"http://a\"\nenv = [\"PATH\"]",
+                "`env` goes with `command`",
+            ),
+            (
+                "command = [\"w\"]\nkey_env = \"K\"",
+                "`model` and `key_env` go with `url`",
+            ),
+            (
+                "url = \"http://a\"\nkey_env = \"\"",
+                "telegram.transcribe.key_env",
+            ),
+        ] {
+            let error = transcriber(section).unwrap_err();
+            assert!(error.contains(wanted), "{section}: {error}");
+        }
     }
 }

@@ -59,6 +59,9 @@ pub enum World {
     Task,
     /// `world chat`: exports `handle`; answers chat messages.
     Chat,
+    /// `world tools`: exports `tools` and `call`; Claude calls its tools
+    /// for the plugins whose grant names it in `tools_from`.
+    Tools,
 }
 
 impl World {
@@ -67,6 +70,7 @@ impl World {
         match self {
             World::Task => "run",
             World::Chat => "handle",
+            World::Tools => "call",
         }
     }
 }
@@ -76,6 +80,7 @@ impl fmt::Display for World {
         f.write_str(match self {
             World::Task => "task",
             World::Chat => "chat",
+            World::Tools => "tools",
         })
     }
 }

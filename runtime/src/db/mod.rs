@@ -343,6 +343,23 @@ const MIGRATIONS: &[&str] = &[
     // the host died before the reply went out.
     "ALTER TABLE telegram_updates ADD COLUMN reply_files TEXT;
      ALTER TABLE telegram_updates ADD COLUMN preview_message INTEGER;",
+    // 23: every call Claude made of a tools plugin's tool.
+    "CREATE TABLE tool_calls (
+         id INTEGER PRIMARY KEY,
+         at INTEGER NOT NULL,
+         caller TEXT NOT NULL,
+         plugin TEXT NOT NULL,
+         tool TEXT NOT NULL,
+         chat INTEGER,
+         run INTEGER,
+         plugin_hash TEXT,
+         input_bytes INTEGER NOT NULL,
+         output_bytes INTEGER NOT NULL,
+         outcome TEXT NOT NULL,
+         error TEXT,
+         ms INTEGER NOT NULL
+     );
+     CREATE INDEX tool_calls_by_time ON tool_calls (at);",
 ];
 
 /// How long a statement waits for another connection's lock (another

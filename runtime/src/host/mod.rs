@@ -7,6 +7,7 @@
 
 pub mod requests;
 pub mod runs;
+pub mod tool_calls;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -22,7 +23,7 @@ use crate::capabilities::notify::telegram::TelegramSender;
 use crate::capabilities::CallContext;
 use crate::capabilities::MessageIo;
 use crate::capabilities::{history, Event, Services};
-use crate::config::{Config, Grant, PluginName};
+use crate::config::{Config, Grant, PluginConfig, PluginName, World};
 use crate::db::{self, Database};
 use crate::os::regular_file;
 use crate::plugin::cache::CacheFiles;
@@ -137,7 +138,7 @@ impl Host {
         let mut failures = Vec::new();
         for config in self.config().plugins.clone() {
             let name = config.name.to_string();
-            let load = match self.loader.load(config).await {
+            let load = match self.load_checked(config).await {
                 Ok(plugin) => {
                     log_loaded(&plugin);
                     let load = NewLoad {
@@ -187,7 +188,7 @@ impl Host {
             loads::record(self.db(), load).await?;
             return Ok(LoadOutcome::Missing);
         }
-        let (outcome, load) = match self.loader.load(plugin_config).await {
+        let (outcome, load) = match self.load_checked(plugin_config).await {
             Ok(plugin) => {
                 if let Some(current) = current.filter(|c| c.hash == plugin.hash && c.config == plugin.config)
                 {
@@ -326,16 +327,40 @@ impl Host {
         notes
     }
 
-    /// Loads the one plugin named `name`.
+    /// Loads the plugin named `name`, and the tools plugins its Claude
+    /// grant names in `tools_from`.
     pub async fn load(&self, name: &str) -> anyhow::Result<Arc<Plugin>> {
         let config = self.config();
         let plugin_config = config
             .plugin(name)
             .ok_or_else(|| anyhow!("no plugin named `{name}` in {}", config.file.display()))?;
-        let plugin = self.loader.load(plugin_config.clone()).await?;
+        for tools in &plugin_config.claude.tools_from {
+            if let Some(tools) = config.plugin(tools.as_str()) {
+                let plugin = self.load_checked(tools.clone()).await?;
+                self.registry.insert(plugin);
+            }
+        }
+        let plugin = self.load_checked(plugin_config.clone()).await?;
         log_loaded(&plugin);
         self.registry.insert(plugin);
         Ok(self.registry.get(name).expect("just inserted"))
+    }
+
+    /// Loads the plugin `config` describes; a tools plugin's tool list is
+    /// read and checked too, and one that cannot be refuses the version.
+    async fn load_checked(&self, config: PluginConfig) -> Result<Plugin, LoadError> {
+        let mut plugin = self.loader.load(config).await?;
+        if plugin.config.world == World::Tools {
+            plugin.tools = plugin
+                .list_tools(&self.services)
+                .await
+                .map_err(|reason| LoadError::Tools {
+                    plugin: plugin.config.name.clone(),
+                    file: plugin.config.wasm.clone(),
+                    reason,
+                })?;
+        }
+        Ok(plugin)
     }
 
     fn plugin(&self, name: &str) -> anyhow::Result<Arc<Plugin>> {
@@ -391,11 +416,12 @@ impl Host {
             return runs::abandon(self.db(), id, RunOutcome::NotLoaded, error).await;
         };
         let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
-        // A task's Claude tool use is asked about in the alerts chat.
+        // A task's Claude tool use is asked about in the alerts chat; with
+        // none, nobody can be asked (the wait is moot).
         let alerts = self.config().alerts.clone();
         let context = CallContext {
             chat: alerts.as_ref().map(|a| a.chat),
-            run: alerts.map(|a| (id, a.approval_wait)),
+            run: Some((id, alerts.map_or(Duration::ZERO, |a| a.approval_wait))),
             event,
             ..CallContext::default()
         };

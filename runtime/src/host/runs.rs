@@ -275,7 +275,7 @@ pub async fn interrupt_running(db: &Database) -> anyhow::Result<usize> {
             let rows = running.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<u32>>(1)?)))?;
             rows.filter_map(|row| match row {
                 Ok((id, pid)) => pid
-                    .is_none_or(|pid| pid == own || !process_alive(pid))
+                    .is_none_or(|pid| pid == own || !crate::os::process_exists(pid))
                     .then_some(Ok(id)),
                 Err(e) => Some(Err(e)),
             })
@@ -293,16 +293,6 @@ pub async fn interrupt_running(db: &Database) -> anyhow::Result<usize> {
         Ok(stale.len())
     })
     .await
-}
-
-/// Whether process `pid` exists (ours to signal or not).
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists; no memory is involved.
-    let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Completes run `id` with what the call reported; returns the full record.

@@ -11,14 +11,16 @@ use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::{CallContext, CallStats, Capabilities, MessageIo, Services};
 use crate::db::text_enum;
+use crate::plugin::tools::ToolSpec;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
-use crate::wasm::bindings::{chat, task};
+use crate::wasm::bindings::{chat, task, tools};
 use crate::wasm::limits::{epoch_deadline, DeadlineExceeded};
 use crate::wasm::output::{cut, CapturedOutput, OutputCapture};
 use crate::wasm::state::HostState;
 
 pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
 pub use task::mission::plugin::task_types::Invocation;
+pub use tools::mission::plugin::tool_types::{ToolCall, ToolOutput};
 
 /// The most of a summary, an error or a reply a plugin hands back that is
 /// kept, logged, stored or sent: the rest is cut, and the text says so.
@@ -219,6 +221,72 @@ impl Plugin {
             });
         }
         Ok(report)
+    }
+
+    /// Reads a tools plugin's `tools` export, in a fresh instance under
+    /// its limits, and checks the list.
+    pub async fn list_tools(&self, services: &Services) -> Result<Vec<ToolSpec>, String> {
+        let PluginPre::Tools(pre) = &self.pre else {
+            return Err(format!(
+                "it is a {} plugin, not a tools plugin",
+                self.config.world
+            ));
+        };
+        let timeout = self.config.limits.timeout;
+        let mut store = self.new_store(services);
+        arm(&mut store, timeout, Origin::Unrecorded, CallContext::default());
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_tools(&mut store).await.map(Ok)
+        })
+        .await;
+        let listed = self.report(&store, started, timeout, result).result;
+        let listed = listed.map_err(|e| format!("its `tools` export: {e}"))?;
+        ToolSpec::checked(
+            listed
+                .into_iter()
+                .map(|t| (t.name, t.description, t.input_schema)),
+        )
+    }
+
+    /// Runs a tools plugin's `call` once for `call`, in a fresh instance
+    /// with its own deadline, for `context` (the chat or run Claude was
+    /// asked for) and `origin` (what its HTTP requests are recorded under).
+    pub async fn call_tool(
+        &self,
+        services: &Services,
+        call: &ToolCall,
+        context: CallContext,
+        origin: Origin,
+    ) -> anyhow::Result<CallReport<ToolOutput>> {
+        let PluginPre::Tools(pre) = &self.pre else {
+            bail!(
+                "plugin `{}` is a {} plugin, not a tools plugin",
+                self.name(),
+                self.config.world
+            );
+        };
+        let timeout = self.config.limits.timeout;
+        let mut store = self.new_store(services);
+        arm(&mut store, timeout, origin, context);
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_call(&mut store, call).await
+        })
+        .await;
+        let result = result.map(|call| {
+            call.map(|answered| {
+                answered.map(|mut output| {
+                    match &mut output {
+                        ToolOutput::Text(text) | ToolOutput::Json(text) => cut(text, MAX_RESULT_TEXT),
+                    }
+                    output
+                })
+            })
+        });
+        Ok(self.report(&store, started, timeout, result))
     }
 
     fn new_store(&self, services: &Services) -> Store<HostState> {

@@ -8,6 +8,7 @@ pub mod hash;
 pub mod loader;
 pub mod loads;
 pub mod registry;
+pub mod tools;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ use hash::ContentHash;
 pub(crate) enum PluginPre {
     Task(task::TaskPre<HostState>),
     Chat(chat::ChatPre<HostState>),
+    Tools(bindings::tools::ToolsPre<HostState>),
 }
 
 /// A plugin ready to be called: every call instantiates it afresh.
@@ -42,6 +44,8 @@ pub struct Plugin {
     pub compile_time: Duration,
     /// Whether it came from the compile cache.
     pub cache: CacheOutcome,
+    /// The tools it offers (a tools plugin), read once it is loaded.
+    pub tools: Vec<tools::ToolSpec>,
     pub(crate) engine: Engine,
     pub(crate) pre: PluginPre,
 }
@@ -83,6 +87,13 @@ pub enum LoadError {
         file: PathBuf,
         built: String,
         host: &'static str,
+    },
+    /// A tools plugin whose tool list could not be read or is not valid.
+    #[error("plugin `{plugin}`: {} offers no usable tools: {reason}", file.display())]
+    Tools {
+        plugin: PluginName,
+        file: PathBuf,
+        reason: String,
     },
     /// The component imports something this host does not provide.
     #[error("plugin `{plugin}`: {} needs imports this host does not provide: {reason}", file.display())]
@@ -168,6 +179,7 @@ impl Plugin {
         let pre = match config.world {
             World::Task => task::TaskPre::new(instance_pre).map(PluginPre::Task),
             World::Chat => chat::ChatPre::new(instance_pre).map(PluginPre::Chat),
+            World::Tools => bindings::tools::ToolsPre::new(instance_pre).map(PluginPre::Tools),
         }
         .map_err(|e| wrong_world(format!("its `{export}` export does not match the world: {e:#}")))?;
 
@@ -177,6 +189,7 @@ impl Plugin {
             loaded_at: Utc::now(),
             compile_time,
             cache: cache_outcome,
+            tools: Vec::new(),
             engine: engine.clone(),
             pre,
         })

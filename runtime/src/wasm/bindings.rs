@@ -41,6 +41,27 @@ pub mod chat {
     });
 }
 
+/// The `tools` world: a plugin that exports `tools` and `call`.
+pub mod tools {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "tools",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "mission:plugin/common": super::task::mission::plugin::common,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "mission:plugin/log": super::task::mission::plugin::log,
+            "mission:plugin/state": super::task::mission::plugin::state,
+            "mission:plugin/claude": super::task::mission::plugin::claude,
+            "mission:plugin/notify": super::task::mission::plugin::notify,
+            "mission:plugin/process": super::task::mission::plugin::process,
+        },
+    });
+}
+
 pub use task::mission::plugin::common::CapabilityError;
 
 /// The package these bindings are of.
@@ -51,7 +72,7 @@ pub const PACKAGE: &str = "mission:plugin";
 /// against an earlier `0.1.x` still loads on a `0.1.y` host (wasmtime
 /// matches `0.1.*` imports to it); another minor is refused by name (see
 /// [`compatible`]).
-pub const PACKAGE_VERSION: &str = "0.1.4";
+pub const PACKAGE_VERSION: &str = "0.1.5";
 
 /// Whether an import of `version` of the package links to this host's:
 /// the same major for `1.0` and later, the same minor for `0.x`, exactly the

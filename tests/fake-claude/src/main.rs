@@ -44,9 +44,18 @@
 //!   as `stream_event` text deltas of 20 characters, MS milliseconds apart,
 //!   as the captured partial messages show them
 //!   (`tests/data/claude/stream-json-partial-messages.jsonl`); without it,
-//!   the whole answer comes after the same total time;
+//!   the whole answer comes after the same total time; either way the
+//!   moment its first text is (or would be) written is appended as
+//!   `{"at_us":..}` (since the epoch) to `.fake-claude/first-text.jsonl`;
 //! - `#write:NAME`: writes the file NAME (one path segment) in the working
 //!   directory and answers `I wrote NAME.` and a line `[attach: NAME]`.
+//!
+//! - `#tool:SERVER.TOOL {JSON}` (to the end of the prompt): the model
+//!   wants the MCP tool `mcp__SERVER__TOOL` with that input, asked about
+//!   like `Bash`; allowed, it is called on the server of `--mcp-config`
+//!   that listed it, and the answer says `ran NAME and got: TEXT` (or
+//!   `got the tool error`); `#mcp-tools` answers with each listed MCP
+//!   tool's name, description and input schema, one a line.
 //!
 //! Every start appends `{"pid":..,"args":[..],"at_ms":..}` to
 //! `.fake-claude/spawns.jsonl`.
@@ -58,6 +67,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+mod mcp;
+
+/// The MCP servers of `--mcp-config`, started at launch.
+static MCP: std::sync::OnceLock<std::sync::Mutex<Vec<mcp::Server>>> = std::sync::OnceLock::new();
 
 const SUCCESS: &str = include_str!("../../data/claude/print-json-success.json");
 const API_ERROR: &str = include_str!("../../data/claude/print-json-api-error-400.json");
@@ -76,6 +90,7 @@ struct Args {
     allowed_tools: Vec<String>,
     permission_prompt: Option<String>,
     partial: bool,
+    mcp_configs: Vec<String>,
 }
 
 fn main() {
@@ -94,6 +109,8 @@ fn main() {
     if !args.print {
         fail("fake-claude only runs with -p");
     }
+    MCP.set(std::sync::Mutex::new(mcp::start(&args.mcp_configs)))
+        .unwrap_or_else(|_| unreachable!());
     let session_id = match &args.resume {
         Some(id) if !state.join("sessions").join(id).exists() => {
             eprintln!("No conversation found with session ID: {id}");
@@ -174,7 +191,8 @@ fn parse(argv: &[String]) -> Args {
             "--tools" => args.tools = list(&value()),
             "--allowed-tools" => args.allowed_tools = list(&value()),
             "--permission-prompt-tool" => args.permission_prompt = Some(value()),
-            "--system-prompt" | "--mcp-config" | "--max-budget-usd" => {
+            "--mcp-config" => args.mcp_configs.push(value()),
+            "--system-prompt" | "--max-budget-usd" => {
                 value();
             }
             flag if flag.starts_with('-') => fail(&format!("error: unknown option '{flag}'")),
@@ -197,6 +215,8 @@ fn list(value: &str) -> Vec<String> {
 struct ToolOutcome {
     /// What the answer says.
     note: String,
+    /// The tool's name, as the model calls it.
+    name: String,
     /// Set when it was denied: the tool's input.
     denied: Option<Value>,
 }
@@ -209,27 +229,27 @@ fn use_tool(
     prompt: &str,
     input: Option<&mut dyn Iterator<Item = String>>,
 ) -> Option<ToolOutcome> {
-    let command = prompt.split_once("#bash:")?.1.trim().to_owned();
-    let tool_input = json!({"command": command, "description": "Run a command"});
-    if !args.tools.iter().any(|t| t == "Bash") {
+    let (name, tool_input) = wanted_tool(prompt)?;
+    if !args.tools.contains(&name) {
         return Some(ToolOutcome {
-            note: "I have no Bash tool".into(),
+            note: format!("I have no {name} tool"),
+            name,
             denied: None,
         });
     }
     if stream(args) {
         say(
             &json!({"type": "assistant", "session_id": session.id, "message": {"role": "assistant",
-            "content": [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": tool_input}]}}),
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": name, "input": tool_input}]}}),
         );
     }
-    let verdict = if args.allowed_tools.iter().any(|t| t == "Bash") {
+    let verdict = if args.allowed_tools.contains(&name) {
         Ok(tool_input.clone())
     } else if let (Some("stdio"), Some(input)) = (args.permission_prompt.as_deref(), input) {
         let request_id = format!("req-{}", now_ms());
         say(
             &json!({"type": "control_request", "request_id": request_id, "request": {
-            "subtype": "can_use_tool", "tool_name": "Bash", "display_name": "Bash", "input": tool_input,
+            "subtype": "can_use_tool", "tool_name": name, "display_name": name, "input": tool_input,
             "description": "Run a command", "permission_suggestions": [], "tool_use_id": "toolu_01"}}),
         );
         let response = input
@@ -242,10 +262,12 @@ fn use_tool(
             _ => Err(answer["message"].as_str().unwrap_or("denied").to_owned()),
         }
     } else {
-        Err("Claude requested permissions to use Bash, but you haven't granted it yet.".to_owned())
+        Err(format!(
+            "Claude requested permissions to use {name}, but you haven't granted it yet."
+        ))
     };
     let (note, content, denied) = match verdict {
-        Ok(input) => {
+        Ok(input) if name == "Bash" => {
             let command = input["command"].as_str().unwrap_or_default();
             let output = std::process::Command::new("sh")
                 .args(["-c", command])
@@ -254,7 +276,12 @@ fn use_tool(
             let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
             (format!("ran Bash: {stdout}"), stdout, None)
         }
-        Err(message) => (format!("Bash denied: {message}"), message, Some(tool_input)),
+        Ok(input) => {
+            let (text, is_error) = call_mcp(&name, input);
+            let outcome = if is_error { "got the tool error" } else { "got" };
+            (format!("ran {name} and {outcome}: {text}"), text, None)
+        }
+        Err(message) => (format!("{name} denied: {message}"), message, Some(tool_input)),
     };
     if stream(args) {
         say(
@@ -262,7 +289,63 @@ fn use_tool(
             {"tool_use_id": "toolu_01", "type": "tool_result", "content": content, "is_error": denied.is_some()}]}}),
         );
     }
-    Some(ToolOutcome { note, denied })
+    Some(ToolOutcome { note, name, denied })
+}
+
+/// The tool the model wants for `prompt`, and its input: `#bash:COMMAND`,
+/// or `#tool:SERVER.TOOL {JSON}` for an MCP server's tool.
+fn wanted_tool(prompt: &str) -> Option<(String, Value)> {
+    if let Some((_, command)) = prompt.split_once("#bash:") {
+        let command = command.trim();
+        return Some((
+            "Bash".into(),
+            json!({"command": command, "description": "Run a command"}),
+        ));
+    }
+    let (_, rest) = prompt.split_once("#tool:")?;
+    let (target, input) = rest.trim().split_once(' ').unwrap_or((rest.trim(), "{}"));
+    let (server, tool) = target.split_once('.')?;
+    let input = serde_json::from_str(input.trim()).unwrap_or_else(|_| json!({}));
+    Some((format!("mcp__{server}__{tool}"), input))
+}
+
+/// Calls the MCP tool the model calls `name`.
+fn call_mcp(name: &str, input: Value) -> (String, bool) {
+    let mut servers = MCP.get().expect("started at launch").lock().unwrap();
+    for server in servers.iter_mut() {
+        let tool = server
+            .tools
+            .iter()
+            .find(|t| server.cli_name(t) == name)
+            .and_then(|t| t["name"].as_str())
+            .map(str::to_owned);
+        if let Some(tool) = tool {
+            return server.call(&tool, input);
+        }
+    }
+    (format!("no MCP server lists {name}"), true)
+}
+
+/// The MCP tools the servers listed: each one's model name, description
+/// and schema, one a line.
+fn listed_mcp_tools() -> String {
+    let servers = MCP.get().expect("started at launch").lock().unwrap();
+    let mut lines = Vec::new();
+    for server in servers.iter() {
+        for tool in &server.tools {
+            lines.push(format!(
+                "{}: {} {}",
+                server.cli_name(tool),
+                tool["description"].as_str().unwrap_or_default(),
+                tool["inputSchema"]
+            ));
+        }
+    }
+    if lines.is_empty() {
+        "no MCP tools".to_owned()
+    } else {
+        lines.join("\n")
+    }
 }
 
 fn stream(args: &Args) -> bool {
@@ -336,14 +419,16 @@ fn answer(args: &Args, session: &mut Session, prompt: &str, tool: Option<ToolOut
         let name = name.rsplit('/').next().unwrap_or(name);
         std::fs::write(name, format!("written by fake claude for: {prompt}\n")).unwrap();
         format!("I wrote {name}.\n[attach: {name}]")
+    } else if prompt.contains("#mcp-tools") {
+        listed_mcp_tools()
     } else if let Some(tool) = &tool {
         format!("fake claude {}", tool.note)
     } else {
         format!("fake claude heard {prompt:?}; earlier: {earlier:?}")
     };
-    if let Some(input) = tool.and_then(|t| t.denied) {
+    if let Some(tool) = tool.filter(|t| t.denied.is_some()) {
         result["permission_denials"] =
-            json!([{"tool_name": "Bash", "tool_use_id": "toolu_01", "tool_input": input}]);
+            json!([{"tool_name": tool.name, "tool_use_id": "toolu_01", "tool_input": tool.denied}]);
     }
     session.record(prompt);
     result["result"] = json!(text);
@@ -436,7 +521,9 @@ fn emit_stream(
     if args.partial {
         emit_partial(session, text, pace);
     } else if let Some(pace) = pace {
-        std::thread::sleep(pace * text.chars().count().div_ceil(DELTA) as u32);
+        std::thread::sleep(pace);
+        note_first_text(session);
+        std::thread::sleep(pace * (text.chars().count().div_ceil(DELTA) as u32).saturating_sub(1));
     }
     assistant["session_id"] = json!(session.id);
     assistant["message"]["content"][0]["text"] = result["result"].clone();
@@ -463,9 +550,12 @@ fn emit_partial(session: &Session, text: &str, pace: Option<Duration>) {
     );
     event(json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
     let chars: Vec<char> = text.chars().collect();
-    for chunk in chars.chunks(DELTA) {
+    for (i, chunk) in chars.chunks(DELTA).enumerate() {
         if let Some(pace) = pace {
             std::thread::sleep(pace);
+            if i == 0 {
+                note_first_text(session);
+            }
         }
         let delta: String = chunk.iter().collect();
         event(json!({"type": "content_block_delta", "index": 0,
@@ -477,6 +567,15 @@ fn emit_partial(session: &Session, text: &str, pace: Option<Duration>) {
         "usage": {"output_tokens": 5}}),
     );
     event(json!({"type": "message_stop"}));
+}
+
+/// Records when a paced turn's first text goes out, for the streaming
+/// benchmark.
+fn note_first_text(session: &Session) {
+    append(
+        &session.state.join("first-text.jsonl"),
+        &json!({"at_us": now_us()}).to_string(),
+    );
 }
 
 fn misbehave(session: &Session, prompt: &str) {
@@ -551,6 +650,13 @@ fn append(file: &Path, line: &str) {
         .open(file)
         .expect("cannot append");
     writeln!(file, "{line}").unwrap();
+}
+
+fn now_us() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
 }
 
 fn now_ms() -> u128 {

@@ -360,11 +360,13 @@ mod tests {
             session_key: Some("k".into()),
             tools: Vec::new(),
             ask_tools: Vec::new(),
+            ask_plugin_tools: Vec::new(),
             mcp_config: None,
             backend: crate::config::claude::Backend::Api,
             deadline: Duration::from_secs(1),
             attachments: Vec::new(),
             draft: None,
+            plugin_tools: None,
         };
         let transcript = [
             Turn {

@@ -39,6 +39,7 @@ pub mod report;
 mod request;
 mod sessions;
 pub mod stop;
+pub mod tools;
 
 use crate::config::claude::{Backend, Budget, ClaudeConfig, ClaudeGrant};
 use ledger::{CallOutcome, LedgerEntry};
@@ -156,6 +157,7 @@ pub struct Claude {
     http: reqwest::Client,
     approvals: Arc<Approvals>,
     stops: stop::Stops,
+    tools: std::sync::OnceLock<Arc<dyn tools::ToolBroker>>,
 }
 
 /// A call's place in line (a permit of `max_concurrent`), given up while
@@ -215,6 +217,7 @@ impl Claude {
             http: reqwest::Client::new(),
             approvals: Arc::new(Approvals::new(db.clone())),
             stops: stop::Stops::default(),
+            tools: std::sync::OnceLock::new(),
         };
         claude.set_config(config, alerts_chat);
         claude
@@ -251,6 +254,14 @@ impl Claude {
         });
     }
 
+    /// Where CLI processes get the passes to plugins' tools (`tools_from`);
+    /// set once, when the host's tool-call gateway is up.
+    pub fn serve_tools(&self, broker: Arc<dyn tools::ToolBroker>) {
+        if self.tools.set(broker).is_err() {
+            tracing::warn!("the tool-call gateway was set up twice; the first one serves");
+        }
+    }
+
     fn active(&self) -> Option<Arc<Active>> {
         self.active.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -283,6 +294,9 @@ impl Claude {
         let config = &active.config;
         let mut request = Request::resolve(config, asker.grant, prompt, options)?;
         request.attachments = attachments;
+        if !asker.grant.tools_from.is_empty() && request.backend != Backend::Api {
+            request.plugin_tools = Some(self.tool_pass(&asker)?);
+        }
         let deadline = Instant::now() + request.deadline;
         let mut entry = LedgerEntry {
             plugin: asker.plugin.clone(),
@@ -362,6 +376,23 @@ impl Claude {
         record(&self.db, entry).await;
         self.tell_levels(&active, &asker, drew).await;
         answer
+    }
+
+    /// The pass a CLI process for `asker` reaches its grant's tools with.
+    fn tool_pass(&self, asker: &Asker<'_>) -> Result<Arc<tools::ToolPass>, CapabilityError> {
+        let broker = self.tools.get().ok_or_else(|| {
+            CapabilityError::Unavailable("plugins' tools are not served by this command".into())
+        })?;
+        let caller = tools::ToolCaller {
+            plugin: asker.plugin.clone(),
+            tools_from: asker.grant.tools_from.clone(),
+            chat: asker.chat,
+            run: asker.run.map(|(run, _)| run),
+        };
+        broker.pass(&caller).map_err(|e| {
+            tracing::error!(plugin = %asker.plugin, "the tools of tools_from cannot be given: {e}");
+            CapabilityError::Unavailable(format!("the tools of tools_from cannot be given: {e}"))
+        })
     }
 
     /// What `[claude.credit] then` says, for a call that would draw from a
@@ -584,6 +615,8 @@ impl Claude {
                         .map_err(db_failure)?,
                     None => None,
                 };
+                let (outright, asked_about) = request.cli_tools();
+                let (outright, asked_about) = (&outright, &asked_about);
                 let ask = |resume: Option<String>| async move {
                     if request.backend == Backend::Cli {
                         // Dropping the call kills the CLI's process group.
@@ -602,8 +635,8 @@ impl Claude {
                                 run: asker.run,
                                 shadow: asker.shadow,
                             },
-                            outright: &request.tools,
-                            ask: &request.ask_tools,
+                            outright,
+                            ask: asked_about,
                             place,
                         };
                         self.pool
@@ -655,6 +688,9 @@ impl Claude {
     pub async fn shutdown(&self) {
         self.approvals.close("Mission Control is stopping").await;
         self.pool.stop_all().await;
+        if let Some(tools) = self.tools.get() {
+            tools.close();
+        }
     }
 
     /// Process ids of the live persistent processes (the bot's `/status`).

@@ -21,6 +21,7 @@ use super::permission::{control_request, Gate};
 use super::process::{read_line_capped, ClaudeProcess, Line};
 use super::request::Request;
 use super::stop::{Stop, STOPPED};
+use super::tools::ToolPass;
 use super::{Completion, Failure};
 use crate::config::claude::ClaudeConfig;
 use crate::config::PluginName;
@@ -50,6 +51,8 @@ struct Live {
     /// Where its credentials come from, as its `system/init` event said
     /// (`"none"`: a subscription login).
     api_key_source: Option<String>,
+    /// Its way to the plugins' tools, revoked when the process is gone.
+    _tools: Option<Arc<ToolPass>>,
 }
 
 /// The live processes, by plugin and session key.
@@ -117,7 +120,7 @@ impl Pool {
         let content = super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
-            let mut live = spawn(config, plugin, &flags, resume.as_deref())?;
+            let mut live = spawn(config, plugin, request, &flags, resume.as_deref())?;
             let turn = turn(&mut live, &content, config.max_output, sides, deadline).await;
             live.process.stop().await;
             return match turn {
@@ -148,7 +151,7 @@ impl Pool {
                 Some(live) => live,
                 None => {
                     self.make_room(config.persistent.max_processes).await;
-                    spawn(config, plugin, &flags, resume.as_deref())?
+                    spawn(config, plugin, request, &flags, resume.as_deref())?
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
@@ -329,6 +332,7 @@ impl Pool {
 fn spawn(
     config: &ClaudeConfig,
     plugin: &PluginName,
+    request: &Request,
     flags: &[String],
     resume: Option<&str>,
 ) -> Result<Live, Failure> {
@@ -352,6 +356,7 @@ fn spawn(
         flags: flags.to_vec(),
         session_id: resume.map(str::to_owned),
         api_key_source: None,
+        _tools: request.plugin_tools.clone(),
     })
 }
 

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::draft::Draft;
+use super::tools::ToolPass;
 use crate::capabilities::attachments::Attachment;
 use crate::config::claude::{Backend, ClaudeConfig, ClaudeGrant};
 use crate::wasm::bindings::task::mission::plugin::claude::{Backend as WitBackend, Options};
@@ -30,6 +33,8 @@ pub(crate) struct Request {
     pub tools: Vec<String>,
     /// The tools the model may use once a person allows it.
     pub ask_tools: Vec<String>,
+    /// The plugin tools (`PLUGIN.TOOL`) a person must allow each use of.
+    pub ask_plugin_tools: Vec<String>,
     /// The MCP server config from the grant.
     pub mcp_config: Option<PathBuf>,
     /// The way to ask.
@@ -40,6 +45,8 @@ pub(crate) struct Request {
     pub attachments: Vec<Attachment>,
     /// Where Claude's text goes while it is written, if it is shown.
     pub draft: Option<Draft>,
+    /// How the CLI reaches the tools of the grant's `tools_from`.
+    pub plugin_tools: Option<Arc<ToolPass>>,
 }
 
 impl Request {
@@ -137,11 +144,18 @@ impl Request {
             session_key: options.session_key,
             tools,
             ask_tools,
+            ask_plugin_tools: grant
+                .ask_tools
+                .iter()
+                .filter(|t| t.contains('.'))
+                .cloned()
+                .collect(),
             mcp_config: grant.mcp_config.clone(),
             backend,
             deadline,
             attachments: Vec::new(),
             draft: None,
+            plugin_tools: None,
         })
     }
 }
@@ -163,27 +177,44 @@ impl Request {
         if let Some(turns) = self.max_turns {
             flags.push(format!("--max-turns={turns}"));
         }
-        let every_tool: Vec<&str> = self
-            .tools
-            .iter()
-            .chain(&self.ask_tools)
-            .map(String::as_str)
-            .collect();
+        let (outright, ask) = self.cli_tools();
+        let every_tool: Vec<&str> = outright.iter().chain(&ask).map(String::as_str).collect();
         flags.push(format!("--tools={}", every_tool.join(",")));
-        if !self.tools.is_empty() {
-            flags.push(format!("--allowed-tools={}", self.tools.join(",")));
+        if !outright.is_empty() {
+            flags.push(format!("--allowed-tools={}", outright.join(",")));
         }
-        if !self.ask_tools.is_empty() {
+        if !ask.is_empty() {
             flags.push("--permission-prompt-tool=stdio".into());
         }
         if let Some(mcp) = &self.mcp_config {
             flags.push(format!("--mcp-config={}", mcp.display()));
+        }
+        if let Some(pass) = &self.plugin_tools {
+            flags.push(format!("--mcp-config={}", pass.mcp_config.display()));
         }
         flags.push("--strict-mcp-config".into());
         if self.draft.is_some() {
             flags.push("--include-partial-messages".into());
         }
         flags
+    }
+}
+
+impl Request {
+    /// The tools the CLI may use outright and those it must ask about, by
+    /// the CLI's names: the call's, and each plugin tool of `tools_from`
+    /// (asked about if the grant's `ask_tools` names it `PLUGIN.TOOL`;
+    /// left out where nobody can be asked, on the `cli` backend).
+    pub fn cli_tools(&self) -> (Vec<String>, Vec<String>) {
+        let (mut outright, mut ask) = (self.tools.clone(), self.ask_tools.clone());
+        for tool in self.plugin_tools.iter().flat_map(|pass| &pass.tools) {
+            if !self.ask_plugin_tools.contains(&tool.grant_name) {
+                outright.push(tool.cli_name.clone());
+            } else if self.backend == Backend::Persistent {
+                ask.push(tool.cli_name.clone());
+            }
+        }
+        (outright, ask)
     }
 }
 

@@ -35,10 +35,35 @@ pub fn scaffold(
         text.replace("{{name}}", name.as_str())
             .replace("{{version}}", crate::wasm::bindings::PACKAGE_VERSION)
     };
-    let chat = world == World::Chat;
+    let (sdk, sources) = match world {
+        World::Task => (
+            "task",
+            [
+                include_str!("../../../scaffold/task.rs"),
+                include_str!("../../../scaffold/task.py"),
+                include_str!("../../../scaffold/task.js"),
+            ],
+        ),
+        World::Chat => (
+            "chat",
+            [
+                include_str!("../../../scaffold/chat.rs"),
+                include_str!("../../../scaffold/chat.py"),
+                include_str!("../../../scaffold/chat.js"),
+            ],
+        ),
+        World::Tools => (
+            "tools",
+            [
+                include_str!("../../../scaffold/tools.rs"),
+                include_str!("../../../scaffold/tools.py"),
+                include_str!("../../../scaffold/tools.js"),
+            ],
+        ),
+    };
+    let [rust, python, js] = sources;
     let files = match language {
         Language::Rust => {
-            let sdk = if chat { "chat" } else { "task" };
             if !root.join("plugins/sdk").join(sdk).join("Cargo.toml").is_file() {
                 bail!(
                     "the Rust SDK is not at {}: a Rust plugin builds against plugins/sdk/{sdk} from \
@@ -49,37 +74,17 @@ pub fn scaffold(
             let manifest = template(include_str!("../../../scaffold/Cargo.toml.in"))
                 .replace("{{sdk_crate}}", &format!("mission-{sdk}-sdk"))
                 .replace("{{sdk_path}}", &format!("../sdk/{sdk}"));
-            let source = if chat {
-                include_str!("../../../scaffold/chat.rs")
-            } else {
-                include_str!("../../../scaffold/task.rs")
-            };
             vec![
                 (PathBuf::from("Cargo.toml"), manifest),
-                (PathBuf::from("src/lib.rs"), template(source)),
+                (PathBuf::from("src/lib.rs"), template(rust)),
             ]
         }
-        Language::Python => {
-            let source = if chat {
-                include_str!("../../../scaffold/chat.py")
-            } else {
-                include_str!("../../../scaffold/task.py")
-            };
-            vec![(PathBuf::from("app.py"), template(source))]
-        }
-        Language::Js => {
-            let source = if chat {
-                include_str!("../../../scaffold/chat.js")
-            } else {
-                include_str!("../../../scaffold/task.js")
-            };
-            vec![(PathBuf::from("app.js"), template(source))]
-        }
+        Language::Python => vec![(PathBuf::from("app.py"), template(python))],
+        Language::Js => vec![(PathBuf::from("app.js"), template(js))],
     };
-    let grants = if chat {
-        r#"["state", "history"]"#
-    } else {
-        r#"["state"]"#
+    let grants = match world {
+        World::Chat => r#"["state", "history"]"#,
+        World::Task | World::Tools => r#"["state"]"#,
     };
     let config_entry = format!(
         "\n[plugins.{name}]\nworld = \"{world}\"\nwasm = \"plugins/target/{language}/{name}.wasm\"\n\

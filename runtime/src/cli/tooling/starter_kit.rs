@@ -70,10 +70,18 @@ const KIT: &[(&str, &str)] = &[
         "plugins/sdk/chat/src/lib.rs",
         include_str!("../../../../plugins/sdk/chat/src/lib.rs"),
     ),
+    (
+        "plugins/sdk/tools/Cargo.toml",
+        include_str!("../../../../plugins/sdk/tools/Cargo.toml"),
+    ),
+    (
+        "plugins/sdk/tools/src/lib.rs",
+        include_str!("../../../../plugins/sdk/tools/src/lib.rs"),
+    ),
 ];
 
 /// The SDK crates that generate their bindings from a `wit/` of their own.
-const SDKS_WITH_WIT: [&str; 2] = ["plugins/sdk/task", "plugins/sdk/chat"];
+const SDKS_WITH_WIT: [&str; 3] = ["plugins/sdk/task", "plugins/sdk/chat", "plugins/sdk/tools"];
 
 /// Every file of a new folder: its path inside the folder, its contents.
 pub fn files() -> Vec<(PathBuf, &'static str)> {

@@ -201,7 +201,7 @@ impl Approvals {
         let prompt = Prompt {
             id,
             plugin: asking.plugin.to_string(),
-            tool: tool_use.tool.clone(),
+            tool: tool_use.display_name(),
             summary: summary.clone(),
             wait,
         };

@@ -15,6 +15,20 @@ pub struct ToolUse {
 }
 
 impl ToolUse {
+    /// The tool's name as a person knows it: a plugin's tool as its grant
+    /// names it (`mcp__crm__create_lead` is `crm.create_lead`), any other
+    /// as the CLI does.
+    pub fn display_name(&self) -> String {
+        match self
+            .tool
+            .strip_prefix("mcp__")
+            .and_then(|rest| rest.split_once("__"))
+        {
+            Some((plugin, tool)) => format!("{plugin}.{tool}"),
+            None => self.tool.clone(),
+        }
+    }
+
     /// What a person needs to decide, cut to fit a chat message: the Bash
     /// command; the file path, with the start of what a `Write` would put
     /// there or what an `Edit` would replace by what; the URL; else the
@@ -77,6 +91,16 @@ mod tests {
             input,
         }
         .summary()
+    }
+
+    #[test]
+    fn a_plugin_s_tool_is_shown_by_its_grant_name() {
+        let tool = |name: &str| ToolUse {
+            tool: name.into(),
+            input: json!({}),
+        };
+        assert_eq!(tool("mcp__crm__create_lead").display_name(), "crm.create_lead");
+        assert_eq!(tool("Bash").display_name(), "Bash");
     }
 
     #[test]

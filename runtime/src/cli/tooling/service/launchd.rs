@@ -59,8 +59,7 @@ pub fn render(spec: &ServiceSpec) -> anyhow::Result<String> {
 
 /// The launchd domain of this user's agents.
 fn domain() -> String {
-    // SAFETY: getuid cannot fail and touches no memory.
-    format!("gui/{}", unsafe { libc::getuid() })
+    format!("gui/{}", crate::os::user_id())
 }
 
 /// Loads the agent at `path` (unloading a loaded one first), which starts it.

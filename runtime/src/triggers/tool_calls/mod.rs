@@ -1,0 +1,331 @@
+//! Tool calls: Claude calling plugins' tools is one more trigger. The
+//! gateway listens on a Unix socket of its own (`DATA_DIR/run/`, a
+//! directory only this user may enter; one socket per host process) and
+//! hands each CLI process started for a grant with `tools_from` a pass
+//! ([`ToolPass`]): an `--mcp-config` file (mode 0600) naming one stdio
+//! server per tools plugin — `mission mcp-tools`, built on `rmcp` — and a
+//! random secret for it in that server's environment. A connection must
+//! come from this user and carry a live pass's secret; it may then list and
+//! call only the tools of the plugins that pass names, for the plugin, chat
+//! and run it was made for. The same caller gets the same pass while one
+//! is alive, so a persistent CLI keeps its process; a tools plugin whose
+//! list changed gets a new pass, and the CLI a new process (resuming its
+//! session) at its next turn.
+
+pub mod wire;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::capabilities::claude::tools::{
+    cli_name, grant_name, PassedTool, ToolBroker, ToolCaller, ToolPass,
+};
+use crate::host::tool_calls::ToolRequest;
+use crate::host::Host;
+use wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
+
+/// Serves `host`'s plugins as tools to the CLI processes its Claude
+/// starts; `mission` is the binary they run as their MCP server.
+pub fn install(host: &Arc<Host>, mission: PathBuf) {
+    let dir = host.config().data_dir.join("run");
+    let gateway = Arc::new(Gateway {
+        inner: Arc::new(Inner {
+            host: Arc::downgrade(host),
+            socket: dir.join(format!("tools-{}.sock", std::process::id())),
+            dir,
+            mission,
+            passes: Mutex::default(),
+            listening: Mutex::new(false),
+        }),
+    });
+    host.claude().serve_tools(gateway);
+}
+
+struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: Weak<Host>,
+    dir: PathBuf,
+    socket: PathBuf,
+    mission: PathBuf,
+    passes: Mutex<HashMap<String, Entry>>,
+    listening: Mutex<bool>,
+}
+
+/// A pass handed out, by its secret.
+struct Entry {
+    caller: ToolCaller,
+    pass: Weak<ToolPass>,
+}
+
+impl ToolBroker for Gateway {
+    fn pass(&self, caller: &ToolCaller) -> Result<Arc<ToolPass>, String> {
+        let inner = &self.inner;
+        let host = inner.host.upgrade().ok_or("the host is shutting down")?;
+        let mut tools = Vec::new();
+        for plugin in &caller.tools_from {
+            let loaded = host
+                .registry()
+                .get(plugin.as_str())
+                .ok_or_else(|| format!("the tools plugin `{plugin}` is not loaded"))?;
+            tools.extend(loaded.tools.iter().map(|t| PassedTool {
+                grant_name: grant_name(plugin, &t.name),
+                cli_name: cli_name(plugin, &t.name),
+            }));
+        }
+        inner.listen()?;
+        let mut passes = inner.passes.lock().unwrap_or_else(|p| p.into_inner());
+        let reusable = passes
+            .values()
+            .filter(|e| e.caller == *caller)
+            .filter_map(|e| e.pass.upgrade())
+            .find(|pass| pass.tools == tools);
+        if let Some(pass) = reusable {
+            return Ok(pass);
+        }
+        let token = secret().map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+        let file = inner
+            .dir
+            .join(format!("mcp-{}-{}.json", std::process::id(), &token[..16]));
+        write_private(&file, &inner.mcp_config(caller, &token))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        let pass = Arc::new(ToolPass {
+            mcp_config: file.clone(),
+            tools,
+            revoke: Box::new(Revoke {
+                inner: Arc::downgrade(inner),
+                token: token.clone(),
+                file,
+            }),
+        });
+        passes.retain(|_, e| e.pass.strong_count() > 0);
+        passes.insert(
+            token,
+            Entry {
+                caller: caller.clone(),
+                pass: Arc::downgrade(&pass),
+            },
+        );
+        Ok(pass)
+    }
+
+    fn close(&self) {
+        let inner = &self.inner;
+        let mut passes = inner.passes.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in passes.values() {
+            if let Some(pass) = entry.pass.upgrade() {
+                let _ = std::fs::remove_file(&pass.mcp_config);
+            }
+        }
+        passes.clear();
+        if *inner.listening.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = std::fs::remove_file(&inner.socket);
+        }
+    }
+}
+
+/// Forgets a pass's secret and removes its file once the pass is dropped.
+struct Revoke {
+    inner: Weak<Inner>,
+    token: String,
+    file: PathBuf,
+}
+
+impl Drop for Revoke {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner
+                .passes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.token);
+        }
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if *self.listening.get_mut().unwrap_or_else(|p| p.into_inner()) {
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+}
+
+impl Inner {
+    /// The `--mcp-config` for `caller`: one stdio server per tools plugin.
+    fn mcp_config(&self, caller: &ToolCaller, token: &str) -> String {
+        let servers: serde_json::Map<String, serde_json::Value> = caller
+            .tools_from
+            .iter()
+            .map(|plugin| {
+                let server = serde_json::json!({
+                    "type": "stdio",
+                    "command": self.mission,
+                    "args": ["mcp-tools", "--socket", self.socket, "--plugin", plugin.as_str()],
+                    "env": { TOKEN_ENV: token },
+                });
+                (plugin.to_string(), server)
+            })
+            .collect();
+        serde_json::json!({ "mcpServers": servers }).to_string()
+    }
+
+    /// Opens the socket, once, and serves it while the gateway lives.
+    fn listen(self: &Arc<Self>) -> Result<(), String> {
+        let mut listening = self.listening.lock().unwrap_or_else(|p| p.into_inner());
+        if *listening {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        remove_stale(&self.dir);
+        let _ = std::fs::remove_file(&self.socket);
+        let listener = {
+            let _entered = runtime.enter();
+            UnixListener::bind(&self.socket)
+                .map_err(|e| format!("cannot listen on {}: {e}", self.socket.display()))?
+        };
+        *listening = true;
+        let inner = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!("the tool-call socket failed: {e}");
+                        continue;
+                    }
+                };
+                let Some(inner) = inner.upgrade() else { return };
+                tokio::spawn(async move { inner.serve(stream).await });
+            }
+        });
+        Ok(())
+    }
+
+    /// Answers the one request on `stream`.
+    async fn serve(&self, stream: UnixStream) {
+        let same_user = stream
+            .peer_cred()
+            .is_ok_and(|peer| peer.uid() == crate::os::user_id());
+        let (read, mut write) = stream.into_split();
+        let mut line = Vec::new();
+        let mut reader = BufReader::new(read.take(MAX_LINE as u64));
+        let answer = match reader.read_until(b'\n', &mut line).await {
+            _ if !same_user => refused("the tool-call socket serves only its own user"),
+            Ok(0) | Err(_) => return,
+            Ok(_) => match serde_json::from_slice::<Ask>(&line) {
+                Ok(ask) => self.answer(ask).await,
+                Err(e) => refused(&format!("not a request: {e}")),
+            },
+        };
+        let mut text = serde_json::to_vec(&answer).unwrap_or_default();
+        text.push(b'\n');
+        let _ = write.write_all(&text).await;
+    }
+
+    async fn answer(&self, ask: Ask) -> Answer {
+        let caller = {
+            let passes = self.passes.lock().unwrap_or_else(|p| p.into_inner());
+            passes
+                .iter()
+                .find(|(token, e)| {
+                    bool::from(token.as_bytes().ct_eq(ask.token.as_bytes())) && e.pass.strong_count() > 0
+                })
+                .map(|(_, e)| e.caller.clone())
+        };
+        let Some(caller) = caller else {
+            return refused("no such pass: the CLI process it was made for is gone");
+        };
+        if !caller.tools_from.iter().any(|p| p.as_str() == ask.plugin) {
+            return refused(&format!(
+                "`{}` is not among this pass's tools plugins",
+                ask.plugin
+            ));
+        }
+        let Some(host) = self.host.upgrade() else {
+            return refused("the host is shutting down");
+        };
+        match ask.op {
+            Op::List => match host.registry().get(&ask.plugin) {
+                Some(plugin) => Answer::Tools {
+                    tools: plugin.tools.clone(),
+                },
+                None => refused(&format!("the tools plugin `{}` is not loaded", ask.plugin)),
+            },
+            Op::Call { tool, input } => {
+                let answer = host
+                    .call_tool(ToolRequest {
+                        caller: &caller.plugin,
+                        plugin: &ask.plugin,
+                        tool: &tool,
+                        input,
+                        chat: caller.chat,
+                        run: caller.run,
+                    })
+                    .await;
+                Answer::Called {
+                    text: answer.text,
+                    is_error: answer.is_error,
+                }
+            }
+        }
+    }
+}
+
+fn refused(why: &str) -> Answer {
+    Answer::Refused {
+        error: why.to_owned(),
+    }
+}
+
+/// 32 random bytes from the kernel, in hex.
+fn secret() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+/// Writes `text` to a new file at `path` only its owner may read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Removes the sockets and MCP configs of host processes that are gone (a
+/// `kill -9` leaves them).
+fn remove_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let pid = name
+            .strip_prefix("tools-")
+            .and_then(|rest| rest.strip_suffix(".sock"))
+            .or_else(|| name.strip_prefix("mcp-").and_then(|rest| rest.split('-').next()))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !crate::os::process_exists(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Plugins as Claude's tools: a tools plugin served to the fake `claude`
+//! over MCP (the CLI starts `mission mcp-tools` from the `--mcp-config` the
+//! host writes, as the real CLI does in the capture), each call in the
+//! sandbox under the tools plugin's own grants, recorded; failures as tool
+//! errors while the turn goes on; a tool asked about in the chat first; a
+//! reloaded tools plugin serving the next call; the private socket.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::fake_telegram::{Call, FakeTelegram};
+use crate::loopback::Request;
+use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
+
+const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+const CRM_TOKEN_ENV: &str = "MISSION_TEST_CRM_TOKEN";
+const CRM_TOKEN: &str = "crm-secret-42";
+const CHAT: i64 = 3;
+const ANNA: u64 = 100;
+
+/// A stand-in for the contacts API: `GET /contacts?q=` and `POST /leads`,
+/// only with the key; every request it got.
+fn contacts_api() -> (String, Arc<Mutex<Vec<Request>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let url = crate::loopback::serve(move |request: Request| {
+        let log = log.clone();
+        async move {
+            let answer = |status: &str, body: String| {
+                format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let authorized = request.header("authorization") == Some(&format!("Bearer {CRM_TOKEN}"));
+            let path = request.path().to_owned();
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            log.lock().unwrap().push(request);
+            if !authorized {
+                return answer("401 Unauthorized", r#"{"error":"no key"}"#.into());
+            }
+            if path.starts_with("/contacts?q=Ada") {
+                answer(
+                    "200 OK",
+                    r#"{"contacts":[{"name":"Ada Lovelace","email":"ada@example.com","plan":"gold"}]}"#
+                        .into(),
+                )
+            } else if path == "/leads" {
+                let lead: Value = serde_json::from_str(&body).unwrap_or_default();
+                answer(
+                    "201 Created",
+                    serde_json::json!({"id": 7, "name": lead["name"]}).to_string(),
+                )
+            } else {
+                answer("404 Not Found", r#"{"error":"no such thing"}"#.into())
+            }
+        }
+    });
+    (url, seen)
+}
+
+/// The assistant on the persistent backend with `grant` lines, the
+/// `contacts` tools plugin over `api`, and `more` plugins.
+fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<PluginSpec>) -> Setup {
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\nhandler = \"assistant\"\n\
+         poll_timeout = \"2s\"\napproval_timeout = \"20s\"",
+        fake_claude(),
+        telegram.url
+    );
+    let mut plugins = vec![
+        PluginSpec::chat("assistant", guest("assistant"))
+            .with("grants = [\"claude\", \"history\"]")
+            .with("config = { }")
+            .with(&format!(
+                "[plugins.assistant.claude]\nbackends = [\"persistent\"]\ntimeout = \"60s\"\n{grant}"
+            )),
+        PluginSpec::tools("contacts", guest("contacts"))
+            .with("grants = [\"http\"]")
+            .with(&format!("config = {{ api = \"{api}\" }}"))
+            .with(&format!(
+                "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
+                 [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
+            )),
+    ];
+    plugins.extend(more);
+    setup.config_with(&top, plugins);
+    setup
+}
+
+fn up(setup: &Setup) -> RunningHost {
+    let mut command = setup.command(&["up"]);
+    command
+        .env(TOKEN_ENV, "123:test-token")
+        .env(CRM_TOKEN_ENV, CRM_TOKEN);
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    host
+}
+
+/// `mission tools --json`.
+fn tools_json(setup: &Setup) -> Value {
+    let output = setup.mission(&["tools", "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The `n`th reply in the chat, waiting for it.
+fn reply(telegram: &FakeTelegram, n: usize) -> String {
+    telegram.wait_for_messages(CHAT, n + 1).remove(n)
+}
+
+#[test]
+fn claude_lists_and_calls_a_tools_plugin_over_mcp_and_the_host_adds_the_key() {
+    let telegram = FakeTelegram::start();
+    let (api, seen) = contacts_api();
+    let setup = tools_setup(&telegram, &api, "tools_from = [\"contacts\"]", vec![]);
+    let host = up(&setup);
+
+    // The CLI lists the tools with their schemas before its first turn.
+    telegram.send_text(CHAT, ANNA, "which tools? #mcp-tools");
+    let listed = reply(&telegram, 0);
+    assert!(
+        listed.contains("mcp__contacts__find_contact: Find customers and contacts by name"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(r#""required":["name"]"#)
+            && listed.contains("mcp__contacts__add_lead: Record a new sales lead"),
+        "{listed}"
+    );
+
+    // A call runs in the sandbox: the stand-in gets the host's key.
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        r#"look up Ada #tool:contacts.find_contact {"name": "Ada"}"#,
+    );
+    let answered = reply(&telegram, 1);
+    assert_eq!(
+        answered,
+        r#"fake claude ran mcp__contacts__find_contact and got: {"contacts":[{"name":"Ada Lovelace","email":"ada@example.com","plan":"gold"}]}"#
+    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "one request reached the API");
+        assert!(
+            seen[0].line.starts_with("GET /contacts?q=Ada "),
+            "{}",
+            seen[0].line
+        );
+    }
+    // The same process served both turns: the tools were listed once.
+    let spawns =
+        std::fs::read_to_string(setup.dir.path().join("claude-work/.fake-claude/spawns.jsonl")).unwrap();
+    assert_eq!(spawns.lines().count(), 1, "{spawns}");
+
+    // Recorded: who called what, for which chat, how big, how it went.
+    let listing = tools_json(&setup);
+    let contacts = &listing["plugins"][0];
+    assert_eq!(contacts["plugin"], "contacts");
+    assert_eq!(contacts["callers"], serde_json::json!(["assistant"]));
+    let names: Vec<&str> = contacts["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["find_contact", "add_lead"]);
+    let call = &listing["calls"][0];
+    assert_eq!(call["caller"], "assistant");
+    assert_eq!(call["tool"], "find_contact");
+    assert_eq!(call["chat"], CHAT);
+    assert_eq!(call["outcome"], "ok");
+    assert_eq!(call["input_bytes"], r#"{"name":"Ada"}"#.len());
+    assert!(call["output_bytes"].as_u64().unwrap() > 50, "{call}");
+    // The API's origin is all the tools plugin could reach, and the key
+    // was never in the plugin's hands: the HTTP record shows the request,
+    // with no secret in it.
+    let http = text(&setup.mission(&["http", "--json"])).0;
+    assert!(
+        http.contains("\"plugin\": \"contacts\"") && !http.contains(CRM_TOKEN),
+        "{http}"
+    );
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+}
+
+#[test]
+fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_on() {
+    let telegram = FakeTelegram::start();
+    let (api, _) = contacts_api();
+    let toolbox = PluginSpec::tools("toolbox", guest("toolbox"))
+        .with("timeout = \"2s\"")
+        .with("memory = \"24MiB\"");
+    let setup = tools_setup(&telegram, &api, "tools_from = [\"toolbox\"]", vec![toolbox]);
+    let host = up(&setup);
+    let cases = [
+        ("fail", "the toolbox failed on purpose"),
+        ("trap", "the tool `trap` of `toolbox` failed: the plugin trapped"),
+        (
+            "hang",
+            "the tool `hang` of `toolbox` failed: the plugin timed out after 2s",
+        ),
+        (
+            "hog",
+            "the tool `hog` of `toolbox` failed: the plugin ran out of memory",
+        ),
+    ];
+    for (i, (tool, error)) in cases.iter().enumerate() {
+        telegram.send_text(CHAT, ANNA, &format!("try #tool:toolbox.{tool} {{}}"));
+        let answered = reply(&telegram, i);
+        assert!(
+            answered.starts_with(&format!(
+                "fake claude ran mcp__toolbox__{tool} and got the tool error: {error}"
+            )),
+            "{tool}: {answered}"
+        );
+    }
+    // The tool still serves; what it sees of the host is nothing.
+    telegram.send_text(CHAT, ANNA, r#"#tool:toolbox.echo {"text": "still here"}"#);
+    assert_eq!(
+        reply(&telegram, 4),
+        r#"fake claude ran mcp__toolbox__echo and got: {"text":"still here"}"#
+    );
+    telegram.send_text(CHAT, ANNA, "#tool:toolbox.snoop {}");
+    assert_eq!(
+        reply(&telegram, 5),
+        "fake claude ran mcp__toolbox__snoop and got: env: []; entries in /: 0"
+    );
+    // The contacts plugin is not in this grant's tools_from: not offered.
+    telegram.send_text(CHAT, ANNA, r#"#tool:contacts.find_contact {"name": "Ada"}"#);
+    assert_eq!(
+        reply(&telegram, 6),
+        "fake claude I have no mcp__contacts__find_contact tool"
+    );
+    let outcomes: Vec<String> = tools_json(&setup)["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|c| c["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["error", "trapped", "timed_out", "out_of_memory", "ok", "ok"]
+    );
+    drop(host);
+}
+
+/// The callback data of the button labelled `label` on `prompt`.
+fn button(prompt: &Call, label: &str) -> String {
+    prompt
+        .buttons
+        .iter()
+        .find(|(l, _)| l == label)
+        .unwrap_or_else(|| panic!("no `{label}` button: {:?}", prompt.buttons))
+        .1
+        .clone()
+}
+
+#[test]
+fn a_tool_in_ask_tools_is_asked_about_in_the_chat_and_a_deny_never_runs_it() {
+    let telegram = FakeTelegram::start();
+    let (api, seen) = contacts_api();
+    let setup = tools_setup(
+        &telegram,
+        &api,
+        "tools_from = [\"contacts\"]\nask_tools = [\"contacts.add_lead\"]",
+        vec![],
+    );
+    let host = up(&setup);
+    let lead = r#"#tool:contacts.add_lead {"name": "Grace", "email": "grace@example.com"}"#;
+    telegram.send_text(CHAT, ANNA, lead);
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    let shown = prompt.text.clone().unwrap();
+    assert!(shown.contains("wants to use contacts.add_lead"), "{shown}");
+    assert!(shown.contains("grace@example.com"), "{shown}");
+    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &button(&prompt, "Deny"));
+    let denied = reply(&telegram, 0);
+    assert!(
+        denied.starts_with("fake claude mcp__contacts__add_lead denied"),
+        "{denied}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "a denied tool reached the API");
+    assert_eq!(
+        tools_json(&setup)["calls"],
+        serde_json::json!([]),
+        "a denied tool ran"
+    );
+
+    // Allowed once, it runs; find_contact, not in ask_tools, runs outright.
+    telegram.send_text(CHAT, ANNA, lead);
+    let prompt = telegram.wait_for_prompts(CHAT, 2).remove(1);
+    telegram.press(
+        CHAT,
+        ANNA,
+        prompt.message_id.unwrap(),
+        &button(&prompt, "Allow once"),
+    );
+    assert_eq!(
+        reply(&telegram, 1),
+        r#"fake claude ran mcp__contacts__add_lead and got: {"id":7,"name":"Grace"}"#
+    );
+    telegram.send_text(CHAT, ANNA, r#"#tool:contacts.find_contact {"name": "Ada"}"#);
+    assert!(reply(&telegram, 2).starts_with("fake claude ran mcp__contacts__find_contact and got:"));
+    assert_eq!(
+        telegram.wait_for_prompts(CHAT, 2).len(),
+        2,
+        "find_contact was not asked about"
+    );
+    drop(host);
+}
+
+#[test]
+fn a_reloaded_tools_plugin_serves_the_next_call_and_its_new_list_reaches_the_cli() {
+    let telegram = FakeTelegram::start();
+    let (api, _) = contacts_api();
+    let versions = tempfile::tempdir().unwrap();
+    let wasm = versions.path().join("calendar.wasm");
+    std::fs::copy(guest("toolbox"), &wasm).unwrap();
+    let calendar = PluginSpec::tools("calendar", &wasm);
+    let setup = tools_setup(&telegram, &api, "tools_from = [\"calendar\"]", vec![calendar]);
+    let mut host = up(&setup);
+    telegram.send_text(CHAT, ANNA, r#"#tool:calendar.echo {"text": "v1"}"#);
+    assert_eq!(
+        reply(&telegram, 0),
+        r#"fake claude ran mcp__calendar__echo and got: {"text":"v1"}"#
+    );
+
+    // A new version with other tools: swapped in without a restart; the
+    // CLI gets its list at its next turn (a new process, same session).
+    std::fs::write(&wasm, std::fs::read(guest("contacts")).unwrap()).unwrap();
+    host.wait_for_log_line(&["plugin reloaded", "calendar"]);
+    telegram.send_text(CHAT, ANNA, "#mcp-tools");
+    let listed = reply(&telegram, 1);
+    assert!(
+        listed.contains("mcp__calendar__find_contact") && !listed.contains("mcp__calendar__echo"),
+        "{listed}"
+    );
+    telegram.send_text(CHAT, ANNA, r#"#tool:calendar.echo {"text": "v1"}"#);
+    assert_eq!(
+        reply(&telegram, 2),
+        "fake claude I have no mcp__calendar__echo tool"
+    );
+    let spawns =
+        std::fs::read_to_string(setup.dir.path().join("claude-work/.fake-claude/spawns.jsonl")).unwrap();
+    let spawns: Vec<&str> = spawns.lines().collect();
+    assert_eq!(spawns.len(), 2, "one process per tool list");
+    assert!(
+        spawns[1].contains("--resume="),
+        "the new process resumes the session: {}",
+        spawns[1]
+    );
+    drop(host);
+}
+
+#[test]
+fn the_tool_socket_answers_only_a_live_pass_and_the_mcp_config_is_private() {
+    use std::io::{BufRead, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let telegram = FakeTelegram::start();
+    let (api, seen) = contacts_api();
+    let setup = tools_setup(&telegram, &api, "tools_from = [\"contacts\"]", vec![]);
+    let host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "hello #mcp-tools");
+    reply(&telegram, 0);
+    let run = setup.dir.path().join("data/run");
+    assert_eq!(
+        std::fs::metadata(&run).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let entries: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let config = entries
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("an MCP config for the live process");
+    assert_eq!(
+        std::fs::metadata(config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let socket = entries
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .expect("the tool-call socket");
+    let ask = |line: &str| {
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+        writeln!(stream, "{line}").unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(stream).read_line(&mut answer).unwrap();
+        answer
+    };
+    let answer = ask(
+        r#"{"token": "guessed", "plugin": "contacts", "op": "call", "tool": "find_contact", "input": {"name": "Ada"}}"#,
+    );
+    assert!(answer.contains("no such pass"), "{answer}");
+    let answer = ask("not json");
+    assert!(answer.contains("not a request"), "{answer}");
+    assert!(seen.lock().unwrap().is_empty(), "a guessed pass reached the API");
+    // The live process's own pass works only for its own tools plugins.
+    let mcp: Value = serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+    let token = mcp["mcpServers"]["contacts"]["env"]["MISSION_TOOLS_TOKEN"]
+        .as_str()
+        .unwrap();
+    let answer = ask(&format!(
+        r#"{{"token": "{token}", "plugin": "toolbox", "op": "list"}}"#
+    ));
+    assert!(answer.contains("not among this pass's tools plugins"), "{answer}");
+    // A stopped host leaves neither its socket nor the process's config.
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+    let left: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_task_s_claude_call_uses_tools_through_the_cli_backend() {
+    let (api, seen) = contacts_api();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]",
+        fake_claude()
+    );
+    setup.config_with(
+        &top,
+        vec![
+            PluginSpec::task("briefing", guest("ask"))
+                .with("grants = [\"claude\"]")
+                .with(r#"config = { prompt = "morning briefing #tool:contacts.find_contact {\"name\": \"Ada\"}" }"#)
+                .with("[plugins.briefing.claude]\nbackends = [\"cli\"]\ntools_from = [\"contacts\"]"),
+            PluginSpec::tools("contacts", guest("contacts"))
+                .with("grants = [\"http\"]")
+                .with(&format!("config = {{ api = \"{api}\" }}"))
+                .with(&format!(
+                    "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
+                     [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
+                )),
+        ],
+    );
+    let mut command = setup.command(&["run", "--json", "briefing"]);
+    command.env(CRM_TOKEN_ENV, CRM_TOKEN);
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{:?}", text(&output));
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = record["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(
+            r#"text=fake claude ran mcp__contacts__find_contact and got: {"contacts":[{"name":"Ada Lovelace""#
+        ),
+        "{summary}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let call = &tools_json(&setup)["calls"][0];
+    assert_eq!(call["caller"], "briefing");
+    assert_eq!(call["run"], record["id"]);
+}
