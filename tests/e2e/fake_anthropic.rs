@@ -4,7 +4,8 @@
 //! server-sent events (`message_start` … `message_stop`, with `ping`s),
 //! usage with cache fields (a system block marked `cache_control` is
 //! written to the cache the first time and read from it after), error
-//! bodies, and 429/529 with `retry-after` on demand.
+//! bodies, and 429/529 with `retry-after` on demand; offered tools are
+//! used on demand (`#tool:PLUGIN.TOOL {JSON}`) as `tool_use` blocks.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,51 @@ fn error_response(status: u16, kind: &str, message: &str, retry_after: Option<&s
     )
 }
 
+/// A turn of the tool-use loop, if this is one: a prompt with
+/// `#tool:PLUGIN.TOOL {JSON}` gets a `tool_use` block for the offered tool
+/// `mcp__PLUGIN__TOOL` (or says there is none); the tool results that
+/// follow are answered `fake api ran NAME and got: TEXT` (or `got the tool
+/// error`).
+fn tool_turn(body: &Value, messages: &[Value]) -> Option<(String, Option<Value>)> {
+    let last = messages.last()?;
+    if let Some(blocks) = last["content"].as_array() {
+        let result = blocks.iter().find(|b| b["type"] == "tool_result")?;
+        let asked = messages.iter().rev().find(|m| m["role"] == "assistant")?;
+        let name = asked["content"]
+            .as_array()?
+            .iter()
+            .find(|b| b["type"] == "tool_use" && b["id"] == result["tool_use_id"])?["name"]
+            .as_str()?
+            .to_owned();
+        let outcome = if result["is_error"] == true {
+            "got the tool error"
+        } else {
+            "got"
+        };
+        let content = result["content"].as_str().unwrap_or_default();
+        return Some((format!("fake api ran {name} and {outcome}: {content}"), None));
+    }
+    let prompt = last["content"].as_str()?;
+    let (_, rest) = prompt.split_once("#tool:")?;
+    let (target, input) = rest.trim().split_once(' ').unwrap_or((rest.trim(), "{}"));
+    let (plugin, tool) = target.split_once('.')?;
+    let name = format!("mcp__{plugin}__{tool}");
+    let offered = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["name"] == name.as_str());
+    if !offered {
+        return Some((format!("fake api has no {name} tool"), None));
+    }
+    let input: Value = serde_json::from_str(input.trim()).unwrap_or_else(|_| json!({}));
+    let id = format!("toolu_fake{}", messages.len());
+    Some((
+        format!("Calling {name}."),
+        Some(json!({"type": "tool_use", "id": id, "name": name, "input": input})),
+    ))
+}
+
 fn answer(body: &Value, state: &Mutex<State>) -> String {
     let mut state = state.lock().unwrap();
     state.requests.push(body.clone());
@@ -98,11 +144,17 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
     let last = messages
         .last()
         .map(|m| m["content"].as_str().unwrap_or_default().to_owned());
-    let text = format!(
-        "fake api heard {:?}; messages: {}",
-        last.unwrap_or_default(),
-        messages.len()
-    );
+    let (text, tool_use) = match tool_turn(body, &messages) {
+        Some(turn) => turn,
+        None => (
+            format!(
+                "fake api heard {:?}; messages: {}",
+                last.unwrap_or_default(),
+                messages.len()
+            ),
+            None,
+        ),
+    };
     // Rough token counts: four characters a token.
     let tokens = |s: &str| (s.len() as u64).div_ceil(4);
     let input: u64 = messages
@@ -128,10 +180,18 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
     });
     let model = body["model"].clone();
     if body["stream"] != true {
+        let mut content = vec![json!({"type": "text", "text": text})];
+        let stop_reason = match tool_use {
+            Some(tool_use) => {
+                content.push(tool_use);
+                "tool_use"
+            }
+            None => "end_turn",
+        };
         let message = json!({
             "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn", "stop_sequence": null, "usage": usage,
+            "content": content,
+            "stop_reason": stop_reason, "stop_sequence": null, "usage": usage,
         })
         .to_string();
         return format!(

@@ -465,3 +465,103 @@ fn a_task_s_claude_call_uses_tools_through_the_cli_backend() {
     assert_eq!(call["caller"], "briefing");
     assert_eq!(call["run"], record["id"]);
 }
+
+#[test]
+fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
+    use crate::fake_anthropic::{FakeAnthropic, API_KEY};
+    const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
+    let telegram = FakeTelegram::start();
+    let anthropic = FakeAnthropic::start();
+    let (api, seen) = contacts_api();
+    let setup = Setup::new();
+    let top = format!(
+        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\nmodel = \"claude-sonnet-4-5\"\n\
+         [claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\nhandler = \"assistant\"\n\
+         poll_timeout = \"2s\"\napproval_timeout = \"20s\"",
+        fake_claude(),
+        anthropic.url,
+        telegram.url
+    );
+    setup.config_with(
+        &top,
+        vec![
+            PluginSpec::chat("assistant", guest("assistant"))
+                .with("grants = [\"claude\", \"history\"]")
+                .with("config = { backend = \"api\" }")
+                .with(
+                    "[plugins.assistant.claude]\nbackends = [\"api\"]\ntimeout = \"60s\"\n\
+                     tools_from = [\"contacts\"]\nask_tools = [\"contacts.add_lead\"]",
+                ),
+            PluginSpec::tools("contacts", guest("contacts"))
+                .with("grants = [\"http\"]")
+                .with(&format!("config = {{ api = \"{api}\" }}"))
+                .with(&format!(
+                    "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
+                     [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
+                )),
+        ],
+    );
+    let mut command = setup.command(&["up"]);
+    command
+        .env(TOKEN_ENV, "123:test-token")
+        .env(CRM_TOKEN_ENV, CRM_TOKEN)
+        .env(KEY_ENV, API_KEY);
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+
+    telegram.send_text(CHAT, ANNA, r#"#tool:contacts.find_contact {"name": "Ada"}"#);
+    assert_eq!(
+        reply(&telegram, 0),
+        r#"fake api ran mcp__contacts__find_contact and got: {"contacts":[{"name":"Ada Lovelace","email":"ada@example.com","plan":"gold"}]}"#
+    );
+    let requests = anthropic.requests();
+    assert_eq!(requests.len(), 2, "the tool use, then its result");
+    let offered: Vec<&str> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        ["mcp__contacts__find_contact", "mcp__contacts__add_lead"]
+    );
+    assert_eq!(
+        requests[0]["tools"][0]["input_schema"]["required"],
+        serde_json::json!(["name"])
+    );
+    let sent_back = &requests[1]["messages"];
+    assert_eq!(sent_back[1]["role"], "assistant");
+    assert_eq!(sent_back[2]["content"][0]["type"], "tool_result");
+    assert_eq!(sent_back[2]["content"][0]["is_error"], false);
+
+    // add_lead is asked about first; a deny never runs it, and Claude is told.
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        r#"#tool:contacts.add_lead {"name": "Grace", "email": "grace@example.com"}"#,
+    );
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    assert!(prompt
+        .text
+        .as_deref()
+        .unwrap()
+        .contains("wants to use contacts.add_lead"));
+    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &button(&prompt, "Deny"));
+    let denied = reply(&telegram, 1);
+    assert!(
+        denied.starts_with("fake api ran mcp__contacts__add_lead and got the tool error: "),
+        "{denied}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "only the lookup reached the contacts API"
+    );
+    let calls = tools_json(&setup)["calls"].as_array().unwrap().len();
+    assert_eq!(calls, 1, "the denied tool did not run");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}

@@ -10,20 +10,45 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::approvals::{ToolUse, Verdict};
+use super::permission::Gate;
 use super::request::Request;
 use super::sessions::Turn;
+use super::tools::{OfferedTool, ToolBroker, ToolCaller, ToolResult};
 use super::{Completion, Failure, Spent, TokenCounts};
 use crate::config::claude::{ClaudeConfig, Price};
 
 /// The API version the host speaks.
 const API_VERSION: &str = "2023-06-01";
 
-/// Asks the Messages API, after the earlier `transcript` of the session.
+/// How many requests a call with tools makes at most, unless its grant's
+/// `max_turns` says.
+pub(crate) const DEFAULT_TOOL_TURNS: u32 = 10;
+
+/// The plugins' tools a call offers the model, and how each use is decided
+/// and run: the host's tool-use loop.
+pub(crate) struct ApiTools<'a> {
+    /// The tools, as the model sees them.
+    pub offered: Vec<OfferedTool>,
+    /// Who asks, for the calls.
+    pub caller: ToolCaller,
+    /// Where they run.
+    pub broker: &'a dyn ToolBroker,
+    /// Whether each use may run (one in `ask_tools` is asked about).
+    pub gate: &'a Gate<'a>,
+    /// The most requests one call makes.
+    pub max_turns: u32,
+}
+
+/// Asks the Messages API, after the earlier `transcript` of the session;
+/// with `tools`, runs each tool use the model asks for and sends the
+/// results back, up to the tools' `max_turns` requests.
 pub(crate) async fn ask(
     http: &reqwest::Client,
     config: &ClaudeConfig,
     request: &Request,
     transcript: &[Turn],
+    tools: Option<&ApiTools<'_>>,
     deadline: Instant,
 ) -> Result<Completion, Failure> {
     let api = &config.api;
@@ -43,16 +68,95 @@ pub(crate) async fn ask(
         ))
     })?;
     let content = super::attached::content(&request.prompt, &request.attachments, None)?;
-    let body = request_body(request, content, model, transcript, api.max_tokens, api.stream).to_string();
+    // A tool use is read from a whole message: with tools, no stream.
+    let stream = api.stream && tools.is_none();
+    let mut body = request_body(request, content, model, transcript, api.max_tokens, stream);
+    if let Some(tools) = tools {
+        body["tools"] = tools
+            .offered
+            .iter()
+            .map(|t| json!({"name": t.names.cli_name, "description": t.description, "input_schema": t.input_schema}))
+            .collect();
+    }
+    let mut spent = TokenCounts::default();
+    let mut turns = 0;
+    loop {
+        turns += 1;
+        let mut answer = send(http, config, &key, &body.to_string(), stream, deadline).await?;
+        spent.add(&answer.usage);
+        let uses: Vec<Value> = answer
+            .content
+            .iter()
+            .filter(|block| block["type"] == "tool_use")
+            .cloned()
+            .collect();
+        let Some(tools) =
+            tools.filter(|_| answer.stop_reason.as_deref() == Some("tool_use") && !uses.is_empty())
+        else {
+            answer.usage = spent;
+            let mut completion = answer.into_completion(price);
+            completion.spent.turns = turns;
+            return Ok(completion);
+        };
+        if turns >= tools.max_turns {
+            return Err(Failure::failed(format!(
+                "Claude still wanted tools after {turns} requests (the grant's max_turns)"
+            )));
+        }
+        let mut results = Vec::new();
+        for tool_use in uses {
+            let (text, is_error) = run_tool_use(tools, &tool_use, deadline).await;
+            results.push(json!({"type": "tool_result", "tool_use_id": tool_use["id"], "content": text, "is_error": is_error}));
+        }
+        let messages = body["messages"].as_array_mut().expect("built with messages");
+        messages.push(json!({"role": "assistant", "content": answer.content}));
+        messages.push(json!({"role": "user", "content": results}));
+    }
+}
+
+/// Decides and runs one `tool_use` block: what the model is told.
+async fn run_tool_use(tools: &ApiTools<'_>, block: &Value, deadline: Instant) -> ToolResult {
+    let name = block["name"].as_str().unwrap_or_default();
+    let input = block["input"].as_object().cloned().unwrap_or_default();
+    let Some(offered) = tools.offered.iter().find(|t| t.names.cli_name == name) else {
+        return (format!("there is no tool `{name}`"), true);
+    };
+    let tool_use = ToolUse {
+        tool: name.to_owned(),
+        input: Value::Object(input.clone()),
+    };
+    match tools.gate.verdict(&tool_use, deadline).await {
+        Verdict::Allow => {
+            let call = tools.broker.call(&tools.caller, &offered.names.grant_name, input);
+            match tokio::time::timeout_at(deadline, call).await {
+                Ok(result) => result,
+                Err(_) => ("the call ran past the Claude call's deadline".to_owned(), true),
+            }
+        }
+        Verdict::Deny(message) => (message, true),
+    }
+}
+
+/// Posts `body` (retrying 429 and 529 after `retry-after`, never past the
+/// deadline) and reads the answer.
+async fn send(
+    http: &reqwest::Client,
+    config: &ClaudeConfig,
+    key: &str,
+    body: &str,
+    stream: bool,
+    deadline: Instant,
+) -> Result<ApiAnswer, Failure> {
+    let api = &config.api;
     let url = format!("{}/v1/messages", api.url);
     let mut attempt = 0;
     loop {
         let sent = http
             .post(&url)
-            .header("x-api-key", &key)
+            .header("x-api-key", key)
             .header("anthropic-version", API_VERSION)
             .header("content-type", "application/json")
-            .body(body.clone())
+            .body(body.to_owned())
             .send();
         let response = match tokio::time::timeout_at(deadline, sent).await {
             Err(_) => return Err(Failure::TimedOut),
@@ -61,10 +165,10 @@ pub(crate) async fn ask(
         };
         let status = response.status().as_u16();
         if status == 200 {
-            let read = read_answer(response, api.stream, config.max_output);
+            let read = read_answer(response, stream, config.max_output);
             return match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => Err(Failure::TimedOut),
-                Ok(answer) => answer.map(|answer| answer.into_completion(price)),
+                Ok(answer) => answer,
             };
         }
         let retry_after = response
@@ -160,6 +264,10 @@ struct ApiAnswer {
     text: String,
     model: Option<String>,
     usage: TokenCounts,
+    /// Its content blocks (a whole message's), sent back with tool results.
+    content: Vec<Value>,
+    /// Why it ended: `end_turn`, `tool_use`, `max_tokens`.
+    stop_reason: Option<String>,
 }
 
 impl ApiAnswer {
@@ -232,6 +340,7 @@ fn parse_message(body: &[u8]) -> Result<ApiAnswer, Failure> {
     struct Message {
         model: Option<String>,
         content: Vec<Value>,
+        stop_reason: Option<String>,
         #[serde(default)]
         usage: TokenCounts,
     }
@@ -250,6 +359,8 @@ fn parse_message(body: &[u8]) -> Result<ApiAnswer, Failure> {
             .collect(),
         model: message.model,
         usage: message.usage,
+        content: message.content,
+        stop_reason: message.stop_reason,
     })
 }
 
@@ -443,6 +554,7 @@ mod tests {
                 cache_creation_input_tokens: 200_000,
                 cache_read_input_tokens: 2_000_000,
             },
+            ..ApiAnswer::default()
         };
         let price = Price {
             input: 3.0,

@@ -62,6 +62,16 @@ pub(crate) struct TokenCounts {
     pub cache_read_input_tokens: u64,
 }
 
+impl TokenCounts {
+    /// Adds `other`'s counts: the requests of one call, summed.
+    fn add(&mut self, other: &TokenCounts) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_creation_input_tokens += other.cache_creation_input_tokens;
+        self.cache_read_input_tokens += other.cache_read_input_tokens;
+    }
+}
+
 impl From<TokenCounts> for Usage {
     fn from(counts: TokenCounts) -> Usage {
         Usage {
@@ -595,7 +605,55 @@ impl Claude {
                         .map_err(db_failure)?,
                     None => Vec::new(),
                 };
-                let asked = api::ask(&self.http, config, request, &transcript, deadline);
+                let caller = tools::ToolCaller {
+                    plugin: asker.plugin.clone(),
+                    tools_from: asker.grant.tools_from.clone(),
+                    chat: asker.chat,
+                    run: asker.run.map(|(run, _)| run),
+                };
+                let broker = self.tools.get().filter(|_| !caller.tools_from.is_empty());
+                let offered = match broker {
+                    Some(broker) => broker.offer(&caller).map_err(|e| {
+                        Failure::failed(format!("the tools of tools_from cannot be given: {e}"))
+                    })?,
+                    None => Vec::new(),
+                };
+                let (mut outright, mut asked_about) = (Vec::new(), Vec::new());
+                for tool in &offered {
+                    let names = &tool.names;
+                    match request.ask_plugin_tools.contains(&names.grant_name) {
+                        true => asked_about.push(names.cli_name.clone()),
+                        false => outright.push(names.cli_name.clone()),
+                    }
+                }
+                let gate = permission::Gate {
+                    approvals: &self.approvals,
+                    asking: Asking {
+                        plugin: asker.plugin,
+                        session_key: key,
+                        chat: asker.chat,
+                        run: asker.run,
+                        shadow: asker.shadow,
+                    },
+                    outright: &outright,
+                    ask: &asked_about,
+                    place,
+                };
+                let api_tools = broker.map(|broker| api::ApiTools {
+                    offered,
+                    caller,
+                    broker: broker.as_ref(),
+                    gate: &gate,
+                    max_turns: request.max_turns.unwrap_or(api::DEFAULT_TOOL_TURNS),
+                });
+                let asked = api::ask(
+                    &self.http,
+                    config,
+                    request,
+                    &transcript,
+                    api_tools.as_ref(),
+                    deadline,
+                );
                 let completion = tokio::select! {
                     completion = asked => completion?,
                     () = stop.requested() => return Err(Failure::failed(stop::STOPPED.into())),

@@ -48,18 +48,7 @@ impl Gate<'_> {
             tool: body["tool_name"].as_str().unwrap_or_default().to_owned(),
             input: body["input"].clone(),
         };
-        let verdict = if self.outright.contains(&tool_use.tool) {
-            Verdict::Allow
-        } else if self.ask.contains(&tool_use.tool) {
-            self.place.give_up();
-            let verdict = self.approvals.decide(self.asking, &tool_use, deadline).await;
-            // Past the deadline the turn ends anyway; the CLI still gets its answer.
-            self.place.retake(deadline).await;
-            verdict
-        } else {
-            tracing::warn!(plugin = %self.asking.plugin, tool = tool_use.tool, "claude asked for a tool the grant does not list: denied");
-            Verdict::Deny(format!("`{}` is not granted to this plugin", tool_use.tool))
-        };
+        let verdict = self.verdict(&tool_use, deadline).await;
         let response = match verdict {
             Verdict::Allow => json!({"behavior": "allow", "updatedInput": tool_use.input}),
             Verdict::Deny(message) => json!({"behavior": "deny", "message": message}),
@@ -68,6 +57,25 @@ impl Gate<'_> {
             "type": "control_response",
             "response": {"subtype": "success", "request_id": id, "response": response},
         })
+    }
+}
+
+impl Gate<'_> {
+    /// Whether `tool_use` may run: outright, once a person allows it (the
+    /// call's place in line given up meanwhile), or not at all.
+    pub async fn verdict(&self, tool_use: &ToolUse, deadline: Instant) -> Verdict {
+        if self.outright.contains(&tool_use.tool) {
+            Verdict::Allow
+        } else if self.ask.contains(&tool_use.tool) {
+            self.place.give_up();
+            let verdict = self.approvals.decide(self.asking, tool_use, deadline).await;
+            // Past the deadline the turn ends anyway; Claude still gets its answer.
+            self.place.retake(deadline).await;
+            verdict
+        } else {
+            tracing::warn!(plugin = %self.asking.plugin, tool = tool_use.tool, "claude asked for a tool the grant does not list: denied");
+            Verdict::Deny(format!("`{}` is not granted to this plugin", tool_use.tool))
+        }
     }
 }
 

@@ -58,8 +58,34 @@ impl PartialEq for ToolPass {
     }
 }
 
-/// Hands out passes: the host's tool-call gateway.
+/// One tool as the API backend offers it to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferedTool {
+    /// Its names.
+    pub names: PassedTool,
+    /// What it does.
+    pub description: String,
+    /// Its input's JSON Schema.
+    pub input_schema: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a call gives back: the text Claude is told, and whether it is an
+/// error.
+pub type ToolResult = (String, bool);
+
+/// Hands out passes and runs calls: the host's tool-call gateway.
 pub trait ToolBroker: Send + Sync {
+    /// The tools of `caller`'s `tools_from`, for the API backend.
+    fn offer(&self, caller: &ToolCaller) -> Result<Vec<OfferedTool>, String>;
+
+    /// Runs the tool `grant_name` (`PLUGIN.TOOL`) on `input` for `caller`.
+    fn call<'a>(
+        &'a self,
+        caller: &'a ToolCaller,
+        grant_name: &'a str,
+        input: serde_json::Map<String, serde_json::Value>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send + 'a>>;
+
     /// A pass for one CLI process started for `caller`, or why there is
     /// none (a tools plugin not loaded, the socket not open).
     fn pass(&self, caller: &ToolCaller) -> Result<Arc<ToolPass>, String>;

@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::capabilities::claude::tools::{
-    cli_name, grant_name, PassedTool, ToolBroker, ToolCaller, ToolPass,
+    cli_name, grant_name, OfferedTool, PassedTool, ToolBroker, ToolCaller, ToolPass, ToolResult,
 };
 use crate::host::tool_calls::ToolRequest;
 use crate::host::Host;
@@ -67,21 +67,64 @@ struct Entry {
     pass: Weak<ToolPass>,
 }
 
-impl ToolBroker for Gateway {
-    fn pass(&self, caller: &ToolCaller) -> Result<Arc<ToolPass>, String> {
-        let inner = &self.inner;
-        let host = inner.host.upgrade().ok_or("the host is shutting down")?;
-        let mut tools = Vec::new();
+impl Gateway {
+    /// The tools of `caller`'s `tools_from` as they serve now.
+    fn offered(&self, caller: &ToolCaller) -> Result<Vec<OfferedTool>, String> {
+        let host = self.inner.host.upgrade().ok_or("the host is shutting down")?;
+        let mut offered = Vec::new();
         for plugin in &caller.tools_from {
             let loaded = host
                 .registry()
                 .get(plugin.as_str())
                 .ok_or_else(|| format!("the tools plugin `{plugin}` is not loaded"))?;
-            tools.extend(loaded.tools.iter().map(|t| PassedTool {
-                grant_name: grant_name(plugin, &t.name),
-                cli_name: cli_name(plugin, &t.name),
+            offered.extend(loaded.tools.iter().map(|t| OfferedTool {
+                names: PassedTool {
+                    grant_name: grant_name(plugin, &t.name),
+                    cli_name: cli_name(plugin, &t.name),
+                },
+                description: t.description.clone(),
+                input_schema: t.input_schema.clone(),
             }));
         }
+        Ok(offered)
+    }
+}
+
+impl ToolBroker for Gateway {
+    fn offer(&self, caller: &ToolCaller) -> Result<Vec<OfferedTool>, String> {
+        self.offered(caller)
+    }
+
+    fn call<'a>(
+        &'a self,
+        caller: &'a ToolCaller,
+        grant_name: &'a str,
+        input: serde_json::Map<String, serde_json::Value>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ToolResult> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(host) = self.inner.host.upgrade() else {
+                return ("the host is shutting down".to_owned(), true);
+            };
+            let Some((plugin, tool)) = grant_name.split_once('.') else {
+                return (format!("`{grant_name}` names no plugin's tool"), true);
+            };
+            let answer = host
+                .call_tool(ToolRequest {
+                    caller: &caller.plugin,
+                    plugin,
+                    tool,
+                    input,
+                    chat: caller.chat,
+                    run: caller.run,
+                })
+                .await;
+            (answer.text, answer.is_error)
+        })
+    }
+
+    fn pass(&self, caller: &ToolCaller) -> Result<Arc<ToolPass>, String> {
+        let inner = &self.inner;
+        let tools: Vec<PassedTool> = self.offered(caller)?.into_iter().map(|t| t.names).collect();
         inner.listen()?;
         let mut passes = inner.passes.lock().unwrap_or_else(|p| p.into_inner());
         let reusable = passes
