@@ -166,3 +166,33 @@ fn mission_init_sets_up_a_folder_of_ones_own_where_a_new_rust_plugin_builds_and_
         text(&again)
     );
 }
+
+#[test]
+fn a_new_python_tools_plugin_builds_and_answers_claude_s_call() {
+    let setup = project();
+    new_build_and(&setup, "tools", "counter", "python");
+    // A task whose Claude may call it, through the fake CLI.
+    let mut config = std::fs::read_to_string(setup.config_path()).unwrap();
+    config.push_str(&format!(
+        "\n[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
+         [plugins.caller]\nworld = \"task\"\nwasm = {:?}\ngrants = [\"claude\"]\n\
+         config = {{ prompt = \"#tool:counter.count_words {{\\\"text\\\": \\\"one two three\\\"}}\" }}\n\
+         [plugins.caller.claude]\nbackends = [\"cli\"]\ntools_from = [\"counter\"]\n",
+        crate::support::fake_claude(),
+        crate::support::guest("ask")
+    ));
+    std::fs::write(setup.config_path(), config).unwrap();
+    let listing: serde_json::Value = serde_json::from_str(&mission(&setup, &["tools", "--json"])).unwrap();
+    assert_eq!(listing["plugins"][0]["tools"][0]["name"], "count_words");
+    for (run, total) in [(1, 3), (2, 6)] {
+        let (ok, record) = setup.run_json("caller");
+        assert!(ok, "run {run}: {record}");
+        let summary = record["summary"].as_str().unwrap();
+        assert!(
+            summary.starts_with(&format!(
+                "text=fake claude ran mcp__counter__count_words and got: 3 words ({total} counted in all)"
+            )),
+            "{summary}"
+        );
+    }
+}

@@ -67,7 +67,7 @@ fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<Plugin
     let top = format!(
         "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
          [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\nhandler = \"assistant\"\n\
-         poll_timeout = \"2s\"\napproval_timeout = \"20s\"",
+         poll_timeout = \"2s\"\napproval_timeout = \"20s\"\n[web]\nlisten = \"127.0.0.1:0\"",
         fake_claude(),
         telegram.url
     );
@@ -198,7 +198,7 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
         .with("timeout = \"2s\"")
         .with("memory = \"24MiB\"");
     let setup = tools_setup(&telegram, &api, "tools_from = [\"toolbox\"]", vec![toolbox]);
-    let host = up(&setup);
+    let mut host = up(&setup);
     let cases = [
         ("fail", "the toolbox failed on purpose"),
         ("trap", "the tool `trap` of `toolbox` failed: the plugin trapped"),
@@ -248,6 +248,13 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
     assert_eq!(
         outcomes,
         ["error", "trapped", "timed_out", "out_of_memory", "ok", "ok"]
+    );
+    // The status page shows them, the failed ones marked.
+    let page = crate::support::http_get(host.status_page(), "/");
+    let table = &page[page.find("id=\"tool-calls\"").expect("a tool calls table")..];
+    assert!(
+        table.contains("<td>assistant</td><td>toolbox.hog</td><td>out_of_memory</td>"),
+        "{table}"
     );
     drop(host);
 }

@@ -191,7 +191,7 @@ pub struct PluginConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPlugin {
-    /// Example: `world = "task"`
+    /// Example: `world = "task"` (or `"chat"`, `"tools"`)
     world: World,
     /// Example: `wasm = "plugins/target/wasm32-wasip2/release/briefing.wasm"`
     wasm: PathBuf,

@@ -5,9 +5,9 @@
 use std::process::ExitCode;
 
 use crate::config::webhooks::Verify;
-use crate::config::{Config, Grant};
+use crate::config::{Config, Grant, World};
+use crate::host::Host;
 use crate::os::zone::host_zone;
-use crate::plugin::loader::PluginLoader;
 use crate::triggers::schedule;
 
 mod claude;
@@ -56,21 +56,46 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Each plugin compiled and checked against its world.
+/// Each plugin compiled and checked against its world; a tools plugin's
+/// tools read, and the plugin tools each grant asks about offered.
 async fn check_plugins(config: &Config) -> anyhow::Result<Vec<Finding>> {
-    let loader = PluginLoader::open(config)?;
+    let host = Host::open(config.clone()).await?;
     let mut findings = Vec::new();
-    for plugin in config.plugins.clone() {
-        findings.push(match loader.load(plugin).await {
-            Ok(plugin) => Finding::Ok(format!(
-                "plugin `{}` ({}): ok, {} (sha256 {})",
-                plugin.name(),
-                plugin.config.world,
-                plugin.config.wasm.display(),
-                plugin.hash.short(),
-            )),
-            Err(e) => Finding::Error(e.to_string()),
+    let mut offered: Vec<(String, Vec<String>)> = Vec::new();
+    for plugin in &config.plugins {
+        findings.push(match host.load(plugin.name.as_str()).await {
+            Ok(plugin) => {
+                let tools: Vec<String> = plugin.tools.iter().map(|t| t.name.clone()).collect();
+                let offers = match plugin.config.world {
+                    World::Tools => format!(", offers {}", tools.join(", ")),
+                    _ => String::new(),
+                };
+                offered.push((plugin.name().to_string(), tools));
+                Finding::Ok(format!(
+                    "plugin `{}` ({}): ok, {} (sha256 {}){offers}",
+                    plugin.name(),
+                    plugin.config.world,
+                    plugin.config.wasm.display(),
+                    plugin.hash.short(),
+                ))
+            }
+            Err(e) => Finding::Error(format!("{e:#}")),
         });
+    }
+    for plugin in &config.plugins {
+        for asked in plugin.claude.ask_tools.iter().filter(|t| t.contains('.')) {
+            let (tools_plugin, tool) = asked.split_once('.').expect("filtered above");
+            let Some((_, tools)) = offered.iter().find(|(name, _)| name == tools_plugin) else {
+                continue;
+            };
+            if !tools.iter().any(|t| t == tool) {
+                findings.push(Finding::Error(format!(
+                    "plugins.{}.claude.ask_tools: `{asked}` is not a tool of `{tools_plugin}` (it offers: {})",
+                    plugin.name,
+                    tools.join(", ")
+                )));
+            }
+        }
     }
     Ok(findings)
 }

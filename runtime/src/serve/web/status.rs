@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::chart::{self, DurationChart};
 use super::StatusSource;
 use crate::capabilities::claude::approvals;
+use crate::host::tool_calls;
 
 use crate::capabilities::claude::report::{month_report, CreditReport};
 use crate::config::units::span;
@@ -286,6 +287,23 @@ pub struct ClaudeStatus {
     pub cache_hit_percent: u32,
     /// The Agent SDK credit, if tracked.
     pub credit: Option<CreditReport>,
+    /// The latest calls Claude made of plugins' tools, newest first.
+    pub tool_calls: Vec<ToolCallStatus>,
+}
+
+/// One call of a plugin's tool, as the page shows it.
+#[derive(Debug, Serialize)]
+pub struct ToolCallStatus {
+    /// When, host time.
+    pub at: String,
+    /// The plugin whose Claude called it.
+    pub caller: String,
+    /// `PLUGIN.TOOL`.
+    pub tool: String,
+    /// `ok`, `error`, `denied`, `trapped`, `timed_out`, `out_of_memory`.
+    pub outcome: String,
+    /// How long it took.
+    pub ms: u64,
 }
 
 /// Gathers the page as of `now`.
@@ -416,6 +434,17 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
                     .map(|b| (report.projected_month_usd / b * 100.0).round() as u32),
                 cache_hit_percent: (report.total.cache_hit_rate * 100.0).round() as u32,
                 credit: report.credit,
+                tool_calls: tool_calls::recent(db, 10)
+                    .await?
+                    .into_iter()
+                    .map(|c| ToolCallStatus {
+                        at: local(c.at),
+                        caller: c.caller,
+                        tool: format!("{}.{}", c.plugin, c.tool),
+                        outcome: c.outcome,
+                        ms: c.ms,
+                    })
+                    .collect(),
             })
         }
         None => None,

@@ -32,8 +32,9 @@ use crate::host::Host;
 use wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
 
 /// Serves `host`'s plugins as tools to the CLI processes its Claude
-/// starts; `mission` is the binary they run as their MCP server.
-pub fn install(host: &Arc<Host>, mission: PathBuf) {
+/// starts (and to its API backend's tool loop); `mission` is the binary
+/// they run as their MCP server. Returns the gateway Claude now uses.
+pub fn install(host: &Arc<Host>, mission: PathBuf) -> Arc<dyn ToolBroker> {
     let dir = host.config().data_dir.join("run");
     let gateway = Arc::new(Gateway {
         inner: Arc::new(Inner {
@@ -45,7 +46,8 @@ pub fn install(host: &Arc<Host>, mission: PathBuf) {
             listening: Mutex::new(false),
         }),
     });
-    host.claude().serve_tools(gateway);
+    host.claude().serve_tools(gateway.clone());
+    gateway
 }
 
 struct Gateway {

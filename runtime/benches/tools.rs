@@ -1,0 +1,174 @@
+//! Benchmark: one tool call of a tools plugin (the toolbox fixture's
+//! `echo`), three ways in one run — called directly by the host
+//! (`Host::call_tool`: a fresh instance, the grant check, the record), the
+//! way the API backend's tool loop calls it (through the gateway), and the
+//! way the CLI does over MCP (JSON-RPC on the stdio of `mission mcp-tools`,
+//! the real binary, which asks the host over its Unix socket) — printing
+//! the median and p99 of each and what each path adds to the direct call.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mission::capabilities::claude::tools::ToolCaller;
+use mission::config::{Config, PluginName};
+use mission::host::tool_calls::ToolRequest;
+use mission::host::Host;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const CALLS: usize = 500;
+
+/// The `mission` binary, built in release for this run.
+fn mission_binary(root: &Path) -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "mission",
+            "--bin",
+            "mission",
+        ])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the mission binary failed");
+    root.join("target/release/mission")
+}
+
+fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[((samples.len() - 1) as f64 * 0.99).round() as usize],
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let wasm = |name: &str| root.join(format!("plugins/target/wasm32-wasip2/release/{name}.wasm"));
+    for name in ["toolbox", "echo_chat"] {
+        assert!(
+            wasm(name).exists(),
+            "{} is missing: run `./dev bench`",
+            wasm(name).display()
+        );
+    }
+    let mission = mission_binary(&root);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("mission.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "data_dir = \"data\"\n[plugins.caller]\nworld = \"chat\"\nwasm = {:?}\n\
+             [plugins.caller.claude]\ntools_from = [\"toolbox\"]\n\
+             [plugins.toolbox]\nworld = \"tools\"\nwasm = {:?}\n",
+            wasm("echo_chat"),
+            wasm("toolbox")
+        ),
+    )
+    .unwrap();
+    let host = Arc::new(Host::open(Config::load(&config_path).unwrap()).await.unwrap());
+    assert!(host.load_all().await.is_empty());
+    let broker = mission::triggers::tool_calls::install(&host, mission);
+    let caller = ToolCaller {
+        plugin: PluginName::parse("caller").unwrap(),
+        tools_from: vec![PluginName::parse("toolbox").unwrap()],
+        chat: None,
+        run: None,
+    };
+    let input = || json!({"text": "hello"}).as_object().unwrap().clone();
+
+    let mut direct = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let answer = host
+            .call_tool(ToolRequest {
+                caller: &caller.plugin,
+                plugin: "toolbox",
+                tool: "echo",
+                input: input(),
+                chat: None,
+                run: None,
+            })
+            .await;
+        direct.push(started.elapsed());
+        assert!(!answer.is_error, "{}", answer.text);
+    }
+
+    let mut api_loop = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let (text, is_error) = broker.call(&caller, "toolbox.echo", input()).await;
+        api_loop.push(started.elapsed());
+        assert!(!is_error, "{text}");
+    }
+
+    // The MCP path, as the CLI drives it: the server its config names.
+    let pass = broker.pass(&caller).unwrap();
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&pass.mcp_config).unwrap()).unwrap();
+    let server = &config["mcpServers"]["toolbox"];
+    let mut command = tokio::process::Command::new(server["command"].as_str().unwrap());
+    for arg in server["args"].as_array().unwrap() {
+        command.arg(arg.as_str().unwrap());
+    }
+    for (key, value) in server["env"].as_object().unwrap() {
+        command.env(key, value.as_str().unwrap());
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut id = 0u64;
+    let mut request = async |method: &str, params: Value| -> Value {
+        id += 1;
+        let mut line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        line.push('\n');
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        loop {
+            let line = stdout.next_line().await.unwrap().expect("the MCP server ended");
+            let answer: Value = serde_json::from_str(&line).unwrap();
+            if answer["id"] == json!(id) {
+                return answer;
+            }
+        }
+    };
+    let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}});
+    request("initialize", init).await;
+    request("tools/list", json!({})).await;
+    let mut mcp = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        let answer = request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "hello"}}),
+        )
+        .await;
+        mcp.push(started.elapsed());
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    drop(child);
+
+    let (direct_median, direct_p99) = median_and_p99(direct);
+    println!("tools: the toolbox's echo, {CALLS} calls each way, one after another");
+    println!("  called directly by the host: median {direct_median:.2?}, p99 {direct_p99:.2?}");
+    for (label, samples) in [
+        ("the API backend's tool loop (gateway)", api_loop),
+        ("MCP (stdio JSON-RPC, rmcp, Unix socket)", mcp),
+    ] {
+        let (median, p99) = median_and_p99(samples);
+        println!(
+            "  {label}: median {median:.2?}, p99 {p99:.2?}; adds {:.2?} at the median, {:.2?} at p99",
+            median.saturating_sub(direct_median),
+            p99.saturating_sub(direct_p99)
+        );
+    }
+}
