@@ -196,6 +196,7 @@ fn kept(config: &Config) -> Vec<(&'static str, String)> {
             format!("{} (and each plugin's latest)", d(r.loads)),
         ),
         ("http_requests", d(r.http)),
+        ("tool_calls", d(r.http)),
         ("claude_calls", d(r.claude_calls)),
         ("chat_calls", d(r.chat_calls)),
         ("tool_approvals", d(r.approvals)),

@@ -8,7 +8,7 @@
 //! history = "30d"       # conversation history and API transcripts (never
 //!                       # less than the history TTL a plugin is given)
 //! loads = "90d"         # plugin loads (each plugin's latest always stays)
-//! http = "30d"          # outbound HTTP request records
+//! http = "30d"          # outbound HTTP request records, and tool calls
 //! claude_calls = "400d" # the cost ledger
 //! chat_calls = "90d"    # each chat handler call measured (live and shadow)
 //! approvals = "90d"     # tool uses asked about, and each decision

@@ -34,6 +34,8 @@ pub struct Pruned {
     pub loads: usize,
     /// HTTP request records.
     pub http: usize,
+    /// Tool call records (kept as long as HTTP request records).
+    pub tool_calls: usize,
     /// Cost ledger rows.
     pub claude_calls: usize,
     /// Chat handler call records.
@@ -58,6 +60,7 @@ impl Pruned {
             + self.transcripts
             + self.loads
             + self.http
+            + self.tool_calls
             + self.claude_calls
             + self.chat_calls
             + self.approvals
@@ -153,6 +156,12 @@ pub async fn prune(db: &Database, policy: &Policy, now: DateTime<Utc>) -> anyhow
         http: in_batches(
             db,
             "DELETE FROM http_requests WHERE id IN (SELECT id FROM http_requests WHERE at < ?1 LIMIT ?2)",
+            cutoff(r.http),
+        )
+        .await?,
+        tool_calls: in_batches(
+            db,
+            "DELETE FROM tool_calls WHERE id IN (SELECT id FROM tool_calls WHERE at < ?1 LIMIT ?2)",
             cutoff(r.http),
         )
         .await?,
@@ -265,6 +274,11 @@ mod tests {
             (id, at),
         )?;
         c.execute(
+            "INSERT INTO tool_calls (id, at, caller, plugin, tool, input_bytes, output_bytes, outcome, ms)
+             VALUES (?1, ?2, 'p', 'crm', 'find', 10, 20, 'ok', 3)",
+            (id, at),
+        )?;
+        c.execute(
             "INSERT INTO claude_calls (id, at, plugin, backend, input_tokens, output_tokens, cache_write_tokens,
                  cache_read_tokens, cost_usd, turns, duration_ms, outcome)
              VALUES (?1, ?2, 'p', 'cli', 1, 1, 0, 0, 0.01, 1, 10, 'ok')",
@@ -344,6 +358,7 @@ mod tests {
                 // Only the older two of its loads, never the latest.
                 loads: 2,
                 http: 2,
+                tool_calls: 2,
                 claude_calls: 1,
                 chat_calls: 2,
                 approvals: 1,

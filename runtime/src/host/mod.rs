@@ -206,20 +206,22 @@ impl Host {
                     loads::record(self.db(), load).await?;
                     return Ok(LoadOutcome::Unchanged);
                 }
-                tracing::info!(
-                    plugin = name,
-                    old = old_hash.as_deref().map_or("none", |h| &h[..12]),
-                    new = plugin.hash.short(),
-                    compile_time = ?plugin.compile_time,
-                    "plugin reloaded"
-                );
                 let load = NewLoad {
-                    old_hash,
+                    old_hash: old_hash.clone(),
                     new_hash: Some(plugin.hash.to_string()),
                     compile_time: Some(plugin.compile_time),
                     ..NewLoad::new(name, LoadOutcome::Reloaded)
                 };
+                let (new, compile_time) = (plugin.hash.short().to_owned(), plugin.compile_time);
+                // In the registry before it says so: the next call is the new version's.
                 self.registry.insert(plugin);
+                tracing::info!(
+                    plugin = name,
+                    old = old_hash.as_deref().map_or("none", |h| &h[..12]),
+                    new,
+                    compile_time = ?compile_time,
+                    "plugin reloaded"
+                );
                 (LoadOutcome::Reloaded, load)
             }
             Err(e) => {

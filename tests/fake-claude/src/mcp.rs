@@ -23,13 +23,21 @@ pub struct Server {
     next_id: u64,
 }
 
-/// Starts every stdio server the config files name; what went wrong with
-/// one is printed and the others go on, as the real CLI does.
+/// Starts every stdio server the config files name; a file that cannot be
+/// read, or a server that cannot start, is printed and the rest go on.
 pub fn start(configs: &[String]) -> Vec<Server> {
     let mut servers = Vec::new();
-    for config in configs {
-        let text = std::fs::read_to_string(config).unwrap_or_else(|e| panic!("reading {config}: {e}"));
-        let config: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{config}: {e}"));
+    for path in configs {
+        let config = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));
+        let config = match config {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("MCP config {path}: {e}");
+                continue;
+            }
+        };
         for (name, server) in config["mcpServers"].as_object().cloned().unwrap_or_default() {
             match Server::start(&name, &server) {
                 Ok(server) => servers.push(server),
