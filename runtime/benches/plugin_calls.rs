@@ -154,6 +154,7 @@ fn main() {
                 process: None,
                 files: None,
                 attachment_bytes: 20 << 20,
+                record_contents: false,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(if big { 20 } else { LOADS }, || {

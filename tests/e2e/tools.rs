@@ -79,7 +79,7 @@ fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<Plugin
                 "[plugins.assistant.claude]\nbackends = [\"persistent\"]\ntimeout = \"60s\"\n{grant}"
             )),
         PluginSpec::tools("contacts", guest("contacts"))
-            .with("grants = [\"http\"]")
+            .with("grants = [\"http\"]\nrecord_contents = true")
             .with(&format!("config = {{ api = \"{api}\" }}"))
             .with(&format!(
                 "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
@@ -176,6 +176,12 @@ fn claude_lists_and_calls_a_tools_plugin_over_mcp_and_the_host_adds_the_key() {
     assert_eq!(call["chat"], CHAT);
     assert_eq!(call["outcome"], "ok");
     assert_eq!(call["input_bytes"], r#"{"name":"Ada"}"#.len());
+    // Its config says `record_contents = true`: the input and result are kept.
+    assert_eq!(call["input"], r#"{"name":"Ada"}"#);
+    assert!(
+        call["output"].as_str().unwrap().contains("Ada Lovelace"),
+        "{call}"
+    );
     assert!(call["output_bytes"].as_u64().unwrap() > 50, "{call}");
     // The API's origin is all the tools plugin could reach, and the key
     // was never in the plugin's hands: the HTTP record shows the request,
@@ -248,6 +254,12 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
     assert_eq!(
         outcomes,
         ["error", "trapped", "timed_out", "out_of_memory", "ok", "ok"]
+    );
+    // The toolbox does not record contents: sizes only.
+    let latest = &tools_json(&setup)["calls"][0];
+    assert!(
+        latest["input"].is_null() && latest["output"].is_null(),
+        "{latest}"
     );
     // The status page shows them, the failed ones marked.
     let page = crate::support::http_get(host.status_page(), "/");

@@ -473,6 +473,21 @@ mod tests {
         assert!(error.contains("data_dir"), "{error}");
     }
 
+    #[test]
+    fn only_a_tools_plugin_records_its_calls_contents() {
+        let plugin = |world: &str| {
+            parse(&format!(
+                "data_dir = \"d\"\n[plugins.p]\nworld = \"{world}\"\nwasm = \"p.wasm\"\nrecord_contents = true\n"
+            ))
+        };
+        assert!(plugin("tools").unwrap().plugin("p").unwrap().record_contents);
+        let error = plugin("task").unwrap_err().to_string();
+        assert!(
+            error.contains("plugins.p.record_contents: only a tools plugin's calls are recorded"),
+            "{error}"
+        );
+    }
+
     fn transcriber(section: &str) -> Result<Transcriber, String> {
         parse(&format!(
             "data_dir = \"data\"\n[plugins.bot]\nworld = \"chat\"\nwasm = \"bot.wasm\"\n\

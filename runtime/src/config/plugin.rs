@@ -185,6 +185,9 @@ pub struct PluginConfig {
     pub files: Option<Arc<FilesGrant>>,
     /// The most bytes one `attachments.read` returns.
     pub attachment_bytes: u64,
+    /// Whether a tools plugin's calls are recorded with their input and
+    /// result, not only their sizes.
+    pub record_contents: bool,
 }
 
 /// One `[plugins.NAME]` table.
@@ -225,6 +228,10 @@ pub(super) struct RawPlugin {
     files: Option<RawFilesGrant>,
     /// Example: `[plugins.assistant.attachments]`
     attachments: Option<RawAttachments>,
+    /// Example: `record_contents = true` (a tools plugin; default false:
+    /// its calls are recorded by size and outcome only)
+    #[serde(default)]
+    record_contents: bool,
 }
 
 /// `[plugins.NAME.attachments]` as written.
@@ -355,6 +362,12 @@ impl RawPlugin {
             state_bytes: self.state_bytes,
             state_keys: self.state_keys,
         };
+        if self.record_contents && self.world != World::Tools {
+            return Err(format!(
+                "{field}.record_contents: only a tools plugin's calls are recorded (this is a {} plugin)",
+                self.world
+            ));
+        }
         let source = base.join(
             self.source
                 .unwrap_or_else(|| Path::new("plugins").join(name.as_str())),
@@ -377,6 +390,7 @@ impl RawPlugin {
                 .attachments
                 .and_then(|a| a.max_bytes)
                 .map_or(20 << 20, |b| b.0),
+            record_contents: self.record_contents,
         })
     }
 }

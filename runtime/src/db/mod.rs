@@ -360,6 +360,10 @@ const MIGRATIONS: &[&str] = &[
          ms INTEGER NOT NULL
      );
      CREATE INDEX tool_calls_by_time ON tool_calls (at);",
+    // 24: a tools plugin's calls with their input and result, where its
+    // config says `record_contents = true`.
+    "ALTER TABLE tool_calls ADD COLUMN input TEXT;
+     ALTER TABLE tool_calls ADD COLUMN output TEXT;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -1,7 +1,8 @@
 //! Claude calling a tools plugin's tool: the call checked against the
 //! caller's grant (`tools_from`), run in a fresh instance of the tools
 //! plugin as it serves now (a reloaded version serves the next call), and
-//! recorded in `tool_calls` — sizes and outcome, never the contents.
+//! recorded in `tool_calls` — sizes and outcome, and the input and result
+//! only where the tools plugin's config says `record_contents = true`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -66,7 +67,14 @@ pub struct ToolCallRecord {
     pub error: Option<String>,
     /// How long it took.
     pub ms: u64,
+    /// The input, if the tools plugin records contents.
+    pub input: Option<String>,
+    /// The result, if it does (cut at `MAX_RECORDED`).
+    pub output: Option<String>,
 }
+
+/// The most of an input or a result a record keeps.
+const MAX_RECORDED: usize = 16 << 10;
 
 impl Host {
     /// Runs `request` and records it; a refusal, a trap, a timeout or the
@@ -87,8 +95,20 @@ impl Host {
             outcome: "ok".into(),
             error: None,
             ms: 0,
+            input: None,
+            output: None,
         };
+        let contents = self
+            .config()
+            .plugin(request.plugin)
+            .is_some_and(|p| p.record_contents);
+        if contents {
+            record.input = Some(recorded(&input));
+        }
         let answer = self.run_tool(&request, input, &mut record).await;
+        if contents {
+            record.output = Some(recorded(&answer.text));
+        }
         record.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         record.output_bytes = answer.text.len() as u64;
         if answer.is_error {
@@ -183,6 +203,13 @@ impl Host {
     }
 }
 
+/// `text` as a record keeps it.
+fn recorded(text: &str) -> String {
+    let mut text = text.to_owned();
+    crate::wasm::output::cut(&mut text, MAX_RECORDED);
+    text
+}
+
 fn refused(record: &mut ToolCallRecord, outcome: &str, text: String) -> ToolAnswer {
     record.outcome = outcome.into();
     ToolAnswer { text, is_error: true }
@@ -192,8 +219,8 @@ async fn insert(db: &Database, record: ToolCallRecord) -> anyhow::Result<()> {
     db.call(move |c| {
         c.prepare_cached(
             "INSERT INTO tool_calls (at, caller, plugin, tool, chat, run, plugin_hash, input_bytes,
-                 output_bytes, outcome, error, ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 output_bytes, outcome, error, ms, input, output)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(rusqlite::params![
             record.at.timestamp_millis(),
@@ -208,6 +235,8 @@ async fn insert(db: &Database, record: ToolCallRecord) -> anyhow::Result<()> {
             record.outcome,
             record.error,
             record.ms,
+            record.input,
+            record.output,
         ])
         .map(drop)
     })
@@ -219,7 +248,7 @@ pub async fn recent(db: &Database, limit: u32) -> anyhow::Result<Vec<ToolCallRec
     db.call(move |c| {
         let mut statement = c.prepare_cached(
             "SELECT at, caller, plugin, tool, chat, run, plugin_hash, input_bytes, output_bytes,
-                 outcome, error, ms
+                 outcome, error, ms, input, output
              FROM tool_calls ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = statement.query_map([limit], |row| {
@@ -236,6 +265,8 @@ pub async fn recent(db: &Database, limit: u32) -> anyhow::Result<Vec<ToolCallRec
                 outcome: row.get(9)?,
                 error: row.get(10)?,
                 ms: row.get(11)?,
+                input: row.get(12)?,
+                output: row.get(13)?,
             })
         })?;
         rows.collect()
