@@ -7,7 +7,6 @@
 //! the median and p99 of each and what each path adds to the direct call.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,25 +18,6 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const CALLS: usize = 500;
-
-/// The `mission` binary, built in release for this run.
-fn mission_binary(root: &Path) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "mission",
-            "--bin",
-            "mission",
-        ])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the mission binary failed");
-    root.join("target/release/mission")
-}
 
 fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
@@ -58,13 +38,14 @@ async fn main() {
             wasm(name).display()
         );
     }
-    let mission = mission_binary(&root);
+    // Built by cargo with this benchmark, in the same profile.
+    let mission = PathBuf::from(env!("CARGO_BIN_EXE_mission"));
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("mission.toml");
     std::fs::write(
         &config_path,
         format!(
-            "data_dir = \"data\"\n[plugins.caller]\nworld = \"chat\"\nwasm = {:?}\n\
+            "data_dir = \"data\"\n[plugins.caller]\nworld = \"chat\"\nwasm = {:?}\ngrants = [\"claude\"]\n\
              [plugins.caller.claude]\ntools_from = [\"toolbox\"]\n\
              [plugins.toolbox]\nworld = \"tools\"\nwasm = {:?}\n",
             wasm("echo_chat"),
@@ -129,6 +110,12 @@ async fn main() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut id = 0u64;
     let mut request = async |method: &str, params: Value| -> Value {
+        // A notification (no params here) is sent without an id and answers nothing.
+        if params.is_null() {
+            let line = format!("{}\n", json!({"jsonrpc": "2.0", "method": method}));
+            stdin.write_all(line.as_bytes()).await.unwrap();
+            return Value::Null;
+        }
         id += 1;
         let mut line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
         line.push('\n');
@@ -143,6 +130,7 @@ async fn main() {
     };
     let init = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}});
     request("initialize", init).await;
+    request("notifications/initialized", Value::Null).await;
     request("tools/list", json!({})).await;
     let mut mcp = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
