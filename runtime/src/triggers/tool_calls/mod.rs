@@ -70,15 +70,17 @@ struct Entry {
 }
 
 impl Gateway {
-    /// The tools of `caller`'s `tools_from` as they serve now.
+    /// The tools of `caller`'s `tools_from` as they serve now; a tools
+    /// plugin that is not loaded (its file refused at start) is left out,
+    /// so Claude still answers without its tools.
     fn offered(&self, caller: &ToolCaller) -> Result<Vec<OfferedTool>, String> {
         let host = self.inner.host.upgrade().ok_or("the host is shutting down")?;
         let mut offered = Vec::new();
         for plugin in &caller.tools_from {
-            let loaded = host
-                .registry()
-                .get(plugin.as_str())
-                .ok_or_else(|| format!("the tools plugin `{plugin}` is not loaded"))?;
+            let Some(loaded) = host.registry().get(plugin.as_str()) else {
+                tracing::warn!(caller = %caller.plugin, "the tools plugin `{plugin}` is not loaded: Claude goes without its tools");
+                continue;
+            };
             offered.extend(loaded.tools.iter().map(|t| OfferedTool {
                 names: PassedTool {
                     grant_name: grant_name(plugin, &t.name),
