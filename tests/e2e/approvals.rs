@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::fake_telegram::{Call, FakeTelegram};
+use crate::fake_telegram::FakeTelegram;
 use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
 
 const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
@@ -58,17 +58,6 @@ fn up(setup: &Setup) -> RunningHost {
 /// A file in Claude's working directory, where the tool's command runs.
 fn made(setup: &Setup, name: &str) -> PathBuf {
     setup.dir.path().join("claude-work").join(name)
-}
-
-/// The callback data of the button labelled `label` on `prompt`.
-fn button(prompt: &Call, label: &str) -> String {
-    prompt
-        .buttons
-        .iter()
-        .find(|(l, _)| l == label)
-        .unwrap_or_else(|| panic!("no `{label}` button: {:?}", prompt.buttons))
-        .1
-        .clone()
 }
 
 /// Every approval as `mission approvals --json` lists it, oldest first.
@@ -133,7 +122,7 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
         CHAT,
         ANNA,
         prompt.message_id.unwrap(),
-        &button(&prompt, "Allow once"),
+        &prompt.button("Allow once"),
     );
     let replies = telegram.wait_for_messages(CHAT, 1);
     assert_eq!(replies[0], "fake claude ran Bash: made-once");
@@ -147,7 +136,7 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
     // Once was once: the next use asks again, and this time it is denied.
     telegram.send_text(CHAT, ANNA, "and #bash:touch denied.txt");
     let second = telegram.wait_for_prompts(CHAT, 2).remove(1);
-    telegram.press(CHAT, ANNA, second.message_id.unwrap(), &button(&second, "Deny"));
+    telegram.press(CHAT, ANNA, second.message_id.unwrap(), &second.button("Deny"));
     let replies = telegram.wait_for_messages(CHAT, 2);
     assert_eq!(
         replies[1],
@@ -182,7 +171,7 @@ fn allow_for_the_conversation_asks_once_until_reset() {
         CHAT,
         ANNA,
         prompt.message_id.unwrap(),
-        &button(&prompt, "Allow for this conversation"),
+        &prompt.button("Allow for this conversation"),
     );
     assert_eq!(
         telegram.wait_for_messages(CHAT, 1)[0],
@@ -203,7 +192,7 @@ fn allow_for_the_conversation_asks_once_until_reset() {
         CHAT,
         ANNA,
         prompts[1].message_id.unwrap(),
-        &button(&prompts[1], "Allow once"),
+        &prompts[1].button("Allow once"),
     );
     let replies = telegram.wait_for_messages(CHAT, 4);
     assert_eq!(replies[2], "History cleared: I start afresh.");
@@ -228,7 +217,7 @@ fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
     telegram.send_text(CHAT, ANNA, "#bash:touch late.txt");
     let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
     let message = prompt.message_id.unwrap();
-    let press = telegram.press(CHAT, STRANGER, message, &button(&prompt, "Allow once"));
+    let press = telegram.press(CHAT, STRANGER, message, &prompt.button("Allow once"));
     let answered = telegram.wait_for(|c| c.method == "answerCallbackQuery");
     assert_eq!(answered.callback_query_id.as_deref(), Some(press.as_str()));
     assert_eq!(
@@ -240,7 +229,7 @@ fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
         "sender=999",
     ]);
     // An allowed user, but the press comes from another chat than the prompt's.
-    let elsewhere = telegram.press(BEN as i64, BEN, message, &button(&prompt, "Allow once"));
+    let elsewhere = telegram.press(BEN as i64, BEN, message, &prompt.button("Allow once"));
     let answered = telegram.wait_for(|c| c.callback_query_id.as_deref() == Some(elsewhere.as_str()));
     assert_eq!(
         answered.text.as_deref(),
@@ -251,7 +240,7 @@ fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
         "sender=200",
     ]);
     // In the right chat, but its data put under another message.
-    let forged = telegram.press(CHAT, ANNA, message + 1000, &button(&prompt, "Allow once"));
+    let forged = telegram.press(CHAT, ANNA, message + 1000, &prompt.button("Allow once"));
     let answered = telegram.wait_for(|c| c.callback_query_id.as_deref() == Some(forged.as_str()));
     assert_eq!(
         answered.text.as_deref(),
@@ -271,7 +260,7 @@ fn a_strangers_press_is_refused_and_no_answer_in_time_is_a_deny() {
         ["⌛ Bash: touch late.txt — nobody answered within 3s, so it was not allowed."]
     );
     // A press after the fact decides nothing.
-    telegram.press(CHAT, ANNA, message, &button(&prompt, "Allow once"));
+    telegram.press(CHAT, ANNA, message, &prompt.button("Allow once"));
     telegram.wait_for(|c| {
         c.method == "answerCallbackQuery"
             && c.text.as_deref() == Some("This request is no longer waiting for an answer.")
@@ -310,23 +299,13 @@ fn a_restart_while_waiting_is_a_deny_the_user_is_told_of() {
     );
     let again = telegram.wait_for_prompts(CHAT, 2).remove(1);
     // The old prompt's buttons decide nothing now.
-    telegram.press(
-        CHAT,
-        ANNA,
-        first.message_id.unwrap(),
-        &button(&first, "Allow once"),
-    );
+    telegram.press(CHAT, ANNA, first.message_id.unwrap(), &first.button("Allow once"));
     telegram.wait_for(|c| {
         c.method == "answerCallbackQuery"
             && c.text.as_deref() == Some("This request is no longer waiting for an answer.")
     });
     assert!(!made(&setup, "restarted.txt").exists());
-    telegram.press(
-        CHAT,
-        ANNA,
-        again.message_id.unwrap(),
-        &button(&again, "Allow once"),
-    );
+    telegram.press(CHAT, ANNA, again.message_id.unwrap(), &again.button("Allow once"));
     assert_eq!(
         telegram.wait_for_messages(CHAT, 2)[1],
         "fake claude ran Bash: after-restart"
@@ -382,7 +361,7 @@ fn the_wait_for_a_person_counts_toward_the_plugins_deadline() {
         edits(&telegram, message),
         ["⏹ Not allowed: the call ended before an answer."]
     );
-    telegram.press(CHAT, ANNA, message, &button(&prompt, "Allow once"));
+    telegram.press(CHAT, ANNA, message, &prompt.button("Allow once"));
     telegram.wait_for(|c| c.method == "answerCallbackQuery");
     assert!(!made(&setup, "too-late.txt").exists());
     let recorded = approvals(&setup);
@@ -477,7 +456,7 @@ fn a_call_waiting_for_a_person_gives_up_its_place_in_line() {
         CHAT,
         ANNA,
         prompt.message_id.unwrap(),
-        &button(&prompt, "Allow once"),
+        &prompt.button("Allow once"),
     );
     assert_eq!(
         telegram.wait_for_messages(CHAT, 1),
@@ -540,7 +519,7 @@ fn a_task_s_tool_use_is_asked_in_the_alerts_chat_and_the_run_waits_for_it() {
         CHAT,
         ANNA,
         prompt.message_id.unwrap(),
-        &button(&prompt, "Allow once"),
+        &prompt.button("Allow once"),
     );
     let output = trigger.join().unwrap();
     assert!(output.status.success(), "{:?}", text(&output));

@@ -59,6 +59,18 @@ pub struct Call {
     pub at: Instant,
 }
 
+impl Call {
+    /// The callback data of the button labelled `label`.
+    pub fn button(&self, label: &str) -> String {
+        self.buttons
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no `{label}` button: {:?}", self.buttons))
+            .1
+            .clone()
+    }
+}
+
 #[derive(Default)]
 struct State {
     next_update_id: i64,

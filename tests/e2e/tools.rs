@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::fake_telegram::{Call, FakeTelegram};
+use crate::fake_telegram::FakeTelegram;
 use crate::loopback::Request;
 use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
 
@@ -60,6 +60,19 @@ fn contacts_api() -> (String, Arc<Mutex<Vec<Request>>>) {
     (url, seen)
 }
 
+/// The contacts example over `api`, which only it may reach, the host
+/// adding the key; `extra` lines go in its own table.
+fn contacts(api: &str, extra: &str) -> PluginSpec {
+    PluginSpec::tools("contacts", guest("contacts"))
+        .with("grants = [\"http\"]")
+        .with(extra)
+        .with(&format!("config = {{ api = \"{api}\" }}"))
+        .with(&format!(
+            "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
+             [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
+        ))
+}
+
 /// The assistant on the persistent backend with `grant` lines, the
 /// `contacts` tools plugin over `api`, and `more` plugins.
 fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<PluginSpec>) -> Setup {
@@ -78,13 +91,7 @@ fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<Plugin
             .with(&format!(
                 "[plugins.assistant.claude]\nbackends = [\"persistent\"]\ntimeout = \"60s\"\n{grant}"
             )),
-        PluginSpec::tools("contacts", guest("contacts"))
-            .with("grants = [\"http\"]\nrecord_contents = true")
-            .with(&format!("config = {{ api = \"{api}\" }}"))
-            .with(&format!(
-                "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
-                 [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
-            )),
+        contacts(api, "record_contents = true"),
     ];
     plugins.extend(more);
     setup.config_with(&top, plugins);
@@ -271,17 +278,6 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
     drop(host);
 }
 
-/// The callback data of the button labelled `label` on `prompt`.
-fn button(prompt: &Call, label: &str) -> String {
-    prompt
-        .buttons
-        .iter()
-        .find(|(l, _)| l == label)
-        .unwrap_or_else(|| panic!("no `{label}` button: {:?}", prompt.buttons))
-        .1
-        .clone()
-}
-
 #[test]
 fn a_tool_in_ask_tools_is_asked_about_in_the_chat_and_a_deny_never_runs_it() {
     let telegram = FakeTelegram::start();
@@ -299,7 +295,7 @@ fn a_tool_in_ask_tools_is_asked_about_in_the_chat_and_a_deny_never_runs_it() {
     let shown = prompt.text.clone().unwrap();
     assert!(shown.contains("wants to use contacts.add_lead"), "{shown}");
     assert!(shown.contains("grace@example.com"), "{shown}");
-    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &button(&prompt, "Deny"));
+    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &prompt.button("Deny"));
     let denied = reply(&telegram, 0);
     assert!(
         denied.starts_with("fake claude mcp__contacts__add_lead denied"),
@@ -319,7 +315,7 @@ fn a_tool_in_ask_tools_is_asked_about_in_the_chat_and_a_deny_never_runs_it() {
         CHAT,
         ANNA,
         prompt.message_id.unwrap(),
-        &button(&prompt, "Allow once"),
+        &prompt.button("Allow once"),
     );
     assert_eq!(
         reply(&telegram, 1),
@@ -458,13 +454,7 @@ fn a_task_s_claude_call_uses_tools_through_the_cli_backend() {
                 .with("grants = [\"claude\"]")
                 .with(r#"config = { prompt = "morning briefing #tool:contacts.find_contact {\"name\": \"Ada\"}" }"#)
                 .with("[plugins.briefing.claude]\nbackends = [\"cli\"]\ntools_from = [\"contacts\"]"),
-            PluginSpec::tools("contacts", guest("contacts"))
-                .with("grants = [\"http\"]")
-                .with(&format!("config = {{ api = \"{api}\" }}"))
-                .with(&format!(
-                    "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
-                     [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
-                )),
+            contacts(&api, ""),
         ],
     );
     let mut command = setup.command(&["run", "--json", "briefing"]);
@@ -513,13 +503,7 @@ fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
                     "[plugins.assistant.claude]\nbackends = [\"api\"]\ntimeout = \"60s\"\n\
                      tools_from = [\"contacts\"]\nask_tools = [\"contacts.add_lead\"]",
                 ),
-            PluginSpec::tools("contacts", guest("contacts"))
-                .with("grants = [\"http\"]")
-                .with(&format!("config = {{ api = \"{api}\" }}"))
-                .with(&format!(
-                    "[plugins.contacts.http]\nallowed = [\"{api}\"]\n\
-                     [plugins.contacts.http.secrets.\"{api}\"]\nheader = \"Authorization\"\nenv = \"{CRM_TOKEN_ENV}\"\nprefix = \"Bearer \""
-                )),
+            contacts(&api, ""),
         ],
     );
     let mut command = setup.command(&["up"]);
@@ -568,7 +552,7 @@ fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
         .as_deref()
         .unwrap()
         .contains("wants to use contacts.add_lead"));
-    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &button(&prompt, "Deny"));
+    telegram.press(CHAT, ANNA, prompt.message_id.unwrap(), &prompt.button("Deny"));
     let denied = reply(&telegram, 1);
     assert!(
         denied.starts_with("fake api ran mcp__contacts__add_lead and got the tool error: "),

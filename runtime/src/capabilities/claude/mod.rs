@@ -216,6 +216,29 @@ pub struct Asker<'a> {
     pub draft: Option<&'a draft::Draft>,
 }
 
+impl<'a> Asker<'a> {
+    /// Who the gate asks for, in the session `key`.
+    fn asking(&self, key: Option<&'a str>) -> Asking<'a> {
+        Asking {
+            plugin: self.plugin,
+            session_key: key,
+            chat: self.chat,
+            run: self.run,
+            shadow: self.shadow,
+        }
+    }
+
+    /// Who the plugins' tools are called for.
+    fn tool_caller(&self) -> tools::ToolCaller {
+        tools::ToolCaller {
+            plugin: self.plugin.clone(),
+            tools_from: self.grant.tools_from.clone(),
+            chat: self.chat,
+            run: self.run.map(|(run, _)| run),
+        }
+    }
+}
+
 impl Claude {
     /// The service for `config` (none: every call is `unavailable`), telling
     /// budgets and the credit running down in `alerts_chat`.
@@ -393,12 +416,7 @@ impl Claude {
         let broker = self.tools.get().ok_or_else(|| {
             CapabilityError::Unavailable("plugins' tools are not served by this command".into())
         })?;
-        let caller = tools::ToolCaller {
-            plugin: asker.plugin.clone(),
-            tools_from: asker.grant.tools_from.clone(),
-            chat: asker.chat,
-            run: asker.run.map(|(run, _)| run),
-        };
+        let caller = asker.tool_caller();
         broker.pass(&caller).map_err(|e| {
             tracing::error!(plugin = %asker.plugin, "the tools of tools_from cannot be given: {e}");
             CapabilityError::Unavailable(format!("the tools of tools_from cannot be given: {e}"))
@@ -605,12 +623,7 @@ impl Claude {
                         .map_err(db_failure)?,
                     None => Vec::new(),
                 };
-                let caller = tools::ToolCaller {
-                    plugin: asker.plugin.clone(),
-                    tools_from: asker.grant.tools_from.clone(),
-                    chat: asker.chat,
-                    run: asker.run.map(|(run, _)| run),
-                };
+                let caller = asker.tool_caller();
                 let broker = self.tools.get().filter(|_| !caller.tools_from.is_empty());
                 let offered = match broker {
                     Some(broker) => broker.offer(&caller).map_err(|e| {
@@ -628,13 +641,7 @@ impl Claude {
                 }
                 let gate = permission::Gate {
                     approvals: &self.approvals,
-                    asking: Asking {
-                        plugin: asker.plugin,
-                        session_key: key,
-                        chat: asker.chat,
-                        run: asker.run,
-                        shadow: asker.shadow,
-                    },
+                    asking: asker.asking(key),
                     outright: &outright,
                     ask: &asked_about,
                     place,
@@ -686,13 +693,7 @@ impl Claude {
                     } else {
                         let gate = permission::Gate {
                             approvals: &self.approvals,
-                            asking: Asking {
-                                plugin: asker.plugin,
-                                session_key: key,
-                                chat: asker.chat,
-                                run: asker.run,
-                                shadow: asker.shadow,
-                            },
+                            asking: asker.asking(key),
                             outright,
                             ask: asked_about,
                             place,
