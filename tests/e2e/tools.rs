@@ -279,6 +279,83 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
 }
 
 #[test]
+fn a_tools_plugin_reaches_only_its_granted_origin_and_never_another_plugin_s_key() {
+    let telegram = FakeTelegram::start();
+    let (api, seen) = contacts_api();
+    // Another server on loopback, which no grant lists.
+    let elsewhere_seen = Arc::new(Mutex::new(0usize));
+    let counter = elsewhere_seen.clone();
+    let elsewhere = crate::loopback::serve(move |_: Request| {
+        *counter.lock().unwrap() += 1;
+        async { "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_owned() }
+    });
+    // The toolbox may reach the contacts API's origin, with no secret of
+    // its own there; the key for it is the contacts plugin's.
+    let toolbox = PluginSpec::tools("toolbox", guest("toolbox"))
+        .with("grants = [\"http\"]")
+        .with(&format!("[plugins.toolbox.http]\nallowed = [\"{api}\"]"));
+    let setup = tools_setup(&telegram, &api, "tools_from = [\"toolbox\"]", vec![toolbox]);
+    let host = up(&setup);
+
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        &format!(r#"#tool:toolbox.fetch {{"url": "{elsewhere}/steal"}}"#),
+    );
+    let refused = reply(&telegram, 0);
+    assert!(
+        refused.starts_with("fake claude ran mcp__toolbox__fetch and got the tool error: GET ")
+            && refused.ends_with("/steal: ErrorCode::HttpRequestDenied"),
+        "{refused}"
+    );
+    assert_eq!(
+        *elsewhere_seen.lock().unwrap(),
+        0,
+        "nothing reached the other origin"
+    );
+
+    // Its granted origin is reached, but without the contacts plugin's key.
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        &format!(r#"#tool:toolbox.fetch {{"url": "{api}/contacts?q=Ada"}}"#),
+    );
+    assert_eq!(
+        reply(&telegram, 1),
+        r#"fake claude ran mcp__toolbox__fetch and got: 401: {"error":"no key"}"#
+    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1, "one request reached the API");
+        assert_eq!(seen[0].header("authorization"), None);
+    }
+    // Both are in the HTTP records, under the toolbox, the refusal marked,
+    // with the chat the call served.
+    let http: Value = serde_json::from_str(&text(&setup.mission(&["http", "--json"])).0).unwrap();
+    let records: Vec<(&str, bool, &Value)> = http
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["plugin"].as_str().unwrap(),
+                r["denied"].as_bool().unwrap(),
+                &r["chat"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ("toolbox", false, &Value::from(CHAT)),
+            ("toolbox", true, &Value::from(CHAT))
+        ],
+        "{http}"
+    );
+    drop(host);
+}
+
+#[test]
 fn a_tool_in_ask_tools_is_asked_about_in_the_chat_and_a_deny_never_runs_it() {
     let telegram = FakeTelegram::start();
     let (api, seen) = contacts_api();
