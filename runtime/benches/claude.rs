@@ -187,6 +187,7 @@ fn main() {
                     run: None,
                     shadow: false,
                     draft: None,
+                    on_behalf_of: None,
                 };
                 let options = Options {
                     system: None,

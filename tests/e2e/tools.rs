@@ -356,6 +356,57 @@ fn a_tools_plugin_reaches_only_its_granted_origin_and_never_another_plugin_s_key
 }
 
 #[test]
+fn what_a_tool_spends_on_claude_counts_against_its_caller_s_budget() {
+    let telegram = FakeTelegram::start();
+    let (api, _) = contacts_api();
+    // The toolbox has no budget of its own; the assistant's is $0.02 a day.
+    let toolbox = PluginSpec::tools("toolbox", guest("toolbox"))
+        .with("grants = [\"claude\"]")
+        .with("[plugins.toolbox.claude]\nbackends = [\"cli\"]");
+    let grant = "tools_from = [\"toolbox\"]\ndaily_usd = 0.02";
+    let setup = tools_setup(&telegram, &api, grant, vec![toolbox]);
+    let host = up(&setup);
+
+    // The tool's first question costs $0.03 for the assistant, so its
+    // second is refused under the assistant's budget.
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        r##"#tool:toolbox.ask {"prompts": ["#cost=0.03 first", "second"]}"##,
+    );
+    let answered = reply(&telegram, 0);
+    assert!(
+        answered.starts_with(
+            r##"fake claude ran mcp__toolbox__ask and got: fake claude heard "#cost=0.03 first""##
+        ) && answered.ends_with(
+            " | refused: over budget: plugin `assistant`'s daily budget of $0.02 is spent ($0.0300 today)"
+        ),
+        "{answered}"
+    );
+    // The assistant's own turn ($0.03) and its tool's question count
+    // against its budget: the next message is refused.
+    telegram.send_text(CHAT, ANNA, "and now?");
+    assert_eq!(
+        reply(&telegram, 1),
+        "I can't ask Claude right now: plugin `assistant`'s daily budget of $0.02 is spent ($0.0600 today)."
+    );
+    // The ledger keeps the tool's question under the toolbox.
+    let cost: Value = serde_json::from_str(&text(&setup.mission(&["cost", "--json"])).0).unwrap();
+    let toolbox = cost["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["key"] == "toolbox")
+        .unwrap_or_else(|| panic!("{cost}"));
+    assert!(
+        (toolbox["cost_usd"].as_f64().unwrap() - 0.03).abs() < 1e-9,
+        "{cost}"
+    );
+    assert_eq!(toolbox["refused"], 1, "{cost}");
+    drop(host);
+}
+
+#[test]
 fn a_tool_in_ask_tools_is_asked_about_in_the_chat_and_a_deny_never_runs_it() {
     let telegram = FakeTelegram::start();
     let (api, seen) = contacts_api();

@@ -67,6 +67,9 @@ pub struct CallContext {
     pub event: Option<Arc<Event>>,
     /// What a chat call has beside its message.
     pub io: MessageIo,
+    /// For a tool call: the plugin whose Claude called it, whose budgets
+    /// count what the tool spends on Claude.
+    pub on_behalf_of: Option<claude::OnBehalfOf>,
 }
 
 /// What a chat call has beside its message, from whoever hands it over:

@@ -364,6 +364,9 @@ const MIGRATIONS: &[&str] = &[
     // config says `record_contents = true`.
     "ALTER TABLE tool_calls ADD COLUMN input TEXT;
      ALTER TABLE tool_calls ADD COLUMN output TEXT;",
+    // 25: the plugin a tools plugin's Claude call was made for (the one
+    // whose Claude called the tool), whose budgets count it too.
+    "ALTER TABLE claude_calls ADD COLUMN on_behalf_of TEXT;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Host;
+use crate::capabilities::claude::OnBehalfOf;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::CallContext;
 use crate::config::PluginName;
@@ -170,6 +171,13 @@ impl Host {
         };
         let context = CallContext {
             chat: request.chat,
+            on_behalf_of: Some(OnBehalfOf {
+                plugin: request.caller.clone(),
+                budget: config
+                    .plugin(request.caller.as_str())
+                    .map(|c| c.claude.budget)
+                    .unwrap_or_default(),
+            }),
             ..CallContext::default()
         };
         let origin = match (request.run, request.chat) {

@@ -112,4 +112,35 @@ mod tests {
         let again = tokio::time::timeout(DEBOUNCE * 3, changed.recv()).await;
         assert!(again.is_err(), "reported twice: {again:?}");
     }
+
+    #[tokio::test]
+    async fn reports_a_file_renamed_into_place_from_the_same_or_another_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let (mut watcher, mut changed) = FileWatcher::start().unwrap();
+        watcher.watch_dir(dir.path()).unwrap();
+        let file = dir.path().join("plugin.wasm");
+        std::fs::write(&file, b"v1").unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), changed.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first, [std::path::absolute(&file).unwrap()]);
+        for from in [
+            dir.path().join(".plugin.wasm.tmp"),
+            elsewhere.path().join("plugin.wasm"),
+        ] {
+            std::fs::write(&from, b"v2").unwrap();
+            std::fs::rename(&from, &file).unwrap();
+            let mut seen = Vec::new();
+            while !seen.contains(&std::path::absolute(&file).unwrap()) {
+                let batch = tokio::time::timeout(Duration::from_secs(5), changed.recv()).await;
+                seen.extend(
+                    batch
+                        .unwrap_or_else(|_| panic!("no report of {from:?} renamed; saw {seen:?}"))
+                        .unwrap(),
+                );
+            }
+        }
+    }
 }

@@ -60,6 +60,7 @@ impl Capabilities {
             run: self.context.run,
             shadow: self.context.shadow,
             draft,
+            on_behalf_of: self.context.on_behalf_of.as_ref(),
         };
         let answer = self.claude.ask(asker, prompt, options, attachments).await;
         let stats = &mut self.stats;

@@ -38,6 +38,8 @@ pub(crate) struct LedgerEntry {
     pub error: Option<String>,
     /// Whether it drew from the Agent SDK credit.
     pub credit: bool,
+    /// The plugin it was made for, if a tool made it.
+    pub on_behalf_of: Option<PluginName>,
 }
 
 /// Appends `entry`, dated now.
@@ -48,8 +50,8 @@ pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<
         c.execute(
             "INSERT INTO claude_calls (at, plugin, backend, model, session_key, input_tokens,
                  output_tokens, cache_write_tokens, cache_read_tokens, cost_usd, turns,
-                 duration_ms, outcome, error, credit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 duration_ms, outcome, error, credit, on_behalf_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             rusqlite::params![
                 at,
                 entry.plugin.as_str(),
@@ -66,6 +68,7 @@ pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<
                 entry.outcome.as_str(),
                 entry.error,
                 entry.credit,
+                entry.on_behalf_of.as_ref().map(PluginName::as_str),
             ],
         )
     })
@@ -135,7 +138,8 @@ pub(crate) struct BudgetLevel {
 }
 
 /// Each budget set for `plugin` (`own`) and all plugins (`global`) at `now`,
-/// days and months counted in `zone`, with what it has spent.
+/// days and months counted in `zone`, with what it has spent: its own
+/// calls and those its tools made for it.
 pub(crate) async fn budget_levels(
     db: &Database,
     plugin: &PluginName,
@@ -155,8 +159,8 @@ pub(crate) async fn budget_levels(
     let spending = db
         .call(move |c| {
             c.query_row(
-                "SELECT COALESCE(SUM(CASE WHEN plugin = ?1 AND at >= ?2 THEN cost_usd END), 0),
-                        COALESCE(SUM(CASE WHEN plugin = ?1 THEN cost_usd END), 0),
+                "SELECT COALESCE(SUM(CASE WHEN ?1 IN (plugin, on_behalf_of) AND at >= ?2 THEN cost_usd END), 0),
+                        COALESCE(SUM(CASE WHEN ?1 IN (plugin, on_behalf_of) THEN cost_usd END), 0),
                         COALESCE(SUM(CASE WHEN at >= ?2 THEN cost_usd END), 0),
                         COALESCE(SUM(cost_usd), 0)
                  FROM claude_calls WHERE at >= ?3",
@@ -216,35 +220,30 @@ pub(crate) async fn budget_levels(
         .collect())
 }
 
-/// Checks the budgets of `plugin` (`own`) and of all plugins (`global`) at
-/// `now`, days and months counted in `zone`.
-pub(crate) async fn budget_status(
-    db: &Database,
-    plugin: &PluginName,
-    own: Budget,
-    global: Budget,
-    now: DateTime<Utc>,
-    zone: Tz,
-) -> anyhow::Result<BudgetStatus> {
-    let mut status = BudgetStatus {
-        spent: None,
-        left: None,
-    };
-    for level in budget_levels(db, plugin, own, global, now, zone).await? {
-        let BudgetLevel {
-            name,
-            period,
-            limit,
-            spent,
-            ..
-        } = level;
-        if spent >= limit && status.spent.is_none() {
-            status.spent = Some(format!("{name} of ${limit:.2} is spent (${spent:.4} {period})"));
+impl BudgetStatus {
+    /// Where `levels` stand: the first that is spent, and what the
+    /// tightest still allows.
+    pub fn of(levels: Vec<BudgetLevel>) -> BudgetStatus {
+        let mut status = BudgetStatus {
+            spent: None,
+            left: None,
+        };
+        for level in levels {
+            let BudgetLevel {
+                name,
+                period,
+                limit,
+                spent,
+                ..
+            } = level;
+            if spent >= limit && status.spent.is_none() {
+                status.spent = Some(format!("{name} of ${limit:.2} is spent (${spent:.4} {period})"));
+            }
+            let left = (limit - spent).max(0.0);
+            status.left = Some(status.left.map_or(left, |l: f64| l.min(left)));
         }
-        let left = (limit - spent).max(0.0);
-        status.left = Some(status.left.map_or(left, |l: f64| l.min(left)));
+        status
     }
-    Ok(status)
 }
 
 #[cfg(test)]
@@ -273,7 +272,21 @@ mod tests {
             outcome: CallOutcome::Ok,
             error: None,
             credit: false,
+            on_behalf_of: None,
         }
+    }
+
+    async fn budget_status(
+        db: &Database,
+        plugin: &PluginName,
+        own: Budget,
+        global: Budget,
+        now: DateTime<Utc>,
+        zone: Tz,
+    ) -> anyhow::Result<BudgetStatus> {
+        budget_levels(db, plugin, own, global, now, zone)
+            .await
+            .map(BudgetStatus::of)
     }
 
     #[test]
@@ -338,5 +351,41 @@ mod tests {
                 left: None
             }
         );
+    }
+
+    #[tokio::test]
+    async fn what_a_tool_spends_for_a_plugin_counts_against_its_budget_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let (assistant, crm) = (
+            PluginName::parse("assistant").unwrap(),
+            PluginName::parse("crm").unwrap(),
+        );
+        record(&db, entry("assistant", 0.30)).await.unwrap();
+        let for_assistant = LedgerEntry {
+            on_behalf_of: Some(assistant.clone()),
+            ..entry("crm", 0.50)
+        };
+        record(&db, for_assistant).await.unwrap();
+        let (now, zone) = (Utc::now(), Tz::UTC);
+        let daily = |usd| Budget {
+            daily_usd: Some(usd),
+            monthly_usd: None,
+        };
+        let spent = |levels: Vec<BudgetLevel>| levels.iter().map(|l| l.spent).sum::<f64>();
+        let none = Budget::default();
+        let levels = budget_levels(&db, &assistant, daily(1.0), none, now, zone)
+            .await
+            .unwrap();
+        assert!((spent(levels) - 0.80).abs() < 1e-9);
+        // The tools plugin's own budget counts it too; the global one once.
+        let levels = budget_levels(&db, &crm, daily(1.0), none, now, zone)
+            .await
+            .unwrap();
+        assert!((spent(levels) - 0.50).abs() < 1e-9);
+        let levels = budget_levels(&db, &crm, none, daily(1.0), now, zone)
+            .await
+            .unwrap();
+        assert!((spent(levels) - 0.80).abs() < 1e-9);
     }
 }

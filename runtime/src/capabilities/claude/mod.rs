@@ -196,6 +196,17 @@ impl Place {
     }
 }
 
+/// The plugin a tools plugin's Claude call is made for: the one whose
+/// Claude called the tool. Its budgets count what the call spends, and a
+/// spent one refuses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnBehalfOf {
+    /// The calling plugin.
+    pub plugin: PluginName,
+    /// Its `[plugins.NAME.claude]` budget.
+    pub budget: Budget,
+}
+
 /// Who is asking: the plugin and what its config allows it.
 pub struct Asker<'a> {
     /// The plugin.
@@ -214,6 +225,8 @@ pub struct Asker<'a> {
     /// Where Claude's text is shown while it is being written, for a call
     /// that streams (`ask-streamed` in a chat that shows it).
     pub draft: Option<&'a draft::Draft>,
+    /// The plugin the call is made for, if a tool of the asker's makes it.
+    pub on_behalf_of: Option<&'a OnBehalfOf>,
 }
 
 impl<'a> Asker<'a> {
@@ -343,6 +356,7 @@ impl Claude {
             outcome: CallOutcome::Ok,
             error: None,
             credit: false,
+            on_behalf_of: asker.on_behalf_of.map(|o| o.plugin.clone()),
         };
         if let Err(reason) = self.when_credit_spent(&active, &asker, &mut request).await {
             tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
@@ -487,16 +501,7 @@ impl Claude {
         };
         let (now, zone) = (Utc::now(), host_zone());
         let mut told = Vec::new();
-        match ledger::budget_levels(
-            &self.db,
-            asker.plugin,
-            asker.grant.budget,
-            active.config.budget,
-            now,
-            zone,
-        )
-        .await
-        {
+        match self.budget_levels(active, asker, now, zone).await {
             Ok(levels) => {
                 for level in levels {
                     let percent = level.spent / level.limit.max(f64::MIN_POSITIVE) * 100.0;
@@ -552,6 +557,33 @@ impl Claude {
         }
     }
 
+    /// The budgets that count `asker`'s call: its own, the global ones, and
+    /// those of the plugin it is made for, if any.
+    async fn budget_levels(
+        &self,
+        active: &Active,
+        asker: &Asker<'_>,
+        now: chrono::DateTime<Utc>,
+        zone: chrono_tz::Tz,
+    ) -> anyhow::Result<Vec<ledger::BudgetLevel>> {
+        let mut levels = ledger::budget_levels(
+            &self.db,
+            asker.plugin,
+            asker.grant.budget,
+            active.config.budget,
+            now,
+            zone,
+        )
+        .await?;
+        if let Some(caller) = asker.on_behalf_of {
+            let global = Budget::default();
+            levels.extend(
+                ledger::budget_levels(&self.db, &caller.plugin, caller.budget, global, now, zone).await?,
+            );
+        }
+        Ok(levels)
+    }
+
     /// Waits for a place in line (until `deadline`), then checks the
     /// budgets — in that order, so a call that waited sees what the calls
     /// before it spent. Returns the place and how much the tightest budget
@@ -570,15 +602,10 @@ impl Claude {
         let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, line.clone().acquire_owned()).await else {
             return Err((CallOutcome::TimedOut, CapabilityError::TimedOut));
         };
-        let budget = ledger::budget_status(
-            &self.db,
-            asker.plugin,
-            asker.grant.budget,
-            active.config.budget,
-            Utc::now(),
-            host_zone(),
-        )
-        .await;
+        let budget = self
+            .budget_levels(active, asker, Utc::now(), host_zone())
+            .await
+            .map(ledger::BudgetStatus::of);
         match budget {
             Err(e) => {
                 tracing::error!(plugin = %asker.plugin, "checking the budgets failed: {e:#}");
@@ -767,8 +794,6 @@ async fn record(db: &Database, entry: LedgerEntry) {
     }
 }
 
-/// Logs a session that could not be stored: the answer still goes to the
-/// plugin, the next call with the key starts a new session.
 /// What the plugin gets for `result`, with the ledger `entry` completed.
 fn settle(entry: &mut LedgerEntry, result: Result<Completion, Failure>) -> Result<Answer, CapabilityError> {
     match result {
@@ -796,6 +821,8 @@ fn settle(entry: &mut LedgerEntry, result: Result<Completion, Failure>) -> Resul
     }
 }
 
+/// Logs a session that could not be stored: the answer still goes to the
+/// plugin, the next call with the key starts a new session.
 fn log_unstored(plugin: &PluginName, key: &str, stored: anyhow::Result<()>) {
     if let Err(e) = stored {
         tracing::error!(%plugin, session_key = key, "failed to store the claude session: {e:#}");
