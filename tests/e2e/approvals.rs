@@ -161,6 +161,44 @@ fn allow_once_runs_the_tool_the_next_use_asks_again_and_deny_keeps_it_from_runni
 }
 
 #[test]
+fn stop_while_a_prompt_waits_denies_the_tool_settles_the_prompt_and_ends_the_turn() {
+    let telegram = FakeTelegram::start();
+    let setup = approval_setup(&telegram, "60s");
+    let host = up(&setup);
+    telegram.send_text(CHAT, ANNA, "please #bash:touch stopped.txt");
+    let prompt = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    telegram.send_text(CHAT, ANNA, "/stop");
+    // Answered long before the prompt's 60 s: the turn ends stopped.
+    let replies = telegram.wait_for_messages(CHAT, 2);
+    assert_eq!(
+        replies,
+        [
+            "⏹ Stopping Claude's answer. Messages you sent meanwhile are answered next.",
+            "Claude could not answer: stopped by /stop in the chat"
+        ]
+    );
+    assert!(!made(&setup, "stopped.txt").exists(), "a stopped tool ran");
+    let message = prompt.message_id.unwrap();
+    telegram.wait_for(|c| c.method == "editMessageText" && c.message_id == Some(message));
+    assert_eq!(
+        edits(&telegram, message),
+        ["⏹ Not allowed: the call ended before an answer."]
+    );
+    let outcomes: Vec<Value> = approvals(&setup).iter().map(|a| a["outcome"].clone()).collect();
+    assert_eq!(outcomes, ["abandoned"]);
+    // A late press runs nothing; the chat goes on.
+    telegram.press(CHAT, ANNA, message, &prompt.button("Allow once"));
+    telegram.send_text(CHAT, ANNA, "still there?");
+    assert!(
+        telegram.wait_for_messages(CHAT, 3)[2].starts_with("fake claude heard \"still there?\""),
+        "{:?}",
+        telegram.wait_for_messages(CHAT, 3)
+    );
+    assert!(!made(&setup, "stopped.txt").exists(), "a late press ran the tool");
+    drop(host);
+}
+
+#[test]
 fn allow_for_the_conversation_asks_once_until_reset() {
     let telegram = FakeTelegram::start();
     let setup = approval_setup(&telegram, "30s");

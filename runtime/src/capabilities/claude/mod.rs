@@ -672,6 +672,7 @@ impl Claude {
                     outright: &outright,
                     ask: &asked_about,
                     place,
+                    stop,
                 };
                 let api_tools = broker.map(|broker| api::ApiTools {
                     offered,
@@ -724,9 +725,10 @@ impl Claude {
                             outright,
                             ask: asked_about,
                             place,
+                            stop,
                         };
                         self.pool
-                            .ask(config, asker.plugin, request, resume, (&gate, stop), deadline)
+                            .ask(config, asker.plugin, request, resume, &gate, deadline)
                             .await
                     }
                 };

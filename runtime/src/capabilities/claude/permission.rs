@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::approvals::{Approvals, Asking, ToolUse, Verdict};
+use super::stop::{Stop, STOPPED};
 use super::Place;
 
 /// What answers the CLI's permission requests for one call.
@@ -23,6 +24,9 @@ pub(crate) struct Gate<'a> {
     pub ask: &'a [String],
     /// The call's place in line, given up while a person decides.
     pub place: &'a Place,
+    /// The call's `/stop`, which denies a tool use still waiting for a
+    /// person (its prompt is settled as not allowed).
+    pub stop: &'a Stop,
 }
 
 /// A control request the CLI wrote, if `event` is one.
@@ -62,13 +66,17 @@ impl Gate<'_> {
 
 impl Gate<'_> {
     /// Whether `tool_use` may run: outright, once a person allows it (the
-    /// call's place in line given up meanwhile), or not at all.
+    /// call's place in line given up meanwhile; a `/stop` first is a deny),
+    /// or not at all.
     pub async fn verdict(&self, tool_use: &ToolUse, deadline: Instant) -> Verdict {
         if self.outright.contains(&tool_use.tool) {
             Verdict::Allow
         } else if self.ask.contains(&tool_use.tool) {
             self.place.give_up();
-            let verdict = self.approvals.decide(self.asking, tool_use, deadline).await;
+            let verdict = tokio::select! {
+                verdict = self.approvals.decide(self.asking, tool_use, deadline) => verdict,
+                () = self.stop.requested() => Verdict::Deny(STOPPED.into()),
+            };
             // Past the deadline the turn ends anyway; Claude still gets its answer.
             self.place.retake(deadline).await;
             verdict
@@ -122,6 +130,7 @@ mod tests {
             outright: &["Read".to_owned()],
             ask: &[],
             place: &place(),
+            stop: &Stop::default(),
         };
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         let interrupt =
@@ -181,6 +190,7 @@ mod tests {
                 outright: if outright { &granted } else { &[] },
                 ask: if outright { &[] } else { &granted },
                 place: &place(),
+                stop: &Stop::default(),
             };
             let ours = gate.answer(control_request(&asked).unwrap(), deadline).await;
             assert_eq!(ours["type"], taken["type"]);

@@ -110,12 +110,12 @@ impl Pool {
         plugin: &PluginName,
         request: &Request,
         resume: Option<String>,
-        (gate, stop): (&Gate<'_>, &Stop),
+        gate: &Gate<'_>,
         deadline: Instant,
     ) -> Result<Completion, Failure> {
         self.start_sweeping(config.persistent.idle);
         let flags = request.cli_flags();
-        let sides = (gate, stop, request.draft.as_ref());
+        let sides = (gate, request.draft.as_ref());
         // Read and encoded once, whatever the attempts.
         let content = super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
         let Some(key) = request.session_key.clone() else {
@@ -363,13 +363,13 @@ fn spawn(
 /// Writes one user message and reads events up to its `result`, answering
 /// the CLI's permission requests through `gate` on the way and showing its
 /// partial text in `draft`, if given; at most `cap` bytes of output per
-/// turn. A `stop` sends the CLI its interrupt and waits
+/// turn. The gate's `stop` sends the CLI its interrupt and waits
 /// [`INTERRUPT_GRACE`] for the turn's `result`.
 async fn turn(
     live: &mut Live,
     content: &[serde_json::Value],
     cap: u64,
-    (gate, stop, draft): (&Gate<'_>, &Stop, Option<&Draft>),
+    (gate, draft): (&Gate<'_>, Option<&Draft>),
     deadline: Instant,
 ) -> Turn {
     let message = json!({
@@ -385,7 +385,7 @@ async fn turn(
         // When the CLI was sent its interrupt, if it was.
         let mut interrupted: Option<Instant> = None;
         loop {
-            let Some(line) = next_line(live, budget, stop, &mut interrupted).await else {
+            let Some(line) = next_line(live, budget, gate.stop, &mut interrupted).await else {
                 return Turn::Stopped;
             };
             match line {
@@ -462,9 +462,10 @@ fn show_partial(draft: &Draft, event: &serde_json::Value) {
     }
 }
 
-/// The next line the CLI prints. A stop asked for meanwhile sends it the
-/// `interrupt` control request (once, noting when in `interrupted`)
-/// without giving up the line being read; none if no line came within
+/// The next line the CLI prints. A stop asked for (before or meanwhile)
+/// sends it the `interrupt` control request first (once, noting when in
+/// `interrupted`) without giving up the line being read, so a turn whose
+/// tool use a stop denied still ends stopped; none if no line came within
 /// [`INTERRUPT_GRACE`] of the interrupt.
 async fn next_line(
     live: &mut Live,
@@ -479,8 +480,7 @@ async fn next_line(
     loop {
         let grace_ends = interrupted.map_or_else(Instant::now, |at| at + INTERRUPT_GRACE);
         tokio::select! {
-            line = &mut read => return Some(line),
-            () = tokio::time::sleep_until(grace_ends), if interrupted.is_some() => return None,
+            biased;
             () = stop.requested(), if interrupted.is_none() => {
                 *interrupted = Some(Instant::now());
                 let request = json!({
@@ -501,6 +501,8 @@ async fn next_line(
                 }
                 tracing::info!(pid, "/stop: claude sent its interrupt");
             }
+            line = &mut read => return Some(line),
+            () = tokio::time::sleep_until(grace_ends), if interrupted.is_some() => return None,
         }
     }
 }
