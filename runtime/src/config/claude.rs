@@ -47,7 +47,7 @@
 //! mcp_config = "mcp.json"          # passed with --strict-mcp-config
 //! tools_from = ["crm"]             # tools plugins whose tools Claude may call (over MCP)
 //! timeout = "5m"                   # the longest deadline it may ask for
-//! daily_usd = 1.0
+//! daily_usd = 1.0                  # its calls, and its tools' calls for it
 //! monthly_usd = 20.0
 //! ```
 

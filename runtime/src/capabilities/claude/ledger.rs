@@ -276,19 +276,6 @@ mod tests {
         }
     }
 
-    async fn budget_status(
-        db: &Database,
-        plugin: &PluginName,
-        own: Budget,
-        global: Budget,
-        now: DateTime<Utc>,
-        zone: Tz,
-    ) -> anyhow::Result<BudgetStatus> {
-        budget_levels(db, plugin, own, global, now, zone)
-            .await
-            .map(BudgetStatus::of)
-    }
-
     #[test]
     fn day_and_month_start_follow_the_zone() {
         let now = DateTime::parse_from_rfc3339("2026-03-10T03:30:00Z")
@@ -324,26 +311,26 @@ mod tests {
             monthly_usd: None,
         };
         let none = Budget::default();
-        let status = budget_status(&db, &a, own, none, now, zone).await.unwrap();
+        let status = BudgetStatus::of(budget_levels(&db, &a, own, none, now, zone).await.unwrap());
         assert_eq!(status.spent, None);
         assert!((status.left.unwrap() - 0.40).abs() < 1e-9, "{status:?}");
         let global = Budget {
             daily_usd: None,
             monthly_usd: Some(1.10),
         };
-        let status = budget_status(&db, &a, own, global, now, zone).await.unwrap();
+        let status = BudgetStatus::of(budget_levels(&db, &a, own, global, now, zone).await.unwrap());
         assert_eq!(
             status.spent.as_deref(),
             Some("the monthly budget of all plugins of $1.10 is spent ($1.1000 this month)")
         );
         assert_eq!(status.left, Some(0.0));
         record(&db, entry("a", 0.40)).await.unwrap();
-        let status = budget_status(&db, &a, own, none, now, zone).await.unwrap();
+        let status = BudgetStatus::of(budget_levels(&db, &a, own, none, now, zone).await.unwrap());
         assert_eq!(
             status.spent.as_deref(),
             Some("plugin `a`'s daily budget of $1.00 is spent ($1.0000 today)")
         );
-        let unlimited = budget_status(&db, &a, none, none, now, zone).await.unwrap();
+        let unlimited = BudgetStatus::of(budget_levels(&db, &a, none, none, now, zone).await.unwrap());
         assert_eq!(
             unlimited,
             BudgetStatus {
