@@ -321,7 +321,8 @@ impl RawHistory {
 }
 
 /// Each plugin a Claude grant names in `tools_from` is a tools plugin,
-/// and none names itself.
+/// and none reaches its own tools, directly or through other tools
+/// plugins (a tool whose Claude could call it again, without end).
 fn check_tools_from(plugins: &[PluginConfig]) -> Result<(), String> {
     for plugin in plugins {
         for name in &plugin.claude.tools_from {
@@ -341,7 +342,43 @@ fn check_tools_from(plugins: &[PluginConfig]) -> Result<(), String> {
             }
         }
     }
+    for plugin in plugins {
+        if let Some(path) = path_back(plugins, &plugin.name, &mut vec![plugin.name.clone()]) {
+            let path: Vec<&str> = path.iter().map(PluginName::as_str).collect();
+            return Err(format!(
+                "plugins.{}.claude.tools_from: a tools plugin's Claude can call back into it ({})",
+                plugin.name,
+                path.join(" → ")
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The path `path` continued through `tools_from` back to `start`, if
+/// there is one.
+fn path_back(
+    plugins: &[PluginConfig],
+    start: &PluginName,
+    path: &mut Vec<PluginName>,
+) -> Option<Vec<PluginName>> {
+    let last = plugins.iter().find(|p| Some(&p.name) == path.last())?;
+    for next in &last.claude.tools_from {
+        if next == start {
+            let mut found = path.clone();
+            found.push(next.clone());
+            return Some(found);
+        }
+        if path.contains(next) {
+            continue;
+        }
+        path.push(next.clone());
+        if let Some(found) = path_back(plugins, start, path) {
+            return Some(found);
+        }
+        path.pop();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -407,6 +444,41 @@ mod tests {
         .to_string();
         assert!(error.starts_with("/etc/mission/mission.toml: "), "{error}");
         assert!(error.contains("tiemout"), "{error}");
+    }
+
+    #[test]
+    fn tools_from_names_tools_plugins_that_never_call_back() {
+        let plugins = |grants: [&str; 3]| {
+            let mut text = String::from("data_dir = \"d\"\n");
+            for (name, (world, tools_from)) in ["chat", "crm", "mail"].iter().zip([
+                ("chat", grants[0]),
+                ("tools", grants[1]),
+                ("tools", grants[2]),
+            ]) {
+                text.push_str(&format!(
+                    "[plugins.{name}]\nworld = \"{world}\"\nwasm = \"{name}.wasm\"\ngrants = [\"claude\"]\n\
+                     [plugins.{name}.claude]\ntools_from = [{tools_from}]\n"
+                ));
+            }
+            parse(&text).map(drop).map_err(|e| e.to_string())
+        };
+        // The assistant uses crm, whose Claude uses mail: fine.
+        plugins(["\"crm\"", "\"mail\"", ""]).unwrap();
+        let error = plugins(["\"crm\"", "\"mail\"", "\"crm\""]).unwrap_err();
+        assert!(
+            error.ends_with("plugins.crm.claude.tools_from: a tools plugin's Claude can call back into it (crm → mail → crm)"),
+            "{error}"
+        );
+        let error = plugins(["", "\"crm\"", ""]).unwrap_err();
+        assert!(
+            error.ends_with("a plugin cannot offer its tools to itself"),
+            "{error}"
+        );
+        let error = plugins(["", "\"chat\"", ""]).unwrap_err();
+        assert!(
+            error.ends_with("`chat` is a chat plugin; tools come from a tools plugin (world = \"tools\")"),
+            "{error}"
+        );
     }
 
     #[test]
