@@ -208,6 +208,56 @@ fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_ar
 }
 
 #[test]
+fn a_shadow_reads_the_message_s_files_as_the_live_handler_does() {
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let top = format!(
+        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+         handler = \"live\"\nshadow = [\"candidate\"]\npoll_timeout = \"2s\"\n",
+        telegram.url
+    );
+    let reader = |name: &str| {
+        PluginSpec::chat(name, guest("chat_fixture")).with("grants = [\"history\", \"attachments\"]")
+    };
+    setup.config_with(&top, vec![reader("live"), reader("candidate")]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    let document = crate::fake_telegram::FakeFile {
+        name: "notes.txt",
+        mime_type: "text/plain",
+        contents: "hello, files",
+        caption: Some("files"),
+        size: None,
+    };
+    telegram.send_file(CHAT, ANNA, "document", document);
+    let answer = "0 text/plain 12 bytes, read 12 bytes (message 1)";
+    assert_eq!(telegram.wait_for_messages(CHAT, 1)[0], answer);
+    // The shadow's reply, never sent, is in its own history.
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let shadow_reply = loop {
+        let reply: Option<String> = db
+            .query_row(
+                "SELECT text FROM history WHERE plugin = 'candidate' AND role = 'assistant'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        if let Some(reply) = reply {
+            break reply;
+        }
+        assert!(std::time::Instant::now() < deadline, "the shadow did not answer");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(shadow_reply, answer);
+    assert_eq!(telegram.messages(CHAT).len(), 1, "the shadow's reply was sent");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
+#[test]
 fn a_shadow_must_be_another_chat_plugin() {
     let setup = Setup::new();
     let plugins = || {

@@ -17,6 +17,7 @@ use anyhow::{anyhow, Context};
 use chrono::Utc;
 
 use crate::alerts;
+use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::notify::telegram::TelegramSender;
@@ -460,21 +461,21 @@ impl Host {
     /// Hands `message` to the chat plugin `name` as a shadow handler: like
     /// [`Host::chat`] (its own history, its own Claude sessions and budget),
     /// but its Claude calls wait in their own line and cannot ask anyone
-    /// about a tool use. Its reply is the caller's to record, never to send.
+    /// about a tool use. It reads the message's `attachments` as the live
+    /// handler does, but shows no text while Claude writes and sends no
+    /// files. Its reply is the caller's to record, never to send.
     pub async fn shadow_chat(
         &self,
         name: &str,
         message: &Message,
+        attachments: Arc<Vec<Attachment>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.handle(
-            name,
-            message,
-            MessageIo::default(),
-            HandlerRole::Shadow,
-            None,
-            None,
-        )
-        .await
+        let io = MessageIo {
+            attachments,
+            ..MessageIo::default()
+        };
+        self.handle(name, message, io, HandlerRole::Shadow, None, None)
+            .await
     }
 
     async fn handle(

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::notify::telegram::TelegramSender;
 use crate::capabilities::MessageIo;
@@ -70,13 +71,15 @@ impl Invoker {
         self.host.chat(name, message, io, warm, record).await
     }
 
-    /// Hands `message` to the chat plugin `name` as a shadow handler.
+    /// Hands `message` and its `attachments` to the chat plugin `name` as
+    /// a shadow handler.
     pub async fn shadow_chat(
         &self,
         name: &str,
         message: &Message,
+        attachments: Arc<Vec<Attachment>>,
     ) -> anyhow::Result<CallReport<Option<Reply>>> {
-        self.host.shadow_chat(name, message).await
+        self.host.shadow_chat(name, message, attachments).await
     }
 
     /// Forgets `plugin`'s `conversation` (history and Claude session).

@@ -136,17 +136,9 @@ pub async fn download(
             ));
             continue;
         }
-        let path = dir.join(format!("{update}-{index}"));
+        let path = stored_at(dir, update, index);
         match fetch(sender, &file.file_id, &path).await {
-            Ok(size) => attachments.push(Attachment {
-                id: index as u32,
-                kind: kind(&file.kind),
-                mime_type: file.mime_type.clone(),
-                file_name: file.file_name.clone(),
-                size,
-                transcript: None,
-                path,
-            }),
+            Ok(size) => attachments.push(attachment(index, file, path, size)),
             Err(e) => {
                 tracing::warn!(
                     update,
@@ -160,6 +152,37 @@ pub async fn download(
         }
     }
     (attachments, refusals)
+}
+
+/// The files of update `update` that [`download`] left in `dir` and the
+/// sweep has not removed yet: what its handler was given, read again.
+pub fn on_disk(dir: &Path, update: i64, files: &[IncomingFile]) -> Vec<Attachment> {
+    files
+        .iter()
+        .enumerate()
+        .filter_map(|(index, file)| {
+            let path = stored_at(dir, update, index);
+            let size = std::fs::metadata(&path).ok().filter(|m| m.is_file())?.len();
+            Some(attachment(index, file, path, size))
+        })
+        .collect()
+}
+
+/// Where file `index` of update `update` is kept.
+fn stored_at(dir: &Path, update: i64, index: usize) -> PathBuf {
+    dir.join(format!("{update}-{index}"))
+}
+
+fn attachment(index: usize, file: &IncomingFile, path: PathBuf, size: u64) -> Attachment {
+    Attachment {
+        id: index as u32,
+        kind: kind(&file.kind),
+        mime_type: file.mime_type.clone(),
+        file_name: file.file_name.clone(),
+        size,
+        transcript: None,
+        path,
+    }
 }
 
 /// Removes the files in `dir` (and its folders, each removed once empty)
@@ -209,6 +232,34 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+
+    #[test]
+    fn the_files_an_update_left_on_disk_are_read_again_and_swept_ones_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |kind: &str, name: Option<&str>| IncomingFile {
+            kind: kind.into(),
+            file_id: "id".into(),
+            mime_type: "text/plain".into(),
+            file_name: name.map(str::to_owned),
+            size: 99,
+        };
+        let files = [file("photo", None), file("document", Some("notes.txt"))];
+        std::fs::write(dir.path().join("7-1"), b"hello").unwrap();
+        let found = on_disk(dir.path(), 7, &files);
+        assert_eq!(
+            found,
+            [Attachment {
+                id: 1,
+                kind: AttachmentKind::Document,
+                mime_type: "text/plain".into(),
+                file_name: Some("notes.txt".into()),
+                size: 5,
+                transcript: None,
+                path: dir.path().join("7-1"),
+            }]
+        );
+        assert!(on_disk(dir.path(), 8, &files).is_empty(), "another update's");
+    }
 
     #[test]
     fn a_sweep_removes_the_files_older_than_its_cutoff() {

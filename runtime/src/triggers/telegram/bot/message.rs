@@ -9,6 +9,7 @@ use teloxide::requests::Requester;
 use teloxide::types::{ChatAction, ChatId, ParseMode as TelegramParseMode};
 
 use super::TelegramBot;
+use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::draft::Draft;
 use crate::capabilities::outbox::{self, Outbox};
 use crate::capabilities::MessageIo;
@@ -25,15 +26,31 @@ const TYPING_EVERY: Duration = Duration::from_secs(4);
 /// needs none, and saves a Bot API call.
 const TYPING_AFTER: Duration = Duration::from_millis(250);
 
+/// What came of one update, for the record, and the files the handler was
+/// given (the shadow handlers get them too).
+pub(super) struct Handled {
+    pub outcome: UpdateOutcome,
+    pub attachments: Arc<Vec<Attachment>>,
+}
+
+impl From<UpdateOutcome> for Handled {
+    fn from(outcome: UpdateOutcome) -> Handled {
+        Handled {
+            outcome,
+            attachments: Arc::default(),
+        }
+    }
+}
+
 impl TelegramBot {
-    /// Handles one update; returns what came of it, for the record.
+    /// Handles one update.
     pub(super) async fn handle(
         &self,
         update: StoredUpdate,
         warm: Option<&mut Option<WarmInstance>>,
-    ) -> UpdateOutcome {
+    ) -> Handled {
         let (Some(chat), Some(sender)) = (update.chat_id, update.sender_id) else {
-            return UpdateOutcome::Ignored;
+            return UpdateOutcome::Ignored.into();
         };
         if !self.config.allowed_users.contains(&sender) {
             tracing::warn!(
@@ -44,7 +61,7 @@ impl TelegramBot {
             if let Some(reply) = &self.config.stranger_reply {
                 self.send(chat, reply, None).await;
             }
-            return UpdateOutcome::Refused;
+            return UpdateOutcome::Refused.into();
         }
         if let Some(preview) = update.preview_message {
             // A preview a crash left behind: the answer replaces it.
@@ -56,7 +73,7 @@ impl TelegramBot {
                 update = update.update_id,
                 "sending the reply given before a restart"
             );
-            return self.deliver(chat, reply).await;
+            return self.deliver(chat, reply).await.into();
         }
         let Some(mut message) = chat_message(&update) else {
             self.send(
@@ -65,13 +82,13 @@ impl TelegramBot {
                 None,
             )
             .await;
-            return UpdateOutcome::Ignored;
+            return UpdateOutcome::Ignored.into();
         };
         if let Some(command) = Command::parse(&message.text) {
             let outcome = command.outcome();
             let reply = self.command(command, chat).await;
             self.send(chat, &reply, None).await;
-            return outcome;
+            return outcome.into();
         }
         message.config = self
             .host
@@ -105,7 +122,7 @@ impl TelegramBot {
             self.send(chat, refusal, None).await;
         }
         if message.text.trim().is_empty() && attachments.is_empty() {
-            return UpdateOutcome::Ignored;
+            return UpdateOutcome::Ignored.into();
         }
         let (draft, view) = Draft::new();
         let preview = self.config.stream_every.map(|every| {
@@ -117,8 +134,9 @@ impl TelegramBot {
             };
             Preview::start(self.sender.clone(), self.host.db().clone(), target, view)
         });
+        let attachments = Arc::new(attachments);
         let io = MessageIo {
-            attachments: Arc::new(attachments),
+            attachments: attachments.clone(),
             draft: preview.is_some().then_some(draft),
             outbox: Some(outbox.clone()),
         };
@@ -162,7 +180,7 @@ impl TelegramBot {
             // Files of a call that failed are never sent.
             outbox::discard(&outbox.files());
         }
-        outcome
+        Handled { outcome, attachments }
     }
 
     /// Deletes the message that showed Claude's text for update

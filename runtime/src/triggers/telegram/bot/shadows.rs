@@ -2,36 +2,53 @@
 //! every shadow in a queue of its own per chat, after the live reply; what
 //! they were owed at a restart handed on first.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::message::chat_message;
 use super::TelegramBot;
+use crate::capabilities::attachments::Attachment;
 use crate::config::PluginName;
 use crate::plugin::call::{HandlerRole, Message};
 use crate::triggers::telegram::chat_calls::{self, ChatCall};
+use crate::triggers::telegram::files;
 use crate::triggers::telegram::updates::{self};
 use crate::triggers::Invoker;
 
-/// A message (and its update id) for the shadow handlers named.
-pub(super) type ShadowTurn = (Message, i64, Vec<PluginName>);
+/// A message for the shadow handlers named.
+pub(super) struct ShadowTurn {
+    pub message: Message,
+    /// Its files, as the live handler was given them.
+    pub attachments: Arc<Vec<Attachment>>,
+    pub update_id: i64,
+    pub shadows: Vec<PluginName>,
+}
 
 impl TelegramBot {
-    /// Queues `message` (update `update_id`) for the shadow handlers
-    /// `shadows`, behind the chat's earlier ones; they are handed it side by
-    /// side, their replies dropped; then their calls are recorded, and the
-    /// update no longer owed to them, in one commit.
-    pub(super) fn shadow(&self, message: Message, update_id: i64, shadows: Vec<PluginName>) {
-        let chat = message.chat_id;
+    /// Queues `turn` for its shadow handlers, behind the chat's earlier
+    /// ones; they are handed it side by side, their replies dropped; then
+    /// their calls are recorded, and the update no longer owed to them, in
+    /// one commit.
+    pub(super) fn shadow(&self, turn: ShadowTurn) {
+        let chat = turn.message.chat_id;
         let mut queues = self.shadow_queues.lock().unwrap_or_else(|p| p.into_inner());
         let queue = queues.entry(chat).or_insert_with(|| {
             let (sender, mut queue) = mpsc::unbounded_channel::<ShadowTurn>();
             let host = self.host.clone();
             tokio::spawn(async move {
-                while let Some((message, update_id, shadows)) = queue.recv().await {
+                while let Some(turn) = queue.recv().await {
+                    let update_id = turn.update_id;
                     let mut calls = JoinSet::new();
-                    for shadow in shadows {
-                        calls.spawn(shadow_call(host.clone(), shadow, message.clone(), update_id));
+                    for shadow in &turn.shadows {
+                        calls.spawn(shadow_call(
+                            host.clone(),
+                            shadow.clone(),
+                            turn.message.clone(),
+                            turn.attachments.clone(),
+                            update_id,
+                        ));
                     }
                     let calls = calls.join_all().await;
                     let recorded = host
@@ -55,7 +72,7 @@ impl TelegramBot {
             });
             sender
         });
-        let _ = queue.send((message, update_id, shadows));
+        let _ = queue.send(turn);
     }
 
     /// Hands the shadow handlers the messages a restart kept from them,
@@ -82,6 +99,7 @@ impl TelegramBot {
                 "handing the shadow handlers the messages a restart kept from them"
             );
         }
+        let dir = self.host.config().data_dir.join("attachments");
         for (update, handed) in owed {
             let Some(message) = chat_message(&update) else {
                 continue;
@@ -93,20 +111,35 @@ impl TelegramBot {
                 .filter(|shadow| !handed.iter().any(|h| h == shadow.as_str()))
                 .cloned()
                 .collect();
-            self.shadow(message, update.update_id, shadows);
+            // The files the live handler was given are still on disk (not
+            // their transcripts, which are made again only for the live).
+            let attachments = files::on_disk(&dir, update.update_id, &update.files);
+            self.shadow(ShadowTurn {
+                message,
+                attachments: Arc::new(attachments),
+                update_id: update.update_id,
+                shadows,
+            });
         }
     }
 }
 
-/// Hands `message` (update `update_id`) to the shadow handler `shadow`,
-/// with the shadow's own config; returns the call's record.
-async fn shadow_call(host: Invoker, shadow: PluginName, mut message: Message, update_id: i64) -> ChatCall {
+/// Hands `message` (update `update_id`) and its `attachments` to the
+/// shadow handler `shadow`, with the shadow's own config; returns the
+/// call's record.
+async fn shadow_call(
+    host: Invoker,
+    shadow: PluginName,
+    mut message: Message,
+    attachments: Arc<Vec<Attachment>>,
+    update_id: i64,
+) -> ChatCall {
     let (name, chat, role) = (shadow.as_str(), message.chat_id, HandlerRole::Shadow);
     message.config = host
         .plugin(name)
         .map(|p| p.config.values.clone())
         .unwrap_or_default();
-    let call = match host.shadow_chat(name, &message).await {
+    let call = match host.shadow_chat(name, &message, attachments).await {
         Ok(report) => ChatCall::of(&report, name, role, chat, Some(update_id)),
         Err(e) => ChatCall::unmade(name, role, chat, Some(update_id), format!("{e:#}")),
     };

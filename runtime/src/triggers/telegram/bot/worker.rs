@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::message::chat_message;
+use super::message::{chat_message, Handled};
+use super::shadows::ShadowTurn;
 use super::TelegramBot;
 use crate::config::InstanceMode;
 use crate::triggers::telegram::commands::Command;
@@ -76,7 +77,7 @@ impl TelegramBot {
                     let shadows = !bot.config.shadow.is_empty();
                     let for_shadows = if shadows { chat_message(&update) } else { None };
                     let slot = (bot.config.instance == InstanceMode::Warm).then_some(&mut warm);
-                    let outcome = bot.handle(update, slot).await;
+                    let Handled { outcome, attachments } = bot.handle(update, slot).await;
                     // A NoReply was marked in the commit that recorded the answer.
                     if outcome != UpdateOutcome::NoReply {
                         if let Err(e) = updates::mark_handled(bot.host.db(), id, outcome, shadows).await {
@@ -84,7 +85,12 @@ impl TelegramBot {
                         }
                     }
                     if let (true, Some(message)) = (outcome.goes_to_shadows(), for_shadows) {
-                        bot.shadow(message, id, bot.config.shadow.clone());
+                        bot.shadow(ShadowTurn {
+                            message,
+                            attachments,
+                            update_id: id,
+                            shadows: bot.config.shadow.clone(),
+                        });
                     }
                 }
             });
