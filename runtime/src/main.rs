@@ -48,8 +48,7 @@ async fn run() -> ExitCode {
         mission::os::process_tree::become_subreaper();
     }
     let filter = tracing_subscriber::EnvFilter::try_from_env("MISSION_LOG")
-        // rmcp (in `mission mcp-tools`) logs every session at info.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.default_log_filter()));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -411,6 +411,16 @@ impl Cli {
         )
     }
 
+    /// The log filter when `MISSION_LOG` sets none: `mission check` says
+    /// what it found itself, so only warnings are logged beside it; rmcp
+    /// (in `mission mcp-tools`) logs every session at info.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Check => "warn",
+            _ => "info,rmcp=warn",
+        }
+    }
+
     /// Runs the command; `Ok` carries the exit code for a command that ran
     /// but did not succeed (a failed run, a failed check).
     pub async fn run(self) -> anyhow::Result<ExitCode> {
