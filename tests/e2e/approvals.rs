@@ -182,10 +182,12 @@ fn stop_while_a_prompt_waits_denies_the_tool_settles_the_prompt_and_ends_the_tur
     telegram.wait_for(|c| c.method == "editMessageText" && c.message_id == Some(message));
     assert_eq!(
         edits(&telegram, message),
-        ["⏹ Not allowed: the call ended before an answer."]
+        ["⏹ Bash: touch stopped.txt — stopped by /stop in the chat, so it was not allowed."]
     );
-    let outcomes: Vec<Value> = approvals(&setup).iter().map(|a| a["outcome"].clone()).collect();
-    assert_eq!(outcomes, ["abandoned"]);
+    let recorded = approvals(&setup);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["outcome"], "abandoned");
+    assert_eq!(recorded[0]["reason"], "stopped by /stop in the chat");
     // A late press runs nothing; the chat goes on.
     telegram.press(CHAT, ANNA, message, &prompt.button("Allow once"));
     telegram.send_text(CHAT, ANNA, "still there?");

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::approvals::{Approvals, Asking, ToolUse, Verdict};
-use super::stop::{Stop, STOPPED};
+use super::stop::Stop;
 use super::Place;
 
 /// What answers the CLI's permission requests for one call.
@@ -25,7 +25,7 @@ pub(crate) struct Gate<'a> {
     /// The call's place in line, given up while a person decides.
     pub place: &'a Place,
     /// The call's `/stop`, which denies a tool use still waiting for a
-    /// person (its prompt is settled as not allowed).
+    /// person (its prompt is edited to say so).
     pub stop: &'a Stop,
 }
 
@@ -73,10 +73,10 @@ impl Gate<'_> {
             Verdict::Allow
         } else if self.ask.contains(&tool_use.tool) {
             self.place.give_up();
-            let verdict = tokio::select! {
-                verdict = self.approvals.decide(self.asking, tool_use, deadline) => verdict,
-                () = self.stop.requested() => Verdict::Deny(STOPPED.into()),
-            };
+            let verdict = self
+                .approvals
+                .decide(self.asking, tool_use, (self.stop, deadline))
+                .await;
             // Past the deadline the turn ends anyway; Claude still gets its answer.
             self.place.retake(deadline).await;
             verdict

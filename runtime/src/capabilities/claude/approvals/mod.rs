@@ -32,6 +32,7 @@ use records::{allow_conversation, allowed_earlier, finish, insert, record_messag
 pub use records::{recent, ApprovalRecord};
 pub use tool_use::ToolUse;
 
+use super::stop::{Stop, STOPPED};
 use crate::config::units::HumanDuration;
 use crate::config::PluginName;
 use crate::db::Database;
@@ -122,8 +123,14 @@ impl Approvals {
 
     /// Decides whether `asking` may use `tool_use`: allowed earlier in the
     /// conversation, else asked in its chat and waited for until the
-    /// approval timeout or `deadline`, whichever comes first.
-    pub async fn decide(&self, asking: Asking<'_>, tool_use: &ToolUse, deadline: Instant) -> Verdict {
+    /// approval timeout, `deadline` or the call's `stop`, whichever comes
+    /// first.
+    pub async fn decide(
+        &self,
+        asking: Asking<'_>,
+        tool_use: &ToolUse,
+        (stop, deadline): (&Stop, Instant),
+    ) -> Verdict {
         let summary = tool_use.summary();
         let row = NewApproval {
             plugin: asking.plugin.to_string(),
@@ -151,7 +158,13 @@ impl Approvals {
             (Some(chat), Some((prompter, timeout))) => {
                 let timeout = asking.run.map_or(*timeout, |(_, wait)| wait);
                 return self
-                    .ask(asking, tool_use, row, (chat, prompter.clone(), timeout), deadline)
+                    .ask(
+                        asking,
+                        tool_use,
+                        row,
+                        (chat, prompter.clone(), timeout),
+                        (stop, deadline),
+                    )
                     .await;
             }
         };
@@ -169,7 +182,7 @@ impl Approvals {
         tool_use: &ToolUse,
         row: NewApproval,
         (chat, prompter, timeout): (i64, Arc<dyn Prompter>, Duration),
-        deadline: Instant,
+        (stop, deadline): (&Stop, Instant),
     ) -> Verdict {
         let summary = row.summary.clone();
         let wait = timeout.min(deadline.saturating_duration_since(Instant::now()));
@@ -225,14 +238,28 @@ impl Approvals {
         record_message(&self.db, id, message).await;
         tracing::info!(plugin = %asking.plugin, chat, tool = tool_use.tool, approval = id, "asked in the chat to allow a tool use");
         let mut answered = answered;
-        let answer = match tokio::time::timeout(wait, &mut answered).await {
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(wait, &mut answered) => waited.map_err(|_| None),
+            () = stop.requested() => Err(Some(STOPPED)),
+        };
+        let answer = match waited {
             Ok(answer) => answer.ok(),
             // Unless a press took the approval just now: its answer is on the way.
-            Err(_) => {
+            Err(stopped) => {
                 let still_waiting = self.lock_waiting().remove(&id).is_some();
-                match still_waiting {
-                    true => None,
-                    false => answered.await.ok(),
+                match (still_waiting, stopped) {
+                    (true, Some(reason)) => {
+                        guard.armed = false;
+                        finish(&self.db, id, ApprovalOutcome::Abandoned, None, Some(reason)).await;
+                        let text = format!(
+                            "⏹ {}: {summary} — {reason}, so it was not allowed.",
+                            tool_use.tool
+                        );
+                        prompter.settle(chat, message, &text).await;
+                        return Verdict::Deny(reason.into());
+                    }
+                    (true, None) => None,
+                    (false, _) => answered.await.ok(),
                 }
             }
         };
