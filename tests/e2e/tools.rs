@@ -403,6 +403,18 @@ fn what_a_tool_spends_on_claude_counts_against_its_caller_s_budget() {
         "{cost}"
     );
     assert_eq!(toolbox["refused"], 1, "{cost}");
+    // By caller, all of it is the assistant's.
+    let by_caller: Value =
+        serde_json::from_str(&text(&setup.mission(&["cost", "--by", "caller", "--json"])).0).unwrap();
+    let lines: Vec<(&str, f64)> = by_caller["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["key"].as_str().unwrap(), l["cost_usd"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 1, "{by_caller}");
+    assert_eq!(lines[0].0, "assistant");
+    assert!((lines[0].1 - 0.06).abs() < 1e-9, "{by_caller}");
     drop(host);
 }
 

@@ -1,4 +1,4 @@
-//! `mission cost`: Claude spend grouped by plugin, day or model, with the
+//! `mission cost`: Claude spend grouped by plugin, caller, day or model, with the
 //! cache hit rate and the month's projection, and the Agent SDK credit.
 
 use std::process::ExitCode;

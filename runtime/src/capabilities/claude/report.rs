@@ -22,6 +22,9 @@ use crate::db::{datetime, Database};
 pub enum GroupBy {
     /// By plugin.
     Plugin,
+    /// By the plugin the call was made for: a tool's Claude calls count
+    /// under the plugin whose Claude called the tool.
+    Caller,
     /// By calendar day in the host's time zone.
     Day,
     /// By model.
@@ -135,6 +138,7 @@ pub struct PluginCredit {
 struct Row {
     at: i64,
     plugin: String,
+    on_behalf_of: Option<String>,
     model: Option<String>,
     input: u64,
     output: u64,
@@ -180,7 +184,7 @@ pub async fn cost_report(
         .call(move |c| {
             let mut query = c.prepare(
                 "SELECT at, plugin, model, input_tokens, output_tokens, cache_write_tokens,
-                        cache_read_tokens, cost_usd, outcome
+                        cache_read_tokens, cost_usd, outcome, on_behalf_of
                  FROM claude_calls WHERE at >= ?1 ORDER BY at",
             )?;
             let rows = query.query_map([earliest], |row| {
@@ -194,6 +198,7 @@ pub async fn cost_report(
                     cache_read: row.get(6)?,
                     cost_usd: row.get(7)?,
                     outcome: row.get(8)?,
+                    on_behalf_of: row.get(9)?,
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -214,6 +219,7 @@ pub async fn cost_report(
     for row in rows.iter().filter(|r| r.at >= since.timestamp_millis()) {
         let key = match by {
             GroupBy::Plugin => row.plugin.clone(),
+            GroupBy::Caller => row.on_behalf_of.clone().unwrap_or_else(|| row.plugin.clone()),
             GroupBy::Model => row.model.clone().unwrap_or_else(|| "(default)".into()),
             GroupBy::Day => datetime(row.at).with_timezone(&zone).date_naive().to_string(),
         };
@@ -322,6 +328,7 @@ impl CostReport {
         let mut out = String::new();
         let by = match self.by {
             GroupBy::Plugin => "PLUGIN",
+            GroupBy::Caller => "CALLER",
             GroupBy::Day => "DAY",
             GroupBy::Model => "MODEL",
         };
@@ -402,6 +409,46 @@ mod tests {
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[tokio::test]
+    async fn by_caller_a_tool_s_calls_count_under_the_plugin_that_called_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let now = utc("2026-11-24T12:00:00Z");
+        insert(&db, utc("2026-11-24T09:00:00Z"), "assistant", "opus", 1.0, "ok").await;
+        insert(&db, utc("2026-11-24T09:01:00Z"), "crm", "haiku", 0.25, "ok").await;
+        insert(&db, utc("2026-11-24T09:02:00Z"), "crm", "haiku", 0.5, "ok").await;
+        db.call(|c| {
+            c.execute(
+                "UPDATE claude_calls SET on_behalf_of = 'assistant' WHERE cost_usd = 0.25",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+        let since = utc("2026-11-01T00:00:00Z");
+        let lines = |report: CostReport| -> Vec<(String, f64)> {
+            report.lines.iter().map(|l| (l.key.clone(), l.cost_usd)).collect()
+        };
+        let by_plugin = lines(
+            cost_report(&db, since, GroupBy::Plugin, now, Tz::UTC)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            by_plugin,
+            [("assistant".to_owned(), 1.0), ("crm".to_owned(), 0.75)]
+        );
+        let by_caller = lines(
+            cost_report(&db, since, GroupBy::Caller, now, Tz::UTC)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            by_caller,
+            [("assistant".to_owned(), 1.25), ("crm".to_owned(), 0.5)]
+        );
     }
 
     #[tokio::test]
