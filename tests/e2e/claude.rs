@@ -1496,6 +1496,44 @@ fn claude_s_text_is_shown_as_a_throttled_draft_while_written_and_the_reply_goes_
 }
 
 #[test]
+fn the_api_backend_s_streamed_text_is_shown_as_a_draft_while_written() {
+    let api = FakeAnthropic::start();
+    let telegram = FakeTelegram::start();
+    let setup = Setup::new();
+    let claude = format!(
+        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\nstream = true\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\n\
+         poll_timeout = \"2s\"\nstream_every = \"500ms\"",
+        api.url, telegram.url
+    );
+    write_config(&setup, &claude, vec![assistant("", "backends = [\"api\"]")]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token").env(KEY_ENV, API_KEY);
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    // Ten deltas a quarter of a second apart: about 3 s of writing.
+    telegram.send_text(3, 100, "write slowly #pace");
+    let whole = "fake api heard \"write slowly #pace\"; messages: 1";
+    assert_eq!(telegram.wait_for_messages(3, 1), [whole]);
+    let drafts = telegram.calls_of("sendMessageDraft", 3);
+    assert!(drafts.len() >= 2, "drafts while it was written: {}", drafts.len());
+    for pair in drafts.windows(2) {
+        let (earlier, later) = (pair[0].text.as_ref().unwrap(), pair[1].text.as_ref().unwrap());
+        assert!(
+            later.len() > earlier.len() && whole.starts_with(earlier.trim_end()),
+            "{earlier:?} then {later:?}"
+        );
+    }
+    let reply = telegram.calls_of("sendMessage", 3).pop().unwrap();
+    assert!(
+        reply.at > drafts.last().unwrap().at,
+        "the reply follows the drafts"
+    );
+    drop(host);
+}
+
+#[test]
 fn in_a_group_the_text_is_shown_in_an_edited_placeholder_removed_before_the_reply() {
     let telegram = FakeTelegram::start();
     let (_setup, host) = chat_host(&telegram, "\"persistent\"");

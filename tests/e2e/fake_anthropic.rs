@@ -5,7 +5,9 @@
 //! usage with cache fields (a system block marked `cache_control` is
 //! written to the cache the first time and read from it after), error
 //! bodies, and 429/529 with `retry-after` on demand; offered tools are
-//! used on demand (`#tool:PLUGIN.TOOL {JSON}`) as `tool_use` blocks.
+//! used on demand (`#tool:PLUGIN.TOOL {JSON}`) as `tool_use` blocks; a
+//! prompt with `#pace` has its streamed text written in ten deltas, each
+//! its own HTTP chunk, a [`PAUSE`](crate::loopback::PAUSE) apart.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -144,6 +146,7 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
     let last = messages
         .last()
         .map(|m| m["content"].as_str().unwrap_or_default().to_owned());
+    let paced = last.as_deref().is_some_and(|l| l.contains("#pace"));
     let (text, tool_use) = match tool_turn(body, &messages) {
         Some(turn) => turn,
         None => (
@@ -199,7 +202,17 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
             message.len()
         );
     }
-    let (first, second) = text.split_at(text.len() / 2);
+    let chars: Vec<char> = text.chars().collect();
+    let deltas: Vec<String> = match paced {
+        true => chars
+            .chunks(chars.len().div_ceil(10).max(1))
+            .map(|c| c.iter().collect())
+            .collect(),
+        false => {
+            let (first, second) = chars.split_at(chars.len() / 2);
+            vec![first.iter().collect(), second.iter().collect()]
+        }
+    };
     let mut start_usage = usage.clone();
     start_usage["output_tokens"] = json!(1);
     let mut events = vec![
@@ -214,14 +227,14 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
             json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
         ),
         ("ping", json!({"type": "ping"})),
+    ];
+    events.extend(deltas.iter().map(|delta| {
         (
             "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": first}}),
-        ),
-        (
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": second}}),
-        ),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": delta}}),
+        )
+    }));
+    events.extend([
         (
             "content_block_stop",
             json!({"type": "content_block_stop", "index": 0}),
@@ -232,7 +245,7 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
             "usage": {"output_tokens": usage["output_tokens"]}}),
         ),
         ("message_stop", json!({"type": "message_stop"})),
-    ];
+    ]);
     if matches!(fault, Some(Fault::StreamError)) {
         events.truncate(4);
         events.push((
@@ -240,13 +253,19 @@ fn answer(body: &Value, state: &Mutex<State>) -> String {
             json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
         ));
     }
-    let stream: String = events
+    let events: Vec<String> = events
         .into_iter()
         .map(|(event, data)| format!("event: {event}\ndata: {data}\n\n"))
         .collect();
-    // Chunked, as the real API sends a stream.
-    format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{stream}\r\n0\r\n\r\n",
-        stream.len()
-    )
+    // Chunked, as the real API sends a stream: paced, an event a chunk.
+    let chunk = |data: &str| format!("{:x}\r\n{data}\r\n", data.len());
+    let body = match paced {
+        true => events
+            .iter()
+            .map(|e| chunk(e))
+            .collect::<Vec<_>>()
+            .join(crate::loopback::PAUSE),
+        false => chunk(&events.concat()),
+    };
+    format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{body}0\r\n\r\n")
 }

@@ -1,11 +1,17 @@
 //! The HTTP/1.1 server under the fake APIs: a free port on 127.0.0.1, a
 //! thread with its own runtime, keep-alive connections answered one request
-//! at a time, each response written in one piece.
+//! at a time, each response written in one piece (or, where it holds
+//! [`PAUSE`], in pieces a while apart, as a slow stream arrives).
 
 use std::future::Future;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Where a response pauses for [`PAUSE_FOR`] before the rest is written.
+pub const PAUSE: &str = "\u{0}pause\u{0}";
+/// How long a [`PAUSE`] lasts.
+pub const PAUSE_FOR: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One request as it arrived.
 pub struct Request {
@@ -108,8 +114,13 @@ where
         let response = answer(Request { line, headers, body }).await;
         // One write: head and body in separate segments would meet the
         // client's delayed ACK (Nagle) and add 40 ms to every call.
-        if write.write_all(response.as_bytes()).await.is_err() {
-            return;
+        for (i, piece) in response.split(PAUSE).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(PAUSE_FOR).await;
+            }
+            if write.write_all(piece.as_bytes()).await.is_err() {
+                return;
+            }
         }
     }
 }

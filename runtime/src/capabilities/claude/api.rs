@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::approvals::{ToolUse, Verdict};
+use super::draft::Draft;
 use super::permission::Gate;
 use super::request::Request;
 use super::sessions::Turn;
@@ -82,7 +83,8 @@ pub(crate) async fn ask(
     let mut turns = 0;
     loop {
         turns += 1;
-        let mut answer = send(http, config, &key, &body.to_string(), stream, deadline).await?;
+        let draft = request.draft.as_ref().filter(|_| stream);
+        let mut answer = send(http, config, &key, &body.to_string(), (stream, draft), deadline).await?;
         spent.add(&answer.usage);
         let uses: Vec<Value> = answer
             .content
@@ -138,13 +140,14 @@ async fn run_tool_use(tools: &ApiTools<'_>, block: &Value, deadline: Instant) ->
 }
 
 /// Posts `body` (retrying 429 and 529 after `retry-after`, never past the
-/// deadline) and reads the answer.
+/// deadline) and reads the answer, as a `stream` of events whose text is
+/// shown in `draft` as it comes, if given.
 async fn send(
     http: &reqwest::Client,
     config: &ClaudeConfig,
     key: &str,
     body: &str,
-    stream: bool,
+    (stream, draft): (bool, Option<&Draft>),
     deadline: Instant,
 ) -> Result<ApiAnswer, Failure> {
     let api = &config.api;
@@ -165,7 +168,7 @@ async fn send(
         };
         let status = response.status().as_u16();
         if status == 200 {
-            let read = read_answer(response, stream, config.max_output);
+            let read = read_answer(response, (stream, draft), config.max_output);
             return match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => Err(Failure::TimedOut),
                 Ok(answer) => answer,
@@ -292,7 +295,11 @@ impl ApiAnswer {
     }
 }
 
-async fn read_answer(mut response: reqwest::Response, stream: bool, cap: u64) -> Result<ApiAnswer, Failure> {
+async fn read_answer(
+    mut response: reqwest::Response,
+    (stream, draft): (bool, Option<&Draft>),
+    cap: u64,
+) -> Result<ApiAnswer, Failure> {
     let mut body = Vec::new();
     let mut events = SseEvents::default();
     let mut answer = ApiAnswer::default();
@@ -305,7 +312,7 @@ async fn read_answer(mut response: reqwest::Response, stream: bool, cap: u64) ->
         let chunk: &[u8] = &chunk;
         if stream {
             for (event, data) in events.push(chunk) {
-                if apply_event(&mut answer, &event, &data)? {
+                if apply_event(&mut answer, &event, &data, draft)? {
                     return Ok(answer);
                 }
             }
@@ -364,8 +371,14 @@ fn parse_message(body: &[u8]) -> Result<ApiAnswer, Failure> {
     })
 }
 
-/// Applies one server-sent event to `answer`; `true` at `message_stop`.
-fn apply_event(answer: &mut ApiAnswer, event: &str, data: &str) -> Result<bool, Failure> {
+/// Applies one server-sent event to `answer`, its text shown in `draft`
+/// too; `true` at `message_stop`.
+fn apply_event(
+    answer: &mut ApiAnswer,
+    event: &str,
+    data: &str,
+    draft: Option<&Draft>,
+) -> Result<bool, Failure> {
     let data: Value = match serde_json::from_str(data) {
         Ok(data) => data,
         Err(_) if event == "ping" => return Ok(false),
@@ -379,12 +392,18 @@ fn apply_event(answer: &mut ApiAnswer, event: &str, data: &str) -> Result<bool, 
         "message_start" => {
             let message = &data["message"];
             answer.model = message["model"].as_str().map(str::to_owned);
+            // A retried request starts the shown text over.
+            if let Some(draft) = draft {
+                draft.restart();
+            }
             answer.usage = serde_json::from_value(message["usage"].clone()).unwrap_or_default();
         }
         "content_block_delta" if data["delta"]["type"] == "text_delta" => {
-            answer
-                .text
-                .push_str(data["delta"]["text"].as_str().unwrap_or_default());
+            let text = data["delta"]["text"].as_str().unwrap_or_default();
+            answer.text.push_str(text);
+            if let Some(draft) = draft {
+                draft.push(text);
+            }
         }
         "message_delta" => {
             // Cumulative counts; the input side may be repeated or left out.
@@ -513,7 +532,7 @@ mod tests {
     }
 
     #[test]
-    fn events_split_across_chunks_build_the_answer() {
+    fn events_split_across_chunks_build_the_answer_and_its_draft() {
         let stream = concat!(
             "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m\",\"usage\":{\"input_tokens\":21,\"cache_creation_input_tokens\":1880,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n",
             "event: ping\ndata: {\"type\": \"ping\"}\n\n",
@@ -524,14 +543,21 @@ mod tests {
         );
         let mut events = SseEvents::default();
         let mut answer = ApiAnswer::default();
+        let (draft, view) = Draft::new();
+        // What a retried request showed before is started over.
+        draft.push("stale");
         let mut stopped = false;
+        let mut shown = Vec::new();
         for chunk in stream.as_bytes().chunks(7) {
             for (event, data) in events.push(chunk) {
-                stopped |= apply_event(&mut answer, &event, &data).unwrap();
+                stopped |= apply_event(&mut answer, &event, &data, Some(&draft)).unwrap();
+                shown.push(view.borrow().clone());
             }
         }
         assert!(stopped);
         assert_eq!(answer.text, "Hello");
+        shown.dedup();
+        assert_eq!(shown, ["", "Hel", "Hello"]);
         assert_eq!(
             answer.usage,
             TokenCounts {

@@ -366,8 +366,9 @@ impl Claude {
             return Err(CapabilityError::OverBudget(reason));
         }
         entry.backend = request.backend;
-        // Only the persistent CLI streams its text.
-        if request.backend == Backend::Persistent {
+        // The persistent CLI and the API (with `[claude.api] stream`, when no
+        // plugin tools are offered) stream their text.
+        if matches!(request.backend, Backend::Persistent | Backend::Api) {
             request.draft = asker.draft.cloned();
         }
         // Written as cancelled if the plugin's own deadline drops the call,
