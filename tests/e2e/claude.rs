@@ -1040,6 +1040,31 @@ fn chat_host_with(telegram: &FakeTelegram, handler: PluginSpec) -> (Setup, Runni
     (setup, host)
 }
 
+/// `mission up` with the assistant on the api backend (the fake Messages
+/// API, `more_api` lines in `[claude.api]`) over the fake Bot API
+/// (`more_telegram` lines in `[telegram]`).
+fn api_chat_host(
+    api: &FakeAnthropic,
+    telegram: &FakeTelegram,
+    more_api: &str,
+    more_telegram: &str,
+) -> (Setup, RunningHost) {
+    let setup = Setup::new();
+    let claude = format!(
+        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n{more_api}\n\
+         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
+         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\n\
+         poll_timeout = \"2s\"\n{more_telegram}",
+        api.url, telegram.url
+    );
+    write_config(&setup, &claude, vec![assistant("", "backends = [\"api\"]")]);
+    let mut command = setup.command(&["up"]);
+    command.env(TOKEN_ENV, "123:test-token").env(KEY_ENV, API_KEY);
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    (setup, host)
+}
+
 /// `mission up` on `setup`, once its bot polls.
 fn up(setup: &Setup) -> RunningHost {
     let mut command = setup.command(&["up"]);
@@ -1213,18 +1238,7 @@ fn a_photo_reaches_claude_through_the_persistent_and_the_one_shot_cli() {
 fn a_pdf_reaches_the_api_as_a_document_block_and_a_file_over_the_limit_is_refused_with_a_reply() {
     let api = FakeAnthropic::start();
     let telegram = FakeTelegram::start();
-    let setup = Setup::new();
-    let claude = format!(
-        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
-         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
-        api.url, telegram.url
-    );
-    write_config(&setup, &claude, vec![assistant("", "backends = [\"api\"]")]);
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token").env(KEY_ENV, API_KEY);
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let (_setup, host) = api_chat_host(&api, &telegram, "", "");
     let pdf = crate::fake_telegram::FakeFile {
         name: "invoice.pdf",
         mime_type: "application/pdf",
@@ -1499,19 +1513,7 @@ fn claude_s_text_is_shown_as_a_throttled_draft_while_written_and_the_reply_goes_
 fn the_api_backend_s_streamed_text_is_shown_as_a_draft_while_written() {
     let api = FakeAnthropic::start();
     let telegram = FakeTelegram::start();
-    let setup = Setup::new();
-    let claude = format!(
-        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\nstream = true\n\
-         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\n\
-         poll_timeout = \"2s\"\nstream_every = \"500ms\"",
-        api.url, telegram.url
-    );
-    write_config(&setup, &claude, vec![assistant("", "backends = [\"api\"]")]);
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token").env(KEY_ENV, API_KEY);
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let (_setup, host) = api_chat_host(&api, &telegram, "stream = true", "stream_every = \"500ms\"");
     // Ten deltas a quarter of a second apart: about 3 s of writing.
     telegram.send_text(3, 100, "write slowly #pace");
     let whole = "fake api heard \"write slowly #pace\"; messages: 1";

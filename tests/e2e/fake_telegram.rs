@@ -32,6 +32,19 @@ pub struct FakeFile<'a> {
     pub size: Option<u64>,
 }
 
+impl FakeFile<'static> {
+    /// A small text document, `notes.txt` (12 bytes), captioned "files".
+    pub fn notes() -> FakeFile<'static> {
+        FakeFile {
+            name: "notes.txt",
+            mime_type: "text/plain",
+            contents: "hello, files",
+            caption: Some("files"),
+            size: None,
+        }
+    }
+}
+
 /// One call the bot made (`getUpdates` only when it was made to fail).
 #[derive(Debug, Clone)]
 pub struct Call {

@@ -224,14 +224,7 @@ fn a_shadow_reads_the_message_s_files_as_the_live_handler_does() {
     command.env(TOKEN_ENV, "123:test-token");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
-    let document = crate::fake_telegram::FakeFile {
-        name: "notes.txt",
-        mime_type: "text/plain",
-        contents: "hello, files",
-        caption: Some("files"),
-        size: None,
-    };
-    telegram.send_file(CHAT, ANNA, "document", document);
+    telegram.send_file(CHAT, ANNA, "document", crate::fake_telegram::FakeFile::notes());
     let answer = "0 text/plain 12 bytes, read 12 bytes (message 1)";
     assert_eq!(telegram.wait_for_messages(CHAT, 1)[0], answer);
     // The shadow's reply, never sent, is in its own history.

@@ -367,14 +367,7 @@ fn a_chat_plugin_reads_its_message_s_files_only_with_the_attachments_grant() {
             vec![PluginSpec::chat("chat", guest("chat_fixture")).with(grant)],
         );
         let host = up(&setup);
-        let document = crate::fake_telegram::FakeFile {
-            name: "notes.txt",
-            mime_type: "text/plain",
-            contents: "hello, files",
-            caption: Some("files"),
-            size: None,
-        };
-        fake.send_file(5, ANNA, "document", document);
+        fake.send_file(5, ANNA, "document", crate::fake_telegram::FakeFile::notes());
         assert_eq!(
             fake.wait_for_messages(5, 1)[0],
             format!("0 text/plain 12 bytes, {read} (message 1)")
