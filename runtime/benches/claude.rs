@@ -12,12 +12,15 @@ mod fake_anthropic;
 #[path = "../../tests/e2e/loopback.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod loopback;
+#[allow(dead_code, reason = "shared by the benchmarks, which each use part of it")]
+mod measure;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use measure::fake_claude;
 use mission::capabilities::claude::{Asker, Claude};
 use mission::config::claude::ClaudeGrant;
 use mission::config::{Config, HistoryPolicy, PluginName};
@@ -51,17 +54,6 @@ fn time(mut f: impl FnMut(usize)) -> Figures {
             })
             .collect(),
     )
-}
-
-/// The fake CLI, built for this run.
-fn fake_claude(root: &Path) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "fake-claude"])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building tests/fake-claude failed");
-    root.join("target/release/fake-claude")
 }
 
 fn main() {

@@ -7,25 +7,20 @@
 #[path = "../../tests/e2e/loopback.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod loopback;
+#[allow(dead_code, reason = "shared by the benchmarks, which each use part of it")]
+mod measure;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
+use measure::median_and_p99;
 use mission::capabilities::http::records::Origin;
 use mission::config::Config;
 use mission::host::Host;
 use mission::plugin::call::Invocation;
 
 const REQUESTS: usize = 300;
-
-fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    (
-        samples[samples.len() / 2],
-        samples[((samples.len() - 1) as f64 * 0.99).round() as usize],
-    )
-}
 
 /// `GET url` with hyper on a fresh connection, the body read whole.
 async fn direct_get(url: &http::Uri) -> usize {

@@ -10,6 +10,8 @@
 //! way `mission build` puts one in place (compiled into the cache from a
 //! staged file, then renamed), so the host loads it from the cache.
 
+#[allow(dead_code, reason = "shared by the benchmarks, which each use part of it")]
+mod measure;
 #[path = "../../tests/e2e/wat.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod wat;
@@ -18,6 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use measure::median_and_p99;
 use mission::capabilities::http::records::Origin;
 use mission::config::Config;
 use mission::host::Host;
@@ -44,12 +47,6 @@ fn component(summary: &str, functions: usize) -> Vec<u8> {
         })
         .collect();
     wat::wat_task_with(&wat::returns(summary), &padding)
-}
-
-fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    let p99 = samples[((samples.len() - 1) as f64 * 0.99).round() as usize];
-    (samples[samples.len() / 2], p99)
 }
 
 async fn measure(

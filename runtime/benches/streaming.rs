@@ -14,13 +14,15 @@ mod fake_telegram;
 #[path = "../../tests/e2e/loopback.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod loopback;
+#[allow(dead_code, reason = "shared by the benchmarks, which each use part of it")]
+mod measure;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fake_telegram::FakeTelegram;
+use measure::{fake_claude, median_and_p99};
 use mission::capabilities::notify::telegram::TelegramSender;
 use mission::config::Config;
 use mission::host::Host;
@@ -32,17 +34,6 @@ const CHARACTERS: usize = 1000;
 const PACE_MS: u64 = 25;
 const PRIVATE_CHAT: i64 = 7;
 const GROUP_CHAT: i64 = -7;
-
-/// The fake CLI, built for this run.
-fn fake_claude(root: &Path) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "fake-claude"])
-        .current_dir(root)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building tests/fake-claude failed");
-    root.join("target/release/fake-claude")
-}
 
 /// One way of showing the answer.
 struct Mode {
@@ -144,14 +135,6 @@ async fn measure(mode: &Mode, fake: &Arc<FakeTelegram>, claude: &Path, wasm: &Pa
         first_visible,
         calls_per_thousand: api_calls as f64 * 1000.0 / shown as f64,
     }
-}
-
-fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    (
-        samples[samples.len() / 2],
-        samples[((samples.len() - 1) as f64 * 0.99).round() as usize],
-    )
 }
 
 #[tokio::main]

@@ -12,10 +12,13 @@ mod fake_telegram;
 #[path = "../../tests/e2e/loopback.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod loopback;
+#[allow(dead_code, reason = "shared by the benchmarks, which each use part of it")]
+mod measure;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use measure::median_and_p99;
 use mission::capabilities::notify::telegram::TelegramSender;
 use mission::config::Config;
 use mission::host::Host;
@@ -26,14 +29,6 @@ use mission::triggers::Invoker;
 const SEQUENTIAL: usize = 300;
 const CHATS: i64 = 10;
 const PER_CHAT: usize = 50;
-
-fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    (
-        samples[samples.len() / 2],
-        samples[((samples.len() - 1) as f64 * 0.99).round() as usize],
-    )
-}
 
 /// A host for the echo plugin over `fake`, with `shadow` handlers (each a
 /// copy of echo), and its bot's Telegram config.

@@ -6,10 +6,14 @@
 //! the real binary, which asks the host over its Unix socket) — printing
 //! the median and p99 of each and what each path adds to the direct call.
 
+#[allow(dead_code, reason = "shared by the benchmarks, which each use part of it")]
+mod measure;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use measure::median_and_p99;
 use mission::capabilities::claude::tools::ToolCaller;
 use mission::config::{Config, PluginName};
 use mission::host::tool_calls::ToolRequest;
@@ -18,14 +22,6 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const CALLS: usize = 500;
-
-fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    (
-        samples[samples.len() / 2],
-        samples[((samples.len() - 1) as f64 * 0.99).round() as usize],
-    )
-}
 
 #[tokio::main]
 async fn main() {
