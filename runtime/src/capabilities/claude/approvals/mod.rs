@@ -239,27 +239,29 @@ impl Approvals {
         tracing::info!(plugin = %asking.plugin, chat, tool = tool_use.tool, approval = id, "asked in the chat to allow a tool use");
         let mut answered = answered;
         let waited = tokio::select! {
-            waited = tokio::time::timeout(wait, &mut answered) => waited.map_err(|_| None),
-            () = stop.requested() => Err(Some(STOPPED)),
+            waited = tokio::time::timeout(wait, &mut answered) => waited.map_err(|_| Unanswered::TimedOut),
+            () = stop.requested() => Err(Unanswered::Stopped),
         };
         let answer = match waited {
             Ok(answer) => answer.ok(),
             // Unless a press took the approval just now: its answer is on the way.
-            Err(stopped) => {
+            Err(unanswered) => {
                 let still_waiting = self.lock_waiting().remove(&id).is_some();
-                match (still_waiting, stopped) {
-                    (true, Some(reason)) => {
-                        guard.armed = false;
-                        finish(&self.db, id, ApprovalOutcome::Abandoned, None, Some(reason)).await;
-                        let text = format!(
-                            "⏹ {}: {summary} — {reason}, so it was not allowed.",
-                            tool_use.tool
-                        );
-                        prompter.settle(chat, message, &text).await;
-                        return Verdict::Deny(reason.into());
-                    }
-                    (true, None) => None,
+                match (still_waiting, unanswered) {
                     (false, _) => answered.await.ok(),
+                    (true, Unanswered::TimedOut) => None,
+                    (true, Unanswered::Stopped) => {
+                        guard.armed = false;
+                        let outcome = (ApprovalOutcome::Abandoned, "⏹", STOPPED);
+                        not_allowed(
+                            &self.db,
+                            (id, tool_use, &summary),
+                            (&prompter, chat, message),
+                            outcome,
+                        )
+                        .await;
+                        return Verdict::Deny(STOPPED.into());
+                    }
                 }
             }
         };
@@ -269,12 +271,14 @@ impl Approvals {
             Some(Answer::Closed(why)) => return Verdict::Deny(format!("Not allowed: {why}")),
             None => {
                 let reason = format!("nobody answered within {}", HumanDuration(wait));
-                finish(&self.db, id, ApprovalOutcome::TimedOut, None, Some(&reason)).await;
-                let text = format!(
-                    "⌛ {}: {summary} — {reason}, so it was not allowed.",
-                    tool_use.tool
-                );
-                prompter.settle(chat, message, &text).await;
+                let outcome = (ApprovalOutcome::TimedOut, "⌛", reason.as_str());
+                not_allowed(
+                    &self.db,
+                    (id, tool_use, &summary),
+                    (&prompter, chat, message),
+                    outcome,
+                )
+                .await;
                 tracing::warn!(plugin = %asking.plugin, chat, tool = tool_use.tool, "tool use denied: {reason}");
                 return Verdict::Deny(format!("Denied: {reason} in the chat"));
             }
@@ -457,6 +461,31 @@ struct WaitGuard {
     prompter: Arc<dyn Prompter>,
     waiting: Arc<Mutex<HashMap<i64, Waiting>>>,
     armed: bool,
+}
+
+/// Why no press decided an approval.
+enum Unanswered {
+    /// Nobody pressed within the wait.
+    TimedOut,
+    /// The call was stopped (`/stop`).
+    Stopped,
+}
+
+/// Records approval `id` of `tool_use` as `outcome` for `reason` and edits
+/// its prompt `message` in `chat` to say, after `icon`, that it was not
+/// allowed.
+async fn not_allowed(
+    db: &Database,
+    (id, tool_use, summary): (i64, &ToolUse, &str),
+    (prompter, chat, message): (&Arc<dyn Prompter>, i64, i32),
+    (outcome, icon, reason): (ApprovalOutcome, &str, &str),
+) {
+    finish(db, id, outcome, None, Some(reason)).await;
+    let text = format!(
+        "{icon} {}: {summary} — {reason}, so it was not allowed.",
+        tool_use.tool
+    );
+    prompter.settle(chat, message, &text).await;
 }
 
 impl Drop for WaitGuard {
