@@ -80,10 +80,10 @@ pub(crate) async fn ask(
             .collect();
     }
     let mut spent = TokenCounts::default();
+    let draft = request.draft.as_ref().filter(|_| stream);
     let mut turns = 0;
     loop {
         turns += 1;
-        let draft = request.draft.as_ref().filter(|_| stream);
         let mut answer = send(http, config, &key, &body.to_string(), (stream, draft), deadline).await?;
         spent.add(&answer.usage);
         let uses: Vec<Value> = answer
