@@ -192,3 +192,77 @@ fn a_python_plugin_uses_open_on_its_directories_and_only_there() {
     );
     assert!(!setup.dir.path().join("exports/py.txt").exists());
 }
+
+/// Makes a FIFO at `path` with `mkfifo(3)`.
+fn mkfifo(path: &Path) {
+    let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path that lives through the call.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+}
+
+/// `mission run --json files` that must end within `within`: its exit
+/// status and record, or a panic naming what it printed.
+fn run_within(setup: &Setup, within: std::time::Duration) -> (bool, Value) {
+    let mut child = setup
+        .command(&["run", "--json", "files"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "`mission run` still running after {within:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let record = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no record ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.success(), record)
+}
+
+#[test]
+fn a_fifo_or_a_socket_in_a_granted_directory_is_refused_without_blocking() {
+    let setup = Setup::new();
+    tree(setup.dir.path());
+    let exports = setup.dir.path().join("exports");
+    // Nobody ever writes to the FIFO: opening it to read would block.
+    mkfifo(&exports.join("fifo"));
+    let _socket = std::os::unix::net::UnixListener::bind(exports.join("socket")).unwrap();
+    mkfifo(&setup.dir.path().join("out/fifo"));
+    let ops = "read /read/exports/fifo; read /read/exports/socket; write /write/out/fifo 5; \
+               list /read/exports; read /read/exports/leads.csv";
+    setup.config(vec![PluginSpec::task("files", guest("files")).with(&format!(
+        "grants = [\"files\"]\ntimeout = \"3s\"\nconfig = {{ ops = {ops:?} }}\n\
+         [plugins.files.files]\nread = [\"exports\"]\nwrite = [\"out\"]"
+    ))]);
+    // Before, the run timed out at 3 s and `mission run` never exited: the
+    // open held a thread the runtime waits for.
+    let (ok, record) = run_within(&setup, std::time::Duration::from_secs(20));
+    assert!(ok, "{record}");
+    let results: Vec<Value> = serde_json::from_str(record["summary"].as_str().unwrap()).unwrap();
+    for refused in [
+        "read /read/exports/fifo",
+        "read /read/exports/socket",
+        "write /write/out/fifo 5",
+    ] {
+        let r = result(&results, refused);
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(
+            r["error"].as_str().unwrap().contains("Not supported"),
+            "{refused}: {r}"
+        );
+    }
+    // They are still listed, and the rest of the directory reads as before.
+    assert_eq!(
+        result(&results, "list /read/exports")["detail"],
+        serde_json::json!(["fifo", "leads.csv", "secret-link", "socket"])
+    );
+    assert_eq!(result(&results, "read /read/exports/leads.csv")["ok"], true);
+}

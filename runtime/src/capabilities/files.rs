@@ -11,6 +11,15 @@
 //! (whose `filesystem-error-code` is `insufficient-space`; wasi-libc, and so
 //! Rust's `std::fs`, reports it as EIO). The bytes written are kept for the
 //! run's record.
+//!
+//! `open-at` is linked again too: only a regular file or a directory is
+//! opened. A FIFO, a socket or a device in a granted directory is refused
+//! with `unsupported` (ENOTSUP) before wasmtime-wasi opens it, since opening
+//! a FIFO that has no writer would hold a thread of the blocking pool until
+//! one came — past the run's deadline, and past the host's shutdown. (The
+//! check is a `stat-at` through the same sandbox; a plugin cannot make a
+//! special file, so only another process swapping one in between the check
+//! and the open could still block.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,7 +27,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
-use wasmtime_wasi::p2::bindings::filesystem::types::{ErrorCode, HostDescriptor};
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    DescriptorFlags, DescriptorType, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+};
 use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -120,6 +131,39 @@ pub fn add_to_linker<T: WasiFilesystemView + 'static>(
         },
     )?;
     types.func_wrap_async(
+        "[method]descriptor.open-at",
+        move |mut store,
+              (fd, path_flags, path, open_flags, flags): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )| {
+            Box::new(async move {
+                let plugin = writes(store.data_mut()).plugin.clone();
+                let mut view = store.data_mut().filesystem();
+                let probe = Resource::new_borrow(fd.rep());
+                // A path that cannot be stat'ed gets open-at's own error below.
+                if let Ok(stat) = HostDescriptor::stat_at(&mut view, probe, path_flags, path.clone()).await {
+                    if !openable(stat.type_) {
+                        tracing::warn!(
+                            plugin = %plugin,
+                            path = ?path,
+                            kind = ?stat.type_,
+                            "file open refused: not a regular file or a directory"
+                        );
+                        return Ok((Err(ErrorCode::Unsupported),));
+                    }
+                }
+                match HostDescriptor::open_at(&mut view, fd, path_flags, path, open_flags, flags).await {
+                    Ok(opened) => Ok((Ok(opened),)),
+                    Err(e) => Ok((Err(e.downcast()?),)),
+                }
+            })
+        },
+    )?;
+    types.func_wrap_async(
         "[method]descriptor.write",
         move |mut store, (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(async move {
@@ -136,6 +180,16 @@ pub fn add_to_linker<T: WasiFilesystemView + 'static>(
         },
     )?;
     Ok(())
+}
+
+/// Whether a file of type `kind` may be opened: one that cannot block its
+/// opener (a symbolic link is left to open-at, which refuses or follows it
+/// as the path flags say).
+fn openable(kind: DescriptorType) -> bool {
+    matches!(
+        kind,
+        DescriptorType::RegularFile | DescriptorType::Directory | DescriptorType::SymbolicLink
+    )
 }
 
 /// The stream `opened` gave, wrapped to count against `quota`.
