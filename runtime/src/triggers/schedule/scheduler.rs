@@ -6,7 +6,7 @@
 //! period before interrupting them.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -56,7 +56,10 @@ pub struct Missed {
     pub reason: MissReason,
     /// The first of them.
     pub first: DateTime<Utc>,
-    /// How many.
+    /// The last of them: what the next count starts after, so no due time
+    /// is counted twice.
+    pub last: DateTime<Utc>,
+    /// How many (at most [`MAX_COUNTED`]).
     pub count: u32,
 }
 
@@ -135,6 +138,28 @@ impl PartialOrd for Due {
 impl Ord for Due {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.at, self.generation).cmp(&(other.at, other.generation))
+    }
+}
+
+/// A schedule to fire now.
+struct Fire {
+    name: String,
+    /// The due time its run is for.
+    due: DateTime<Utc>,
+    /// The due times after `due` the wall clock jumped past (the machine
+    /// slept): the one run makes up for them, and they are told as missed
+    /// unless the schedule is paused.
+    slept: Option<Missed>,
+}
+
+impl Fire {
+    /// A fire of `name` for `due` alone.
+    fn at(name: String, due: DateTime<Utc>) -> Fire {
+        Fire {
+            name,
+            due,
+            slept: None,
+        }
     }
 }
 
@@ -308,37 +333,60 @@ impl Scheduler {
     }
 
     /// Catch-up runs for downtime, then the first due time of each schedule.
+    /// The due times that passed while the host was down are accounted for
+    /// at once — caught up, told as missed, or passed over if the schedule
+    /// is paused — so a later restart never counts them again.
     async fn start(&mut self) {
         let now = self.clock.now();
         let last_due = state::all_last_due(&self.db).await.unwrap_or_else(|e| {
             tracing::error!("failed to read the last due times, so nothing is caught up: {e:#}");
             HashMap::new()
         });
-        let mut missed = Vec::new();
+        let paused = self.paused().await;
+        let mut catch_up = Vec::new();
+        let mut passed = Vec::new();
         let names: Vec<String> = self.entries.keys().cloned().collect();
         for name in names {
             let schedule = self.entries[&name].schedule.clone();
             if let Some(&last) = last_due.get(&name) {
-                match schedule.catch_up {
-                    CatchUp::Once => {
-                        let latest = schedule.timing.previous_at_or_before(now, schedule.zone);
-                        if let Some(due) = latest.filter(|due| *due > last) {
-                            tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
-                            missed.push((name.clone(), due));
-                        }
+                let latest = schedule
+                    .timing
+                    .previous_at_or_before(now, schedule.zone)
+                    .filter(|due| *due > last);
+                match (paused.contains(&name), schedule.catch_up, latest) {
+                    (_, _, None) => {}
+                    (true, _, Some(latest)) => {
+                        tracing::info!(schedule = %name, through = %latest, "paused: the due times while the host was down are not run");
+                        passed.push((name.clone(), latest));
                     }
-                    CatchUp::None => {
+                    (false, CatchUp::Once, Some(due)) => {
+                        tracing::info!(schedule = %name, %due, "catching up a run missed while the host was down");
+                        catch_up.push(Fire::at(name.clone(), due));
+                    }
+                    (false, CatchUp::None, Some(_)) => {
                         if let Some(missed) = due_times_between(&schedule, last, now, MissReason::HostDown) {
                             tracing::warn!(schedule = %name, count = missed.count, first = %missed.first, "due times passed while the host was down (catch_up = none)");
                             self.drivers.runner.missed(schedule.clone(), missed).await;
+                            passed.push((name.clone(), missed.last));
                         }
                     }
                 }
             }
             self.push_next(&name, now);
         }
-        self.fire(&missed, Trigger::CatchUp).await;
+        if let Err(e) = state::set_last_due_many(&self.db, passed).await {
+            tracing::error!("failed to record the due times passed while the host was down: {e:#}");
+        }
+        self.fire(&catch_up, Trigger::CatchUp).await;
         tracing::info!(schedules = self.entries.len(), "scheduler started");
+    }
+
+    /// The names of the paused schedules (none, logged, if they cannot be read).
+    async fn paused(&self) -> HashSet<String> {
+        state::paused(&self.db).await.unwrap_or_else(|e| {
+            tracing::error!("failed to read which schedules are paused, running all: {e:#}");
+            HashSet::new()
+        })
     }
 
     fn push_next(&mut self, name: &str, after: DateTime<Utc>) {
@@ -373,43 +421,39 @@ impl Scheduler {
             let Some(entry) = self.entries.get(&name).filter(|e| e.generation == generation) else {
                 continue; // removed or replaced since this due time was computed
             };
-            if (now - at).to_std().is_ok_and(|late| late > SLEEP_GAP) {
-                let schedule = entry.schedule.clone();
-                if let Some(missed) = due_times_between(&schedule, at, now, MissReason::Slept) {
-                    tracing::warn!(schedule = %name, count = missed.count, "the clock jumped past due times: one run makes up for them");
-                    self.drivers.runner.missed(schedule, missed).await;
-                }
-            }
-            due.push((name, at));
+            let slept = (now - at)
+                .to_std()
+                .is_ok_and(|late| late > SLEEP_GAP)
+                .then(|| due_times_between(&entry.schedule, at, now, MissReason::Slept))
+                .flatten();
+            due.push(Fire { name, due: at, slept });
         }
         self.fire(&due, Trigger::Schedule).await;
         // The next due times after the runs have started: with thousands
         // due at once, computing them first would make every run late.
-        for (name, _) in &due {
+        for Fire { name, .. } in &due {
             if self.entries.contains_key(name) {
                 self.push_next(name, now);
             }
         }
     }
 
-    /// Starts a run of each `(schedule, due time)` unless it is paused or its
-    /// overlap policy says otherwise, then records the due times. The
-    /// database is asked once for the whole batch, so a thousand schedules
-    /// due at one minute start together.
-    async fn fire(&mut self, due: &[(String, DateTime<Utc>)], trigger: Trigger) {
-        if due.is_empty() {
+    /// Starts a run of each [`Fire`] unless it is paused or its overlap
+    /// policy says otherwise, then records the due times — a paused
+    /// schedule's too, since they are not missed —, then tells the due
+    /// times missed. The database is asked once for the whole batch, so a
+    /// thousand schedules due at one minute start together.
+    async fn fire(&mut self, fires: &[Fire], trigger: Trigger) {
+        if fires.is_empty() {
             return;
         }
-        let paused = state::paused(&self.db).await.unwrap_or_else(|e| {
-            tracing::error!("failed to read which schedules are paused, running all: {e:#}");
-            Default::default()
-        });
-        let (held, firing): (Vec<_>, Vec<_>) = due.iter().partition(|(name, _)| paused.contains(name));
-        for (name, due) in held {
-            tracing::info!(schedule = %name, %due, "paused: not run");
+        let paused = self.paused().await;
+        let (held, firing): (Vec<_>, Vec<_>) = fires.iter().partition(|fire| paused.contains(&fire.name));
+        for fire in held {
+            tracing::info!(schedule = %fire.name, due = %fire.due, "paused: not run");
         }
         let mut skipped = Vec::new();
-        for &&(ref name, due) in &firing {
+        for &&Fire { ref name, due, .. } in &firing {
             let entry = &self.entries[name];
             let mut slot = entry.slot.lock().unwrap();
             if slot.running > 0 {
@@ -434,9 +478,20 @@ impl Scheduler {
             let (schedule, slot) = (entry.schedule.clone(), entry.slot.clone());
             self.spawn_run(schedule, slot, due, trigger, None);
         }
-        let fired = firing.into_iter().cloned().collect();
-        if let Err(e) = state::set_last_due_many(&self.db, fired).await {
+        let slept: Vec<_> = firing
+            .iter()
+            .filter_map(|fire| Some((self.entries.get(&fire.name)?.schedule.clone(), fire.slept?)))
+            .collect();
+        let accounted = fires.iter().map(|fire| {
+            let through = fire.slept.map_or(fire.due, |missed| missed.last);
+            (fire.name.clone(), through)
+        });
+        if let Err(e) = state::set_last_due_many(&self.db, accounted.collect()).await {
             tracing::error!("failed to record due times: {e:#}");
+        }
+        for (schedule, missed) in slept {
+            tracing::warn!(schedule = %schedule.name, count = missed.count, "the clock jumped past due times: one run makes up for them");
+            self.drivers.runner.missed(schedule, missed).await;
         }
         for (schedule, due) in skipped {
             if let Err(e) = runs::record_skipped(&self.db, &schedule.plugin, &schedule.name, due).await {
@@ -445,6 +500,7 @@ impl Scheduler {
             let missed = Missed {
                 reason: MissReason::Overlap,
                 first: due,
+                last: due,
                 count: 1,
             };
             self.drivers.runner.missed(schedule, missed).await;
@@ -511,7 +567,8 @@ impl Scheduler {
 }
 
 /// The due times of `schedule` after `after` up to `until`, if any, as
-/// missed for `reason` (counted up to [`MAX_COUNTED`]).
+/// missed for `reason` (counted up to [`MAX_COUNTED`]; the last is the
+/// latest, counted or not).
 fn due_times_between(
     schedule: &Schedule,
     after: DateTime<Utc>,
@@ -533,7 +590,19 @@ fn due_times_between(
             _ => break,
         }
     }
-    Some(Missed { reason, first, count })
+    let last = match count {
+        MAX_COUNTED => schedule
+            .timing
+            .previous_at_or_before(until, schedule.zone)
+            .unwrap_or(at),
+        _ => at,
+    };
+    Some(Missed {
+        reason,
+        first,
+        last,
+        count,
+    })
 }
 
 /// One run of a schedule with its jitter (for due runs, not triggered ones)
@@ -858,6 +927,7 @@ mod tests {
         let missed = Missed {
             reason: MissReason::Slept,
             first: utc("2026-11-24T12:00:00Z"),
+            last: utc("2026-11-24T13:00:00Z"),
             count: 2,
         };
         assert_eq!(
@@ -900,6 +970,7 @@ mod tests {
         let missed = Missed {
             reason: MissReason::HostDown,
             first: utc("2026-11-24T10:00:00Z"),
+            last: utc("2026-11-24T12:00:00Z"),
             count: 3,
         };
         assert_eq!(h.misses(), [("none".to_owned(), missed)], "only `none` is told");
@@ -930,6 +1001,7 @@ mod tests {
         let missed = Missed {
             reason: MissReason::Overlap,
             first: utc("2026-11-24T10:02:00Z"),
+            last: utc("2026-11-24T10:02:00Z"),
             count: 1,
         };
         assert_eq!(h.misses(), [("slow".to_owned(), missed)]);
@@ -1080,6 +1152,138 @@ mod tests {
         h.step(Duration::from_secs(3600)).await; // 13:00
         let attempts = h.expect_attempts(1).await;
         assert_eq!(attempts[0].due, utc("2026-11-24T13:00:00Z"));
+        h.stop().await;
+    }
+
+    /// Restarts the scheduler over `dir` at `start`.
+    async fn restart(schedules: Vec<Schedule>, dir: tempfile::TempDir, start: &'static str) -> Harness {
+        let options = Options {
+            start,
+            dir: Some(dir),
+            ..Options::default()
+        };
+        Harness::start(schedules, options).await
+    }
+
+    #[tokio::test]
+    async fn a_paused_schedule_s_due_times_are_never_told_as_missed() {
+        let payroll = || schedule("payroll", "* * * * *");
+        let mut h = Harness::start(vec![payroll()], Options::default()).await;
+        h.step_secs(30).await; // 10:01, runs
+        h.expect_attempts(1).await;
+        state::set_paused(&h.db, "payroll", true).await.unwrap();
+        h.step(Duration::from_secs(60)).await; // 10:02, paused: not run
+        h.step(Duration::from_secs(59)).await; // 10:02:59, the host stops
+        let dir = h.stop().await;
+
+        // Back at 10:30, still paused: nothing missed.
+        let h = restart(vec![payroll()], dir, "2026-11-24T10:30:00Z").await;
+        h.expect_attempts(0).await;
+        assert_eq!(h.misses(), [], "paused, not missed");
+        // Resumed while the host is down again: only 10:41 and 10:42 are
+        // missed, not the due times passed while it was paused.
+        state::set_paused(&h.db, "payroll", false).await.unwrap();
+        let dir = h.stop().await;
+        let h = restart(vec![payroll()], dir, "2026-11-24T10:42:30Z").await;
+        let missed = Missed {
+            reason: MissReason::HostDown,
+            first: utc("2026-11-24T10:31:00Z"),
+            last: utc("2026-11-24T10:42:00Z"),
+            count: 12,
+        };
+        assert_eq!(h.misses(), [("payroll".to_owned(), missed)]);
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_paused_schedule_held_while_the_host_ran_counts_from_its_last_held_due_time() {
+        let payroll = || schedule("payroll", "* * * * *");
+        let mut h = Harness::start(vec![payroll()], Options::default()).await;
+        h.step_secs(30).await; // 10:01, runs
+        state::set_paused(&h.db, "payroll", true).await.unwrap();
+        h.step(Duration::from_secs(60)).await; // 10:02, held
+        h.step(Duration::from_secs(60)).await; // 10:03, held
+        state::set_paused(&h.db, "payroll", false).await.unwrap();
+        h.step_secs(30).await; // 10:03:30, resumed; the host stops
+        let dir = h.stop().await;
+        let h = restart(vec![payroll()], dir, "2026-11-24T10:05:30Z").await;
+        let missed = Missed {
+            reason: MissReason::HostDown,
+            first: utc("2026-11-24T10:04:00Z"),
+            last: utc("2026-11-24T10:05:00Z"),
+            count: 2,
+        };
+        assert_eq!(
+            h.misses(),
+            [("payroll".to_owned(), missed)],
+            "10:02 and 10:03 were paused"
+        );
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_missed_due_time_is_told_once_however_often_the_host_restarts() {
+        let hourly = || schedule("hourly", "0 * * * *");
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::open(&dir.path().join("db")).unwrap();
+            let fired = vec![("hourly".into(), utc("2026-11-24T09:00:00Z"))];
+            state::set_last_due_many(&db, fired).await.unwrap();
+        }
+        let h = restart(vec![hourly()], dir, "2026-11-24T12:30:00Z").await;
+        assert_eq!(h.misses().len(), 1, "10:00 to 12:00");
+        let dir = h.stop().await;
+        let h = restart(vec![hourly()], dir, "2026-11-24T12:45:00Z").await;
+        assert_eq!(h.misses(), [], "told already");
+        let dir = h.stop().await;
+        let h = restart(vec![hourly()], dir, "2026-11-24T13:30:00Z").await;
+        let missed = Missed {
+            reason: MissReason::HostDown,
+            first: utc("2026-11-24T13:00:00Z"),
+            last: utc("2026-11-24T13:00:00Z"),
+            count: 1,
+        };
+        assert_eq!(h.misses(), [("hourly".to_owned(), missed)], "only the new one");
+        h.stop().await;
+
+        // A weekly schedule's miss, a restart more than a day later: not again.
+        let weekly = || schedule("weekly", "0 9 * * 1");
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Database::open(&dir.path().join("db")).unwrap();
+            let fired = vec![("weekly".into(), utc("2026-11-16T09:00:00Z"))];
+            state::set_last_due_many(&db, fired).await.unwrap();
+        }
+        let h = restart(vec![weekly()], dir, "2026-11-24T10:00:00Z").await;
+        assert_eq!(h.misses().len(), 1, "Monday 23rd 09:00");
+        let dir = h.stop().await;
+        let h = restart(vec![weekly()], dir, "2026-11-26T10:00:00Z").await;
+        assert_eq!(h.misses(), [], "two days later, the same miss is not told again");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn due_times_slept_through_are_not_told_again_after_a_restart() {
+        let hourly = || schedule("hourly", "0 * * * *");
+        let mut h = Harness::start(vec![hourly()], Options::default()).await;
+        h.clock.jump_wall(Duration::from_secs(3 * 3600));
+        h.step_secs(1).await; // 13:00:31: 11:00 runs, 12:00 and 13:00 told
+        h.expect_attempts(1).await;
+        assert_eq!(h.misses().len(), 1);
+        let dir = h.stop().await;
+        let h = restart(vec![hourly()], dir, "2026-11-24T13:20:00Z").await;
+        assert_eq!(h.misses(), [], "12:00 and 13:00 were told when it woke");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_paused_schedule_s_slept_due_times_are_not_missed() {
+        let mut h = Harness::start(vec![schedule("hourly", "0 * * * *")], Options::default()).await;
+        state::set_paused(&h.db, "hourly", true).await.unwrap();
+        h.clock.jump_wall(Duration::from_secs(3 * 3600));
+        h.step_secs(1).await;
+        h.expect_attempts(0).await;
+        assert_eq!(h.misses(), [], "paused");
         h.stop().await;
     }
 

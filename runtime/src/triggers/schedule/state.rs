@@ -1,6 +1,7 @@
 //! What the scheduler remembers per schedule across restarts, in the
-//! `schedule_state` table: the last due time it fired (for catch-up) and
-//! whether a user paused it.
+//! `schedule_state` table: the last due time accounted for — fired,
+//! passed while paused, or told as missed — which catch-up and the count of
+//! missed due times start after, and whether a user paused it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -39,7 +40,7 @@ pub async fn set_paused(db: &Database, schedule: &str, paused: bool) -> anyhow::
     .map(drop)
 }
 
-/// The last fired due time of every schedule that has one.
+/// The last due time accounted for of every schedule that has one.
 pub async fn all_last_due(db: &Database) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
     db.call(|c| {
         let mut statement =
@@ -51,7 +52,8 @@ pub async fn all_last_due(db: &Database) -> anyhow::Result<HashMap<String, DateT
     .await
 }
 
-/// Records, in one transaction, that each schedule fired for its due time.
+/// Records, in one transaction, each schedule's last due time accounted
+/// for: fired, passed while paused, or told as missed.
 pub async fn set_last_due_many(db: &Database, fired: Vec<(String, DateTime<Utc>)>) -> anyhow::Result<()> {
     db.call(move |c| {
         let transaction = c.transaction()?;
