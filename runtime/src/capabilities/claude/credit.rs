@@ -7,7 +7,7 @@
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 
-use super::ledger::midnight;
+use super::ledger::{midnight, sum_usd};
 use crate::config::claude::{Backend, ClaudeConfig};
 use crate::config::credit::{CreditConfig, Login};
 use crate::db::Database;
@@ -71,8 +71,7 @@ pub struct CreditStatus {
 impl CreditStatus {
     /// What is left (never below zero).
     pub fn left_usd(&self) -> f64 {
-        // `+ 0.0` turns a negative zero into zero: money is never shown as -0.00.
-        (self.monthly_usd - self.used_usd).max(0.0) + 0.0
+        (self.monthly_usd - self.used_usd).max(0.0)
     }
 
     /// Whether nothing is left.
@@ -148,7 +147,7 @@ pub async fn status(
         .await?;
     Ok(CreditStatus {
         monthly_usd: credit.monthly_usd,
-        used_usd: by_plugin.iter().map(|(_, usd)| usd).sum(),
+        used_usd: sum_usd(by_plugin.iter().map(|(_, usd)| *usd)),
         period,
         by_plugin,
         pace_per_day: paced / PACE_DAYS as f64,

@@ -104,6 +104,13 @@ pub fn month_start(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
     datetime(day_and_month_start(now, zone).1)
 }
 
+/// The sum of amounts of money, in USD: the one place money is added up
+/// outside SQL. It starts from +0.0, where `Iterator::sum` of no floats
+/// gives -0.0, which reads "$-0.00" and "-0%" and goes into JSON as -0.0.
+pub fn sum_usd(amounts: impl IntoIterator<Item = f64>) -> f64 {
+    amounts.into_iter().fold(0.0, |total, usd| total + usd)
+}
+
 /// What has been spent so far today and this month.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 struct Spending {

@@ -10,8 +10,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::credit;
-use super::ledger::day_and_month_start;
 use super::ledger::CallOutcome;
+use super::ledger::{day_and_month_start, sum_usd};
 use crate::config::claude::{Budget, ClaudeConfig};
 use crate::config::credit::CreditConfig;
 use crate::db::{datetime, Database};
@@ -204,12 +204,7 @@ pub async fn cost_report(
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })
         .await?;
-    // A fold from +0.0: an empty `sum` of floats is -0.0, shown "$-0.00".
-    let sum = |from: i64| {
-        rows.iter()
-            .filter(|r| r.at >= from)
-            .fold(0.0, |total, r| total + r.cost_usd)
-    };
+    let sum = |from: i64| sum_usd(rows.iter().filter(|r| r.at >= from).map(|r| r.cost_usd));
     let (today_usd, month_usd, last_7_days_usd) = (sum(today), sum(month), sum(week_ago));
     let mut groups: BTreeMap<String, CostLine> = BTreeMap::new();
     let mut total = CostLine {
@@ -462,6 +457,36 @@ mod tests {
         let shown =
             [report.today_usd, report.month_usd, report.projected_month_usd].map(|usd| format!("${usd:.2}"));
         assert_eq!(shown, ["$0.00", "$0.00", "$0.00"]);
+    }
+
+    #[tokio::test]
+    async fn an_untouched_agent_sdk_credit_reads_zero_used_never_minus_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let now = utc("2026-11-24T12:00:00Z");
+        // Spend through the API, which does not draw from the credit.
+        insert(&db, utc("2026-11-24T09:00:00Z"), "assistant", "opus", 1.0, "ok").await;
+        let credit = CreditConfig {
+            monthly_usd: 20.0,
+            resets: 1,
+            then: crate::config::credit::WhenSpent::Stop,
+            login: crate::config::credit::Login::Auto,
+        };
+        let report = cost_report(&db, utc("2026-11-01T00:00:00Z"), GroupBy::Plugin, now, Tz::UTC)
+            .await
+            .unwrap()
+            .with_credit(&db, Some(&credit), now, Tz::UTC)
+            .await
+            .unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["credit"]["used_usd"].to_string(), "0.0", "{json}");
+        assert!(
+            report
+                .summary()
+                .contains("\nAgent SDK credit: $0.00 of $20.00 used (0%), $20.00 left until Dec 1;"),
+            "{}",
+            report.summary()
+        );
     }
 
     #[tokio::test]
