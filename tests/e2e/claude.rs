@@ -958,22 +958,24 @@ fn a_spent_agent_sdk_credit_stops_cli_calls_before_spawning_and_is_told_at_50_80
         "{table}"
     );
 
-    // The second call crossed 50 and 80 % of the credit; the third the
-    // daily budget's 80 % ($0.0375 of $0.04) and the credit's 100 %.
+    // The second call crossed 50 and 80 % of the credit at once: only 80 %
+    // is told. The third crossed the daily budget's 80 % ($0.0375 of $0.04)
+    // and the credit's 100 %.
     let alerts = queued_alerts(&setup);
-    assert_eq!(alerts.len(), 4, "each level once: {alerts:?}");
+    assert_eq!(alerts.len(), 3, "the highest level crossed, once: {alerts:?}");
     assert!(
-        alerts[0].starts_with("💳 Agent SDK credit: ") && alerts[0].contains("used (83%)"),
+        alerts[0].starts_with("💳 80 % of the Agent SDK credit is used. Agent SDK credit: ")
+            && alerts[0].contains("used (83%)"),
         "{alerts:?}"
     );
-    assert_eq!(alerts[0], alerts[1]);
     assert_eq!(
-        alerts[2],
+        alerts[1],
         "💸 Claude: the daily budget of all plugins of $0.04 is 80 % spent ($0.04 today)."
     );
     assert!(
-        alerts[3].contains("used (125%)")
-            && alerts[3].ends_with("Calls through the claude CLI stop until it resets."),
+        alerts[2].starts_with("💳 The Agent SDK credit is spent. ")
+            && alerts[2].contains("used (125%)")
+            && alerts[2].ends_with("Calls through the claude CLI stop until it resets."),
         "{alerts:?}"
     );
 }

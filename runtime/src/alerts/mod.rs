@@ -151,13 +151,35 @@ pub async fn mute(db: &Database, schedule: &str, until: DateTime<Utc>) -> anyhow
 /// Queues `alert` once per `key` and `level`: a threshold crossed (a
 /// budget at 80 % this month) is never told twice.
 pub async fn once(db: &Database, key: String, level: u32, alert: Alert<'static>) -> anyhow::Result<bool> {
+    highest_once(db, key, vec![(level, alert)]).await
+}
+
+/// Of the levels of `key` crossed now, each with its alert, queues only the
+/// highest's, and only if it was not told before; every one of them is
+/// marked told. So one step past 50, 80 and 100 % tells 100 % alone, and
+/// 50 % is never told after it.
+pub async fn highest_once(
+    db: &Database,
+    key: String,
+    crossed: Vec<(u32, Alert<'static>)>,
+) -> anyhow::Result<bool> {
     db.call(move |c| {
         let transaction = c.transaction()?;
-        let fresh = transaction.execute(
-            "INSERT OR IGNORE INTO alerts_told (key, level, at) VALUES (?1, ?2, ?3)",
-            (&key, level, Utc::now().timestamp_millis()),
-        )? == 1;
-        let queued = fresh && queue(&transaction, &alert)?;
+        let now = Utc::now().timestamp_millis();
+        let mut highest: Option<(u32, bool, &Alert<'_>)> = None;
+        for (level, alert) in &crossed {
+            let fresh = transaction.execute(
+                "INSERT OR IGNORE INTO alerts_told (key, level, at) VALUES (?1, ?2, ?3)",
+                (&key, level, now),
+            )? == 1;
+            if highest.is_none_or(|(top, ..)| *level > top) {
+                highest = Some((*level, fresh, alert));
+            }
+        }
+        let queued = match highest {
+            Some((_, true, alert)) => queue(&transaction, alert)?,
+            _ => false,
+        };
         transaction.commit()?;
         Ok(queued)
     })
@@ -223,5 +245,39 @@ mod tests {
         assert!(!once(&db, "budget:2026-12".into(), 80, alert()).await.unwrap());
         assert!(once(&db, "budget:2026-12".into(), 100, alert()).await.unwrap());
         assert!(once(&db, "budget:2027-01".into(), 80, alert()).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn levels_crossed_at_once_tell_only_the_highest_and_never_a_lower_one_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let alert = |text: &str| Alert {
+            chat: 1,
+            text: text.into(),
+            schedule: None,
+            urgent: false,
+        };
+        let levels = |marks: &[u32]| -> Vec<(u32, Alert<'static>)> {
+            marks.iter().map(|m| (*m, alert(&format!("{m} %")))).collect()
+        };
+        let key = || "credit:2026-12-01".to_owned();
+        assert!(highest_once(&db, key(), levels(&[50, 80, 100])).await.unwrap());
+        assert!(
+            !highest_once(&db, key(), levels(&[50])).await.unwrap(),
+            "told with 100 %"
+        );
+        assert!(!highest_once(&db, key(), levels(&[50, 80])).await.unwrap());
+        let other = || "credit:2027-01-01".to_owned();
+        assert!(highest_once(&db, other(), levels(&[50])).await.unwrap());
+        assert!(highest_once(&db, other(), levels(&[50, 80])).await.unwrap());
+        let queued: Vec<String> = db
+            .call(|c| {
+                let mut statement = c.prepare("SELECT text FROM outbox ORDER BY id")?;
+                let texts = statement.query_map([], |row| row.get(0))?;
+                texts.collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(queued, ["100 %", "50 %", "80 %"]);
     }
 }

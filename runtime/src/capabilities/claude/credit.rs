@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use super::ledger::{midnight, sum_usd};
 use crate::config::claude::{Backend, ClaudeConfig};
-use crate::config::credit::{CreditConfig, Login};
+use crate::config::credit::{CreditConfig, Login, WhenSpent};
 use crate::db::Database;
 
 /// The window the pace is measured over.
@@ -114,6 +114,23 @@ impl CreditStatus {
             day(self.period.1)
         )
     }
+
+    /// The alert for the credit reaching `mark` % (50, 80 or 100): the
+    /// threshold, where the credit stands, and at 100 % what calls do now
+    /// (`then`).
+    pub fn alert(&self, then: WhenSpent, mark: u32, now: DateTime<Utc>, zone: Tz) -> String {
+        let headline = match mark {
+            100 => "💳 The Agent SDK credit is spent.".to_owned(),
+            mark => format!("💳 {mark} % of the Agent SDK credit is used."),
+        };
+        let then = match (mark, then) {
+            (100, WhenSpent::Stop) => " Calls through the claude CLI stop until it resets.",
+            (100, WhenSpent::Api) => " Calls go to the API backend where grants allow it.",
+            (100, WhenSpent::Continue) => " Calls go on as extra usage at API rates.",
+            _ => "",
+        };
+        format!("{headline} {}{then}", self.summary(now, zone))
+    }
 }
 
 /// The credit's status at `now`.
@@ -213,6 +230,35 @@ mod tests {
         };
         assert!(spent.spent() && spent.left_usd() == 0.0);
         assert!(spent.summary(now, Tz::UTC).contains("$0.00 left"));
+    }
+
+    #[test]
+    fn each_credit_alert_names_its_threshold() {
+        let now = at("2026-12-10T12:00:00Z");
+        let status = CreditStatus {
+            monthly_usd: 20.0,
+            used_usd: 17.0,
+            period: period(now, 1, Tz::UTC),
+            by_plugin: vec![("assistant".into(), 17.0)],
+            pace_per_day: 0.5,
+        };
+        let alert = |mark| status.alert(WhenSpent::Stop, mark, now, Tz::UTC);
+        assert_eq!(
+            alert(50),
+            "💳 50 % of the Agent SDK credit is used. Agent SDK credit: $17.00 of $20.00 used (85%), \
+             $3.00 left until Jan 1; runs out about Dec 16 at the last 7 days' pace."
+        );
+        assert!(alert(80).starts_with("💳 80 % of the Agent SDK credit is used. "));
+        let spent = CreditStatus {
+            used_usd: 21.0,
+            ..status
+        };
+        let alert = spent.alert(WhenSpent::Stop, 100, now, Tz::UTC);
+        assert!(
+            alert.starts_with("💳 The Agent SDK credit is spent. ")
+                && alert.ends_with("; spent. Calls through the claude CLI stop until it resets."),
+            "{alert}"
+        );
     }
 
     #[test]

@@ -144,6 +144,20 @@ pub(crate) struct BudgetLevel {
     pub spent: f64,
 }
 
+impl BudgetLevel {
+    /// The alert for this budget reaching `mark` % (80 or 100), naming it.
+    pub(crate) fn alert(&self, mark: u32) -> String {
+        let what = match mark {
+            100 => "is spent: further calls are refused".to_owned(),
+            mark => format!("is {mark} % spent"),
+        };
+        format!(
+            "💸 Claude: {} of ${:.2} {what} (${:.2} {}).",
+            self.name, self.limit, self.spent, self.period
+        )
+    }
+}
+
 /// Each budget set for `plugin` (`own`) and all plugins (`global`) at `now`,
 /// days and months counted in `zone`, with what it has spent: its own
 /// calls and those its tools made for it.

@@ -495,32 +495,22 @@ impl Claude {
 
     /// Tells `[alerts] chat`, once per period, of a budget reaching 80 % and
     /// 100 %, and of the credit (if the call `drew` from it) reaching 50 %,
-    /// 80 % and 100 %.
+    /// 80 % and 100 %: each alert names its threshold, and a call that
+    /// crosses several of one budget's or the credit's tells the highest.
     async fn tell_levels(&self, active: &Active, asker: &Asker<'_>, drew: bool) {
         let Some(chat) = active.alerts_chat else {
             return;
         };
         let (now, zone) = (Utc::now(), host_zone());
-        let mut told = Vec::new();
+        // Per budget or credit period, the thresholds crossed and what each says.
+        let mut crossed: Vec<(String, Vec<(u32, String)>)> = Vec::new();
         match self.budget_levels(active, asker, now, zone).await {
             Ok(levels) => {
                 for level in levels {
                     let percent = level.spent / level.limit.max(f64::MIN_POSITIVE) * 100.0;
-                    for mark in [80, 100].into_iter().filter(|m| percent >= f64::from(*m)) {
-                        let what = match mark {
-                            100 => "is spent: further calls are refused",
-                            _ => "is 80 % spent",
-                        };
-                        let text = format!(
-                            "💸 Claude: {} of ${:.2} {what} (${:.2} {}).",
-                            level.name, level.limit, level.spent, level.period
-                        );
-                        told.push((
-                            format!("budget:{}:{}", level.name, level.period_start),
-                            mark,
-                            text,
-                        ));
-                    }
+                    let marks = [80, 100].into_iter().filter(|m| percent >= f64::from(*m));
+                    let texts = marks.map(|mark| (mark, level.alert(mark))).collect();
+                    crossed.push((format!("budget:{}:{}", level.name, level.period_start), texts));
                 }
             }
             Err(e) => tracing::error!(plugin = %asker.plugin, "reading the budgets failed: {e:#}"),
@@ -528,31 +518,31 @@ impl Claude {
         if let (true, Some(settings)) = (drew, active.config.credit) {
             match credit::status(&self.db, &settings, now, zone).await {
                 Ok(status) => {
-                    for mark in [50, 80, 100]
+                    let marks = [50, 80, 100]
                         .into_iter()
-                        .filter(|m| status.percent_used() >= f64::from(*m))
-                    {
-                        let then = match (mark, settings.then) {
-                            (100, WhenSpent::Stop) => " Calls through the claude CLI stop until it resets.",
-                            (100, WhenSpent::Api) => " Calls go to the API backend where grants allow it.",
-                            (100, WhenSpent::Continue) => " Calls go on as extra usage at API rates.",
-                            _ => "",
-                        };
-                        let text = format!("💳 {}{then}", status.summary(now, zone));
-                        told.push((credit::period_key(&status), mark, text));
-                    }
+                        .filter(|m| status.percent_used() >= f64::from(*m));
+                    let texts = marks
+                        .map(|mark| (mark, status.alert(settings.then, mark, now, zone)))
+                        .collect();
+                    crossed.push((credit::period_key(&status), texts));
                 }
                 Err(e) => tracing::error!("reading the Agent SDK credit failed: {e:#}"),
             }
         }
-        for (key, mark, text) in told {
-            let alert = alerts::Alert {
-                chat,
-                text,
-                schedule: None,
-                urgent: mark == 100,
-            };
-            if let Err(e) = alerts::once(&self.db, key, mark, alert).await {
+        for (key, texts) in crossed.into_iter().filter(|(_, texts)| !texts.is_empty()) {
+            let alerts = texts
+                .into_iter()
+                .map(|(mark, text)| {
+                    let alert = alerts::Alert {
+                        chat,
+                        text,
+                        schedule: None,
+                        urgent: mark == 100,
+                    };
+                    (mark, alert)
+                })
+                .collect();
+            if let Err(e) = alerts::highest_once(&self.db, key, alerts).await {
                 tracing::error!("failed to queue a Claude spending alert: {e:#}");
             }
         }
