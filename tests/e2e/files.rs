@@ -266,3 +266,39 @@ fn a_fifo_or_a_socket_in_a_granted_directory_is_refused_without_blocking() {
     );
     assert_eq!(result(&results, "read /read/exports/leads.csv")["ok"], true);
 }
+
+#[test]
+fn creating_past_max_create_is_refused_and_each_call_counts_only_what_it_creates() {
+    let setup = Setup::new();
+    tree(setup.dir.path());
+    let ops = "mkdir /write/out/d; create /write/out/d 30";
+    setup.config(vec![PluginSpec::task("files", guest("files")).with(&format!(
+        "grants = [\"files\"]\nconfig = {{ ops = {ops:?} }}\n\
+         [plugins.files.files]\nwrite = [\"out\"]\nmax_create = 20"
+    ))]);
+    let first = setup.mission(&["run", "--json", "files"]);
+    let log = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        log.contains("file create refused: over the call's max_create") && log.contains("plugin=files"),
+        "{log}"
+    );
+    let record: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let results: Vec<Value> = serde_json::from_str(record["summary"].as_str().unwrap()).unwrap();
+    assert_eq!(result(&results, "mkdir /write/out/d")["ok"], true);
+    let refused = result(&results, "create /write/out/d 30");
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["kind"], "QuotaExceeded", "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().starts_with("created 19 of 30"),
+        "the directory and 19 files make 20: {refused}"
+    );
+    let count = || std::fs::read_dir(setup.dir.path().join("out/d")).unwrap().count();
+    assert_eq!(count(), 19);
+
+    // A new call starts at zero, and what is there already does not count:
+    // the directory and 19 files exist, 11 are new.
+    let (record, results) = run(&setup);
+    assert_eq!(result(&results, "mkdir /write/out/d")["ok"], false);
+    assert_eq!(result(&results, "create /write/out/d 30")["ok"], true, "{record}");
+    assert_eq!(count(), 30);
+}

@@ -20,6 +20,12 @@
 //! check is a `stat-at` through the same sandbox; a plugin cannot make a
 //! special file, so only another process swapping one in between the check
 //! and the open could still block.)
+//!
+//! And the create quota: each new file (an `open-at` with `create` of a
+//! path that was not there), directory (`create-directory-at`) and link
+//! (`symlink-at`, `link-at`) counts against `max_create`; past it the call
+//! fails with `quota` (EDQUOT), and a creation that fails gives its count
+//! back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,28 +45,34 @@ use crate::config::PluginName;
 /// The `wasi:filesystem/types` instance wasmtime-wasi links.
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
 
-/// What one call has written to its files, against its quota. Cheap to
-/// clone: every stream of the call shares it.
+/// What one call has written to its files and how many it has created,
+/// against its quotas. Cheap to clone: every stream of the call shares it.
 #[derive(Clone, Debug)]
 pub struct FileWrites {
     plugin: PluginName,
     written: Arc<AtomicU64>,
     max: u64,
+    created: Arc<AtomicU64>,
+    max_create: u64,
 }
 
 impl FileWrites {
-    /// The counter of `plugin`'s calls, each allowed `max` bytes.
-    pub fn new(plugin: PluginName, max: u64) -> FileWrites {
+    /// The counter of `plugin`'s calls under `grant` (without one, nothing
+    /// may be written or created).
+    pub fn new(plugin: PluginName, grant: Option<&FilesGrant>) -> FileWrites {
         FileWrites {
             plugin,
             written: Arc::default(),
-            max,
+            max: grant.map_or(0, |g| g.max_write),
+            created: Arc::default(),
+            max_create: grant.map_or(0, |g| g.max_create),
         }
     }
 
     /// Starts a call at zero.
     pub fn restart(&self) {
         self.written.store(0, Ordering::Relaxed);
+        self.created.store(0, Ordering::Relaxed);
     }
 
     /// Bytes the call has written so far.
@@ -82,6 +94,47 @@ impl FileWrites {
         }
         self.written.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Takes one creation from the quota, or logs and refuses it.
+    fn create(&self) -> Result<(), ErrorCode> {
+        let taken = self
+            .created
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_create).then_some(n + 1)
+            });
+        if taken.is_err() {
+            tracing::warn!(
+                plugin = %self.plugin,
+                max_create = self.max_create,
+                "file create refused: over the call's max_create"
+            );
+            return Err(ErrorCode::Quota);
+        }
+        Ok(())
+    }
+
+    /// Gives back a creation that did not happen.
+    fn uncreate(&self) {
+        self.created.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Runs `creation` within the create quota: refused past it, counted
+    /// only if it succeeds.
+    async fn creating(
+        &self,
+        creation: impl std::future::Future<Output = wasmtime_wasi::p2::FsResult<()>>,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        if let Err(code) = self.create() {
+            return Ok(Err(code));
+        }
+        match creation.await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => {
+                self.uncreate();
+                Ok(Err(e.downcast()?))
+            }
+        }
     }
 }
 
@@ -105,8 +158,9 @@ pub fn preopen(builder: &mut WasiCtxBuilder, plugin: &PluginName, grant: &FilesG
     }
 }
 
-/// Links the writes of `wasi:filesystem/types` again, over wasmtime-wasi's
-/// (the linker must allow shadowing), so `writes` finds each call's quota.
+/// Links the writes, the creations and `open-at` of `wasi:filesystem/types`
+/// again, over wasmtime-wasi's (the linker must allow shadowing), so
+/// `writes` finds each call's quotas.
 pub fn add_to_linker<T: WasiFilesystemView + 'static>(
     linker: &mut Linker<T>,
     writes: fn(&mut T) -> &FileWrites,
@@ -141,25 +195,83 @@ pub fn add_to_linker<T: WasiFilesystemView + 'static>(
             DescriptorFlags,
         )| {
             Box::new(async move {
-                let plugin = writes(store.data_mut()).plugin.clone();
+                let quota = writes(store.data_mut()).clone();
                 let mut view = store.data_mut().filesystem();
                 let probe = Resource::new_borrow(fd.rep());
+                let mut creates = false;
                 // A path that cannot be stat'ed gets open-at's own error below.
-                if let Ok(stat) = HostDescriptor::stat_at(&mut view, probe, path_flags, path.clone()).await {
-                    if !openable(stat.type_) {
+                match HostDescriptor::stat_at(&mut view, probe, path_flags, path.clone()).await {
+                    Ok(stat) if !openable(stat.type_) => {
                         tracing::warn!(
-                            plugin = %plugin,
+                            plugin = %quota.plugin,
                             path = ?path,
                             kind = ?stat.type_,
                             "file open refused: not a regular file or a directory"
                         );
                         return Ok((Err(ErrorCode::Unsupported),));
                     }
+                    Ok(_) => {}
+                    Err(e) => {
+                        creates = open_flags.contains(OpenFlags::CREATE)
+                            && matches!(e.downcast()?, ErrorCode::NoEntry);
+                    }
+                }
+                if creates {
+                    if let Err(code) = quota.create() {
+                        return Ok((Err(code),));
+                    }
                 }
                 match HostDescriptor::open_at(&mut view, fd, path_flags, path, open_flags, flags).await {
                     Ok(opened) => Ok((Ok(opened),)),
-                    Err(e) => Ok((Err(e.downcast()?),)),
+                    Err(e) => {
+                        if creates {
+                            quota.uncreate();
+                        }
+                        Ok((Err(e.downcast()?),))
+                    }
                 }
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.create-directory-at",
+        move |mut store, (fd, path): (Resource<Descriptor>, String)| {
+            Box::new(async move {
+                let quota = writes(store.data_mut()).clone();
+                let mut view = store.data_mut().filesystem();
+                let made = quota.creating(HostDescriptor::create_directory_at(&mut view, fd, path));
+                Ok((made.await?,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.symlink-at",
+        move |mut store, (fd, old_path, new_path): (Resource<Descriptor>, String, String)| {
+            Box::new(async move {
+                let quota = writes(store.data_mut()).clone();
+                let mut view = store.data_mut().filesystem();
+                let made = quota.creating(HostDescriptor::symlink_at(&mut view, fd, old_path, new_path));
+                Ok((made.await?,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.link-at",
+        move |mut store,
+              (fd, old_flags, old_path, new_fd, new_path): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
+            Box::new(async move {
+                let quota = writes(store.data_mut()).clone();
+                let mut view = store.data_mut().filesystem();
+                let made = quota.creating(HostDescriptor::link_at(
+                    &mut view, fd, old_flags, old_path, new_fd, new_path,
+                ));
+                Ok((made.await?,))
             })
         },
     )?;

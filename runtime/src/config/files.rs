@@ -5,6 +5,7 @@
 //! read = ["~/Documents/exports"]     # each preopened read-only at /read/exports
 //! write = ["~/Documents/invoices"]   # read-write, at /write/invoices
 //! max_write = "50MiB"                # bytes written per call (the default)
+//! max_create = 1000                  # files and directories created per call (the default)
 //! ```
 //!
 //! A directory is seen by the plugin under `/read/NAME` or `/write/NAME`,
@@ -20,6 +21,11 @@ use super::units::ByteSize;
 /// What a plugin may write in one call unless `max_write` says.
 pub const DEFAULT_MAX_WRITE: u64 = 50 << 20;
 
+/// How many files and directories a plugin may create in one call unless
+/// `max_create` says: plenty for reports and exports, far from the
+/// hundreds of thousands that would fill a directory or a disk's inodes.
+pub const DEFAULT_MAX_CREATE: u64 = 1000;
+
 /// The validated `files` grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilesGrant {
@@ -29,6 +35,9 @@ pub struct FilesGrant {
     pub write: Vec<GrantedDir>,
     /// Bytes one call may write, over all its files.
     pub max_write: u64,
+    /// Files, directories and links one call may create, over all its
+    /// directories.
+    pub max_create: u64,
 }
 
 /// One granted directory.
@@ -52,6 +61,8 @@ pub(super) struct RawFilesGrant {
     write: Vec<String>,
     /// Example: `max_write = "50MiB"` (the default)
     max_write: Option<ByteSize>,
+    /// Example: `max_create = 1000` (the default)
+    max_create: Option<u64>,
 }
 
 impl RawFilesGrant {
@@ -108,6 +119,7 @@ impl RawFilesGrant {
             read: read.into_iter().map(|(_, d)| d).collect(),
             write: write.into_iter().map(|(_, d)| d).collect(),
             max_write: self.max_write.map_or(DEFAULT_MAX_WRITE, |b| b.0),
+            max_create: self.max_create.unwrap_or(DEFAULT_MAX_CREATE),
         })
     }
 }
@@ -142,9 +154,10 @@ mod tests {
 
     #[test]
     fn directories_are_named_by_their_last_part_under_read_and_write() {
-        let grant =
-            grant("read = [\"~/Documents/exports\"]\nwrite = [\"out/./reports\"]\nmax_write = \"1MiB\"")
-                .unwrap();
+        let grant = grant(
+            "read = [\"~/Documents/exports\"]\nwrite = [\"out/./reports\"]\nmax_write = \"1MiB\"\nmax_create = 20",
+        )
+        .unwrap();
         assert_eq!(
             grant.read,
             [GrantedDir {
@@ -155,6 +168,12 @@ mod tests {
         assert_eq!(grant.write[0].host, PathBuf::from("/etc/mission/out/reports"));
         assert_eq!(grant.write[0].guest, "/write/reports");
         assert_eq!(grant.max_write, 1 << 20);
+        assert_eq!(grant.max_create, 20);
+        let defaults = self::grant("read = [\"/srv/a\"]").unwrap();
+        assert_eq!(
+            (defaults.max_write, defaults.max_create),
+            (DEFAULT_MAX_WRITE, DEFAULT_MAX_CREATE)
+        );
     }
 
     #[test]

@@ -20,10 +20,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     }
     crate::capabilities::add_to_linker(&mut linker, capabilities)
         .context("failed to add the capabilities to the linker")?;
-    // The `files` quota links file writes over WASI's own.
+    // The `files` capability links its quotas and `open-at` over WASI's own.
     linker.allow_shadowing(true);
     crate::capabilities::files::add_to_linker(&mut linker, |state: &mut HostState| &state.files)
-        .context("failed to add the file write quota to the linker")?;
+        .context("failed to add the files capability's quotas to the linker")?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

@@ -26,7 +26,8 @@ pub struct HostState {
     http: WasiHttpCtx,
     /// Decides and sends the plugin's HTTP requests.
     pub outbound: OutboundHttp,
-    /// What the call has written to its granted directories.
+    /// What the call has written to, and created in, its granted
+    /// directories.
     pub files: FileWrites,
 }
 
@@ -52,7 +53,7 @@ impl HostState {
         if let Some(grant) = files {
             files::preopen(&mut wasi, &plugin, grant);
         }
-        let writes = FileWrites::new(plugin, files.map_or(0, |g| g.max_write));
+        let writes = FileWrites::new(plugin, files);
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
