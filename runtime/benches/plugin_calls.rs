@@ -171,8 +171,8 @@ fn main() {
                     let state = HostState::new(
                         output.clone(),
                         64 << 20,
-                        Capabilities::new(&config, &services, output),
-                        OutboundHttp::new(config.name.clone(), None, services.db.clone()),
+                        Capabilities::new(&config, &services, output.clone()),
+                        OutboundHttp::new(config.name.clone(), None, services.db.clone(), output),
                         None,
                     );
                     let mut store = Store::new(&engine, state);

@@ -6,7 +6,9 @@
 //! From the bottom up; a module uses only those above it or beside it.
 //!
 //! - [`os`]: files read only if regular and within a cap, programs ended
-//!   with all they started, the host's time zone.
+//!   with all they started, the host's time zone. [`untrusted`]: text the
+//!   host did not write, made safe for each place it goes (the log, a
+//!   terminal, a prompt, a line protocol).
 //! - [`config`]: `mission.toml`, raw and validated, with its units and
 //!   sections. [`db`]: the SQLite file, its migrations and the pruning of
 //!   what is past keeping. [`alerts`]: what the host tells a person unasked,
@@ -39,4 +41,5 @@ pub mod os;
 pub mod plugin;
 pub mod serve;
 pub mod triggers;
+pub mod untrusted;
 pub mod wasm;

@@ -53,13 +53,14 @@ async fn run() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        .fmt_fields(mission::untrusted::OneLineFields)
         .init();
     let result = cli.run().await;
     mission::plugin::cache::wait_for_writes();
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", mission::untrusted::terminal(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -13,7 +13,7 @@ use mission::plugin::call::Message;
 use serde_json::Value;
 
 use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY};
-use crate::fake_telegram::FakeTelegram;
+use crate::fake_telegram::{FakeFile, FakeTelegram};
 use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
 
 const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
@@ -1164,17 +1164,6 @@ fn stop_kills_a_one_shot_cli_and_a_persistent_one_deaf_to_its_interrupt() {
     drop(host);
 }
 
-/// A voice note whose "recording" is `contents`.
-fn voice(contents: &str) -> crate::fake_telegram::FakeFile<'_> {
-    crate::fake_telegram::FakeFile {
-        name: "",
-        mime_type: "audio/ogg",
-        contents,
-        caption: None,
-        size: None,
-    }
-}
-
 fn photo<'a>(caption: Option<&'a str>) -> crate::fake_telegram::FakeFile<'a> {
     crate::fake_telegram::FakeFile {
         name: "",
@@ -1304,20 +1293,28 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
     command.env(TOKEN_ENV, "123:test-token");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
-    telegram.send_file(3, 100, "voice", voice("remind me to call ada"));
+    telegram.send_file(3, 100, "voice", FakeFile::voice("remind me to call ada"));
     let replies = telegram.wait_for_messages(3, 1);
     assert_eq!(
         replies[0],
         "🎙 I heard your voice note: “REMIND ME TO CALL ADA”\n\nfake claude heard \"REMIND ME TO CALL ADA\"; earlier: []"
     );
 
-    // A transcriber that fails: the user is told, and asked to type it.
+    // A transcriber that fails: the user is told, and asked to type it,
+    // and that is the one answer: Claude is not sent the sound it cannot
+    // hear (the next answer is to the next message).
     std::fs::write(&script, "#!/bin/sh\necho broken >&2\nexit 2\n").unwrap();
-    telegram.send_file(3, 100, "voice", voice("mumble"));
+    telegram.send_file(3, 100, "voice", FakeFile::voice("mumble"));
     let replies = telegram.wait_for_messages(3, 2);
     assert_eq!(
         replies[1],
         "I could not make out the voice note (the transcriber failed); please type it."
+    );
+    telegram.send_text(3, 100, "typed instead");
+    let replies = telegram.wait_for_messages(3, 3);
+    assert!(
+        replies[2].starts_with("fake claude heard \"typed instead\""),
+        "{replies:?}"
     );
     drop(host);
 }
@@ -1413,7 +1410,7 @@ fn a_voice_note_is_transcribed_by_an_openai_compatible_endpoint_with_the_host_s_
         .env("TRANSCRIBE_KEY", "sk-test");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
-    telegram.send_file(3, 100, "voice", voice("invoice acme for march"));
+    telegram.send_file(3, 100, "voice", FakeFile::voice("invoice acme for march"));
     let replies = telegram.wait_for_messages(3, 1);
     assert_eq!(
         replies[0],
@@ -1458,7 +1455,7 @@ fn a_voice_note_is_transcribed_by_an_openai_compatible_endpoint_with_the_host_s_
         .env("TRANSCRIBE_KEY", "sk-wrong");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
-    telegram.send_file(3, 100, "voice", voice("mumble"));
+    telegram.send_file(3, 100, "voice", FakeFile::voice("mumble"));
     let replies = telegram.wait_for_messages(3, 2);
     assert_eq!(
         replies[1],

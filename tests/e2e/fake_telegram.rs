@@ -32,6 +32,19 @@ pub struct FakeFile<'a> {
     pub size: Option<u64>,
 }
 
+impl<'a> FakeFile<'a> {
+    /// A voice note whose "recording" is `contents`.
+    pub fn voice(contents: &'a str) -> FakeFile<'a> {
+        FakeFile {
+            name: "",
+            mime_type: "audio/ogg",
+            contents,
+            caption: None,
+            size: None,
+        }
+    }
+}
+
 impl FakeFile<'static> {
     /// A small text document, `notes.txt` (12 bytes), captioned "files".
     pub fn notes() -> FakeFile<'static> {
@@ -368,11 +381,37 @@ impl FakeTelegram {
 
 /// The texts delivered to `chat` among `calls`, in order (those with
 /// inline buttons, prompts, left out).
+impl Call {
+    /// Its text as the person reads it in the app: for `parse_mode` HTML,
+    /// the tags dropped and the entities read (the raw text is `text`).
+    pub fn as_read(&self) -> Option<String> {
+        let text = self.text.as_deref()?;
+        if self.parse_mode.as_deref() != Some("HTML") {
+            return Some(text.to_owned());
+        }
+        let mut read = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find('<') {
+            read.push_str(&rest[..open]);
+            rest = rest[open..]
+                .find('>')
+                .map_or("", |close| &rest[open + close + 1..]);
+        }
+        read.push_str(rest);
+        Some(
+            read.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&"),
+        )
+    }
+}
+
 fn texts_in(calls: &[Call], chat: i64) -> Vec<String> {
     calls
         .iter()
         .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed)
-        .filter_map(|c| c.text.clone())
+        .filter_map(Call::as_read)
         .collect()
 }
 
@@ -380,7 +419,7 @@ fn messages_in(calls: &[Call], chat: i64) -> Vec<String> {
     calls
         .iter()
         .filter(|c| c.method == "sendMessage" && c.chat_id == chat && !c.failed && c.buttons.is_empty())
-        .filter_map(|c| c.text.clone())
+        .filter_map(Call::as_read)
         .collect()
 }
 

@@ -132,15 +132,16 @@ fn without_a_grant_or_outside_the_list_nothing_is_sent() {
     assert!(succeeded, "{record}");
     let summary = record["summary"].as_str().unwrap();
     assert!(
-        summary.starts_with("error=") && summary.contains("HttpRequestDenied"),
+        summary.starts_with("error=")
+            && summary
+                .ends_with("/hello: the host does not allow this origin (not in the plugin's http grant)"),
         "{summary}"
     );
     assert!(
-        log.contains("HTTP request denied") && log.contains("has no `http` grant"),
-        "{log}"
-    );
-    assert!(
-        log.contains(&format!("origin=http://127.0.0.1:{}", server.port)),
+        log.contains(&format!(
+            "HTTP request to http://127.0.0.1:{} denied",
+            server.port
+        )) && log.contains("has no `http` grant"),
         "{log}"
     );
 
@@ -150,7 +151,10 @@ fn without_a_grant_or_outside_the_list_nothing_is_sent() {
     );
     let (_, record, log) = run(&unlisted);
     assert!(
-        record["summary"].as_str().unwrap().contains("HttpRequestDenied"),
+        record["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the host does not allow this origin"),
         "{record}"
     );
     assert!(log.contains("is not in plugins.fetch.http.allowed"), "{log}");
@@ -235,7 +239,7 @@ fn a_body_over_the_cap_is_an_error_and_a_slow_server_times_out() {
         "{lines:?}"
     );
     assert!(
-        lines[1].starts_with("error=") && lines[1].contains("Timeout"),
+        lines[1].starts_with("error=") && lines[1].contains("took too long to answer"),
         "{lines:?}"
     );
     assert_eq!(lines[2], "status=200|bytes=5|body=hello");
@@ -288,7 +292,10 @@ fn requests_past_the_count_are_denied_and_an_exact_name_may_reach_loopback() {
     let lines: Vec<&str> = record["summary"].as_str().unwrap().lines().collect();
     assert_eq!(lines[0], "status=200|bytes=5|body=hello");
     assert_eq!(lines[1], "status=200|bytes=5|body=hello");
-    assert!(lines[2].contains("HttpRequestDenied"), "{lines:?}");
+    assert!(
+        lines[2].contains("the host does not allow this origin"),
+        "{lines:?}"
+    );
     assert!(log.contains("max_requests"), "{log}");
     assert_eq!(server.seen().len(), 2);
 }
@@ -418,4 +425,19 @@ fn a_python_guest_with_its_stock_http_helper_follows_the_same_rules() {
         "{summary}"
     );
     assert_eq!(server.seen().len(), 1, "a denied request reached the server");
+}
+
+#[test]
+fn a_failed_request_is_told_in_words_not_as_a_debug_dump() {
+    let setup = fetch(
+        &http_grant(&["https://nowhere.invalid"], ""),
+        "url = \"https://nowhere.invalid/feed.json\", fail_on_error = \"yes\"",
+    );
+    let (succeeded, record, _) = run(&setup);
+    assert!(!succeeded, "{record}");
+    assert_eq!(
+        record["error"],
+        "the plugin returned an error: GET https://nowhere.invalid/feed.json: cannot resolve nowhere.invalid",
+        "{record}"
+    );
 }

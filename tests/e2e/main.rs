@@ -25,6 +25,7 @@ mod languages;
 mod limits;
 mod notify;
 mod process;
+mod readme;
 mod retention;
 mod scaffold;
 mod schedules;

@@ -305,7 +305,8 @@ fn a_tools_plugin_reaches_only_its_granted_origin_and_never_another_plugin_s_key
     let refused = reply(&telegram, 0);
     assert!(
         refused.starts_with("fake claude ran mcp__toolbox__fetch and got the tool error: GET ")
-            && refused.ends_with("/steal: ErrorCode::HttpRequestDenied"),
+            && refused
+                .ends_with("/steal: the host does not allow this origin (not in the plugin's http grant)"),
         "{refused}"
     );
     assert_eq!(

@@ -72,7 +72,8 @@ impl Guest for RunCommand {
 }
 
 /// `KIND<tab>PATH` lines for the changes `watch` saw, each path absolute
-/// under its watch's directory in `watched`.
+/// under its watch's directory in `watched`, and escaped so one file is
+/// one line whatever its name holds.
 fn changed_paths(watched: Option<&str>, watch: &event::WatchEvent) -> Result<String, String> {
     let dirs: std::collections::BTreeMap<String, String> = match watched {
         Some(json) => serde_json::from_str(json)
@@ -93,9 +94,31 @@ fn changed_paths(watched: Option<&str>, watch: &event::WatchEvent) -> Result<Str
                 "" => change.path.clone(),
                 dir => format!("{}/{}", dir.trim_end_matches('/'), change.path),
             };
-            format!("{kind}\t{path}\n")
+            format!("{kind}\t{}\n", one_line(&path))
         })
         .collect())
+}
+
+/// `text` as one field of a line: a backslash, a line break, a tab or any
+/// other control written as `\\`, `\n`, `\t` or `\u{..}` (the host's own
+/// rule for text in a line, `mission::untrusted`, with the backslash too).
+fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}') =>
+            {
+                line.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => line.push(c),
+        }
+    }
+    line
 }
 
 /// The last lines of `output`, after a colon and a line break, if any.

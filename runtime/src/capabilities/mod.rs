@@ -178,7 +178,11 @@ impl Capabilities {
         if self.grants.contains(&grant) {
             Ok(())
         } else {
-            tracing::warn!(plugin = %self.plugin, %grant, "capability call denied: not granted");
+            self.output.caused(
+                tracing::Level::WARN,
+                "denied capability calls",
+                format_args!("capability call denied: no `{grant}` grant"),
+            );
             Err(CapabilityError::Denied(format!(
                 "plugin `{}` has no `{grant}` grant in its config",
                 self.plugin

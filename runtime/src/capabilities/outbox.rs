@@ -173,20 +173,48 @@ pub fn mime_type_of(name: &str) -> &'static str {
     }
 }
 
-/// `name` as a file name the host can keep: its last path segment, at
-/// most 128 characters, without control characters.
+/// The longest file name kept, in bytes (file systems count bytes: 255
+/// at most on Linux and macOS, and the host adds a prefix).
+const MAX_NAME_BYTES: usize = 128;
+
+/// `name` as a file name the host can keep: its last path segment,
+/// without control characters, at most [`MAX_NAME_BYTES`] — a longer one
+/// shortened before its extension, at a character's boundary.
 fn file_name(name: &str) -> Result<String, CapabilityError> {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String = last.chars().filter(|c| !c.is_control()).take(128).collect();
+    let clean: String = last.chars().filter(|c| !c.is_control()).collect();
     if clean.is_empty() || clean == "." || clean == ".." {
         return Err(CapabilityError::Failed(format!("`{name}` is not a file name")));
     }
-    Ok(clean)
+    if clean.len() <= MAX_NAME_BYTES {
+        return Ok(clean);
+    }
+    let extension = match clean.rfind('.') {
+        Some(dot) if clean.len() - dot <= 16 => &clean[dot..],
+        _ => "",
+    };
+    let mut stem_end = MAX_NAME_BYTES - extension.len();
+    while !clean.is_char_boundary(stem_end) {
+        stem_end -= 1;
+    }
+    Ok(format!("{}{extension}", &clean[..stem_end]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_name_in_many_bytes_is_kept_shortened_with_its_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path().join("outbox"));
+        // 100 characters of three bytes each: 304 bytes with ".pdf".
+        let name = format!("{}.pdf", "請".repeat(100));
+        outbox.add(&name, "application/pdf", b"%PDF", 1 << 20).unwrap();
+        let kept = &outbox.files()[0];
+        assert_eq!(kept.name, format!("{}.pdf", "請".repeat(41)));
+        assert_eq!(std::fs::read(&kept.path).unwrap(), b"%PDF");
+    }
 
     #[test]
     fn files_are_kept_in_order_and_refused_past_their_caps() {

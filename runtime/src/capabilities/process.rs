@@ -35,7 +35,11 @@ impl Host for Capabilities {
         };
         let program = PathBuf::from(&command.program);
         if !grant.programs.contains(&program) {
-            tracing::warn!(plugin = %self.plugin, program = %program.display(), "process run denied: not listed");
+            self.output.caused(
+                tracing::Level::WARN,
+                "denied process runs",
+                format_args!("process run denied: {} is not listed", program.display()),
+            );
             return Ok(Err(CapabilityError::Denied(format!(
                 "`{}` is not in plugins.{}.process.programs",
                 program.display(),
@@ -45,10 +49,18 @@ impl Host for Capabilities {
         let timeout = command.timeout_ms.map_or(grant.timeout, |ms| {
             Duration::from_millis(ms.into()).min(grant.timeout)
         });
-        tracing::info!(plugin = %self.plugin, program = %program.display(), ?timeout, "running a program");
+        self.output.caused(
+            tracing::Level::INFO,
+            "programs run",
+            format_args!("running {} (timeout {timeout:?})", program.display()),
+        );
         let ran = run(&grant, &program, &command.args, command.stdin, timeout).await;
         Ok(ran.map_err(|e| {
-            tracing::warn!(plugin = %self.plugin, program = %program.display(), "the program could not run: {e}");
+            self.output.caused(
+                tracing::Level::WARN,
+                "programs that could not run",
+                format_args!("{} could not run: {e}", program.display()),
+            );
             CapabilityError::Failed(format!("`{}` could not run: {e}", program.display()))
         }))
     }

@@ -103,7 +103,13 @@ impl Host for Capabilities {
         Ok(match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(Refused { keys, bytes })) => {
-                tracing::warn!(plugin = %self.plugin, keys, bytes, "state.set refused: over the plugin's state quota");
+                self.output.caused(
+                    tracing::Level::WARN,
+                    "refused state writes",
+                    format_args!(
+                        "state.set refused: over the plugin's state quota ({keys} keys, {bytes} bytes)"
+                    ),
+                );
                 Err(CapabilityError::OverBudget(format!(
                     "state.set: plugin `{}` keeps {keys} keys in {} and may keep {} keys in {} \
                      (state_keys, state_bytes): delete some first",

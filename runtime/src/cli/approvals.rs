@@ -11,11 +11,11 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
     let db = open_db(&config)?;
     let approvals = recent(&db, limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&approvals)?);
+        say!("{}", serde_json::to_string_pretty(&approvals)?);
         return Ok(ExitCode::SUCCESS);
     }
     if approvals.is_empty() {
-        println!("No tool use has been asked about.");
+        say!("No tool use has been asked about.");
     }
     for a in approvals {
         let by = match (&a.decided_by_name, a.decided_by) {
@@ -23,7 +23,7 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
             _ => String::new(),
         };
         let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-        println!(
+        say!(
             "{}  {}  {} {}  {}{by}{why}\n    {}",
             a.asked_at.format("%Y-%m-%d %H:%M:%S UTC"),
             a.plugin,

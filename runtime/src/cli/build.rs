@@ -29,7 +29,7 @@ pub(super) async fn build(config: Config, name: Option<&str>) -> anyhow::Result<
     let mut failed = 0;
     for plugin in plugins {
         if name.is_none() && !plugin.source.is_dir() {
-            println!(
+            say!(
                 "{}: skipped, no source at {}",
                 plugin.name,
                 plugin.source.display()
@@ -37,7 +37,7 @@ pub(super) async fn build(config: Config, name: Option<&str>) -> anyhow::Result<
             continue;
         }
         match build_one(&loader, plugin, &root).await {
-            Ok((built, compile)) => println!(
+            Ok((built, compile)) => say!(
                 "{}: built ({}) with `{}` in {:.1} s -> {}; compiled for this host in {:.1} s (cached)",
                 plugin.name,
                 built.language,

@@ -21,7 +21,7 @@ pub(super) async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Res
 /// run succeeded.
 pub(super) fn report_run(record: &RunRecord, json: bool) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string_pretty(record)?);
+        say!("{}", serde_json::to_string_pretty(record)?);
     } else {
         print_run(record);
     }
@@ -37,20 +37,20 @@ pub(super) fn print_run(record: &RunRecord) {
         .finished_at
         .map(|end| format!(" in {} ms", (end - record.started_at).num_milliseconds()))
         .unwrap_or_default();
-    println!(
+    say!(
         "{}: {}{took} (run {})",
         record.plugin,
         record.outcome.as_str().replace('_', " "),
         record.id
     );
     if let Some(summary) = &record.summary {
-        println!("{summary}");
+        say!("{summary}");
     }
     if let Some(error) = &record.error {
-        println!("error: {error}");
+        say!("error: {error}");
     }
     if record.output_truncated {
-        println!(
+        say!(
             "output truncated: {} bytes printed, the excess was dropped",
             record.output_bytes
         );
@@ -83,9 +83,9 @@ pub(super) async fn chat(
         Ok(reply) => reply,
         Err(e) => {
             if json {
-                println!("{}", json!({ "outcome": e.kind(), "error": e.to_string() }));
+                say!("{}", json!({ "outcome": e.kind(), "error": e.to_string() }));
             } else {
-                println!("{plugin}: {e}");
+                say!("{plugin}: {e}");
             }
             return Ok(ExitCode::FAILURE);
         }
@@ -95,12 +95,12 @@ pub(super) async fn chat(
             Some(reply) => (Some(&reply.text), reply.parse_mode.map(parse_mode_name)),
             None => (None, None),
         };
-        println!(
+        say!(
             "{}",
             json!({ "outcome": "succeeded", "reply": text, "parse_mode": parse_mode })
         );
     } else if let Some(reply) = reply {
-        println!("{}", reply.text);
+        say!("{}", reply.text);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -79,13 +79,13 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             }
             None => serde_json::to_value(&before)?,
         };
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        say!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
     let file = config.data_dir.join(DATABASE_FILE);
     let shown = compacted.as_ref().map_or(&before, |(_, _, after)| after);
     if let Some((pruned, swept, after)) = &compacted {
-        println!(
+        say!(
             "pruned {} rows: {}",
             pruned.total(),
             serde_json::to_string(pruned)?
@@ -93,19 +93,19 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
                 .replace(',', ", ")
                 .replace('"', "")
         );
-        println!(
+        say!(
             "compacted {}: {} -> {}",
             file.display(),
             size(before.file_bytes + before.wal_bytes),
             size(after.file_bytes + after.wal_bytes)
         );
-        println!(
+        say!(
             "swept {} of compiled code no plugin uses ({})",
             files(swept.files),
             size(swept.bytes)
         );
     }
-    println!(
+    say!(
         "{}: {} (write-ahead log {}, free {})",
         file.display(),
         size(shown.file_bytes),
@@ -113,13 +113,13 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
         size(shown.free_bytes)
     );
     let kept = kept(&config);
-    println!("{:<20} {:>10} {:>12}  KEPT", "TABLE", "ROWS", "SIZE");
+    say!("{:<20} {:>10} {:>12}  KEPT", "TABLE", "ROWS", "SIZE");
     for table in &shown.tables {
         let keep = kept
             .iter()
             .find(|(name, _)| *name == table.table)
             .map_or("always", |(_, keep)| keep.as_str());
-        println!(
+        say!(
             "{:<20} {:>10} {:>12}  {keep}",
             table.table,
             table.rows,
@@ -127,9 +127,9 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
         );
     }
     if !shown.state.is_empty() {
-        println!("{:<20} {:>16} {:>24}", "STATE OF PLUGIN", "KEYS", "SIZE");
+        say!("{:<20} {:>16} {:>24}", "STATE OF PLUGIN", "KEYS", "SIZE");
         for usage in &shown.state {
-            println!(
+            say!(
                 "{:<20} {:>16} {:>24}",
                 usage.plugin,
                 format!("{} of {}", usage.keys, usage.max_keys),
@@ -137,7 +137,7 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             );
         }
     }
-    println!(
+    say!(
         "compile cache {}: {}, {} (code no plugin uses goes after {} unused)",
         config.data_dir.join(CACHE_DIR).display(),
         files(shown.compile_cache.files),

@@ -16,12 +16,18 @@ pub(super) async fn list_requests(
     let db = open_db(&config)?;
     let requests = records::recent(&db, plugin, limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&requests)?);
+        say!("{}", serde_json::to_string_pretty(&requests)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<20} {:<14} {:<6} {:<40} {:>6} {:>9} {:>7}  NOTE",
-        "AT", "PLUGIN", "METHOD", "ORIGIN AND PATH", "STATUS", "BYTES IN", "MS"
+        "AT",
+        "PLUGIN",
+        "METHOD",
+        "ORIGIN AND PATH",
+        "STATUS",
+        "BYTES IN",
+        "MS"
     );
     for r in &requests {
         let status = r.status.map_or("-".to_owned(), |s| s.to_string());
@@ -30,7 +36,7 @@ pub(super) async fn list_requests(
             (false, Some(error)) => format!("failed: {error}"),
             _ => String::new(),
         };
-        println!(
+        say!(
             "{:<20} {:<14} {:<6} {:<40} {:>6} {:>9} {:>7}  {note}",
             r.at.format("%Y-%m-%d %H:%M:%S"),
             r.plugin,

@@ -44,13 +44,13 @@ pub(super) async fn import_launchd(
     }
     if dry_run {
         for written in &imported {
-            println!(
+            say!(
                 "# --- add to {} ---\n{}",
                 config.file.display(),
                 written.config_block
             );
             for (name, text) in &written.schedules {
-                println!(
+                say!(
                     "# --- {} ---\n{text}",
                     config.schedules_dir.join(format!("{name}.toml")).display()
                 );
@@ -253,21 +253,21 @@ async fn write(config: &Config, imported: &[Written]) -> anyhow::Result<()> {
 
 fn report(config: &Config, imported: &[Written], skipped: &[(String, PathBuf, String)], dry_run: bool) {
     let verb = if dry_run { "would import" } else { "imported" };
-    println!(
+    say!(
         "{verb} {} of {} jobs",
         imported.len(),
         imported.len() + skipped.len()
     );
     for written in imported {
         let job = &written.job;
-        println!(
+        say!(
             "\n  {} -> plugin `{}`, runs {}",
             job.label,
             job.name,
             job.program.display()
         );
         for ((name, _), timing) in written.schedules.iter().zip(&job.timings) {
-            println!("    schedule `{name}`: {timing}  ({})", timing.from());
+            say!("    schedule `{name}`: {timing}  ({})", timing.from());
         }
         for (i, watch) in job.watches.iter().enumerate() {
             let name = match i {
@@ -288,36 +288,36 @@ fn report(config: &Config, imported: &[Written], skipped: &[(String, PathBuf, St
             } else {
                 ""
             };
-            println!("    watch `{name}`: {what}{queue}  ({}){off}", watch.from());
+            say!("    watch `{name}`: {what}{queue}  ({}){off}", watch.from());
         }
         if job.disabled {
             let names: Vec<&str> = written.schedules.iter().map(|(n, _)| n.as_str()).collect();
-            println!(
+            say!(
                 "    paused, as it is Disabled in launchd: `mission resume {}` starts it",
                 names.join("`, `mission resume ")
             );
         }
         for note in &job.notes {
-            println!("    {note}");
+            say!("    {note}");
         }
     }
     if !skipped.is_empty() {
-        println!("\nnot imported:");
+        say!("\nnot imported:");
         for (label, file, reason) in skipped {
-            println!("  {label} ({}): {reason}", file.display());
+            say!("  {label} ({}): {reason}", file.display());
         }
     }
     if imported.is_empty() || dry_run {
         return;
     }
-    println!(
+    say!(
         "\nnext:\n  1. `mission check --config {0}`, then start the host (or restart its service)\n  \
          2. once each schedule has run as it should (`mission runs --schedule NAME`), unload the \
          original so the job does not run twice (nothing in launchd was changed):",
         config.file.display()
     );
     for written in imported {
-        println!(
+        say!(
             "     launchctl bootout gui/$(id -u)/{}   # and move {} out of LaunchAgents",
             written.job.label,
             written.job.file.display()

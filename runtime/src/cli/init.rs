@@ -21,11 +21,11 @@ pub(super) fn init(dir: &Path) -> anyhow::Result<ExitCode> {
         }
         std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
     }
-    println!(
+    say!(
         "set up {}: mission.toml, schedules/, wit/ and the Rust SDK in plugins/sdk/",
         dir.display()
     );
-    println!(
+    say!(
         "next:  cd {} && mission new task hello --add && mission build hello && mission run hello",
         dir.display()
     );

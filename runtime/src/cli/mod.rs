@@ -6,6 +6,19 @@
 //! SQLite file's size ([`db`]), the chat's [`shadow`] report and tool
 //! [`approvals`].
 
+/// `println!` for what a command prints: each line through
+/// [`untrusted::terminal`](crate::untrusted::terminal), since a plugin's
+/// summary or error, a file's name or a caller's delivery id may be in it
+/// (the commands' own text holds no escapes to lose; JSON escapes its own).
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", $crate::untrusted::terminal(&format!($($arg)*)))
+    };
+}
+
 mod approvals;
 mod build;
 mod call;

@@ -38,19 +38,19 @@ pub(super) fn new(
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         std::fs::write(&file, contents).with_context(|| format!("cannot write {}", file.display()))?;
-        println!("wrote {}", file.display());
+        say!("wrote {}", file.display());
     }
     if add {
         config.append(&scaffold.config_entry)?;
-        println!("added [plugins.{name}] to {}", config.file.display());
+        say!("added [plugins.{name}] to {}", config.file.display());
     } else {
-        println!("\nadd to {}:{}", config.file.display(), scaffold.config_entry);
+        say!("\nadd to {}:{}", config.file.display(), scaffold.config_entry);
     }
     let try_it = match world {
         World::Task => format!("mission run {name}"),
         World::Chat => format!("mission chat {name} \"hello\""),
         World::Tools => "mission tools   (then name it in a plugin's claude.tools_from)".to_owned(),
     };
-    println!("build: mission build {name}\nthen:  {try_it}");
+    say!("build: mission build {name}\nthen:  {try_it}");
     Ok(ExitCode::SUCCESS)
 }

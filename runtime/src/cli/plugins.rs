@@ -29,7 +29,7 @@ pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<E
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     let name_width = rows
@@ -39,9 +39,12 @@ pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<E
         .chain([6])
         .max()
         .unwrap_or(6);
-    println!(
+    say!(
         "{:<name_width$} {:<6} {:<12} {:<19} LAST RELOAD",
-        "PLUGIN", "WORLD", "HASH", "LOADED AT (UTC)"
+        "PLUGIN",
+        "WORLD",
+        "HASH",
+        "LOADED AT (UTC)"
     );
     for row in &rows {
         let hash = row["hash"].as_str().map_or("-", |h| &h[..12]);
@@ -56,7 +59,7 @@ pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<E
             .map_or("never".to_owned(), |at| {
                 at.format("%Y-%m-%d %H:%M:%S").to_string()
             });
-        println!(
+        say!(
             "{:<name_width$} {:<6} {:<12} {:<19} {last}",
             row["name"].as_str().unwrap_or_default(),
             row["world"].as_str().unwrap_or_default(),
@@ -107,8 +110,8 @@ pub(super) async fn reload(config: Config, plugin: Option<&str>) -> anyhow::Resu
     for load in &seen {
         refused |= load.outcome == LoadOutcome::Refused;
         match &load.error {
-            Some(error) => println!("{}: {}: {error}", load.plugin, load.outcome),
-            None => println!(
+            Some(error) => say!("{}: {}: {error}", load.plugin, load.outcome),
+            None => say!(
                 "{}: {} ({})",
                 load.plugin,
                 load.outcome,

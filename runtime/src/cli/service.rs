@@ -47,7 +47,7 @@ pub(super) fn install(config: Config, manager: Manager, dry_run: bool) -> anyhow
     }
     let path = service_file(manager)?;
     write_private(&path, text.as_bytes())?;
-    println!("wrote {}", path.display());
+    say!("wrote {}", path.display());
     let loaded = match manager {
         Manager::Launchd => {
             std::fs::create_dir_all(&spec.log_dir)
@@ -57,13 +57,13 @@ pub(super) fn install(config: Config, manager: Manager, dry_run: bool) -> anyhow
         Manager::Systemd => systemd::load(),
     };
     loaded.with_context(|| format!("{} is written, but the service did not start", path.display()))?;
-    println!(
+    say!(
         "started: `mission up --config {}` runs now, at login and after a crash",
         spec.config.display()
     );
     match manager {
-        Manager::Launchd => println!("output goes to {}", spec.log_dir.display()),
-        Manager::Systemd => println!(
+        Manager::Launchd => say!("output goes to {}", spec.log_dir.display()),
+        Manager::Systemd => say!(
             "output goes to the journal: journalctl --user -u {}",
             systemd::UNIT
         ),
@@ -74,7 +74,7 @@ pub(super) fn install(config: Config, manager: Manager, dry_run: bool) -> anyhow
 pub(super) fn uninstall(manager: Manager) -> anyhow::Result<ExitCode> {
     let path = service_file(manager)?;
     if !path.exists() {
-        println!("not installed: {} does not exist", path.display());
+        say!("not installed: {} does not exist", path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let unloaded = match manager {
@@ -85,7 +85,7 @@ pub(super) fn uninstall(manager: Manager) -> anyhow::Result<ExitCode> {
         eprintln!("warning: the service manager did not stop it: {e:#}");
     }
     std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-    println!("removed {}; the host no longer runs as a service", path.display());
+    say!("removed {}; the host no longer runs as a service", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -116,35 +116,35 @@ pub(super) async fn status(config: Config, manager: Manager, json: bool) -> anyh
                 "heartbeat_at": h.at.to_rfc3339(),
             })),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        say!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         match installed {
-            true => println!("service: installed ({})", path.display()),
-            false => println!("service: not installed ({} does not exist)", path.display()),
+            true => say!("service: installed ({})", path.display()),
+            false => say!("service: not installed ({} does not exist)", path.display()),
         }
         match managed {
-            Ok(m) if m.loaded => println!(
+            Ok(m) if m.loaded => say!(
                 "manager: {}{}{}",
                 m.state,
                 m.pid.map(|p| format!(", pid {p}")).unwrap_or_default(),
                 m.since.map(|s| format!(", since {s}")).unwrap_or_default()
             ),
-            Ok(_) => println!("manager: not loaded"),
-            Err(e) => println!("manager: cannot ask it: {e:#}"),
+            Ok(_) => say!("manager: not loaded"),
+            Err(e) => say!("manager: cannot ask it: {e:#}"),
         }
         match heartbeat {
-            Some(h) if h.is_fresh() => println!(
+            Some(h) if h.is_fresh() => say!(
                 "host: running, pid {}, since {} (heartbeat {})",
                 h.pid,
                 h.started_at.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S"),
                 h.at.with_timezone(&Local).format("%H:%M:%S")
             ),
-            Some(h) => println!(
+            Some(h) => say!(
                 "host: not running (pid {} last beat at {}, without a clean stop)",
                 h.pid,
                 h.at.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S")
             ),
-            None => println!("host: not running"),
+            None => say!("host: not running"),
         }
     }
     Ok(if running {

@@ -17,9 +17,9 @@ pub(super) async fn report(config: Config, since: &str, json: bool) -> anyhow::R
     let since = parse_since(since, now, host_zone())?;
     let report = shadow_report(&db, since, now).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.render());
+        print!("{}", crate::untrusted::terminal(&report.render()));
     }
     Ok(ExitCode::SUCCESS)
 }

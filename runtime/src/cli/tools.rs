@@ -70,11 +70,11 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
         calls: recent(host.db(), limit).await?,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&listing)?);
+        say!("{}", serde_json::to_string_pretty(&listing)?);
         return Ok(ExitCode::SUCCESS);
     }
     if listing.plugins.is_empty() {
-        println!("No tools plugins are configured (world = \"tools\").");
+        say!("No tools plugins are configured (world = \"tools\").");
     }
     for offered in &listing.plugins {
         let callers = if offered.callers.is_empty() {
@@ -82,9 +82,9 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
         } else {
             format!("for {}", offered.callers.join(", "))
         };
-        println!("{}  {callers}", offered.plugin);
+        say!("{}  {callers}", offered.plugin);
         if let Some(e) = &offered.error {
-            println!("  cannot be read: {e}");
+            say!("  cannot be read: {e}");
         }
         for tool in &offered.tools {
             let name = format!("{}.{}", offered.plugin, tool.name);
@@ -93,11 +93,11 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
             } else {
                 ""
             };
-            println!("  {name}{asked}  {}", tool.description);
+            say!("  {name}{asked}  {}", tool.description);
         }
     }
     if !listing.calls.is_empty() {
-        println!("\nLatest calls:");
+        say!("\nLatest calls:");
     }
     for call in &listing.calls {
         let place = match (call.run, call.chat) {
@@ -105,7 +105,7 @@ pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Resu
             (None, Some(chat)) => format!("chat {chat}"),
             (None, None) => "—".to_owned(),
         };
-        println!(
+        say!(
             "  {}  {} → {}.{}  {place}  {}  {} ms  in {} B, out {} B{}",
             call.at.format("%Y-%m-%d %H:%M:%S UTC"),
             call.caller,

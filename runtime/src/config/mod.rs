@@ -135,7 +135,11 @@ impl Config {
             message,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| error(e.to_string()))?;
-        let base = file.parent().unwrap_or(Path::new("."));
+        // Every path is made absolute here, once: the host hands them to
+        // programs (the `claude` CLI, a transcriber) that run elsewhere.
+        let absolute_file = std::path::absolute(file)
+            .map_err(|e| error(format!("cannot resolve the config file's directory: {e}")))?;
+        let base = absolute_file.parent().unwrap_or(Path::new("/"));
         let data_dir = base.join(raw.data_dir);
         let defaults = raw.defaults.unwrap_or_default().apply(Limits::default());
         let history = raw
@@ -168,6 +172,15 @@ impl Config {
             .map(|webhooks| webhooks.validate(&plugins))
             .transpose()
             .map_err(error)?;
+        if let (Some(web), Some(webhooks)) = (&web, &webhooks) {
+            if same_port(web.listen, webhooks.listen) {
+                return Err(error(format!(
+                    "webhooks.listen: {} takes the port of web.listen ({}): the page and the webhooks \
+                     each need a port of their own",
+                    webhooks.listen, web.listen
+                )));
+            }
+        }
         let alerts = raw
             .alerts
             .map(|alerts| alerts.validate(telegram.as_ref()))
@@ -355,6 +368,15 @@ fn check_tools_from(plugins: &[PluginConfig]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether listening on `a` and on `b` would take the same port: a port
+/// chosen by the system (0) never does; the same port does on the same
+/// address or where either is every address.
+fn same_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 /// The path `path` continued through `tools_from` back to `start`, if
 /// there is one.
 fn path_back(
@@ -389,6 +411,73 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/mission/mission.toml"), text)
+    }
+
+    #[test]
+    fn a_relative_config_file_gives_absolute_paths() {
+        let config = Config::parse(
+            Path::new("mission.toml"),
+            r#"
+            data_dir = "data"
+            [claude]
+            [plugins.p]
+            world = "task"
+            wasm = "plugins/p.wasm"
+            grants = ["process"]
+            [plugins.p.process]
+            programs = ["/bin/true"]
+            "#,
+        )
+        .unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(config.data_dir, here.join("data"));
+        assert_eq!(config.schedules_dir, here.join("schedules"));
+        let plugin = config.plugin("p").unwrap();
+        assert_eq!(plugin.wasm, here.join("plugins/p.wasm"));
+        assert_eq!(plugin.process.as_ref().unwrap().workdir, here.join("data"));
+        assert_eq!(config.claude.unwrap().workdir, here.join("data/claude"));
+    }
+
+    #[test]
+    fn the_page_and_the_webhooks_cannot_share_a_port() {
+        let config = |web: &str, hooks: &str| {
+            parse(&format!(
+                "data_dir = \"d\"\n[web]\nlisten = \"{web}\"\n[webhooks]\nlisten = \"{hooks}\""
+            ))
+        };
+        for (web, hooks) in [
+            ("127.0.0.1:8640", "127.0.0.1:8640"),
+            ("127.0.0.1:8640", "0.0.0.0:8640"),
+        ] {
+            let error = config(web, hooks).unwrap_err();
+            assert!(
+                error.message.contains(&format!(
+                    "webhooks.listen: {hooks} takes the port of web.listen ({web})"
+                )),
+                "{error}"
+            );
+        }
+        config("127.0.0.1:8640", "127.0.0.1:8641").unwrap();
+        config("127.0.0.1:0", "127.0.0.1:0").unwrap();
+        config("127.0.0.1:8640", "192.168.1.2:8640").unwrap();
+    }
+
+    #[test]
+    fn tools_plugins_whose_tools_could_share_a_name_are_refused() {
+        for name in ["ev__x", "ev_"] {
+            let error = parse(&format!(
+                "data_dir = \"d\"\n[plugins.{name}]\nworld = \"tools\"\nwasm = \"t.wasm\""
+            ))
+            .unwrap_err();
+            assert!(
+                error.message.contains(&format!(
+                    "plugins.{name}: a tools plugin's name may not hold `__` or end in `_`"
+                )),
+                "{error}"
+            );
+        }
+        // Other worlds have no tool names: their names are free.
+        parse("data_dir = \"d\"\n[plugins.ev__x]\nworld = \"task\"\nwasm = \"t.wasm\"").unwrap();
     }
 
     #[test]

@@ -362,6 +362,12 @@ impl RawPlugin {
             state_bytes: self.state_bytes,
             state_keys: self.state_keys,
         };
+        if self.world == World::Tools && (name.as_str().contains("__") || name.as_str().ends_with('_')) {
+            return Err(format!(
+                "{field}: a tools plugin's name may not hold `__` or end in `_`: Claude sees its tools \
+                 as mcp__PLUGIN__TOOL, where `{name}` could not be told from another plugin's"
+            ));
+        }
         if self.record_contents && self.world != World::Tools {
             return Err(format!(
                 "{field}.record_contents: only a tools plugin's calls are recorded (this is a {} plugin)",

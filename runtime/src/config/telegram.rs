@@ -13,7 +13,7 @@
 //! poll_timeout = "10s"
 //! approval_timeout = "2m"            # no press on a tool-use prompt within this is a deny
 //! shadow = ["assistant-api"]         # optional: candidate handlers run beside `handler`
-//! markdown = true                    # a plain reply is Markdown: sent as Telegram HTML
+//! markdown = true                    # a plain reply is Markdown, sent as Telegram HTML (default: if the handler asks Claude)
 //! streaming = true                   # show Claude's text while it is written (the default)
 //! stream_every = "1s"                # how often the shown text changes (groups: 3 s at least)
 //!
@@ -39,7 +39,7 @@ use serde::Deserialize;
 
 use super::process::ProcessGrant;
 use super::units::HumanDuration;
-use super::{PluginConfig, PluginName, World};
+use super::{Grant, PluginConfig, PluginName, World};
 
 /// How long a tool-use approval waits unless `approval_timeout` says.
 pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -158,9 +158,10 @@ pub(super) struct RawTelegram {
     instance: InstanceMode,
     /// Example: `warm_idle = "15m"` (the default)
     warm_idle: Option<HumanDuration>,
-    /// Example: `markdown = true` (default false: such replies go as plain text)
-    #[serde(default)]
-    markdown: bool,
+    /// Example: `markdown = false` (default true when the handler has the
+    /// `claude` grant, since Claude writes Markdown; else false, and such
+    /// replies go as plain text)
+    markdown: Option<bool>,
     /// Example: `[telegram.transcribe]`
     transcribe: Option<RawTranscribe>,
     /// Example: `streaming = false` (default true: a plugin that streams
@@ -212,6 +213,9 @@ impl RawTelegram {
             Ok(plugin.name.clone())
         };
         let handler = chat_plugin("telegram.handler", &self.handler)?;
+        let handler_asks_claude = plugins
+            .iter()
+            .any(|p| p.name == handler && p.grants.contains(&Grant::Claude));
         let mut shadow = Vec::new();
         for name in &self.shadow {
             let name = chat_plugin("telegram.shadow", name)?;
@@ -247,7 +251,7 @@ impl RawTelegram {
             poll_timeout: self.poll_timeout.map_or(Duration::from_secs(10), |t| t.0),
             instance: self.instance,
             warm_idle: self.warm_idle.map_or(Duration::from_secs(15 * 60), |t| t.0),
-            markdown: self.markdown,
+            markdown: self.markdown.unwrap_or(handler_asks_claude),
             transcribe: self.transcribe.map(|t| t.validate(base, data_dir)).transpose()?,
         })
     }

@@ -13,6 +13,7 @@
 //! the process group is killed, and a process that left it outlives the
 //! run.
 
+#[cfg(target_os = "linux")]
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub const SCAN_AT_MOST_EVERY: Duration = Duration::from_secs(2);
 /// Whether this process is its orphans' reaper: only then is a child of
 /// the host that it did not start an orphan of some run. (A library user,
 /// such as a test, that is not, keeps its own children to itself.)
+#[cfg(target_os = "linux")]
 static SUBREAPER: AtomicBool = AtomicBool::new(false);
 
 /// Makes this process the reaper of its orphaned descendants (Linux);

@@ -297,7 +297,12 @@ impl Plugin {
             services.log_rates.clone(),
         );
         let capabilities = Capabilities::new(config, services, output.clone());
-        let outbound = OutboundHttp::new(config.name.clone(), config.http.clone(), services.db.clone());
+        let outbound = OutboundHttp::new(
+            config.name.clone(),
+            config.http.clone(),
+            services.db.clone(),
+            output.clone(),
+        );
         let mut store = Store::new(
             &self.engine,
             HostState::new(

@@ -3,7 +3,7 @@
 //! and a per-plugin rate; past either the rest is counted and dropped, never
 //! buffered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -24,6 +24,9 @@ const MAX_LINE_BYTES: usize = 4096;
 const RATE_BURST_BYTES: f64 = 256.0 * 1024.0;
 /// What one plugin may log each second on average, across its calls.
 const RATE_BYTES_PER_SECOND: f64 = 4096.0;
+/// What the log adds to each line beside its text (time, level, target,
+/// the plugin's name), counted against the rate with it.
+const LINE_OVERHEAD_BYTES: usize = 96;
 
 /// Cuts `text` to at most `max` bytes (at a character boundary) and says
 /// so at its end: what a plugin hands the host to store or log.
@@ -49,9 +52,10 @@ pub struct LogRates {
 }
 
 impl LogRates {
-    /// Takes `bytes` from `plugin`'s bucket; false (and nothing taken) if
-    /// it holds fewer.
+    /// Takes a line of `bytes` (and the log's own part of it) from
+    /// `plugin`'s bucket; false (and nothing taken) if it holds fewer.
     fn take(&self, plugin: &PluginName, bytes: usize) -> bool {
+        let bytes = bytes + LINE_OVERHEAD_BYTES;
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let (left, at) = buckets.entry(plugin.clone()).or_insert((RATE_BURST_BYTES, now));
@@ -93,6 +97,8 @@ struct Shared {
     output: CapturedOutput,
     /// Unfinished lines of stdout and stderr.
     partial: [Vec<u8>; 2],
+    /// Lines the plugin caused past its rate, by what they were.
+    caused_dropped: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -122,6 +128,7 @@ impl OutputCapture {
                 passed: 0,
                 output: CapturedOutput::default(),
                 partial: [Vec::new(), Vec::new()],
+                caused_dropped: BTreeMap::new(),
             })),
         }
     }
@@ -148,6 +155,7 @@ impl OutputCapture {
         shared.passed = 0;
         shared.output = CapturedOutput::default();
         shared.partial = [Vec::new(), Vec::new()];
+        shared.caused_dropped.clear();
     }
 
     /// Logs any unfinished lines and returns what the call printed.
@@ -162,6 +170,13 @@ impl OutputCapture {
                 plugin = %shared.plugin,
                 dropped = shared.output.rate_dropped,
                 "log rate reached: lines of this call's log were dropped"
+            );
+        }
+        for (what, count) in std::mem::take(&mut shared.caused_dropped) {
+            tracing::warn!(
+                target: "plugin",
+                plugin = %shared.plugin,
+                "… and {count} more {what} (not logged: the plugin's log rate was reached)"
             );
         }
         shared.output.clone()
@@ -181,20 +196,41 @@ impl OutputCapture {
         if !shared.within_rate(message.len()) {
             return;
         }
-        let plugin = shared.plugin.as_str();
-        match level {
-            tracing::Level::TRACE => tracing::trace!(target: "plugin", plugin, "{message}"),
-            tracing::Level::DEBUG => tracing::debug!(target: "plugin", plugin, "{message}"),
-            tracing::Level::INFO => tracing::info!(target: "plugin", plugin, "{message}"),
-            tracing::Level::WARN => tracing::warn!(target: "plugin", plugin, "{message}"),
-            tracing::Level::ERROR => tracing::error!(target: "plugin", plugin, "{message}"),
+        emit(level, &shared.plugin, message);
+    }
+
+    /// Logs a line the plugin caused rather than wrote — a call it was
+    /// denied, a write refused — at `level`, drawn from the plugin's log
+    /// rate like its own lines. Past the rate such lines are only counted,
+    /// by `what` (a plural: "denied notify calls"), and told in one line
+    /// when the call ends: "… and 138418 more denied notify calls".
+    pub fn caused(&self, level: tracing::Level, what: &'static str, message: std::fmt::Arguments<'_>) {
+        let mut shared = self.lock();
+        let message = message.to_string();
+        let plugin = shared.plugin.clone();
+        if !shared.rates.take(&plugin, message.len()) {
+            *shared.caused_dropped.entry(what).or_default() += 1;
+            return;
         }
+        emit(level, &plugin, &message);
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Logs `message` for `plugin` at `level` (one line whatever it holds:
+/// the log's fields are [`untrusted::OneLineFields`](crate::untrusted::OneLineFields)).
+fn emit(level: tracing::Level, plugin: &PluginName, message: &str) {
+    match level {
+        tracing::Level::TRACE => tracing::trace!(target: "plugin", plugin = %plugin, "{message}"),
+        tracing::Level::DEBUG => tracing::debug!(target: "plugin", plugin = %plugin, "{message}"),
+        tracing::Level::INFO => tracing::info!(target: "plugin", plugin = %plugin, "{message}"),
+        tracing::Level::WARN => tracing::warn!(target: "plugin", plugin = %plugin, "{message}"),
+        tracing::Level::ERROR => tracing::error!(target: "plugin", plugin = %plugin, "{message}"),
     }
 }
 

@@ -3,6 +3,7 @@
 //! and the page stays small.
 
 use super::{hostile, on_demand, Siege};
+use crate::support::text;
 
 /// What the host keeps of a summary or an error: 64 KiB and a note.
 const KEPT: usize = 64 << 10;
@@ -109,4 +110,86 @@ fn a_log_flood_is_cut_at_the_calls_output_limit() {
         "{flood} bytes of the flood logged"
     );
     assert!(log.contains("output limit reached: the rest of this call's stdout, stderr and log is dropped"));
+}
+
+#[test]
+fn denied_calls_in_a_loop_are_logged_within_the_plugin_s_log_rate_and_summed_up() {
+    let siege = Siege::start(
+        vec![hostile("timeout = \"20s\"")],
+        &[(
+            "deny",
+            &on_demand("hostile", "attack = \"denied\", seconds = \"3\""),
+        )],
+    );
+    let before = siege.host.seen.len();
+    let run = siege.trigger("deny");
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    let calls: u64 = run["summary"]
+        .as_str()
+        .and_then(|s| s.strip_suffix(" denied calls"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{run}"));
+    siege.assert_serving();
+    let log = siege.stop();
+    let log = &log[before..];
+    let denied: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("capability call denied"))
+        .collect();
+    let bytes: usize = denied.iter().map(|l| l.len()).sum();
+    // Each denied call once caused a line: now the plugin's rate holds
+    // them (256 KiB at once), and one line sums up the rest.
+    assert!(calls > 10_000, "only {calls} calls: the loop did not run");
+    assert!(
+        bytes < 400 << 10,
+        "{bytes} bytes of denials logged for {calls} calls"
+    );
+    let summary = log
+        .lines()
+        .find(|l| l.contains("more denied capability calls"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{}", &log[log.len().saturating_sub(2000)..]));
+    let more: u64 = summary
+        .split("… and ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(more + denied.len() as u64, calls, "{summary}");
+}
+
+#[test]
+fn a_plugin_s_text_cannot_forge_a_log_line_or_reach_the_terminal_as_escapes() {
+    let siege = Siege::start(
+        vec![hostile("timeout = \"20s\"")],
+        &[("forge", &on_demand("hostile", "attack = \"forge\""))],
+    );
+    let before = siege.host.seen.len();
+    let run = siege.trigger("forge");
+    assert_eq!(run["outcome"], "failed", "{run}");
+    // `mission runs --failed` prints the error for a terminal.
+    let output = siege.setup.mission(&["runs", "--failed"]);
+    let (stdout, _) = text(&output);
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    let output = siege.setup.mission(&["rerun", run["id"].to_string().as_str()]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        stdout.contains("error: the plugin returned an error: failed\n2026-12-07T02:00:00.000000Z ERROR mission::host: the database is corrupt\\u{1b}]0;owned\\u{7}"),
+        "{stdout:?}\n{stderr}"
+    );
+    let log = siege.stop();
+    let log = &log[before..];
+    // Every line of the host's log is a line the host began: the forged
+    // one is inside another, escaped.
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-07T02:00:00.000000Z")),
+        "{log}"
+    );
+    assert!(
+        log.contains("innocent\\n2026-12-07T02:00:00.000000Z ERROR mission::host: the database is corrupt"),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "{log:?}");
 }

@@ -23,11 +23,21 @@ pub struct Server {
     next_id: u64,
 }
 
-/// Starts every stdio server the config files name; a file that cannot be
-/// read, or a server that cannot start, is printed and the rest go on.
+/// Starts every stdio server the config files name. A file that is not
+/// there ends the CLI, as the real one ends (it reads a relative path from
+/// its own working directory); a file that cannot be read or parsed, or a
+/// server that cannot start, is printed and the rest go on.
 pub fn start(configs: &[String]) -> Vec<Server> {
     let mut servers = Vec::new();
     for path in configs {
+        if !std::path::Path::new(path).exists() {
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            eprintln!(
+                "Invalid MCP configuration:\nMCP config file not found: {}",
+                shown.display()
+            );
+            std::process::exit(1);
+        }
         let config = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()));

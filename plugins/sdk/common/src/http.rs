@@ -42,15 +42,17 @@ pub fn get(url: &str) -> Result<Response, String> {
 }
 
 /// Sends `request` and reads the whole response. The error says what
-/// failed, e.g. `HTTP-request-denied` for an origin the grant does not list.
+/// failed in words, e.g. "GET https://shop.example.com/orders: the host does
+/// not allow this origin (not in the plugin's http grant)".
 pub fn send(request: Request<Vec<u8>>) -> Result<Response, String> {
     let what = format!("{} {}", request.method(), request.uri());
+    let host = request.uri().host().unwrap_or_default().to_owned();
     wstd::runtime::block_on(async move {
         let client = wstd::http::Client::new();
         let response = client
             .send(request.map(wstd::http::Body::from))
             .await
-            .map_err(|e| format!("{what}: {e:#}"))?;
+            .map_err(|e| format!("{what}: {}", in_words(&e, &host)))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -66,7 +68,7 @@ pub fn send(request: Request<Vec<u8>>) -> Result<Response, String> {
         let body = body
             .contents()
             .await
-            .map_err(|e| format!("{what}: reading the body: {e:#}"))?
+            .map_err(|e| format!("{what}: reading the body: {}", in_words(&e, &host)))?
             .to_vec();
         Ok(Response {
             status,
@@ -74,4 +76,38 @@ pub fn send(request: Request<Vec<u8>>) -> Result<Response, String> {
             body,
         })
     })
+}
+
+/// What a failed request's error means, in words, for a request to `host`.
+fn in_words(error: &wstd::http::Error, host: &str) -> String {
+    use wstd::http::ErrorCode as E;
+    let Some(code) = error.downcast_ref::<E>() else {
+        return format!("{error:#}");
+    };
+    match code {
+        E::DnsTimeout | E::DnsError(_) => format!("cannot resolve {host}"),
+        E::DestinationNotFound => format!("{host} was not found"),
+        E::DestinationUnavailable => format!("{host} is unavailable"),
+        E::DestinationIpProhibited => format!("{host}'s address is not one the host connects to"),
+        E::DestinationIpUnroutable => format!("{host}'s address cannot be reached"),
+        E::ConnectionRefused => format!("{host} refused the connection"),
+        E::ConnectionTerminated => format!("{host} closed the connection"),
+        E::ConnectionTimeout => format!("connecting to {host} took too long"),
+        E::ConnectionReadTimeout | E::HttpResponseTimeout => format!("{host} took too long to answer"),
+        E::ConnectionWriteTimeout => format!("sending to {host} took too long"),
+        E::TlsProtocolError | E::TlsAlertReceived(_) => format!("the TLS handshake with {host} failed"),
+        E::TlsCertificateError => format!("{host}'s TLS certificate is not valid"),
+        E::HttpRequestDenied => "the host does not allow this origin (not in the plugin's http grant)".into(),
+        E::HttpRequestBodySize(_) => "the request's body is too large".into(),
+        E::HttpRequestUriInvalid => "the URL is not valid".into(),
+        E::HttpResponseBodySize(Some(limit)) => {
+            format!("{host}'s answer is over the grant's max_response ({limit} bytes)")
+        }
+        E::HttpResponseBodySize(None) => format!("{host}'s answer is over the grant's max_response"),
+        E::HttpResponseIncomplete => format!("{host}'s answer ended early"),
+        E::HttpProtocolError => format!("{host} did not speak HTTP as expected"),
+        E::ConfigurationError => "the host's HTTP settings refused the request".into(),
+        E::InternalError(Some(reason)) => reason.clone(),
+        other => format!("the request failed ({other:?})"),
+    }
 }

@@ -33,6 +33,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 use crate::config::http::HttpGrant;
 use crate::config::PluginName;
 use crate::db::Database;
+use crate::wasm::output::OutputCapture;
 use records::{HttpRequestRecord, Origin};
 
 /// How long resolving a name may take.
@@ -48,12 +49,20 @@ pub struct OutboundHttp {
     deadline: Instant,
     /// Requests sent in this call so far.
     sent: u32,
+    /// Where the lines its requests cause are logged, within its log rate.
+    output: OutputCapture,
 }
 
 impl OutboundHttp {
     /// Outbound HTTP for `plugin` under `grant` (none: every request is
-    /// denied), recorded in `db`. [`arm`](Self::arm) it for each call.
-    pub fn new(plugin: PluginName, grant: Option<Arc<HttpGrant>>, db: Database) -> OutboundHttp {
+    /// denied), recorded in `db`, what it causes logged through `output`.
+    /// [`arm`](Self::arm) it for each call.
+    pub fn new(
+        plugin: PluginName,
+        grant: Option<Arc<HttpGrant>>,
+        db: Database,
+        output: OutputCapture,
+    ) -> OutboundHttp {
         OutboundHttp {
             plugin,
             grant,
@@ -61,6 +70,7 @@ impl OutboundHttp {
             origin: Origin::Unrecorded,
             deadline: Instant::now(),
             sent: 0,
+            output,
         }
     }
 
@@ -146,7 +156,11 @@ impl WasiHttpHooks for OutboundHttp {
         let (grant, exact) = match self.admit(&target) {
             Ok(admitted) => admitted,
             Err(reason) => {
-                tracing::warn!(plugin = %self.plugin, origin = %target.origin(), "HTTP request denied: {reason}");
+                self.output.caused(
+                    tracing::Level::WARN,
+                    "denied HTTP requests",
+                    format_args!("HTTP request to {} denied: {reason}", target.origin()),
+                );
                 record.denied = true;
                 record.error = Some(reason);
                 recorder.finish(record);
@@ -156,7 +170,7 @@ impl WasiHttpHooks for OutboundHttp {
         };
         self.sent += 1;
         let deadline = self.deadline.min(Instant::now() + grant.timeout);
-        let plugin = self.plugin.clone();
+        let output = self.output.clone();
         Box::new(async move {
             let sent = Arc::new(AtomicU64::new(0));
             match dispatch(request, &target, &grant, exact, deadline, sent.clone()).await {
@@ -181,14 +195,22 @@ impl WasiHttpHooks for OutboundHttp {
                     ))
                 }
                 Err(Refusal::Denied(reason)) => {
-                    tracing::warn!(%plugin, origin = %target.origin(), "HTTP request denied: {reason}");
+                    output.caused(
+                        tracing::Level::WARN,
+                        "denied HTTP requests",
+                        format_args!("HTTP request to {} denied: {reason}", target.origin()),
+                    );
                     record.denied = true;
                     record.error = Some(reason);
                     recorder.finish(record);
                     Err(Error::HttpRequestDenied)
                 }
                 Err(Refusal::Failed(error)) => {
-                    tracing::info!(%plugin, origin = %target.origin(), "HTTP request failed: {error}");
+                    output.caused(
+                        tracing::Level::INFO,
+                        "failed HTTP requests",
+                        format_args!("HTTP request to {} failed: {error}", target.origin()),
+                    );
                     record.error = Some(error.to_string());
                     record.bytes_out = sent.load(Ordering::Relaxed);
                     recorder.finish(record);

@@ -28,7 +28,11 @@ impl Host for Capabilities {
             )));
         }
         if !self.notify_chats.contains(&chat_id) {
-            tracing::warn!(plugin = %self.plugin, chat_id, "notify denied: chat not listed");
+            self.output.caused(
+                tracing::Level::WARN,
+                "denied notify calls",
+                format_args!("notify denied: chat {chat_id} not listed"),
+            );
             return Ok(Err(CapabilityError::Denied(format!(
                 "chat {chat_id} is not in plugins.{}.notify.chats",
                 self.plugin
@@ -46,7 +50,11 @@ impl Host for Capabilities {
         }
         Ok(match telegram.send(chat_id, &text, None).await {
             Ok(()) => {
-                tracing::info!(plugin = %self.plugin, chat_id, "notification sent");
+                self.output.caused(
+                    tracing::Level::INFO,
+                    "notifications sent",
+                    format_args!("notification sent to chat {chat_id}"),
+                );
                 Ok(())
             }
             Err(e) => Err(CapabilityError::Failed(format!(

@@ -27,7 +27,7 @@ pub enum Finding {
 }
 
 pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
-    println!("{}: ok", config.file.display());
+    say!("{}: ok", config.file.display());
     let mut findings = check_plugins(&config).await?;
     findings.extend(check_telegram(&config));
     findings.extend(check_shadows(&config));
@@ -41,11 +41,11 @@ pub(super) async fn check(config: Config) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for finding in findings {
         match finding {
-            Finding::Ok(line) => println!("{line}"),
-            Finding::Warning(line) => println!("warning: {line}"),
+            Finding::Ok(line) => say!("{line}"),
+            Finding::Warning(line) => say!("warning: {line}"),
             Finding::Error(line) => {
                 failed = true;
-                println!("{line}");
+                say!("{line}");
             }
         }
     }

@@ -19,11 +19,13 @@ use crate::config::{TranscribeEndpoint, TranscribeProgram, Transcriber};
 use crate::db::Database;
 use crate::wasm::bindings::chat::mission::plugin::attachments::AttachmentKind;
 
-/// Transcribes each voice note and audio of `attachments` in place; what
-/// the user is told of each that could not be.
-pub async fn all(transcriber: &Transcriber, db: &Database, attachments: &mut [Attachment]) -> Vec<String> {
+/// Transcribes each voice note and audio of `attachments` in place; one
+/// that could not be is left out (the plugin, and Claude, would only get
+/// sound they cannot hear), and what the user is told of it returned.
+pub async fn all(transcriber: &Transcriber, db: &Database, attachments: &mut Vec<Attachment>) -> Vec<String> {
     let mut told = Vec::new();
-    for attachment in attachments {
+    let mut unheard = Vec::new();
+    for attachment in attachments.iter_mut() {
         if !matches!(attachment.kind, AttachmentKind::Voice | AttachmentKind::Audio) {
             continue;
         }
@@ -35,6 +37,7 @@ pub async fn all(transcriber: &Transcriber, db: &Database, attachments: &mut [At
             Ok(text) => attachment.transcript = Some(text),
             Err(e) => {
                 tracing::warn!(file = %attachment.path.display(), "transcribing failed: {e}");
+                unheard.push(attachment.id);
                 told.push(
                     "I could not make out the voice note (the transcriber failed); please type it."
                         .to_owned(),
@@ -42,6 +45,7 @@ pub async fn all(transcriber: &Transcriber, db: &Database, attachments: &mut [At
             }
         }
     }
+    attachments.retain(|a| !unheard.contains(&a.id));
     told
 }
 
