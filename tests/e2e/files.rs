@@ -302,3 +302,32 @@ fn creating_past_max_create_is_refused_and_each_call_counts_only_what_it_creates
     assert_eq!(result(&results, "create /write/out/d 30")["ok"], true, "{record}");
     assert_eq!(count(), 30);
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_left_out_of_a_listing_and_the_log_says_so() {
+    use std::os::unix::ffi::OsStrExt;
+    let setup = setup("list /read/exports; read /read/exports/leads.csv", "1MiB");
+    let exports = setup.dir.path().join("exports");
+    std::fs::write(
+        exports.join(std::ffi::OsStr::from_bytes(b"r\xe9sum\xe9.csv")),
+        "latin-1",
+    )
+    .unwrap();
+    let output = setup.mission(&["run", "--json", "files"]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    let record: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let results: Vec<Value> = serde_json::from_str(record["summary"].as_str().unwrap()).unwrap();
+    // Before, the whole listing failed: "Illegal byte sequence" (EILSEQ).
+    let listed = result(&results, "list /read/exports");
+    assert_eq!(
+        listed["detail"],
+        serde_json::json!(["leads.csv", "secret-link"]),
+        "{listed}"
+    );
+    assert!(
+        log.contains("directory listing cut: names that are not UTF-8 left out")
+            && log.contains("plugin=files")
+            && log.contains("left_out=1"),
+        "{log}"
+    );
+}

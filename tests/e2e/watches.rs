@@ -223,3 +223,35 @@ fn a_changed_watch_applies_without_a_restart() {
     );
     drop(host);
 }
+
+#[test]
+fn names_that_are_not_utf8_are_left_out_of_a_watch_and_the_log_says_so() {
+    use std::os::unix::ffi::OsStrExt;
+    let setup = setup(
+        "",
+        "paths = [\"exports\"]\npattern = \"*.csv\"\ndebounce = \"200ms\"",
+    );
+    let exports = setup.dir.path().join("exports");
+    let mut host = RunningHost::start(&setup);
+    host.wait_for_logged(&["watching", "watch=\"w\""]);
+    let latin1 = |name: &[u8]| exports.join(std::ffi::OsStr::from_bytes(name));
+    std::fs::create_dir(latin1(b"ann\xe9e")).unwrap();
+    write(
+        &latin1(b"ann\xe9e"),
+        "inside.csv",
+        "in a directory the plugin cannot name",
+    );
+    std::fs::write(latin1(b"r\xe9sum\xe9.csv"), "latin-1").unwrap();
+    std::fs::write(latin1(b"notes-\xe9.txt"), "not a *.csv").unwrap();
+    write(&exports, "good.csv", "new");
+    let all = wait_runs(&setup, 1);
+    // Before, the file in the directory was told by a name with U+FFFD in
+    // it, which the plugin could not open.
+    assert_eq!(
+        told(&all[0]),
+        [("created".to_owned(), "/read/exports/good.csv".to_owned())]
+    );
+    // The directory and the .csv; the .txt would not match anyway.
+    host.wait_for_logged(&["files left out of the watch", "watch=\"w\"", "left_out=2"]);
+    drop(host);
+}

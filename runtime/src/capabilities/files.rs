@@ -26,15 +26,23 @@
 //! (`symlink-at`, `link-at`) counts against `max_create`; past it the call
 //! fails with `quota` (EDQUOT), and a creation that fails gives its count
 //! back.
+//!
+//! A directory's listing leaves out the names that are not UTF-8 (a WASI
+//! name is a string, so the plugin could not open them anyway) instead of
+//! failing at the first with `illegal-byte-sequence`: the directory entry
+//! stream's `read-directory-entry` is linked again to skip them, and a
+//! listing that left some out says how many in the log, with the plugin.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    DescriptorFlags, DescriptorType, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+    DescriptorFlags, DescriptorType, DirectoryEntryStream, ErrorCode, HostDescriptor,
+    HostDirectoryEntryStream, OpenFlags, PathFlags,
 };
 use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -54,6 +62,9 @@ pub struct FileWrites {
     max: u64,
     created: Arc<AtomicU64>,
     max_create: u64,
+    /// Names left out of each directory listing still being read, by the
+    /// listing's resource.
+    left_out: Arc<Mutex<HashMap<u32, u64>>>,
 }
 
 impl FileWrites {
@@ -66,6 +77,7 @@ impl FileWrites {
             max: grant.map_or(0, |g| g.max_write),
             created: Arc::default(),
             max_create: grant.map_or(0, |g| g.max_create),
+            left_out: Arc::default(),
         }
     }
 
@@ -73,6 +85,29 @@ impl FileWrites {
     pub fn restart(&self) {
         self.written.store(0, Ordering::Relaxed);
         self.created.store(0, Ordering::Relaxed);
+        self.listings().clear();
+    }
+
+    fn listings(&self) -> std::sync::MutexGuard<'_, HashMap<u32, u64>> {
+        self.left_out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notes a name left out of `listing`.
+    fn leave_out(&self, listing: u32) {
+        *self.listings().entry(listing).or_default() += 1;
+    }
+
+    /// `listing` has been read to its end: logs what it left out, if anything.
+    fn listed(&self, listing: u32) {
+        if let Some(left_out) = self.listings().remove(&listing) {
+            tracing::warn!(
+                plugin = %self.plugin,
+                left_out,
+                "directory listing cut: names that are not UTF-8 left out"
+            );
+        }
     }
 
     /// Bytes the call has written so far.
@@ -228,6 +263,29 @@ pub fn add_to_linker<T: WasiFilesystemView + 'static>(
                             quota.uncreate();
                         }
                         Ok((Err(e.downcast()?),))
+                    }
+                }
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]directory-entry-stream.read-directory-entry",
+        move |mut store, (listing,): (Resource<DirectoryEntryStream>,)| {
+            Box::new(async move {
+                let quota = writes(store.data_mut()).clone();
+                let mut view = store.data_mut().filesystem();
+                loop {
+                    let next = Resource::new_borrow(listing.rep());
+                    match HostDirectoryEntryStream::read_directory_entry(&mut view, next).await {
+                        Ok(None) => {
+                            quota.listed(listing.rep());
+                            return Ok((Ok(None),));
+                        }
+                        Ok(Some(entry)) => return Ok((Ok(Some(entry)),)),
+                        Err(e) => match e.downcast()? {
+                            ErrorCode::IllegalByteSequence => quota.leave_out(listing.rep()),
+                            code => return Ok((Err(code),)),
+                        },
                     }
                 }
             })

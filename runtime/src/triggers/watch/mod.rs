@@ -109,6 +109,7 @@ fn start(invoker: &Invoker, watches: &[WatchConfig], stopping: watch::Receiver<b
             invoker: invoker.clone(),
             config: config.clone(),
             stopping: stopping.clone(),
+            left_out: seen::LeftOut::default(),
         };
         lanes.spawn(lane.run(woken));
     }
@@ -152,6 +153,8 @@ struct Lane {
     invoker: Invoker,
     config: WatchConfig,
     stopping: watch::Receiver<bool>,
+    /// What its scans leave out, as last told.
+    left_out: seen::LeftOut,
 }
 
 impl Lane {
@@ -169,7 +172,11 @@ impl Lane {
             seen.retain(|(root, _), _| self.config.paths.contains(root));
         }
         // At start: what changed while the host was down, per `catch_up`.
-        let now = seen::scan(&self.config, seen.as_ref().unwrap_or(&Files::new()));
+        let now = seen::scan(
+            &self.config,
+            seen.as_ref().unwrap_or(&Files::new()),
+            &mut self.left_out,
+        );
         let first = match &seen {
             Some(before) if self.config.catch_up => seen::changes(before, &now),
             // A first start takes stock without a run (but a queue runs for what it holds).
@@ -216,7 +223,7 @@ impl Lane {
                     () = stopping(&mut self.stopping) => return,
                 }
             }
-            let now = seen::scan(&self.config, &seen);
+            let now = seen::scan(&self.config, &seen, &mut self.left_out);
             let changed = seen::changes(&seen, &now);
             // A queue is told what it holds; a watch, what changed. (A queue
             // left full at `max_runs` waits for a change, not for the wakes
@@ -232,7 +239,7 @@ impl Lane {
             if !self.config.queue {
                 // `skip`: what changed during the run is taken as seen.
                 while woken.try_recv().is_ok() {}
-                seen = seen::scan(&self.config, &seen);
+                seen = seen::scan(&self.config, &seen, &mut self.left_out);
                 if let Err(e) = seen::save(&db, &self.config.name, &seen, None).await {
                     tracing::error!(watch = self.config.name, "cannot keep what the watch saw: {e:#}");
                 }
@@ -253,7 +260,7 @@ impl Lane {
             if !self.config.until_empty || *self.stopping.borrow() {
                 return now;
             }
-            let after = seen::scan(&self.config, &now);
+            let after = seen::scan(&self.config, &now, &mut self.left_out);
             if after.is_empty() {
                 return after;
             }

@@ -2,8 +2,10 @@
 //! modification time, scanned from the disk and kept in SQLite after each
 //! run, so the changes since — while the host ran, or while it was down —
 //! are a difference of two scans, whatever the file watcher reported.
+//! A name that is not UTF-8 is left out (a plugin is told, and opens, paths
+//! as strings), and the log says so whenever what is left out changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::OptionalExtension;
@@ -38,14 +40,44 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+/// The entries a watch's scans leave out because their names are not
+/// UTF-8, as last told in the log.
+#[derive(Debug, Default)]
+pub struct LeftOut(BTreeSet<PathBuf>);
+
+impl LeftOut {
+    /// Logs `now` if it is not what was last told.
+    fn tell(&mut self, watch: &str, now: BTreeSet<PathBuf>) {
+        if now == self.0 {
+            return;
+        }
+        if !now.is_empty() {
+            let shown: Vec<String> = now
+                .iter()
+                .take(5)
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            tracing::warn!(
+                watch,
+                left_out = now.len(),
+                names = ?shown,
+                "files left out of the watch: their names are not UTF-8, so a plugin could not be told them"
+            );
+        }
+        self.0 = now;
+    }
+}
+
 /// Scans `watch`'s directories now. A directory that cannot be read is
 /// logged and its files are taken from `before`, so a missing disk is not
-/// a removal of everything on it.
-pub fn scan(watch: &WatchConfig, before: &Files) -> Files {
+/// a removal of everything on it; names that are not UTF-8 are left out
+/// and told through `left_out`.
+pub fn scan(watch: &WatchConfig, before: &Files, left_out: &mut LeftOut) -> Files {
     let mut files = Files::new();
+    let mut unnamed = BTreeSet::new();
     for root in &watch.paths {
         let mut found = Files::new();
-        match walk(watch, root, root, &mut found) {
+        match walk(watch, root, root, &mut found, &mut unnamed) {
             Ok(()) => files.extend(found),
             Err(e) => {
                 tracing::warn!(watch = watch.name, path = %root.display(), "cannot read the watched directory: {e}");
@@ -58,6 +90,7 @@ pub fn scan(watch: &WatchConfig, before: &Files) -> Files {
             }
         }
     }
+    left_out.tell(&watch.name, unnamed);
     if files.len() >= MAX_FILES {
         tracing::warn!(
             watch = watch.name,
@@ -67,7 +100,13 @@ pub fn scan(watch: &WatchConfig, before: &Files) -> Files {
     files
 }
 
-fn walk(watch: &WatchConfig, root: &Path, dir: &Path, found: &mut Files) -> std::io::Result<()> {
+fn walk(
+    watch: &WatchConfig,
+    root: &Path,
+    dir: &Path,
+    found: &mut Files,
+    unnamed: &mut BTreeSet<PathBuf>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         if found.len() >= MAX_FILES {
             return Ok(());
@@ -75,9 +114,17 @@ fn walk(watch: &WatchConfig, root: &Path, dir: &Path, found: &mut Files) -> std:
         let entry = entry?;
         // Symlinks are not followed: a watch sees what is in its directories.
         let metadata = entry.path().symlink_metadata()?;
+        let name = entry.file_name();
+        let matches = |name: &str| metadata.is_dir() || (metadata.is_file() && watch.matches(name));
+        let Some(name) = name.to_str() else {
+            if matches(&name.to_string_lossy()) {
+                unnamed.insert(entry.path());
+            }
+            continue;
+        };
         if metadata.is_dir() {
-            walk(watch, root, &entry.path(), found)?;
-        } else if metadata.is_file() && entry.file_name().to_str().is_some_and(|n| watch.matches(n)) {
+            walk(watch, root, &entry.path(), found, unnamed)?;
+        } else if matches(name) {
             let Ok(relative) = entry.path().strip_prefix(root).map(Path::to_path_buf) else {
                 continue;
             };
