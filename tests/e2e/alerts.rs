@@ -70,11 +70,14 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     let host = up(&setup, true);
     let alert = fake.wait_for_texts(ANNA, 1).remove(0);
     assert!(
-        alert.starts_with("⚠️ backup failed (plugin job), 2 runs in a row: failed"),
+        alert.starts_with("⚠️ backup (plugin job) failed 2 runs in a row.\nCause: disk full\n"),
         "{alert}"
     );
-    assert!(alert.contains("exit 3") && alert.contains("disk full"), "{alert}");
-    assert!(alert.contains("mission runs --id"), "{alert}");
+    assert!(
+        alert.contains(" ms.\nDetails shows the whole error (or send /runs "),
+        "{alert}"
+    );
+    assert!(!alert.contains('`') && !alert.contains("mission "), "{alert}");
     // Several more failures: no more alerts.
     let seen = failed_runs(&setup);
     while failed_runs(&setup) < seen + 3 {
@@ -85,14 +88,15 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     fail(&setup, false);
     let told = fake.wait_for_texts(ANNA, 2);
     assert!(
-        told[1].starts_with("✅ backup works again (plugin job): broken for "),
+        told[1].starts_with("✅ backup (plugin job) works again, after ")
+            && told[1].contains(" failed runs since ")
+            && told[1].contains(" (broken for "),
         "{told:?}"
     );
-    assert!(told[1].contains("failed runs."), "{told:?}");
     // Failing again is a new streak: one more alert.
     fail(&setup, true);
     let told = fake.wait_for_texts(ANNA, 3);
-    assert!(told[2].starts_with("⚠️ backup failed"), "{told:?}");
+    assert!(told[2].starts_with("⚠️ backup (plugin job) failed"), "{told:?}");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(fake.texts(ANNA).len(), 3, "{:?}", fake.texts(ANNA));
     drop(host);
@@ -113,7 +117,7 @@ fn an_alert_queued_while_telegram_is_out_of_reach_is_sent_after_a_restart() {
     let host = up(&setup, true);
     let told = fake.wait_for_texts(ANNA, 1);
     assert!(
-        told[0].starts_with("⚠️ backup failed (plugin job), 1 run in a row"),
+        told[0].starts_with("⚠️ backup (plugin job) failed.\nCause: disk full\n"),
         "{told:?}"
     );
     std::thread::sleep(Duration::from_secs(3));
@@ -170,7 +174,7 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
     fake.send_text(ANNA, ANNA as u64, "/runs");
     let failures = fake.wait_for_texts(ANNA, 4).remove(3);
     assert!(
-        failures.contains("backup failed") && failures.contains("exit 3"),
+        failures.contains(" backup failed ") && failures.contains(" UTC: disk full"),
         "{failures}"
     );
     fake.send_text(ANNA, ANNA as u64, "/resume backup");
@@ -210,7 +214,7 @@ fn an_alert_s_buttons_run_pause_and_mute_its_schedule_and_a_stranger_s_press_is_
     let host = up(&setup, true);
     let alert = fake.wait_for_prompts(ANNA, 1).remove(0);
     let labels: Vec<&str> = alert.buttons.iter().map(|(label, _)| label.as_str()).collect();
-    assert_eq!(labels, ["Run again", "Pause", "Mute 24 h"]);
+    assert_eq!(labels, ["Details", "Run again", "Pause", "Mute 24 h"]);
     let button = |label: &str| alert.buttons.iter().find(|(l, _)| l == label).unwrap().1.clone();
     let message = alert.message_id.unwrap();
 
@@ -290,9 +294,12 @@ fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
     );
     let host = up(&setup, true);
     let told = fake.wait_for_texts(ANNA, 1);
-    assert!(told[0].starts_with("⏭ slow (plugin job) missed its "), "{told:?}");
     assert!(
-        told[0].contains("the previous run was still going (overlap = \"skip\")"),
+        told[0].starts_with("⏭ slow (plugin job) did not run at "),
+        "{told:?}"
+    );
+    assert!(
+        told[0].contains(": its previous run was still going, and this schedule skips a run"),
         "{told:?}"
     );
     std::thread::sleep(Duration::from_secs(4));
@@ -338,12 +345,16 @@ fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
     let down = fake.wait_for(|c| {
         c.text
             .as_deref()
-            .is_some_and(|t| t.starts_with("⏭ ticker (plugin job) missed "))
+            .is_some_and(|t| t.starts_with("⏭ ticker (plugin job) did not run "))
     });
+    assert_eq!(down.buttons.len(), 1, "{:?}", down.buttons);
+    assert_eq!(down.buttons[0].0, "Run now");
     let text = down.text.unwrap();
     assert!(
-        text.contains(" runs from ")
-            && text.contains("the host was down, and catch_up = \"none\" makes none up"),
+        text.contains(" times, from ")
+            && text.contains(
+                "the host was down, and this schedule does not make up runs missed while it is down."
+            ),
         "{text}"
     );
     drop(host);
@@ -370,7 +381,7 @@ fn quiet_hours_hold_all_but_urgent_alerts_until_they_end() {
     let host = up(&setup, true);
     let told = fake.wait_for_texts(ANNA, 1);
     assert!(
-        told[0].starts_with("⚠️ payments failed"),
+        told[0].starts_with("⚠️ payments (plugin job) failed"),
         "the urgent one goes out: {told:?}"
     );
     while failed_runs(&setup) < 6 {
@@ -385,7 +396,7 @@ fn quiet_hours_hold_all_but_urgent_alerts_until_they_end() {
     // The quiet hours end (here: the config drops them): what was held goes out.
     std::fs::write(setup.config_path(), &config).unwrap();
     let told = fake.wait_for_texts(ANNA, 2);
-    assert!(told[1].starts_with("⚠️ backup failed"), "{told:?}");
+    assert!(told[1].starts_with("⚠️ backup (plugin job) failed"), "{told:?}");
     drop(host);
 }
 
@@ -480,7 +491,7 @@ fn an_alert_telegram_refuses_for_a_while_is_sent_once_it_takes_it() {
     let setup = setup(&fake, 1);
     let host = up(&setup, true);
     let told = fake.wait_for_texts(ANNA, 1);
-    assert!(told[0].starts_with("⚠️ backup failed"), "{told:?}");
+    assert!(told[0].starts_with("⚠️ backup (plugin job) failed"), "{told:?}");
     let failed = fake
         .calls()
         .iter()
@@ -489,5 +500,121 @@ fn an_alert_telegram_refuses_for_a_while_is_sent_once_it_takes_it() {
     assert_eq!(failed, 3, "{:#?}", fake.calls());
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(fake.texts(ANNA).len(), 1, "sent once: {:?}", fake.texts(ANNA));
+    drop(host);
+}
+
+/// The texts of every alert queued so far, sent or not, in order.
+fn queued_alerts(setup: &Setup) -> Vec<String> {
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let mut statement = db.prepare("SELECT text FROM outbox ORDER BY id").unwrap();
+    let texts = statement.query_map([], |row| row.get(0)).unwrap();
+    texts.map(Result::unwrap).collect()
+}
+
+/// The runs of `schedule` recorded so far.
+fn runs_of(setup: &Setup, schedule: &str) -> usize {
+    let output = setup.mission(&["runs", "--schedule", schedule, "--json", "--limit", "200"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    runs.len()
+}
+
+/// Waits (up to 30 s) until `schedule` has more than `runs` runs.
+fn wait_for_runs_past(setup: &Setup, schedule: &str, runs: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while runs_of(setup, schedule) <= runs {
+        assert!(std::time::Instant::now() < deadline, "{schedule} did not run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_schedule_paused_from_the_phone_is_not_told_as_missed_after_a_restart() {
+    let fake = FakeTelegram::start();
+    let setup = setup(&fake, 1000);
+    let ok = "config = { program = \"/bin/sh\", args = '[\"-c\", \"exit 0\"]' }\n";
+    setup.schedule("payroll", &format!("plugin = \"job\"\nevery = \"1s\"\n{ok}"));
+    setup.schedule("ticker", &format!("plugin = \"job\"\nevery = \"1s\"\n{ok}"));
+    let host = up(&setup, true);
+    wait_for_runs_past(&setup, "payroll", 0);
+    fake.send_text(ANNA, ANNA as u64, "/pause payroll");
+    assert_eq!(
+        fake.wait_for_texts(ANNA, 1)[0],
+        "payroll is paused: /resume payroll starts it again."
+    );
+    // Due times pass while it is paused and the host is up ("paused: not run").
+    let ticked = runs_of(&setup, "ticker");
+    wait_for_runs_past(&setup, "ticker", ticked + 2);
+    host.signal("-TERM");
+    assert!(host.wait().0);
+    // And while the host is down.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut host = up(&setup, true);
+    host.wait_for_logged(&["scheduler started"]);
+    let queued = queued_alerts(&setup);
+    assert!(
+        queued
+            .iter()
+            .any(|t| t.starts_with("⏭ ticker (plugin job) did not run ")),
+        "ticker ran before and was not paused: {queued:?}"
+    );
+    assert!(
+        !queued.iter().any(|t| t.starts_with("⏭ payroll")),
+        "payroll was paused, not missed: {queued:?}"
+    );
+    drop(host);
+}
+
+#[test]
+fn an_alert_s_details_button_shows_the_whole_error_and_runs_tells_each_cause_in_the_schedule_s_zone() {
+    let fake = FakeTelegram::start();
+    let setup = setup(&fake, 1);
+    setup.schedule(
+        "backup",
+        "plugin = \"job\"\nevery = \"1s\"\ntimezone = \"Asia/Tokyo\"\n\
+         config = { program = \"/bin/sh\", args = '[\"-c\", \"echo fetching open orders from the shop >&2; \
+         echo connection refused >&2; exit 3\"]' }\n",
+    );
+    let host = up(&setup, true);
+    let alert = fake.wait_for_prompts(ANNA, 1).remove(0);
+    let text = alert.text.clone().unwrap();
+    assert!(
+        text.starts_with("⚠️ backup (plugin job) failed.\nCause: connection refused\nThe run started ")
+            && text.contains(" JST and took "),
+        "{text}"
+    );
+
+    fake.press(
+        ANNA,
+        ANNA as u64,
+        alert.message_id.unwrap(),
+        &alert.button("Details"),
+    );
+    let details = fake.wait_for_texts(ANNA, 2).remove(1);
+    assert!(
+        details.starts_with("Run #") && details.contains(" of backup (plugin job) failed. It started "),
+        "{details}"
+    );
+    assert!(
+        details.contains(" JST and took ")
+            && details.contains(".\n\nthe plugin returned an error: exit 3 in ")
+            && details.ends_with(":\nfetching open orders from the shop\nconnection refused"),
+        "{details}"
+    );
+    assert_eq!(press_answers(&fake), ["The whole error is in the chat."]);
+
+    fake.send_text(ANNA, ANNA as u64, "/runs");
+    let failures = fake.wait_for_texts(ANNA, 3).remove(2);
+    let lines: Vec<&str> = failures.lines().collect();
+    assert!(
+        lines[0].starts_with('#')
+            && lines[0].contains(" backup failed ")
+            && lines[0].ends_with(" JST: connection refused"),
+        "{failures}"
+    );
+    assert!(!failures.contains("UTC"), "{failures}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &"Send /runs ID (such as /runs 4) for one run's whole error."
+    );
     drop(host);
 }

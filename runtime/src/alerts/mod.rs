@@ -2,9 +2,10 @@
 //! missing its runs, a refused reload, a Claude budget or the Agent SDK
 //! credit running down, the daily digest. Each is queued in the
 //! [`outbox`] within the transaction that decided it, and sent from there
-//! at least once; an alert about a schedule carries the buttons **Run
-//! again**, **Pause** and **Mute 24 h** ([`Action`]), and a muted schedule
-//! queues none.
+//! at least once. An alert about a schedule carries the buttons that fit
+//! it ([`Action`]: a failure **Details**, **Run again**, **Pause** and
+//! **Mute 24 h**; a run missed while the host was down **Run now**; a
+//! recovery none), and a muted schedule queues none.
 
 pub mod outbox;
 
@@ -31,9 +32,20 @@ pub struct Alert<'a> {
     pub urgent: bool,
 }
 
-/// Queues `alert` in `transaction`, with whatever else it writes; `false`
-/// if its schedule is muted, so nothing was queued.
+/// Queues `alert` in `transaction`, with whatever else it writes, without
+/// buttons; `false` if its schedule is muted, so nothing was queued.
 pub fn queue(transaction: &Transaction<'_>, alert: &Alert<'_>) -> rusqlite::Result<bool> {
+    queue_with_buttons(transaction, alert, &[], None)
+}
+
+/// Queues `alert` as [`queue`] does, under the buttons `actions` (which act
+/// on its schedule); `run` is the run its **Details** shows.
+pub fn queue_with_buttons(
+    transaction: &Transaction<'_>,
+    alert: &Alert<'_>,
+    actions: &[Action],
+    run: Option<i64>,
+) -> rusqlite::Result<bool> {
     let now = Utc::now().timestamp_millis();
     if let Some(schedule) = alert.schedule {
         let muted: Option<i64> = transaction
@@ -48,9 +60,19 @@ pub fn queue(transaction: &Transaction<'_>, alert: &Alert<'_>) -> rusqlite::Resu
             return Ok(false);
         }
     }
+    let actions: Vec<&str> = actions.iter().map(|a| a.word()).collect();
     transaction.execute(
-        "INSERT INTO outbox (chat_id, text, schedule, urgent, queued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        rusqlite::params![alert.chat, alert.text, alert.schedule, alert.urgent, now],
+        "INSERT INTO outbox (chat_id, text, schedule, urgent, queued_at, actions, run)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params![
+            alert.chat,
+            alert.text,
+            alert.schedule,
+            alert.urgent,
+            now,
+            actions.join(" "),
+            run
+        ],
     )?;
     Ok(true)
 }
@@ -77,8 +99,12 @@ pub async fn queue_now(db: &Database, alert: Alert<'_>) -> anyhow::Result<bool> 
 /// What a button under a schedule's alert does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Run the schedule now, as `/run NAME`.
+    /// Show the whole error of the alert's run, as `/runs ID`.
+    Details,
+    /// Run the schedule again after a failure, as `/run NAME`.
     RunAgain,
+    /// Run the schedule now after a missed run, as `/run NAME`.
+    RunNow,
     /// Pause it, as `/pause NAME`.
     Pause,
     /// Hold its alerts for [`MUTE_FOR`].
@@ -86,48 +112,83 @@ pub enum Action {
 }
 
 impl Action {
-    /// The buttons, in their row.
-    pub const ALL: [Action; 3] = [Action::RunAgain, Action::Pause, Action::Mute];
+    /// Every action.
+    pub const ALL: [Action; 5] = [
+        Action::Details,
+        Action::RunAgain,
+        Action::RunNow,
+        Action::Pause,
+        Action::Mute,
+    ];
 
     /// The button's label.
     pub fn label(self) -> &'static str {
         match self {
+            Action::Details => "Details",
             Action::RunAgain => "Run again",
+            Action::RunNow => "Run now",
             Action::Pause => "Pause",
             Action::Mute => "Mute 24 h",
         }
     }
 
-    /// The button's callback data, under alert `id`.
-    pub fn callback_data(self, id: i64) -> String {
-        let word = match self {
+    /// Its name in the outbox and in callback data.
+    fn word(self) -> &'static str {
+        match self {
+            Action::Details => "details",
             Action::RunAgain => "run",
+            Action::RunNow => "run_now",
             Action::Pause => "pause",
             Action::Mute => "mute",
-        };
-        format!("alert:{id}:{word}")
+        }
+    }
+
+    /// The action named `word`.
+    fn from_word(word: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.word() == word)
+    }
+
+    /// The button's callback data, under alert `id`.
+    pub fn callback_data(self, id: i64) -> String {
+        format!("alert:{id}:{}", self.word())
     }
 
     /// The alert and action a button's `data` names, if it is one of these.
     pub fn parse(data: &str) -> Option<(i64, Action)> {
         let (id, word) = data.strip_prefix("alert:")?.split_once(':')?;
-        let action = match word {
-            "run" => Action::RunAgain,
-            "pause" => Action::Pause,
-            "mute" => Action::Mute,
-            _ => return None,
-        };
-        Some((id.parse().ok()?, action))
+        Some((id.parse().ok()?, Action::from_word(word)?))
+    }
+
+    /// The actions stored as `words` (space-separated), unknown ones left out.
+    pub fn list(words: &str) -> Vec<Action> {
+        words.split_whitespace().filter_map(Action::from_word).collect()
     }
 }
 
-/// The chat and schedule of alert `id`, if it is a schedule's.
-pub async fn subject(db: &Database, id: i64) -> anyhow::Result<Option<(i64, String)>> {
+/// What a schedule's alert is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The chat it was sent to.
+    pub chat: i64,
+    /// The schedule.
+    pub schedule: String,
+    /// The run it tells of, if one.
+    pub run: Option<i64>,
+}
+
+/// What alert `id` is about, if it is a schedule's.
+pub async fn subject(db: &Database, id: i64) -> anyhow::Result<Option<Subject>> {
     db.call(move |c| {
         c.query_row(
-            "SELECT chat_id, schedule FROM outbox WHERE id = ?1 AND schedule IS NOT NULL",
+            "SELECT chat_id, schedule, run FROM outbox WHERE id = ?1 AND schedule IS NOT NULL",
             [id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| {
+                Ok(Subject {
+                    chat: row.get(0)?,
+                    schedule: row.get(1)?,
+                    run: row.get(2)?,
+                })
+            },
         )
         .optional()
     })

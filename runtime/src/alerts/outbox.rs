@@ -41,13 +41,7 @@ pub async fn deliver(
         let urgent_only = quiet().is_some_and(|(hours, zone)| hours.holds(Utc::now(), zone));
         let wait = match next(&db, urgent_only).await {
             Ok(Some(queued)) => {
-                let buttons = match queued.schedule {
-                    Some(_) => vec![Action::ALL
-                        .iter()
-                        .map(|a| (a.label(), a.callback_data(queued.id)))
-                        .collect()],
-                    None => Vec::new(),
-                };
+                let buttons = buttons(queued.id, &queued.actions);
                 match courier.send(queued.chat, &queued.text, &buttons).await {
                     Ok(()) => {
                         if let Err(e) = mark_sent(&db, queued.id).await {
@@ -80,12 +74,24 @@ pub async fn deliver(
     }
 }
 
+/// The rows of buttons under alert `id` for its `actions`: **Details** on
+/// a row of its own, the rest below it.
+fn buttons(id: i64, actions: &[Action]) -> Vec<Vec<(&'static str, String)>> {
+    let (details, rest): (Vec<Action>, Vec<Action>) = actions.iter().partition(|a| **a == Action::Details);
+    [details, rest]
+        .into_iter()
+        .filter(|row| !row.is_empty())
+        .map(|row| row.iter().map(|a| (a.label(), a.callback_data(id))).collect())
+        .collect()
+}
+
 /// An alert waiting to be sent.
 struct Queued {
     id: i64,
     chat: i64,
     text: String,
-    schedule: Option<String>,
+    /// The buttons under it.
+    actions: Vec<Action>,
 }
 
 /// The oldest alert not sent (only urgent ones if `urgent_only`).
@@ -93,15 +99,16 @@ async fn next(db: &Database, urgent_only: bool) -> anyhow::Result<Option<Queued>
     use rusqlite::OptionalExtension;
     db.call(move |c| {
         c.query_row(
-            "SELECT id, chat_id, text, schedule FROM outbox
+            "SELECT id, chat_id, text, actions FROM outbox
              WHERE sent_at IS NULL AND (urgent OR NOT ?1) ORDER BY id LIMIT 1",
             [urgent_only],
             |row| {
+                let actions: Option<String> = row.get(3)?;
                 Ok(Queued {
                     id: row.get(0)?,
                     chat: row.get(1)?,
                     text: row.get(2)?,
-                    schedule: row.get(3)?,
+                    actions: Action::list(actions.as_deref().unwrap_or_default()),
                 })
             },
         )
@@ -117,4 +124,21 @@ async fn mark_sent(db: &Database, id: i64) -> anyhow::Result<()> {
             .map(|_| ())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_sits_on_a_row_of_its_own_above_the_other_buttons() {
+        let actions = Action::list("details run pause mute");
+        let rows: Vec<Vec<&str>> = buttons(9, &actions)
+            .iter()
+            .map(|row| row.iter().map(|(label, _)| *label).collect())
+            .collect();
+        assert_eq!(rows, [vec!["Details"], vec!["Run again", "Pause", "Mute 24 h"]]);
+        assert_eq!(buttons(9, &Action::list("run_now"))[0][0].1, "alert:9:run_now");
+        assert!(buttons(9, &Action::list("")).is_empty(), "a recovery has none");
+    }
 }

@@ -367,6 +367,12 @@ const MIGRATIONS: &[&str] = &[
     // 25: the plugin a tools plugin's Claude call was made for (the one
     // whose Claude called the tool), whose budgets count it too.
     "ALTER TABLE claude_calls ADD COLUMN on_behalf_of TEXT;",
+    // 26: the buttons under an alert (their names, space-separated: a
+    // schedule's alert queued before had all three of them) and the run
+    // its Details button shows.
+    "ALTER TABLE outbox ADD COLUMN actions TEXT;
+     ALTER TABLE outbox ADD COLUMN run INTEGER;
+     UPDATE outbox SET actions = 'run pause mute' WHERE schedule IS NOT NULL;",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -3,11 +3,15 @@
 //! `/status` (uptime, the chat plugin's version, shadow handlers, Claude
 //! processes, the last tool approvals and runs), `/cost` (Claude spend
 //! this month against the budget), and the jobs from the phone:
-//! `/schedules`, `/runs` (the latest failures), `/run NAME` (queued like
-//! `mission trigger`), `/pause NAME` and `/resume NAME`; and `/stop`, which
-//! ends the chat's running Claude turn.
+//! `/schedules`, `/runs` (the latest failures, each with its cause),
+//! `/runs ID` (one run's whole error), `/run NAME` (queued like `mission
+//! trigger`), `/pause NAME` and `/resume NAME`; and `/stop`, which ends the
+//! chat's running Claude turn. Times are in each schedule's zone.
 
+use std::collections::HashMap;
 use std::time::Instant;
+
+use chrono_tz::Tz;
 
 use super::chat_calls;
 use super::updates::{self, UpdateOutcome};
@@ -20,6 +24,7 @@ use crate::os::zone::host_zone;
 use crate::plugin::call::HandlerRole;
 use crate::triggers::schedule;
 use crate::triggers::Invoker;
+use crate::untrusted;
 
 /// A command the host answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +39,8 @@ pub enum Command {
     Schedules,
     /// The latest failed runs.
     Runs,
+    /// One run's whole error (`/runs 4`): the run's id as written.
+    RunDetails(String),
     /// Run the schedule now, through the scheduler.
     Run(String),
     /// Pause the schedule.
@@ -59,6 +66,7 @@ impl Command {
             ("/cost", true) => Some(Command::Cost),
             ("/schedules", true) => Some(Command::Schedules),
             ("/runs", true) => Some(Command::Runs),
+            ("/runs", false) => Some(Command::RunDetails(argument)),
             ("/run", _) => Some(Command::Run(argument)),
             ("/pause", _) => Some(Command::Pause(argument)),
             ("/resume", _) => Some(Command::Resume(argument)),
@@ -74,9 +82,12 @@ impl Command {
             Command::Status => UpdateOutcome::Status,
             Command::Cost => UpdateOutcome::Cost,
             Command::Stop => UpdateOutcome::Stopped,
-            Command::Schedules | Command::Runs | Command::Run(_) | Command::Pause(_) | Command::Resume(_) => {
-                UpdateOutcome::Jobs
-            }
+            Command::Schedules
+            | Command::Runs
+            | Command::RunDetails(_)
+            | Command::Run(_)
+            | Command::Pause(_)
+            | Command::Resume(_) => UpdateOutcome::Jobs,
         }
     }
 }
@@ -102,6 +113,7 @@ pub async fn answer(command: Command, chat: i64, context: &Context<'_>) -> Strin
         Command::Cost => cost(context).await,
         Command::Schedules => schedules(context).await,
         Command::Runs => failed_runs(context).await,
+        Command::RunDetails(id) => run_details(context, &id).await,
         Command::Run(name) => run_now(context, &name).await,
         Command::Pause(name) => set_paused(context, &name, true).await,
         Command::Resume(name) => set_paused(context, &name, false).await,
@@ -149,35 +161,119 @@ async fn schedules(context: &Context<'_>) -> String {
     lines.join("\n")
 }
 
-/// The latest failed runs, newest first.
+/// The most of a run's error `/runs ID` shows, in characters (its end,
+/// where the cause is, kept).
+const ERROR_CHARS: usize = 3000;
+
+/// The zone of each schedule, and the one for runs of none: `[alerts]
+/// timezone`, else the host's.
+struct Zones {
+    schedules: HashMap<String, Tz>,
+    otherwise: Tz,
+}
+
+impl Zones {
+    fn of(context: &Context<'_>) -> Zones {
+        let config = context.host.config();
+        let (schedules, _) = schedule::load_all(&config, host_zone());
+        Zones {
+            schedules: schedules.into_iter().map(|s| (s.name, s.zone)).collect(),
+            otherwise: config.alerts.as_ref().map_or_else(host_zone, |a| a.zone),
+        }
+    }
+
+    /// The zone `run`'s times are told in.
+    fn of_run(&self, run: &runs::RunRecord) -> Tz {
+        run.schedule
+            .as_ref()
+            .and_then(|s| self.schedules.get(s))
+            .copied()
+            .unwrap_or(self.otherwise)
+    }
+}
+
+/// The latest failed runs, newest first, each with the cause of its error.
 async fn failed_runs(context: &Context<'_>) -> String {
     match runs::recent(context.host.db(), None, 200).await {
         Ok(runs) => {
+            let zones = Zones::of(context);
             let failed: Vec<String> = runs
                 .iter()
                 .filter(|r| !r.succeeded() && r.outcome != runs::RunOutcome::Running)
                 .take(5)
                 .map(|r| {
                     let what = r.schedule.as_deref().unwrap_or(&r.plugin);
-                    let error = r.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("");
+                    let cause = r
+                        .error
+                        .as_deref()
+                        .map(schedule::alerts::cause)
+                        .unwrap_or_default();
                     format!(
-                        "#{} {what} {} {}: {}",
+                        "#{} {what} {} {}: {cause}",
                         r.id,
-                        r.outcome,
-                        r.started_at.format("%m-%d %H:%M UTC"),
-                        error.chars().take(120).collect::<String>()
+                        schedule::alerts::outcome_phrase(r.outcome),
+                        schedule::alerts::at(r.started_at, zones.of_run(r)),
                     )
                 })
                 .collect();
             match failed.is_empty() {
                 true => "No failed runs among the latest 200.".to_owned(),
-                false => failed.join("\n"),
+                false => failed.join("\n") + "\nSend /runs ID (such as /runs 4) for one run's whole error.",
             }
         }
         Err(e) => {
             tracing::error!("failed to read runs: {e:#}");
             "Sorry, I could not read the runs.".to_owned()
         }
+    }
+}
+
+/// One run: what it was, how it ended and when, and its whole error (its
+/// end within [`ERROR_CHARS`], controls escaped).
+async fn run_details(context: &Context<'_>, id: &str) -> String {
+    let Ok(id) = id.trim_start_matches('#').parse::<i64>() else {
+        return "Which run? For example: /runs 4 (/runs lists the latest failures).".to_owned();
+    };
+    let run = match runs::get(context.host.db(), id).await {
+        Ok(Some(run)) => run,
+        Ok(None) => return format!("There is no run #{id}."),
+        Err(e) => {
+            tracing::error!(run = id, "failed to read the run: {e:#}");
+            return "Sorry, I could not read the run.".to_owned();
+        }
+    };
+    let zone = Zones::of(context).of_run(&run);
+    let took = run
+        .finished_at
+        .map(|end| {
+            let took = schedule::alerts::took((end - run.started_at).to_std().unwrap_or_default());
+            format!(" and took {took}")
+        })
+        .unwrap_or_default();
+    let head = format!(
+        "Run #{id} of {} (plugin {}) {}. It started {}{took}.",
+        run.schedule.as_deref().unwrap_or("no schedule"),
+        run.plugin,
+        schedule::alerts::outcome_phrase(run.outcome),
+        schedule::alerts::at(run.started_at, zone),
+    );
+    match run.error {
+        Some(error) => format!("{head}\n\n{}", whole_error(&error)),
+        None => head,
+    }
+}
+
+/// `error` for a chat message: its lines kept, other controls written as
+/// escapes (as [`untrusted::terminal`] does for a terminal), and only its
+/// end if it is longer than [`ERROR_CHARS`].
+fn whole_error(error: &str) -> String {
+    let printable: Vec<char> = untrusted::terminal(error).chars().collect();
+    match printable.len() > ERROR_CHARS {
+        true => format!(
+            "(only its end:) …{}",
+            String::from_iter(&printable[printable.len() - ERROR_CHARS..])
+        ),
+        false => String::from_iter(printable),
     }
 }
 
@@ -362,8 +458,28 @@ mod tests {
             Some(Command::Pause("nightly".into()))
         );
         assert_eq!(Command::parse("/schedules"), Some(Command::Schedules));
+        assert_eq!(Command::parse("/runs"), Some(Command::Runs));
+        assert_eq!(
+            Command::parse("/runs@mission_bot #4"),
+            Some(Command::RunDetails("#4".into()))
+        );
         assert_eq!(Command::parse("/stop@mission_bot"), Some(Command::Stop));
         assert_eq!(Command::parse("/status now"), None);
         assert_eq!(Command::parse("please /reset"), None);
+    }
+
+    #[test]
+    fn a_whole_error_keeps_its_lines_and_its_end_and_escapes_other_controls() {
+        assert_eq!(
+            whole_error("fetching orders\n\x1b]0;owned\x07\tcaused by: refused"),
+            "fetching orders\n\\u{1b}]0;owned\\u{7}\tcaused by: refused"
+        );
+        let long = format!("{}the cause", "x".repeat(ERROR_CHARS * 2));
+        let shown = whole_error(&long);
+        assert!(shown.starts_with("(only its end:) …x") && shown.ends_with("the cause"));
+        assert_eq!(
+            shown.chars().count(),
+            "(only its end:) …".chars().count() + ERROR_CHARS
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Button presses, handled in one place: under a tool-approval prompt
 //! (Allow once, Allow for this conversation, Deny) and under a schedule's
-//! alert (Run again, Pause, Mute 24 h). Only an allowed user, in the chat
-//! the buttons were posted in, decides; the press is answered either way.
+//! alert (Details, Run again or Run now, Pause, Mute 24 h). Only an allowed
+//! user, in the chat the buttons were posted in, decides; the press is
+//! answered either way.
 
 use super::TelegramBot;
 use crate::alerts::{self, Action};
@@ -76,7 +77,8 @@ impl TelegramBot {
     }
 
     /// A press under alert `id`: acts on its schedule as the command would,
-    /// and says so in the chat, naming who pressed.
+    /// and says so in the chat, naming who pressed; **Details** posts its
+    /// run's whole error, as `/runs ID` does.
     async fn alert_press(
         &self,
         update: &StoredUpdate,
@@ -85,8 +87,8 @@ impl TelegramBot {
         id: i64,
         action: Action,
     ) -> UpdateOutcome {
-        let schedule = match alerts::subject(self.host.db(), id).await {
-            Ok(Some((alert_chat, schedule))) if alert_chat == chat => schedule,
+        let (schedule, run) = match alerts::subject(self.host.db(), id).await {
+            Ok(Some(subject)) if subject.chat == chat => (subject.schedule, subject.run),
             Ok(_) => {
                 tracing::warn!(
                     chat,
@@ -105,7 +107,18 @@ impl TelegramBot {
             }
         };
         let reply = match action {
-            Action::RunAgain => self.command(Command::Run(schedule), chat).await,
+            Action::Details => {
+                let details = match run {
+                    Some(run) => self.command(Command::RunDetails(run.to_string()), chat).await,
+                    None => "This alert has no run to show.".to_owned(),
+                };
+                tracing::info!(chat, alert = id, ?action, by = %update.sender_name, "alert button pressed");
+                self.answer_press(chat, press, "The whole error is in the chat.".into(), false)
+                    .await;
+                self.send(chat, &details, None).await;
+                return UpdateOutcome::Jobs;
+            }
+            Action::RunAgain | Action::RunNow => self.command(Command::Run(schedule), chat).await,
             Action::Pause => self.command(Command::Pause(schedule), chat).await,
             Action::Mute => {
                 let until = chrono::Utc::now() + alerts::MUTE_FOR;
