@@ -240,3 +240,63 @@ fn install_status_and_uninstall_drive_the_service_manager() {
         "{stdout}"
     );
 }
+
+/// Starts `command` with open-file limits `soft` and `hard`, as a
+/// LaunchAgent (256) or a login shell (1,024) would.
+pub fn limit_open_files(command: &mut std::process::Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the struct.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+}
+
+/// The soft and hard open-file limits of process `pid`, from `/proc`.
+pub fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let numbers: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    (numbers[0], numbers[1])
+}
+
+#[test]
+fn the_service_files_ask_for_an_open_file_limit_above_launchd_s_256() {
+    let setup = setup();
+    let xml = dry_run(&setup, "launchd");
+    let agent = plist::Value::from_reader_xml(xml.as_bytes()).unwrap();
+    let agent = agent.as_dictionary().unwrap();
+    for limits in ["SoftResourceLimits", "HardResourceLimits"] {
+        let files = agent[limits].as_dictionary().unwrap()["NumberOfFiles"]
+            .as_unsigned_integer()
+            .unwrap();
+        assert_eq!(files, 8192, "{limits} in:\n{xml}");
+    }
+    let unit = dry_run(&setup, "systemd");
+    assert!(
+        unit.lines().any(|l| l == "LimitNOFILE=8192"),
+        "no LimitNOFILE in:\n{unit}"
+    );
+}
+
+#[test]
+fn mission_up_raises_its_soft_open_file_limit_to_the_hard_one() {
+    let setup = setup();
+    let mut command = setup.command(&["up"]);
+    command.env("MISSION_TEST_BOT_TOKEN", "123:abc");
+    limit_open_files(&mut command, 256, 4096);
+    let mut host = RunningHost::spawn(command);
+    let line = host.wait_for_logged(&["raised the open-file limit"]);
+    assert!(line.contains("from=256") && line.contains("to=4096"), "{line}");
+    assert_eq!(open_file_limits(host.pid()), (4096, 4096));
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}

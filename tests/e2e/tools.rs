@@ -709,3 +709,66 @@ fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+/// Open descriptors of process `pid`.
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+#[test]
+fn idle_connections_to_the_tool_socket_never_exhaust_the_host_s_descriptors() {
+    let telegram = FakeTelegram::start();
+    let (api, _) = contacts_api();
+    let setup = tools_setup(&telegram, &api, "tools_from = [\"contacts\"]", vec![]);
+    let mut command = setup.command(&["up"]);
+    command
+        .env(TOKEN_ENV, "123:test-token")
+        .env(CRM_TOKEN_ENV, CRM_TOKEN);
+    // A login shell's limit, which 1,100 connections went past.
+    crate::service::limit_open_files(&mut command, 1024, 1024);
+    let mut host = RunningHost::spawn(command);
+    host.wait_for_log("telegram bot polling");
+    let page = host.status_page();
+    telegram.send_text(CHAT, ANNA, "hello #mcp-tools");
+    reply(&telegram, 0);
+    let socket = std::fs::read_dir(setup.dir.path().join("data/run"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .expect("the tool-call socket");
+
+    // 1,100 connections that never send their line, from another thread
+    // (a connect blocks while the host does not accept).
+    let (opened, idle) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let idle: Vec<_> = (0..1100)
+            .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+            .collect();
+        opened.send(idle).unwrap();
+    });
+    let idle = idle
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the host accepts every connection");
+    assert_eq!(idle.len(), 1100);
+
+    // The host still has descriptors to spare, the page answers, and a
+    // real tool call gets through.
+    let held = open_descriptors(host.pid());
+    assert!(held < 900, "{held} descriptors open of 1,024");
+    assert!(crate::support::http_get(page, "/").contains("Webhooks"));
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        r#"look up Ada #tool:contacts.find_contact {"name": "Ada"}"#,
+    );
+    assert!(
+        reply(&telegram, 1).contains("Ada Lovelace"),
+        "the tool call went through"
+    );
+    drop(idle);
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+    let socket_lines = log.lines().filter(|l| l.contains("tool-call socket")).count();
+    assert!(socket_lines <= 2, "{socket_lines} lines about the socket:\n{log}");
+}

@@ -5,6 +5,7 @@
 //! ([`process_exists`], [`user_id`]). Below everything else: any module
 //! may use it.
 
+pub mod fd_limit;
 pub mod process_tree;
 pub mod regular_file;
 pub mod zone;

@@ -37,6 +37,7 @@ use web::StatusSource;
 /// channel, pruning and the page side by side; on shutdown stops them all,
 /// each with its grace, then Claude's processes.
 pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    crate::os::fd_limit::raise();
     let db = host.db().clone();
     let interrupted = runs::interrupt_running(&db).await?;
     if interrupted > 0 {

@@ -19,6 +19,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -29,7 +30,17 @@ use crate::capabilities::claude::tools::{
 };
 use crate::host::tool_calls::ToolRequest;
 use crate::host::Host;
+use crate::os::fd_limit::{self, AcceptBackoff, Connection, Connections};
 use wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
+
+/// Connections held at once, at most; fewer under a low open-file limit (a
+/// quarter of what it leaves, see [`fd_limit::connection_cap`]). At the cap
+/// a new connection sheds the oldest one still waiting for its line.
+const MAX_CONNECTIONS: usize = 128;
+
+/// How long the socket waits on a peer: for its line (`mission mcp-tools`
+/// writes it as soon as it connects), and for it to take the answer.
+const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves `host`'s plugins as tools to the CLI processes its Claude
 /// starts (and to its API backend's tool loop); `mission` is the binary
@@ -248,41 +259,56 @@ impl Inner {
         };
         *listening = true;
         let inner = Arc::downgrade(self);
+        let held = Connections::new(fd_limit::connection_cap(MAX_CONNECTIONS, 4));
         runtime.spawn(async move {
+            let mut backoff = AcceptBackoff::new("tool-call socket");
             loop {
                 let stream = match listener.accept().await {
                     Ok((stream, _)) => stream,
                     Err(e) => {
-                        tracing::warn!("the tool-call socket failed: {e}");
+                        backoff.failed(&e).await;
                         continue;
                     }
                 };
+                backoff.accepted();
+                let admitted = held.admit().await;
                 let Some(inner) = inner.upgrade() else { return };
-                tokio::spawn(async move { inner.serve(stream).await });
+                tokio::spawn(async move { inner.serve(stream, admitted).await });
             }
         });
         Ok(())
     }
 
-    /// Answers the one request on `stream`.
-    async fn serve(&self, stream: UnixStream) {
+    /// Answers the one request on `stream`, unless its line takes longer
+    /// than [`PEER_TIMEOUT`] or the connection is shed for a newer one
+    /// before it comes.
+    async fn serve(&self, stream: UnixStream, admitted: Arc<Connection>) {
         let same_user = stream
             .peer_cred()
             .is_ok_and(|peer| peer.uid() == crate::os::user_id());
         let (read, mut write) = stream.into_split();
         let mut line = Vec::new();
         let mut reader = BufReader::new(read.take(MAX_LINE as u64));
-        let answer = match reader.read_until(b'\n', &mut line).await {
+        let read = tokio::select! {
+            read = tokio::time::timeout(PEER_TIMEOUT, reader.read_until(b'\n', &mut line)) => read,
+            () = admitted.shed() => return,
+        };
+        let _busy = admitted.busy();
+        let answer = match read {
             _ if !same_user => refused("the tool-call socket serves only its own user"),
-            Ok(0) | Err(_) => return,
-            Ok(_) => match serde_json::from_slice::<Ask>(&line) {
+            Ok(Ok(0) | Err(_)) => return,
+            Err(_) => {
+                tracing::debug!("a tool-call connection sent no line within {PEER_TIMEOUT:?}: closed");
+                return;
+            }
+            Ok(Ok(_)) => match serde_json::from_slice::<Ask>(&line) {
                 Ok(ask) => self.answer(ask).await,
                 Err(e) => refused(&format!("not a request: {e}")),
             },
         };
         let mut text = serde_json::to_vec(&answer).unwrap_or_default();
         text.push(b'\n');
-        let _ = write.write_all(&text).await;
+        let _ = tokio::time::timeout(PEER_TIMEOUT, write.write_all(&text)).await;
     }
 
     async fn answer(&self, ask: Ask) -> Answer {

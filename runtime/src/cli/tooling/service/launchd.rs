@@ -16,7 +16,7 @@ pub fn path(home: &Path) -> PathBuf {
 }
 
 /// The agent's plist: started at load, restarted whenever it exits, its
-/// output in the log directory.
+/// output in the log directory, with the spec's open-file limit.
 pub fn plist(spec: &ServiceSpec) -> Value {
     let mut agent = Dictionary::new();
     agent.insert("Label".into(), LABEL.into());
@@ -28,6 +28,12 @@ pub fn plist(spec: &ServiceSpec) -> Value {
     agent.insert("KeepAlive".into(), true.into());
     // Not restarted more often than this after exiting.
     agent.insert("ThrottleInterval".into(), 10.into());
+    // launchd's default soft limit is 256 descriptors.
+    for limits in ["SoftResourceLimits", "HardResourceLimits"] {
+        let mut files = Dictionary::new();
+        files.insert("NumberOfFiles".into(), spec.open_files.into());
+        agent.insert(limits.into(), Value::Dictionary(files));
+    }
     agent.insert(
         "WorkingDirectory".into(),
         spec.working_dir.display().to_string().into(),

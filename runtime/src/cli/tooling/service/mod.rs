@@ -51,6 +51,9 @@ pub struct ServiceSpec {
     /// Variables the config names that are not set here: the service runs
     /// without them.
     pub unset: Vec<String>,
+    /// The open-file limit the manager starts the host with (launchd's
+    /// default is 256, fewer than the webhook listener alone may hold).
+    pub open_files: u64,
 }
 
 impl ServiceSpec {
@@ -86,6 +89,7 @@ impl ServiceSpec {
             log_dir,
             env: values,
             unset,
+            open_files: crate::os::fd_limit::SERVICE_OPEN_FILES,
         })
     }
 

@@ -18,7 +18,8 @@ pub fn path(home: &Path, config_home: Option<&Path>) -> PathBuf {
         .join(UNIT)
 }
 
-/// The unit file: restarted on failure, its output in the journal.
+/// The unit file: restarted on failure, its output in the journal, with
+/// the spec's open-file limit.
 pub fn render(spec: &ServiceSpec) -> String {
     let mut unit = String::new();
     let exec = spec
@@ -41,8 +42,10 @@ pub fn render(spec: &ServiceSpec) -> String {
          Restart=on-failure\n\
          RestartSec=5\n\
          # Running tasks get the config's shutdown grace; this leaves room for it.\n\
-         TimeoutStopSec=60\n",
-        quote(&spec.working_dir.display().to_string())
+         TimeoutStopSec=60\n\
+         LimitNOFILE={}\n",
+        quote(&spec.working_dir.display().to_string()),
+        spec.open_files
     );
     for (name, value) in &spec.env {
         let _ = writeln!(unit, "Environment={}", quote(&format!("{name}={value}")));
