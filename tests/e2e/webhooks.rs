@@ -662,3 +662,70 @@ fn a_webhook_run_is_rerun_with_the_stored_request() {
     assert_eq!(seen["body"], r#"{"order":7}"#);
     assert_eq!(again["rerun_of"].as_i64().unwrap().to_string(), run);
 }
+
+/// `count` connections to `address` that send nothing.
+fn idle_connections(address: SocketAddr, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|_| TcpStream::connect(address).expect("the listener takes the connection"))
+        .collect()
+}
+
+#[test]
+fn idle_connections_are_shed_so_a_signed_delivery_never_waits_for_their_timeout() {
+    let setup = setup(
+        "",
+        "request_timeout = \"60s\"\n\
+         [webhooks.form]\nplugin = \"hook\"\nverify = { bearer_env = \"HOOK_TOKEN\" }\n",
+    );
+    let (host, address) = up(&setup);
+    // More than the listener's 512, each holding its place until the
+    // 60 s head timeout.
+    let mut idle = idle_connections(address, 600);
+    // Answered within `send`'s 20 s, long before any idle one times out.
+    let bearer = format!("Bearer {TOKEN}");
+    let answer = send(
+        address,
+        "POST",
+        "/hooks/form",
+        &[("Authorization", &bearer)],
+        b"{}",
+    )
+    .expect("answered while 600 connections sit idle");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The oldest idle connection was the one shed.
+    idle[0].set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        idle[0].read(&mut byte).expect("closed, not timed out"),
+        0,
+        "the oldest idle connection is closed"
+    );
+    drop(host);
+}
+
+#[test]
+fn under_a_launch_agent_s_256_descriptors_idle_connections_leave_the_host_answering() {
+    let setup = setup(
+        "[web]\nlisten = \"127.0.0.1:0\"\n",
+        "request_timeout = \"60s\"\n\
+         [webhooks.form]\nplugin = \"hook\"\nverify = { bearer_env = \"HOOK_TOKEN\" }\n",
+    );
+    let mut command = setup.command(&["up"]);
+    command.env("HOOK_TOKEN", TOKEN);
+    crate::service::limit_open_files(&mut command, 256, 256);
+    let mut host = RunningHost::spawn(command);
+    let (address, page) = (host.webhooks(), host.status_page());
+    let idle = idle_connections(address, 365);
+    let held = std::fs::read_dir(format!("/proc/{}/fd", host.pid()))
+        .unwrap()
+        .count();
+    assert!(held < 240, "{held} descriptors open of 256");
+    assert!(crate::support::http_get(page, "/").contains("Webhooks"));
+    let bearer = format!("Bearer {TOKEN}");
+    let answer = post(address, "/hooks/form", &[("Authorization", &bearer)], b"{}");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    drop(idle);
+    host.signal("-TERM");
+    let (_, log) = host.wait();
+    assert!(!log.contains("Too many open files"), "{log}");
+}

@@ -21,16 +21,19 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::os::fd_limit::{self, AcceptBackoff, Connections};
 use crate::triggers::{Invoker, Stopped, Trigger};
 use deliveries::Intake;
 use dispatch::Lanes;
 use receive::Receiver;
 
-/// Connections served at once; more wait to be accepted.
+/// Connections held at once, at most; fewer under a low open-file limit
+/// (half of what it leaves, see [`fd_limit::connection_cap`]). At the cap a
+/// new connection sheds the oldest idle one.
 const MAX_CONNECTIONS: usize = 512;
 
 /// The most a request's head (request line and headers) may take.
@@ -118,14 +121,12 @@ impl Trigger for Webhooks {
 /// Serves connections on `listener` until `stopped`; then lets requests in
 /// progress finish their answer (they are stored or not, never half).
 async fn accept(listener: TcpListener, receiver: Arc<Receiver>, mut stopped: Stopped) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let held = Connections::new(fd_limit::connection_cap(MAX_CONNECTIONS, 2));
+    tracing::debug!(cap = held.cap(), "webhooks: connections held at most");
+    let mut backoff = AcceptBackoff::new("webhooks");
     let mut connections = JoinSet::new();
     let (closing, closed) = watch::channel(false);
     loop {
-        let slot = tokio::select! {
-            () = &mut stopped => break,
-            slot = slots.clone().acquire_owned() => slot.expect("never closed"),
-        };
         let accepted = tokio::select! {
             () = &mut stopped => break,
             accepted = listener.accept() => accepted,
@@ -133,10 +134,16 @@ async fn accept(listener: TcpListener, receiver: Arc<Receiver>, mut stopped: Sto
         let (stream, _) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!("webhooks: accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+                tokio::select! {
+                    () = &mut stopped => break,
+                    () = backoff.failed(&e) => continue,
+                }
             }
+        };
+        backoff.accepted();
+        let admitted = tokio::select! {
+            () = &mut stopped => break,
+            admitted = held.admit() => admitted,
         };
         let _ = stream.set_nodelay(true);
         let receiver = receiver.clone();
@@ -149,9 +156,15 @@ async fn accept(listener: TcpListener, receiver: Arc<Receiver>, mut stopped: Sto
         while connections.try_join_next().is_some() {}
         let mut closed = closed.clone();
         connections.spawn(async move {
+            let answering = admitted.clone();
             let service = service_fn(move |request| {
                 let receiver = receiver.clone();
-                async move { Ok::<_, std::convert::Infallible>(receiver.answer(request).await) }
+                let busy = answering.busy();
+                async move {
+                    let answer = receiver.answer(request).await;
+                    drop(busy);
+                    Ok::<_, std::convert::Infallible>(answer)
+                }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -165,11 +178,19 @@ async fn accept(listener: TcpListener, receiver: Arc<Receiver>, mut stopped: Sto
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
+                () = admitted.shed() => {
+                    // A request that began meanwhile gets its answer.
+                    if !admitted.is_busy() {
+                        tracing::debug!("webhooks: an idle connection shed for a new one");
+                        return;
+                    }
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
             };
             if let Err(e) = served {
                 tracing::debug!("webhooks: a connection ended: {e}");
             }
-            drop(slot);
         });
     }
     drop(listener);
