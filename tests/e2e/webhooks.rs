@@ -663,6 +663,132 @@ fn a_webhook_run_is_rerun_with_the_stored_request() {
     assert_eq!(again["rerun_of"].as_i64().unwrap().to_string(), run);
 }
 
+/// `X-Hub-Signature-256` for `body`, signed with the test's secret.
+fn github_signature(body: &[u8]) -> String {
+    format!("sha256={}", hex(&hmac(GH_SECRET.as_bytes(), body)))
+}
+
+/// Waits (up to 30 s) until `mission webhooks` prints a line with every
+/// one of `texts`; returns its whole output.
+fn wait_listed(setup: &Setup, texts: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (stdout, _) = text(&setup.mission(&["webhooks"]));
+        if stdout.lines().any(|l| texts.iter().all(|t| l.contains(t))) {
+            return stdout;
+        }
+        assert!(Instant::now() < deadline, "no line with {texts:?} in:\n{stdout}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn unsigned_requests_are_refused_before_the_rate_and_counted_with_only_a_sample_stored() {
+    let setup = setup(
+        "[web]\nlisten = \"127.0.0.1:0\"\n",
+        "[webhooks.gh]\nplugin = \"hook\"\nrate = 2\n\
+         verify = { hmac_sha256 = \"X-Hub-Signature-256\", prefix = \"sha256=\", secret_env = \"GH_SECRET\" }\n",
+    );
+    let (mut host, address) = up(&setup);
+    // Fifteen times its burst of four, unsigned: each a 401, none a 429.
+    let statuses: Vec<u16> = (0..60)
+        .map(|_| post(address, "/hooks/gh", &[], b"{}").status)
+        .collect();
+    assert!(statuses.iter().all(|&s| s == 401), "{statuses:?}");
+    // The sender's own delivery still has its whole rate.
+    let push = br#"{"ref":"main"}"#;
+    let signed = post(
+        address,
+        "/hooks/gh",
+        &[("X-Hub-Signature-256", &github_signature(push))],
+        push,
+    );
+    assert_eq!(signed.status, 200, "{}", signed.body);
+
+    // Counted, all sixty; stored, a sample (ten a minute; the sixty may
+    // straddle a minute).
+    let listed = wait_listed(&setup, &["gh", "60 × no proof (401)"]);
+    assert!(listed.contains("Refused in the last 24 hours"), "{listed}");
+    let stored: i64 = db(&setup)
+        .query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE state = 'refused'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!((10..=20).contains(&stored), "{stored} refusals stored");
+    let page = send(host.status_page(), "GET", "/", &[], b"").unwrap();
+    assert!(
+        page.body.contains("no proof (401)") && page.body.contains("<td>60</td>"),
+        "{}",
+        page.body
+    );
+    host.signal("-TERM");
+    let (_, log) = host.wait();
+    let warned = log.lines().filter(|l| l.contains("request refused")).count();
+    assert!(warned <= 20, "{warned} refusals logged as warnings");
+}
+
+#[test]
+fn one_webhook_s_backlog_refuses_neither_another_webhook_nor_turns_a_401_into_a_503() {
+    let setup = setup(
+        "",
+        "max_backlog = 1\n\
+         [webhooks.slow]\nplugin = \"hook\"\nverify = { bearer_env = \"HOOK_TOKEN\" }\ntimeout = \"2m\"\n\
+         [webhooks.other]\nplugin = \"hook\"\nverify = { bearer_env = \"HOOK_TOKEN\" }\n",
+    );
+    let (host, address) = up(&setup);
+    let bearer = format!("Bearer {TOKEN}");
+    let signed = [("Authorization", bearer.as_str())];
+    // The slow webhook's one delivery runs for a long while: its backlog
+    // is full.
+    let first = post(address, "/hooks/slow", &signed, br#"{"sleep_ms":100000}"#);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = post(address, "/hooks/slow", &signed, b"{}");
+    assert_eq!(second.status, 503, "{}", second.body);
+    let unsigned = post(address, "/hooks/slow", &[], b"{}");
+    assert_eq!(unsigned.status, 401, "{}", unsigned.body);
+    let other = post(address, "/hooks/other", &signed, b"{}");
+    assert_eq!(other.status, 200, "{}", other.body);
+    let all = wait_done(&setup, 1);
+    assert!(
+        all.iter()
+            .any(|d| d["webhook"] == "other" && d["state"] == "done"),
+        "{all:#?}"
+    );
+    drop(host);
+}
+
+#[test]
+fn delivery_ids_over_200_characters_are_refused_never_merged() {
+    let setup = setup(
+        "",
+        "[webhooks.open]\nplugin = \"hook\"\nverify = { none = true }\ndelivery_id = \"X-Delivery\"\n",
+    );
+    let (host, address) = up(&setup);
+    let shared = "d".repeat(200);
+    for tail in ["11111", "22222"] {
+        let id = format!("{shared}{tail}");
+        let answer = post(address, "/hooks/open", &[("X-Delivery", &id)], b"{}");
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(
+            answer.body.contains("205 characters, over the 200 kept")
+                && answer.body.contains("webhooks.open.delivery_id"),
+            "{}",
+            answer.body
+        );
+    }
+    // At the limit, it is kept whole.
+    let kept = post(address, "/hooks/open", &[("X-Delivery", &shared)], b"{}");
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert!(kept.body.contains("stored"), "{}", kept.body);
+    let all = wait_done(&setup, 1);
+    let ran: Vec<&Value> = all.iter().filter(|d| d["state"] == "done").collect();
+    assert_eq!(ran.len(), 1, "{all:#?}");
+    assert_eq!(ran[0]["delivery_id"], shared.as_str());
+    drop(host);
+}
+
 /// `count` connections to `address` that send nothing.
 fn idle_connections(address: SocketAddr, count: usize) -> Vec<TcpStream> {
     (0..count)

@@ -1,11 +1,12 @@
 //! `mission webhooks`: each delivery received, refused or run, newest
-//! first, with the runs it started.
+//! first, with the runs it started; then the refused requests of the last
+//! day counted by webhook and reason (only a sample of them is listed).
 
 use std::process::ExitCode;
 
 use super::open_db;
 use crate::config::Config;
-use crate::triggers::webhooks::deliveries;
+use crate::triggers::webhooks::deliveries::{self, REFUSALS_KEPT_PER_MINUTE};
 
 pub(super) async fn list(
     config: Config,
@@ -19,6 +20,11 @@ pub(super) async fn list(
         println!("{}", serde_json::to_string_pretty(&deliveries)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let refused = deliveries::refusal_counts(&db, chrono::Utc::now() - chrono::Duration::days(1)).await?;
+    let refused: Vec<_> = refused
+        .into_iter()
+        .filter(|r| webhook.as_ref().is_none_or(|w| *w == r.webhook))
+        .collect();
     if deliveries.is_empty() {
         println!("No webhook delivery has been received.");
         return Ok(ExitCode::SUCCESS);
@@ -45,6 +51,19 @@ pub(super) async fn list(
             d.bytes,
             d.ack_ms.map_or("-".to_owned(), |ms| format!("{ms:.1}")),
         );
+    }
+    if !refused.is_empty() {
+        println!("\nRefused in the last 24 hours (at most {REFUSALS_KEPT_PER_MINUTE} a minute per webhook are listed above):");
+        for r in refused {
+            println!(
+                "  {:<16} {:>8} × {} ({}), the latest {}",
+                r.webhook,
+                r.count,
+                r.reason.describe(),
+                r.reason.status(),
+                r.last_at.format("%Y-%m-%d %H:%M:%S")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 //! [webhooks]
 //! listen = "127.0.0.1:8641"          # its own listener, never the page's
 //! request_timeout = "10s"            # a whole request, headers and body
-//! max_backlog = 1000                 # deliveries stored and not yet run
+//! max_backlog = 1000                 # each webhook's deliveries stored and not yet run
 //!
 //! [webhooks.shop-orders]             # POST /hooks/shop-orders
 //! plugin = "order-sync"              # a task plugin
@@ -40,8 +40,8 @@ pub struct WebhooksConfig {
     pub listen: SocketAddr,
     /// How long one request may take to arrive, headers and body.
     pub request_timeout: Duration,
-    /// How many stored deliveries may wait for their run before new ones
-    /// are refused with 503.
+    /// How many stored deliveries of one webhook may wait for their run
+    /// before its new ones are refused with 503 (each webhook has its own).
     pub max_backlog: usize,
     /// The webhooks, sorted by name.
     pub hooks: Vec<WebhookConfig>,

@@ -373,6 +373,18 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE outbox ADD COLUMN actions TEXT;
      ALTER TABLE outbox ADD COLUMN run INTEGER;
      UPDATE outbox SET actions = 'run pause mute' WHERE schedule IS NOT NULL;",
+    // 27: requests refused to a webhook, counted per webhook, reason and
+    // hour (`hour`: Unix ms of its start); only a sample of them is kept as
+    // rows of `webhook_deliveries`.
+    "CREATE TABLE webhook_refusals (
+         webhook TEXT NOT NULL,
+         reason TEXT NOT NULL,
+         hour INTEGER NOT NULL,
+         count INTEGER NOT NULL,
+         last_at INTEGER NOT NULL,
+         PRIMARY KEY (webhook, reason, hour)
+     );
+     CREATE INDEX webhook_refusals_by_hour ON webhook_refusals (hour);",
 ];
 
 /// How long a statement waits for another connection's lock (another

@@ -44,7 +44,8 @@ pub struct Pruned {
     pub approvals: usize,
     /// Answered CLI requests.
     pub requests: usize,
-    /// Webhook deliveries (run) and refusals.
+    /// Webhook deliveries (run), refusals kept, and hours of refusals
+    /// counted.
     pub webhooks: usize,
     /// Alerts sent, and what was told once.
     pub alerts: usize,
@@ -199,7 +200,14 @@ pub async fn prune(db: &Database, policy: &Policy, now: DateTime<Utc>) -> anyhow
                  WHERE received_at < ?1 AND state != 'pending' LIMIT ?2)",
             cutoff(r.webhooks),
         )
-        .await?,
+        .await?
+            + in_batches(
+                db,
+                "DELETE FROM webhook_refusals WHERE rowid IN (SELECT rowid FROM webhook_refusals
+                     WHERE last_at < ?1 LIMIT ?2)",
+                cutoff(r.webhooks),
+            )
+            .await?,
         // An alert not sent yet stays: it is still owed.
         alerts: in_batches(
             db,
@@ -304,6 +312,10 @@ mod tests {
              VALUES (?1, 'w', ?1, ?2, 200, 'yes', ?3, 'POST', '/hooks/w', '', x'00', 1)",
             (id, at, state),
         )?;
+        c.execute(
+            "INSERT INTO webhook_refusals (webhook, reason, hour, count, last_at) VALUES ('w', 'no_proof', ?1, 9, ?2)",
+            (at - at.rem_euclid(3_600_000), at),
+        )?;
         // The oldest alert was never sent: it stays.
         let sent = (id != 1).then_some(at);
         c.execute(
@@ -363,7 +375,9 @@ mod tests {
                 chat_calls: 2,
                 approvals: 1,
                 requests: 0,
-                webhooks: 1,
+                // One delivery (the pending one stays) and two hours of
+                // counted refusals.
+                webhooks: 3,
                 // The sent one past 90 days, and both thresholds told then.
                 alerts: 3,
             }

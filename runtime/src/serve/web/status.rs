@@ -201,6 +201,22 @@ pub struct WebhooksStatus {
     pub listen: String,
     /// The latest deliveries, newest first.
     pub deliveries: Vec<DeliveryStatus>,
+    /// Requests refused over the last day, counted by webhook and reason
+    /// (only a sample of them is among the deliveries).
+    pub refused: Vec<RefusedStatus>,
+}
+
+/// Requests refused to one webhook for one reason, as the page shows them.
+#[derive(Debug, Serialize)]
+pub struct RefusedStatus {
+    /// The webhook.
+    pub webhook: String,
+    /// Why, and the status answered.
+    pub reason: String,
+    /// How many over the last day.
+    pub count: u64,
+    /// The latest, host time.
+    pub last: String,
 }
 
 /// One watch as the page shows it.
@@ -478,6 +494,16 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
                         failed,
                         bytes: d.bytes,
                     }
+                })
+                .collect(),
+            refused: deliveries::refusal_counts(db, chrono::Utc::now() - chrono::Duration::days(1))
+                .await?
+                .into_iter()
+                .map(|r| RefusedStatus {
+                    webhook: r.webhook,
+                    reason: format!("{} ({})", r.reason.describe(), r.reason.status()),
+                    count: r.count,
+                    last: local(r.last_at),
                 })
                 .collect(),
         }),

@@ -1,7 +1,11 @@
 //! Webhook deliveries in the database: the [`Intake`] that stores them,
 //! several per transaction and per sync under load, before they are
-//! acknowledged; and the queries that run, finish and list them.
+//! acknowledged, and counts refused requests (`webhook_refusals`, per
+//! webhook, reason and hour) keeping only a sample of them as rows; and
+//! the queries that run, finish and list them.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,11 +13,20 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{datetime, Database};
+use crate::db::{datetime, text_enum, Database};
 use crate::host::runs::RunOutcome;
 
 /// The most deliveries one transaction and one sync take.
 const MAX_GROUP: usize = 256;
+
+/// Refused requests of one webhook kept as rows in a minute; the others
+/// are only counted.
+pub const REFUSALS_KEPT_PER_MINUTE: u32 = 10;
+
+/// How often counted refusals are written when nothing else is.
+const COUNTS_EVERY: Duration = Duration::from_secs(1);
+
+const HOUR_MS: i64 = 3_600_000;
 
 /// A request that passed its checks, as it is stored.
 #[derive(Debug, Clone)]
@@ -36,11 +49,58 @@ pub struct Arrival {
     pub body: Vec<u8>,
 }
 
+text_enum! {
+    /// Why a request to a webhook was refused, as counted.
+    pub enum RefusalReason {
+        /// The proof's header is absent (401).
+        NoProof = "no_proof",
+        /// The proof's header cannot be read (401).
+        MalformedProof = "malformed_proof",
+        /// The proof does not match (401).
+        BadSignature = "bad_signature",
+        /// A signed timestamp beyond the tolerance (401).
+        Stale = "stale",
+        /// The body is over the webhook's `max_body` (413).
+        TooLarge = "too_large",
+        /// The body did not arrive within `request_timeout` (408).
+        TooSlow = "too_slow",
+        /// The delivery id is longer than the host keeps (400).
+        LongDeliveryId = "long_delivery_id",
+    }
+}
+
+impl RefusalReason {
+    /// The status such a request is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::NoProof | Self::MalformedProof | Self::BadSignature | Self::Stale => 401,
+            Self::TooLarge => 413,
+            Self::TooSlow => 408,
+            Self::LongDeliveryId => 400,
+        }
+    }
+
+    /// A few words for a person.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoProof => "no proof",
+            Self::MalformedProof => "a malformed proof",
+            Self::BadSignature => "a wrong signature",
+            Self::Stale => "a stale timestamp",
+            Self::TooLarge => "a body over max_body",
+            Self::TooSlow => "a body slower than request_timeout",
+            Self::LongDeliveryId => "a delivery id too long",
+        }
+    }
+}
+
 /// A request that was answered without storing its body.
 #[derive(Debug, Clone)]
 pub struct Refusal {
     /// The webhook's name.
     pub webhook: String,
+    /// Why, as counted.
+    pub reason: RefusalReason,
     /// The delivery id it gave, if any.
     pub delivery_id: String,
     /// When it arrived.
@@ -80,6 +140,18 @@ pub enum IntakeError {
 enum Entry {
     Arrival(Box<Arrival>, oneshot::Sender<Result<Stored, String>>),
     Refusal(Box<Refusal>),
+    /// Write the counts now, and say when done.
+    Counts(oneshot::Sender<()>),
+}
+
+/// Refusals counted and not yet written, and the rows kept this minute.
+#[derive(Default)]
+struct Tally {
+    /// By webhook, reason and hour (Unix ms of its start): how many, and
+    /// the latest.
+    counted: HashMap<(String, RefusalReason, i64), (u64, i64)>,
+    /// By webhook: the minute (Unix ms / 60,000) and the rows kept in it.
+    kept: HashMap<String, (i64, u32)>,
 }
 
 /// Stores deliveries on one writer task: each is in a committed
@@ -88,14 +160,16 @@ enum Entry {
 #[derive(Clone)]
 pub struct Intake {
     entries: mpsc::Sender<Entry>,
+    tally: Arc<Mutex<Tally>>,
 }
 
 impl Intake {
     /// Starts the writer on `db`, with room for `capacity` entries waiting.
     pub fn start(db: Database, capacity: usize) -> Intake {
         let (entries, receiver) = mpsc::channel(capacity.max(1));
-        tokio::spawn(write(db, receiver));
-        Intake { entries }
+        let tally = Arc::<Mutex<Tally>>::default();
+        tokio::spawn(write(db, receiver, tally.clone()));
+        Intake { entries, tally }
     }
 
     /// Stores `arrival`, and returns once it is on disk.
@@ -111,15 +185,53 @@ impl Intake {
         }
     }
 
-    /// Records `refusal` with the next group, if there is room; a flood of
-    /// refusals is not recorded one by one (the log counts them).
-    pub fn record(&self, refusal: Refusal) -> bool {
-        self.entries.try_send(Entry::Refusal(Box::new(refusal))).is_ok()
+    /// Counts `refusal` (written within a second), and keeps it as a row
+    /// too if it is among the first [`REFUSALS_KEPT_PER_MINUTE`] of its
+    /// webhook this minute and the writer has room: whether it was kept.
+    pub fn refuse(&self, refusal: Refusal) -> bool {
+        let keep = {
+            let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+            let at = refusal.received_at;
+            let key = (
+                refusal.webhook.clone(),
+                refusal.reason,
+                at - at.rem_euclid(HOUR_MS),
+            );
+            let count = tally.counted.entry(key).or_insert((0, at));
+            *count = (count.0 + 1, count.1.max(at));
+            let minute = at.div_euclid(60_000);
+            let kept = tally.kept.entry(refusal.webhook.clone()).or_insert((minute, 0));
+            if kept.0 != minute {
+                *kept = (minute, 0);
+            }
+            kept.1 += 1;
+            kept.1 <= REFUSALS_KEPT_PER_MINUTE
+        };
+        keep && self.entries.try_send(Entry::Refusal(Box::new(refusal))).is_ok()
+    }
+
+    /// Writes the refusals counted so far, and returns once they are.
+    pub async fn write_counts(&self) {
+        let (done, written) = oneshot::channel();
+        if self.entries.send(Entry::Counts(done)).await.is_ok() {
+            let _ = written.await;
+        }
     }
 }
 
-async fn write(db: Database, mut receiver: mpsc::Receiver<Entry>) {
-    while let Some(first) = receiver.recv().await {
+async fn write(db: Database, mut receiver: mpsc::Receiver<Entry>, tally: Arc<Mutex<Tally>>) {
+    loop {
+        let first = match tokio::time::timeout(COUNTS_EVERY, receiver.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => {
+                write_counts(&db, &tally).await;
+                return;
+            }
+            Err(_) => {
+                write_counts(&db, &tally).await;
+                continue;
+            }
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match receiver.try_recv() {
@@ -127,7 +239,8 @@ async fn write(db: Database, mut receiver: mpsc::Receiver<Entry>) {
                 Err(_) => break,
             }
         }
-        let (mut arrivals, mut answers, mut refusals) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut arrivals, mut answers, mut refusals, mut counts_asked) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for entry in group {
             match entry {
                 Entry::Arrival(arrival, done) => {
@@ -135,9 +248,14 @@ async fn write(db: Database, mut receiver: mpsc::Receiver<Entry>) {
                     answers.push(done);
                 }
                 Entry::Refusal(refusal) => refusals.push(*refusal),
+                Entry::Counts(done) => counts_asked.push(done),
             }
         }
-        let stored = db.call(move |c| insert(c, &arrivals, &refusals)).await;
+        let counts = take_counts(&tally);
+        let stored = db.call(move |c| insert(c, &arrivals, &refusals, &counts)).await;
+        for done in counts_asked {
+            let _ = done.send(());
+        }
         let stored = match stored {
             Ok(stored) if !answers.is_empty() => db.sync().await.map(|()| stored),
             other => other,
@@ -158,10 +276,35 @@ async fn write(db: Database, mut receiver: mpsc::Receiver<Entry>) {
     }
 }
 
+/// One count of refusals: webhook, reason, hour, how many, the latest.
+type Count = (String, RefusalReason, i64, u64, i64);
+
+/// The refusals counted since the last take.
+fn take_counts(tally: &Mutex<Tally>) -> Vec<Count> {
+    let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+    tally
+        .counted
+        .drain()
+        .map(|((webhook, reason, hour), (count, last))| (webhook, reason, hour, count, last))
+        .collect()
+}
+
+/// Writes the refusals counted since the last write, if any.
+async fn write_counts(db: &Database, tally: &Mutex<Tally>) {
+    let counts = take_counts(tally);
+    if counts.is_empty() {
+        return;
+    }
+    if let Err(e) = db.call(move |c| insert(c, &[], &[], &counts)).await {
+        tracing::error!("failed to count refused webhook requests: {e:#}");
+    }
+}
+
 fn insert(
     c: &mut rusqlite::Connection,
     arrivals: &[Arrival],
     refusals: &[Refusal],
+    counts: &[Count],
 ) -> rusqlite::Result<Vec<Stored>> {
     let transaction = c.transaction()?;
     let mut stored = Vec::with_capacity(arrivals.len());
@@ -217,6 +360,14 @@ fn insert(
                 r.path,
                 r.bytes as i64,
             ])?;
+        }
+        let mut count = transaction.prepare_cached(
+            "INSERT INTO webhook_refusals (webhook, reason, hour, count, last_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (webhook, reason, hour)
+             DO UPDATE SET count = count + excluded.count, last_at = max(last_at, excluded.last_at)",
+        )?;
+        for (webhook, reason, hour, n, last) in counts {
+            count.execute(rusqlite::params![webhook, reason, hour, *n as i64, last])?;
         }
     }
     transaction.commit()?;
@@ -379,4 +530,107 @@ pub async fn recent(db: &Database, webhook: Option<&str>, limit: u32) -> anyhow:
         rows.collect()
     })
     .await
+}
+
+/// The requests refused to one webhook for one reason, counted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefusalCount {
+    /// The webhook.
+    pub webhook: String,
+    /// Why.
+    pub reason: RefusalReason,
+    /// How many.
+    pub count: u64,
+    /// The latest.
+    pub last_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The refusals counted since `since` (to the hour), the most first.
+pub async fn refusal_counts(
+    db: &Database,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<RefusalCount>> {
+    let since = since.timestamp_millis();
+    let since = since - since.rem_euclid(HOUR_MS);
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(
+            "SELECT webhook, reason, sum(count), max(last_at) FROM webhook_refusals WHERE hour >= ?1
+             GROUP BY webhook, reason ORDER BY sum(count) DESC, webhook, reason",
+        )?;
+        let rows = statement.query_map([since], |row| {
+            Ok(RefusalCount {
+                webhook: row.get(0)?,
+                reason: row.get(1)?,
+                count: row.get(2)?,
+                last_at: datetime(row.get(3)?),
+            })
+        })?;
+        rows.collect()
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(webhook: &str, reason: RefusalReason, at: i64) -> Refusal {
+        Refusal {
+            webhook: webhook.into(),
+            reason,
+            delivery_id: String::new(),
+            received_at: at,
+            status: reason.status(),
+            why: "no x-sig header".into(),
+            method: "POST".into(),
+            path: format!("/hooks/{webhook}"),
+            bytes: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn every_refusal_is_counted_and_ten_a_minute_per_webhook_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let intake = Intake::start(db.clone(), 64);
+        let minute = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000;
+        let kept = (0..25)
+            .filter(|i| intake.refuse(refusal("gh", RefusalReason::NoProof, minute + i)))
+            .count();
+        assert_eq!(kept, 10);
+        // Another webhook, another reason, the next minute: each its own.
+        assert!(intake.refuse(refusal("shop", RefusalReason::BadSignature, minute)));
+        assert!(intake.refuse(refusal("gh", RefusalReason::TooLarge, minute + 60_000)));
+        intake.write_counts().await;
+        let rows: i64 = db
+            .call(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM webhook_deliveries WHERE state = 'refused'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 12);
+        let since = chrono::DateTime::from_timestamp_millis(minute).unwrap();
+        let counts = refusal_counts(&db, since).await.unwrap();
+        let counted: Vec<(&str, RefusalReason, u64)> = counts
+            .iter()
+            .map(|c| (c.webhook.as_str(), c.reason, c.count))
+            .collect();
+        assert_eq!(
+            counted,
+            [
+                ("gh", RefusalReason::NoProof, 25),
+                ("gh", RefusalReason::TooLarge, 1),
+                ("shop", RefusalReason::BadSignature, 1),
+            ]
+        );
+        // Counted again later, they add up.
+        intake.refuse(refusal("gh", RefusalReason::NoProof, minute + 1));
+        intake.write_counts().await;
+        let counts = refusal_counts(&db, since).await.unwrap();
+        assert_eq!(counts[0].count, 26);
+    }
 }

@@ -26,13 +26,18 @@ struct Ready {
     ack: Option<Duration>,
 }
 
-/// The lanes of every webhook, and how many deliveries wait in them.
+/// The lanes of every webhook, and how many deliveries wait in each.
 pub struct Lanes {
     invoker: Invoker,
-    lanes: Mutex<HashMap<String, mpsc::UnboundedSender<Ready>>>,
+    lanes: Mutex<HashMap<String, LaneHandle>>,
     tasks: Mutex<JoinSet<()>>,
-    waiting: Arc<AtomicUsize>,
     stop: watch::Sender<bool>,
+}
+
+/// A running lane: where its deliveries go, and how many it holds.
+struct LaneHandle {
+    ready: mpsc::UnboundedSender<Ready>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Lanes {
@@ -42,34 +47,38 @@ impl Lanes {
             invoker,
             lanes: Mutex::default(),
             tasks: Mutex::new(JoinSet::new()),
-            waiting: Arc::default(),
             stop: watch::channel(false).0,
         }
     }
 
-    /// Deliveries stored and not yet done.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+    /// Deliveries of `webhook` stored and not yet done: its backlog, which
+    /// no other webhook's fills.
+    pub fn waiting(&self, webhook: &str) -> usize {
+        let lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes
+            .get(webhook)
+            .map_or(0, |lane| lane.waiting.load(Ordering::Relaxed))
     }
 
     /// Queues delivery `id` of `webhook` behind the others of its lane.
     pub fn push(&self, webhook: &str, id: i64, ack: Option<Duration>) {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         let lane = lanes.entry(webhook.to_owned()).or_insert_with(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
+            let (ready, receiver) = mpsc::unbounded_channel();
+            let waiting = Arc::<AtomicUsize>::default();
             let lane = Lane {
                 invoker: self.invoker.clone(),
-                waiting: self.waiting.clone(),
+                waiting: waiting.clone(),
                 stop: self.stop.subscribe(),
             };
             self.tasks
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .spawn(lane.run(receiver));
-            sender
+            LaneHandle { ready, waiting }
         });
-        let _ = lane.send(Ready { id, ack });
+        lane.waiting.fetch_add(1, Ordering::Relaxed);
+        let _ = lane.ready.send(Ready { id, ack });
     }
 
     /// Stops every lane: a run going on finishes (up to `grace`); what is

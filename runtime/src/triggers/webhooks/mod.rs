@@ -113,7 +113,8 @@ impl Trigger for Webhooks {
         });
         let bound = listener.local_addr().map_or(listen, |a| a);
         tracing::info!("webhooks listening on http://{bound}/hooks/");
-        accept(listener, receiver, stopped).await;
+        accept(listener, receiver.clone(), stopped).await;
+        receiver.intake.write_counts().await;
         lanes.stop(self.invoker.config().shutdown_grace).await;
     }
 }

@@ -9,12 +9,16 @@ use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
-use super::deliveries::{Arrival, Intake, IntakeError, Refusal, Stored};
+use super::deliveries::{Arrival, Intake, IntakeError, Refusal, RefusalReason, Stored};
 use super::dispatch::Lanes;
 use super::rate::Rates;
 use super::verify;
 use crate::config::webhooks::WebhookConfig;
 use crate::triggers::Invoker;
+
+/// The longest delivery id kept: a longer one is refused (400), never cut
+/// short, so two ids never become one.
+const MAX_DELIVERY_ID: usize = 200;
 
 /// Headers the plugin is never given: they carry credentials.
 const WITHHELD: &[&str] = &["authorization", "proxy-authorization", "cookie"];
@@ -47,18 +51,6 @@ impl Receiver {
                 .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
             return response;
         }
-        if let Err(wait) = self.rates.take(&hook.name, hook.rate, started) {
-            tracing::debug!(webhook = hook.name, "over its rate: 429");
-            return retry_after(StatusCode::TOO_MANY_REQUESTS, "too many requests", wait);
-        }
-        if self.lanes.waiting() >= webhooks.max_backlog {
-            tracing::warn!(
-                webhook = hook.name,
-                waiting = self.lanes.waiting(),
-                "webhooks.max_backlog reached: 503 until runs catch up"
-            );
-            return retry_after(StatusCode::SERVICE_UNAVAILABLE, "busy", Duration::from_secs(30));
-        }
         let (parts, body) = request.into_parts();
         let query = parts.uri.query().unwrap_or_default().to_owned();
         let delivery_id = hook
@@ -66,12 +58,19 @@ impl Receiver {
             .as_ref()
             .and_then(|name| parts.headers.get(name))
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(200).collect::<String>());
-        let refusal = |status: StatusCode, why: String, bytes: u64| Refusal {
+            .map(str::to_owned);
+        let refusal = |reason: RefusalReason, why: String, bytes: u64| Refusal {
             webhook: hook.name.clone(),
-            delivery_id: delivery_id.clone().unwrap_or_default(),
+            reason,
+            // Recorded no longer than a delivery id is kept.
+            delivery_id: delivery_id
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_DELIVERY_ID)
+                .collect(),
             received_at: received_at.timestamp_millis(),
-            status: status.as_u16(),
+            status: reason.status(),
             why,
             method: parts.method.to_string(),
             path: path.clone(),
@@ -83,24 +82,18 @@ impl Receiver {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|length| length > hook.max_body) {
-            return self.refuse(
-                hook,
-                refusal(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    too_large(hook),
-                    declared.unwrap_or(0),
-                ),
-            );
+            return self.refuse(refusal(
+                RefusalReason::TooLarge,
+                too_large(hook),
+                declared.unwrap_or(0),
+            ));
         }
         let left = webhooks.request_timeout.saturating_sub(started.elapsed());
         let limit = usize::try_from(hook.max_body).unwrap_or(usize::MAX);
         let body = match tokio::time::timeout(left, Limited::new(body, limit).collect()).await {
             Ok(Ok(body)) => body.to_bytes(),
             Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-                return self.refuse(
-                    hook,
-                    refusal(StatusCode::PAYLOAD_TOO_LARGE, too_large(hook), hook.max_body),
-                );
+                return self.refuse(refusal(RefusalReason::TooLarge, too_large(hook), hook.max_body));
             }
             Ok(Err(e)) => {
                 tracing::debug!(webhook = hook.name, "the request's body broke off: {e}");
@@ -108,18 +101,47 @@ impl Receiver {
             }
             Err(_) => {
                 let why = format!("the body took longer than webhooks.request_timeout ({left:?} left)");
-                return self.refuse(hook, refusal(StatusCode::REQUEST_TIMEOUT, why, 0));
+                return self.refuse(refusal(RefusalReason::TooSlow, why, 0));
             }
         };
+        // Verified first: a request that is not the sender's is refused
+        // before it can count against the webhook's rate or backlog.
         if let Err(why) = verify::verify(&hook.verify, &parts.headers, &body, received_at.timestamp()) {
-            if matches!(why, verify::Refusal::NoSecret(_)) {
-                tracing::error!(webhook = hook.name, "cannot verify requests: {why}");
-                return reply(StatusCode::SERVICE_UNAVAILABLE, "not ready");
+            let reason = match why {
+                verify::Refusal::NoSecret(_) => {
+                    tracing::error!(webhook = hook.name, "cannot verify requests: {why}");
+                    return reply(StatusCode::SERVICE_UNAVAILABLE, "not ready");
+                }
+                verify::Refusal::Missing(_) => RefusalReason::NoProof,
+                verify::Refusal::Malformed(_) => RefusalReason::MalformedProof,
+                verify::Refusal::Mismatch => RefusalReason::BadSignature,
+                verify::Refusal::Stale(_) => RefusalReason::Stale,
+            };
+            return self.refuse(refusal(reason, why.to_string(), body.len() as u64));
+        }
+        if let (Some(id), Some(name)) = (&delivery_id, &hook.delivery_id) {
+            if id.len() > MAX_DELIVERY_ID {
+                let why = format!(
+                    "the delivery id in {name} is {} characters, over the {MAX_DELIVERY_ID} kept \
+                     (webhooks.{}.delivery_id)",
+                    id.len(),
+                    hook.name
+                );
+                return self.refuse(refusal(RefusalReason::LongDeliveryId, why, body.len() as u64));
             }
-            return self.refuse(
-                hook,
-                refusal(StatusCode::UNAUTHORIZED, why.to_string(), body.len() as u64),
+        }
+        if let Err(wait) = self.rates.take(&hook.name, hook.rate, started) {
+            tracing::debug!(webhook = hook.name, "over its rate: 429");
+            return retry_after(StatusCode::TOO_MANY_REQUESTS, "too many requests", wait);
+        }
+        let waiting = self.lanes.waiting(&hook.name);
+        if waiting >= webhooks.max_backlog {
+            tracing::warn!(
+                webhook = hook.name,
+                waiting,
+                "webhooks.max_backlog reached: 503 until its runs catch up"
             );
+            return retry_after(StatusCode::SERVICE_UNAVAILABLE, "busy", Duration::from_secs(30));
         }
         let arrival = Arrival {
             webhook: hook.name.clone(),
@@ -154,23 +176,26 @@ impl Receiver {
         }
     }
 
-    /// Logs and records `refusal` (never the body or the secret) and
-    /// answers with its status.
-    fn refuse(&self, hook: &WebhookConfig, refusal: Refusal) -> Response<Full<Bytes>> {
+    /// Counts `refusal`, logs and records it (never the body or the
+    /// secret) if it is kept as a sample, and answers with its status: a
+    /// 401 says no more, any other names the limit.
+    fn refuse(&self, refusal: Refusal) -> Response<Full<Bytes>> {
         let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_REQUEST);
-        tracing::warn!(
-            webhook = hook.name,
-            status = refusal.status,
-            "request refused: {}",
-            refusal.why
-        );
-        if !self.intake.record(refusal) {
+        let text = match status {
+            StatusCode::UNAUTHORIZED => "Unauthorized".to_owned(),
+            _ => refusal.why.clone(),
+        };
+        let (webhook, why) = (refusal.webhook.clone(), refusal.why.clone());
+        if self.intake.refuse(refusal) {
+            tracing::warn!(webhook, status = status.as_u16(), "request refused: {why}");
+        } else {
             tracing::debug!(
-                webhook = hook.name,
-                "refusal not recorded: the store's queue is full"
+                webhook,
+                status = status.as_u16(),
+                "request refused (counted): {why}"
             );
         }
-        reply(status, status.canonical_reason().unwrap_or("refused"))
+        reply(status, &text)
     }
 }
 
@@ -198,7 +223,7 @@ fn made_id(received_at: chrono::DateTime<chrono::Utc>) -> String {
     format!("mc-{}-{:016x}", received_at.timestamp_micros(), fastrand::u64(..))
 }
 
-fn reply(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "status": status.as_u16(), "result": text }).to_string();
     Response::builder()
         .status(status)
