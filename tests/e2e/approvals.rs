@@ -461,9 +461,10 @@ fn a_prompt_telegram_refuses_is_a_deny_with_the_reason_recorded() {
         serde_json::json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
     );
     telegram.send_text(CHAT, ANNA, "#bash:touch unposted.txt");
+    // Claude's reply is Markdown, shown as Telegram HTML: `Bash` as code.
     assert_eq!(
         telegram.wait_for_messages(CHAT, 1)[0],
-        "fake claude Bash denied: `Bash` needs a person's approval, and the prompt could not be posted in the chat"
+        "fake claude Bash denied: Bash needs a person's approval, and the prompt could not be posted in the chat"
     );
     assert!(!made(&setup, "unposted.txt").exists());
     let recorded = approvals(&setup);

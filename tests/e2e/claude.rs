@@ -407,6 +407,8 @@ async fn granted_tools_turns_and_mcp_servers_reach_the_cli_as_single_flags() {
             "prompt = \"hi\", tools = \"WebSearch,Read\", max_turns = 9, system = \"--dangerously-skip-permissions\"",
         )],
     );
+    // The CLI reads the file at start, as the real one does.
+    setup.file("mcp.json", br#"{"mcpServers": {}}"#);
     let host = setup.host().await;
     assert_eq!(run(&host, "ask").await.outcome, RunOutcome::Succeeded);
     let args = spawns(&setup).remove(0);
@@ -1491,7 +1493,7 @@ fn claude_s_text_is_shown_as_a_throttled_draft_while_written_and_the_reply_goes_
             pair[1].at - pair[0].at >= Duration::from_millis(900),
             "drafts throttled to one a second"
         );
-        let (earlier, later) = (pair[0].text.as_ref().unwrap(), pair[1].text.as_ref().unwrap());
+        let (earlier, later) = (pair[0].as_read().unwrap(), pair[1].as_read().unwrap());
         assert!(later.len() > earlier.len() && whole.starts_with(earlier.trim_end()));
     }
     let first_id = drafts[0].draft_id.unwrap();
@@ -1520,7 +1522,7 @@ fn the_api_backend_s_streamed_text_is_shown_as_a_draft_while_written() {
     let drafts = telegram.calls_of("sendMessageDraft", 3);
     assert!(drafts.len() >= 2, "drafts while it was written: {}", drafts.len());
     for pair in drafts.windows(2) {
-        let (earlier, later) = (pair[0].text.as_ref().unwrap(), pair[1].text.as_ref().unwrap());
+        let (earlier, later) = (pair[0].as_read().unwrap(), pair[1].as_read().unwrap());
         assert!(
             later.len() > earlier.len() && whole.starts_with(earlier.trim_end()),
             "{earlier:?} then {later:?}"
