@@ -255,3 +255,91 @@ fn names_that_are_not_utf8_are_left_out_of_a_watch_and_the_log_says_so() {
     host.wait_for_logged(&["files left out of the watch", "watch=\"w\"", "left_out=2"]);
     drop(host);
 }
+
+#[test]
+fn a_watch_whose_directory_is_deleted_and_made_again_says_so_and_watches_again() {
+    const TOKEN_ENV: &str = "MISSION_TEST_WATCH_ALERTS_TOKEN";
+    const ANNA: i64 = 100;
+    let fake = crate::fake_telegram::FakeTelegram::start();
+    let setup = Setup::new();
+    let exports = setup.dir.path().join("exports");
+    std::fs::create_dir(&exports).unwrap();
+    setup.config_with(
+        &format!(
+            "[web]\nlisten = \"127.0.0.1:0\"\n\
+             [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
+             handler = \"chat\"\npoll_timeout = \"1s\"\n[alerts]\nchat = {ANNA}\n\
+             [watches.w]\nplugin = \"files\"\npaths = [\"exports\"]\ndebounce = \"200ms\"\n",
+            fake.url
+        ),
+        vec![
+            PluginSpec::chat("chat", guest("chat_fixture")),
+            PluginSpec::task("files", guest("files"))
+                .with("grants = [\"files\"]\n[plugins.files.files]\nread = [\"exports\"]"),
+        ],
+    );
+    let mut up = setup.command(&["up"]);
+    up.env(TOKEN_ENV, "123:test-token");
+    let mut host = RunningHost::spawn(up);
+    host.wait_for_logged(&["watching", "watch=\"w\""]);
+    write(&exports, "a.csv", "first");
+    wait_runs(&setup, 1);
+
+    // Gone: the watch says so in the log, `mission watches`, the page and
+    // an alert, rather than showing its last run as if all were well.
+    std::fs::remove_dir_all(&exports).unwrap();
+    host.wait_for_log_line(&["the watch is not watching", "watch=\"w\"", "exports is gone"]);
+    let listed: Vec<Value> = serde_json::from_slice(&setup.mission(&["watches", "--json"]).stdout).unwrap();
+    let broken = listed[0]["record"]["broken"].as_str().unwrap();
+    assert!(broken.ends_with("exports is gone"), "{broken}");
+    let text = String::from_utf8(setup.mission(&["watches"]).stdout).unwrap();
+    assert!(text.contains("BROKEN, not watching since"), "{text}");
+    let page = crate::support::http_get(host.status_page(), "/");
+    assert!(page.contains("not watching since"), "{page}");
+    let alerts = fake.wait_for_texts(ANNA, 1);
+    assert!(alerts[0].contains("Watch w stopped watching"), "{alerts:?}");
+
+    // Back: watched again, and what it holds now is one run.
+    std::fs::create_dir(&exports).unwrap();
+    write(&exports, "b.csv", "after");
+    let all = wait_runs(&setup, 2);
+    assert_eq!(
+        told(&all[1]),
+        [
+            ("created".to_owned(), "/read/exports/b.csv".to_owned()),
+            ("removed".to_owned(), "/read/exports/a.csv".to_owned()),
+        ]
+    );
+    host.wait_for_logged(&["the watch is watching again", "watch=\"w\""]);
+    let alerts = fake.wait_for_texts(ANNA, 2);
+    assert!(alerts[1].contains("Watch w is watching again"), "{alerts:?}");
+    let listed: Vec<Value> = serde_json::from_slice(&setup.mission(&["watches", "--json"]).stdout).unwrap();
+    assert_eq!(listed[0]["record"]["broken"], Value::Null);
+    // Later files start runs, as they never did before.
+    write(&exports, "c.csv", "later");
+    let all = wait_runs(&setup, 3);
+    assert_eq!(
+        told(&all[2]),
+        [("created".to_owned(), "/read/exports/c.csv".to_owned())]
+    );
+
+    // Deleted and made again at once (the inode may even be the same): no
+    // alert, and the new directory is watched.
+    std::fs::remove_dir_all(&exports).unwrap();
+    std::fs::create_dir(&exports).unwrap();
+    write(&exports, "d.csv", "replaced");
+    let all = wait_runs(&setup, 4);
+    assert!(
+        told(&all[3]).contains(&("created".to_owned(), "/read/exports/d.csv".to_owned())),
+        "{:?}",
+        told(&all[3])
+    );
+    write(&exports, "e.csv", "still watched");
+    let all = wait_runs(&setup, 5);
+    assert_eq!(
+        told(&all[4]),
+        [("created".to_owned(), "/read/exports/e.csv".to_owned())]
+    );
+    assert_eq!(fake.texts(ANNA).len(), 2, "{:?}", fake.texts(ANNA));
+    drop(host);
+}

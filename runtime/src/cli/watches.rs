@@ -1,5 +1,6 @@
-//! `mission watches`: each watch, what it watches, what it last saw and its
-//! latest run.
+//! `mission watches`: each watch, what it watches, whether it is watching
+//! (a watch whose directory is gone is shown broken), what it last saw and
+//! its latest run.
 
 use std::process::ExitCode;
 
@@ -56,6 +57,15 @@ pub(super) async fn list(config: Config, json: bool) -> anyhow::Result<ExitCode>
             ""
         };
         println!("{}  runs `{}` on changes to {what}{queue}", w.name, w.plugin);
+        if let Some(r) = w.record.as_ref().filter(|r| r.broken.is_some()) {
+            println!(
+                "    BROKEN, not watching since {}: {} (it watches again when the directory is back)",
+                r.broken_since
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default(),
+                r.broken.as_deref().unwrap_or_default()
+            );
+        }
         match w.record {
             Some(r) => println!(
                 "    saw {} file(s) at {}; {} run(s){}",

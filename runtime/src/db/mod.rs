@@ -385,6 +385,10 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (webhook, reason, hour)
      );
      CREATE INDEX webhook_refusals_by_hour ON webhook_refusals (hour);",
+    // 28: a watch that is not watching (its directory gone): why, and since
+    // when; both null while it watches.
+    "ALTER TABLE watch_state ADD COLUMN broken TEXT;
+     ALTER TABLE watch_state ADD COLUMN broken_since INTEGER;",
 ];
 
 /// How long a statement waits for another connection's lock (another

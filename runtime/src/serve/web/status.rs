@@ -234,6 +234,9 @@ pub struct WatchStatus {
     pub runs: String,
     /// Whether the latest run failed.
     pub failed: bool,
+    /// Why it is not watching and since when, if it is not (a directory
+    /// gone).
+    pub broken: Option<String>,
 }
 
 /// One delivery as the page shows it.
@@ -538,6 +541,12 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
                 failed: record
                     .and_then(|r| r.last_outcome.as_deref())
                     .is_some_and(|o| o != "succeeded"),
+                broken: record.and_then(|r| {
+                    let since = r.broken_since.map(local).unwrap_or_default();
+                    r.broken
+                        .as_ref()
+                        .map(|reason| format!("not watching since {since}: {reason}"))
+                }),
             }
         })
         .collect();

@@ -7,14 +7,17 @@
 //! the plugin runs while it holds a matching file, up to `max_runs` in a
 //! row. The watches are read from the config of the moment: a hot reload
 //! that changes them restarts the watches, each after its current run.
+//! A directory that goes away is waited for and watched again when it is
+//! back ([`armed`]); meanwhile the watch is shown broken, with an alert
+//! ([`health`]).
 
+pub mod armed;
+pub mod health;
 pub mod seen;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -26,6 +29,7 @@ use crate::host::TaskRun;
 use crate::plugin::call::Invocation;
 use crate::triggers::{stopping, Invoker, Stopped, Trigger};
 use crate::wasm::bindings::task::mission::plugin::event::{FileChange, WatchEvent};
+use armed::Arming;
 use seen::{Change, Files};
 
 /// How often the config is looked at for changed watches.
@@ -65,15 +69,13 @@ impl Trigger for Watches {
             };
             let _ = stop.send(true);
             let grace = self.invoker.config().shutdown_grace;
-            let finished = tokio::time::timeout(grace, async {
-                while running.lanes.join_next().await.is_some() {}
-            })
-            .await;
+            let finished =
+                tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
             if finished.is_err() {
                 tracing::warn!(
                     "watch runs still going at shutdown see their changes again at the next start"
                 );
-                running.lanes.shutdown().await;
+                running.shutdown().await;
             }
             match changed {
                 Some(now) => {
@@ -86,66 +88,19 @@ impl Trigger for Watches {
     }
 }
 
-/// The watches of one config, running.
-struct Running {
-    /// Wakes the lanes; none if it could not start (logged).
-    _watcher: Option<notify::RecommendedWatcher>,
-    lanes: JoinSet<()>,
-}
-
-/// Starts a lane for each of `watches` and the file watcher that wakes them.
-fn start(invoker: &Invoker, watches: &[WatchConfig], stopping: watch::Receiver<bool>) -> Running {
-    let mut wakers: Vec<(std::path::PathBuf, String)> = Vec::new();
-    let mut senders: HashMap<String, mpsc::UnboundedSender<()>> = HashMap::new();
+/// Starts a lane for each of `watches`, each with its own file watcher.
+fn start(invoker: &Invoker, watches: &[WatchConfig], stopping: watch::Receiver<bool>) -> JoinSet<()> {
     let mut lanes = JoinSet::new();
     for config in watches {
-        let (wake, woken) = mpsc::unbounded_channel();
-        senders.insert(config.name.clone(), wake);
-        for path in &config.paths {
-            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            wakers.push((path, config.name.clone()));
-        }
         let lane = Lane {
             invoker: invoker.clone(),
             config: config.clone(),
             stopping: stopping.clone(),
             left_out: seen::LeftOut::default(),
         };
-        lanes.spawn(lane.run(woken));
+        lanes.spawn(lane.run());
     }
-    let routes = Arc::new((wakers.clone(), senders));
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, EventKind::Access(_)) {
-            return;
-        }
-        let (wakers, senders) = &*routes;
-        for path in &event.paths {
-            for (_, name) in wakers.iter().filter(|(root, _)| path.starts_with(root)) {
-                if let Some(sender) = senders.get(name) {
-                    let _ = sender.send(());
-                }
-            }
-        }
-    }) {
-        Ok(watcher) => watcher,
-        Err(e) => {
-            tracing::error!("watches: cannot start the file watcher, no change is seen: {e}");
-            return Running {
-                _watcher: None,
-                lanes,
-            };
-        }
-    };
-    for (path, name) in &wakers {
-        if let Err(e) = watcher.watch(path, RecursiveMode::Recursive) {
-            tracing::error!(watch = name, path = %path.display(), "cannot watch the directory: {e}");
-        }
-    }
-    Running {
-        _watcher: Some(watcher),
-        lanes,
-    }
+    lanes
 }
 
 /// One watch: takes stock at start, then after each quiet burst.
@@ -158,7 +113,9 @@ struct Lane {
 }
 
 impl Lane {
-    async fn run(mut self, mut woken: mpsc::UnboundedReceiver<()>) {
+    async fn run(mut self) {
+        let (events, mut woken) = mpsc::unbounded_channel();
+        let mut arming = Arming::new(&self.config.paths, events);
         let db = self.invoker.db().clone();
         let mut seen = match seen::load(&db, &self.config.name).await {
             Ok(seen) => seen,
@@ -189,6 +146,8 @@ impl Lane {
             seen = Some(now.clone());
         }
         let mut seen = seen.unwrap_or_default();
+        let mut told = health::told(&db, &self.config.name).await;
+        health::tell(&self.invoker, &self.config.name, arming.broken(), &mut told).await;
         tracing::info!(
             watch = self.config.name,
             files = now.len(),
@@ -211,17 +170,33 @@ impl Lane {
             seen = self.run_for(first, now).await;
         }
         loop {
-            tokio::select! {
-                woke = woken.recv() => if woke.is_none() { return },
+            // An event about the watch, or the time to check its directories.
+            let woke = tokio::select! {
+                event = woken.recv() => match event {
+                    Some(event) => arming.saw(&event),
+                    None => return,
+                },
+                () = tokio::time::sleep(arming.next_check()) => false,
                 () = stopping(&mut self.stopping) => return,
-            }
-            // One run for a burst: wait until it has been quiet for `debounce`.
-            loop {
-                tokio::select! {
-                    woke = woken.recv() => if woke.is_none() { return },
-                    () = tokio::time::sleep(self.config.debounce) => break,
-                    () = stopping(&mut self.stopping) => return,
+            };
+            if woke {
+                // One run for a burst: wait until it has been quiet for `debounce`.
+                loop {
+                    tokio::select! {
+                        event = woken.recv() => match event {
+                            Some(event) => { arming.saw(&event); }
+                            None => return,
+                        },
+                        () = tokio::time::sleep(self.config.debounce) => break,
+                        () = stopping(&mut self.stopping) => return,
+                    }
                 }
+            }
+            // A directory back (or replaced) is watched again, and scanned.
+            let rearmed = arming.check();
+            health::tell(&self.invoker, &self.config.name, arming.broken(), &mut told).await;
+            if !woke && !rearmed {
+                continue;
             }
             let now = seen::scan(&self.config, &seen, &mut self.left_out);
             let changed = seen::changes(&seen, &now);
@@ -238,7 +213,9 @@ impl Lane {
             seen = self.run_for(changes, now).await;
             if !self.config.queue {
                 // `skip`: what changed during the run is taken as seen.
-                while woken.try_recv().is_ok() {}
+                while let Ok(event) = woken.try_recv() {
+                    arming.saw(&event);
+                }
                 seen = seen::scan(&self.config, &seen, &mut self.left_out);
                 if let Err(e) = seen::save(&db, &self.config.name, &seen, None).await {
                     tracing::error!(watch = self.config.name, "cannot keep what the watch saw: {e:#}");

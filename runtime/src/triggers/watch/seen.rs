@@ -248,13 +248,17 @@ pub struct WatchRecord {
     pub last_outcome: Option<String>,
     /// Its runs in all.
     pub runs: u64,
+    /// Why it is not watching (a directory gone), if it is not.
+    pub broken: Option<String>,
+    /// Since when it has not been watching.
+    pub broken_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Every watch that has seen its directories, by name.
 pub async fn records(db: &Database) -> anyhow::Result<Vec<WatchRecord>> {
     db.call(|c| {
         let mut statement = c.prepare(
-            "SELECT w.watch, w.seen_at, w.files, w.last_run, r.outcome, w.runs
+            "SELECT w.watch, w.seen_at, w.files, w.last_run, r.outcome, w.runs, w.broken, w.broken_since
              FROM watch_state w LEFT JOIN runs r ON r.id = w.last_run ORDER BY w.watch",
         )?;
         let rows = statement.query_map([], |row| {
@@ -265,6 +269,8 @@ pub async fn records(db: &Database) -> anyhow::Result<Vec<WatchRecord>> {
                 last_run: row.get(3)?,
                 last_outcome: row.get(4)?,
                 runs: row.get(5)?,
+                broken: row.get(6)?,
+                broken_since: row.get::<_, Option<i64>>(7)?.map(crate::db::datetime),
             })
         })?;
         rows.collect()
