@@ -289,7 +289,15 @@ impl RunningHost {
     }
 
     /// Starts `command` (a `mission up`) and waits until it is serving.
-    pub fn spawn(mut command: Command) -> RunningHost {
+    pub fn spawn(command: Command) -> RunningHost {
+        let mut host = RunningHost::starting(command);
+        host.wait_for_log("mission control is up");
+        host
+    }
+
+    /// Starts `command` (a `mission up`) and returns at once, whatever it
+    /// has logged.
+    pub fn starting(mut command: Command) -> RunningHost {
         let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (sender, lines) = std::sync::mpsc::channel();
@@ -300,19 +308,22 @@ impl RunningHost {
                 }
             }
         });
-        let mut host = RunningHost {
+        RunningHost {
             child,
             lines,
             seen: String::new(),
-        };
-        host.wait_for_log("mission control is up");
-        host
+        }
     }
 
     /// Reads the log until a line after what was read before contains every
     /// one of `texts`; panics after 30 s.
     pub fn wait_for_log_line(&mut self, texts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_log_line_within(texts, Duration::from_secs(30))
+    }
+
+    /// [`RunningHost::wait_for_log_line`], panicking after `limit`.
+    pub fn wait_for_log_line_within(&mut self, texts: &[&str], limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -323,7 +334,7 @@ impl RunningHost {
                         return line;
                     }
                 }
-                Err(_) => panic!("no log line with {texts:?} within 30 s:\n{}", self.seen),
+                Err(_) => panic!("no log line with {texts:?} within {limit:?}:\n{}", self.seen),
             }
         }
     }

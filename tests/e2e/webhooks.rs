@@ -855,3 +855,36 @@ fn under_a_launch_agent_s_256_descriptors_idle_connections_leave_the_host_answer
     let (_, log) = host.wait();
     assert!(!log.contains("Too many open files"), "{log}");
 }
+
+#[test]
+fn the_page_and_the_webhooks_answer_while_a_fresh_start_compiles_the_plugins() {
+    let setup = Setup::new();
+    // Nothing compiled yet: the JavaScript component takes seconds.
+    setup.own_compile_cache();
+    setup.config_with(
+        "[web]\nlisten = \"127.0.0.1:0\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n\
+         [webhooks.count]\nplugin = \"tally\"\nverify = { none = true }\ndelivery_id = \"X-Delivery\"\n",
+        vec![PluginSpec::task("tally", js_guest("tally")).with("grants = [\"state\"]")],
+    );
+    let mut host = RunningHost::starting(setup.command(&["up"]));
+    let page = host.status_page();
+    let hooks = host.webhooks();
+    let status: Value = serde_json::from_str(&crate::support::http_get(page, "/api/status")).unwrap();
+    let answer = post(hooks, "/hooks/count", &[("X-Delivery", "early")], b"while loading");
+    assert!(
+        !host.seen.contains("mission control is up"),
+        "the plugins loaded before the page was asked:\n{}",
+        host.seen
+    );
+    assert_eq!(status["loading"], serde_json::json!(["tally"]), "{status}");
+    assert_eq!(answer.status, 200);
+    // Once loaded (a debug build on a busy machine compiles it in up to a
+    // minute), the delivery taken in meanwhile runs.
+    host.wait_for_log_line_within(&["mission control is up"], Duration::from_secs(180));
+    let all = wait_done(&setup, 1);
+    let (outcome, summary) = &runs_of(&setup, all[0]["id"].as_i64().unwrap())[0];
+    assert_eq!(outcome, "succeeded", "{summary}");
+    let status: Value = serde_json::from_str(&crate::support::http_get(page, "/api/status")).unwrap();
+    assert_eq!(status["loading"], serde_json::json!([]), "{status}");
+    drop(host);
+}

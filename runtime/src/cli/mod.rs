@@ -536,7 +536,6 @@ impl Cli {
 async fn up(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_signal()?;
     let host = open_host(config).await?;
-    host.load_all().await;
     serve::serve(host, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,9 @@ pub struct Host {
     loader: PluginLoader,
     services: Services,
     registry: Arc<PluginRegistry>,
+    /// Whether the plugins are still being loaded at start (see
+    /// [`Host::begin_loading`]).
+    loading: tokio::sync::watch::Sender<bool>,
 }
 
 impl Host {
@@ -95,7 +98,27 @@ impl Host {
                 log_rates: Default::default(),
             },
             registry: Arc::default(),
+            loading: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Says the plugins are about to be loaded, before what takes requests
+    /// in (the page, the webhook listener) starts, so that a run asked for
+    /// meanwhile waits in [`Host::loaded`] until [`Host::load_all`] ends.
+    pub fn begin_loading(&self) {
+        self.loading.send_replace(true);
+    }
+
+    /// Whether the plugins are still being loaded at start.
+    pub fn is_loading(&self) -> bool {
+        *self.loading.borrow()
+    }
+
+    /// Returns once the plugins are loaded (at once on a host that is not
+    /// loading them).
+    pub async fn loaded(&self) {
+        let mut loading = self.loading.subscribe();
+        let _ = loading.wait_for(|loading| !loading).await;
     }
 
     /// The configuration the host runs with now.
@@ -164,6 +187,7 @@ impl Host {
                 tracing::error!(plugin = name, "failed to record the load: {e:#}");
             }
         }
+        self.loading.send_replace(false);
         failures
     }
 

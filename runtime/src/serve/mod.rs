@@ -33,9 +33,10 @@ use hot_reload::{HotReload, Reloadable};
 use web::StatusSource;
 
 /// Serves `host` until `shutdown` completes: records runs a killed host left
-/// behind as interrupted, then runs the triggers, hot reload, the control
-/// channel, pruning and the page side by side; on shutdown stops them all,
-/// each with its grace, then Claude's processes.
+/// behind as interrupted, opens the page and the webhook listener, loads
+/// every plugin, then runs the other triggers, hot reload, the control
+/// channel and pruning beside them; on shutdown stops them all, each with
+/// its grace, then Claude's processes.
 pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     crate::os::fd_limit::raise();
     let db = host.db().clone();
@@ -48,14 +49,24 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     }
     control::finish_abandoned_requests(&db).await?;
     let triggers = triggers::configured(&Invoker::new(host.clone()));
-    let (reload, reload_requests) = HotReload::start(host.clone(), triggers.schedule_changes.clone())?;
-    let control = ControlChannel::new(db.clone(), triggers.schedule_changes, reload_requests);
 
     let (stop, stopped) = watch::channel(());
     let until_stopped = |mut stopped: watch::Receiver<()>| async move {
         let _ = stopped.changed().await;
     };
     let mut parts = JoinSet::new();
+    // Compiling every plugin can take half a minute on a fresh data
+    // directory: the page (saying what is still loading) and the webhook
+    // listener (storing what arrives; its runs wait) answer meanwhile.
+    host.begin_loading();
+    parts.spawn(web::start(host.clone(), until_stopped(stopped.clone())));
+    for trigger in triggers.listening {
+        tracing::debug!(trigger = trigger.name(), "starting");
+        parts.spawn(trigger.run(Box::pin(until_stopped(stopped.clone()))));
+    }
+    host.load_all().await;
+    let (reload, reload_requests) = HotReload::start(host.clone(), triggers.schedule_changes.clone())?;
+    let control = ControlChannel::new(db.clone(), triggers.schedule_changes, reload_requests);
     for trigger in triggers.all {
         tracing::debug!(trigger = trigger.name(), "starting");
         parts.spawn(trigger.run(Box::pin(until_stopped(stopped.clone()))));
@@ -68,7 +79,6 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
         host.clone(),
         until_stopped(stopped.clone()),
     ));
-    parts.spawn(web::start(host.clone(), until_stopped(stopped.clone())));
     if let Some(sender) = host.services().telegram.clone() {
         let config = host.clone();
         let quiet = move || {
@@ -144,5 +154,9 @@ impl StatusSource for Host {
 
     fn bot_connected(&self) -> bool {
         self.services().telegram.is_some()
+    }
+
+    fn loading(&self) -> bool {
+        self.is_loading()
     }
 }

@@ -53,8 +53,11 @@ impl Invoker {
         self.host.registry().get(name)
     }
 
-    /// Runs a task plugin once, under its limits, and records the run.
+    /// Runs a task plugin once, under its limits, and records the run;
+    /// asked for while the host loads its plugins at start, it waits for
+    /// them (the webhook listener takes deliveries in meanwhile).
     pub async fn run(&self, run: TaskRun<'_>) -> anyhow::Result<RunRecord> {
+        self.host.loaded().await;
         self.host.run(run).await
     }
 

@@ -54,7 +54,10 @@ pub trait Trigger: Send {
 /// The triggers the config asks for, and the way to tell the scheduler of
 /// changed schedule files and `mission trigger` requests.
 pub struct Triggers {
-    /// Each configured trigger, ready to run.
+    /// The triggers that only take in and store what arrives (the webhook
+    /// listener): started before the plugins are loaded, their runs wait.
+    pub listening: Vec<Box<dyn Trigger>>,
+    /// Every other configured trigger, started once the plugins are loaded.
     pub all: Vec<Box<dyn Trigger>>,
     /// Changes for the scheduler.
     pub schedule_changes: mpsc::UnboundedSender<ScheduleChange>,
@@ -66,9 +69,9 @@ pub fn configured(invoker: &Invoker) -> Triggers {
     let schedule_changes = scheduler.changes();
     let mut all: Vec<Box<dyn Trigger>> = vec![Box::new(scheduler)];
     all.extend(telegram::trigger(invoker));
-    all.extend(webhooks::trigger(invoker));
     all.extend(watch::trigger(invoker));
     Triggers {
+        listening: webhooks::trigger(invoker).into_iter().collect(),
         all,
         schedule_changes,
     }

@@ -71,6 +71,8 @@ pub trait StatusSource: Send + Sync + 'static {
     fn plugins(&self) -> Vec<Arc<Plugin>>;
     /// Whether the bot has a client (`[telegram]` and its token).
     fn bot_connected(&self) -> bool;
+    /// Whether the plugins are still being loaded at start.
+    fn loading(&self) -> bool;
 }
 
 struct Web {

@@ -46,6 +46,8 @@ pub struct Status {
     pub runs: Vec<RunStatus>,
     /// The plugins, by name.
     pub plugins: Vec<PluginStatus>,
+    /// While the host starts: the configured plugins not loaded yet.
+    pub loading: Vec<String>,
     /// The bot, if configured.
     pub telegram: Option<TelegramStatus>,
     /// Claude spend, if configured.
@@ -388,6 +390,15 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         });
     }
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    let loading = match host.loading() {
+        true => config
+            .plugins
+            .iter()
+            .map(|p| p.name.to_string())
+            .filter(|name| !plugins.iter().any(|loaded| &loaded.name == name))
+            .collect(),
+        false => Vec::new(),
+    };
     let telegram = match &config.telegram {
         Some(telegram) => {
             let (last, pending): (Option<i64>, u64) = db
@@ -558,6 +569,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         refused_schedules: refused.iter().map(|e| brief(&e.to_string(), None)).collect(),
         runs: recent,
         plugins,
+        loading,
         telegram,
         claude,
         webhooks,
