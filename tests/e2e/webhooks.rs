@@ -870,7 +870,12 @@ fn the_page_and_the_webhooks_answer_while_a_fresh_start_compiles_the_plugins() {
     let page = host.status_page();
     let hooks = host.webhooks();
     let status: Value = serde_json::from_str(&crate::support::http_get(page, "/api/status")).unwrap();
-    let answer = post(hooks, "/hooks/count", &[("X-Delivery", "early")], b"while loading");
+    let answer = post(
+        hooks,
+        "/hooks/count",
+        &[("X-Delivery", "early")],
+        b"while loading",
+    );
     assert!(
         !host.seen.contains("mission control is up"),
         "the plugins loaded before the page was asked:\n{}",
