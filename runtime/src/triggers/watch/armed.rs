@@ -1,13 +1,15 @@
 //! What a watch is watching. Each of its directories is *armed* — watched
-//! recursively by the lane's own `notify` watcher — while it is there.
+//! recursively by a `notify` watcher of its own — while it is there.
 //! A directory that is gone (deleted, renamed away, not made yet) or cannot
 //! be watched leaves the watch *broken*: its nearest existing ancestor is
-//! watched instead, so the directory's return wakes the lane, and
-//! [`Arming::check`] (after each burst of events, and on a timer that backs
-//! off while broken) arms it again. A directory deleted and made again is a
-//! new directory: the old inotify watch died with it, so an armed directory
-//! is armed again when its own removal or rename is seen or its identity
-//! (device and inode) changed.
+//! watched instead (by another watcher of its own, so two directories never
+//! share, or unwatch, each other's watches), so the directory's return
+//! wakes the lane, and [`Arming::check`] (after each burst of events, and
+//! on a timer that backs off while broken) arms it again. A directory
+//! deleted and made again is a new directory: the old inotify watch died
+//! with it, so an armed directory is armed again, with a new watcher, when
+//! its own removal or rename is seen or its identity (device and inode)
+//! changed.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,9 +26,10 @@ const ARMED_CHECK: Duration = Duration::from_secs(30);
 /// to [`ARMED_CHECK`].
 const BROKEN_CHECK: Duration = Duration::from_secs(1);
 
-/// A watch's directories and the watcher that wakes it.
+/// A watch's directories and the watchers that wake it.
 pub struct Arming {
-    watcher: Option<notify::RecommendedWatcher>,
+    /// Where every watcher sends its events.
+    events: mpsc::UnboundedSender<notify::Event>,
     roots: Vec<Root>,
     /// Until the next check on the timer.
     next_check: Duration,
@@ -46,41 +49,29 @@ enum State {
         id: (u64, u64),
         /// Its own removal or rename was seen: arm it again.
         stale: bool,
+        _watcher: notify::RecommendedWatcher,
     },
     /// Not watched, for `reason`; `ancestor`, its nearest existing
     /// ancestor, is watched for its return if it could be.
     Broken {
         reason: String,
-        ancestor: Option<PathBuf>,
+        ancestor: Option<(PathBuf, notify::RecommendedWatcher)>,
         /// Where the directory will be, resolved through `ancestor`.
         target: PathBuf,
     },
 }
 
 impl Arming {
-    /// Arms `paths`, each event of their watcher sent to `events`; a
-    /// watcher that cannot start leaves every directory broken.
+    /// Arms `paths`, each event of their watchers sent to `events`.
     pub fn new(paths: &[PathBuf], events: mpsc::UnboundedSender<notify::Event>) -> Arming {
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            // An error (the kernel's queue overflowed) is a wake without a
-            // path: everything is checked and scanned.
-            let event = event.unwrap_or_else(|_| notify::Event::new(EventKind::Other));
-            if !matches!(event.kind, EventKind::Access(_)) {
-                let _ = events.send(event);
-            }
-        });
-        let (watcher, reason) = match watcher {
-            Ok(watcher) => (Some(watcher), None),
-            Err(e) => (None, Some(format!("the file watcher cannot start: {e}"))),
-        };
         let mut arming = Arming {
-            watcher,
+            events,
             roots: paths
                 .iter()
                 .map(|path| Root {
                     path: path.clone(),
                     state: State::Broken {
-                        reason: reason.clone().unwrap_or_default(),
+                        reason: String::new(),
                         ancestor: None,
                         target: path.clone(),
                     },
@@ -89,6 +80,10 @@ impl Arming {
             next_check: ARMED_CHECK,
         };
         arming.check();
+        arming.next_check = match arming.broken() {
+            Some(_) => BROKEN_CHECK,
+            None => ARMED_CHECK,
+        };
         arming
     }
 
@@ -125,17 +120,13 @@ impl Arming {
     pub fn check(&mut self) -> bool {
         let mut armed = false;
         let was_broken = self.broken().is_some();
-        let Some(watcher) = self.watcher.as_mut() else {
-            return false;
-        };
         for root in &mut self.roots {
-            if let State::Armed { watched, id, stale } = &root.state {
+            if let State::Armed { id, stale, .. } = &root.state {
                 if !*stale && identity(&root.path) == Some(*id) {
                     continue;
                 }
                 // Gone, or replaced: its watch died with it (or watches the
-                // old directory where it went).
-                let _ = watcher.unwatch(watched);
+                // old directory where it went), and is dropped below.
             }
             let before = std::mem::replace(
                 &mut root.state,
@@ -145,7 +136,7 @@ impl Arming {
                     target: root.path.clone(),
                 },
             );
-            root.state = arm(watcher, &root.path, before);
+            root.state = arm(&self.events, &root.path, before);
             armed |= matches!(root.state, State::Armed { .. });
         }
         self.next_check = match (was_broken, self.broken().is_some()) {
@@ -175,10 +166,30 @@ impl Arming {
     }
 }
 
+/// A watcher of its own on `path`, sending to `events` every event but
+/// reads.
+fn watching(
+    events: &mpsc::UnboundedSender<notify::Event>,
+    path: &Path,
+    mode: RecursiveMode,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let events = events.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // An error (the kernel's queue overflowed) is a wake without a
+        // path: everything is checked and scanned.
+        let event = event.unwrap_or_else(|_| notify::Event::new(EventKind::Other));
+        if !matches!(event.kind, EventKind::Access(_)) {
+            let _ = events.send(event);
+        }
+    })?;
+    watcher.watch(path, mode)?;
+    Ok(watcher)
+}
+
 /// `path` armed if it is a directory that can be watched, else broken and
 /// waiting on its nearest existing ancestor (kept from `before` if that is
-/// still the one).
-fn arm(watcher: &mut notify::RecommendedWatcher, path: &Path, before: State) -> State {
+/// still the one). The watcher of `before` is dropped otherwise.
+fn arm(events: &mpsc::UnboundedSender<notify::Event>, path: &Path, before: State) -> State {
     let previous = match before {
         State::Broken { ancestor, .. } => ancestor,
         State::Armed { .. } => None,
@@ -186,15 +197,13 @@ fn arm(watcher: &mut notify::RecommendedWatcher, path: &Path, before: State) -> 
     let reason = match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_dir() => {
             let watched = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-            match watcher.watch(&watched, RecursiveMode::Recursive) {
-                Ok(()) => {
-                    if let Some(ancestor) = previous {
-                        let _ = watcher.unwatch(&ancestor);
-                    }
+            match watching(events, &watched, RecursiveMode::Recursive) {
+                Ok(watcher) => {
                     return State::Armed {
                         watched,
                         id: (metadata.dev(), metadata.ino()),
                         stale: false,
+                        _watcher: watcher,
                     };
                 }
                 Err(e) => format!("{} cannot be watched: {e}", path.display()),
@@ -211,13 +220,11 @@ fn arm(watcher: &mut notify::RecommendedWatcher, path: &Path, before: State) -> 
         _ => path.to_owned(),
     };
     let ancestor = match (previous, nearest) {
-        (Some(previous), Some(nearest)) if previous == nearest => Some(previous),
-        (previous, nearest) => {
-            if let Some(previous) = previous {
-                let _ = watcher.unwatch(&previous);
-            }
-            nearest.filter(|a| watcher.watch(a, RecursiveMode::NonRecursive).is_ok())
-        }
+        (Some(previous), Some(nearest)) if previous.0 == nearest => Some(previous),
+        (_, nearest) => nearest.and_then(|ancestor| {
+            let watcher = watching(events, &ancestor, RecursiveMode::NonRecursive).ok()?;
+            Some((ancestor, watcher))
+        }),
     };
     State::Broken {
         reason,
@@ -281,5 +288,29 @@ mod tests {
         // A file in the new directory is seen.
         std::fs::write(watched.join("new.csv"), "x").unwrap();
         concerning(&mut arming, &mut events).await;
+    }
+
+    #[tokio::test]
+    async fn two_directories_gone_from_one_parent_each_wake_the_watch_when_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let (sender, mut events) = mpsc::unbounded_channel();
+        let mut arming = Arming::new(&[a.clone(), b.clone()], sender);
+        let broken = arming.broken().unwrap();
+        assert!(
+            broken.contains("a is gone; ") && broken.ends_with("b is gone"),
+            "{broken}"
+        );
+        assert_eq!(arming.next_check(), BROKEN_CHECK);
+
+        std::fs::create_dir(&a).unwrap();
+        concerning(&mut arming, &mut events).await;
+        assert!(arming.check());
+        assert!(arming.broken().unwrap().ends_with("b is gone"));
+        // Each has a watcher of its own: arming one drops none the other waits on.
+        std::fs::create_dir(&b).unwrap();
+        concerning(&mut arming, &mut events).await;
+        assert!(arming.check());
+        assert_eq!(arming.broken(), None);
     }
 }
