@@ -49,15 +49,18 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::config::files::FilesGrant;
 use crate::config::PluginName;
+use crate::wasm::output::OutputCapture;
 
 /// The `wasi:filesystem/types` instance wasmtime-wasi links.
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
 
 /// What one call has written to its files and how many it has created,
 /// against its quotas. Cheap to clone: every stream of the call shares it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FileWrites {
-    plugin: PluginName,
+    /// Where the lines the plugin's file calls cause are logged, within
+    /// its log rate.
+    output: OutputCapture,
     written: Arc<AtomicU64>,
     max: u64,
     created: Arc<AtomicU64>,
@@ -68,11 +71,11 @@ pub struct FileWrites {
 }
 
 impl FileWrites {
-    /// The counter of `plugin`'s calls under `grant` (without one, nothing
-    /// may be written or created).
-    pub fn new(plugin: PluginName, grant: Option<&FilesGrant>) -> FileWrites {
+    /// The counter of a plugin's calls under `grant` (without one, nothing
+    /// may be written or created), what they cause logged through `output`.
+    pub fn new(output: OutputCapture, grant: Option<&FilesGrant>) -> FileWrites {
         FileWrites {
-            plugin,
+            output,
             written: Arc::default(),
             max: grant.map_or(0, |g| g.max_write),
             created: Arc::default(),
@@ -102,10 +105,10 @@ impl FileWrites {
     /// `listing` has been read to its end: logs what it left out, if anything.
     fn listed(&self, listing: u32) {
         if let Some(left_out) = self.listings().remove(&listing) {
-            tracing::warn!(
-                plugin = %self.plugin,
-                left_out,
-                "directory listing cut: names that are not UTF-8 left out"
+            self.output.caused(
+                tracing::Level::WARN,
+                "cut directory listings",
+                format_args!("directory listing cut: names that are not UTF-8 left out ({left_out})"),
             );
         }
     }
@@ -118,12 +121,14 @@ impl FileWrites {
     /// Takes `bytes` from the quota, or logs and refuses the write.
     fn take(&self, bytes: u64) -> Result<(), ()> {
         if bytes > self.max.saturating_sub(self.written()) {
-            tracing::warn!(
-                plugin = %self.plugin,
-                written = self.written(),
-                max_write = self.max,
-                refused = bytes,
-                "file write refused: over the call's max_write"
+            self.output.caused(
+                tracing::Level::WARN,
+                "refused file writes",
+                format_args!(
+                    "file write refused: over the call's max_write ({bytes} bytes asked, {} of {} written)",
+                    self.written(),
+                    self.max
+                ),
             );
             return Err(());
         }
@@ -139,10 +144,13 @@ impl FileWrites {
                 (n < self.max_create).then_some(n + 1)
             });
         if taken.is_err() {
-            tracing::warn!(
-                plugin = %self.plugin,
-                max_create = self.max_create,
-                "file create refused: over the call's max_create"
+            self.output.caused(
+                tracing::Level::WARN,
+                "refused file creations",
+                format_args!(
+                    "file create refused: over the call's max_create ({})",
+                    self.max_create
+                ),
             );
             return Err(ErrorCode::Quota);
         }
@@ -237,11 +245,13 @@ pub fn add_to_linker<T: WasiFilesystemView + 'static>(
                 // A path that cannot be stat'ed gets open-at's own error below.
                 match HostDescriptor::stat_at(&mut view, probe, path_flags, path.clone()).await {
                     Ok(stat) if !openable(stat.type_) => {
-                        tracing::warn!(
-                            plugin = %quota.plugin,
-                            path = ?path,
-                            kind = ?stat.type_,
-                            "file open refused: not a regular file or a directory"
+                        quota.output.caused(
+                            tracing::Level::WARN,
+                            "refused file opens",
+                            format_args!(
+                                "file open refused: {path:?} is a {:?}, not a regular file or a directory",
+                                stat.type_
+                            ),
                         );
                         return Ok((Err(ErrorCode::Unsupported),));
                     }

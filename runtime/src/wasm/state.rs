@@ -53,7 +53,7 @@ impl HostState {
         if let Some(grant) = files {
             files::preopen(&mut wasi, &plugin, grant);
         }
-        let writes = FileWrites::new(plugin, files);
+        let writes = FileWrites::new(output.clone(), files);
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),

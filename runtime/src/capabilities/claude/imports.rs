@@ -74,7 +74,14 @@ impl Capabilities {
                     usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens;
                 stats.cost_usd += answer.cost_usd;
             }
-            Err(CapabilityError::OverBudget(_)) => stats.claude_over_budget += 1,
+            Err(CapabilityError::OverBudget(reason)) => {
+                stats.claude_over_budget += 1;
+                self.output.caused(
+                    tracing::Level::WARN,
+                    "refused Claude calls",
+                    format_args!("claude call refused: {reason}"),
+                );
+            }
             Err(CapabilityError::TimedOut) => stats.claude_timeouts += 1,
             Err(_) => stats.claude_failures += 1,
         }

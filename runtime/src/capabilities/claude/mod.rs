@@ -359,7 +359,6 @@ impl Claude {
             on_behalf_of: asker.on_behalf_of.map(|o| o.plugin.clone()),
         };
         if let Err(reason) = self.when_credit_spent(&active, &asker, &mut request).await {
-            tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
             entry.outcome = CallOutcome::OverBudget;
             entry.error = Some(reason.clone());
             record(&self.db, entry).await;
@@ -605,10 +604,7 @@ impl Claude {
             }
             Ok(ledger::BudgetStatus {
                 spent: Some(reason), ..
-            }) => {
-                tracing::warn!(plugin = %asker.plugin, "claude call refused: {reason}");
-                Err((CallOutcome::OverBudget, CapabilityError::OverBudget(reason)))
-            }
+            }) => Err((CallOutcome::OverBudget, CapabilityError::OverBudget(reason))),
             Ok(status) => Ok((
                 Place {
                     line: line.clone(),
