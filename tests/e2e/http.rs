@@ -134,7 +134,7 @@ fn without_a_grant_or_outside_the_list_nothing_is_sent() {
     assert!(
         summary.starts_with("error=")
             && summary
-                .ends_with("/hello: the host does not allow this origin (not in the plugin's http grant)"),
+                .ends_with("/hello: the host refused the request (why: mission http, and the host's log)"),
         "{summary}"
     );
     assert!(
@@ -154,7 +154,7 @@ fn without_a_grant_or_outside_the_list_nothing_is_sent() {
         record["summary"]
             .as_str()
             .unwrap()
-            .contains("the host does not allow this origin"),
+            .contains("the host refused the request"),
         "{record}"
     );
     assert!(log.contains("is not in plugins.fetch.http.allowed"), "{log}");
@@ -292,10 +292,7 @@ fn requests_past_the_count_are_denied_and_an_exact_name_may_reach_loopback() {
     let lines: Vec<&str> = record["summary"].as_str().unwrap().lines().collect();
     assert_eq!(lines[0], "status=200|bytes=5|body=hello");
     assert_eq!(lines[1], "status=200|bytes=5|body=hello");
-    assert!(
-        lines[2].contains("the host does not allow this origin"),
-        "{lines:?}"
-    );
+    assert!(lines[2].contains("the host refused the request"), "{lines:?}");
     assert!(log.contains("max_requests"), "{log}");
     assert_eq!(server.seen().len(), 2);
 }

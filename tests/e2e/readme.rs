@@ -103,5 +103,9 @@ fn the_shipped_assistant_works_started_as_the_readme_says() {
         replies[0].contains("fake claude heard \"REMIND ME TO CALL ADA\""),
         "{replies:?}"
     );
+    // The shipped assistant asks Claude, who writes Markdown: its replies go
+    // as Telegram HTML without a line in the config saying so.
+    let reply = telegram.calls_of("sendMessage", 3).pop().unwrap();
+    assert_eq!(reply.parse_mode.as_deref(), Some("HTML"));
     drop(host);
 }

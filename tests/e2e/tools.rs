@@ -212,16 +212,17 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
         .with("memory = \"24MiB\"");
     let setup = tools_setup(&telegram, &api, "tools_from = [\"toolbox\"]", vec![toolbox]);
     let mut host = up(&setup);
+    // As the chat shows Claude's Markdown: `trap` as code, no backticks.
     let cases = [
         ("fail", "the toolbox failed on purpose"),
-        ("trap", "the tool `trap` of `toolbox` failed: the plugin trapped"),
+        ("trap", "the tool trap of toolbox failed: the plugin trapped"),
         (
             "hang",
-            "the tool `hang` of `toolbox` failed: the plugin timed out after 2s",
+            "the tool hang of toolbox failed: the plugin timed out after 2s",
         ),
         (
             "hog",
-            "the tool `hog` of `toolbox` failed: the plugin ran out of memory",
+            "the tool hog of toolbox failed: the plugin ran out of memory",
         ),
     ];
     for (i, (tool, error)) in cases.iter().enumerate() {
@@ -306,7 +307,7 @@ fn a_tools_plugin_reaches_only_its_granted_origin_and_never_another_plugin_s_key
     assert!(
         refused.starts_with("fake claude ran mcp__toolbox__fetch and got the tool error: GET ")
             && refused
-                .ends_with("/steal: the host does not allow this origin (not in the plugin's http grant)"),
+                .ends_with("/steal: the host refused the request (why: mission http, and the host's log)"),
         "{refused}"
     );
     assert_eq!(
@@ -380,7 +381,7 @@ fn what_a_tool_spends_on_claude_counts_against_its_caller_s_budget() {
         answered.starts_with(
             r##"fake claude ran mcp__toolbox__ask and got: fake claude heard "#cost=0.03 first""##
         ) && answered.ends_with(
-            " | refused: over budget: plugin `assistant`'s daily budget of $0.02 is spent ($0.0300 today)"
+            " | refused: over budget: plugin assistant's daily budget of $0.02 is spent ($0.0300 today)"
         ),
         "{answered}"
     );
@@ -389,7 +390,7 @@ fn what_a_tool_spends_on_claude_counts_against_its_caller_s_budget() {
     telegram.send_text(CHAT, ANNA, "and now?");
     assert_eq!(
         reply(&telegram, 1),
-        "I can't ask Claude right now: plugin `assistant`'s daily budget of $0.02 is spent ($0.0600 today)."
+        "I can't ask Claude right now: plugin assistant's daily budget of $0.02 is spent ($0.0600 today)."
     );
     // The ledger keeps the tool's question under the toolbox.
     let cost: Value = serde_json::from_str(&text(&setup.mission(&["cost", "--json"])).0).unwrap();

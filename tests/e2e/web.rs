@@ -592,3 +592,19 @@ fn shadows_and_tool_approvals_show_on_the_page() {
     host.signal("-TERM");
     assert!(host.wait().0);
 }
+
+#[test]
+fn a_page_that_cannot_listen_is_logged_by_its_field_and_the_host_serves_on() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let setup = Setup::new();
+    setup.config_with(
+        &format!("[web]\nlisten = \"{address}\""),
+        vec![PluginSpec::task("briefing", guest("briefing")).with("grants = [\"state\"]")],
+    );
+    let mut host = RunningHost::start(&setup);
+    host.wait_for_logged(&[&format!("web.listen: cannot listen on {address}")]);
+    let (ok, record) = setup.run_json("briefing");
+    assert!(ok, "{record}");
+    drop(host);
+}

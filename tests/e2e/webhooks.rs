@@ -864,7 +864,8 @@ fn the_page_and_the_webhooks_answer_while_a_fresh_start_compiles_the_plugins() {
     setup.config_with(
         "[web]\nlisten = \"127.0.0.1:0\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n\
          [webhooks.count]\nplugin = \"tally\"\nverify = { none = true }\ndelivery_id = \"X-Delivery\"\n",
-        vec![PluginSpec::task("tally", js_guest("tally")).with("grants = [\"state\"]")],
+        vec![PluginSpec::task("tally", js_guest("tally"))
+            .with("grants = [\"state\"]\nconfig = { greeting = \"Good morning\" }")],
     );
     let mut host = RunningHost::starting(setup.command(&["up"]));
     let page = host.status_page();
@@ -884,12 +885,40 @@ fn the_page_and_the_webhooks_answer_while_a_fresh_start_compiles_the_plugins() {
     assert_eq!(status["loading"], serde_json::json!(["tally"]), "{status}");
     assert_eq!(answer.status, 200);
     // Once loaded (a debug build on a busy machine compiles it in up to a
-    // minute), the delivery taken in meanwhile runs.
+    // minute), the delivery taken in meanwhile runs, with the plugin's
+    // config values.
     host.wait_for_log_line_within(&["mission control is up"], Duration::from_secs(180));
     let all = wait_done(&setup, 1);
     let (outcome, summary) = &runs_of(&setup, all[0]["id"].as_i64().unwrap())[0];
     assert_eq!(outcome, "succeeded", "{summary}");
+    assert!(
+        summary
+            .as_str()
+            .unwrap()
+            .starts_with("Good morning from JavaScript"),
+        "{summary}"
+    );
     let status: Value = serde_json::from_str(&crate::support::http_get(page, "/api/status")).unwrap();
     assert_eq!(status["loading"], serde_json::json!([]), "{status}");
+    drop(host);
+}
+
+#[test]
+fn a_request_without_its_proof_is_refused_before_its_body_is_read() {
+    let setup = setup(
+        "",
+        "request_timeout = \"60s\"\n[webhooks.gh]\nplugin = \"hook\"\n\
+         verify = { hmac_sha256 = \"X-Hub-Signature-256\", prefix = \"sha256=\", secret_env = \"GH_SECRET\" }\n",
+    );
+    let (host, address) = up(&setup);
+    // The head says a body of 1,000 bytes follows, and none comes: the
+    // answer does not wait for it (the client gives up after 20 s).
+    for headers in [
+        vec![("Content-Length", "1000")],
+        vec![("Content-Length", "1000"), ("X-Hub-Signature-256", "md5=abc")],
+    ] {
+        let answer = post(address, "/hooks/gh", &headers, b"");
+        assert_eq!(answer.status, 401, "{headers:?}: {}", answer.body);
+    }
     drop(host);
 }

@@ -31,9 +31,9 @@ pub(super) async fn cost(
         .with_credit(&db, credit, now, zone)
         .await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.render());
+        print!("{}", crate::untrusted::terminal(&report.render()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,7 @@ pub(super) fn schedule_next(
         let Some(next) = cron.next_after(at, zone) else {
             break;
         };
-        println!("{}", schedule::format_in_zone(next, zone));
+        say!("{}", schedule::format_in_zone(next, zone));
         at = next;
     }
     Ok(ExitCode::SUCCESS)
@@ -84,14 +84,17 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
+        say!(
             "{:<24} {:<20} {:<28} {:<8} LAST",
-            "SCHEDULE", "CRON", "NEXT", "PAUSED"
+            "SCHEDULE",
+            "CRON",
+            "NEXT",
+            "PAUSED"
         );
         for row in &rows {
-            println!(
+            say!(
                 "{:<24} {:<20} {:<28} {:<8} {}",
                 row["name"].as_str().unwrap_or_default(),
                 row["when"].as_str().unwrap_or_default(),
@@ -102,7 +105,10 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
         }
     }
     for error in &errors {
-        eprintln!("schedule refused: {error}");
+        eprintln!(
+            "schedule refused: {}",
+            crate::untrusted::terminal(&error.to_string())
+        );
     }
     Ok(if errors.is_empty() {
         ExitCode::SUCCESS
@@ -120,12 +126,18 @@ pub(super) async fn list_runs(
     let db = open_db(&config)?;
     let records = runs::search(&db, filter, limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
+        say!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<20} DETAIL",
-        "RUN", "SCHEDULE", "PLUGIN", "TRIGGER", "STARTED", "#", "OUTCOME"
+        "RUN",
+        "SCHEDULE",
+        "PLUGIN",
+        "TRIGGER",
+        "STARTED",
+        "#",
+        "OUTCOME"
     );
     for r in &records {
         let detail = r
@@ -136,7 +148,7 @@ pub(super) async fn list_runs(
             .lines()
             .next()
             .unwrap_or("");
-        println!(
+        say!(
             "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<20} {}",
             r.id,
             r.schedule.as_deref().unwrap_or("-"),
@@ -157,7 +169,7 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
         .await?
         .ok_or_else(|| anyhow!("there is no run {id} (see `mission runs`)"))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        say!("{}", serde_json::to_string_pretty(&record)?);
     } else {
         print_run(&record);
     }
@@ -201,6 +213,6 @@ pub(super) async fn set_paused(config: Config, name: &str, paused: bool) -> anyh
     find_schedule(&config, name)?;
     let db = open_db(&config)?;
     schedule::state::set_paused(&db, name, paused).await?;
-    println!("schedule `{name}` {}", if paused { "paused" } else { "resumed" });
+    say!("schedule `{name}` {}", if paused { "paused" } else { "resumed" });
     Ok(ExitCode::SUCCESS)
 }

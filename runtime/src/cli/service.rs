@@ -42,7 +42,7 @@ pub(super) fn install(config: Config, manager: Manager, dry_run: bool) -> anyhow
         );
     }
     if dry_run {
-        print!("{text}");
+        print!("{}", crate::untrusted::terminal(&text));
         return Ok(ExitCode::SUCCESS);
     }
     let path = service_file(manager)?;

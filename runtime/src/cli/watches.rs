@@ -37,11 +37,11 @@ pub(super) async fn list(config: Config, json: bool) -> anyhow::Result<ExitCode>
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&watches)?);
+        say!("{}", serde_json::to_string_pretty(&watches)?);
         return Ok(ExitCode::SUCCESS);
     }
     if watches.is_empty() {
-        println!(
+        say!(
             "No watch is configured ([watches.NAME] in {}).",
             config.file.display()
         );
@@ -56,9 +56,9 @@ pub(super) async fn list(config: Config, json: bool) -> anyhow::Result<ExitCode>
         } else {
             ""
         };
-        println!("{}  runs `{}` on changes to {what}{queue}", w.name, w.plugin);
+        say!("{}  runs `{}` on changes to {what}{queue}", w.name, w.plugin);
         if let Some(r) = w.record.as_ref().filter(|r| r.broken.is_some()) {
-            println!(
+            say!(
                 "    BROKEN, not watching since {}: {} (it watches again when the directory is back)",
                 r.broken_since
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -67,7 +67,7 @@ pub(super) async fn list(config: Config, json: bool) -> anyhow::Result<ExitCode>
             );
         }
         match w.record {
-            Some(r) => println!(
+            Some(r) => say!(
                 "    saw {} file(s) at {}; {} run(s){}",
                 r.files,
                 r.seen_at.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -78,7 +78,7 @@ pub(super) async fn list(config: Config, json: bool) -> anyhow::Result<ExitCode>
                     _ => String::new(),
                 }
             ),
-            None => println!("    not started yet: `mission up` takes stock of it"),
+            None => say!("    not started yet: `mission up` takes stock of it"),
         }
     }
     Ok(ExitCode::SUCCESS)

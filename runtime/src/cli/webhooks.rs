@@ -17,7 +17,7 @@ pub(super) async fn list(
     let db = open_db(&config)?;
     let deliveries = deliveries::recent(&db, webhook.as_deref(), limit).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&deliveries)?);
+        say!("{}", serde_json::to_string_pretty(&deliveries)?);
         return Ok(ExitCode::SUCCESS);
     }
     let refused = deliveries::refusal_counts(&db, chrono::Utc::now() - chrono::Duration::days(1)).await?;
@@ -26,12 +26,19 @@ pub(super) async fn list(
         .filter(|r| webhook.as_ref().is_none_or(|w| *w == r.webhook))
         .collect();
     if deliveries.is_empty() {
-        println!("No webhook delivery has been received.");
+        say!("No webhook delivery has been received.");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<6} {:<16} {:<24} {:<20} {:>6} {:<9} {:>8} {:>9}  DETAIL",
-        "ID", "WEBHOOK", "DELIVERY", "RECEIVED", "STATUS", "STATE", "BYTES", "ACK MS"
+        "ID",
+        "WEBHOOK",
+        "DELIVERY",
+        "RECEIVED",
+        "STATUS",
+        "STATE",
+        "BYTES",
+        "ACK MS"
     );
     for d in deliveries {
         let detail = match (d.state.as_str(), d.outcome) {
@@ -40,7 +47,7 @@ pub(super) async fn list(
             (_, Some(outcome)) => format!("{outcome} after {} run(s): {}", d.runs.len(), runs(&d.runs)),
             (_, None) => format!("{} run(s) so far: {}", d.runs.len(), runs(&d.runs)),
         };
-        println!(
+        say!(
             "{:<6} {:<16} {:<24} {:<20} {:>6} {:<9} {:>8} {:>9}  {detail}",
             d.id,
             d.webhook,
@@ -53,9 +60,9 @@ pub(super) async fn list(
         );
     }
     if !refused.is_empty() {
-        println!("\nRefused in the last 24 hours (at most {REFUSALS_KEPT_PER_MINUTE} a minute per webhook are listed above):");
+        say!("\nRefused in the last 24 hours (at most {REFUSALS_KEPT_PER_MINUTE} a minute per webhook are listed above):");
         for r in refused {
-            println!(
+            say!(
                 "  {:<16} {:>8} × {} ({}), the latest {}",
                 r.webhook,
                 r.count,

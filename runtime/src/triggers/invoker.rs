@@ -53,9 +53,15 @@ impl Invoker {
         self.host.registry().get(name)
     }
 
-    /// Runs a task plugin once, under its limits, and records the run;
-    /// asked for while the host loads its plugins at start, it waits for
-    /// them (the webhook listener takes deliveries in meanwhile).
+    /// Returns once the host's plugins are loaded: a trigger that takes
+    /// requests in while they load (the webhook listener) waits here before
+    /// it reads a plugin or runs one.
+    pub async fn loaded(&self) {
+        self.host.loaded().await;
+    }
+
+    /// Runs a task plugin once, under its limits, and records the run
+    /// (once the plugins are loaded, if the host is loading them).
     pub async fn run(&self, run: TaskRun<'_>) -> anyhow::Result<RunRecord> {
         self.host.loaded().await;
         self.host.run(run).await

@@ -46,25 +46,75 @@ pub fn cut(text: &mut String, max: usize) {
 /// How much each plugin may still log: a bucket per plugin, refilled at
 /// [`RATE_BYTES_PER_SECOND`] up to [`RATE_BURST_BYTES`], shared by all its
 /// calls, so a plugin called in a tight loop cannot flood the log either.
+/// What the rate dropped is told on the same rate: counts that find no room
+/// wait in the bucket for a later call's end.
 #[derive(Default)]
 pub struct LogRates {
-    buckets: Mutex<HashMap<PluginName, (f64, Instant)>>,
+    buckets: Mutex<HashMap<PluginName, Bucket>>,
 }
+
+/// One plugin's part of the log rate.
+struct Bucket {
+    /// Bytes it may log now.
+    left: f64,
+    /// When `left` was last refilled.
+    at: Instant,
+    /// Lines dropped and not yet told, by what they were.
+    untold: BTreeMap<&'static str, u64>,
+}
+
+/// What a line telling of dropped lines costs the rate, per kind.
+const SUMMARY_LINE_BYTES: usize = 100;
 
 impl LogRates {
     /// Takes a line of `bytes` (and the log's own part of it) from
     /// `plugin`'s bucket; false (and nothing taken) if it holds fewer.
     fn take(&self, plugin: &PluginName, bytes: usize) -> bool {
-        let bytes = bytes + LINE_OVERHEAD_BYTES;
-        let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (left, at) = buckets.entry(plugin.clone()).or_insert((RATE_BURST_BYTES, now));
-        *left = (*left + now.duration_since(*at).as_secs_f64() * RATE_BYTES_PER_SECOND).min(RATE_BURST_BYTES);
-        *at = now;
-        if *left < bytes as f64 {
+        Self::take_from(Self::bucket(&mut buckets, plugin), bytes)
+    }
+
+    /// Adds `dropped` to what `plugin`'s lines dropped and has not been
+    /// told of; all of it, to tell now, unless the bucket is in debt (it
+    /// waits for a later call). Telling it may put the bucket in debt, so
+    /// the summary of a flood is told at its end and paid for after.
+    fn untold(
+        &self,
+        plugin: &PluginName,
+        dropped: BTreeMap<&'static str, u64>,
+    ) -> BTreeMap<&'static str, u64> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = Self::bucket(&mut buckets, plugin);
+        for (what, count) in dropped {
+            *bucket.untold.entry(what).or_default() += count;
+        }
+        if bucket.untold.is_empty() || bucket.left < 0.0 {
+            return BTreeMap::new();
+        }
+        bucket.left -= (bucket.untold.len() * (SUMMARY_LINE_BYTES + LINE_OVERHEAD_BYTES)) as f64;
+        std::mem::take(&mut bucket.untold)
+    }
+
+    /// `plugin`'s bucket, refilled for the time since it was last used.
+    fn bucket<'a>(buckets: &'a mut HashMap<PluginName, Bucket>, plugin: &PluginName) -> &'a mut Bucket {
+        let now = Instant::now();
+        let bucket = buckets.entry(plugin.clone()).or_insert(Bucket {
+            left: RATE_BURST_BYTES,
+            at: now,
+            untold: BTreeMap::new(),
+        });
+        bucket.left = (bucket.left + now.duration_since(bucket.at).as_secs_f64() * RATE_BYTES_PER_SECOND)
+            .min(RATE_BURST_BYTES);
+        bucket.at = now;
+        bucket
+    }
+
+    fn take_from(bucket: &mut Bucket, bytes: usize) -> bool {
+        let bytes = (bytes + LINE_OVERHEAD_BYTES) as f64;
+        if bucket.left < bytes {
             return false;
         }
-        *left -= bytes as f64;
+        bucket.left -= bytes;
         true
     }
 }
@@ -164,15 +214,11 @@ impl OutputCapture {
         for stream in [Stream::Stdout, Stream::Stderr] {
             shared.flush_line(stream);
         }
+        let mut dropped = std::mem::take(&mut shared.caused_dropped);
         if shared.output.rate_dropped > 0 {
-            tracing::warn!(
-                target: "plugin",
-                plugin = %shared.plugin,
-                dropped = shared.output.rate_dropped,
-                "log rate reached: lines of this call's log were dropped"
-            );
+            dropped.insert("lines of its output and log", shared.output.rate_dropped);
         }
-        for (what, count) in std::mem::take(&mut shared.caused_dropped) {
+        for (what, count) in shared.rates.untold(&shared.plugin, dropped) {
             tracing::warn!(
                 target: "plugin",
                 plugin = %shared.plugin,
@@ -203,7 +249,8 @@ impl OutputCapture {
     /// denied, a write refused — at `level`, drawn from the plugin's log
     /// rate like its own lines. Past the rate such lines are only counted,
     /// by `what` (a plural: "denied notify calls"), and told in one line
-    /// when the call ends: "… and 138418 more denied notify calls".
+    /// when the call ends, within the rate: "… and 138418 more denied
+    /// notify calls".
     pub fn caused(&self, level: tracing::Level, what: &'static str, message: std::fmt::Arguments<'_>) {
         let mut shared = self.lock();
         let message = message.to_string();
@@ -256,12 +303,15 @@ impl Shared {
         }
     }
 
-    /// Marks the output cut, saying so once per call.
+    /// Marks the output cut, saying so once per call (within the rate).
     fn reached_limit(&mut self) {
         if self.output.truncated {
             return;
         }
         self.output.truncated = true;
+        if !self.rates.take(&self.plugin, 100) {
+            return;
+        }
         tracing::warn!(
             target: "plugin",
             plugin = %self.plugin,
@@ -392,6 +442,26 @@ mod tests {
         let other = OutputCapture::new(PluginName::parse("quiet").unwrap(), 64 << 10, rates);
         other.log(tracing::Level::INFO, "another plugin's bucket is its own");
         assert_eq!(other.finish().rate_dropped, 0);
+    }
+
+    #[test]
+    fn what_the_rate_dropped_is_told_within_the_rate_and_never_lost() {
+        let rates = LogRates::default();
+        let plugin = PluginName::parse("denied").unwrap();
+        while rates.take(&plugin, 0) {}
+        // A thousand calls' ends in a tight loop, each with ten drops: the
+        // bucket, empty, has room for a summary line now and then at most.
+        let mut told = 0;
+        let mut lines = 0;
+        for _ in 0..1000 {
+            let summary = rates.untold(&plugin, BTreeMap::from([("denied notify calls", 10)]));
+            lines += summary.len();
+            told += summary.values().sum::<u64>();
+        }
+        let buckets = rates.buckets.lock().unwrap();
+        let waiting: u64 = buckets[&plugin].untold.values().sum();
+        assert!(lines <= 2, "{lines} summary lines");
+        assert_eq!(told + waiting, 10_000);
     }
 
     #[test]

@@ -166,9 +166,10 @@ fn a_plugin_s_text_cannot_forge_a_log_line_or_reach_the_terminal_as_escapes() {
     let before = siege.host.seen.len();
     let run = siege.trigger("forge");
     assert_eq!(run["outcome"], "failed", "{run}");
-    // `mission runs --failed` prints the error for a terminal.
+    // `mission runs --failed` prints the error's first line for a terminal.
     let output = siege.setup.mission(&["runs", "--failed"]);
     let (stdout, _) = text(&output);
+    assert!(stdout.contains("failed \\u{1b}]0;owned\\u{7}"), "{stdout:?}");
     assert!(
         !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
         "{stdout:?}"
@@ -176,7 +177,7 @@ fn a_plugin_s_text_cannot_forge_a_log_line_or_reach_the_terminal_as_escapes() {
     let output = siege.setup.mission(&["rerun", run["id"].to_string().as_str()]);
     let (stdout, stderr) = text(&output);
     assert!(
-        stdout.contains("error: the plugin returned an error: failed\n2026-12-07T02:00:00.000000Z ERROR mission::host: the database is corrupt\\u{1b}]0;owned\\u{7}"),
+        stdout.contains("error: the plugin returned an error: failed \\u{1b}]0;owned\\u{7}\\u{1b}]52;c;ZXZpbA==\\u{7}\n2026-12-07T02:00:00.000000Z ERROR mission::host: the database is corrupt"),
         "{stdout:?}\n{stderr}"
     );
     let log = siege.stop();

@@ -42,8 +42,10 @@ pub fn get(url: &str) -> Result<Response, String> {
 }
 
 /// Sends `request` and reads the whole response. The error says what
-/// failed in words, e.g. "GET https://shop.example.com/orders: the host does
-/// not allow this origin (not in the plugin's http grant)".
+/// failed in words, e.g. "GET https://shop.example.com/orders: cannot
+/// resolve shop.example.com", or "the host refused the request" (an origin
+/// outside the grant, a request past `max_requests`: its reason is in
+/// `mission http` and the host's log, never told to the plugin).
 pub fn send(request: Request<Vec<u8>>) -> Result<Response, String> {
     let what = format!("{} {}", request.method(), request.uri());
     let host = request.uri().host().unwrap_or_default().to_owned();
@@ -97,7 +99,7 @@ fn in_words(error: &wstd::http::Error, host: &str) -> String {
         E::ConnectionWriteTimeout => format!("sending to {host} took too long"),
         E::TlsProtocolError | E::TlsAlertReceived(_) => format!("the TLS handshake with {host} failed"),
         E::TlsCertificateError => format!("{host}'s TLS certificate is not valid"),
-        E::HttpRequestDenied => "the host does not allow this origin (not in the plugin's http grant)".into(),
+        E::HttpRequestDenied => "the host refused the request (why: mission http, and the host's log)".into(),
         E::HttpRequestBodySize(_) => "the request's body is too large".into(),
         E::HttpRequestUriInvalid => "the URL is not valid".into(),
         E::HttpResponseBodySize(Some(limit)) => {

@@ -67,13 +67,7 @@ pub fn content(
             Some(workdir) => placed(workdir, &others)?,
             None => others
                 .iter()
-                .map(|a| {
-                    format!(
-                        "[{}, {} bytes) was attached; it cannot be shown here]",
-                        name(a),
-                        a.size
-                    )
-                })
+                .map(|a| format!("[{} was attached; it cannot be shown here]", described(a)))
                 .collect::<Vec<_>>()
                 .join("\n"),
         };
@@ -102,11 +96,7 @@ pub fn placed(workdir: &Path, attachments: &[&Attachment]) -> Result<String, Fai
         let target = dir.join(&file);
         std::fs::copy(&attachment.path, &target)
             .map_err(|e| Failure::failed(format!("attachment {}: cannot place it: {e}", attachment.id)))?;
-        lines.push(format!(
-            "- attachments/{file}: {}, {} bytes)",
-            name(attachment),
-            attachment.size
-        ));
+        lines.push(format!("- attachments/{file}: {}", described(attachment)));
         if let Some(transcript) = &attachment.transcript {
             lines.push(format!("  transcript: {}", untrusted::prompt_line(transcript)));
         }
@@ -127,14 +117,18 @@ pub fn prompt_with_files(
     Ok(format!("{prompt}\n\n{}", placed(workdir, &all)?))
 }
 
-/// The attachment's name and type as the sender gave them, each kept on
-/// its line of the prompt.
-fn name(attachment: &Attachment) -> String {
+/// The attachment as a prompt names it — its name, type and size, the
+/// name and type as the sender gave them, each kept on its line.
+fn described(attachment: &Attachment) -> String {
     let name = match &attachment.file_name {
         Some(name) => untrusted::prompt_line(name).into_owned(),
         None => format!("attachment {}", attachment.id),
     };
-    format!("{name} ({}", untrusted::prompt_line(&attachment.mime_type))
+    format!(
+        "{name} ({}, {} bytes)",
+        untrusted::prompt_line(&attachment.mime_type),
+        attachment.size
+    )
 }
 
 #[cfg(test)]

@@ -145,6 +145,9 @@ impl Lane {
         {
             return deliveries::finish(self.invoker.db(), id, last, ack).await;
         }
+        // Stored while the plugins load at start: run once they are there,
+        // with their config values.
+        self.invoker.loaded().await;
         let values = match self.invoker.plugin(hook.plugin.as_str()) {
             Some(plugin) => plugin.config.values.clone(),
             None => Vec::new(),

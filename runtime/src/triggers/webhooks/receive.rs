@@ -88,6 +88,26 @@ impl Receiver {
                 declared.unwrap_or(0),
             ));
         }
+        // Verified first: a request that is not the sender's is refused
+        // before it can count against the webhook's rate or backlog, and
+        // as far as its headers tell, before its body is read.
+        let refused = |why: verify::Refusal, bytes: u64| {
+            let reason = match why {
+                verify::Refusal::NoSecret(_) => {
+                    tracing::error!(webhook = hook.name, "cannot verify requests: {why}");
+                    return reply(StatusCode::SERVICE_UNAVAILABLE, "not ready");
+                }
+                verify::Refusal::Missing(_) => RefusalReason::NoProof,
+                verify::Refusal::Malformed(_) => RefusalReason::MalformedProof,
+                verify::Refusal::Mismatch => RefusalReason::BadSignature,
+                verify::Refusal::Stale(_) => RefusalReason::Stale,
+            };
+            self.refuse(refusal(reason, why.to_string(), bytes))
+        };
+        let proof = match verify::proof(&hook.verify, &parts.headers, received_at.timestamp()) {
+            Ok(proof) => proof,
+            Err(why) => return refused(why, declared.unwrap_or(0)),
+        };
         let left = webhooks.request_timeout.saturating_sub(started.elapsed());
         let limit = usize::try_from(hook.max_body).unwrap_or(usize::MAX);
         let body = match tokio::time::timeout(left, Limited::new(body, limit).collect()).await {
@@ -104,20 +124,8 @@ impl Receiver {
                 return self.refuse(refusal(RefusalReason::TooSlow, why, 0));
             }
         };
-        // Verified first: a request that is not the sender's is refused
-        // before it can count against the webhook's rate or backlog.
-        if let Err(why) = verify::verify(&hook.verify, &parts.headers, &body, received_at.timestamp()) {
-            let reason = match why {
-                verify::Refusal::NoSecret(_) => {
-                    tracing::error!(webhook = hook.name, "cannot verify requests: {why}");
-                    return reply(StatusCode::SERVICE_UNAVAILABLE, "not ready");
-                }
-                verify::Refusal::Missing(_) => RefusalReason::NoProof,
-                verify::Refusal::Malformed(_) => RefusalReason::MalformedProof,
-                verify::Refusal::Mismatch => RefusalReason::BadSignature,
-                verify::Refusal::Stale(_) => RefusalReason::Stale,
-            };
-            return self.refuse(refusal(reason, why.to_string(), body.len() as u64));
+        if let Err(why) = proof.check(&body) {
+            return refused(why, body.len() as u64);
         }
         if let (Some(id), Some(name)) = (&delivery_id, &hook.delivery_id) {
             if id.len() > MAX_DELIVERY_ID {

@@ -2,8 +2,6 @@
 //! of the raw body (hex or base64, after an optional prefix), Stripe's
 //! signed timestamp, or a bearer token, each compared in constant time.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -35,8 +33,12 @@ pub enum Refusal {
     NoSecret(String),
 }
 
-/// Checks `body` with `headers` as `verify` says, at `now` (Unix seconds).
-pub fn verify(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Refusal> {
+/// What the headers claim (at `now`, Unix seconds), read and checked as far as they can be without
+/// the body: the secret there, the header present and well formed, a
+/// signed timestamp within its tolerance, a bearer token compared. Only a
+/// signature over the body is left, so a request that cannot be the
+/// sender's is refused before its body is read.
+pub fn proof(verify: &Verify, headers: &HeaderMap, now: i64) -> Result<Proof, Refusal> {
     let secret = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
@@ -44,7 +46,7 @@ pub fn verify(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Re
             .ok_or_else(|| Refusal::NoSecret(name.to_owned()))
     };
     match verify {
-        Verify::None => Ok(()),
+        Verify::None => Ok(Proof::Verified),
         Verify::HmacSha256 {
             header,
             encoding,
@@ -58,7 +60,11 @@ pub fn verify(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Re
                 .strip_prefix(prefix.as_str())
                 .ok_or_else(|| Refusal::Malformed(header.clone()))?;
             let mac = decode(written, *encoding).ok_or_else(|| Refusal::Malformed(header.clone()))?;
-            check_mac(&key, &[body], &mac)
+            Ok(Proof::Signed {
+                key,
+                signed_before: Vec::new(),
+                signatures: vec![mac],
+            })
         }
         Verify::Stripe {
             header,
@@ -67,9 +73,15 @@ pub fn verify(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Re
         } => {
             let key = secret(secret_env)?;
             let value = header_text(headers, header)?;
-            stripe(&key, value, body, now, *tolerance).map_err(|refusal| match refusal {
-                Refusal::Malformed(_) => Refusal::Malformed(header.clone()),
-                other => other,
+            let (timestamp, signatures) = stripe(value).ok_or_else(|| Refusal::Malformed(header.clone()))?;
+            let off = now.saturating_sub(timestamp);
+            if off.unsigned_abs() > tolerance.as_secs() {
+                return Err(Refusal::Stale(off));
+            }
+            Ok(Proof::Signed {
+                key,
+                signed_before: format!("{timestamp}.").into_bytes(),
+                signatures,
             })
         }
         Verify::Bearer { secret_env } => {
@@ -80,7 +92,7 @@ pub fn verify(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Re
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or_else(|| Refusal::Malformed("authorization".into()))?;
             if bool::from(given.as_bytes().ct_eq(&token)) {
-                Ok(())
+                Ok(Proof::Verified)
             } else {
                 Err(Refusal::Mismatch)
             }
@@ -88,37 +100,59 @@ pub fn verify(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Re
     }
 }
 
-/// `t=…,v1=…[,v1=…]`: any `v1` may match (Stripe sends several while a
-/// secret is rolled).
-fn stripe(key: &[u8], value: &str, body: &[u8], now: i64, tolerance: Duration) -> Result<(), Refusal> {
-    let malformed = || Refusal::Malformed(String::new());
+/// A request's proof, as far as its headers tell it.
+#[derive(Debug)]
+pub enum Proof {
+    /// Nothing to check in the body: no verification, or a bearer token
+    /// that matched.
+    Verified,
+    /// HMAC-SHA256 signatures under `key` of `signed_before` and the body;
+    /// any of them may match (Stripe sends several while a secret is
+    /// rolled).
+    Signed {
+        /// The secret.
+        key: Vec<u8>,
+        /// What is signed before the body (Stripe's `TIMESTAMP.`).
+        signed_before: Vec<u8>,
+        /// The signatures sent.
+        signatures: Vec<Vec<u8>>,
+    },
+}
+
+impl Proof {
+    /// Whether `body` is what the proof signs.
+    pub fn check(&self, body: &[u8]) -> Result<(), Refusal> {
+        match self {
+            Proof::Verified => Ok(()),
+            Proof::Signed {
+                key,
+                signed_before,
+                signatures,
+            } => {
+                let parts: [&[u8]; 2] = [signed_before, body];
+                if signatures.iter().any(|mac| check_mac(key, &parts, mac).is_ok()) {
+                    Ok(())
+                } else {
+                    Err(Refusal::Mismatch)
+                }
+            }
+        }
+    }
+}
+
+/// Stripe's `t=…,v1=…[,v1=…]`: the timestamp and the `v1` signatures, if
+/// it reads as that.
+fn stripe(value: &str) -> Option<(i64, Vec<Vec<u8>>)> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in value.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| malformed())?),
-            Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| malformed())?),
+            Some(("t", t)) => timestamp = Some(t.parse::<i64>().ok()?),
+            Some(("v1", v)) => signatures.push(hex::decode(v).ok()?),
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or_else(malformed)?;
-    if signatures.is_empty() {
-        return Err(malformed());
-    }
-    let off = now.saturating_sub(timestamp);
-    if off.unsigned_abs() > tolerance.as_secs() {
-        return Err(Refusal::Stale(off));
-    }
-    let signed = timestamp.to_string();
-    let parts: [&[u8]; 3] = [signed.as_bytes(), b".", body];
-    if signatures
-        .iter()
-        .any(|signature| check_mac(key, &parts, signature).is_ok())
-    {
-        Ok(())
-    } else {
-        Err(Refusal::Mismatch)
-    }
+    (!signatures.is_empty()).then_some((timestamp?, signatures))
 }
 
 /// Whether `mac` is the HMAC-SHA256 under `key` of `parts` joined, in
@@ -147,7 +181,14 @@ fn decode(text: &str, encoding: Encoding) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    /// Checks `body` with `headers` as `verify` says, at `now`: both steps.
+    fn verified(verify: &Verify, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Refusal> {
+        proof(verify, headers, now)?.check(body)
+    }
 
     // The example from GitHub's documentation on validating deliveries:
     // secret "It's a Secret to Everybody", payload "Hello, World!".
@@ -174,22 +215,22 @@ mod tests {
         std::env::set_var("MISSION_TEST_GH_SECRET", GITHUB_SECRET);
         let verify = github("MISSION_TEST_GH_SECRET");
         let signed = headers("x-hub-signature-256", GITHUB_SIGNATURE);
-        assert_eq!(super::verify(&verify, &signed, b"Hello, World!", 0), Ok(()));
+        assert_eq!(verified(&verify, &signed, b"Hello, World!", 0), Ok(()));
         assert_eq!(
-            super::verify(&verify, &signed, b"Hello, World?", 0),
+            verified(&verify, &signed, b"Hello, World?", 0),
             Err(Refusal::Mismatch)
         );
         assert_eq!(
-            super::verify(&verify, &HeaderMap::new(), b"Hello, World!", 0),
+            verified(&verify, &HeaderMap::new(), b"Hello, World!", 0),
             Err(Refusal::Missing("x-hub-signature-256".into()))
         );
         let unprefixed = headers("x-hub-signature-256", &GITHUB_SIGNATURE[7..]);
         assert!(matches!(
-            super::verify(&verify, &unprefixed, b"Hello, World!", 0),
+            verified(&verify, &unprefixed, b"Hello, World!", 0),
             Err(Refusal::Malformed(_))
         ));
         assert_eq!(
-            super::verify(&github("MISSION_TEST_UNSET_SECRET"), &signed, b"Hello, World!", 0),
+            verified(&github("MISSION_TEST_UNSET_SECRET"), &signed, b"Hello, World!", 0),
             Err(Refusal::NoSecret("MISSION_TEST_UNSET_SECRET".into()))
         );
     }
@@ -209,13 +250,13 @@ mod tests {
         let good = hex::encode(mac.finalize().into_bytes());
         let value = format!("t=1700000000,v1={},v1={good},v0=ignored", "0".repeat(64));
         let signed = headers("stripe-signature", &value);
-        assert_eq!(super::verify(&verify, &signed, body, 1_700_000_100), Ok(()));
+        assert_eq!(verified(&verify, &signed, body, 1_700_000_100), Ok(()));
         assert_eq!(
-            super::verify(&verify, &signed, body, 1_700_000_400),
+            verified(&verify, &signed, body, 1_700_000_400),
             Err(Refusal::Stale(400))
         );
         assert_eq!(
-            super::verify(&verify, &signed, b"{}", 1_700_000_000),
+            verified(&verify, &signed, b"{}", 1_700_000_000),
             Err(Refusal::Mismatch)
         );
     }
@@ -227,9 +268,9 @@ mod tests {
             secret_env: "MISSION_TEST_BEARER".into(),
         };
         let ok = headers("authorization", "Bearer s3cret");
-        assert_eq!(super::verify(&verify, &ok, b"", 0), Ok(()));
+        assert_eq!(verified(&verify, &ok, b"", 0), Ok(()));
         for wrong in ["Bearer s3cre", "Bearer s3cret!", "Basic s3cret"] {
-            assert!(super::verify(&verify, &headers("authorization", wrong), b"", 0).is_err());
+            assert!(verified(&verify, &headers("authorization", wrong), b"", 0).is_err());
         }
     }
 }
