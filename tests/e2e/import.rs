@@ -311,6 +311,19 @@ fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change()
         std::fs::read_to_string(&told).unwrap(),
         format!("created\t{}/Scans/receipt.pdf\n", root.display())
     );
+    // A name holding a line break and a tab is still one line, escaped: it
+    // cannot tell the program of a removal that did not happen.
+    std::fs::write(root.join("Scans/scan2.pdf\nremoved\tIMPORTANT.db"), "scanned").unwrap();
+    wait_for("file-scans was told of the second scan", || {
+        std::fs::read_to_string(&told).is_ok_and(|t| t.contains("IMPORTANT.db"))
+    });
+    assert_eq!(
+        std::fs::read_to_string(&told).unwrap(),
+        format!(
+            "created\t{0}/Scans/receipt.pdf\ncreated\t{0}/Scans/scan2.pdf\\nremoved\\tIMPORTANT.db\n",
+            root.display()
+        )
+    );
     wait_for("the outbox emptied, one file a run", || {
         std::fs::read_dir(root.join("sent")).unwrap().count() == 3
     });
