@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
 
+use crate::button_data::{ButtonData, ButtonKind};
 use crate::db::Database;
 
 /// How long **Mute 24 h** holds a schedule's alerts.
@@ -143,20 +144,14 @@ impl Action {
         }
     }
 
-    /// The action named `word`.
-    fn from_word(word: &str) -> Option<Action> {
+    /// The action an alert button's `word` names, if any.
+    pub fn from_word(word: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.word() == word)
     }
 
     /// The button's callback data, under alert `id`.
     pub fn callback_data(self, id: i64) -> String {
-        format!("alert:{id}:{}", self.word())
-    }
-
-    /// The alert and action a button's `data` names, if it is one of these.
-    pub fn parse(data: &str) -> Option<(i64, Action)> {
-        let (id, word) = data.strip_prefix("alert:")?.split_once(':')?;
-        Some((id.parse().ok()?, Action::from_word(word)?))
+        ButtonData::encode(ButtonKind::Alert, id, self.word())
     }
 
     /// The actions stored as `words` (space-separated), unknown ones left out.
@@ -255,12 +250,11 @@ mod tests {
     fn button_data_names_the_alert_and_the_action() {
         for action in Action::ALL {
             let data = action.callback_data(42);
-            assert!(data.len() <= 64, "Telegram's limit: {data}");
-            assert_eq!(Action::parse(&data), Some((42, action)));
+            let read = ButtonData::parse(&data).unwrap();
+            assert_eq!((read.kind, read.id), (ButtonKind::Alert, 42));
+            assert_eq!(Action::from_word(read.word), Some(action));
         }
-        assert_eq!(Action::parse("tool:42:once"), None);
-        assert_eq!(Action::parse("alert:x:run"), None);
-        assert_eq!(Action::parse("alert:42:explode"), None);
+        assert_eq!(Action::from_word("explode"), None);
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
-//! The buttons under a prompt and their callback data, the wire format a
-//! press comes back in (`tool:ID:once`; Telegram allows 64 bytes).
+//! The buttons under a prompt and their words in the callback data a
+//! press comes back with (`tool:ID:once`, written by [`ButtonData`]).
+
+use crate::button_data::{ButtonData, ButtonKind};
 
 /// A button under an approval prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,27 +15,24 @@ pub enum Choice {
 }
 
 impl Choice {
-    /// The button's callback data for approval `id`.
-    pub fn callback_data(self, id: i64) -> String {
-        let word = match self {
+    const ALL: [Choice; 3] = [Choice::Once, Choice::Conversation, Choice::Deny];
+
+    fn word(self) -> &'static str {
+        match self {
             Choice::Once => "once",
             Choice::Conversation => "conversation",
             Choice::Deny => "deny",
-        };
-        format!("tool:{id}:{word}")
+        }
     }
 
-    /// The approval and choice a button's `data` names, if it is ours.
-    pub fn parse(data: &str) -> Option<(i64, Choice)> {
-        let rest = data.strip_prefix("tool:")?;
-        let (id, word) = rest.split_once(':')?;
-        let choice = match word {
-            "once" => Choice::Once,
-            "conversation" => Choice::Conversation,
-            "deny" => Choice::Deny,
-            _ => return None,
-        };
-        Some((id.parse().ok()?, choice))
+    /// The button's callback data for approval `id`.
+    pub fn callback_data(self, id: i64) -> String {
+        ButtonData::encode(ButtonKind::Tool, id, self.word())
+    }
+
+    /// The choice a tool button's `word` names, if any.
+    pub fn from_word(word: &str) -> Option<Choice> {
+        Choice::ALL.into_iter().find(|c| c.word() == word)
     }
 }
 
@@ -43,13 +42,12 @@ mod tests {
 
     #[test]
     fn button_data_names_the_approval_and_the_choice() {
-        for choice in [Choice::Once, Choice::Conversation, Choice::Deny] {
+        for choice in Choice::ALL {
             let data = choice.callback_data(42);
-            assert!(data.len() <= 64, "Telegram takes at most 64 bytes: {data}");
-            assert_eq!(Choice::parse(&data), Some((42, choice)));
+            let read = ButtonData::parse(&data).unwrap();
+            assert_eq!((read.kind, read.id), (ButtonKind::Tool, 42));
+            assert_eq!(Choice::from_word(read.word), Some(choice));
         }
-        assert_eq!(Choice::parse("tool:x:once"), None);
-        assert_eq!(Choice::parse("other:1:once"), None);
-        assert_eq!(Choice::parse("tool:1:always"), None);
+        assert_eq!(Choice::from_word("always"), None);
     }
 }

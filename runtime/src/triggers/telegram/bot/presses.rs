@@ -6,6 +6,7 @@
 
 use super::TelegramBot;
 use crate::alerts::{self, Action};
+use crate::button_data::{ButtonData, ButtonKind};
 use crate::capabilities::claude::approvals::{Choice, Press};
 use crate::os::zone::host_zone;
 use crate::triggers::telegram::commands::{self, Command};
@@ -19,14 +20,14 @@ impl TelegramBot {
             update.chat_id.unwrap_or_default(),
             update.sender_id.unwrap_or_default(),
         );
-        let what = match (Choice::parse(&press.data), Action::parse(&press.data)) {
-            (Some(approval), _) => Pressed::Approval(approval),
-            (None, Some(alert)) => Pressed::Alert(alert),
-            (None, None) => {
-                self.answer_press(chat, press, "This button is not one of mine.".into(), false)
-                    .await;
-                return UpdateOutcome::Ignored;
-            }
+        let what = ButtonData::parse(&press.data).and_then(|data| match data.kind {
+            ButtonKind::Tool => Choice::from_word(data.word).map(|choice| Pressed::Approval((data.id, choice))),
+            ButtonKind::Alert => Action::from_word(data.word).map(|action| Pressed::Alert((data.id, action))),
+        });
+        let Some(what) = what else {
+            self.answer_press(chat, press, "This button is not one of mine.".into(), false)
+                .await;
+            return UpdateOutcome::Ignored;
         };
         if !self.config.allowed_users.contains(&sender) {
             tracing::warn!(chat, sender, data = %press.data, "button press from a user not on the allowlist: refused");
