@@ -21,7 +21,9 @@ impl TelegramBot {
             update.sender_id.unwrap_or_default(),
         );
         let what = ButtonData::parse(&press.data).and_then(|data| match data.kind {
-            ButtonKind::Tool => Choice::from_word(data.word).map(|choice| Pressed::Approval((data.id, choice))),
+            ButtonKind::Tool => {
+                Choice::from_word(data.word).map(|choice| Pressed::Approval((data.id, choice)))
+            }
             ButtonKind::Alert => Action::from_word(data.word).map(|action| Pressed::Alert((data.id, action))),
         });
         let Some(what) = what else {
