@@ -53,14 +53,24 @@ pub struct Services {
     pub log_rates: Arc<LogRates>,
 }
 
+/// The task run a call belongs to, as its Claude tool use sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRun {
+    /// The run's id.
+    pub id: i64,
+    /// How long a tool use waits for a person's press (`[alerts]
+    /// approval_wait`), not the chat's approval timeout.
+    pub approval_wait: std::time::Duration,
+}
+
 /// What one call is for, set as it starts.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
     /// The chat it serves, if any, or where a task's Claude tool use is
     /// asked about (`[alerts] chat`).
     pub chat: Option<i64>,
-    /// A task's run, whose Claude tool use waits this long for a person.
-    pub run: Option<(i64, std::time::Duration)>,
+    /// A task's run, whose Claude tool use waits for a person.
+    pub run: Option<CallRun>,
     /// Whether it is a shadow handler's call, whose replies are never sent.
     pub shadow: bool,
     /// What started it, for `event`.

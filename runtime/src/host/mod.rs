@@ -21,9 +21,9 @@ use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::notify::telegram::TelegramSender;
-use crate::capabilities::CallContext;
 use crate::capabilities::MessageIo;
 use crate::capabilities::{history, Event, Services};
+use crate::capabilities::{CallContext, CallRun};
 use crate::config::{Config, Grant, PluginConfig, PluginName, World};
 use crate::db::{self, Database};
 use crate::os::regular_file;
@@ -448,7 +448,10 @@ impl Host {
         let alerts = self.config().alerts.clone();
         let context = CallContext {
             chat: alerts.as_ref().map(|a| a.chat),
-            run: Some((id, alerts.map_or(Duration::ZERO, |a| a.approval_wait))),
+            run: Some(CallRun {
+                id,
+                approval_wait: alerts.map_or(Duration::ZERO, |a| a.approval_wait),
+            }),
             event,
             ..CallContext::default()
         };

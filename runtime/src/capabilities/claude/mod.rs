@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::alerts;
 use crate::capabilities::attachments::Attachment;
+use crate::capabilities::CallRun;
 use crate::config::credit::WhenSpent;
 use crate::config::{HistoryPolicy, PluginName};
 use crate::db::Database;
@@ -218,7 +219,7 @@ pub struct Asker<'a> {
     /// The chat the call serves, where a tool use is asked about.
     pub chat: Option<i64>,
     /// A task's run, and how long its tool use waits for a person.
-    pub run: Option<(i64, std::time::Duration)>,
+    pub run: Option<CallRun>,
     /// Whether the call is a shadow handler's: it waits in its own line
     /// and can ask nobody.
     pub shadow: bool,
@@ -247,7 +248,7 @@ impl<'a> Asker<'a> {
             plugin: self.plugin.clone(),
             tools_from: self.grant.tools_from.clone(),
             chat: self.chat,
-            run: self.run.map(|(run, _)| run),
+            run: self.run.map(|run| run.id),
         }
     }
 }

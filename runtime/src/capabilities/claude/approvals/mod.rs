@@ -33,6 +33,7 @@ pub use records::{recent, ApprovalRecord};
 pub use tool_use::ToolUse;
 
 use super::stop::{Stop, STOPPED};
+use crate::capabilities::CallRun;
 use crate::config::units::HumanDuration;
 use crate::config::PluginName;
 use crate::db::Database;
@@ -48,7 +49,7 @@ pub struct Asking<'a> {
     pub chat: Option<i64>,
     /// A task's run, and how long its tool use waits for a person (else
     /// the chat's approval timeout).
-    pub run: Option<(i64, Duration)>,
+    pub run: Option<CallRun>,
     /// Whether the call is a shadow handler's (whose words never reach the chat).
     pub shadow: bool,
 }
@@ -136,7 +137,7 @@ impl Approvals {
             plugin: asking.plugin.to_string(),
             session_key: asking.session_key.map(str::to_owned),
             chat: asking.chat,
-            run: asking.run.map(|(run, _)| run),
+            run: asking.run.map(|run| run.id),
             tool: tool_use.tool.clone(),
             summary: summary.clone(),
         };
@@ -156,7 +157,7 @@ impl Approvals {
             (None, _) => "this call serves no chat, so there is nobody to ask",
             (Some(_), None) => "there is no Telegram bot here to ask through",
             (Some(chat), Some((prompter, timeout))) => {
-                let timeout = asking.run.map_or(*timeout, |(_, wait)| wait);
+                let timeout = asking.run.map_or(*timeout, |run| run.approval_wait);
                 return self
                     .ask(
                         asking,
