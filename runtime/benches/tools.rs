@@ -51,7 +51,7 @@ async fn main() {
     .unwrap();
     let host = Arc::new(Host::open(Config::load(&config_path).unwrap()).await.unwrap());
     assert!(host.load_all().await.is_empty());
-    let broker = mission::triggers::tool_calls::install(&host, mission);
+    let broker = mission::serve::tool_gateway::install(&host, mission);
     let caller = ToolCaller {
         plugin: PluginName::parse("caller").unwrap(),
         tools_from: vec![PluginName::parse("toolbox").unwrap()],

@@ -16,7 +16,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use crate::triggers::tool_calls::wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
+use crate::serve::tool_gateway::wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
 
 /// Serves the tools of `plugin` on stdin and stdout until the CLI closes
 /// them, asking the host at `socket`.

@@ -545,7 +545,7 @@ async fn up(config: Config) -> anyhow::Result<ExitCode> {
 async fn open_host(config: Config) -> anyhow::Result<Arc<Host>> {
     let host = Arc::new(Host::open(config).await?);
     let mission = std::env::current_exe().context("cannot tell where this `mission` binary is")?;
-    let _gateway = crate::triggers::tool_calls::install(&host, mission);
+    let _gateway = crate::serve::tool_gateway::install(&host, mission);
     Ok(host)
 }
 

@@ -4,13 +4,17 @@
 //! records ([`retention`](crate::db::retention)), the status page
 //! ([`web`]), the outbox of alerts, the daily digest and the heartbeat
 //! ping — started side by side around one
-//! [`Host`](crate::host::Host), and stopped together.
+//! [`Host`](crate::host::Host), and stopped together. The
+//! [`tool_gateway`], through which the `claude` CLI calls plugins' tools,
+//! is set up wherever a host is opened (`mission chat` and `mission run`
+//! need it too).
 
 pub mod control;
 mod digest;
 pub mod hot_reload;
 mod ping;
 mod pruning;
+pub mod tool_gateway;
 pub mod watcher;
 pub mod web;
 

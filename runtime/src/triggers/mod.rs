@@ -17,7 +17,6 @@
 mod invoker;
 pub mod schedule;
 pub mod telegram;
-pub mod tool_calls;
 pub mod watch;
 pub mod webhooks;
 

@@ -1,5 +1,5 @@
-//! Tool calls: Claude calling plugins' tools is one more trigger. The
-//! gateway listens on a Unix socket of its own (`DATA_DIR/run/`, a
+//! The tool-call gateway: how the `claude` CLI calls plugins' tools. It
+//! listens on a Unix socket of its own (`DATA_DIR/run/`, a
 //! directory only this user may enter; one socket per host process) and
 //! hands each CLI process started for a grant with `tools_from` a pass
 //! ([`ToolPass`]): an `--mcp-config` file (mode 0600) naming one stdio
