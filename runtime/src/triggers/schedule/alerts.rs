@@ -330,30 +330,13 @@ pub async fn misses_since(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::schedule::{CatchUp, CronExpr, Overlap, Timing};
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
 
     fn invoices() -> Schedule {
-        Schedule {
-            name: "invoices".into(),
-            file: "invoices.toml".into(),
-            plugin: "invoices".into(),
-            timing: Timing::Cron(Box::new(CronExpr::parse("0 1 * * *").unwrap())),
-            zone: chrono_tz::Europe::Berlin,
-            overlap: Overlap::Skip,
-            catch_up: CatchUp::None,
-            timeout: None,
-            retries: 0,
-            retry_backoff: Duration::from_secs(10),
-            jitter: Duration::ZERO,
-            values: Vec::new(),
-            alert: true,
-            after_failures: None,
-            urgent: false,
-        }
+        Schedule::for_test("invoices", "0 1 * * *", chrono_tz::Europe::Berlin)
     }
 
     const CHAIN: &str =

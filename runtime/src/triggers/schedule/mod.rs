@@ -109,6 +109,29 @@ impl Schedule {
     pub fn backoff(&self, retry: u32) -> Duration {
         self.retry_backoff.saturating_mul(1 << (retry - 1).min(16))
     }
+
+    /// A schedule `name` of the plugin of the same name on `cron` in
+    /// `zone`, with every other setting at its default: for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: &str, cron: &str, zone: Tz) -> Schedule {
+        Schedule {
+            name: name.into(),
+            file: format!("{name}.toml").into(),
+            plugin: name.into(),
+            timing: Timing::Cron(Box::new(CronExpr::parse(cron).unwrap())),
+            zone,
+            overlap: Overlap::Skip,
+            catch_up: CatchUp::None,
+            timeout: None,
+            retries: 0,
+            retry_backoff: Duration::from_secs(10),
+            jitter: Duration::ZERO,
+            values: Vec::new(),
+            alert: true,
+            after_failures: None,
+            urgent: false,
+        }
+    }
 }
 
 /// A schedule file that could not be read or is invalid.

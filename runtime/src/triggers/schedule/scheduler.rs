@@ -655,7 +655,6 @@ mod tests {
     use super::*;
     use crate::host::runs::RunOutcome;
     use crate::triggers::schedule::clock::ManualClock;
-    use crate::triggers::schedule::{CronExpr, Timing};
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
@@ -663,21 +662,8 @@ mod tests {
 
     fn schedule(name: &str, cron: &str) -> Schedule {
         Schedule {
-            name: name.into(),
-            file: format!("{name}.toml").into(),
             plugin: "task".into(),
-            timing: Timing::Cron(Box::new(CronExpr::parse(cron).unwrap())),
-            zone: Tz::UTC,
-            overlap: Overlap::Skip,
-            catch_up: CatchUp::None,
-            timeout: None,
-            retries: 0,
-            retry_backoff: Duration::from_secs(10),
-            jitter: Duration::ZERO,
-            values: Vec::new(),
-            alert: true,
-            after_failures: None,
-            urgent: false,
+            ..Schedule::for_test(name, cron, Tz::UTC)
         }
     }
 
