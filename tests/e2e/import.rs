@@ -4,8 +4,9 @@
 //! schedule next`, and an imported job run through the host.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::support::{guest, repo_root, text, Setup};
+use crate::support::{guest, repo_root, text, wait_for, Setup};
 
 /// The fixtures copied to a directory of their own, the morning briefing
 /// as a binary plist (as `defaults write` leaves them).
@@ -252,13 +253,16 @@ fn script(path: &Path, body: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// Waits (up to 30 s) for `done` to hold.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+/// Waits (up to 30 s) until `path` holds `part`.
+fn wait_for_text(what: &str, path: &Path, part: &str) {
+    wait_for(what, Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(part) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
 }
 
 #[test]
@@ -304,9 +308,7 @@ fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change()
         std::fs::write(root.join(format!("Outbox/mail-{i}.eml")), "to send").unwrap();
     }
     let told = root.join("told.txt");
-    wait_for("file-scans was told of the scan", || {
-        std::fs::read_to_string(&told).is_ok_and(|t| t.contains("receipt.pdf"))
-    });
+    wait_for_text("file-scans to be told of the scan", &told, "receipt.pdf");
     assert_eq!(
         std::fs::read_to_string(&told).unwrap(),
         format!("created\t{}/Scans/receipt.pdf\n", root.display())
@@ -314,9 +316,7 @@ fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change()
     // A name holding a line break and a tab is still one line, escaped: it
     // cannot tell the program of a removal that did not happen.
     std::fs::write(root.join("Scans/scan2.pdf\nremoved\tIMPORTANT.db"), "scanned").unwrap();
-    wait_for("file-scans was told of the second scan", || {
-        std::fs::read_to_string(&told).is_ok_and(|t| t.contains("IMPORTANT.db"))
-    });
+    wait_for_text("file-scans to be told of the second scan", &told, "IMPORTANT.db");
     assert_eq!(
         std::fs::read_to_string(&told).unwrap(),
         format!(
@@ -324,9 +324,18 @@ fn imported_watch_paths_and_queue_directories_jobs_run_when_their_files_change()
             root.display()
         )
     );
-    wait_for("the outbox emptied, one file a run", || {
-        std::fs::read_dir(root.join("sent")).unwrap().count() == 3
-    });
+    wait_for(
+        "the outbox to empty, one file a run",
+        Duration::from_secs(30),
+        || {
+            let sent = std::fs::read_dir(root.join("sent")).unwrap().count();
+            if sent == 3 {
+                Ok(())
+            } else {
+                Err(format!("{sent} sent"))
+            }
+        },
+    );
     assert_eq!(std::fs::read_dir(root.join("Outbox")).unwrap().count(), 0);
     drop(host);
 }

@@ -240,6 +240,37 @@ impl Setup {
     }
 }
 
+/// How often [`wait_for`] looks again.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Looks with `check` every 100 ms until it gives `Ok(value)`, and returns
+/// the value; `Err(seen)` means "not yet", with what it saw. Panics after
+/// `limit`, saying what it waited for and what it last saw.
+///
+/// ```ignore
+/// let runs = wait_for("a failed run", Duration::from_secs(30), || {
+///     let failed = failed_runs(&setup);
+///     if failed >= 1 { Ok(failed) } else { Err(failed) }
+/// });
+/// ```
+#[track_caller]
+pub fn wait_for<T, S: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> Result<T, S>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(seen) if Instant::now() >= deadline => {
+                panic!("waited {limit:?} for {what}; last saw: {seen:#?}")
+            }
+            Err(_) => std::thread::sleep(LOOK_EVERY),
+        }
+    }
+}
+
 /// Text of a process's stdout and stderr, for assertions and messages.
 pub fn text(output: &Output) -> (String, String) {
     (

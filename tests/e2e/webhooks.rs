@@ -5,13 +5,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{guest, js_guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, js_guest, text, wait_for, PluginSpec, RunningHost, Setup};
 
 const GH_SECRET: &str = "gh-secret-for-tests";
 const SHOP_SECRET: &str = "shop-secret-for-tests";
@@ -121,18 +121,18 @@ fn deliveries(setup: &Setup) -> Vec<Value> {
 
 /// Waits (up to 60 s) until `count` deliveries are done; returns them all.
 fn wait_done(setup: &Setup, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let all = deliveries(setup);
-        if all.iter().filter(|d| d["state"] == "done").count() >= count {
-            return all;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "fewer than {count} deliveries done: {all:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        &format!("{count} deliveries done"),
+        Duration::from_secs(60),
+        || {
+            let all = deliveries(setup);
+            if all.iter().filter(|d| d["state"] == "done").count() >= count {
+                Ok(all)
+            } else {
+                Err(all)
+            }
+        },
+    )
 }
 
 /// The database, read directly.
@@ -671,15 +671,15 @@ fn github_signature(body: &[u8]) -> String {
 /// Waits (up to 30 s) until `mission webhooks` prints a line with every
 /// one of `texts`; returns its whole output.
 fn wait_listed(setup: &Setup, texts: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("a line of `mission webhooks` with {texts:?}");
+    wait_for(&what, Duration::from_secs(30), || {
         let (stdout, _) = text(&setup.mission(&["webhooks"]));
         if stdout.lines().any(|l| texts.iter().all(|t| l.contains(t))) {
-            return stdout;
+            Ok(stdout)
+        } else {
+            Err(stdout)
         }
-        assert!(Instant::now() < deadline, "no line with {texts:?} in:\n{stdout}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 #[test]
