@@ -7,10 +7,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{guest, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, wait_for, PluginSpec, RunningHost, Setup};
 
 const TOKEN_ENV: &str = "MISSION_TEST_ALERTS_TOKEN";
 const ANNA: i64 = 100;
+
+/// How long a wait on the host may take before the test fails.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// A job that exits 3 every second (`exit 0` once `fixed`), alerts to
 /// Anna's chat after `after` failures.
@@ -63,6 +66,51 @@ fn failed_runs(setup: &Setup) -> usize {
     runs.iter().filter(|r| r["outcome"] == "failed").count()
 }
 
+/// Waits until at least `count` runs have failed.
+fn wait_for_failed_runs(setup: &Setup, count: usize) {
+    wait_for(&format!("{count} failed runs"), LIMIT, || {
+        let failed = failed_runs(setup);
+        if failed >= count {
+            Ok(())
+        } else {
+            Err(failed)
+        }
+    });
+}
+
+/// The database, read directly.
+fn db(setup: &Setup) -> rusqlite::Connection {
+    rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap()
+}
+
+/// The failed runs `schedule`'s streak counts (0 with no streak). The
+/// streak and the alert it calls for are written in one transaction, so
+/// once it counts N, the alert for the Nth failure is queued or never is.
+fn streak(setup: &Setup, schedule: &str) -> u32 {
+    use rusqlite::OptionalExtension;
+    db(setup)
+        .query_row(
+            "SELECT failures FROM schedule_streaks WHERE schedule = ?1",
+            [schedule],
+            |row| row.get(0),
+        )
+        .optional()
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// Waits until `schedule`'s streak counts at least `failures`.
+fn wait_for_streak(setup: &Setup, schedule: &str, failures: u32) {
+    wait_for(&format!("{schedule}'s streak at {failures}"), LIMIT, || {
+        let now = streak(setup, schedule);
+        if now >= failures {
+            Ok(())
+        } else {
+            Err(now)
+        }
+    });
+}
+
 #[test]
 fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     let fake = FakeTelegram::start();
@@ -78,11 +126,9 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
         "{alert}"
     );
     assert!(!alert.contains('`') && !alert.contains("mission "), "{alert}");
-    // Several more failures: no more alerts.
-    let seen = failed_runs(&setup);
-    while failed_runs(&setup) < seen + 3 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // Several more failures: no more alerts, not even queued.
+    wait_for_streak(&setup, "backup", streak(&setup, "backup") + 3);
+    assert_eq!(queued_alerts(&setup).len(), 1, "{:?}", queued_alerts(&setup));
     assert_eq!(fake.texts(ANNA).len(), 1, "{:?}", fake.texts(ANNA));
     // Fixed: one recovery, saying how long.
     fail(&setup, false);
@@ -97,7 +143,8 @@ fn a_failing_schedule_is_told_once_per_streak_and_when_it_works_again() {
     fail(&setup, true);
     let told = fake.wait_for_texts(ANNA, 3);
     assert!(told[2].starts_with("⚠️ backup (plugin job) failed"), "{told:?}");
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for_streak(&setup, "backup", streak(&setup, "backup") + 3);
+    assert_eq!(queued_alerts(&setup).len(), 3, "{:?}", queued_alerts(&setup));
     assert_eq!(fake.texts(ANNA).len(), 3, "{:?}", fake.texts(ANNA));
     drop(host);
 }
@@ -107,21 +154,36 @@ fn an_alert_queued_while_telegram_is_out_of_reach_is_sent_after_a_restart() {
     let fake = FakeTelegram::start();
     let setup = setup(&fake, 1);
     let host = up(&setup, false);
-    while failed_runs(&setup) < 1 {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the alert to be queued", LIMIT, || {
+        let queued = queued_alerts(&setup);
+        if queued.is_empty() {
+            Err(queued)
+        } else {
+            Ok(())
+        }
+    });
     host.signal("-TERM");
     assert!(host.wait().0);
     assert!(fake.texts(ANNA).is_empty());
     // Still failing, but the streak was told already: only the queued alert.
+    let failures = streak(&setup, "backup");
     let host = up(&setup, true);
     let told = fake.wait_for_texts(ANNA, 1);
     assert!(
         told[0].starts_with("⚠️ backup (plugin job) failed.\nCause: disk full\n"),
         "{told:?}"
     );
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(fake.texts(ANNA).len(), 1, "sent once: {:?}", fake.texts(ANNA));
+    wait_for_streak(&setup, "backup", failures + 2);
+    assert_eq!(queued_alerts(&setup).len(), 1, "{:?}", queued_alerts(&setup));
+    // Sent once: the outbox sends oldest first, so a second sending of it
+    // would come before the recovery, queued behind it.
+    fail(&setup, false);
+    let told = fake.wait_for_texts(ANNA, 2);
+    assert!(
+        told[1].starts_with("✅ backup (plugin job) works again"),
+        "sent once: {told:?}"
+    );
+    assert_eq!(fake.texts(ANNA).len(), 2, "sent once: {:?}", fake.texts(ANNA));
     drop(host);
 }
 
@@ -134,7 +196,7 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
         "plugin = \"job\"\ncron = \"0 4 1 1 *\"\ntimezone = \"Europe/Berlin\"\n\
          config = { program = \"/bin/sh\", args = '[\"-c\", \"echo ran\"]' }\n",
     );
-    let host = up(&setup, true);
+    let mut host = up(&setup, true);
     fake.send_text(ANNA, ANNA as u64, "/schedules");
     let listed = fake.wait_for_texts(ANNA, 1).remove(0);
     assert!(listed.contains("backup: every 1s"), "{listed}");
@@ -146,31 +208,34 @@ fn schedules_are_listed_run_paused_and_resumed_from_the_chat() {
     // /run queues it like `mission trigger`; the run is recorded as a trigger.
     fake.send_text(ANNA, ANNA as u64, "/run yearly");
     assert!(fake.wait_for_texts(ANNA, 2)[1].starts_with("yearly runs now (request "));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let run = wait_for("a run of yearly", Duration::from_secs(20), || {
         let output = setup.mission(&["runs", "--schedule", "yearly", "--json"]);
-        let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+        let mut runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
         if runs.first().is_some_and(|r| r["outcome"] == "succeeded") {
-            assert_eq!(runs[0]["trigger"], "trigger");
-            assert!(runs[0]["request"].is_number(), "{runs:?}");
-            break;
+            Ok(runs.remove(0))
+        } else {
+            Err(runs)
         }
-        assert!(std::time::Instant::now() < deadline, "no run of yearly: {runs:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    assert_eq!(run["trigger"], "trigger");
+    assert!(run["request"].is_number(), "{run:?}");
 
-    while failed_runs(&setup) < 1 {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_failed_runs(&setup, 1);
     fake.send_text(ANNA, ANNA as u64, "/pause backup");
     assert_eq!(
         fake.wait_for_texts(ANNA, 3)[2],
         "backup is paused: /resume backup starts it again."
     );
-    std::thread::sleep(Duration::from_millis(1500));
-    let before = failed_runs(&setup);
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(failed_runs(&setup), before, "a paused schedule does not run");
+    // Its due times come, and are held: none of them runs.
+    host.wait_for_log_line(&["paused: not run", "schedule=backup"]);
+    let before = runs_of(&setup, "backup");
+    host.wait_for_log_line(&["paused: not run", "schedule=backup"]);
+    host.wait_for_log_line(&["paused: not run", "schedule=backup"]);
+    assert_eq!(
+        runs_of(&setup, "backup"),
+        before,
+        "a paused schedule does not run"
+    );
     fake.send_text(ANNA, ANNA as u64, "/runs");
     let failures = fake.wait_for_texts(ANNA, 4).remove(3);
     assert!(
@@ -236,11 +301,13 @@ fn an_alert_s_buttons_run_pause_and_mute_its_schedule_and_a_stranger_s_press_is_
         let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
         runs.iter().any(|r| r["trigger"] == "trigger")
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !triggered() {
-        assert!(std::time::Instant::now() < deadline, "Run again did not run it");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the run Run again asked for", Duration::from_secs(20), || {
+        if triggered() {
+            Ok(())
+        } else {
+            Err("no run with trigger \"trigger\"")
+        }
+    });
 
     // Mute: the streak's recovery and the next streak's alert stay unsaid.
     fake.press(ANNA, ANNA as u64, message, &button("Mute 24 h"));
@@ -250,13 +317,20 @@ fn an_alert_s_buttons_run_pause_and_mute_its_schedule_and_a_stranger_s_press_is_
         "{told:?}"
     );
     fail(&setup, false);
-    let fixed = failed_runs(&setup);
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for("a run that works again", LIMIT, || {
+        match streak(&setup, "backup") {
+            0 => Ok(()),
+            failures => Err(failures),
+        }
+    });
     fail(&setup, true);
-    while failed_runs(&setup) < fixed + 2 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for_streak(&setup, "backup", 2);
+    assert_eq!(
+        queued_alerts(&setup).len(),
+        1,
+        "muted: {:?}",
+        queued_alerts(&setup)
+    );
     assert_eq!(fake.texts(ANNA).len(), 3, "muted: {:?}", fake.texts(ANNA));
 
     // Pause: as /pause.
@@ -302,7 +376,26 @@ fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
         told[0].contains(": its previous run was still going, and this schedule skips a run"),
         "{told:?}"
     );
-    std::thread::sleep(Duration::from_secs(4));
+    // Counted in the transaction that would queue their alert.
+    let counted = || -> u32 {
+        db(&setup)
+            .query_row(
+                "SELECT coalesce(sum(missed), 0) FROM schedule_misses WHERE schedule = 'slow'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    wait_for("two more skips counted", LIMIT, || match counted() {
+        missed if missed >= 3 => Ok(()),
+        missed => Err(missed),
+    });
+    assert_eq!(
+        queued_alerts(&setup).len(),
+        1,
+        "skips after the first are counted: {:?}",
+        queued_alerts(&setup)
+    );
     assert_eq!(
         fake.texts(ANNA).len(),
         1,
@@ -319,7 +412,22 @@ fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
         "{told:?}"
     );
     std::fs::write(&wasm, b"\0asm\x0d\0\x01\0 garbage").unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // A refused load is recorded after its alert is queued or not.
+    wait_for("the second refusal recorded", LIMIT, || {
+        let refused: u32 = db(&setup)
+            .query_row(
+                "SELECT count(*) FROM plugin_loads WHERE plugin = 'job' AND outcome = 'refused'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        if refused >= 2 {
+            Ok(())
+        } else {
+            Err(refused)
+        }
+    });
+    assert_eq!(queued_alerts(&setup).len(), 2, "{:?}", queued_alerts(&setup));
     assert_eq!(fake.texts(ANNA).len(), 2, "{:?}", fake.texts(ANNA));
     std::fs::write(&wasm, std::fs::read(guest("run_command")).unwrap()).unwrap();
 
@@ -328,16 +436,7 @@ fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
         "ticker",
         "plugin = \"job\"\nevery = \"1s\"\nconfig = { program = \"/bin/sh\", args = '[\"-c\", \"exit 0\"]' }\n",
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let output = setup.mission(&["runs", "--schedule", "ticker", "--json"]);
-        let runs: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
-        if !runs.is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "ticker never ran");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_runs_past(&setup, "ticker", 0);
     host.signal("-TERM");
     assert!(host.wait().0);
     std::thread::sleep(Duration::from_secs(3));
@@ -384,19 +483,30 @@ fn quiet_hours_hold_all_but_urgent_alerts_until_they_end() {
         told[0].starts_with("⚠️ payments (plugin job) failed"),
         "the urgent one goes out: {told:?}"
     );
-    while failed_runs(&setup) < 6 {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert_eq!(
-        fake.texts(ANNA).len(),
-        1,
-        "backup's alert is held: {:?}",
-        fake.texts(ANNA)
+    // backup's alert is queued, and held while an urgent one queued after
+    // it (payments works again) goes out.
+    wait_for("backup's alert to be queued", LIMIT, || {
+        let queued = queued_alerts(&setup);
+        if queued.iter().any(|t| t.starts_with("⚠️ backup")) {
+            Ok(())
+        } else {
+            Err(queued)
+        }
+    });
+    setup.schedule(
+        "payments",
+        "plugin = \"job\"\nevery = \"1s\"\nurgent = true\n\
+         config = { program = \"/bin/sh\", args = '[\"-c\", \"exit 0\"]' }\n",
+    );
+    let told = fake.wait_for_texts(ANNA, 2);
+    assert!(
+        told[1].starts_with("✅ payments (plugin job) works again"),
+        "backup's alert is held: {told:?}"
     );
     // The quiet hours end (here: the config drops them): what was held goes out.
     std::fs::write(setup.config_path(), &config).unwrap();
-    let told = fake.wait_for_texts(ANNA, 2);
-    assert!(told[1].starts_with("⚠️ backup (plugin job) failed"), "{told:?}");
+    let told = fake.wait_for_texts(ANNA, 3);
+    assert!(told[2].starts_with("⚠️ backup (plugin job) failed"), "{told:?}");
     drop(host);
 }
 
@@ -423,18 +533,10 @@ fn the_host_pings_start_fail_and_healthy_and_sends_its_digest() {
     std::fs::write(setup.config_path(), config).unwrap();
     let host = up(&setup, true);
     let wait_for_ping = |wanted: &dyn Fn(&(String, String)) -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(ping) = pings.lock().unwrap().iter().find(|p| wanted(p)) {
-                return ping.clone();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no such ping: {:?}",
-                pings.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for("such a ping", LIMIT, || {
+            let pings = pings.lock().unwrap();
+            pings.iter().find(|p| wanted(p)).cloned().ok_or(pings.clone())
+        })
     };
     wait_for_ping(&|(line, _)| line.starts_with("POST /ping/abc/start "));
     let (_, body) = wait_for_ping(&|(line, _)| line.starts_with("POST /ping/abc/fail "));
@@ -451,22 +553,14 @@ fn the_host_pings_start_fail_and_healthy_and_sends_its_digest() {
     );
 
     // The digest comes at the next minute.
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let digest = loop {
-        if let Some(digest) = fake
-            .texts(ANNA)
-            .into_iter()
+    let digest = wait_for("the digest", Duration::from_secs(90), || {
+        let texts = fake.texts(ANNA);
+        texts
+            .iter()
             .find(|t| t.starts_with("📋 Digest, "))
-        {
-            break digest;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no digest: {:?}",
-            fake.texts(ANNA)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+            .cloned()
+            .ok_or(texts)
+    });
     assert!(
         digest.contains("\nRuns in 24 h: ") && digest.contains("\nFailed: backup failed ×"),
         "{digest}"
@@ -498,14 +592,21 @@ fn an_alert_telegram_refuses_for_a_while_is_sent_once_it_takes_it() {
         .filter(|c| c.method == "sendMessage" && c.failed)
         .count();
     assert_eq!(failed, 3, "{:#?}", fake.calls());
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(fake.texts(ANNA).len(), 1, "sent once: {:?}", fake.texts(ANNA));
+    // Sent once: the outbox sends oldest first, so a second sending of it
+    // would come before the recovery, queued behind it.
+    fail(&setup, false);
+    let told = fake.wait_for_texts(ANNA, 2);
+    assert!(
+        told[1].starts_with("✅ backup (plugin job) works again"),
+        "sent once: {told:?}"
+    );
+    assert_eq!(fake.texts(ANNA).len(), 2, "sent once: {:?}", fake.texts(ANNA));
     drop(host);
 }
 
 /// The texts of every alert queued so far, sent or not, in order.
 fn queued_alerts(setup: &Setup) -> Vec<String> {
-    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let db = db(setup);
     let mut statement = db.prepare("SELECT text FROM outbox ORDER BY id").unwrap();
     let texts = statement.query_map([], |row| row.get(0)).unwrap();
     texts.map(Result::unwrap).collect()
@@ -520,11 +621,12 @@ fn runs_of(setup: &Setup, schedule: &str) -> usize {
 
 /// Waits (up to 30 s) until `schedule` has more than `runs` runs.
 fn wait_for_runs_past(setup: &Setup, schedule: &str, runs: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while runs_of(setup, schedule) <= runs {
-        assert!(std::time::Instant::now() < deadline, "{schedule} did not run");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(&format!("{schedule} to run"), LIMIT, || {
+        match runs_of(setup, schedule) {
+            now if now > runs => Ok(()),
+            now => Err(now),
+        }
+    });
 }
 
 #[test]
