@@ -23,6 +23,7 @@ mod import;
 mod isolation;
 mod languages;
 mod limits;
+mod media;
 mod notify;
 mod process;
 mod readme;
