@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Timelike, Utc};
 use mission::config::Config;
 use mission::db::Database;
-use mission::host::runs::Trigger;
+use mission::host::runs::StartedBy;
 use mission::triggers::schedule::clock::SystemClock;
 use mission::triggers::schedule::scheduler::{Missed, ScheduleRunner, Scheduler};
 use mission::triggers::schedule::{self, Schedule};
@@ -38,7 +38,7 @@ impl ScheduleRunner for LatenessRunner {
         _: Arc<Schedule>,
         due: DateTime<Utc>,
         _: u32,
-        _: Trigger,
+        _: StartedBy,
     ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
         let late = (Utc::now() - due).to_std().unwrap_or_default();
         self.late.lock().unwrap().push(late);

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mission::host::runs::{RunOutcome, RunRecord, Trigger};
+use mission::host::runs::{RunOutcome, RunRecord, StartedBy};
 use mission::host::Host;
 use mission::plugin::call::Message;
 use serde_json::Value;
@@ -84,7 +84,7 @@ fn field<'a>(record: &'a RunRecord, name: &str) -> &'a str {
 }
 
 async fn run(host: &Host, plugin: &str) -> RunRecord {
-    host.run_task(plugin, Trigger::Manual).await.unwrap()
+    host.run_task(plugin, StartedBy::Manual).await.unwrap()
 }
 
 fn message(chat_id: i64, text: &str) -> Message {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mission::host::runs::{RunOutcome, Trigger};
+use mission::host::runs::{RunOutcome, StartedBy};
 use mission::host::Host;
 use mission::plugin::call::CallError;
 
@@ -19,7 +19,7 @@ fn briefing() -> PluginSpec {
 
 /// The next call after a misbehaving one still works.
 async fn assert_host_still_serves(host: &Host) {
-    let record = host.run_task("briefing", Trigger::Manual).await.unwrap();
+    let record = host.run_task("briefing", StartedBy::Manual).await.unwrap();
     assert_eq!(record.outcome, RunOutcome::Succeeded, "{record:?}");
 }
 
@@ -91,7 +91,7 @@ async fn a_flood_of_output_is_truncated_at_the_limit() {
     ]);
     let host = setup.host().await;
 
-    let record = host.run_task("flood", Trigger::Manual).await.unwrap();
+    let record = host.run_task("flood", StartedBy::Manual).await.unwrap();
     assert_eq!(record.outcome, RunOutcome::Succeeded, "{record:?}");
     assert_eq!(record.summary.as_deref(), Some("printed 100000 lines"));
     assert!(record.output_truncated);
@@ -119,8 +119,8 @@ async fn a_spinning_plugin_does_not_starve_other_calls_on_the_same_thread() {
     ]);
     let host = setup.host().await;
 
-    let spinning = host.run_task("spin", Trigger::Manual);
-    let briefing = host.run_task("briefing", Trigger::Manual);
+    let spinning = host.run_task("spin", StartedBy::Manual);
+    let briefing = host.run_task("briefing", StartedBy::Manual);
     tokio::pin!(spinning);
     let finished_first = tokio::select! {
         biased;

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::host::runs::{RunRecord, Trigger};
+use crate::host::runs::{RunRecord, StartedBy};
 use crate::plugin::call::{Message, ParseMode};
 
 pub(super) async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {
     let host = super::open_host(config).await?;
     host.load(plugin).await?;
-    let record = host.run_task(plugin, Trigger::Manual).await?;
+    let record = host.run_task(plugin, StartedBy::Manual).await?;
     host.claude().shutdown().await;
     report_run(&record, json)
 }

@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context};
 use super::call::report_run;
 use crate::capabilities::Event;
 use crate::config::Config;
-use crate::host::runs::{self, Trigger};
+use crate::host::runs::{self, StartedBy};
 use crate::host::TaskRun;
 use crate::os::zone::host_zone;
 use crate::plugin::call::Invocation;
@@ -55,7 +55,7 @@ pub(super) async fn rerun(config: Config, id: i64, json: bool) -> anyhow::Result
         .run(TaskRun {
             plugin: &first.plugin,
             schedule: first.schedule.as_deref(),
-            trigger: Trigger::Rerun(id),
+            trigger: StartedBy::Rerun(id),
             invocation: Invocation {
                 name,
                 scheduled_at: first.scheduled_at.timestamp_millis(),

@@ -13,7 +13,7 @@ use super::call::{print_run, report_run};
 use super::open_db;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
-use crate::host::runs::{self, Trigger};
+use crate::host::runs::{self, StartedBy};
 use crate::os::zone::host_zone;
 use crate::serve::control::{self, RequestKind};
 use crate::triggers::schedule::{self, CronExpr, Schedule};
@@ -199,7 +199,7 @@ pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::R
             let host = super::open_host(config).await?;
             host.load(&schedule.plugin).await?;
             let scheduler = schedule::scheduler(&Invoker::new(host.clone()));
-            scheduler.run_now(name, Trigger::Direct).await;
+            scheduler.run_now(name, StartedBy::Direct).await;
             runs::recent(host.db(), Some(name), 1)
                 .await?
                 .pop()

@@ -34,7 +34,7 @@ use crate::plugin::loader::PluginLoader;
 use crate::plugin::loads::{self, LoadOutcome, NewLoad};
 use crate::plugin::registry::PluginRegistry;
 use crate::plugin::{LoadError, Plugin};
-use runs::{RunOutcome, RunRecord, RunStart, Trigger};
+use runs::{RunOutcome, RunRecord, RunStart, StartedBy};
 
 /// The name of the SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "mission.db";
@@ -46,7 +46,7 @@ pub struct TaskRun<'a> {
     /// The schedule it runs for, if any.
     pub schedule: Option<&'a str>,
     /// What started it.
-    pub trigger: Trigger,
+    pub trigger: StartedBy,
     /// What the plugin is given.
     pub invocation: Invocation,
     /// What started it, beyond the invocation: a webhook request.
@@ -398,7 +398,7 @@ impl Host {
 
     /// Runs the task plugin `name` once, now, with its own config and
     /// deadline, and records the run.
-    pub async fn run_task(&self, name: &str, trigger: Trigger) -> anyhow::Result<RunRecord> {
+    pub async fn run_task(&self, name: &str, trigger: StartedBy) -> anyhow::Result<RunRecord> {
         let plugin = self.plugin(name)?;
         let invocation = Invocation {
             name: name.to_owned(),

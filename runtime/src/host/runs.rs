@@ -45,7 +45,7 @@ impl From<&CallError> for RunOutcome {
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
+pub enum StartedBy {
     /// `mission run PLUGIN` from the command line.
     Manual,
     /// A schedule's due time.
@@ -65,36 +65,36 @@ pub enum Trigger {
     Rerun(i64),
 }
 
-impl Trigger {
+impl StartedBy {
     fn as_str(self) -> &'static str {
         match self {
-            Trigger::Manual => "manual",
-            Trigger::Schedule => "schedule",
-            Trigger::CatchUp => "catch_up",
-            Trigger::Request(_) | Trigger::Direct => "trigger",
-            Trigger::Webhook(_) => "webhook",
-            Trigger::Watch => "watch",
-            Trigger::Rerun(_) => "rerun",
+            StartedBy::Manual => "manual",
+            StartedBy::Schedule => "schedule",
+            StartedBy::CatchUp => "catch_up",
+            StartedBy::Request(_) | StartedBy::Direct => "trigger",
+            StartedBy::Webhook(_) => "webhook",
+            StartedBy::Watch => "watch",
+            StartedBy::Rerun(_) => "rerun",
         }
     }
 
     fn request(self) -> Option<i64> {
         match self {
-            Trigger::Request(id) => Some(id),
+            StartedBy::Request(id) => Some(id),
             _ => None,
         }
     }
 
     fn delivery(self) -> Option<i64> {
         match self {
-            Trigger::Webhook(id) => Some(id),
+            StartedBy::Webhook(id) => Some(id),
             _ => None,
         }
     }
 
     fn rerun_of(self) -> Option<i64> {
         match self {
-            Trigger::Rerun(id) => Some(id),
+            StartedBy::Rerun(id) => Some(id),
             _ => None,
         }
     }
@@ -107,7 +107,7 @@ pub struct RunStart<'a> {
     /// The schedule it runs for, if any.
     pub schedule: Option<&'a str>,
     /// What started it.
-    pub trigger: Trigger,
+    pub trigger: StartedBy,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for the first attempt.
@@ -482,7 +482,7 @@ mod tests {
             let start = RunStart {
                 plugin: "p",
                 schedule: None,
-                trigger: Trigger::Manual,
+                trigger: StartedBy::Manual,
                 scheduled_at: Utc::now(),
                 attempt: 1,
             };

@@ -20,7 +20,7 @@ use super::clock::Clock;
 use super::state;
 use super::{CatchUp, Overlap, Schedule};
 use crate::db::Database;
-use crate::host::runs::{self, Trigger};
+use crate::host::runs::{self, StartedBy};
 
 /// How often the wall clock is re-read even when nothing is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -42,7 +42,7 @@ pub trait ScheduleRunner: Send + Sync + 'static {
         schedule: Arc<Schedule>,
         due: DateTime<Utc>,
         attempt: u32,
-        trigger: Trigger,
+        trigger: StartedBy,
     ) -> Pin<Box<dyn Future<Output = bool> + Send>>;
 
     /// Hears that `schedule` missed due times, and why.
@@ -280,7 +280,12 @@ impl Scheduler {
             } => {
                 if self.entries.contains_key(&schedule) {
                     tracing::info!(%schedule, request, "triggered");
-                    self.start_run(&schedule, self.clock.now(), Trigger::Request(request), Some(done));
+                    self.start_run(
+                        &schedule,
+                        self.clock.now(),
+                        StartedBy::Request(request),
+                        Some(done),
+                    );
                 } else {
                     tracing::warn!(%schedule, request, "trigger request for an unknown schedule");
                     let _ = done.send(false);
@@ -325,7 +330,7 @@ impl Scheduler {
 
     /// Runs the schedule `name` once now (with its jitter and retries) and
     /// waits for it: `mission trigger` when no host is up.
-    pub async fn run_now(mut self, name: &str, trigger: Trigger) {
+    pub async fn run_now(mut self, name: &str, trigger: StartedBy) {
         if self.entries.contains_key(name) {
             self.start_run(name, self.clock.now(), trigger, None);
         }
@@ -377,7 +382,7 @@ impl Scheduler {
         if let Err(e) = state::set_last_due_many(&self.db, passed).await {
             tracing::error!("failed to record the due times passed while the host was down: {e:#}");
         }
-        self.fire(&catch_up, Trigger::CatchUp).await;
+        self.fire(&catch_up, StartedBy::CatchUp).await;
         tracing::info!(schedules = self.entries.len(), "scheduler started");
     }
 
@@ -428,7 +433,7 @@ impl Scheduler {
                 .flatten();
             due.push(Fire { name, due: at, slept });
         }
-        self.fire(&due, Trigger::Schedule).await;
+        self.fire(&due, StartedBy::Schedule).await;
         // The next due times after the runs have started: with thousands
         // due at once, computing them first would make every run late.
         for Fire { name, .. } in &due {
@@ -443,7 +448,7 @@ impl Scheduler {
     /// schedule's too, since they are not missed —, then tells the due
     /// times missed. The database is asked once for the whole batch, so a
     /// thousand schedules due at one minute start together.
-    async fn fire(&mut self, fires: &[Fire], trigger: Trigger) {
+    async fn fire(&mut self, fires: &[Fire], trigger: StartedBy) {
         if fires.is_empty() {
             return;
         }
@@ -512,7 +517,7 @@ impl Scheduler {
         &mut self,
         name: &str,
         due: DateTime<Utc>,
-        trigger: Trigger,
+        trigger: StartedBy,
         done: Option<oneshot::Sender<bool>>,
     ) {
         let entry = &self.entries[name];
@@ -527,7 +532,7 @@ impl Scheduler {
         schedule: Arc<Schedule>,
         slot: Arc<Mutex<Slot>>,
         due: DateTime<Utc>,
-        trigger: Trigger,
+        trigger: StartedBy,
         done: Option<oneshot::Sender<bool>>,
     ) {
         // One shared handle, not two: with thousands of runs starting at
@@ -613,11 +618,11 @@ async fn execute(
     schedule: Arc<Schedule>,
     slot: Arc<Mutex<Slot>>,
     mut due: DateTime<Utc>,
-    mut trigger: Trigger,
+    mut trigger: StartedBy,
 ) {
     let mut rng = fastrand::Rng::new();
     loop {
-        let on_time = matches!(trigger, Trigger::Schedule | Trigger::CatchUp);
+        let on_time = matches!(trigger, StartedBy::Schedule | StartedBy::CatchUp);
         if on_time && !schedule.jitter.is_zero() {
             clock.sleep(jitter_delay(schedule.jitter, &mut rng)).await;
         }
@@ -635,7 +640,7 @@ async fn execute(
         match slot.queued.take() {
             Some(next) => {
                 due = next;
-                trigger = Trigger::Schedule;
+                trigger = StartedBy::Schedule;
             }
             None => {
                 slot.running -= 1;
@@ -673,7 +678,7 @@ mod tests {
         schedule: String,
         due: DateTime<Utc>,
         attempt: u32,
-        trigger: Trigger,
+        trigger: StartedBy,
         at: DateTime<Utc>,
     }
 
@@ -693,7 +698,7 @@ mod tests {
             schedule: Arc<Schedule>,
             due: DateTime<Utc>,
             attempt: u32,
-            trigger: Trigger,
+            trigger: StartedBy,
         ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
             let at = self.clock.now();
             self.attempts.lock().unwrap().push(Attempt {
@@ -875,7 +880,7 @@ mod tests {
         assert_eq!(attempts[1].due, utc("2026-11-24T10:10:00Z"));
         assert!(attempts
             .iter()
-            .all(|a| a.trigger == Trigger::Schedule && a.attempt == 1));
+            .all(|a| a.trigger == StartedBy::Schedule && a.attempt == 1));
         h.stop().await;
     }
 
@@ -951,7 +956,7 @@ mod tests {
         let h = Harness::start(vec![once.clone(), none.clone()], options).await;
         let attempts = h.expect_attempts(1).await;
         assert_eq!(attempts[0].schedule, "once");
-        assert_eq!(attempts[0].trigger, Trigger::CatchUp);
+        assert_eq!(attempts[0].trigger, StartedBy::CatchUp);
         assert_eq!(attempts[0].due, utc("2026-11-24T12:00:00Z"));
         let missed = Missed {
             reason: MissReason::HostDown,
@@ -1297,7 +1302,7 @@ mod tests {
         let run = crate::host::runs::RunStart {
             plugin: "task",
             schedule: Some("slow"),
-            trigger: Trigger::Schedule,
+            trigger: StartedBy::Schedule,
             scheduled_at: Utc::now(),
             attempt: 1,
         };

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::clock::SystemClock;
 use super::scheduler::{Missed, ScheduleRunner, Scheduler};
 use super::Schedule;
-use crate::host::runs::Trigger as RunTrigger;
+use crate::host::runs::StartedBy;
 use crate::host::TaskRun;
 use crate::os::zone::host_zone;
 use crate::plugin::call::Invocation;
@@ -53,7 +53,7 @@ impl ScheduleRunner for Runner {
         schedule: Arc<Schedule>,
         due: DateTime<Utc>,
         attempt: u32,
-        trigger: RunTrigger,
+        trigger: StartedBy,
     ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
         let invoker = self.0.clone();
         Box::pin(async move {

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::capabilities::Event;
 use crate::config::watches::WatchConfig;
 use crate::config::Config;
-use crate::host::runs::Trigger as RunTrigger;
+use crate::host::runs::StartedBy;
 use crate::host::TaskRun;
 use crate::plugin::call::Invocation;
 use crate::triggers::{stopping, Invoker, Stopped, Trigger};
@@ -280,7 +280,7 @@ impl Lane {
         let run = TaskRun {
             plugin: self.config.plugin.as_str(),
             schedule: None,
-            trigger: RunTrigger::Watch,
+            trigger: StartedBy::Watch,
             invocation: Invocation {
                 name: self.config.name.clone(),
                 scheduled_at: chrono::Utc::now().timestamp_millis(),

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::deliveries::{self, Arrival};
 use crate::capabilities::Event;
-use crate::host::runs::{RunOutcome, Trigger as RunTrigger};
+use crate::host::runs::{RunOutcome, StartedBy};
 use crate::host::TaskRun;
 use crate::plugin::call::Invocation;
 use crate::triggers::{stopping, Invoker};
@@ -158,7 +158,7 @@ impl Lane {
             let run = TaskRun {
                 plugin: hook.plugin.as_str(),
                 schedule: None,
-                trigger: RunTrigger::Webhook(id),
+                trigger: StartedBy::Webhook(id),
                 invocation: Invocation {
                     name: arrival.webhook.clone(),
                     scheduled_at: arrival.received_at,
