@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{outbox, Capabilities};
+use super::{reply_files, Capabilities};
 use crate::config::Grant;
 use crate::os::regular_file;
 use crate::wasm::bindings::chat::mission::plugin::attachments::{
@@ -102,17 +102,20 @@ impl Host for Capabilities {
         mime_type: String,
         contents: Vec<u8>,
     ) -> wasmtime::Result<Result<(), CapabilityError>> {
-        let outbox = match self.outbox() {
-            Ok(outbox) => outbox,
+        let reply_files = match self.reply_files() {
+            Ok(reply_files) => reply_files,
             Err(e) => return Ok(Err(e)),
         };
         let cap = self.attachment_bytes;
-        Ok(tokio::task::spawn_blocking(move || outbox.add(&file_name, &mime_type, &contents, cap)).await?)
+        Ok(
+            tokio::task::spawn_blocking(move || reply_files.add(&file_name, &mime_type, &contents, cap))
+                .await?,
+        )
     }
 
     async fn attach_written(&mut self, path: String) -> wasmtime::Result<Result<(), CapabilityError>> {
-        let outbox = match self.outbox() {
-            Ok(outbox) => outbox,
+        let reply_files = match self.reply_files() {
+            Ok(reply_files) => reply_files,
             Err(e) => return Ok(Err(e)),
         };
         let Some(workdir) = self.claude.workdir() else {
@@ -122,8 +125,8 @@ impl Host for Capabilities {
         };
         let cap = self.attachment_bytes;
         let attached = tokio::task::spawn_blocking(move || {
-            let contents = outbox::read_written(&workdir, &path, cap)?;
-            outbox.add(&path, outbox::mime_type_of(&path), &contents, cap)
+            let contents = reply_files::read_written(&workdir, &path, cap)?;
+            reply_files.add(&path, reply_files::mime_type_of(&path), &contents, cap)
         })
         .await?;
         if let Err(e) = &attached {
@@ -135,11 +138,11 @@ impl Host for Capabilities {
 
 impl Capabilities {
     /// Where this call's reply files go, once the grant is checked.
-    fn outbox(&self) -> Result<outbox::Outbox, CapabilityError> {
+    fn reply_files(&self) -> Result<reply_files::ReplyFiles, CapabilityError> {
         self.check(Grant::Attachments)?;
         self.context
             .io
-            .outbox
+            .reply_files
             .clone()
             .ok_or_else(|| CapabilityError::Unavailable("this call's reply cannot carry files".into()))
     }

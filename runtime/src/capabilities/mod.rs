@@ -34,8 +34,8 @@ pub mod history;
 pub mod http;
 mod log;
 pub mod notify;
-pub mod outbox;
 pub(crate) mod process;
+pub mod reply_files;
 mod state;
 
 /// What the capabilities of every call draw on: the database, the way to
@@ -94,7 +94,7 @@ pub struct MessageIo {
     /// Where Claude's text is shown, if it is.
     pub draft: Option<claude::draft::Draft>,
     /// Where the reply's files go, if it may carry any.
-    pub outbox: Option<outbox::Outbox>,
+    pub reply_files: Option<reply_files::ReplyFiles>,
 }
 
 /// What one call drew on through its capabilities, for the record of chat

@@ -17,7 +17,7 @@ use teloxide::{ApiError, Bot, RequestError};
 use super::split::{split, MAX_MESSAGE};
 use super::telegram_html;
 use crate::alerts::outbox::Courier;
-use crate::capabilities::outbox::OutgoingFile;
+use crate::capabilities::reply_files::OutgoingFile;
 use crate::config::TelegramConfig;
 
 /// How many times sending one piece of a message is tried.

@@ -8,7 +8,7 @@
 //! handlers until they have all been handed it.
 
 use super::files::IncomingFile;
-use crate::capabilities::outbox::OutgoingFile;
+use crate::capabilities::reply_files::OutgoingFile;
 use chrono::Utc;
 
 use crate::db::{text_enum, Database};

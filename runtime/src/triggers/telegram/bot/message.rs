@@ -11,7 +11,7 @@ use teloxide::types::{ChatAction, ChatId, ParseMode as TelegramParseMode};
 use super::TelegramBot;
 use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::draft::Draft;
-use crate::capabilities::outbox::{self, Outbox};
+use crate::capabilities::reply_files::{self, ReplyFiles};
 use crate::capabilities::MessageIo;
 use crate::plugin::call::{AnswerRecord, CallError, HandlerRole, Message, ParseMode, WarmInstance};
 use crate::triggers::telegram::chat_calls::{self, ChatCall};
@@ -101,8 +101,8 @@ impl TelegramBot {
         let update_id = update.update_id;
         let shadows = !self.config.shadow.is_empty();
         let data_dir = &self.host.config().data_dir;
-        let outbox = Outbox::new(data_dir.join("outbox").join(update_id.to_string()));
-        let attached = outbox.clone();
+        let reply_files = ReplyFiles::new(data_dir.join("outbox").join(update_id.to_string()));
+        let attached = reply_files.clone();
         let record: AnswerRecord =
             Box::new(
                 move |transaction, reply| match StoredReply::of(reply, attached.files()) {
@@ -138,7 +138,7 @@ impl TelegramBot {
         let io = MessageIo {
             attachments: attachments.clone(),
             draft: preview.is_some().then_some(draft),
-            outbox: Some(outbox.clone()),
+            reply_files: Some(reply_files.clone()),
         };
         let report = self.host.chat(handler, &message, io, warm, Some(record)).await;
         typing.abort();
@@ -158,7 +158,7 @@ impl TelegramBot {
             ),
         };
         chat_calls::record(self.host.db(), call).await;
-        let files = outbox.files();
+        let files = reply_files.files();
         let outcome = match report.map(|r| r.result) {
             Ok(Ok(reply)) => match StoredReply::of(reply.as_ref(), files) {
                 Some(reply) => self.deliver(chat, reply).await,
@@ -178,7 +178,7 @@ impl TelegramBot {
         };
         if !matches!(outcome, UpdateOutcome::Replied | UpdateOutcome::ReplyFailed) {
             // Files of a call that failed are never sent.
-            outbox::discard(&outbox.files());
+            reply_files::discard(&reply_files.files());
         }
         Handled { outcome, attachments }
     }
@@ -213,7 +213,7 @@ impl TelegramBot {
                 self.send(chat, &notice, None).await;
             }
         }
-        outbox::discard(&reply.files);
+        reply_files::discard(&reply.files);
         if sent {
             UpdateOutcome::Replied
         } else {

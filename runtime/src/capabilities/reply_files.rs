@@ -1,6 +1,7 @@
 //! Files a chat plugin sends back with its reply (`attachments.attach` and
 //! `attach-written`): copied, as they are when attached, into the call's
-//! outbox folder under the data directory, and listed with the reply the
+//! folder under `DATA_DIR/outbox/` (the folder's name kept from before this
+//! module was named for what it holds), and listed with the reply the
 //! bot stores before it sends, so a reply given before a crash goes out with
 //! its files after it. The bot removes the folder once they are sent.
 
@@ -43,16 +44,16 @@ impl OutgoingFile {
 /// Where one call's files go, and the ones attached so far. Clones share
 /// the list: the bot keeps one to read what the call attached.
 #[derive(Debug, Clone)]
-pub struct Outbox {
+pub struct ReplyFiles {
     dir: PathBuf,
     files: Arc<Mutex<Vec<OutgoingFile>>>,
 }
 
-impl Outbox {
+impl ReplyFiles {
     /// An empty outbox keeping its files in `dir` (created when the first
     /// file comes).
-    pub fn new(dir: PathBuf) -> Outbox {
-        Outbox {
+    pub fn new(dir: PathBuf) -> ReplyFiles {
+        ReplyFiles {
             dir,
             files: Arc::default(),
         }
@@ -207,11 +208,11 @@ mod tests {
     #[test]
     fn a_long_name_in_many_bytes_is_kept_shortened_with_its_extension() {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(dir.path().join("outbox"));
+        let reply = ReplyFiles::new(dir.path().join("outbox"));
         // 100 characters of three bytes each: 304 bytes with ".pdf".
         let name = format!("{}.pdf", "請".repeat(100));
-        outbox.add(&name, "application/pdf", b"%PDF", 1 << 20).unwrap();
-        let kept = &outbox.files()[0];
+        reply.add(&name, "application/pdf", b"%PDF", 1 << 20).unwrap();
+        let kept = &reply.files()[0];
         assert_eq!(kept.name, format!("{}.pdf", "請".repeat(41)));
         assert_eq!(std::fs::read(&kept.path).unwrap(), b"%PDF");
     }
@@ -219,12 +220,12 @@ mod tests {
     #[test]
     fn files_are_kept_in_order_and_refused_past_their_caps() {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(dir.path().join("outbox"));
-        outbox
+        let reply = ReplyFiles::new(dir.path().join("outbox"));
+        reply
             .add("../../etc/report.csv", "text/csv", b"a,b\n", 1 << 20)
             .unwrap();
-        outbox.add("chart.png", "image/png", b"png", 1 << 20).unwrap();
-        let files = outbox.files();
+        reply.add("chart.png", "image/png", b"png", 1 << 20).unwrap();
+        let files = reply.files();
         assert_eq!(
             files[0].name, "report.csv",
             "only the last segment of a name is kept"
@@ -233,14 +234,14 @@ mod tests {
         assert_eq!(std::fs::read(&files[0].path).unwrap(), b"a,b\n");
         assert!(!files[0].is_photo() && files[1].is_photo());
         assert!(matches!(
-            outbox.add("big.bin", "application/octet-stream", &[0; 100], 99),
+            reply.add("big.bin", "application/octet-stream", &[0; 100], 99),
             Err(CapabilityError::OverBudget(_))
         ));
         for i in 2..MAX_FILES {
-            outbox.add(&format!("{i}.txt"), "text/plain", b"x", 10).unwrap();
+            reply.add(&format!("{i}.txt"), "text/plain", b"x", 10).unwrap();
         }
         assert!(matches!(
-            outbox.add("one-too-many.txt", "text/plain", b"x", 10),
+            reply.add("one-too-many.txt", "text/plain", b"x", 10),
             Err(CapabilityError::OverBudget(_))
         ));
     }
