@@ -4,38 +4,33 @@
 //! doubt (taken by Telegram just before a kill) may come twice, identical.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::bot_host::{up_command, BotHost};
 use crate::fake_telegram::FakeTelegram;
 use crate::support::{guest, PluginSpec, RunningHost, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 const USER: u64 = 100;
 const CHATS: i64 = 5;
 const PER_CHAT: usize = 60;
 const KILLS: usize = 20;
 
+/// `mission up` on `setup`, returning once it is up (its bot may not poll
+/// yet).
 fn up(setup: &Setup) -> RunningHost {
-    let mut command: Command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    RunningHost::spawn(command)
+    RunningHost::spawn(up_command(setup))
 }
 
 #[test]
 fn kill_9_during_a_message_stream_loses_nothing_and_asks_nothing_twice() {
     let fake = std::sync::Arc::new(FakeTelegram::start());
-    let setup = Setup::new();
-    let top = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{USER}]\n\
-         handler = \"chat\"\npoll_timeout = \"1s\"\n\
-         [history]\nmax_exchanges = {PER_CHAT}\nttl = \"1h\"\n",
-        fake.url
-    );
-    setup.config_with(
-        &top,
-        vec![PluginSpec::chat("chat", guest("chat_fixture")).with("grants = [\"history\"]")],
-    );
+    let setup = BotHost::on(&fake)
+        .users(&[USER])
+        .poll_timeout("1s")
+        .tables(&format!("[history]\nmax_exchanges = {PER_CHAT}\nttl = \"1h\""))
+        .setup(vec![
+            PluginSpec::chat("chat", guest("chat_fixture")).with("grants = [\"history\"]")
+        ]);
 
     // Messages arrive in small bursts across all chats while the host is
     // killed and restarted.

@@ -12,12 +12,10 @@ use mission::host::Host;
 use mission::plugin::call::Message;
 use serde_json::Value;
 
-use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY};
+use crate::bot_host::{api_chat_host, assistant, chat_host, chat_host_with, claude_bot, up, BotHost};
+use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY, KEY_ENV};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
-
-const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
-pub(crate) const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+use crate::support::{fake_claude, guest, text, PluginSpec, Setup};
 
 /// A setup whose `[claude]` runs the fake CLI in `claude-work/`, plus
 /// `claude` (more `[claude]` lines), with `plugins`.
@@ -29,7 +27,7 @@ fn claude_setup(claude: &str, plugins: Vec<PluginSpec>) -> Setup {
 
 /// Writes a config whose `[claude]` runs the fake CLI in `claude-work/`,
 /// plus `claude` (more `[claude]` lines, or further tables), with `plugins`.
-pub(crate) fn write_config(setup: &Setup, claude: &str, plugins: Vec<PluginSpec>) {
+fn write_config(setup: &Setup, claude: &str, plugins: Vec<PluginSpec>) {
     let top = format!(
         "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n{claude}\n",
         fake_claude()
@@ -44,15 +42,6 @@ fn ask(name: &str, grant: &str, config: &str) -> PluginSpec {
         .with("grants = [\"claude\"]")
         .with(&format!("config = {{ {config} }}"))
         .with(&format!("[plugins.{name}.claude]\n{grant}"))
-}
-
-/// The `assistant` chat plugin with the claude and history grants, `config`
-/// as its config table and `grant` lines for its `[plugins.assistant.claude]`.
-pub(crate) fn assistant(config: &str, grant: &str) -> PluginSpec {
-    PluginSpec::chat("assistant", guest("assistant"))
-        .with("grants = [\"claude\", \"history\"]")
-        .with(&format!("config = {{ {config} }}"))
-        .with(&format!("[plugins.assistant.claude]\n{grant}"))
 }
 
 fn workdir(setup: &Setup) -> PathBuf {
@@ -751,20 +740,10 @@ fn the_api_backend_streams_and_retries_429_and_529_after_retry_after() {
 #[test]
 fn over_telegram_the_chat_keeps_its_session_reports_cost_and_reset_starts_afresh() {
     let telegram = FakeTelegram::start();
-    let setup = Setup::new();
-    let claude = format!(
-        "[claude.budget]\nmonthly_usd = 10.0\n[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
-        telegram.url
-    );
-    write_config(
-        &setup,
-        &claude,
-        vec![assistant("", "backends = [\"persistent\"]")],
-    );
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let (setup, host) = BotHost::on(&telegram)
+        .handler("assistant")
+        .claude("[claude.budget]\nmonthly_usd = 10.0")
+        .up(vec![assistant("", "backends = [\"persistent\"]")]);
     telegram.send_text(3, 100, "hi");
     telegram.send_text(3, 100, "again");
     let replies = telegram.wait_for_messages(3, 2);
@@ -836,12 +815,7 @@ fn check_names_a_missing_cli_api_key_and_price() {
 #[test]
 fn a_reply_given_before_a_crash_is_sent_after_restart_without_asking_claude_again() {
     let telegram = FakeTelegram::start();
-    let setup = Setup::new();
-    let top = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
-        telegram.url
-    );
-    write_config(&setup, &top, vec![assistant("", "backends = [\"cli\"]")]);
+    let setup = claude_bot(&telegram).setup(vec![assistant("", "backends = [\"cli\"]")]);
     // Telegram fails the first two sends; the host dies after the first.
     let bad_gateway = serde_json::json!({"ok": false, "error_code": 502, "description": "Bad Gateway"});
     telegram.fail_next("sendMessage", 502, bad_gateway.clone());
@@ -905,22 +879,19 @@ fn queued_alerts(setup: &Setup) -> Vec<String> {
 /// `[claude.credit]` of $0.03 (each fake call costs $0.0125) with `then`,
 /// alerts queued for chat 100, and the `ask` task through `backends`.
 fn credit_setup(then: &str, backends: &str, api: &FakeAnthropic) -> Setup {
-    let claude = format!(
-        "model = \"claude-sonnet-4-5\"\n[claude.budget]\ndaily_usd = 0.04\n\
-         [claude.credit]\nmonthly_usd = 0.03\nthen = \"{then}\"\n\
-         [claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
-         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\nallowed_users = [100]\nhandler = \"chat\"\n\
-         [alerts]\nchat = 100\n",
-        api.url
-    );
-    claude_setup(
-        &claude,
-        vec![
+    BotHost::offline()
+        .claude(&format!(
+            "model = \"claude-sonnet-4-5\"\n[claude.budget]\ndaily_usd = 0.04\n\
+             [claude.credit]\nmonthly_usd = 0.03\nthen = \"{then}\"\n\
+             [claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+             [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30",
+            api.url
+        ))
+        .tables("[alerts]\nchat = 100")
+        .setup(vec![
             ask("ask", &format!("backends = [{backends}]"), "prompt = \"hi\""),
             PluginSpec::chat("chat", guest("chat_fixture")),
-        ],
-    )
+        ])
 }
 
 fn run_with_key(setup: &Setup) -> (bool, Value) {
@@ -1029,57 +1000,6 @@ fn a_spent_credit_sends_calls_to_the_api_where_the_grant_allows_it_or_lets_them_
             .any(|a| a.contains("used (125%)") && a.ends_with("Calls go on as extra usage at API rates.")),
         "{alerts:?}"
     );
-}
-
-/// `mission up` with the assistant over the fake Bot API through `backends`.
-pub(crate) fn chat_host(telegram: &FakeTelegram, backends: &str) -> (Setup, RunningHost) {
-    chat_host_with(telegram, assistant("", &format!("backends = [{backends}]")))
-}
-
-/// `mission up` with `handler` (the assistant) over the fake Bot API.
-fn chat_host_with(telegram: &FakeTelegram, handler: PluginSpec) -> (Setup, RunningHost) {
-    let setup = Setup::new();
-    let claude = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"",
-        telegram.url
-    );
-    write_config(&setup, &claude, vec![handler]);
-    let host = up(&setup);
-    (setup, host)
-}
-
-/// `mission up` with the assistant on the api backend (the fake Messages
-/// API, `more_api` lines in `[claude.api]`) over the fake Bot API
-/// (`more_telegram` lines in `[telegram]`).
-pub(crate) fn api_chat_host(
-    api: &FakeAnthropic,
-    telegram: &FakeTelegram,
-    more_api: &str,
-    more_telegram: &str,
-) -> (Setup, RunningHost) {
-    let setup = Setup::new();
-    let claude = format!(
-        "backend = \"api\"\nmodel = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n{more_api}\n\
-         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\n\
-         poll_timeout = \"2s\"\n{more_telegram}",
-        api.url, telegram.url
-    );
-    write_config(&setup, &claude, vec![assistant("", "backends = [\"api\"]")]);
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token").env(KEY_ENV, API_KEY);
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
-    (setup, host)
-}
-
-/// `mission up` on `setup`, once its bot polls.
-fn up(setup: &Setup) -> RunningHost {
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
-    host
 }
 
 #[test]

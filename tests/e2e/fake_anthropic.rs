@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 
 /// The key the fake accepts.
 pub const API_KEY: &str = "sk-ant-test-key";
+/// The variable `[claude.api].key_env` names in the tests; set it to
+/// [`API_KEY`].
+pub const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
 
 /// A failure to answer the next request with.
 #[derive(Debug, Clone)]

@@ -2,6 +2,7 @@
 //! plugins (the examples built for wasm32-wasip2, and misbehaving fixtures
 //! built here from WAT), with a real SQLite file in a temporary directory.
 
+mod bot_host;
 mod fake_anthropic;
 mod fake_telegram;
 mod loopback;

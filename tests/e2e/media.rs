@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use crate::claude::{api_chat_host, assistant, chat_host, write_config, TOKEN_ENV};
+use crate::bot_host::{api_chat_host, assistant, chat_host, claude_bot, polling, up, up_command};
 use crate::fake_anthropic::FakeAnthropic;
 use crate::fake_telegram::{FakeFile, FakeTelegram};
-use crate::support::{RunningHost, Setup};
+use crate::support::Setup;
 
 /// A photo as Telegram sends it, with `caption`.
 fn photo(caption: Option<&str>) -> FakeFile<'_> {
@@ -126,21 +126,13 @@ fn a_voice_note_is_transcribed_by_the_configured_program_and_answered_like_text(
     // A stand-in for whisper-cli: it prints what the "recording" holds.
     let script = setup.file("transcribe.sh", b"#!/bin/sh\ncat \"$1\" | tr 'a-z' 'A-Z'\n");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let claude = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"\n\
-         [telegram.transcribe]\ncommand = [\"{}\"]\ntimeout = \"10s\"",
-        telegram.url,
-        script.display()
-    );
-    write_config(
-        &setup,
-        &claude,
-        vec![assistant("", "backends = [\"persistent\"]")],
-    );
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    claude_bot(&telegram)
+        .telegram(&format!(
+            "[telegram.transcribe]\ncommand = [\"{}\"]\ntimeout = \"10s\"",
+            script.display()
+        ))
+        .write(&setup, vec![assistant("", "backends = [\"persistent\"]")]);
+    let host = up(&setup);
     telegram.send_file(3, 100, "voice", FakeFile::voice("remind me to call ada"));
     let replies = telegram.wait_for_messages(3, 1);
     assert_eq!(
@@ -241,23 +233,14 @@ fn form_fields(request: &crate::loopback::Request) -> Vec<(String, Vec<u8>)> {
 fn a_voice_note_is_transcribed_by_an_openai_compatible_endpoint_with_the_host_s_key() {
     let telegram = FakeTelegram::start();
     let (endpoint, seen) = transcription_endpoint();
-    let setup = Setup::new();
-    let claude = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\npoll_timeout = \"2s\"\n\
-         [telegram.transcribe]\nurl = \"{endpoint}/v1/audio/transcriptions\"\nkey_env = \"TRANSCRIBE_KEY\"\nmodel = \"whisper-large-v3\"\ntimeout = \"10s\"",
-        telegram.url,
-    );
-    write_config(
-        &setup,
-        &claude,
-        vec![assistant("", "backends = [\"persistent\"]")],
-    );
-    let mut command = setup.command(&["up"]);
-    command
-        .env(TOKEN_ENV, "123:test-token")
-        .env("TRANSCRIBE_KEY", "sk-test");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let setup = claude_bot(&telegram)
+        .telegram(&format!(
+            "[telegram.transcribe]\nurl = \"{endpoint}/v1/audio/transcriptions\"\nkey_env = \"TRANSCRIBE_KEY\"\nmodel = \"whisper-large-v3\"\ntimeout = \"10s\""
+        ))
+        .setup(vec![assistant("", "backends = [\"persistent\"]")]);
+    let mut command = up_command(&setup);
+    command.env("TRANSCRIBE_KEY", "sk-test");
+    let host = polling(command);
     telegram.send_file(3, 100, "voice", FakeFile::voice("invoice acme for march"));
     let replies = telegram.wait_for_messages(3, 1);
     assert_eq!(
@@ -297,12 +280,9 @@ fn a_voice_note_is_transcribed_by_an_openai_compatible_endpoint_with_the_host_s_
     drop(host);
 
     // Started with a wrong key: the endpoint refuses, and the user is told.
-    let mut command = setup.command(&["up"]);
-    command
-        .env(TOKEN_ENV, "123:test-token")
-        .env("TRANSCRIBE_KEY", "sk-wrong");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let mut command = up_command(&setup);
+    command.env("TRANSCRIBE_KEY", "sk-wrong");
+    let mut host = polling(command);
     telegram.send_file(3, 100, "voice", FakeFile::voice("mumble"));
     let replies = telegram.wait_for_messages(3, 2);
     assert_eq!(

@@ -2,39 +2,28 @@
 //! allowlist, order within a chat, chats in parallel, splitting, history
 //! across messages, restarts and `/reset`, a kill -9 mid-message, faults.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
+use crate::bot_host::{up, BotHost, TOKEN_ENV};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{guest, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, PluginSpec, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 const ANNA: u64 = 100;
 const BEN: u64 = 200;
 const STRANGER: u64 = 999;
 
+/// Anna and Ben allowed, strangers told so, `chat_fixture` with history,
+/// `extra` tables.
 fn bot_setup(fake: &FakeTelegram, extra: &str) -> Setup {
-    let setup = Setup::new();
-    let top = format!(
-        "{extra}\n[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}, {BEN}]\n\
-         handler = \"chat\"\nstranger_reply = \"This is a private bot.\"\npoll_timeout = \"2s\"\n",
-        fake.url
-    );
-    setup.config_with(
-        &top,
-        vec![PluginSpec::chat("chat", guest("chat_fixture")).with("grants = [\"history\"]")],
-    );
-    setup
-}
-
-fn up(setup: &Setup) -> RunningHost {
-    let mut command: Command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
-    host
+    BotHost::on(fake)
+        .users(&[ANNA, BEN])
+        .telegram("stranger_reply = \"This is a private bot.\"")
+        .tables(extra)
+        .setup(vec![
+            PluginSpec::chat("chat", guest("chat_fixture")).with("grants = [\"history\"]")
+        ])
 }
 
 #[test]
@@ -356,17 +345,8 @@ fn a_chat_plugin_reads_its_message_s_files_only_with_the_attachments_grant() {
         ),
     ] {
         let fake = FakeTelegram::start();
-        let setup = Setup::new();
-        let top = format!(
-            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-             handler = \"chat\"\npoll_timeout = \"2s\"\n",
-            fake.url
-        );
-        setup.config_with(
-            &top,
-            vec![PluginSpec::chat("chat", guest("chat_fixture")).with(grant)],
-        );
-        let host = up(&setup);
+        let (_setup, host) =
+            BotHost::on(&fake).up(vec![PluginSpec::chat("chat", guest("chat_fixture")).with(grant)]);
         fake.send_file(5, ANNA, "document", crate::fake_telegram::FakeFile::notes());
         assert_eq!(
             fake.wait_for_messages(5, 1)[0],
@@ -379,20 +359,11 @@ fn a_chat_plugin_reads_its_message_s_files_only_with_the_attachments_grant() {
 #[test]
 fn a_reply_carries_files_as_a_document_and_a_photo_within_the_grant_and_the_working_directory() {
     let fake = FakeTelegram::start();
-    let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"chat\"\npoll_timeout = \"2s\"\n",
-        crate::support::fake_claude(),
-        fake.url
-    );
-    setup.config_with(
-        &top,
-        vec![PluginSpec::chat("chat", guest("chat_fixture"))
+    let setup = BotHost::on(&fake)
+        .claude_bare("workdir = \"claude-work\"")
+        .setup(vec![PluginSpec::chat("chat", guest("chat_fixture"))
             .with("grants = [\"history\", \"attachments\"]")
-            .with("[plugins.chat.attachments]\nmax_bytes = \"1KiB\"")],
-    );
+            .with("[plugins.chat.attachments]\nmax_bytes = \"1KiB\"")]);
     let work = setup.dir.path().join("claude-work");
     std::fs::create_dir_all(work.join("out")).unwrap();
     std::fs::write(work.join("out/invoice.pdf"), b"%PDF-1.4 invoice").unwrap();
