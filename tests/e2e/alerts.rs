@@ -3,13 +3,12 @@
 //! it works again; an alert queued while Telegram cannot be reached (here:
 //! no token) is sent after a restart.
 
-use std::process::Command;
 use std::time::Duration;
 
+use crate::bot_host::{up_command, BotHost, TOKEN_ENV};
 use crate::fake_telegram::FakeTelegram;
 use crate::support::{guest, wait_for, PluginSpec, RunningHost, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_ALERTS_TOKEN";
 const ANNA: i64 = 100;
 
 /// How long a wait on the host may take before the test fails.
@@ -20,11 +19,9 @@ const LIMIT: Duration = Duration::from_secs(30);
 fn setup(fake: &FakeTelegram, after: u32) -> Setup {
     let setup = Setup::new();
     setup.config_with(
-        &format!(
-            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-             handler = \"chat\"\npoll_timeout = \"1s\"\n[alerts]\nchat = {ANNA}\nafter_failures = {after}\n",
-            fake.url
-        ),
+        &bot(fake)
+            .tables(&format!("[alerts]\nchat = {ANNA}\nafter_failures = {after}"))
+            .toml(),
         vec![
             PluginSpec::chat("chat", guest("chat_fixture")),
             PluginSpec::task("job", guest("run_command"))
@@ -50,11 +47,15 @@ fn fail(setup: &Setup, failing: bool) {
     );
 }
 
+/// The bot on `fake` for Anna, with a 1 s poll timeout.
+fn bot(fake: &FakeTelegram) -> BotHost {
+    BotHost::on(fake).users(&[ANNA as u64]).poll_timeout("1s")
+}
+
+/// `mission up` on `setup`, with the bot token or without it.
 fn up(setup: &Setup, token: bool) -> RunningHost {
-    let mut command: Command = setup.command(&["up"]);
-    if token {
-        command.env(TOKEN_ENV, "123:test-token");
-    } else {
+    let mut command = up_command(setup);
+    if !token {
         command.env_remove(TOKEN_ENV);
     }
     RunningHost::spawn(command)
@@ -350,11 +351,7 @@ fn missed_runs_and_a_refused_reload_are_told_once_each_with_why() {
     let setup = Setup::new();
     let wasm = setup.file("job.wasm", &std::fs::read(guest("run_command")).unwrap());
     setup.config_with(
-        &format!(
-            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-             handler = \"chat\"\npoll_timeout = \"1s\"\n[alerts]\nchat = {ANNA}\n",
-            fake.url
-        ),
+        &bot(&fake).tables(&format!("[alerts]\nchat = {ANNA}")).toml(),
         vec![
             PluginSpec::chat("chat", guest("chat_fixture")),
             PluginSpec::task("job", wasm.clone())

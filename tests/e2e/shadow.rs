@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
+use crate::bot_host::{up, up_command, BotHost, TOKEN, TOKEN_ENV};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, text, PluginSpec, RunningHost, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 const ANNA: u64 = 100;
 const CHAT: i64 = 100;
 
@@ -19,13 +19,10 @@ const CHAT: i64 = 100;
 /// Claude's answers: every call is cut off).
 fn shadow_setup(telegram: &FakeTelegram) -> Setup {
     let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"live\"\nshadow = [\"assistant\", \"frugal\", \"broken\", \"hasty\"]\npoll_timeout = \"2s\"\n",
-        fake_claude(),
-        telegram.url
-    );
+    let bot = BotHost::on(telegram)
+        .handler("live")
+        .telegram("shadow = [\"assistant\", \"frugal\", \"broken\", \"hasty\"]")
+        .claude("");
     let assistant = |name: &str, limits: &str, grant: &str| {
         PluginSpec::chat(name, guest("assistant"))
             .with("grants = [\"claude\", \"history\"]")
@@ -34,8 +31,8 @@ fn shadow_setup(telegram: &FakeTelegram) -> Setup {
                 "[plugins.{name}.claude]\nbackends = [\"persistent\"]\n{grant}"
             ))
     };
-    setup.config_with(
-        &top,
+    bot.write(
+        &setup,
         vec![
             PluginSpec::chat("live", guest("chat_fixture")).with("grants = [\"history\"]"),
             assistant("assistant", "", ""),
@@ -83,9 +80,7 @@ fn rows_per_plugin(setup: &Setup, table: &str) -> Vec<(String, i64)> {
 fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_are_measured() {
     let telegram = FakeTelegram::start();
     let setup = shadow_setup(&telegram);
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
+    let mut host = RunningHost::spawn(up_command(&setup));
     host.wait_for_log("shadow handlers get every message too");
     telegram.send_text(CHAT, ANNA, "one #sleep=1500");
     telegram.send_text(CHAT, ANNA, "two #sleep=1500");
@@ -211,19 +206,14 @@ fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_ar
 fn a_shadow_reads_the_message_s_files_as_the_live_handler_does() {
     let telegram = FakeTelegram::start();
     let setup = Setup::new();
-    let top = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"live\"\nshadow = [\"candidate\"]\npoll_timeout = \"2s\"\n",
-        telegram.url
-    );
+    let bot = BotHost::on(&telegram)
+        .handler("live")
+        .telegram("shadow = [\"candidate\"]");
     let reader = |name: &str| {
         PluginSpec::chat(name, guest("chat_fixture")).with("grants = [\"history\", \"attachments\"]")
     };
-    setup.config_with(&top, vec![reader("live"), reader("candidate")]);
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    bot.write(&setup, vec![reader("live"), reader("candidate")]);
+    let host = up(&setup);
     telegram.send_file(CHAT, ANNA, "document", crate::fake_telegram::FakeFile::notes());
     let answer = "0 text/plain 12 bytes, read 12 bytes (message 1)";
     assert_eq!(telegram.wait_for_messages(CHAT, 1)[0], answer);
@@ -271,9 +261,11 @@ fn a_shadow_must_be_another_chat_plugin() {
         ("nobody", "telegram.shadow: no plugin named `nobody`"),
     ] {
         setup.config_with(
-            &format!(
-                "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\nallowed_users = [1]\nhandler = \"live\"\nshadow = [\"{shadow}\"]\n"
-            ),
+            &BotHost::offline()
+                .users(&[1])
+                .handler("live")
+                .telegram(&format!("shadow = [\"{shadow}\"]"))
+                .toml(),
             plugins(),
         );
         let output = setup.mission(&["check"]);
@@ -287,13 +279,10 @@ fn a_shadow_must_be_another_chat_plugin() {
 fn a_shadow_of_the_same_kind_keeps_its_own_claude_session_and_config() {
     let telegram = FakeTelegram::start();
     let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"assistant\"\nshadow = [\"candidate\"]\npoll_timeout = \"2s\"\n",
-        fake_claude(),
-        telegram.url
-    );
+    let bot = BotHost::on(&telegram)
+        .handler("assistant")
+        .telegram("shadow = [\"candidate\"]")
+        .claude("");
     // The candidate asks through another backend, by its own config.
     let assistant = |name: &str, backend: &str| {
         PluginSpec::chat(name, guest("assistant"))
@@ -303,17 +292,14 @@ fn a_shadow_of_the_same_kind_keeps_its_own_claude_session_and_config() {
                 "[plugins.{name}.claude]\nbackends = [\"persistent\", \"cli\"]"
             ))
     };
-    setup.config_with(
-        &top,
+    bot.write(
+        &setup,
         vec![
             assistant("assistant", "persistent"),
             assistant("candidate", "cli"),
         ],
     );
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let host = up(&setup);
     telegram.send_text(CHAT, ANNA, "one");
     telegram.send_text(CHAT, ANNA, "two");
     // The live session heard only the live conversation, once each.
@@ -368,13 +354,10 @@ fn a_shadow_of_the_same_kind_keeps_its_own_claude_session_and_config() {
 fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
     let telegram = FakeTelegram::start();
     let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\n[claude.budget]\nmonthly_usd = 50.0\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"live\"\nshadow = [\"echo\", \"capped\", \"uncapped\"]\npoll_timeout = \"2s\"\n",
-        fake_claude(),
-        telegram.url
-    );
+    let bot = BotHost::on(&telegram)
+        .handler("live")
+        .telegram("shadow = [\"echo\", \"capped\", \"uncapped\"]")
+        .claude_bare("[claude.budget]\nmonthly_usd = 50.0");
     let fixture = |name: &str| {
         PluginSpec::chat(name, guest("chat_fixture"))
             .with("grants = [\"history\", \"notify\"]")
@@ -387,8 +370,8 @@ fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
                 "[plugins.{name}.claude]\nbackends = [\"persistent\"]\n{grant}"
             ))
     };
-    setup.config_with(
-        &top,
+    bot.write(
+        &setup,
         vec![
             fixture("live"),
             fixture("echo"),
@@ -397,7 +380,7 @@ fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
         ],
     );
     let mut command = setup.command(&["check"]);
-    command.env(TOKEN_ENV, "123:test-token");
+    command.env(TOKEN_ENV, TOKEN);
     let (stdout, _) = text(&command.output().unwrap());
     assert!(
         stdout.contains("telegram: ok, chat plugin `live`, shadowed by `echo`, `capped`, `uncapped`"),
@@ -412,10 +395,7 @@ fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
     );
     assert!(!stdout.contains("`capped` has"), "{stdout}");
 
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let host = up(&setup);
     telegram.send_text(CHAT, ANNA, "notify 555");
     // The live handler notifies; the shadow's notification is refused.
     assert_eq!(
@@ -457,15 +437,12 @@ fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
 fn a_restart_hands_the_shadow_the_messages_it_kept_from_it_once() {
     let telegram = FakeTelegram::start();
     let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"live\"\nshadow = [\"candidate\"]\npoll_timeout = \"2s\"\n",
-        fake_claude(),
-        telegram.url
-    );
-    setup.config_with(
-        &top,
+    let bot = BotHost::on(&telegram)
+        .handler("live")
+        .telegram("shadow = [\"candidate\"]")
+        .claude("");
+    bot.write(
+        &setup,
         vec![
             PluginSpec::chat("live", guest("chat_fixture")).with("grants = [\"history\"]"),
             PluginSpec::chat("candidate", guest("assistant"))
@@ -473,11 +450,7 @@ fn a_restart_hands_the_shadow_the_messages_it_kept_from_it_once() {
                 .with("[plugins.candidate.claude]\nbackends = [\"persistent\"]"),
         ],
     );
-    let up = || {
-        let mut command = setup.command(&["up"]);
-        command.env(TOKEN_ENV, "123:test-token");
-        RunningHost::spawn(command)
-    };
+    let up = || RunningHost::spawn(up_command(&setup));
     let calls = || {
         let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
         let mut select = db
