@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::bot_host::{up, BotHost};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{fake_claude, guest, text, PluginSpec, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 const ANNA: u64 = 100;
 const BEN: u64 = 200;
 const STRANGER: u64 = 999;
@@ -28,31 +28,26 @@ fn approval_setup(telegram: &FakeTelegram, wait: &str) -> Setup {
 /// [`approval_setup`] with more lines in `[claude]` and (`limits`) in the
 /// plugin's table.
 fn approval_setup_with(telegram: &FakeTelegram, wait: &str, claude: &str, limits: &str) -> Setup {
-    let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n{claude}\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}, {BEN}]\n\
-         handler = \"assistant\"\npoll_timeout = \"2s\"\napproval_timeout = \"{wait}\"\n",
-        fake_claude(),
-        telegram.url
-    );
-    setup.config_with(
-        &top,
-        vec![PluginSpec::chat("assistant", guest("assistant"))
+    approval_bot(telegram, wait, claude)
+        .users(&[ANNA, BEN])
+        .setup(vec![PluginSpec::chat("assistant", guest("assistant"))
             .with("grants = [\"claude\", \"history\"]")
             .with("config = { tools = \"Bash\" }")
             .with(limits)
-            .with("[plugins.assistant.claude]\nbackends = [\"persistent\"]\nask_tools = [\"Bash\"]")],
-    );
-    setup
+            .with(
+                "[plugins.assistant.claude]\nbackends = [\"persistent\"]\nask_tools = [\"Bash\"]",
+            )])
 }
 
-fn up(setup: &Setup) -> RunningHost {
-    let mut command = setup.command(&["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
-    host
+/// The assistant's bot on `telegram`, approvals waiting `wait`, and
+/// `[claude]` on the fake CLI with `HOME` and `PATH` (for `sh`) plus `claude`.
+fn approval_bot(telegram: &FakeTelegram, wait: &str, claude: &str) -> BotHost {
+    BotHost::on(telegram)
+        .handler("assistant")
+        .telegram(&format!("approval_timeout = \"{wait}\""))
+        .claude_bare(&format!(
+            "workdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n{claude}"
+        ))
 }
 
 /// A file in Claude's working directory, where the tool's command runs.
@@ -510,18 +505,10 @@ fn a_call_waiting_for_a_person_gives_up_its_place_in_line() {
 #[test]
 fn a_task_s_tool_use_is_asked_in_the_alerts_chat_and_the_run_waits_for_it() {
     let telegram = FakeTelegram::start();
-    let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-         handler = \"assistant\"\npoll_timeout = \"2s\"\napproval_timeout = \"1s\"\n\
-         [alerts]\nchat = {CHAT}\napproval_wait = \"30s\"\n",
-        fake_claude(),
-        telegram.url
-    );
-    setup.config_with(
-        &top,
-        vec![
+    let setup = approval_bot(&telegram, "1s", "")
+        .users(&[ANNA])
+        .tables(&format!("[alerts]\nchat = {CHAT}\napproval_wait = \"30s\""))
+        .setup(vec![
             PluginSpec::chat("assistant", guest("assistant")).with("grants = [\"claude\", \"history\"]"),
             PluginSpec::task("report", guest("ask"))
                 .with("grants = [\"claude\"]")

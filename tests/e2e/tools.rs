@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use crate::bot_host::{polling, up_command, BotHost};
 use crate::fake_telegram::FakeTelegram;
 use crate::loopback::Request;
 use crate::support::{fake_claude, guest, text, PluginSpec, RunningHost, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
 const CRM_TOKEN_ENV: &str = "MISSION_TEST_CRM_TOKEN";
 const CRM_TOKEN: &str = "crm-secret-42";
 const CHAT: i64 = 3;
@@ -76,14 +76,6 @@ fn contacts(api: &str, extra: &str) -> PluginSpec {
 /// The assistant on the persistent backend with `grant` lines, the
 /// `contacts` tools plugin over `api`, and `more` plugins.
 fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<PluginSpec>) -> Setup {
-    let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\nhandler = \"assistant\"\n\
-         poll_timeout = \"2s\"\napproval_timeout = \"20s\"\n[web]\nlisten = \"127.0.0.1:0\"",
-        fake_claude(),
-        telegram.url
-    );
     let mut plugins = vec![
         PluginSpec::chat("assistant", guest("assistant"))
             .with("grants = [\"claude\", \"history\"]")
@@ -94,18 +86,31 @@ fn tools_setup(telegram: &FakeTelegram, api: &str, grant: &str, more: Vec<Plugin
         contacts(api, "record_contents = true"),
     ];
     plugins.extend(more);
-    setup.config_with(&top, plugins);
-    setup
+    tools_bot(telegram, "")
+        .tables("[web]\nlisten = \"127.0.0.1:0\"")
+        .setup(plugins)
 }
 
-fn up(setup: &Setup) -> RunningHost {
-    let mut command = setup.command(&["up"]);
+/// The assistant's bot on `telegram` for Anna, tools asked about for 20 s,
+/// and `[claude]` on the fake CLI plus `claude`.
+fn tools_bot(telegram: &FakeTelegram, claude: &str) -> BotHost {
+    BotHost::on(telegram)
+        .users(&[ANNA])
+        .handler("assistant")
+        .telegram("approval_timeout = \"20s\"")
+        .claude(claude)
+}
+
+/// `mission up` with the bot token and the CRM's.
+fn up_with_crm(setup: &Setup) -> std::process::Command {
+    let mut command = up_command(setup);
+    command.env(CRM_TOKEN_ENV, CRM_TOKEN);
     command
-        .env(TOKEN_ENV, "123:test-token")
-        .env(CRM_TOKEN_ENV, CRM_TOKEN);
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
-    host
+}
+
+/// `mission up` on `setup`, once its bot polls.
+fn up(setup: &Setup) -> RunningHost {
+    polling(up_with_crm(setup))
 }
 
 /// `mission tools --json`.
@@ -619,25 +624,19 @@ fn a_task_s_claude_call_uses_tools_through_the_cli_backend() {
 
 #[test]
 fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
-    use crate::fake_anthropic::{FakeAnthropic, API_KEY};
-    const KEY_ENV: &str = "MISSION_TEST_ANTHROPIC_KEY";
+    use crate::fake_anthropic::{FakeAnthropic, API_KEY, KEY_ENV};
     let telegram = FakeTelegram::start();
     let anthropic = FakeAnthropic::start();
     let (api, seen) = contacts_api();
-    let setup = Setup::new();
-    let top = format!(
-        "[claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\nmodel = \"claude-sonnet-4-5\"\n\
-         [claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
-         [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30\n\
-         [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\nhandler = \"assistant\"\n\
-         poll_timeout = \"2s\"\napproval_timeout = \"20s\"",
-        fake_claude(),
-        anthropic.url,
-        telegram.url
-    );
-    setup.config_with(
-        &top,
-        vec![
+    let setup = tools_bot(
+        &telegram,
+        &format!(
+            "model = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+             [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30",
+            anthropic.url
+        ),
+    )
+    .setup(vec![
             PluginSpec::chat("assistant", guest("assistant"))
                 .with("grants = [\"claude\", \"history\"]")
                 .with("config = { backend = \"api\" }")
@@ -648,13 +647,9 @@ fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
             contacts(&api, ""),
         ],
     );
-    let mut command = setup.command(&["up"]);
-    command
-        .env(TOKEN_ENV, "123:test-token")
-        .env(CRM_TOKEN_ENV, CRM_TOKEN)
-        .env(KEY_ENV, API_KEY);
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let mut command = up_with_crm(&setup);
+    command.env(KEY_ENV, API_KEY);
+    let host = polling(command);
 
     telegram.send_text(CHAT, ANNA, r#"#tool:contacts.find_contact {"name": "Ada"}"#);
     assert_eq!(
@@ -721,14 +716,10 @@ fn idle_connections_to_the_tool_socket_never_exhaust_the_host_s_descriptors() {
     let telegram = FakeTelegram::start();
     let (api, _) = contacts_api();
     let setup = tools_setup(&telegram, &api, "tools_from = [\"contacts\"]", vec![]);
-    let mut command = setup.command(&["up"]);
-    command
-        .env(TOKEN_ENV, "123:test-token")
-        .env(CRM_TOKEN_ENV, CRM_TOKEN);
+    let mut command = up_with_crm(&setup);
     // A login shell's limit, which 1,100 connections went past.
     crate::service::limit_open_files(&mut command, 1024, 1024);
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    let mut host = polling(command);
     let page = host.status_page();
     telegram.send_text(CHAT, ANNA, "hello #mcp-tools");
     reply(&telegram, 0);
