@@ -332,7 +332,7 @@ fn a_bad_http_grant_is_named_by_check() {
 
 #[test]
 fn the_feed_digest_example_sends_only_new_items_to_its_chat() {
-    const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
+    use crate::bot_host::{BotHost, TOKEN, TOKEN_ENV};
     let items: Arc<Mutex<Vec<(String, String)>>> =
         Arc::new(Mutex::new(vec![("1".into(), "First post".into())]));
     let feed_items = items.clone();
@@ -355,24 +355,17 @@ fn the_feed_digest_example_sends_only_new_items_to_its_chat() {
         }
     });
     let telegram = crate::fake_telegram::FakeTelegram::start();
-    let setup = Setup::new();
-    setup.config_with(
-        &format!(
-            "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [1]\nhandler = \"echo\"\n",
-            telegram.url
-        ),
-        vec![
+    let setup = BotHost::on(&telegram).users(&[1]).handler("echo").setup(vec![
             PluginSpec::task("digest", guest("feed_digest")).with(&format!(
                 "grants = [\"http\", \"state\", \"notify\"]\nconfig = {{ feed = \"{feed}/feed.json\", chat = \"77\" }}\n\
                  [plugins.digest.http]\nallowed = [\"{feed}\"]\n[plugins.digest.notify]\nchats = [77]\n"
             )),
             PluginSpec::chat("echo", guest("echo_chat")),
-        ],
-    );
+    ]);
     let run = || {
         let output = setup
             .command(&["run", "digest", "--json"])
-            .env(TOKEN_ENV, "123:test-token")
+            .env(TOKEN_ENV, TOKEN)
             .output()
             .unwrap();
         let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

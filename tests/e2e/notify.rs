@@ -4,36 +4,26 @@
 
 use serde_json::json;
 
+use crate::bot_host::{BotHost, TOKEN, TOKEN_ENV};
 use crate::fake_telegram::FakeTelegram;
 use crate::support::{guest, PluginSpec, Setup};
 
-const TOKEN_ENV: &str = "MISSION_TEST_TELEGRAM_TOKEN";
-
 /// The briefing plugin sending to `chat`, with `grants` and `[notify]` lines.
 fn setup(fake: &FakeTelegram, chat: i64, grants: &str, notify: &str) -> Setup {
-    let setup = Setup::new();
-    let top = format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [1]\nhandler = \"echo\"\n",
-        fake.url
-    );
-    setup.config_with(
-        &top,
-        vec![
-            PluginSpec::task("briefing", guest("briefing"))
-                .with(&format!("grants = {grants}"))
-                .with(&format!("config = {{ chat = \"{chat}\" }}"))
-                .with(notify),
-            PluginSpec::chat("echo", guest("echo_chat")),
-        ],
-    );
-    setup
+    BotHost::on(fake).users(&[1]).handler("echo").setup(vec![
+        PluginSpec::task("briefing", guest("briefing"))
+            .with(&format!("grants = {grants}"))
+            .with(&format!("config = {{ chat = \"{chat}\" }}"))
+            .with(notify),
+        PluginSpec::chat("echo", guest("echo_chat")),
+    ])
 }
 
 /// `mission run --json briefing` with the token in the environment (or not).
 fn run(setup: &Setup, with_token: bool) -> serde_json::Value {
     let mut command = setup.command(&["run", "--json", "briefing"]);
     if with_token {
-        command.env(TOKEN_ENV, "123:test-token");
+        command.env(TOKEN_ENV, TOKEN);
     }
     let output = command.output().unwrap();
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"))

@@ -9,10 +9,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::bot_host::{polling, BotHost, TOKEN, TOKEN_ENV};
 use crate::fake_telegram::{FakeFile, FakeTelegram};
-use crate::support::{fake_claude, repo_root, text, RunningHost, Setup};
-
-const TOKEN_ENV: &str = "MISSION_TEST_README_TOKEN";
+use crate::support::{fake_claude, repo_root, text, Setup};
 
 /// A directory laid out as the repository's root: the shipped
 /// `mission.toml` with `more` appended (its fixed ports made free, so tests
@@ -53,11 +52,12 @@ fn the_shipped_assistant_works_started_as_the_readme_says() {
     let telegram = FakeTelegram::start();
     // A stand-in for ffmpeg and whisper-cli: it opens the path it is given
     // last (from its own working directory, `data/transcribe`).
-    let setup = checkout(&format!(
-        "[telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [100]\nhandler = \"assistant\"\n\
-         poll_timeout = \"2s\"\n[telegram.transcribe]\ncommand = [\"transcribe.sh\", \"--model\", \"base.en\"]\ntimeout = \"10s\"",
-        telegram.url
-    ));
+    let setup = checkout(
+        &BotHost::on(&telegram)
+            .handler("assistant")
+            .telegram("[telegram.transcribe]\ncommand = [\"transcribe.sh\", \"--model\", \"base.en\"]\ntimeout = \"10s\"")
+            .toml(),
+    );
     let script = setup.file(
         "transcribe.sh",
         b"#!/bin/sh\nfor last; do :; done\ntr 'a-z' 'A-Z' < \"$last\"\n",
@@ -90,9 +90,8 @@ fn the_shipped_assistant_works_started_as_the_readme_says() {
 
     // `mission up`, and a voice note through the transcriber.
     let mut command = mission_from(dir, &["up"]);
-    command.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(command);
-    host.wait_for_log("telegram bot polling");
+    command.env(TOKEN_ENV, TOKEN);
+    let host = polling(command);
     telegram.send_file(3, 100, "voice", FakeFile::voice("remind me to call ada"));
     let replies = telegram.wait_for_messages(3, 1);
     assert!(

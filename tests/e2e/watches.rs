@@ -258,29 +258,27 @@ fn names_that_are_not_utf8_are_left_out_of_a_watch_and_the_log_says_so() {
 
 #[test]
 fn a_watch_whose_directory_is_deleted_and_made_again_says_so_and_watches_again() {
-    const TOKEN_ENV: &str = "MISSION_TEST_WATCH_ALERTS_TOKEN";
     const ANNA: i64 = 100;
     let fake = crate::fake_telegram::FakeTelegram::start();
     let setup = Setup::new();
     let exports = setup.dir.path().join("exports");
     std::fs::create_dir(&exports).unwrap();
     setup.config_with(
-        &format!(
-            "[web]\nlisten = \"127.0.0.1:0\"\n\
-             [telegram]\ntoken_env = \"{TOKEN_ENV}\"\napi_url = \"{}\"\nallowed_users = [{ANNA}]\n\
-             handler = \"chat\"\npoll_timeout = \"1s\"\n[alerts]\nchat = {ANNA}\n\
-             [watches.w]\nplugin = \"files\"\npaths = [\"exports\"]\ndebounce = \"200ms\"\n",
-            fake.url
-        ),
+        &crate::bot_host::BotHost::on(&fake)
+            .users(&[ANNA as u64])
+            .poll_timeout("1s")
+            .tables(&format!(
+                "[web]\nlisten = \"127.0.0.1:0\"\n[alerts]\nchat = {ANNA}\n\
+                 [watches.w]\nplugin = \"files\"\npaths = [\"exports\"]\ndebounce = \"200ms\""
+            ))
+            .toml(),
         vec![
             PluginSpec::chat("chat", guest("chat_fixture")),
             PluginSpec::task("files", guest("files"))
                 .with("grants = [\"files\"]\n[plugins.files.files]\nread = [\"exports\"]"),
         ],
     );
-    let mut up = setup.command(&["up"]);
-    up.env(TOKEN_ENV, "123:test-token");
-    let mut host = RunningHost::spawn(up);
+    let mut host = RunningHost::spawn(crate::bot_host::up_command(&setup));
     host.wait_for_logged(&["watching", "watch=\"w\""]);
     write(&exports, "a.csv", "first");
     wait_runs(&setup, 1);

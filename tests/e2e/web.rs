@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::bot_host::{up_command, BotHost};
 use crate::support::{guest, repo_root, text, PluginSpec, RunningHost, Setup};
 
 const TOKEN: &str = "page-token-for-tests";
@@ -476,19 +477,16 @@ fn the_bot_and_claude_spend_show_what_happened() {
     let fake = crate::fake_telegram::FakeTelegram::start();
     let setup = Setup::new();
     setup.config_with(
-        &format!(
-            "[web]\nlisten = \"127.0.0.1:0\"\n\
-             [telegram]\ntoken_env = \"MISSION_TEST_WEB_BOT\"\napi_url = \"{}\"\nallowed_users = [5]\nhandler = \"assistant\"\npoll_timeout = \"2s\"\n\
-             [claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\"]\n[claude.budget]\nmonthly_usd = 10.0\n",
-            fake.url,
-            crate::support::fake_claude()
-        ),
+        &BotHost::on(&fake)
+            .users(&[5])
+            .handler("assistant")
+            .claude("[claude.budget]\nmonthly_usd = 10.0")
+            .tables("[web]\nlisten = \"127.0.0.1:0\"")
+            .toml(),
         vec![PluginSpec::chat("assistant", guest("assistant"))
             .with("grants = [\"claude\", \"history\"]\n[plugins.assistant.claude]\nbackends = [\"cli\"]")],
     );
-    let mut command = setup.command(&["up"]);
-    command.env("MISSION_TEST_WEB_BOT", "123:test-token");
-    let (mut host, address) = serve(command);
+    let (mut host, address) = serve(up_command(&setup));
     host.wait_for_log("telegram bot polling");
     fake.send_text(77, 5, "what is due today? #cost=0.25");
     let replies = fake.wait_for_messages(77, 1);
@@ -526,14 +524,13 @@ fn shadows_and_tool_approvals_show_on_the_page() {
     let fake = crate::fake_telegram::FakeTelegram::start();
     let setup = Setup::new();
     setup.config_with(
-        &format!(
-            "[web]\nlisten = \"127.0.0.1:0\"\n\
-             [telegram]\ntoken_env = \"MISSION_TEST_WEB_BOT\"\napi_url = \"{}\"\nallowed_users = [5]\nhandler = \"assistant\"\n\
-             shadow = [\"candidate\"]\npoll_timeout = \"2s\"\n\
-             [claude]\ncommand = {:?}\nworkdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]\n",
-            fake.url,
-            crate::support::fake_claude()
-        ),
+        &BotHost::on(&fake)
+            .users(&[5])
+            .handler("assistant")
+            .telegram("shadow = [\"candidate\"]")
+            .claude_bare("workdir = \"claude-work\"\nenv = [\"HOME\", \"PATH\"]")
+            .tables("[web]\nlisten = \"127.0.0.1:0\"")
+            .toml(),
         vec![
             PluginSpec::chat("assistant", guest("assistant")).with(
                 "grants = [\"claude\"]\nconfig = { tools = \"Bash\" }\n\
@@ -542,9 +539,7 @@ fn shadows_and_tool_approvals_show_on_the_page() {
             PluginSpec::chat("candidate", guest("chat_fixture")).with("grants = [\"history\"]"),
         ],
     );
-    let mut command = setup.command(&["up"]);
-    command.env("MISSION_TEST_WEB_BOT", "123:test-token");
-    let (mut host, address) = serve(command);
+    let (mut host, address) = serve(up_command(&setup));
     host.wait_for_log("telegram bot polling");
     fake.send_text(5, 5, "#bash:rm -rf somewhere");
     let prompt = fake.wait_for_prompts(5, 1).remove(0);
