@@ -5,6 +5,7 @@
 mod bot_host;
 mod fake_anthropic;
 mod fake_telegram;
+mod http_client;
 mod loopback;
 mod support;
 mod wat;

@@ -456,20 +456,9 @@ impl Drop for RunningHost {
     }
 }
 
-/// The body of `GET PATH` on `address`, over one HTTP/1.1 connection.
+/// The body of `GET PATH` on `address` (see [`crate::http_client`]).
 pub fn http_get(address: std::net::SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    raw.split_once("\r\n\r\n")
-        .map_or(raw.clone(), |(_, body)| body.to_owned())
+    crate::http_client::get(address, path)
 }
 
 /// Whether `pid` is a live process (a zombie, killed and waiting to be

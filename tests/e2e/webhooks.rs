@@ -3,7 +3,7 @@
 //! ones refused with nothing stored or run, redeliveries, the limits, retries,
 //! `kill -9` in a stream of deliveries, a hot-reloaded config, the page.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::http_client::{send, Answer};
 use crate::support::{guest, js_guest, text, wait_for, PluginSpec, RunningHost, Setup};
 
 const GH_SECRET: &str = "gh-secret-for-tests";
@@ -40,47 +41,6 @@ fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// An answer: status, head (lower case) and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-/// One request over a fresh connection; `None` if the host is not there.
-fn send(
-    address: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Option<Answer> {
-    let mut stream = TcpStream::connect(address).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-    {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).ok()?;
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    Some(Answer {
-        status: head.split_whitespace().nth(1)?.parse().ok()?,
-        head: head.to_ascii_lowercase(),
-        body: body.to_owned(),
-    })
 }
 
 fn post(address: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
@@ -846,7 +806,7 @@ fn under_a_launch_agent_s_256_descriptors_idle_connections_leave_the_host_answer
         .unwrap()
         .count();
     assert!(held < 240, "{held} descriptors open of 256");
-    assert!(crate::support::http_get(page, "/").contains("Webhooks"));
+    assert!(crate::http_client::get(page, "/").contains("Webhooks"));
     let bearer = format!("Bearer {TOKEN}");
     let answer = post(address, "/hooks/form", &[("Authorization", &bearer)], b"{}");
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -870,7 +830,7 @@ fn the_page_and_the_webhooks_answer_while_a_fresh_start_compiles_the_plugins() {
     let mut host = RunningHost::starting(setup.command(&["up"]));
     let page = host.status_page();
     let hooks = host.webhooks();
-    let status: Value = serde_json::from_str(&crate::support::http_get(page, "/api/status")).unwrap();
+    let status: Value = serde_json::from_str(&crate::http_client::get(page, "/api/status")).unwrap();
     let answer = post(
         hooks,
         "/hooks/count",
@@ -898,7 +858,7 @@ fn the_page_and_the_webhooks_answer_while_a_fresh_start_compiles_the_plugins() {
             .starts_with("Good morning from JavaScript"),
         "{summary}"
     );
-    let status: Value = serde_json::from_str(&crate::support::http_get(page, "/api/status")).unwrap();
+    let status: Value = serde_json::from_str(&crate::http_client::get(page, "/api/status")).unwrap();
     assert_eq!(status["loading"], serde_json::json!([]), "{status}");
     drop(host);
 }
