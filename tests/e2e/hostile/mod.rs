@@ -75,7 +75,8 @@ impl Siege {
     /// A GET of `path` on the page, as the browser on this machine sends it:
     /// (status, headers lowercased, body).
     pub fn get(&self, path: &str, host: &str) -> (u16, String, String) {
-        page::request(self.page, path, host)
+        let answer = crate::http_client::request(self.page, "GET", path, &[("Host", host)], b"");
+        (answer.status, answer.head, answer.body)
     }
 
     /// The host goes on: a fresh heartbeat, the page answering, and the

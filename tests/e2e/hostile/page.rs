@@ -4,26 +4,7 @@
 //! handler runs; every answer carries headers that keep it from being
 //! framed, sniffed or cached.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
 use super::{hostile, on_demand, Siege};
-
-/// One GET of `path` from `address` with `Host: host`: (status, headers
-/// lowercased, body).
-pub fn request(address: SocketAddr, path: &str, host: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
-}
 
 #[test]
 fn a_rebound_name_gets_nothing_from_the_page() {
@@ -39,7 +20,7 @@ fn a_rebound_name_gets_nothing_from_the_page() {
         format!("127.0.0.1.evil.example:{port}"),
     ] {
         for path in ["/", "/api/status", "/healthz"] {
-            let (status, headers, body) = request(siege.page, path, &host);
+            let (status, headers, body) = siege.get(path, &host);
             assert_eq!(status, 421, "{host}{path}: {body}");
             assert!(!body.contains("leaky"), "{host}{path} leaked the page: {body}");
             assert!(headers.contains("x-frame-options: deny"), "{headers}");
@@ -47,7 +28,7 @@ fn a_rebound_name_gets_nothing_from_the_page() {
     }
     // Its own names still answer, with the headers.
     for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
-        let (status, headers, body) = request(siege.page, "/", &host);
+        let (status, headers, body) = siege.get("/", &host);
         assert_eq!(status, 200, "{host}");
         assert!(body.contains("leaky"));
         for header in [
