@@ -3,12 +3,12 @@
 //! headless browser (Debian's Chromium, which `./dev test` installs), with
 //! a screenshot left in target/screenshots/ for people to look at.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::bot_host::{up_command, BotHost};
+use crate::http_client::{self, Answer};
 use crate::support::{guest, repo_root, text, PluginSpec, RunningHost, Setup};
 
 const TOKEN: &str = "page-token-for-tests";
@@ -59,43 +59,15 @@ fn serve(mut command: std::process::Command) -> (RunningHost, SocketAddr) {
     (host, address)
 }
 
-/// A response: status, headers (lowercased names) and body.
-struct Response {
-    status: u16,
-    headers: String,
-    body: String,
+/// A button's form posted to `path` on `address`, with `headers`.
+fn post(address: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let headers: Vec<(&str, &str)> = headers.iter().copied().chain([form]).collect();
+    http_client::request(address, "POST", path, &headers, body.as_bytes())
 }
 
-/// One HTTP/1.1 request to `address`.
-fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if method == "POST" {
-        head.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    Response {
-        status,
-        headers: head.to_ascii_lowercase(),
-        body: body.to_owned(),
-    }
-}
-
-fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
-    request(address, "GET", path, headers, "")
+fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
+    http_client::request(address, "GET", path, headers, b"")
 }
 
 /// The next 03:00 UTC as the page shows it (the host runs with TZ=UTC).
@@ -125,11 +97,7 @@ fn every_route_answers_a_loopback_client() {
 
     let page = get(address, "/", &[]);
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(
-        page.headers.contains("content-type: text/html"),
-        "{}",
-        page.headers
-    );
+    assert!(page.head.contains("content-type: text/html"), "{}", page.head);
     assert!(page.body.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
     assert!(page.body.contains("0 3 * * *") && page.body.contains(&format!("{} UTC", next_three_oclock())));
     // A schedule's next run in its own zone, named, not in the host's.
@@ -189,7 +157,7 @@ fn every_route_answers_a_loopback_client() {
     assert_eq!(plugins, ["briefing", "job"]);
     assert_eq!(status["plugins"][0]["hash"].as_str().unwrap().len(), 12);
 
-    let unknown = request(address, "POST", "/schedules/nightly/explode", &[], "csrf=x");
+    let unknown = post(address, "/schedules/nightly/explode", &[], "csrf=x");
     assert_eq!(unknown.status, 403, "no token: refused before anything else");
     host.signal("-TERM");
     let (ok, log) = host.wait();
@@ -211,13 +179,13 @@ fn the_buttons_need_the_token_and_refuse_other_sites() {
     // The token in the address becomes a cookie, and leaves the address.
     let login = get(address, &format!("/?token={TOKEN}"), &[]);
     assert_eq!(login.status, 303);
-    assert!(login.headers.contains("location: /\r\n"), "{}", login.headers);
+    assert!(login.head.contains("location: /\r\n"), "{}", login.head);
     assert!(
-        login.headers.contains(&format!(
+        login.head.contains(&format!(
             "set-cookie: mission_token={TOKEN}; httponly; samesite=strict"
         )),
         "{}",
-        login.headers
+        login.head
     );
     let wrong = get(address, "/?token=guess", &[]);
     assert_eq!(wrong.status, 200, "a loopback client still sees the page");
@@ -233,8 +201,7 @@ fn the_buttons_need_the_token_and_refuse_other_sites() {
     let form = format!("csrf={}", csrf(&page.body));
     let origin = format!("http://{address}");
 
-    let press =
-        |path: &str, headers: &[(&str, &str)], body: &str| request(address, "POST", path, headers, body);
+    let press = |path: &str, headers: &[(&str, &str)], body: &str| post(address, path, headers, body);
     // Without the token, from another site, without the page's value: no.
     let refused: [(&[(&str, &str)], &str); 4] = [
         (&[("Origin", &origin)], &form),
