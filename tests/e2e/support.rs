@@ -456,11 +456,6 @@ impl Drop for RunningHost {
     }
 }
 
-/// The body of `GET PATH` on `address` (see [`crate::http_client`]).
-pub fn http_get(address: std::net::SocketAddr, path: &str) -> String {
-    crate::http_client::get(address, path)
-}
-
 /// Whether `pid` is a live process (a zombie, killed and waiting to be
 /// reaped, is not).
 pub fn alive(pid: i32) -> bool {

@@ -275,7 +275,7 @@ fn a_failing_trapping_hanging_or_hungry_tool_is_a_tool_error_and_the_turn_goes_o
         "{latest}"
     );
     // The status page shows them, the failed ones marked.
-    let page = crate::support::http_get(host.status_page(), "/");
+    let page = crate::http_client::get(host.status_page(), "/");
     let table = &page[page.find("id=\"tool-calls\"").expect("a tool calls table")..];
     assert!(
         table.contains("<td>assistant</td><td>toolbox.hog</td><td>out_of_memory</td>"),
@@ -747,7 +747,7 @@ fn idle_connections_to_the_tool_socket_never_exhaust_the_host_s_descriptors() {
     // real tool call gets through.
     let held = open_descriptors(host.pid());
     assert!(held < 900, "{held} descriptors open of 1,024");
-    assert!(crate::support::http_get(page, "/").contains("Webhooks"));
+    assert!(crate::http_client::get(page, "/").contains("Webhooks"));
     telegram.send_text(
         CHAT,
         ANNA,

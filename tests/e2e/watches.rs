@@ -121,7 +121,7 @@ fn a_burst_of_changes_is_one_run_told_what_changed() {
         "a, b and 2026/c: what it saw after its last run"
     );
     assert_eq!(listed[0]["record"]["last_outcome"], "succeeded");
-    let page = crate::support::http_get(host.status_page(), "/");
+    let page = crate::http_client::get(host.status_page(), "/");
     assert!(
         page.contains("Watches") && page.contains("*.csv in ") && page.contains("2 run(s), latest succeeded"),
         "{page}"
@@ -292,7 +292,7 @@ fn a_watch_whose_directory_is_deleted_and_made_again_says_so_and_watches_again()
     assert!(broken.ends_with("exports is gone"), "{broken}");
     let text = String::from_utf8(setup.mission(&["watches"]).stdout).unwrap();
     assert!(text.contains("BROKEN, not watching since"), "{text}");
-    let page = crate::support::http_get(host.status_page(), "/");
+    let page = crate::http_client::get(host.status_page(), "/");
     assert!(page.contains("not watching since"), "{page}");
     let alerts = fake.wait_for_texts(ANNA, 1);
     assert!(alerts[0].contains("Watch w stopped watching"), "{alerts:?}");
