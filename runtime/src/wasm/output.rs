@@ -63,7 +63,8 @@ struct Bucket {
     untold: BTreeMap<&'static str, u64>,
 }
 
-/// What a line telling of dropped lines costs the rate, per kind.
+/// What a line the host adds about a plugin's log costs the rate (one per
+/// kind of dropped line told, or the output limit reached).
 const SUMMARY_LINE_BYTES: usize = 100;
 
 impl LogRates {
@@ -98,11 +99,18 @@ impl LogRates {
     /// `plugin`'s bucket, refilled for the time since it was last used.
     fn bucket<'a>(buckets: &'a mut HashMap<PluginName, Bucket>, plugin: &PluginName) -> &'a mut Bucket {
         let now = Instant::now();
-        let bucket = buckets.entry(plugin.clone()).or_insert(Bucket {
-            left: RATE_BURST_BYTES,
-            at: now,
-            untold: BTreeMap::new(),
-        });
+        // The name is cloned once per plugin, not once per line.
+        if !buckets.contains_key(plugin) {
+            buckets.insert(
+                plugin.clone(),
+                Bucket {
+                    left: RATE_BURST_BYTES,
+                    at: now,
+                    untold: BTreeMap::new(),
+                },
+            );
+        }
+        let bucket = buckets.get_mut(plugin).expect("inserted above");
         bucket.left = (bucket.left + now.duration_since(bucket.at).as_secs_f64() * RATE_BYTES_PER_SECOND)
             .min(RATE_BURST_BYTES);
         bucket.at = now;
@@ -252,14 +260,14 @@ impl OutputCapture {
     /// when the call ends, within the rate: "… and 138418 more denied
     /// notify calls".
     pub fn caused(&self, level: tracing::Level, what: &'static str, message: std::fmt::Arguments<'_>) {
-        let mut shared = self.lock();
+        let mut guard = self.lock();
+        let shared = &mut *guard;
         let message = message.to_string();
-        let plugin = shared.plugin.clone();
-        if !shared.rates.take(&plugin, message.len()) {
+        if !shared.rates.take(&shared.plugin, message.len()) {
             *shared.caused_dropped.entry(what).or_default() += 1;
             return;
         }
-        emit(level, &plugin, &message);
+        emit(level, &shared.plugin, &message);
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -309,7 +317,7 @@ impl Shared {
             return;
         }
         self.output.truncated = true;
-        if !self.rates.take(&self.plugin, 100) {
+        if !self.rates.take(&self.plugin, SUMMARY_LINE_BYTES) {
             return;
         }
         tracing::warn!(
