@@ -8,8 +8,7 @@
 //! - [`os`]: files read only if regular and within a cap, programs ended
 //!   with all they started, the host's time zone. [`untrusted`]: text the
 //!   host did not write, made safe for each place it goes (the log, a
-//!   terminal, a prompt, a line protocol). [`button_data`]: what the
-//!   host's buttons carry back when pressed, written and read in one place.
+//!   terminal, a prompt, a line protocol).
 //! - [`config`]: `mission.toml`, raw and validated, with its units and
 //!   sections. [`db`]: the SQLite file, its migrations and the pruning of
 //!   what is past keeping. [`alerts`]: what the host tells a person unasked,
@@ -33,7 +32,6 @@
 //!   (service install, launchd import, plugin builds and scaffolds).
 
 pub mod alerts;
-pub mod button_data;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

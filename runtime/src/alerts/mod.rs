@@ -5,8 +5,11 @@
 //! at least once. An alert about a schedule carries the buttons that fit
 //! it ([`Action`]: a failure **Details**, **Run again**, **Pause** and
 //! **Mute 24 h**; a run missed while the host was down **Run now**; a
-//! recovery none), and a muted schedule queues none.
+//! recovery none), and a muted schedule queues none. What every button the
+//! host posts carries back when pressed (an alert's, a tool approval's) is
+//! written and read in [`buttons`].
 
+pub mod buttons;
 pub mod outbox;
 
 use std::time::Duration;
@@ -14,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
 
-use crate::button_data::{ButtonData, ButtonKind};
+use crate::alerts::buttons::{ButtonData, ButtonKind};
 use crate::db::Database;
 
 /// How long **Mute 24 h** holds a schedule's alerts.

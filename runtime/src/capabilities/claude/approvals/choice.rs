@@ -1,7 +1,7 @@
 //! The buttons under a prompt and their words in the callback data a
 //! press comes back with (`tool:ID:once`, written by [`ButtonData`]).
 
-use crate::button_data::{ButtonData, ButtonKind};
+use crate::alerts::buttons::{ButtonData, ButtonKind};
 
 /// A button under an approval prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

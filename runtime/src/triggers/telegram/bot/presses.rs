@@ -5,8 +5,8 @@
 //! answered either way.
 
 use super::TelegramBot;
+use crate::alerts::buttons::{ButtonData, ButtonKind};
 use crate::alerts::{self, Action};
-use crate::button_data::{ButtonData, ButtonKind};
 use crate::capabilities::claude::approvals::{Choice, Press};
 use crate::os::zone::host_zone;
 use crate::triggers::telegram::commands::{self, Command};
