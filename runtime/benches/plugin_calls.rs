@@ -28,10 +28,10 @@ use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, Wo
 use mission::db::Database;
 use mission::plugin::cache::CompileCache;
 use mission::plugin::call::{HandlerRole, Invocation, Message};
+use mission::plugin::store::HostState;
 use mission::plugin::Plugin;
 use mission::wasm::bindings::{chat, task};
 use mission::wasm::output::OutputCapture;
-use mission::wasm::state::HostState;
 use wasmtime::component::Component;
 use wasmtime::Store;
 
@@ -120,7 +120,7 @@ fn main() {
         .build()
         .unwrap();
     let engine = mission::wasm::engine::new_engine().unwrap();
-    let linker = mission::wasm::linker::linker(&engine).unwrap();
+    let linker = mission::plugin::linker::linker(&engine).unwrap();
     let db = Database::open(&dir.path().join("bench.db")).unwrap();
     let services = Services {
         claude: Arc::new(Claude::new(None, None, db.clone())),

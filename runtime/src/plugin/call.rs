@@ -11,12 +11,12 @@ use crate::capabilities::http::records::Origin;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::{CallContext, CallStats, Capabilities, MessageIo, Services};
 use crate::db::text_enum;
+use crate::plugin::store::HostState;
 use crate::plugin::tools::ToolSpec;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task, tools};
 use crate::wasm::limits::{epoch_deadline, DeadlineExceeded};
 use crate::wasm::output::{cut, CapturedOutput, OutputCapture};
-use crate::wasm::state::HostState;
 
 pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
 pub use task::mission::plugin::task_types::Invocation;

@@ -8,10 +8,10 @@ use wasmtime::Engine;
 
 use crate::config::{Config, PluginConfig};
 use crate::plugin::cache::{CompileCache, CACHE_DIR};
+use crate::plugin::linker;
+use crate::plugin::store::HostState;
 use crate::plugin::{LoadError, Plugin};
 use crate::wasm::engine::new_engine;
-use crate::wasm::linker;
-use crate::wasm::state::HostState;
 
 /// Everything needed to load plugins; cheap to clone.
 #[derive(Clone)]

@@ -5,9 +5,11 @@
 pub mod cache;
 pub mod call;
 pub mod hash;
+pub mod linker;
 pub mod loader;
 pub mod loads;
 pub mod registry;
+pub mod store;
 pub mod tools;
 
 use std::path::PathBuf;
@@ -20,8 +22,8 @@ use wasmtime::Engine;
 
 use crate::config::{PluginConfig, PluginName, World};
 use crate::os::regular_file;
+use crate::plugin::store::HostState;
 use crate::wasm::bindings::{self, chat, task};
-use crate::wasm::state::HostState;
 use cache::{CacheOutcome, CompileCache};
 use hash::ContentHash;
 

@@ -6,7 +6,7 @@ use wasmtime::component::Linker;
 use wasmtime::error::Context;
 use wasmtime::Engine;
 
-use super::state::HostState;
+use super::store::HostState;
 
 /// A linker with WASI p2 and every `mission:plugin` capability, shared by
 /// all plugins of both worlds.
