@@ -8,7 +8,8 @@
 //! - [`os`]: files read only if regular and within a cap, programs ended
 //!   with all they started, the host's time zone. [`untrusted`]: text the
 //!   host did not write, made safe for each place it goes (the log, a
-//!   terminal, a prompt, a line protocol).
+//!   terminal, a prompt, a line protocol). [`display`]: times, durations
+//!   and errors as a person is shown them.
 //! - [`config`]: `mission.toml`, raw and validated, with its units and
 //!   sections. [`db`]: the SQLite file, its migrations and the pruning of
 //!   what is past keeping. [`alerts`]: what the host tells a person unasked,
@@ -36,6 +37,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod display;
 pub mod host;
 pub mod os;
 pub mod plugin;

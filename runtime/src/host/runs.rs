@@ -6,6 +6,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::db::{datetime, text_enum, Database};
+use crate::display::{brief, in_zone, local, seconds};
 use crate::plugin::call::{CallError, CallReport};
 
 text_enum! {
@@ -465,6 +466,53 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         rerun_of: row.get(17)?,
         waiting_for_approval: row.get(18)?,
     })
+}
+
+/// One run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    /// The run's id.
+    pub id: i64,
+    /// The schedule it ran for, or the plugin if none.
+    pub what: String,
+    /// When it started, host time.
+    pub started_at: String,
+    /// How long it took: `1.4 s`; empty while running.
+    pub took: String,
+    /// Height of its bar in the strip, 10 to 100 (longer runs are taller).
+    pub bar: u32,
+    /// How it ended.
+    pub outcome: String,
+    /// Whether it ended badly.
+    pub failed: bool,
+    /// Its error, if it failed.
+    pub error: Option<String>,
+}
+
+impl RunStatus {
+    /// `run` as the page shows it, its start in `zone` (a schedule's),
+    /// else host time.
+    pub fn of(run: &RunRecord, zone: Option<chrono_tz::Tz>) -> RunStatus {
+        let took = run
+            .finished_at
+            .map(|end| (end - run.started_at).to_std().unwrap_or_default());
+        let failed = !matches!(run.outcome, RunOutcome::Succeeded | RunOutcome::Running);
+        RunStatus {
+            id: run.id,
+            what: run.schedule.clone().unwrap_or_else(|| run.plugin.clone()),
+            started_at: zone.map_or_else(|| local(run.started_at), |zone| in_zone(run.started_at, zone)),
+            took: took.map(seconds).unwrap_or_default(),
+            // 10% for an instant run, full height at a minute or more, on a
+            // log scale so both short and long runs show.
+            bar: took.map_or(10, |t| {
+                let ms = t.as_millis().max(1) as f64;
+                (10.0 + 90.0 * (ms.log10() / 60_000f64.log10()).min(1.0)).round() as u32
+            }),
+            outcome: run.state(),
+            failed,
+            error: run.error.as_deref().map(|error| brief(error, Some(run.id))),
+        }
+    }
 }
 
 #[cfg(test)]

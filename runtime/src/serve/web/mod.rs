@@ -15,7 +15,6 @@
 //! carries a strict `Content-Security-Policy`, may not be framed, sniffed
 //! or cached.
 
-mod chart;
 pub mod status;
 
 use std::future::Future;

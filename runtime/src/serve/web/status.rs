@@ -1,35 +1,27 @@
 //! What the status page shows, gathered from the host and the SQLite file
-//! in one pass: schedules with their next run and recent runs, the latest
-//! runs, plugins, the Telegram bot and Claude spend.
+//! in one pass: each trigger's own section (schedules, the bot, webhooks,
+//! watches: `triggers::NAME::status`), the latest runs, the plugins and
+//! Claude spend.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::chart::{self, DurationChart};
 use super::StatusSource;
-use crate::capabilities::claude::approvals;
-use crate::host::tool_calls;
-
 use crate::capabilities::claude::report::{month_report, CreditReport};
-use crate::config::units::span;
-use crate::host::runs::{self, RunOutcome, RunRecord};
+use crate::display::{brief, local};
+use crate::host::runs::{self, RunStatus};
+use crate::host::tool_calls;
 use crate::os::zone::host_zone;
-use crate::plugin::call::HandlerRole;
 use crate::plugin::loads::{self, LoadOutcome};
 use crate::serve::control;
-use crate::triggers::schedule;
-use crate::triggers::telegram::chat_calls::shadow_report;
-use crate::triggers::watch::seen::records as watch_records;
-use crate::triggers::webhooks::deliveries;
+use crate::triggers::schedule::status::ScheduleStatus;
+use crate::triggers::telegram::status::TelegramStatus;
+use crate::triggers::watch::status::WatchStatus;
+use crate::triggers::webhooks::status::WebhooksStatus;
+use crate::triggers::{schedule, telegram, watch, webhooks};
 
-/// How many runs each schedule's strip shows.
-const STRIP_RUNS: u32 = 20;
 /// How many runs the recent-runs table shows.
 const RECENT_RUNS: u32 = 25;
-/// The most runs per schedule the duration chart reads.
-const CHART_RUNS: u32 = 2000;
 
 /// Everything on the page.
 #[derive(Debug, Serialize)]
@@ -106,62 +98,6 @@ impl Memory {
     }
 }
 
-/// One schedule's line.
-#[derive(Debug, Serialize)]
-pub struct ScheduleStatus {
-    /// Its name.
-    pub name: String,
-    /// The plugin it runs.
-    pub plugin: String,
-    /// Its cron expression or interval.
-    pub when: String,
-    /// The zone the cron is read in.
-    pub zone: String,
-    /// The next run, in the schedule's own zone and named with it; none if
-    /// paused or never.
-    pub next: Option<String>,
-    /// How long until then: `in 3h 12m`.
-    pub next_in: Option<String>,
-    /// Paused by `mission pause` or the page.
-    pub paused: bool,
-    /// Its latest run.
-    pub last: Option<RunStatus>,
-    /// Its recent runs, oldest first, for the strip of bars.
-    pub strip: Vec<RunStatus>,
-    /// Its run durations over 30 days (up to [`CHART_RUNS`] runs).
-    pub durations: Option<DurationChart>,
-    /// Its failure streak: `4 failed runs since Tue 22:00`.
-    pub streak: Option<String>,
-}
-
-impl ScheduleStatus {
-    /// Whether its latest run failed.
-    pub fn failing(&self) -> bool {
-        self.last.as_ref().is_some_and(|r| r.failed)
-    }
-}
-
-/// One run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunStatus {
-    /// The run's id.
-    pub id: i64,
-    /// The schedule it ran for, or the plugin if none.
-    pub what: String,
-    /// When it started, host time.
-    pub started_at: String,
-    /// How long it took: `1.4 s`; empty while running.
-    pub took: String,
-    /// Height of its bar in the strip, 10 to 100 (longer runs are taller).
-    pub bar: u32,
-    /// How it ended.
-    pub outcome: String,
-    /// Whether it ended badly.
-    pub failed: bool,
-    /// Its error, if it failed.
-    pub error: Option<String>,
-}
-
 /// One plugin's line.
 #[derive(Debug, Serialize)]
 pub struct PluginStatus {
@@ -177,118 +113,6 @@ pub struct PluginStatus {
     pub last_reload: Option<String>,
     /// Why the latest new version was refused, if it was.
     pub refused: Option<String>,
-}
-
-/// The bot.
-#[derive(Debug, Serialize)]
-pub struct TelegramStatus {
-    /// Whether it polls (its token is set).
-    pub polling: bool,
-    /// The plugin that answers.
-    pub handler: String,
-    /// When the last message came, host time.
-    pub last_message_at: Option<String>,
-    /// Updates stored and not yet handled.
-    pub pending: u64,
-    /// The shadow handlers, with their last day's figures.
-    pub shadows: Vec<ShadowStatus>,
-    /// The latest tool-use approvals.
-    pub approvals: Vec<ApprovalStatus>,
-}
-
-/// The webhook listener and its latest deliveries.
-#[derive(Debug, Serialize)]
-pub struct WebhooksStatus {
-    /// Where it listens.
-    pub listen: String,
-    /// The latest deliveries, newest first.
-    pub deliveries: Vec<DeliveryStatus>,
-    /// Requests refused over the last day, counted by webhook and reason
-    /// (only a sample of them is among the deliveries).
-    pub refused: Vec<RefusedStatus>,
-}
-
-/// Requests refused to one webhook for one reason, as the page shows them.
-#[derive(Debug, Serialize)]
-pub struct RefusedStatus {
-    /// The webhook.
-    pub webhook: String,
-    /// Why, and the status answered.
-    pub reason: String,
-    /// How many over the last day.
-    pub count: u64,
-    /// The latest, host time.
-    pub last: String,
-}
-
-/// One watch as the page shows it.
-#[derive(Debug, Serialize)]
-pub struct WatchStatus {
-    /// Its name.
-    pub name: String,
-    /// What it watches: the directories, with the pattern.
-    pub what: String,
-    /// The plugin it runs.
-    pub plugin: String,
-    /// When it last took stock, host time, and how many files it saw.
-    pub seen: Option<String>,
-    /// Its runs in all, and how the latest ended.
-    pub runs: String,
-    /// Whether the latest run failed.
-    pub failed: bool,
-    /// Why it is not watching and since when, if it is not (a directory
-    /// gone).
-    pub broken: Option<String>,
-}
-
-/// One delivery as the page shows it.
-#[derive(Debug, Serialize)]
-pub struct DeliveryStatus {
-    /// The webhook.
-    pub webhook: String,
-    /// The sender's delivery id.
-    pub delivery_id: String,
-    /// When it came, host time.
-    pub received_at: String,
-    /// The status answered.
-    pub status: u16,
-    /// What became of it: its run's outcome, waiting, a duplicate, or why
-    /// it was refused.
-    pub result: String,
-    /// Whether it was refused or its run failed.
-    pub failed: bool,
-    /// The body's size.
-    pub bytes: u64,
-}
-
-/// A shadow handler over the last day.
-#[derive(Debug, Serialize)]
-pub struct ShadowStatus {
-    /// The plugin.
-    pub plugin: String,
-    /// Messages it was given.
-    pub messages: u64,
-    /// Its median latency.
-    pub p50_ms: u64,
-    /// Calls that failed or timed out.
-    pub failed: u64,
-}
-
-/// One tool use asked about.
-#[derive(Debug, Serialize)]
-pub struct ApprovalStatus {
-    /// When, host time.
-    pub asked_at: String,
-    /// The tool.
-    pub tool: String,
-    /// What it would do.
-    pub summary: String,
-    /// What came of it.
-    pub outcome: String,
-    /// Whether the tool ran.
-    pub allowed: bool,
-    /// Who decided, for a press.
-    pub by: Option<String>,
 }
 
 /// Claude spend.
@@ -331,48 +155,10 @@ pub struct ToolCallStatus {
 pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let db = host.db();
     let config = host.config();
-    let mut schedules = Vec::new();
-    // Read here rather than through the host, which logs each refused file:
-    // the page shows them instead, without a log line every refresh.
-    let (files, refused) = schedule::load_all(&config, host_zone());
-    let streaks = schedule::alerts::failing(db).await?;
-    for s in files {
-        let paused = schedule::state::is_paused(db, &s.name).await?;
-        let next = (!paused).then(|| s.timing.next_after(now, s.zone)).flatten();
-        let mut strip: Vec<RunStatus> = runs::recent(db, Some(&s.name), STRIP_RUNS)
-            .await?
-            .iter()
-            .map(|run| run_status(run, Some(s.zone)))
-            .collect();
-        strip.reverse();
-        let month = now - chrono::Duration::days(chart::DAYS);
-        let durations = runs::durations(db, &s.name, month, CHART_RUNS).await?;
-        let streak = streaks.iter().find(|f| f.schedule == s.name).map(|f| {
-            let since = f.since.with_timezone(&s.zone).format("%a %H:%M %Z");
-            format!(
-                "{} failed run{} since {since}",
-                f.failures,
-                if f.failures == 1 { "" } else { "s" }
-            )
-        });
-        schedules.push(ScheduleStatus {
-            name: s.name.clone(),
-            plugin: s.plugin.clone(),
-            when: s.timing.to_string(),
-            zone: s.zone.name().to_owned(),
-            next: next.map(|t| in_zone(t, s.zone)),
-            next_in: next.map(|t| format!("in {}", span((t - now).to_std().unwrap_or_default()))),
-            paused,
-            last: strip.last().cloned(),
-            strip,
-            durations: chart::chart(&durations, now, |ms| seconds(Duration::from_millis(ms))),
-            streak,
-        });
-    }
     let recent = runs::recent(db, None, RECENT_RUNS)
         .await?
         .iter()
-        .map(|run| run_status(run, None))
+        .map(|run| RunStatus::of(run, None))
         .collect();
     let mut plugins = Vec::new();
     for plugin in host.plugins() {
@@ -399,57 +185,16 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
             .collect(),
         false => Vec::new(),
     };
+    let (schedules, refused_schedules) = schedule::status::section(db, &config, now).await?;
     let telegram = match &config.telegram {
-        Some(telegram) => {
-            let (last, pending): (Option<i64>, u64) = db
-                .call(|c| {
-                    c.query_row(
-                        "SELECT max(received_at), count(*) FILTER (WHERE handled_at IS NULL) FROM telegram_updates",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                })
-                .await?;
-            let day = shadow_report(db, now - chrono::Duration::hours(24), now).await?;
-            let shadows = telegram
-                .shadow
-                .iter()
-                .map(|name| {
-                    let figures = day
-                        .handlers
-                        .iter()
-                        .find(|h| h.plugin == name.as_str() && h.role == HandlerRole::Shadow);
-                    ShadowStatus {
-                        plugin: name.to_string(),
-                        messages: figures.map_or(0, |f| f.messages),
-                        p50_ms: figures.map_or(0, |f| f.p50_ms),
-                        failed: figures.map_or(0, |f| f.errors + f.timeouts + f.over_budget),
-                    }
-                })
-                .collect();
-            let approvals = approvals::recent(db, 5)
-                .await?
-                .into_iter()
-                .map(|a| ApprovalStatus {
-                    asked_at: local(a.asked_at),
-                    allowed: a.outcome.allowed(),
-                    outcome: a.outcome.to_string(),
-                    tool: a.tool,
-                    summary: a.summary,
-                    by: a.decided_by_name,
-                })
-                .collect();
-            Some(TelegramStatus {
-                polling: host.bot_connected(),
-                handler: telegram.handler.to_string(),
-                last_message_at: last.map(|ms| local(crate::db::datetime(ms))),
-                pending,
-                shadows,
-                approvals,
-            })
-        }
+        Some(bot) => Some(telegram::status::section(db, bot, host.bot_connected(), now).await?),
         None => None,
     };
+    let webhooks = match &config.webhooks {
+        Some(configured) => Some(webhooks::status::section(db, configured).await?),
+        None => None,
+    };
+    let watches = watch::status::section(db, &config.watches).await?;
     let claude = match &config.claude {
         Some(claude) => {
             let report = month_report(db, claude, now, host_zone()).await?;
@@ -479,94 +224,12 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         }
         None => None,
     };
-    let webhooks = match &config.webhooks {
-        Some(webhooks) => Some(WebhooksStatus {
-            listen: webhooks.listen.to_string(),
-            deliveries: deliveries::recent(db, None, 10)
-                .await?
-                .into_iter()
-                .map(|d| {
-                    let (result, failed) = match (d.state.as_str(), d.outcome) {
-                        ("refused", _) => (brief(&d.verified, None), true),
-                        ("duplicate", _) => ("duplicate: nothing ran".to_owned(), false),
-                        (_, Some(outcome)) => (
-                            format!(
-                                "{outcome} ({} run{})",
-                                d.runs.len(),
-                                if d.runs.len() == 1 { "" } else { "s" }
-                            ),
-                            outcome != RunOutcome::Succeeded,
-                        ),
-                        (_, None) => ("waiting to run".to_owned(), false),
-                    };
-                    DeliveryStatus {
-                        webhook: d.webhook,
-                        delivery_id: d.delivery_id,
-                        received_at: local(d.received_at),
-                        status: d.status,
-                        result,
-                        failed,
-                        bytes: d.bytes,
-                    }
-                })
-                .collect(),
-            refused: deliveries::refusal_counts(db, chrono::Utc::now() - chrono::Duration::days(1))
-                .await?
-                .into_iter()
-                .map(|r| RefusedStatus {
-                    webhook: r.webhook,
-                    reason: format!("{} ({})", r.reason.describe(), r.reason.status()),
-                    count: r.count,
-                    last: local(r.last_at),
-                })
-                .collect(),
-        }),
-        None => None,
-    };
-    let seen = watch_records(db).await?;
-    let watches = config
-        .watches
-        .iter()
-        .map(|w| {
-            let record = seen.iter().find(|r| r.watch == w.name);
-            let paths: Vec<String> = w.paths.iter().map(|p| p.display().to_string()).collect();
-            WatchStatus {
-                name: w.name.clone(),
-                what: match &w.pattern {
-                    Some(pattern) => format!("{pattern} in {}", paths.join(", ")),
-                    None => paths.join(", "),
-                },
-                plugin: w.plugin.to_string(),
-                seen: record.map(|r| format!("{} ({} files)", local(r.seen_at), r.files)),
-                runs: match record {
-                    Some(r) => format!(
-                        "{} run(s){}",
-                        r.runs,
-                        r.last_outcome
-                            .as_deref()
-                            .map(|o| format!(", latest {o}"))
-                            .unwrap_or_default()
-                    ),
-                    None => "not started".to_owned(),
-                },
-                failed: record
-                    .and_then(|r| r.last_outcome.as_deref())
-                    .is_some_and(|o| o != "succeeded"),
-                broken: record.and_then(|r| {
-                    let since = r.broken_since.map(local).unwrap_or_default();
-                    r.broken
-                        .as_ref()
-                        .map(|reason| format!("not watching since {since}: {reason}"))
-                }),
-            }
-        })
-        .collect();
     let heartbeat = control::last_heartbeat(db).await?;
     Ok(Status {
         generated_at: local(now),
         host_started_at: heartbeat.map(|h| local(h.started_at)),
         schedules,
-        refused_schedules: refused.iter().map(|e| brief(&e.to_string(), None)).collect(),
+        refused_schedules,
         runs: recent,
         plugins,
         loading,
@@ -576,93 +239,4 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         watches,
         memory: Memory::now(),
     })
-}
-
-/// `run` for the page, its start in `zone` (a schedule's), else host time.
-fn run_status(run: &RunRecord, zone: Option<chrono_tz::Tz>) -> RunStatus {
-    let took = run
-        .finished_at
-        .map(|end| (end - run.started_at).to_std().unwrap_or_default());
-    let failed = !matches!(run.outcome, RunOutcome::Succeeded | RunOutcome::Running);
-    RunStatus {
-        id: run.id,
-        what: run.schedule.clone().unwrap_or_else(|| run.plugin.clone()),
-        started_at: zone.map_or_else(|| local(run.started_at), |zone| in_zone(run.started_at, zone)),
-        took: took.map(seconds).unwrap_or_default(),
-        // 10% for an instant run, full height at a minute or more, on a
-        // log scale so both short and long runs show.
-        bar: took.map_or(10, |t| {
-            let ms = t.as_millis().max(1) as f64;
-            (10.0 + 90.0 * (ms.log10() / 60_000f64.log10()).min(1.0)).round() as u32
-        }),
-        outcome: run.state(),
-        failed,
-        error: run.error.as_deref().map(|error| brief(error, Some(run.id))),
-    }
-}
-
-/// The lines of an error the page shows.
-const BRIEF_LINES: usize = 3;
-/// The characters of each.
-const BRIEF_LINE_CHARS: usize = 200;
-
-/// `error` cut to its first few lines, each cut short, saying where the
-/// whole of it is: the page stays small whatever a plugin returned.
-fn brief(error: &str, run: Option<i64>) -> String {
-    let mut lines = error.lines();
-    let mut shown: Vec<String> = Vec::new();
-    let mut cut = false;
-    for line in lines.by_ref().take(BRIEF_LINES) {
-        let kept: String = line.chars().take(BRIEF_LINE_CHARS).collect();
-        cut |= kept.len() < line.len();
-        shown.push(kept);
-    }
-    cut |= lines.next().is_some();
-    let mut brief = shown.join("\n");
-    if cut {
-        brief.push_str(&match run {
-            Some(id) => format!(" … (the whole error: mission runs --id {id})"),
-            None => " … (the whole error is in the host's log)".to_owned(),
-        });
-    }
-    brief
-}
-
-/// `2026-12-01 07:00:00 CET`: a time in `zone`, which it names.
-fn in_zone(time: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
-    time.with_timezone(&zone)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
-/// `2026-12-01 07:30:00`, host time.
-fn local(time: DateTime<Utc>) -> String {
-    time.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
-/// `1.4 s`, `250 ms`.
-fn seconds(took: Duration) -> String {
-    match took.as_millis() {
-        ms if ms < 1000 => format!("{ms} ms"),
-        ms => format!("{:.1} s", ms as f64 / 1000.0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_long_error_is_shown_in_brief_with_where_the_rest_is() {
-        let error = format!("{}\nsecond\nthird\nfourth", "x".repeat(5 << 20));
-        let shown = brief(&error, Some(42));
-        assert!(shown.len() < 300, "{} bytes", shown.len());
-        assert!(shown.starts_with(&"x".repeat(200)));
-        assert!(shown.contains("second\nthird …"), "{shown}");
-        assert!(
-            shown.ends_with("(the whole error: mission runs --id 42)"),
-            "{shown}"
-        );
-        assert_eq!(brief("short\nand sweet", Some(1)), "short\nand sweet");
-    }
 }

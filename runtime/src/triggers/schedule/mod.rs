@@ -34,9 +34,11 @@ use crate::config::{scalar_values, Config, World};
 use crate::os::regular_file;
 
 pub mod alerts;
+mod chart;
 pub mod clock;
 pub mod scheduler;
 pub mod state;
+pub mod status;
 mod timing;
 mod trigger;
 

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod files;
 mod preview;
 pub mod prompter;
+pub mod status;
 mod transcribe;
 pub mod updates;
 

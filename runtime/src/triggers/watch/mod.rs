@@ -14,6 +14,7 @@
 pub mod armed;
 pub mod health;
 pub mod seen;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

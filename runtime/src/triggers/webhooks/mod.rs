@@ -12,6 +12,7 @@ pub mod deliveries;
 pub mod dispatch;
 mod rate;
 mod receive;
+pub mod status;
 pub mod verify;
 
 use std::sync::Arc;
