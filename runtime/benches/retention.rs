@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use mission::config::retention::Retention;
 use mission::db::retention::{prune, Policy};
 use mission::db::Database;
+use mission::serve::pruning::RULES;
 
 const DAY_MS: i64 = 86_400_000;
 const DAYS: i64 = 365;
@@ -185,7 +186,7 @@ async fn main() {
             .unwrap();
         let now: DateTime<Utc> = DateTime::from_timestamp_millis(day_start + DAY_MS).unwrap();
         let began = Instant::now();
-        prune(&pruned, &policy, now).await.unwrap();
+        prune(&pruned, &policy, now, RULES).await.unwrap();
         prune_times.push(began.elapsed());
         if [29, 89, 179, 364].contains(&day) {
             checkpoint(&pruned).await;

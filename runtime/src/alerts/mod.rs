@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction};
 
 use crate::alerts::buttons::{ButtonData, ButtonKind};
+use crate::db::retention::{period, Rule};
 use crate::db::Database;
 
 /// How long **Mute 24 h** holds a schedule's alerts.
@@ -244,6 +245,27 @@ pub async fn highest_once(
     })
     .await
 }
+
+/// How alerts go: a sent one, and what was told once, after `[retention]
+/// alerts`; an alert not sent yet stays, as it is still owed.
+pub const RETENTION: &[Rule] = &[
+    Rule {
+        table: "outbox",
+        kind: "alerts",
+        delete: "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
+                 WHERE sent_at IS NOT NULL AND sent_at < ?1 LIMIT ?2)",
+        keep: |p| p.retention.alerts,
+        kept: |p| period(p.retention.alerts),
+    },
+    Rule {
+        table: "alerts_told",
+        kind: "alerts",
+        delete:
+            "DELETE FROM alerts_told WHERE rowid IN (SELECT rowid FROM alerts_told WHERE at < ?1 LIMIT ?2)",
+        keep: |p| p.retention.alerts,
+        kept: |p| period(p.retention.alerts),
+    },
+];
 
 #[cfg(test)]
 mod tests {

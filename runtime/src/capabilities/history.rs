@@ -4,6 +4,7 @@
 
 use super::Capabilities;
 use crate::config::{Grant, PluginName};
+use crate::db::retention::{period, Rule};
 use crate::db::Database;
 use crate::wasm::bindings::task::mission::plugin::history::{Entry, Host, Role};
 use crate::wasm::bindings::CapabilityError;
@@ -146,6 +147,16 @@ impl Host for Capabilities {
         Ok(result.map_err(|e| self.failed("history.clear", e)))
     }
 }
+
+/// How history goes: after `[retention] history`, or the longest TTL a
+/// plugin is given if that is longer.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "history",
+    kind: "history",
+    delete: "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < ?1 LIMIT ?2)",
+    keep: |p| p.history,
+    kept: |p| period(p.history),
+}];
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@ use crate::host::DATABASE_FILE;
 use crate::os::regular_file;
 use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
 use crate::plugin::hash::ContentHash;
+use crate::serve::pruning::RULES;
 
 /// One table: its rows and the bytes its pages (with its indexes) take.
 #[derive(Debug, Serialize)]
@@ -59,7 +60,7 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
     let mut compacted: Option<(Pruned, CacheFiles, Sizes)> = None;
     if compact {
         let policy = Policy::of(&config);
-        let pruned = retention::prune(&db, &policy, Utc::now()).await?;
+        let pruned = retention::prune(&db, &policy, Utc::now(), RULES).await?;
         db.call(|c| {
             c.execute_batch("VACUUM")?;
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -183,27 +184,15 @@ fn size(bytes: u64) -> String {
 /// How long each pruned table is kept, for the listing.
 fn kept(config: &Config) -> Vec<(&'static str, String)> {
     let policy = Policy::of(config);
-    let r = policy.retention;
-    let d = |d| HumanDuration(d).to_string();
-    vec![
-        ("runs", format!("{} (output {})", d(r.runs), d(r.run_output))),
-        ("run_outputs", d(r.run_output.min(r.runs))),
-        ("telegram_updates", format!("{} once handled", d(r.updates))),
-        ("history", d(policy.history)),
-        ("claude_transcripts", d(policy.history)),
-        (
-            "plugin_loads",
-            format!("{} (and each plugin's latest)", d(r.loads)),
-        ),
-        ("http_requests", d(r.http)),
-        ("tool_calls", d(r.http)),
-        ("claude_calls", d(r.claude_calls)),
-        ("chat_calls", d(r.chat_calls)),
-        ("tool_approvals", d(r.approvals)),
-        ("requests", "1d once answered".to_owned()),
-        ("tool_allowances", "until /reset".to_owned()),
-        ("claude_sessions", "until /reset".to_owned()),
-    ]
+    let mut kept: Vec<(&'static str, String)> = RULES
+        .iter()
+        .copied()
+        .flatten()
+        .map(|rule| (rule.table, (rule.kept)(&policy)))
+        .collect();
+    kept.push(("tool_allowances", "until /reset".to_owned()));
+    kept.push(("claude_sessions", "until /reset".to_owned()));
+    kept
 }
 
 async fn sizes(config: &Config, db: &Database, cache: &CompileCache) -> anyhow::Result<Sizes> {

@@ -4,7 +4,9 @@
 
 use chrono::Utc;
 
+use crate::db::retention::Rule;
 use crate::db::{text_enum, Database};
+use std::time::Duration;
 
 text_enum! {
     /// What a CLI command asks a running host to do.
@@ -29,3 +31,14 @@ pub async fn request(db: &Database, kind: RequestKind, target: &str) -> anyhow::
     })
     .await
 }
+
+/// How requests go: a day after they are answered; one not answered yet
+/// stays.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "requests",
+    kind: "requests",
+    delete: "DELETE FROM requests WHERE id IN (SELECT id FROM requests
+                 WHERE done_at IS NOT NULL AND done_at < ?1 LIMIT ?2)",
+    keep: |_| Duration::from_secs(86_400),
+    kept: |_| "1d once answered".to_owned(),
+}];

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
+use crate::db::retention::{period, Rule};
 use crate::db::{datetime, text_enum, Database};
 use crate::display::{brief, in_zone, local, seconds};
 use crate::plugin::call::{CallError, CallReport};
@@ -514,6 +515,30 @@ impl RunStatus {
         }
     }
 }
+
+/// How run records go: a run's output after `[retention] run_output` (and
+/// never after its run), a finished run after `runs`; a run still going
+/// stays. Outputs are read in their own order (a LEFT JOIN keeps them the
+/// outer loop: a few days' worth, not every run kept), with any whose run
+/// is gone.
+pub const RETENTION: &[Rule] = &[
+    Rule {
+        table: "run_outputs",
+        kind: "run_outputs",
+        delete: "DELETE FROM run_outputs WHERE run_id IN (SELECT run_id FROM run_outputs LEFT JOIN runs ON id = run_id
+                 WHERE id IS NULL OR (started_at < ?1 AND finished_at IS NOT NULL) LIMIT ?2)",
+        keep: |p| p.retention.run_output.min(p.retention.runs),
+        kept: |p| period(p.retention.run_output.min(p.retention.runs)),
+    },
+    Rule {
+        table: "runs",
+        kind: "runs",
+        delete: "DELETE FROM runs WHERE id IN (SELECT id FROM runs
+                 WHERE started_at < ?1 AND finished_at IS NOT NULL LIMIT ?2)",
+        keep: |p| p.retention.runs,
+        kept: |p| format!("{} (output {})", period(p.retention.runs), period(p.retention.run_output)),
+    },
+];
 
 #[cfg(test)]
 mod tests {

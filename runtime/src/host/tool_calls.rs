@@ -12,6 +12,7 @@ use crate::capabilities::claude::OnBehalfOf;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::CallContext;
 use crate::config::PluginName;
+use crate::db::retention::{period, Rule};
 use crate::db::{datetime, Database};
 use crate::plugin::call::{ToolCall, ToolOutput};
 
@@ -281,3 +282,13 @@ pub async fn recent(db: &Database, limit: u32) -> anyhow::Result<Vec<ToolCallRec
     })
     .await
 }
+
+/// How tool call records go: as HTTP request records do (`[retention]
+/// http`).
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "tool_calls",
+    kind: "tool_calls",
+    delete: "DELETE FROM tool_calls WHERE id IN (SELECT id FROM tool_calls WHERE at < ?1 LIMIT ?2)",
+    keep: |p| p.retention.http,
+    kept: |p| period(p.retention.http),
+}];

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::db::retention::{period, Rule};
 use crate::db::{datetime, text_enum, Database};
 
 text_enum! {
@@ -138,3 +139,15 @@ pub async fn since(db: &Database, after: i64) -> anyhow::Result<Vec<PluginLoad>>
     })
     .await
 }
+
+/// How load records go: after `[retention] loads`, but each plugin's
+/// latest load of each outcome stays (`mission plugins` and the page show
+/// them).
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "plugin_loads",
+    kind: "loads",
+    delete: "DELETE FROM plugin_loads WHERE id IN (SELECT id FROM plugin_loads WHERE at < ?1
+                 AND id NOT IN (SELECT max(id) FROM plugin_loads GROUP BY plugin, outcome) LIMIT ?2)",
+    keep: |p| p.retention.loads,
+    kept: |p| format!("{} (and each plugin's latest)", period(p.retention.loads)),
+}];

@@ -13,7 +13,7 @@ pub mod control;
 mod digest;
 pub mod hot_reload;
 mod ping;
-mod pruning;
+pub mod pruning;
 pub mod tool_gateway;
 pub mod watcher;
 pub mod web;

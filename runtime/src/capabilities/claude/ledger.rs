@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use super::Spent;
 use crate::config::claude::{Backend, Budget};
 use crate::config::PluginName;
+use crate::db::retention::{period, Rule};
 use crate::db::{datetime, text_enum, Database};
 
 text_enum! {
@@ -266,6 +267,15 @@ impl BudgetStatus {
         status
     }
 }
+
+/// How the ledger goes: after `[retention] claude_calls`.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "claude_calls",
+    kind: "claude_calls",
+    delete: "DELETE FROM claude_calls WHERE id IN (SELECT id FROM claude_calls WHERE at < ?1 LIMIT ?2)",
+    keep: |p| p.retention.claude_calls,
+    kept: |p| period(p.retention.claude_calls),
+}];
 
 #[cfg(test)]
 mod tests {

@@ -38,7 +38,7 @@ mod persistent;
 mod process;
 pub mod report;
 mod request;
-mod sessions;
+pub(crate) mod sessions;
 pub mod stop;
 pub mod tools;
 

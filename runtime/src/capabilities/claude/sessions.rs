@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::config::{HistoryPolicy, PluginName};
+use crate::db::retention::{period, Rule};
 use crate::db::Database;
 
 /// The CLI session last used under `plugin`'s `key`.
@@ -143,6 +144,16 @@ pub(crate) async fn append_exchange(
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// How the API backend's transcripts go: as history does.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "claude_transcripts",
+    kind: "transcripts",
+    delete: "DELETE FROM claude_transcripts WHERE id IN
+                 (SELECT id FROM claude_transcripts WHERE at < ?1 LIMIT ?2)",
+    keep: |p| p.history,
+    kept: |p| period(p.history),
+}];
 
 #[cfg(test)]
 mod tests {

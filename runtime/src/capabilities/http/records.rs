@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::db::retention::{period, Rule};
 use crate::db::{datetime, Database};
 
 /// What a call was made for, so its requests can be found with it.
@@ -112,3 +113,12 @@ pub async fn recent(
     })
     .await
 }
+
+/// How request records go: after `[retention] http`.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "http_requests",
+    kind: "http",
+    delete: "DELETE FROM http_requests WHERE id IN (SELECT id FROM http_requests WHERE at < ?1 LIMIT ?2)",
+    keep: |p| p.retention.http,
+    kept: |p| period(p.retention.http),
+}];

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::capabilities::CallStats;
+use crate::db::retention::{period, Rule};
 use crate::db::{text_enum, Database};
 use crate::plugin::call::{CallError, CallReport, HandlerRole, Reply};
 
@@ -365,6 +366,15 @@ impl ShadowReport {
         out
     }
 }
+
+/// How chat call records go: after `[retention] chat_calls`.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "chat_calls",
+    kind: "chat_calls",
+    delete: "DELETE FROM chat_calls WHERE id IN (SELECT id FROM chat_calls WHERE at < ?1 LIMIT ?2)",
+    keep: |p| p.retention.chat_calls,
+    kept: |p| period(p.retention.chat_calls),
+}];
 
 #[cfg(test)]
 mod tests {

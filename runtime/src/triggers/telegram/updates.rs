@@ -11,6 +11,7 @@ use super::files::IncomingFile;
 use crate::capabilities::reply_files::OutgoingFile;
 use chrono::Utc;
 
+use crate::db::retention::{period, Rule};
 use crate::db::{text_enum, Database};
 use crate::plugin::call::{ParseMode, Reply};
 
@@ -363,6 +364,18 @@ pub async fn forget_shadows_owed(db: &Database) -> anyhow::Result<()> {
     })
     .await
 }
+
+/// How handled updates go: after `[retention] updates`; the newest stays
+/// whatever its age, as it is where polling resumes.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "telegram_updates",
+    kind: "updates",
+    delete: "DELETE FROM telegram_updates WHERE update_id IN (SELECT update_id FROM telegram_updates
+                 WHERE handled_at IS NOT NULL AND handled_at < ?1
+                   AND update_id < (SELECT max(update_id) FROM telegram_updates) LIMIT ?2)",
+    keep: |p| p.retention.updates,
+    kept: |p| format!("{} once handled", period(p.retention.updates)),
+}];
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::retention::{period, Rule};
 use crate::db::{datetime, text_enum, Database};
 use crate::host::runs::RunOutcome;
 
@@ -569,6 +570,27 @@ pub async fn refusal_counts(
     })
     .await
 }
+
+/// How deliveries and counted refusals go: after `[retention] webhooks`;
+/// a delivery still to run stays.
+pub const RETENTION: &[Rule] = &[
+    Rule {
+        table: "webhook_deliveries",
+        kind: "webhooks",
+        delete: "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+                 WHERE received_at < ?1 AND state != 'pending' LIMIT ?2)",
+        keep: |p| p.retention.webhooks,
+        kept: |p| period(p.retention.webhooks),
+    },
+    Rule {
+        table: "webhook_refusals",
+        kind: "webhooks",
+        delete: "DELETE FROM webhook_refusals WHERE rowid IN (SELECT rowid FROM webhook_refusals
+                 WHERE last_at < ?1 LIMIT ?2)",
+        keep: |p| p.retention.webhooks,
+        kept: |p| period(p.retention.webhooks),
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@
 mod choice;
 mod outcome;
 mod prompter;
-mod records;
+pub(crate) mod records;
 mod tool_use;
 
 use std::collections::HashMap;

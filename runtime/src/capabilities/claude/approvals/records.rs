@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::ApprovalOutcome;
 use crate::config::PluginName;
+use crate::db::retention::{period, Rule};
 use crate::db::{self, Database};
 
 /// One decision, for `/status`, the page and `mission approvals`.
@@ -192,3 +193,14 @@ fn read_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRecord> {
         reason: r.get(10)?,
     })
 }
+
+/// How approvals go: a decided one after `[retention] approvals`; a
+/// pending one stays, as it is settled at the next start.
+pub const RETENTION: &[Rule] = &[Rule {
+    table: "tool_approvals",
+    kind: "approvals",
+    delete: "DELETE FROM tool_approvals WHERE id IN (SELECT id FROM tool_approvals
+                 WHERE asked_at < ?1 AND outcome != 'pending' LIMIT ?2)",
+    keep: |p| p.retention.approvals,
+    kept: |p| period(p.retention.approvals),
+}];
