@@ -7,6 +7,17 @@ use super::open_db;
 use crate::capabilities::claude::approvals::recent;
 use crate::config::Config;
 
+/// `mission approvals`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ApprovalsArgs {
+    /// How many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub(super) async fn list(config: Config, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
     let approvals = recent(&db, limit).await?;

@@ -12,6 +12,13 @@ use crate::config::{Config, PluginConfig};
 use crate::plugin::cache;
 use crate::plugin::loader::PluginLoader;
 
+/// `mission build`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The plugin; all with a source directory if left out.
+    pub plugin: Option<String>,
+}
+
 pub(super) async fn build(config: Config, name: Option<&str>) -> anyhow::Result<ExitCode> {
     let plugins: Vec<&PluginConfig> = match name {
         Some(name) => match config.plugin(name) {

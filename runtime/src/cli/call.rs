@@ -9,6 +9,34 @@ use crate::config::Config;
 use crate::host::runs::{RunRecord, StartedBy};
 use crate::plugin::call::{Message, ParseMode};
 
+/// `mission run`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The plugin's name in the config.
+    pub plugin: String,
+    /// Print the run record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mission chat`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ChatArgs {
+    /// The plugin's name in the config.
+    pub plugin: String,
+    /// The message text.
+    pub text: String,
+    /// The chat it comes from (its history is kept per chat).
+    #[arg(long, default_value_t = 1)]
+    pub chat_id: i64,
+    /// The sender's display name.
+    #[arg(long, default_value = "cli")]
+    pub sender: String,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub(super) async fn run(config: Config, plugin: &str, json: bool) -> anyhow::Result<ExitCode> {
     let host = super::open_host(config).await?;
     host.load(plugin).await?;
@@ -57,14 +85,15 @@ pub(super) fn print_run(record: &RunRecord) {
     }
 }
 
-pub(super) async fn chat(
-    config: Config,
-    plugin: &str,
-    chat_id: i64,
-    sender: String,
-    text: String,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+pub(super) async fn chat(config: Config, args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let ChatArgs {
+        plugin,
+        text,
+        chat_id,
+        sender,
+        json,
+    } = args;
+    let plugin = plugin.as_str();
     let host = super::open_host(config).await?;
     let values = host.load(plugin).await?.config.values.clone();
     let message = Message {

@@ -11,6 +11,21 @@ use crate::capabilities::claude::report::{cost_report, GroupBy};
 use crate::config::Config;
 use crate::os::zone::host_zone;
 
+/// `mission cost`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct CostArgs {
+    /// From this day (YYYY-MM-DD, host time zone) or this long ago
+    /// (`7d`, `24h`); default: the start of this month.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// How to group the calls.
+    #[arg(long, value_enum, default_value_t = GroupBy::Plugin)]
+    pub by: GroupBy,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub(super) async fn cost(
     config: Config,
     since: Option<&str>,

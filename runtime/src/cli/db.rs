@@ -20,6 +20,18 @@ use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
 use crate::plugin::hash::ContentHash;
 use crate::serve::pruning::RULES;
 
+/// `mission db`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct DbArgs {
+    /// Prune what retention no longer keeps now, then give the space back
+    /// (VACUUM).
+    #[arg(long)]
+    pub compact: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// One table: its rows and the bytes its pages (with its indexes) take.
 #[derive(Debug, Serialize)]
 struct TableSize {

@@ -6,6 +6,20 @@ use super::open_db;
 use crate::capabilities::http::records;
 use crate::config::Config;
 
+/// `mission http`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Only this plugin's.
+    #[arg(long)]
+    pub plugin: Option<String>,
+    /// How many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Prints the latest `limit` requests (of `plugin`, or all), or as JSON.
 pub(super) async fn list_requests(
     config: Config,

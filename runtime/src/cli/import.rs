@@ -14,6 +14,37 @@ use crate::config::Config;
 use crate::os::zone::host_zone;
 use crate::triggers::schedule;
 
+/// `mission import ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum ImportCommand {
+    /// LaunchAgent plists (files, or directories of them): each job on a
+    /// calendar or interval becomes a `run-command` plugin in the config
+    /// and a schedule; the others are listed with the reason. launchd is
+    /// not changed.
+    Launchd {
+        /// Plist files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The `run-command` plugin's .wasm, as written into the config.
+        #[arg(long, default_value = "plugins/target/wasm32-wasip2/release/run_command.wasm")]
+        wasm: PathBuf,
+        /// Print what would be written instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+impl ImportCommand {
+    /// Runs it on `config`.
+    pub(super) async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
+        match self {
+            ImportCommand::Launchd { paths, wasm, dry_run } => {
+                import_launchd(config, &paths, &wasm, dry_run).await
+            }
+        }
+    }
+}
+
 /// What one job becomes: its `mission.toml` block and schedule files.
 struct Written {
     job: Job,

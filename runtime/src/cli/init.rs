@@ -2,12 +2,20 @@
 //! repository — a config, `schedules/`, the WIT package and the Rust SDK —
 //! ready for `mission new`, `build` and `run`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
 use crate::cli::tooling::starter_kit;
+
+/// `mission init`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The folder (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
 
 pub(super) fn init(dir: &Path) -> anyhow::Result<ExitCode> {
     let config = dir.join("mission.toml");

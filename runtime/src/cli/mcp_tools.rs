@@ -18,6 +18,17 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::serve::tool_gateway::wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
 
+/// `mission mcp-tools`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct McpToolsArgs {
+    /// The host's tool-call socket.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// The tools plugin.
+    #[arg(long)]
+    pub plugin: String,
+}
+
 /// Serves the tools of `plugin` on stdin and stdout until the CLI closes
 /// them, asking the host at `socket`.
 pub async fn run(socket: PathBuf, plugin: String) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! The `mission` command line: parses arguments, runs one command and says
 //! how it went. `main` only prints the error chain and picks the exit code.
-//! One file per group of commands: [`check`], one [`call`] of a plugin
+//! One file per group of commands, each declaring its own arguments (the
+//! enum [`Command`] is the one list): [`check`], one [`call`] of a plugin
 //! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
 //! [`cost`], the host as a [`service`], LaunchAgents to [`import`], the
 //! SQLite file's size ([`db`]), the chat's [`shadow`] report and tool
@@ -47,10 +48,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::capabilities::claude::report::GroupBy;
-use crate::cli::tooling::build::Language;
-use crate::cli::tooling::service::Manager;
-use crate::config::{Config, World};
+use crate::config::Config;
 use crate::db::Database;
 use crate::host::{Host, DATABASE_FILE};
 use crate::serve;
@@ -68,339 +66,86 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands.
+/// The commands: each one's arguments are declared in its own file.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Set up a folder of one's own automations: a config, schedules/, the
     /// WIT package and the Rust SDK, ready for `mission new`.
-    Init {
-        /// The folder (created if missing).
-        #[arg(default_value = ".")]
-        dir: PathBuf,
-    },
+    Init(init::InitArgs),
     /// Check the config and every plugin (compiles each and checks its world);
     /// exits non-zero naming each problem.
     Check,
     /// Run a task plugin once, now; print and record the outcome.
-    Run {
-        /// The plugin's name in the config.
-        plugin: String,
-        /// Print the run record as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Run(call::RunArgs),
     /// Run a recorded run again: the same plugin, config and input (a
     /// webhook's stored request), as a new run linked to the first.
-    Rerun {
-        /// The run's id (`mission runs`).
-        id: i64,
-        /// Print the run record as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Rerun(rerun::RerunArgs),
     /// Send one message to a chat plugin, as if from the chat, and print the
     /// reply.
-    Chat {
-        /// The plugin's name in the config.
-        plugin: String,
-        /// The message text.
-        text: String,
-        /// The chat it comes from (its history is kept per chat).
-        #[arg(long, default_value_t = 1)]
-        chat_id: i64,
-        /// The sender's display name.
-        #[arg(long, default_value = "cli")]
-        sender: String,
-        /// Print the reply as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Chat(call::ChatArgs),
     /// Start the long-running host; stops cleanly on Ctrl-C or SIGTERM.
     Up,
     /// List the schedules: next fire time in each one's zone, last outcome,
     /// paused or not.
-    Schedules {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Schedules(schedules::SchedulesArgs),
     /// Show run history, newest first.
-    Runs {
-        /// Only runs of this schedule.
-        #[arg(long)]
-        schedule: Option<String>,
-        /// Only this run, shown whole: its summary and error uncut.
-        #[arg(long, conflicts_with = "schedule")]
-        id: Option<i64>,
-        /// Only runs that did not succeed.
-        #[arg(long)]
-        failed: bool,
-        /// Only runs since a date (2026-11-01) or a span back (24h, 7d).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only runs whose error, summary or output contains this text.
-        #[arg(long)]
-        grep: Option<String>,
-        /// How many runs.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Runs(schedules::RunsArgs),
     /// Run a schedule now, through the running host if one is up (else in
     /// this process); recorded like any run.
-    Trigger {
-        /// The schedule's name (its file's stem).
-        schedule: String,
-        /// Print the run record as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Trigger(schedules::TriggerArgs),
     /// Pause a schedule: it does not fire until resumed (kept across restarts).
-    Pause {
-        /// The schedule's name.
-        schedule: String,
-    },
+    Pause(schedules::NamedSchedule),
     /// Resume a paused schedule.
-    Resume {
-        /// The schedule's name.
-        schedule: String,
-    },
+    Resume(schedules::NamedSchedule),
     /// List the plugins: content hash, when loaded, last reload outcome.
-    Plugins {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Plugins(plugins::PluginsArgs),
     /// List plugins' outbound HTTP requests, newest first: method, origin,
     /// path (never the query), status, sizes, time, denied or not.
-    Http {
-        /// Only this plugin's.
-        #[arg(long)]
-        plugin: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Http(http::HttpArgs),
     /// Make the running host reload a plugin (or all) from disk now.
-    Reload {
-        /// The plugin; all if left out.
-        plugin: Option<String>,
-    },
+    Reload(plugins::ReloadArgs),
     /// Claude spend from the cost ledger: calls, tokens, cache hit rate and
     /// dollars, grouped; with this month projected from the last 7 days.
-    Cost {
-        /// From this day (YYYY-MM-DD, host time zone) or this long ago
-        /// (`7d`, `24h`); default: the start of this month.
-        #[arg(long)]
-        since: Option<String>,
-        /// How to group the calls.
-        #[arg(long, value_enum, default_value_t = GroupBy::Plugin)]
-        by: GroupBy,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Cost(cost::CostArgs),
     /// Run the host as this machine's service: a LaunchAgent (macOS) or a
     /// systemd user unit (Linux).
-    Service {
-        /// What to do.
-        #[command(subcommand)]
-        command: ServiceCommand,
-    },
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
     /// The SQLite file: its size and what fills it, table by table, and how
     /// long each kind of record is kept (`[retention]`).
-    Db {
-        /// Prune what retention no longer keeps now, then give the space back
-        /// (VACUUM).
-        #[arg(long)]
-        compact: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Db(db::DbArgs),
     /// Create a new plugin of a world, in Rust, Python or JavaScript, that
     /// builds and answers without edits; print its config entry (or add it).
-    New {
-        /// The world: task or chat.
-        #[arg(value_enum)]
-        world: World,
-        /// The plugin's name (lowercase letters, digits, `-`, `_`).
-        name: String,
-        /// The language.
-        #[arg(long, value_enum, default_value_t = Language::Rust)]
-        lang: Language,
-        /// Add its `[plugins.NAME]` entry to the config.
-        #[arg(long)]
-        add: bool,
-    },
+    New(new::NewArgs),
     /// Build plugins from source (Rust, Python or JavaScript, by the build
     /// file in their `source` directory), check each against its world and
     /// compile it into the cache, then put it in place: a running host
     /// reloads it without compiling.
-    Build {
-        /// The plugin; all with a source directory if left out.
-        plugin: Option<String>,
-    },
+    Build(build::BuildArgs),
     /// Bring existing jobs over as plugins and schedules.
-    Import {
-        /// From where.
-        #[command(subcommand)]
-        command: ImportCommand,
-    },
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Shadow chat handlers, compared with the live one.
-    Shadow {
-        /// What to do.
-        #[command(subcommand)]
-        command: ShadowCommand,
-    },
+    #[command(subcommand)]
+    Shadow(shadow::ShadowCommand),
     /// Tool uses asked about in the chat, newest first: who decided what,
     /// when, and why a use was denied.
-    Approvals {
-        /// How many.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Approvals(approvals::ApprovalsArgs),
     /// Webhook deliveries, newest first: received, refused or duplicate,
     /// and the runs each started.
-    Webhooks {
-        /// Only this webhook's.
-        webhook: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Webhooks(webhooks::WebhooksArgs),
     /// Each watch: what it watches, what it last saw, its latest run.
-    Watches {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Watches(watches::WatchesArgs),
     /// The tools each tools plugin offers and the plugins whose Claude may
     /// call them, with the latest tool calls.
-    Tools {
-        /// How many calls.
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Tools(tools::ToolsArgs),
     /// Serve one tools plugin's tools over MCP on stdin and stdout: the
     /// CLI starts this from the `--mcp-config` the host writes for it.
     #[command(hide = true)]
-    McpTools {
-        /// The host's tool-call socket.
-        #[arg(long)]
-        socket: PathBuf,
-        /// The tools plugin.
-        #[arg(long)]
-        plugin: String,
-    },
+    McpTools(mcp_tools::McpToolsArgs),
     /// Cron expression tools.
-    Schedule {
-        /// What to do.
-        #[command(subcommand)]
-        command: ScheduleCommand,
-    },
-}
-
-/// `mission schedule ...`
-#[derive(Debug, Subcommand)]
-pub enum ScheduleCommand {
-    /// Print the next fire times of a cron expression, RFC 3339 with offsets,
-    /// one a line.
-    Next {
-        /// The expression, e.g. '0 7 * * mon-fri'.
-        expr: String,
-        /// The IANA time zone to read it in (default: the host's).
-        #[arg(long)]
-        tz: Option<String>,
-        /// Start after this RFC 3339 time (default: now).
-        #[arg(long)]
-        from: Option<String>,
-        /// How many fire times.
-        #[arg(long, default_value_t = 5)]
-        count: usize,
-    },
-}
-
-/// `mission shadow ...`
-#[derive(Debug, Subcommand)]
-pub enum ShadowCommand {
-    /// The live handler and each shadow side by side: messages, p50/p95
-    /// latency, errors and timeouts, cost per message and the month at this
-    /// rate, history and context given, reply length.
-    Report {
-        /// From this day (YYYY-MM-DD, host time zone) or this long ago
-        /// (`48h`, `7d`).
-        #[arg(long, default_value = "48h")]
-        since: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// `mission import ...`
-#[derive(Debug, Subcommand)]
-pub enum ImportCommand {
-    /// LaunchAgent plists (files, or directories of them): each job on a
-    /// calendar or interval becomes a `run-command` plugin in the config
-    /// and a schedule; the others are listed with the reason. launchd is
-    /// not changed.
-    Launchd {
-        /// Plist files or directories.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// The `run-command` plugin's .wasm, as written into the config.
-        #[arg(long, default_value = "plugins/target/wasm32-wasip2/release/run_command.wasm")]
-        wasm: PathBuf,
-        /// Print what would be written instead of writing it.
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
-/// `mission service ...`
-#[derive(Debug, Subcommand)]
-pub enum ServiceCommand {
-    /// Write the service file (with the binary, this config, and only the
-    /// environment variables the config names) and start it.
-    Install {
-        /// The service manager (default: this machine's).
-        #[arg(long, value_enum, default_value_t = Manager::current())]
-        manager: Manager,
-        /// Print the file instead of writing it.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Stop the service and remove its file.
-    Uninstall {
-        /// The service manager (default: this machine's).
-        #[arg(long, value_enum, default_value_t = Manager::current())]
-        manager: Manager,
-    },
-    /// Whether it is installed and running, and since when; exits 3 when the
-    /// host is not running.
-    Status {
-        /// The service manager (default: this machine's).
-        #[arg(long, value_enum, default_value_t = Manager::current())]
-        manager: Manager,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(subcommand)]
+    Schedule(schedules::ScheduleCommand),
 }
 
 impl Cli {
@@ -410,17 +155,17 @@ impl Cli {
     pub fn only_prints(&self) -> bool {
         matches!(
             self.command,
-            Command::Schedules { .. }
-                | Command::Runs { .. }
-                | Command::Plugins { .. }
-                | Command::Http { .. }
-                | Command::Cost { .. }
-                | Command::Shadow { .. }
-                | Command::Approvals { .. }
-                | Command::Webhooks { .. }
-                | Command::Watches { .. }
-                | Command::Tools { .. }
-                | Command::Schedule { .. }
+            Command::Schedules(_)
+                | Command::Runs(_)
+                | Command::Plugins(_)
+                | Command::Http(_)
+                | Command::Cost(_)
+                | Command::Shadow(_)
+                | Command::Approvals(_)
+                | Command::Webhooks(_)
+                | Command::Watches(_)
+                | Command::Tools(_)
+                | Command::Schedule(_)
         )
     }
 
@@ -437,96 +182,45 @@ impl Cli {
     /// Runs the command; `Ok` carries the exit code for a command that ran
     /// but did not succeed (a failed run, a failed check).
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        if let Command::Schedule {
-            command:
-                ScheduleCommand::Next {
-                    expr,
-                    tz,
-                    from,
-                    count,
-                },
-        } = &self.command
-        {
-            return schedules::schedule_next(expr, tz.as_deref(), from.as_deref(), *count);
-        }
-        if let Command::Init { dir } = &self.command {
-            return init::init(dir);
-        }
-        if let Command::McpTools { socket, plugin } = self.command {
-            mcp_tools::run(socket, plugin).await?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        // These need no config.
+        let command = match self.command {
+            Command::Schedule(command) => return command.run(),
+            Command::Init(args) => return init::init(&args.dir),
+            Command::McpTools(args) => {
+                mcp_tools::run(args.socket, args.plugin).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            command => command,
+        };
         let config = Config::load(&self.config)?;
-        match self.command {
-            Command::Init { .. } => unreachable!("handled above: it needs no config"),
+        match command {
             Command::Check => check::check(config).await,
-            Command::Run { plugin, json } => call::run(config, &plugin, json).await,
-            Command::Rerun { id, json } => rerun::rerun(config, id, json).await,
-            Command::Chat {
-                plugin,
-                text,
-                chat_id,
-                sender,
-                json,
-            } => call::chat(config, &plugin, chat_id, sender, text, json).await,
+            Command::Run(args) => call::run(config, &args.plugin, args.json).await,
+            Command::Rerun(args) => rerun::rerun(config, args.id, args.json).await,
+            Command::Chat(args) => call::chat(config, args).await,
             Command::Up => up(config).await,
-            Command::Schedules { json } => schedules::list_schedules(config, json).await,
-            Command::Runs {
-                id: Some(id), json, ..
-            } => schedules::show_run(config, id, json).await,
-            Command::Runs {
-                schedule,
-                failed,
-                since,
-                grep,
-                limit,
-                json,
-                id: None,
-            } => {
-                let since = since
-                    .map(|text| cost::parse_since(&text, chrono::Utc::now(), crate::os::zone::host_zone()))
-                    .transpose()?;
-                let filter = crate::host::runs::RunFilter {
-                    schedule,
-                    failed,
-                    since,
-                    grep,
-                };
-                schedules::list_runs(config, filter, limit, json).await
+            Command::Schedules(args) => schedules::list_schedules(config, args.json).await,
+            Command::Runs(args) => args.run(config).await,
+            Command::Trigger(args) => schedules::trigger(config, &args.schedule, args.json).await,
+            Command::Pause(args) => schedules::set_paused(config, &args.schedule, true).await,
+            Command::Resume(args) => schedules::set_paused(config, &args.schedule, false).await,
+            Command::Plugins(args) => plugins::list_plugins(config, args.json).await,
+            Command::Reload(args) => plugins::reload(config, args.plugin.as_deref()).await,
+            Command::Http(args) => {
+                http::list_requests(config, args.plugin.as_deref(), args.limit, args.json).await
             }
-            Command::Trigger { schedule, json } => schedules::trigger(config, &schedule, json).await,
-            Command::Pause { schedule } => schedules::set_paused(config, &schedule, true).await,
-            Command::Resume { schedule } => schedules::set_paused(config, &schedule, false).await,
-            Command::Plugins { json } => plugins::list_plugins(config, json).await,
-            Command::Reload { plugin } => plugins::reload(config, plugin.as_deref()).await,
-            Command::Http { plugin, limit, json } => {
-                http::list_requests(config, plugin.as_deref(), limit, json).await
-            }
-            Command::Cost { since, by, json } => cost::cost(config, since.as_deref(), by, json).await,
-            Command::New {
-                world,
-                name,
-                lang,
-                add,
-            } => new::new(config, world, &name, lang, add),
-            Command::Build { plugin } => build::build(config, plugin.as_deref()).await,
-            Command::Db { compact, json } => db::db(config, compact, json).await,
-            Command::Import {
-                command: ImportCommand::Launchd { paths, wasm, dry_run },
-            } => import::import_launchd(config, &paths, &wasm, dry_run).await,
-            Command::Service { command } => match command {
-                ServiceCommand::Install { manager, dry_run } => service::install(config, manager, dry_run),
-                ServiceCommand::Uninstall { manager } => service::uninstall(manager),
-                ServiceCommand::Status { manager, json } => service::status(config, manager, json).await,
-            },
-            Command::Shadow {
-                command: ShadowCommand::Report { since, json },
-            } => shadow::report(config, &since, json).await,
-            Command::Approvals { limit, json } => approvals::list(config, limit, json).await,
-            Command::Webhooks { webhook, limit, json } => webhooks::list(config, webhook, limit, json).await,
-            Command::Watches { json } => watches::list(config, json).await,
-            Command::Tools { limit, json } => tools::list(config, limit, json).await,
-            Command::Schedule { .. } | Command::McpTools { .. } => {
+            Command::Cost(args) => cost::cost(config, args.since.as_deref(), args.by, args.json).await,
+            Command::New(args) => new::new(config, args.world, &args.name, args.lang, args.add),
+            Command::Build(args) => build::build(config, args.plugin.as_deref()).await,
+            Command::Db(args) => db::db(config, args.compact, args.json).await,
+            Command::Import(command) => command.run(config).await,
+            Command::Service(command) => command.run(config).await,
+            Command::Shadow(command) => command.run(config).await,
+            Command::Approvals(args) => approvals::list(config, args.limit, args.json).await,
+            Command::Webhooks(args) => webhooks::list(config, args.webhook, args.limit, args.json).await,
+            Command::Watches(args) => watches::list(config, args.json).await,
+            Command::Tools(args) => tools::list(config, args.limit, args.json).await,
+            Command::Init(_) | Command::Schedule(_) | Command::McpTools(_) => {
                 unreachable!("handled before the config is read")
             }
         }

@@ -9,6 +9,22 @@ use crate::cli::tooling::build::Language;
 use crate::cli::tooling::scaffold::scaffold;
 use crate::config::{Config, PluginName, World};
 
+/// `mission new`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The world: task or chat.
+    #[arg(value_enum)]
+    pub world: World,
+    /// The plugin's name (lowercase letters, digits, `-`, `_`).
+    pub name: String,
+    /// The language.
+    #[arg(long, value_enum, default_value_t = Language::Rust)]
+    pub lang: Language,
+    /// Add its `[plugins.NAME]` entry to the config.
+    #[arg(long)]
+    pub add: bool,
+}
+
 pub(super) fn new(
     config: Config,
     world: World,

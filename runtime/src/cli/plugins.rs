@@ -12,6 +12,21 @@ use crate::config::Config;
 use crate::plugin::loads::{self, LoadOutcome};
 use crate::serve::control::{self, RequestKind};
 
+/// `mission plugins`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct PluginsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mission reload`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The plugin; all if left out.
+    pub plugin: Option<String>,
+}
+
 pub(super) async fn list_plugins(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let db = open_db(&config)?;
     let mut rows = Vec::new();

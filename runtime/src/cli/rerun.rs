@@ -17,6 +17,16 @@ use crate::plugin::call::Invocation;
 use crate::triggers::schedule;
 use crate::triggers::webhooks::{deliveries, dispatch};
 
+/// `mission rerun`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RerunArgs {
+    /// The run's id (`mission runs`).
+    pub id: i64,
+    /// Print the run record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub(super) async fn rerun(config: Config, id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let host = super::open_host(config).await?;
     let first = runs::get(host.db(), id)

@@ -19,6 +19,111 @@ use crate::serve::control::{self, RequestKind};
 use crate::triggers::schedule::{self, CronExpr, Schedule};
 use crate::triggers::Invoker;
 
+/// `mission schedules`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct SchedulesArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mission runs`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    /// Only runs of this schedule.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Only this run, shown whole: its summary and error uncut.
+    #[arg(long, conflicts_with = "schedule")]
+    pub id: Option<i64>,
+    /// Only runs that did not succeed.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only runs since a date (2026-11-01) or a span back (24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only runs whose error, summary or output contains this text.
+    #[arg(long)]
+    pub grep: Option<String>,
+    /// How many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RunsArgs {
+    /// Lists the runs asked for, or shows the one.
+    pub(super) async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
+        if let Some(id) = self.id {
+            return show_run(config, id, self.json).await;
+        }
+        let since = self
+            .since
+            .map(|text| super::cost::parse_since(&text, chrono::Utc::now(), host_zone()))
+            .transpose()?;
+        let filter = runs::RunFilter {
+            schedule: self.schedule,
+            failed: self.failed,
+            since,
+            grep: self.grep,
+        };
+        list_runs(config, filter, self.limit, self.json).await
+    }
+}
+
+/// `mission trigger`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TriggerArgs {
+    /// The schedule's name (its file's stem).
+    pub schedule: String,
+    /// Print the run record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mission pause` and `mission resume`'s argument.
+#[derive(Debug, clap::Args)]
+pub struct NamedSchedule {
+    /// The schedule's name.
+    pub schedule: String,
+}
+
+/// `mission schedule ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum ScheduleCommand {
+    /// Print the next fire times of a cron expression, RFC 3339 with offsets,
+    /// one a line.
+    Next {
+        /// The expression, e.g. '0 7 * * mon-fri'.
+        expr: String,
+        /// The IANA time zone to read it in (default: the host's).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Start after this RFC 3339 time (default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// How many fire times.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
+}
+
+impl ScheduleCommand {
+    /// Runs it: it needs no config.
+    pub(super) fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            ScheduleCommand::Next {
+                expr,
+                tz,
+                from,
+                count,
+            } => schedule_next(&expr, tz.as_deref(), from.as_deref(), count),
+        }
+    }
+}
+
 pub(super) fn schedule_next(
     expr: &str,
     tz: Option<&str>,

@@ -13,6 +13,48 @@ use crate::cli::tooling::service::{launchd, systemd, write_private, Manager, Ser
 use crate::config::Config;
 use crate::serve::control;
 
+/// `mission service ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum ServiceCommand {
+    /// Write the service file (with the binary, this config, and only the
+    /// environment variables the config names) and start it.
+    Install {
+        /// The service manager (default: this machine's).
+        #[arg(long, value_enum, default_value_t = Manager::current())]
+        manager: Manager,
+        /// Print the file instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stop the service and remove its file.
+    Uninstall {
+        /// The service manager (default: this machine's).
+        #[arg(long, value_enum, default_value_t = Manager::current())]
+        manager: Manager,
+    },
+    /// Whether it is installed and running, and since when; exits 3 when the
+    /// host is not running.
+    Status {
+        /// The service manager (default: this machine's).
+        #[arg(long, value_enum, default_value_t = Manager::current())]
+        manager: Manager,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl ServiceCommand {
+    /// Runs it on `config`.
+    pub(super) async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
+        match self {
+            ServiceCommand::Install { manager, dry_run } => install(config, manager, dry_run),
+            ServiceCommand::Uninstall { manager } => uninstall(manager),
+            ServiceCommand::Status { manager, json } => status(config, manager, json).await,
+        }
+    }
+}
+
 /// The service file's path for `manager`, under this user's home.
 fn service_file(manager: Manager) -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME")

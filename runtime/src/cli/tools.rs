@@ -11,6 +11,17 @@ use crate::host::tool_calls::{recent, ToolCallRecord};
 use crate::host::Host;
 use crate::plugin::tools::ToolSpec;
 
+/// `mission tools`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ToolsArgs {
+    /// How many calls.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// One tools plugin, as listed.
 #[derive(Serialize)]
 struct Offered {

@@ -10,6 +10,14 @@ use super::open_db;
 use crate::config::Config;
 use crate::triggers::watch::seen::{self, WatchRecord};
 
+/// `mission watches`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct WatchesArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// A configured watch with its record.
 #[derive(Serialize)]
 struct WatchStatus {

@@ -8,6 +8,19 @@ use super::open_db;
 use crate::config::Config;
 use crate::triggers::webhooks::deliveries::{self, REFUSALS_KEPT_PER_MINUTE};
 
+/// `mission webhooks`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct WebhooksArgs {
+    /// Only this webhook's.
+    pub webhook: Option<String>,
+    /// How many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub(super) async fn list(
     config: Config,
     webhook: Option<String>,
