@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::bot_host::{api_chat_host, assistant, chat_host, chat_host_with, claude_bot, up, BotHost};
 use crate::fake_anthropic::{FakeAnthropic, Fault, API_KEY, KEY_ENV};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{fake_claude, guest, text, PluginSpec, Setup};
+use crate::support::{fake_claude, guest, text, wait_for, wait_for_async, PluginSpec, Setup};
 
 /// A setup whose `[claude]` runs the fake CLI in `claude-work/`, plus
 /// `claude` (more `[claude]` lines), with `plugins`.
@@ -58,6 +58,22 @@ fn spawns(setup: &Setup) -> Vec<Vec<String>> {
             serde_json::from_value(spawn["args"].clone()).unwrap()
         })
         .collect()
+}
+
+/// Waits (up to 30 s) until the fake CLI has started `count` times.
+fn wait_for_spawns(setup: &Setup, count: usize) {
+    wait_for(
+        &format!("{count} start(s) of the CLI"),
+        Duration::from_secs(30),
+        || {
+            let spawns = spawns(setup);
+            if spawns.len() >= count {
+                Ok(())
+            } else {
+                Err(spawns)
+            }
+        },
+    );
 }
 
 /// The `key=value` fields of the ask fixture's summary.
@@ -268,14 +284,16 @@ async fn persistent_processes_are_capped_and_stopped_when_idle_then_resumed() {
     assert_ne!(first, second, "chat 1's process made room for chat 2's");
     assert!(!alive(first[0]));
     // Idle past `idle`: stopped.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !host.claude().live_processes().await.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the idle process was not stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let claude = host.claude();
+    wait_for_async("the idle process stopped", Duration::from_secs(10), || async {
+        let live = claude.live_processes().await;
+        if live.is_empty() {
+            Ok(())
+        } else {
+            Err(live)
+        }
+    })
+    .await;
     // Chat 1 comes back: its session is resumed in a new process.
     assert_eq!(
         chat(&host, 1, "still there?").await,
@@ -475,23 +493,33 @@ async fn a_plugin_cut_off_by_its_own_deadline_leaves_no_claude_behind() {
         // The dropped call's process was not kept for the session.
         assert!(host.claude().live_processes().await.is_empty(), "{backend}");
         // The ledger has the call, as cancelled.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while cost_json(&setup, &[])["total"]["failed"] != 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{backend}: the cancelled call is not in the ledger"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let setup = &setup;
+        wait_for_async(
+            &format!("{backend}: the cancelled call in the ledger"),
+            Duration::from_secs(5),
+            || async move {
+                let cost = cost_json(setup, &[]);
+                if cost["total"]["failed"] == 1 {
+                    Ok(())
+                } else {
+                    Err(cost)
+                }
+            },
+        )
+        .await;
         let cli = pids.split(' ').next().unwrap().parse::<u32>().unwrap();
-        while exists(cli) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{backend}: the CLI was never reaped"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_async(
+            &format!("{backend}: the CLI reaped"),
+            Duration::from_secs(5),
+            || async move {
+                if exists(cli) {
+                    Err(cli)
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await;
     }
 }
 
@@ -822,15 +850,7 @@ fn a_reply_given_before_a_crash_is_sent_after_restart_without_asking_claude_agai
     telegram.fail_next("sendMessage", 502, bad_gateway);
     let host = up(&setup);
     telegram.send_text(3, 100, "hello");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !telegram
-        .calls()
-        .iter()
-        .any(|c| c.method == "sendMessage" && c.failed)
-    {
-        assert!(std::time::Instant::now() < deadline, "no send was tried");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    telegram.wait_for(|c| c.method == "sendMessage" && c.failed); // a send was tried
     host.signal("-KILL");
     host.wait();
     assert!(telegram.messages(3).is_empty());
@@ -860,12 +880,15 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Waits (up to 5 s) until `pid` no longer runs.
 fn wait_until_not_alive(pid: u32) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while alive(pid) {
-        assert!(std::time::Instant::now() < deadline, "process {pid} still runs");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&format!("process {pid} to end"), Duration::from_secs(5), || {
+        if alive(pid) {
+            Err("still runs")
+        } else {
+            Ok(())
+        }
+    });
 }
 
 /// The texts the host queued for Telegram itself (alerts), oldest first.
@@ -1008,7 +1031,7 @@ fn stop_interrupts_the_persistent_turn_and_the_chat_goes_on_with_the_next_messag
     let (setup, host) = chat_host(&telegram, "\"persistent\"");
     telegram.send_text(3, 100, "a long job #work");
     telegram.send_text(3, 100, "then this");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_for_spawns(&setup, 1); // the turn runs: its /stop is registered before the spawn
     telegram.send_text(3, 100, "/stop");
     let replies = telegram.wait_for_messages(3, 3);
     assert_eq!(
@@ -1043,11 +1066,12 @@ fn stop_kills_a_one_shot_cli_and_a_persistent_one_deaf_to_its_interrupt() {
     let (setup, host) = chat_host(&telegram, "\"cli\"");
     telegram.send_text(3, 100, "wait forever #hang");
     let pids = workdir(&setup).join("hang.pids");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !pids.exists() {
-        assert!(std::time::Instant::now() < deadline, "the CLI never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("the CLI to start", Duration::from_secs(20), || {
+        match pids.exists() {
+            true => Ok(()),
+            false => Err(spawns(&setup)),
+        }
+    });
     telegram.send_text(3, 100, "/stop");
     let replies = telegram.wait_for_messages(3, 2);
     assert_eq!(
@@ -1059,17 +1083,20 @@ fn stop_kills_a_one_shot_cli_and_a_persistent_one_deaf_to_its_interrupt() {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        pids.iter().all(|pid| !alive(*pid)),
-        "the CLI and its child are gone: {pids:?}"
+    wait_for(
+        "the CLI and its child gone",
+        Duration::from_secs(5),
+        || match pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>() {
+            running if running.is_empty() => Ok(()),
+            running => Err(running),
+        },
     );
     drop(host);
 
     let telegram = FakeTelegram::start();
     let (setup, host) = chat_host(&telegram, "\"persistent\"");
     telegram.send_text(3, 100, "ignore me #work-deaf");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_for_spawns(&setup, 1); // the turn runs: its /stop is registered before the spawn
     telegram.send_text(3, 100, "/stop");
     let replies = telegram.wait_for_messages(3, 2);
     assert_eq!(
@@ -1198,14 +1225,13 @@ fn a_kill_mid_stream_loses_nothing_the_placeholder_goes_and_the_answer_comes_aft
         deleted.message_id, placeholder.message_id,
         "the stale placeholder is removed"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !telegram.messages(-5).contains(&long_answer(1500)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no answer after the restart"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("the answer after the restart", Duration::from_secs(60), || {
+        let messages = telegram.messages(-5);
+        match messages.contains(&long_answer(1500)) {
+            true => Ok(()),
+            false => Err(messages),
+        }
+    });
     drop(host);
 }
 

@@ -4,9 +4,9 @@
 //! taking effect without a restart.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mission::host::Host;
 use mission::plugin::hash::ContentHash;
@@ -14,7 +14,7 @@ use mission::plugin::loads::{self, LoadOutcome, PluginLoad};
 use mission::serve::control;
 use tokio::sync::oneshot;
 
-use crate::support::{call_task, guest, text, wat_task, PluginSpec, RunningHost, Setup};
+use crate::support::{call_task, guest, text, wait_for_async, wat_task, PluginSpec, RunningHost, Setup};
 use crate::wat::{returns, spins_then_returns};
 
 /// A host serving `setup` in this process, hot reload running.
@@ -33,8 +33,11 @@ impl Serving {
         }));
         // The heartbeat is written once the scheduler runs, after hot reload
         // has started watching.
-        wait_until("the host is serving", || async {
-            control::running_host(host.db()).await.unwrap().is_some()
+        wait_for_async("the host serving", LIMIT, || async {
+            control::running_host(host.db())
+                .await
+                .unwrap()
+                .ok_or("no heartbeat")
         })
         .await;
         Serving {
@@ -47,31 +50,31 @@ impl Serving {
     /// Waits until the plugin `name` serves the component `bytes`.
     async fn wait_for_version(&self, name: &str, bytes: &[u8]) {
         let hash = ContentHash::of(bytes);
-        wait_until("the new version is serving", || async {
-            self.host.registry().get(name).unwrap().hash == hash
+        wait_for_async("the new version serving", LIMIT, || async {
+            let serving = self.host.registry().get(name).unwrap().hash.clone();
+            if serving == hash {
+                Ok(())
+            } else {
+                Err(serving)
+            }
         })
         .await;
     }
 
     /// Waits for the next load record after `after` and returns it.
     async fn next_load(&self, after: &mut i64) -> PluginLoad {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(load) = loads::since(self.host.db(), *after)
+        let since = *after;
+        let load = wait_for_async("a plugin load record", LIMIT, || async {
+            let next = loads::since(self.host.db(), since)
                 .await
                 .unwrap()
                 .into_iter()
-                .next()
-            {
-                *after = load.id;
-                return load;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for a plugin load record"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+                .next();
+            next.ok_or(format!("none after load {since}"))
+        })
+        .await;
+        *after = load.id;
+        load
     }
 
     async fn summary(&self, name: &str) -> String {
@@ -87,17 +90,8 @@ impl Serving {
     }
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+/// How long a serving host gets to show a change.
+const LIMIT: Duration = Duration::from_secs(20);
 
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
@@ -112,13 +106,15 @@ async fn every_call_during_repeated_swaps_is_answered_by_the_old_or_the_new_vers
     let serving = Serving::start(&setup).await;
 
     let done = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(AtomicUsize::new(0));
     let callers: Vec<_> = (0..2)
         .map(|_| {
-            let (host, done) = (serving.host.clone(), done.clone());
+            let (host, done, answers) = (serving.host.clone(), done.clone(), answers.clone());
             tokio::spawn(async move {
                 let mut results = Vec::new();
                 while !done.load(Ordering::Relaxed) {
                     results.push(call_task(&host, "p").await.result);
+                    answers.fetch_add(1, Ordering::Relaxed);
                 }
                 results
             })
@@ -128,7 +124,18 @@ async fn every_call_during_repeated_swaps_is_answered_by_the_old_or_the_new_vers
         let next = if swap % 2 == 0 { &v2 } else { &v1 };
         write(&path, next);
         serving.wait_for_version("p", next).await;
-        tokio::time::sleep(Duration::from_millis(20)).await; // let calls land on this version
+        // Calls land on this version: of three more answers from two
+        // callers, one was to a call made after it served.
+        let before = answers.load(Ordering::Relaxed);
+        wait_for_async("three more answers", LIMIT, || async {
+            let now = answers.load(Ordering::Relaxed);
+            if now >= before + 3 {
+                Ok(())
+            } else {
+                Err(now - before)
+            }
+        })
+        .await;
     }
     done.store(true, Ordering::Relaxed);
     let mut answered = Vec::new();
@@ -167,9 +174,19 @@ async fn a_call_running_across_a_swap_finishes_on_the_old_version() {
     setup.config(vec![PluginSpec::task("p", path.clone())]);
     let serving = Serving::start(&setup).await;
 
+    let old = serving.host.registry().get("p").unwrap();
+    let holders = Arc::strong_count(&old);
     let host = serving.host.clone();
     let running = tokio::spawn(async move { call_task(&host, "p").await.result });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The call has taken the old version when it holds one more reference.
+    wait_for_async("the call to take the old version", LIMIT, || async {
+        match Arc::strong_count(&old) {
+            held if held > holders => Ok(()),
+            held => Err(held),
+        }
+    })
+    .await;
+    drop(old);
     write(&path, &new);
     serving.wait_for_version("p", &new).await;
     assert!(

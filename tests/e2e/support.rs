@@ -271,6 +271,26 @@ pub fn wait_for<T, S: std::fmt::Debug>(
     }
 }
 
+/// [`wait_for`] in an async test: `check` is awaited, and between looks the
+/// wait sleeps on tokio's timer, so the host's tasks on the test's runtime
+/// go on meanwhile.
+pub async fn wait_for_async<T, S: std::fmt::Debug, F: std::future::Future<Output = Result<T, S>>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) if Instant::now() >= deadline => {
+                panic!("waited {limit:?} for {what}; last saw: {seen:#?}")
+            }
+            Err(_) => tokio::time::sleep(LOOK_EVERY).await,
+        }
+    }
+}
+
 /// Text of a process's stdout and stderr, for assertions and messages.
 pub fn text(output: &Output) -> (String, String) {
     (
