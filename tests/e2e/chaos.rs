@@ -4,11 +4,11 @@
 //! doubt (taken by Telegram just before a kill) may come twice, identical.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::bot_host::{up_command, BotHost};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{guest, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, wait_for, PluginSpec, RunningHost, Setup};
 
 const USER: u64 = 100;
 const CHATS: i64 = 5;
@@ -55,24 +55,29 @@ fn kill_9_during_a_message_stream_loses_nothing_and_asks_nothing_twice() {
     }
     feeder.join().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(60);
     let expected = |chat: i64| -> Vec<String> {
         (0..PER_CHAT)
             .map(|i| format!("c{chat}m{i} (message {})", i + 1))
             .collect()
     };
+    // Each chat's replies, told apart from those sent twice.
+    let replies = |chat: i64| -> (Vec<String>, usize) {
+        let received = fake.messages(chat);
+        let mut seen = HashSet::new();
+        let distinct: Vec<String> = received.iter().filter(|m| seen.insert(*m)).cloned().collect();
+        let resent = received.len() - distinct.len();
+        (distinct, resent)
+    };
+    let all = wait_for("every chat's replies", Duration::from_secs(60), || {
+        let all: Vec<(Vec<String>, usize)> = (1..=CHATS).map(replies).collect();
+        match all.iter().all(|(distinct, _)| distinct.len() >= PER_CHAT) {
+            true => Ok(all),
+            false => Err(all),
+        }
+    });
     let mut resent = 0;
-    for chat in 1..=CHATS {
-        let distinct = loop {
-            let received = fake.messages(chat);
-            let mut seen = HashSet::new();
-            let distinct: Vec<String> = received.iter().filter(|m| seen.insert(*m)).cloned().collect();
-            if distinct.len() >= PER_CHAT || Instant::now() > deadline {
-                resent += received.len() - distinct.len();
-                break distinct;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+    for (chat, (distinct, twice)) in (1..=CHATS).zip(all) {
+        resent += twice;
         // Exactly the expected replies, in order: none lost, none from a
         // second call (that would count its own earlier answer), order kept.
         assert_eq!(distinct, expected(chat), "chat {chat}");

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{guest, python_guest, PluginSpec, Setup};
+use crate::support::{guest, python_guest, wait_for, PluginSpec, Setup};
 
 /// Directories beside the config: `exports/` (granted read), `out/`
 /// (granted write), `sibling/` and `secret.txt` (not granted), with a
@@ -203,28 +203,35 @@ fn mkfifo(path: &Path) {
 /// `mission run --json files` that must end within `within`: its exit
 /// status and record, or a panic naming what it printed.
 fn run_within(setup: &Setup, within: std::time::Duration) -> (bool, Value) {
-    let mut child = setup
+    let child = setup
         .command(&["run", "--json", "files"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + within;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "`mission run` still running after {within:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
+    let mut run = Killed(Some(child));
+    let child = run.0.as_mut().unwrap();
+    wait_for(&format!("`mission run` to end within {within:?}"), within, || {
+        child.try_wait().unwrap().ok_or("still running")
+    });
+    let output = run.0.take().unwrap().wait_with_output().unwrap();
     let record = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("no record ({e}): {}", String::from_utf8_lossy(&output.stderr)));
     (output.status.success(), record)
+}
+
+/// A child process killed if the test fails while it runs, its log printed.
+struct Killed(Option<std::process::Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            if let Ok(output) = child.wait_with_output() {
+                eprintln!("its log: {}", String::from_utf8_lossy(&output.stderr));
+            }
+        }
+    }
 }
 
 #[test]

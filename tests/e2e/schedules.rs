@@ -4,9 +4,9 @@
 
 use std::io::Read;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{guest, text, wat_task, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, text, wait_for, wat_task, PluginSpec, RunningHost, Setup};
 
 const SPIN: &str = "(loop $spin (br $spin)) unreachable";
 
@@ -208,17 +208,13 @@ fn a_run_left_by_a_killed_host_is_recorded_as_interrupted_on_restart() {
 
 /// Waits until the latest run has `outcome`.
 fn wait_for_run(setup: &Setup, outcome: &str) {
-    let started = Instant::now();
-    loop {
+    wait_for(&format!("a run {outcome}"), Duration::from_secs(30), || {
         let output = setup.mission(&["runs", "--limit", "1", "--json"]);
         let runs: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         if runs[0]["outcome"] == outcome {
-            return;
+            Ok(())
+        } else {
+            Err(runs)
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no run reached {outcome}: {runs}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
 }

@@ -6,9 +6,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, text, wait_for, PluginSpec, RunningHost, Setup};
 
 /// A config that names a bot token, an HTTP secret and a process variable.
 fn setup() -> Setup {
@@ -206,16 +206,19 @@ fn install_status_and_uninstall_drive_the_service_manager() {
 
     // With a host up, its heartbeat answers for it.
     let host = RunningHost::start(&setup);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        let output = mission(&["service", "status", "--manager", "systemd", "--json"]);
-        if output.status.success() || Instant::now() > deadline {
-            break output;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let (stdout, stderr) = text(&status);
-    assert!(status.status.success(), "{stdout}{stderr}");
+    let stdout = wait_for(
+        "the host's heartbeat in the status",
+        Duration::from_secs(10),
+        || {
+            let output = mission(&["service", "status", "--manager", "systemd", "--json"]);
+            let (stdout, stderr) = text(&output);
+            if output.status.success() {
+                Ok(stdout)
+            } else {
+                Err(stdout + &stderr)
+            }
+        },
+    );
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["installed"], true);
     assert_eq!(json["host"]["running"], true);

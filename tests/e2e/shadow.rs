@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use crate::bot_host::{up, up_command, BotHost, TOKEN, TOKEN_ENV};
 use crate::fake_telegram::FakeTelegram;
-use crate::support::{guest, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, text, wait_for, PluginSpec, RunningHost, Setup};
+
+/// How long a shadow gets to finish after the live reply.
+const SHADOW_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 const ANNA: u64 = 100;
 const CHAT: i64 = 100;
@@ -102,8 +105,7 @@ fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_ar
     );
 
     // Wait for the shadows to finish both messages.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let report = loop {
+    let report = wait_for("the shadows to finish both messages", SHADOW_LIMIT, || {
         let report = report(&setup);
         let done = report["handlers"]
             .as_array()
@@ -112,14 +114,11 @@ fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_ar
             .filter(|h| h["messages"] == 2)
             .count();
         if done == 5 {
-            break report;
+            Ok(report)
+        } else {
+            Err(report)
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "shadows did not finish: {report:#}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
+    });
     let live = figures(&report, "live");
     assert_eq!(live["role"], "live");
     assert_eq!(
@@ -169,11 +168,14 @@ fn slow_failing_hung_and_over_budget_shadows_leave_the_live_replies_alone_and_ar
         ("frugal".to_owned(), 2),
         ("hasty".to_owned(), 2),
     ];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while rows_per_plugin(&setup, "claude_calls") != ledger && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(rows_per_plugin(&setup, "claude_calls"), ledger);
+    wait_for("the ledger's rows", std::time::Duration::from_secs(10), || {
+        let rows = rows_per_plugin(&setup, "claude_calls");
+        if rows == ledger {
+            Ok(())
+        } else {
+            Err(rows)
+        }
+    });
 
     let table = setup.mission(&["shadow", "report", "--since", "1h"]);
     let (table, _) = text(&table);
@@ -219,21 +221,14 @@ fn a_shadow_reads_the_message_s_files_as_the_live_handler_does() {
     assert_eq!(telegram.wait_for_messages(CHAT, 1)[0], answer);
     // The shadow's reply, never sent, is in its own history.
     let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let shadow_reply = loop {
-        let reply: Option<String> = db
-            .query_row(
-                "SELECT text FROM history WHERE plugin = 'candidate' AND role = 'assistant'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
-        if let Some(reply) = reply {
-            break reply;
-        }
-        assert!(std::time::Instant::now() < deadline, "the shadow did not answer");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let shadow_reply = wait_for("the shadow's answer in its history", SHADOW_LIMIT, || {
+        db.query_row(
+            "SELECT text FROM history WHERE plugin = 'candidate' AND role = 'assistant'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .map_err(|e| e.to_string())
+    });
     assert_eq!(shadow_reply, answer);
     assert_eq!(telegram.messages(CHAT).len(), 1, "the shadow's reply was sent");
     host.signal("-TERM");
@@ -305,16 +300,14 @@ fn a_shadow_of_the_same_kind_keeps_its_own_claude_session_and_config() {
     // The live session heard only the live conversation, once each.
     let replies = telegram.wait_for_messages(CHAT, 2);
     assert_eq!(replies[1], "fake claude heard \"two\"; earlier: [\"one\"]");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while rows_per_plugin(&setup, "claude_calls").len() < 2
-        || rows_per_plugin(&setup, "claude_calls")[1].1 < 2
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the shadow did not answer both"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for("the shadow to answer both", SHADOW_LIMIT, || {
+        let rows = rows_per_plugin(&setup, "claude_calls");
+        if rows.len() >= 2 && rows[1].1 >= 2 {
+            Ok(())
+        } else {
+            Err(rows)
+        }
+    });
     // Two processes, one per plugin, each on its own session.
     let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
     let sessions: Vec<(String, String)> = db
@@ -404,26 +397,19 @@ fn a_shadow_sends_no_notification_and_check_asks_for_its_own_budget() {
     );
     assert_eq!(telegram.wait_for_messages(CHAT, 1), ["notified 555 (message 1)"]);
     let db_path = setup.dir.path().join("data/mission.db");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let shadow_reply_chars = loop {
+    let shadow_reply_chars = wait_for("the shadow measured", SHADOW_LIMIT, || {
         let db = rusqlite::Connection::open(&db_path).unwrap();
-        let found = db.query_row(
+        db.query_row(
             "SELECT reply_chars FROM chat_calls WHERE plugin = 'echo'",
             [],
             |r| r.get::<_, i64>(0),
-        );
-        if let Ok(chars) = found {
-            break chars;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the shadow was not measured"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+        )
+        .map_err(|e| e.to_string())
+    });
     let refused = "not notified: denied: a shadow handler sends no messages (message 1)";
     assert_eq!(shadow_reply_chars, refused.chars().count() as i64);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Measured, the shadow's call has ended: a send it made (notify waits
+    // for the Bot API's answer) would be recorded by now.
     assert_eq!(
         telegram.messages(555).len(),
         1,
@@ -486,11 +472,14 @@ fn a_restart_hands_the_shadow_the_messages_it_kept_from_it_once() {
     // ask the live handler again.
     let mut host = up();
     host.wait_for_log("handing the shadow handlers the messages a restart kept from them");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while calls().len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "{:?}", calls());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for("the shadow's call after the restart", SHADOW_LIMIT, || {
+        let calls = calls();
+        if calls.len() >= 2 {
+            Ok(())
+        } else {
+            Err(calls)
+        }
+    });
     let expected = [
         ("live".to_owned(), "ok".to_owned()),
         ("candidate".to_owned(), "ok".to_owned()),

@@ -5,11 +5,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::bot_host::{up_command, BotHost};
 use crate::http_client::{self, Answer};
-use crate::support::{guest, repo_root, text, PluginSpec, RunningHost, Setup};
+use crate::support::{guest, repo_root, text, wait_for, PluginSpec, RunningHost, Setup};
 
 const TOKEN: &str = "page-token-for-tests";
 
@@ -254,16 +254,14 @@ fn the_buttons_need_the_token_and_refuse_other_sites() {
         &form,
     );
     assert_eq!(run.status, 303);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    wait_for("the run pressed for", Duration::from_secs(15), || {
         let output = setup.mission(&["runs", "--schedule", "nightly", "--json"]);
         let runs: Vec<serde_json::Value> = serde_json::from_str(&text(&output).0).unwrap();
-        if runs.iter().any(|r| r["outcome"] == "succeeded") {
-            break;
+        match runs.iter().any(|r| r["outcome"] == "succeeded") {
+            true => Ok(()),
+            false => Err(runs),
         }
-        assert!(Instant::now() < deadline, "the run never came: {runs:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    });
     host.signal("-TERM");
     assert!(host.wait().0);
 }
@@ -460,14 +458,13 @@ fn the_bot_and_claude_spend_show_what_happened() {
     assert!(replies[0].starts_with("fake claude heard"), "{replies:?}");
 
     // The update is marked handled just after its reply is sent.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
+    let status = wait_for("no update pending", Duration::from_secs(10), || {
         let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
-        if status["telegram"]["pending"] == 0 || Instant::now() > deadline {
-            break status;
+        match status["telegram"]["pending"] == 0 {
+            true => Ok(status),
+            false => Err(status),
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
     let telegram = &status["telegram"];
     assert_eq!(telegram["polling"], true);
     assert_eq!(telegram["handler"], "assistant");
@@ -520,14 +517,13 @@ fn shadows_and_tool_approvals_show_on_the_page() {
     fake.press(5, 5, prompt.message_id.unwrap(), &deny);
     assert!(fake.wait_for_messages(5, 1)[0].starts_with("fake claude Bash denied"));
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let telegram = loop {
+    let telegram = wait_for("the shadow's message counted", Duration::from_secs(30), || {
         let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
-        if status["telegram"]["shadows"][0]["messages"] == 1 || Instant::now() > deadline {
-            break status["telegram"].clone();
+        match status["telegram"]["shadows"][0]["messages"] == 1 {
+            true => Ok(status["telegram"].clone()),
+            false => Err(status["telegram"].clone()),
         }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    });
     assert_eq!(telegram["shadows"][0]["plugin"], "candidate", "{telegram}");
     assert_eq!(telegram["shadows"][0]["messages"], 1, "{telegram}");
     let approval = &telegram["approvals"][0];

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::{on_demand, Siege};
-use crate::support::{alive, guest, PluginSpec};
+use crate::support::{alive, guest, wait_for, PluginSpec};
 
 /// `run-command` allowed `/bin/sh`, with `process.timeout` `timeout` and a
 /// longer plugin deadline.
@@ -43,11 +43,17 @@ fn a_child_in_a_session_of_its_own_dies_with_the_run() {
     let run = siege.trigger("escape");
     assert_eq!(run["outcome"], "succeeded", "{run}");
     let escaped = pid_in(&pid_file);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while alive(escaped) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!alive(escaped), "`setsid sleep 47` ({escaped}) outlived its run");
+    wait_for(
+        &format!("`setsid sleep 47` ({escaped}) to end with its run"),
+        Duration::from_secs(2),
+        || {
+            if alive(escaped) {
+                Err("still running")
+            } else {
+                Ok(())
+            }
+        },
+    );
     siege.assert_serving();
     let log = siege.stop();
     assert!(
