@@ -4,8 +4,6 @@
 //! transcribed, by a configured program or an OpenAI-compatible endpoint,
 //! and answered like text.
 
-use std::time::Duration;
-
 use crate::bot_host::{api_chat_host, assistant, chat_host, claude_bot, polling, up, up_command};
 use crate::fake_anthropic::FakeAnthropic;
 use crate::fake_telegram::{FakeFile, FakeTelegram};
@@ -110,12 +108,17 @@ fn a_pdf_reaches_the_api_as_a_document_block_and_a_file_over_the_limit_is_refuse
         replies[1],
         "backup.zip is 25.0 MB; I can take files up to 20 MB, so I left it out."
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // A chat's messages are handled in order: once the next one is answered,
+    // Claude would have been asked about the file.
+    telegram.send_text(3, 100, "and this?");
+    telegram.wait_for_messages(3, 3);
+    let requests = api.requests();
     assert_eq!(
-        api.requests().len(),
-        1,
-        "nothing left to ask about: Claude was not asked"
+        requests.len(),
+        2,
+        "nothing left to ask about: Claude was not asked: {requests:#?}"
     );
+    assert!(requests[1].to_string().contains("and this?"), "{requests:#?}");
     drop(host);
 }
 
