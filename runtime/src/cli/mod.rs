@@ -47,7 +47,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::capabilities::claude::report::GroupBy;
+use crate::capabilities::claude::spend::report::GroupBy;
 use crate::cli::tooling::build::Language;
 use crate::cli::tooling::service::Manager;
 use crate::config::{Config, World};

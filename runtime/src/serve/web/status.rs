@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::chart::{self, DurationChart};
 use super::StatusSource;
-use crate::capabilities::claude::approvals;
+use crate::approvals;
 use crate::host::tool_calls;
 
-use crate::capabilities::claude::report::{month_report, CreditReport};
+use crate::capabilities::claude::spend::report::{month_report, CreditReport};
 use crate::config::units::span;
 use crate::host::runs::{self, RunOutcome, RunRecord};
 use crate::os::zone::host_zone;
