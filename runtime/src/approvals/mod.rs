@@ -30,7 +30,7 @@ use tokio::time::Instant;
 pub use choice::Choice;
 pub use outcome::ApprovalOutcome;
 pub use prompter::{Prompt, Prompter};
-use records::{allow_conversation, allowed_earlier, finish, insert, record_message, NewApproval};
+use records::{allow_conversation, allowed_earlier, finish, insert, record_message, Decider, NewApproval};
 pub use records::{recent, ApprovalRecord};
 pub use tool_use::ToolUse;
 
@@ -352,7 +352,10 @@ impl Approvals {
             Choice::Conversation => ApprovalOutcome::AllowedConversation,
             Choice::Deny => ApprovalOutcome::Denied,
         };
-        let decider = (i64::try_from(by).unwrap_or(i64::MAX), by_name.to_owned());
+        let decider = Decider {
+            id: i64::try_from(by).unwrap_or(i64::MAX),
+            name: by_name.to_owned(),
+        };
         finish(&self.db, id, outcome, Some(decider), None).await;
         let said = match choice {
             Choice::Once => format!("✅ Allowed once by {by_name}"),

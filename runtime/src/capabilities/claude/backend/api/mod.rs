@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::permission::Gate;
-use super::sessions::{self, Turn};
+use super::sessions::{self, Exchange, Turn};
 use super::{log_unstored, unreadable_session, Backends, Call, Completion, Failure, TokenCounts};
 use crate::approvals::{ToolUse, Verdict};
 use crate::capabilities::claude::attached;
@@ -94,7 +94,10 @@ pub(crate) async fn ask(backends: &Backends, call: &Call<'_>) -> Result<Completi
         () = call.stop.requested() => return Err(Failure::failed(STOPPED.into())),
     };
     if let Some(key) = key {
-        let exchange = (request.prompt.as_str(), completion.text.as_str());
+        let exchange = Exchange {
+            prompt: &request.prompt,
+            answer: &completion.text,
+        };
         let stored = sessions::append_exchange(&backends.db, plugin, key, exchange, scope.history).await;
         log_unstored(plugin, key, stored);
     }
