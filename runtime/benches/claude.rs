@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use measure::fake_claude;
-use mission::capabilities::claude::{Asker, Claude};
+use mission::capabilities::claude::{CallScope, Claude};
 use mission::config::claude::ClaudeGrant;
 use mission::config::{Config, HistoryPolicy, PluginName};
 use mission::db::Database;
@@ -171,7 +171,7 @@ fn main() {
     let host = |backend: Backend| {
         time(|i| {
             runtime.block_on(async {
-                let asker = Asker {
+                let scope = CallScope {
                     plugin: &plugin,
                     grant: &grant,
                     history,
@@ -195,7 +195,7 @@ fn main() {
                     timeout_ms: None,
                     backend: Some(backend),
                 };
-                let answer = claude.ask(asker, "hello".into(), options, Vec::new()).await;
+                let answer = claude.ask(scope, "hello".into(), options, Vec::new()).await;
                 assert!(answer.is_ok(), "{backend:?}: {answer:?}");
             })
         })

@@ -14,11 +14,12 @@
 //!   sections. [`db`]: the SQLite file, its migrations and the pruning of
 //!   what is past keeping. [`alerts`]: what the host tells a person unasked,
 //!   queued in the outbox beside what decided it, sent from there.
+//!   [`approvals`]: the desk where a person allows a tool use Claude wants.
 //! - [`wasm`]: the wasmtime engine, the bindings of `wit/`, the linker, and
 //!   what one store holds under its limits.
 //! - [`capabilities`]: one axis of the house — what a plugin may reach, one
 //!   module or folder per `mission:plugin` interface (`claude` with its
-//!   backends, ledger, budgets and tool-use desk; `notify` with the Bot API
+//!   backends and spend; `notify` with the Bot API
 //!   client), and outbound HTTP (`wasi:http`, decided per request).
 //! - [`plugin`]: a compiled, world-checked, pre-instantiated component, its
 //!   cache, loader, calls, registry and load records.
@@ -33,6 +34,7 @@
 //!   (service install, launchd import, plugin builds and scaffolds).
 
 pub mod alerts;
+pub mod approvals;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

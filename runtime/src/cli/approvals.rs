@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::open_db;
-use crate::capabilities::claude::approvals::recent;
+use crate::approvals::recent;
 use crate::config::Config;
 
 /// `mission approvals`'s arguments.

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alerts::{self, Alert};
 
-use crate::capabilities::claude::report::month_report;
+use crate::capabilities::claude::spend::report::month_report;
 use crate::config::alerts::AlertsConfig;
 use crate::host::runs::{self, RunOutcome};
 use crate::host::Host;

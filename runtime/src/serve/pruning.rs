@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::alerts;
-use crate::capabilities::claude::approvals::records as approvals;
-use crate::capabilities::claude::{ledger, sessions};
+use crate::approvals::records as approvals;
+use crate::capabilities::claude::backend::sessions;
+use crate::capabilities::claude::spend::ledger;
 use crate::capabilities::history;
 use crate::capabilities::http::records as http;
 use crate::db::retention::{prune, Policy, Rule};

@@ -3,7 +3,7 @@
 //! backends) is the folder's.
 
 use super::draft::Draft;
-use super::Asker;
+use super::CallScope;
 use crate::capabilities::Capabilities;
 use crate::config::Grant;
 use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Host, Options};
@@ -52,7 +52,7 @@ impl Capabilities {
     ) -> Result<Answer, CapabilityError> {
         self.check(Grant::Claude)?;
         let attachments = self.attachments(ids)?;
-        let asker = Asker {
+        let scope = CallScope {
             plugin: &self.plugin,
             grant: &self.claude_grant,
             history: self.history,
@@ -62,7 +62,7 @@ impl Capabilities {
             draft,
             on_behalf_of: self.context.on_behalf_of.as_ref(),
         };
-        let answer = self.claude.ask(asker, prompt, options, attachments).await;
+        let answer = self.claude.ask(scope, prompt, options, attachments).await;
         let stats = &mut self.stats;
         match &answer {
             Ok(answer) => {

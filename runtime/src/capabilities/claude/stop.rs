@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-/// What a stopped call fails with.
-pub const STOPPED: &str = "stopped by /stop in the chat";
+/// What a stopped call fails with (the desk's words for it).
+pub use crate::approvals::STOPPED;
 
 /// One call's stop signal.
 #[derive(Default)]

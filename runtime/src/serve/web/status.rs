@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::StatusSource;
-use crate::capabilities::claude::report::{month_report, CreditReport};
+use crate::capabilities::claude::spend::report::{month_report, CreditReport};
 use crate::display::{brief, local};
 use crate::host::runs::{self, RunStatus};
 use crate::host::tool_calls;

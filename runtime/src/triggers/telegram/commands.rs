@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 
 use super::chat_calls;
 use super::updates::{self, UpdateOutcome};
-use crate::capabilities::claude::approvals;
-use crate::capabilities::claude::report;
+use crate::approvals;
+use crate::capabilities::claude::spend::report;
 use crate::config::PluginName;
 use crate::host::requests::{self, RequestKind};
 use crate::host::runs;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::capabilities::claude::approvals::{Choice, Prompt, Prompter};
+use crate::approvals::{Choice, Prompt, Prompter};
 use crate::config::units::HumanDuration;
 
 use crate::capabilities::notify::telegram::TelegramSender;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::chat_calls::shadow_report;
-use crate::capabilities::claude::approvals;
+use crate::approvals;
 use crate::config::TelegramConfig;
 use crate::db::Database;
 use crate::display::local;

@@ -7,7 +7,7 @@
 use super::TelegramBot;
 use crate::alerts::buttons::{ButtonData, ButtonKind};
 use crate::alerts::{self, Action};
-use crate::capabilities::claude::approvals::{Choice, Press};
+use crate::approvals::{Choice, Press};
 use crate::os::zone::host_zone;
 use crate::triggers::telegram::commands::{self, Command};
 use crate::triggers::telegram::updates::{ButtonPress, StoredUpdate, UpdateOutcome};

@@ -96,17 +96,25 @@ pub(super) async fn record_message(db: &Database, id: i64, message: i32) {
     }
 }
 
+/// The person who pressed a button.
+pub(super) struct Decider {
+    /// Their Telegram user id.
+    pub id: i64,
+    /// Their name.
+    pub name: String,
+}
+
 /// Records the outcome of a pending approval (once: a settled one stays).
 pub(super) async fn finish(
     db: &Database,
     id: i64,
     outcome: ApprovalOutcome,
-    decider: Option<(i64, String)>,
+    decider: Option<Decider>,
     reason: Option<&str>,
 ) {
     let reason = reason.map(str::to_owned);
     let now = Utc::now().timestamp_millis();
-    let (by, by_name) = decider.unzip();
+    let (by, by_name) = decider.map(|d| (d.id, d.name)).unzip();
     let stored = db
         .call(move |c| {
             c.execute(

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{Completion, Failure, Spent, TokenCounts};
+use crate::capabilities::claude::backend::{Completion, Failure, Spent, TokenCounts};
 
 /// The fields of a `result` object the host uses.
 #[derive(Debug, Deserialize)]
@@ -94,8 +94,8 @@ pub(crate) fn is_session_id(id: &str) -> bool {
 mod tests {
     use super::*;
 
-    const SUCCESS: &str = include_str!("../../../../tests/data/claude/print-json-success.json");
-    const API_ERROR: &str = include_str!("../../../../tests/data/claude/print-json-api-error-400.json");
+    const SUCCESS: &str = include_str!("../../../../../../tests/data/claude/print-json-success.json");
+    const API_ERROR: &str = include_str!("../../../../../../tests/data/claude/print-json-api-error-400.json");
 
     #[test]
     fn a_captured_success_gives_text_session_usage_and_cost() {

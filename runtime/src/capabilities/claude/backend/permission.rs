@@ -8,9 +8,9 @@
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::approvals::{Approvals, Asking, ToolUse, Verdict};
-use super::stop::Stop;
-use super::Place;
+use crate::approvals::{Approvals, Asking, ToolUse, Verdict};
+use crate::capabilities::claude::spend::admission::Place;
+use crate::capabilities::claude::stop::Stop;
 
 /// What answers the CLI's permission requests for one call.
 pub(crate) struct Gate<'a> {
@@ -75,7 +75,7 @@ impl Gate<'_> {
             self.place.give_up();
             let verdict = self
                 .approvals
-                .decide(self.asking, tool_use, (self.stop, deadline))
+                .decide(self.asking, tool_use, self.stop.requested(), deadline)
                 .await;
             // Past the deadline the turn ends anyway; Claude still gets its answer.
             self.place.retake(deadline).await;
@@ -97,10 +97,7 @@ mod tests {
     fn place() -> Place {
         let line = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
         let permit = line.clone().try_acquire_owned().unwrap();
-        Place {
-            line,
-            permit: std::sync::Mutex::new(Some(permit)),
-        }
+        Place::held(line, permit)
     }
 
     /// The captured session's lines written `direction` (`cli->host` or
@@ -125,6 +122,7 @@ mod tests {
                 session_key: None,
                 chat: None,
                 run: None,
+                wait: None,
                 shadow: false,
             },
             outright: &["Read".to_owned()],
@@ -160,11 +158,11 @@ mod tests {
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         for (capture, outright) in [
             (
-                include_str!("../../../../tests/data/claude/permission-prompt-stdio-allow.txt"),
+                include_str!("../../../../../tests/data/claude/permission-prompt-stdio-allow.txt"),
                 true,
             ),
             (
-                include_str!("../../../../tests/data/claude/permission-prompt-stdio-deny.txt"),
+                include_str!("../../../../../tests/data/claude/permission-prompt-stdio-deny.txt"),
                 false,
             ),
         ] {
@@ -185,6 +183,7 @@ mod tests {
                     session_key: Some("1"),
                     chat: Some(1),
                     run: None,
+                    wait: None,
                     shadow: true,
                 },
                 outright: if outright { &granted } else { &[] },

@@ -1,4 +1,5 @@
-//! Tool use a person approves. When Claude wants a tool that a plugin's
+//! Tool use a person approves: a service below the capabilities, which
+//! Claude's calls use. When Claude wants a tool that a plugin's
 //! grant lists in `ask_tools`, the [`Approvals`] desk asks in the chat the
 //! call came from, through a [`Prompter`] (the Telegram bot's inline
 //! buttons), waits for a press until the approval timeout or the call's
@@ -19,6 +20,7 @@ pub(crate) mod records;
 mod tool_use;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -28,15 +30,16 @@ use tokio::time::Instant;
 pub use choice::Choice;
 pub use outcome::ApprovalOutcome;
 pub use prompter::{Prompt, Prompter};
-use records::{allow_conversation, allowed_earlier, finish, insert, record_message, NewApproval};
+use records::{allow_conversation, allowed_earlier, finish, insert, record_message, Decider, NewApproval};
 pub use records::{recent, ApprovalRecord};
 pub use tool_use::ToolUse;
 
-use super::stop::{Stop, STOPPED};
-use crate::capabilities::CallRun;
 use crate::config::units::HumanDuration;
 use crate::config::PluginName;
 use crate::db::Database;
+
+/// What a call stopped by `/stop` is told, and what its prompt then says.
+pub const STOPPED: &str = "stopped by /stop in the chat";
 
 /// Who wants the tool, and where a person could answer.
 #[derive(Debug, Clone, Copy)]
@@ -47,11 +50,30 @@ pub struct Asking<'a> {
     pub session_key: Option<&'a str>,
     /// The chat the call serves, if it serves one, or where a task asks.
     pub chat: Option<i64>,
-    /// A task's run, and how long its tool use waits for a person (else
-    /// the chat's approval timeout).
-    pub run: Option<CallRun>,
+    /// A task's run, if the call is one's.
+    pub run: Option<i64>,
+    /// How long a press is waited for: a task's run's own wait, else (none)
+    /// the chat's approval timeout.
+    pub wait: Option<Duration>,
     /// Whether the call is a shadow handler's (whose words never reach the chat).
     pub shadow: bool,
+}
+
+/// Where a prompt is posted, and how long a press is waited for.
+struct Prompting {
+    chat: i64,
+    prompter: Arc<dyn Prompter>,
+    wait: Duration,
+}
+
+/// A prompt posted in a chat, for a tool use and its summary.
+struct Posted<'a> {
+    id: i64,
+    tool_use: &'a ToolUse,
+    summary: &'a str,
+    prompter: &'a Arc<dyn Prompter>,
+    chat: i64,
+    message: i32,
 }
 
 /// The answer to the CLI.
@@ -124,20 +146,21 @@ impl Approvals {
 
     /// Decides whether `asking` may use `tool_use`: allowed earlier in the
     /// conversation, else asked in its chat and waited for until the
-    /// approval timeout, `deadline` or the call's `stop`, whichever comes
-    /// first.
+    /// approval timeout, `deadline` or `stopped` (the call's `/stop`),
+    /// whichever comes first.
     pub async fn decide(
         &self,
         asking: Asking<'_>,
         tool_use: &ToolUse,
-        (stop, deadline): (&Stop, Instant),
+        stopped: impl Future<Output = ()>,
+        deadline: Instant,
     ) -> Verdict {
         let summary = tool_use.summary();
         let row = NewApproval {
             plugin: asking.plugin.to_string(),
             session_key: asking.session_key.map(str::to_owned),
             chat: asking.chat,
-            run: asking.run.map(|run| run.id),
+            run: asking.run,
             tool: tool_use.tool.clone(),
             summary: summary.clone(),
         };
@@ -157,16 +180,13 @@ impl Approvals {
             (None, _) => "this call serves no chat, so there is nobody to ask",
             (Some(_), None) => "there is no Telegram bot here to ask through",
             (Some(chat), Some((prompter, timeout))) => {
-                let timeout = asking.run.map_or(*timeout, |run| run.approval_wait);
-                return self
-                    .ask(
-                        asking,
-                        tool_use,
-                        row,
-                        (chat, prompter.clone(), timeout),
-                        (stop, deadline),
-                    )
-                    .await;
+                let timeout = asking.wait.unwrap_or(*timeout);
+                let prompting = Prompting {
+                    chat,
+                    prompter: prompter.clone(),
+                    wait: timeout.min(deadline.saturating_duration_since(Instant::now())),
+                };
+                return self.ask(asking, tool_use, row, prompting, stopped).await;
             }
         };
         let reason = format!("`{}` needs a person's approval: {nobody}", tool_use.tool);
@@ -176,17 +196,17 @@ impl Approvals {
         Verdict::Deny(reason)
     }
 
-    /// Posts the prompt in `chat` and waits for a press.
+    /// Posts the prompt and waits for a press, or for `stopped`.
     async fn ask(
         &self,
         asking: Asking<'_>,
         tool_use: &ToolUse,
         row: NewApproval,
-        (chat, prompter, timeout): (i64, Arc<dyn Prompter>, Duration),
-        (stop, deadline): (&Stop, Instant),
+        prompting: Prompting,
+        stopped: impl Future<Output = ()>,
     ) -> Verdict {
+        let Prompting { chat, prompter, wait } = prompting;
         let summary = row.summary.clone();
-        let wait = timeout.min(deadline.saturating_duration_since(Instant::now()));
         let id = match insert(&self.db, row, ApprovalOutcome::Pending, None).await {
             Ok(id) => id,
             Err(e) => {
@@ -238,10 +258,18 @@ impl Approvals {
         }
         record_message(&self.db, id, message).await;
         tracing::info!(plugin = %asking.plugin, chat, tool = tool_use.tool, approval = id, "asked in the chat to allow a tool use");
+        let posted = Posted {
+            id,
+            tool_use,
+            summary: &summary,
+            prompter: &prompter,
+            chat,
+            message,
+        };
         let mut answered = answered;
         let waited = tokio::select! {
             waited = tokio::time::timeout(wait, &mut answered) => waited.map_err(|_| Unanswered::TimedOut),
-            () = stop.requested() => Err(Unanswered::Stopped),
+            () = stopped => Err(Unanswered::Stopped),
         };
         let answer = match waited {
             Ok(answer) => answer.ok(),
@@ -253,14 +281,9 @@ impl Approvals {
                     (true, Unanswered::TimedOut) => None,
                     (true, Unanswered::Stopped) => {
                         guard.armed = false;
-                        let outcome = (ApprovalOutcome::Abandoned, "⏹", STOPPED);
-                        not_allowed(
-                            &self.db,
-                            (id, tool_use, &summary),
-                            (&prompter, chat, message),
-                            outcome,
-                        )
-                        .await;
+                        posted
+                            .not_allowed(&self.db, ApprovalOutcome::Abandoned, "⏹", STOPPED)
+                            .await;
                         return Verdict::Deny(STOPPED.into());
                     }
                 }
@@ -272,14 +295,9 @@ impl Approvals {
             Some(Answer::Closed(why)) => return Verdict::Deny(format!("Not allowed: {why}")),
             None => {
                 let reason = format!("nobody answered within {}", HumanDuration(wait));
-                let outcome = (ApprovalOutcome::TimedOut, "⌛", reason.as_str());
-                not_allowed(
-                    &self.db,
-                    (id, tool_use, &summary),
-                    (&prompter, chat, message),
-                    outcome,
-                )
-                .await;
+                posted
+                    .not_allowed(&self.db, ApprovalOutcome::TimedOut, "⌛", &reason)
+                    .await;
                 tracing::warn!(plugin = %asking.plugin, chat, tool = tool_use.tool, "tool use denied: {reason}");
                 return Verdict::Deny(format!("Denied: {reason} in the chat"));
             }
@@ -334,7 +352,10 @@ impl Approvals {
             Choice::Conversation => ApprovalOutcome::AllowedConversation,
             Choice::Deny => ApprovalOutcome::Denied,
         };
-        let decider = (i64::try_from(by).unwrap_or(i64::MAX), by_name.to_owned());
+        let decider = Decider {
+            id: i64::try_from(by).unwrap_or(i64::MAX),
+            name: by_name.to_owned(),
+        };
         finish(&self.db, id, outcome, Some(decider), None).await;
         let said = match choice {
             Choice::Once => format!("✅ Allowed once by {by_name}"),
@@ -472,21 +493,17 @@ enum Unanswered {
     Stopped,
 }
 
-/// Records approval `id` of `tool_use` as `outcome` for `reason` and edits
-/// its prompt `message` in `chat` to say, after `icon`, that it was not
-/// allowed.
-async fn not_allowed(
-    db: &Database,
-    (id, tool_use, summary): (i64, &ToolUse, &str),
-    (prompter, chat, message): (&Arc<dyn Prompter>, i64, i32),
-    (outcome, icon, reason): (ApprovalOutcome, &str, &str),
-) {
-    finish(db, id, outcome, None, Some(reason)).await;
-    let text = format!(
-        "{icon} {}: {summary} — {reason}, so it was not allowed.",
-        tool_use.tool
-    );
-    prompter.settle(chat, message, &text).await;
+impl Posted<'_> {
+    /// Records the approval as `outcome` for `reason` and edits the prompt
+    /// to say, after `icon`, that it was not allowed.
+    async fn not_allowed(&self, db: &Database, outcome: ApprovalOutcome, icon: &str, reason: &str) {
+        finish(db, self.id, outcome, None, Some(reason)).await;
+        let text = format!(
+            "{icon} {}: {} — {reason}, so it was not allowed.",
+            self.tool_use.tool, self.summary
+        );
+        self.prompter.settle(self.chat, self.message, &text).await;
+    }
 }
 
 impl Drop for WaitGuard {

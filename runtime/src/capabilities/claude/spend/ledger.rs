@@ -1,10 +1,10 @@
 //! The cost ledger: one `claude_calls` row per call (what it used and cost,
-//! or why it was refused), and the budget check made before every call.
+//! or why it was refused), and the budgets summed from it before every call.
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::Spent;
+use crate::capabilities::claude::backend::Spent;
 use crate::config::claude::{Backend, Budget};
 use crate::config::PluginName;
 use crate::db::retention::{period, Rule};

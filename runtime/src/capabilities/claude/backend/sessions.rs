@@ -111,17 +111,24 @@ pub(crate) async fn transcript(
     Ok(turns)
 }
 
+/// One exchange of a conversation: what was asked and what Claude answered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange<'a> {
+    pub prompt: &'a str,
+    pub answer: &'a str,
+}
+
 /// Appends one exchange to `plugin`'s transcript `key`, and drops what
 /// `policy` would never send again (older than its time to live).
 pub(crate) async fn append_exchange(
     db: &Database,
     plugin: &PluginName,
     key: &str,
-    (prompt, answer): (&str, &str),
+    exchange: Exchange<'_>,
     policy: HistoryPolicy,
 ) -> anyhow::Result<()> {
     let (plugin, key) = (plugin.to_string(), key.to_owned());
-    let (prompt, answer) = (prompt.to_owned(), answer.to_owned());
+    let (prompt, answer) = (exchange.prompt.to_owned(), exchange.answer.to_owned());
     let now = Utc::now().timestamp_millis();
     let expired = now - millis(policy.ttl);
     db.call(move |c| {
@@ -177,10 +184,12 @@ mod tests {
             max_exchanges: 2,
         };
         for n in 1..=3 {
-            let exchange = (format!("q{n}"), format!("a{n}"));
-            append_exchange(&db, &a, "chat", (&exchange.0, &exchange.1), policy)
-                .await
-                .unwrap();
+            let (prompt, answer) = (format!("q{n}"), format!("a{n}"));
+            let exchange = Exchange {
+                prompt: &prompt,
+                answer: &answer,
+            };
+            append_exchange(&db, &a, "chat", exchange, policy).await.unwrap();
         }
         let texts: Vec<_> = transcript(&db, &a, "chat", policy)
             .await
@@ -208,9 +217,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count().await, 6);
-        append_exchange(&db, &a, "chat", ("q4", "a4"), policy)
-            .await
-            .unwrap();
+        let exchange = Exchange {
+            prompt: "q4",
+            answer: "a4",
+        };
+        append_exchange(&db, &a, "chat", exchange, policy).await.unwrap();
         assert_eq!(count().await, 2);
         forget(&db, &a, "chat").await.unwrap();
         assert!(session_id(&db, &a, "chat").await.unwrap().is_none());

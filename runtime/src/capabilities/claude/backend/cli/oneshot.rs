@@ -7,33 +7,27 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use super::cli_result::CliResult;
 use super::process::{read_line_capped, ClaudeProcess, Exit, Line};
-use super::request::Request;
-use super::{Completion, Failure};
-use crate::config::claude::ClaudeConfig;
+use super::result::CliResult;
+use crate::capabilities::claude::attached;
+use crate::capabilities::claude::backend::{Call, Completion, Failure};
 
 /// How long a CLI that printed its result may take to exit.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 
-/// Asks once, resuming `resume` if given; `budget_left` caps what the CLI
-/// may spend (`--max-budget-usd`).
-pub(crate) async fn ask(
-    config: &ClaudeConfig,
-    request: &Request,
-    resume: Option<&str>,
-    budget_left: Option<f64>,
-    deadline: Instant,
-) -> Result<Completion, Failure> {
+/// Asks once, resuming `resume` if given; the call's `budget_left` caps
+/// what the CLI may spend (`--max-budget-usd`).
+pub(crate) async fn ask(call: &Call<'_>, resume: Option<&str>) -> Result<Completion, Failure> {
+    let (config, request, deadline) = (call.config, call.request, call.deadline);
     let mut args = vec!["-p".to_owned(), "--output-format=json".to_owned()];
     args.extend(request.cli_flags());
     if let Some(id) = resume {
         args.push(format!("--resume={id}"));
     }
-    if let Some(left) = budget_left {
+    if let Some(left) = call.budget_left {
         args.push(format!("--max-budget-usd={left:.4}"));
     }
-    let prompt = super::attached::prompt_with_files(&request.prompt, &request.attachments, &config.workdir)?;
+    let prompt = attached::prompt_with_files(&request.prompt, &request.attachments, &config.workdir)?;
     let mut process = ClaudeProcess::spawn(config, &args)
         .map_err(|e| Failure::failed(format!("cannot start `{}`: {e}", config.command.display())))?;
     let output = tokio::time::timeout_at(deadline, async {

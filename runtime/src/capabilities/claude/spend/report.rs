@@ -1,9 +1,9 @@
-//! `mission cost`: spend from the ledger grouped by plugin, day or model,
-//! with token counts, cache hit rate, and the month projected from the last
-//! seven days' rate.
+//! The figures of `mission cost`, `/cost`, the page and the digest: spend
+//! from the ledger grouped by plugin, caller, day or model, with token
+//! counts, cache hit rate, and the month projected from the last seven
+//! days' rate. The table `mission cost` prints is the CLI's.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -309,61 +309,13 @@ impl CostReport {
     }
 
     /// `$X`, and `of $B (P%)` against `budget` if there is one.
-    fn against(spent: f64, budget: Option<f64>) -> String {
+    pub fn against(spent: f64, budget: Option<f64>) -> String {
         match budget {
             Some(budget) if budget > 0.0 => {
                 format!("${spent:.2} of ${budget:.2} ({:.0}%)", spent / budget * 100.0)
             }
             _ => format!("${spent:.2}"),
         }
-    }
-
-    /// The report as a table with a summary, for people.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let by = match self.by {
-            GroupBy::Plugin => "PLUGIN",
-            GroupBy::Caller => "CALLER",
-            GroupBy::Day => "DAY",
-            GroupBy::Model => "MODEL",
-        };
-        let _ = writeln!(out, "Claude spend since {}", self.since);
-        let _ = writeln!(
-            out,
-            "{by:<24} {:>6} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>6} {:>10}",
-            "CALLS", "FAILED", "REFUSED", "INPUT", "OUTPUT", "CACHE-W", "CACHE-R", "HIT", "USD"
-        );
-        for line in self.lines.iter().chain(std::iter::once(&self.total)) {
-            let _ = writeln!(
-                out,
-                "{:<24} {:>6} {:>6} {:>7} {:>10} {:>10} {:>10} {:>10} {:>5.0}% {:>10.4}",
-                line.key,
-                line.calls,
-                line.failed,
-                line.refused,
-                line.input_tokens,
-                line.output_tokens,
-                line.cache_write_tokens,
-                line.cache_read_tokens,
-                line.cache_hit_rate * 100.0,
-                line.cost_usd
-            );
-        }
-        let _ = writeln!(
-            out,
-            "today {} · this month {} · last 7 days ${:.2} · month projected {}",
-            Self::against(self.today_usd, self.daily_budget_usd),
-            Self::against(self.month_usd, self.monthly_budget_usd),
-            self.last_7_days_usd,
-            Self::against(self.projected_month_usd, self.monthly_budget_usd)
-        );
-        if let Some(credit) = &self.credit {
-            let _ = writeln!(out, "{}", credit.summary);
-            for line in &credit.by_plugin {
-                let _ = writeln!(out, "  {:<22} ${:.2}", line.plugin, line.usd);
-            }
-        }
-        out
     }
 
     /// Two lines for the bot's `/cost`, and the credit's.
@@ -538,21 +490,5 @@ mod tests {
         let by_day = cost_report(&db, since, GroupBy::Day, now, Tz::UTC).await.unwrap();
         let days: Vec<_> = by_day.lines.iter().map(|l| l.key.as_str()).collect();
         assert_eq!(days, ["2026-11-02", "2026-11-20", "2026-11-24"]);
-        assert!(
-            report.render().contains("month projected $7.75\n"),
-            "{}",
-            report.render()
-        );
-        let budget = Budget {
-            daily_usd: None,
-            monthly_usd: Some(10.0),
-        };
-        let report = report.with_budget(budget);
-        assert!(
-            report.render().contains("this month $4.50 of $10.00 (45%)")
-                && report.render().contains("month projected $7.75 of $10.00 (78%)"),
-            "{}",
-            report.render()
-        );
     }
 }

@@ -15,14 +15,15 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use super::cli_result::{is_session_id, CliResult};
-use super::draft::Draft;
-use super::permission::{control_request, Gate};
 use super::process::{read_line_capped, ClaudeProcess, Line};
-use super::request::Request;
-use super::stop::{Stop, STOPPED};
-use super::tools::ToolPass;
-use super::{Completion, Failure};
+use super::result::{is_session_id, CliResult};
+use crate::capabilities::claude::attached;
+use crate::capabilities::claude::backend::permission::{control_request, Gate};
+use crate::capabilities::claude::backend::{Call, Completion, Failure};
+use crate::capabilities::claude::draft::Draft;
+use crate::capabilities::claude::request::Request;
+use crate::capabilities::claude::stop::{Stop, STOPPED};
+use crate::capabilities::claude::tools::ToolPass;
 use crate::config::claude::ClaudeConfig;
 use crate::config::PluginName;
 
@@ -102,26 +103,32 @@ enum Turn {
 }
 
 impl Pool {
-    /// Asks `request.prompt` in the session's process, starting it (on
-    /// `resume`, if given) when there is none.
+    /// Asks the call's prompt in the session's process, starting it (on
+    /// `resume`, if given) when there is none; `gate` answers its
+    /// permission requests.
     pub async fn ask(
         self: &Arc<Self>,
-        config: &ClaudeConfig,
-        plugin: &PluginName,
-        request: &Request,
+        call: &Call<'_>,
         resume: Option<String>,
         gate: &Gate<'_>,
-        deadline: Instant,
     ) -> Result<Completion, Failure> {
+        let (config, plugin, request) = (call.config, call.scope.plugin, call.request);
+        let deadline = call.deadline;
         self.start_sweeping(config.persistent.idle);
         let flags = request.cli_flags();
-        let sides = (gate, request.draft.as_ref());
         // Read and encoded once, whatever the attempts.
-        let content = super::attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
+        let content = attached::content(&request.prompt, &request.attachments, Some(&config.workdir))?;
+        let message = Message {
+            content: &content,
+            cap: config.max_output,
+            gate,
+            draft: request.draft.as_ref(),
+            deadline,
+        };
         let Some(key) = request.session_key.clone() else {
             // No session to keep: a process for this one message.
             let mut live = spawn(config, plugin, request, &flags, resume.as_deref())?;
-            let turn = turn(&mut live, &content, config.max_output, sides, deadline).await;
+            let turn = turn(&mut live, &message).await;
             live.process.stop().await;
             return match turn {
                 Turn::Answered(result) => result,
@@ -155,7 +162,7 @@ impl Pool {
                 }
             };
             let in_turn = InTurn::new(self, live.process.pid());
-            let outcome = turn(&mut live, &content, config.max_output, sides, deadline).await;
+            let outcome = turn(&mut live, &message).await;
             drop(in_turn);
             match outcome {
                 Turn::Answered(result) => {
@@ -360,24 +367,39 @@ fn spawn(
     })
 }
 
-/// Writes one user message and reads events up to its `result`, answering
-/// the CLI's permission requests through `gate` on the way and showing its
-/// partial text in `draft`, if given; at most `cap` bytes of output per
-/// turn. The gate's `stop` sends the CLI its interrupt and waits
-/// [`INTERRUPT_GRACE`] for the turn's `result`.
-async fn turn(
-    live: &mut Live,
-    content: &[serde_json::Value],
+/// One user message, and what goes on around its turn.
+struct Message<'a> {
+    /// Its content blocks.
+    content: &'a [serde_json::Value],
+    /// The most output the turn may print, in bytes.
     cap: u64,
-    (gate, draft): (&Gate<'_>, Option<&Draft>),
+    /// What answers the CLI's permission requests; its `stop` ends the turn.
+    gate: &'a Gate<'a>,
+    /// Where the partial text is shown, if it is.
+    draft: Option<&'a Draft>,
+    /// When the turn must have ended.
     deadline: Instant,
-) -> Turn {
-    let message = json!({
+}
+
+/// Writes one user `message` and reads events up to its `result`,
+/// answering the CLI's permission requests through its gate on the way and
+/// showing its partial text in its draft, if given. The gate's `stop`
+/// sends the CLI its interrupt and waits [`INTERRUPT_GRACE`] for the
+/// turn's `result`.
+async fn turn(live: &mut Live, message: &Message<'_>) -> Turn {
+    let Message {
+        content,
+        cap,
+        gate,
+        draft,
+        deadline,
+    } = *message;
+    let user = json!({
         "type": "user",
         "message": {"role": "user", "content": content},
     });
     let exchange = async {
-        if let Err(e) = write_line(live, &message).await {
+        if let Err(e) = write_line(live, &user).await {
             return Turn::Died(format!("writing the message failed: {e}"));
         }
         let mut budget = cap;
@@ -576,7 +598,7 @@ mod tests {
     #[test]
     fn the_captured_transcript_has_a_result_per_message_with_one_session() {
         let transcript =
-            include_str!("../../../../tests/data/claude/persistent-stream-json-transcript.jsonl");
+            include_str!("../../../../../../tests/data/claude/persistent-stream-json-transcript.jsonl");
         let results: Vec<_> = transcript.lines().filter_map(CliResult::parse).collect();
         assert_eq!(results.len(), 2);
         let ids: Vec<_> = results
@@ -593,7 +615,7 @@ mod tests {
 
     #[test]
     fn the_captured_partial_messages_show_the_text_of_the_result() {
-        let capture = include_str!("../../../../tests/data/claude/stream-json-partial-messages.jsonl");
+        let capture = include_str!("../../../../../../tests/data/claude/stream-json-partial-messages.jsonl");
         let (draft, mut view) = Draft::new();
         let mut shown = Vec::new();
         let mut result = None;
