@@ -21,7 +21,6 @@ use crate::db::Database;
 use crate::wasm::bindings::task::mission::plugin::claude::{Answer, Options};
 use crate::wasm::bindings::CapabilityError;
 
-mod attached;
 pub(crate) mod backend;
 pub mod draft;
 mod imports;

@@ -5,6 +5,7 @@
 //! sessions they continue ([`sessions`]), and what a call gives back.
 
 pub(crate) mod api;
+pub(crate) mod attached;
 pub(crate) mod cli;
 pub(crate) mod permission;
 pub(crate) mod sessions;
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 use super::request::Request;
 use super::scope::CallScope;
 use super::spend::admission::Place;
+pub(crate) use super::spend::Spent;
 use super::stop::Stop;
 use super::tools::ToolBroker;
 use crate::approvals::Approvals;
@@ -55,45 +57,6 @@ impl From<TokenCounts> for Usage {
             output_tokens: counts.output_tokens,
             cache_write_tokens: counts.cache_creation_input_tokens,
             cache_read_tokens: counts.cache_read_input_tokens,
-        }
-    }
-}
-
-/// What a call used, whatever came of it.
-#[derive(Debug, Clone)]
-pub(crate) struct Spent {
-    pub usage: Usage,
-    pub cost_usd: f64,
-    pub turns: u32,
-    /// The model that answered, as the backend named it.
-    pub model: Option<String>,
-    /// Where the CLI's credentials came from, if it said.
-    pub api_key_source: Option<String>,
-}
-
-impl Spent {
-    /// This, with `model` (the one asked for) when the backend named none.
-    pub fn or_model(self, model: Option<String>) -> Spent {
-        Spent {
-            model: self.model.or(model),
-            ..self
-        }
-    }
-}
-
-impl Default for Spent {
-    fn default() -> Self {
-        Spent {
-            usage: Usage {
-                input_tokens: 0,
-                output_tokens: 0,
-                cache_write_tokens: 0,
-                cache_read_tokens: 0,
-            },
-            cost_usd: 0.0,
-            turns: 0,
-            model: None,
-            api_key_source: None,
         }
     }
 }

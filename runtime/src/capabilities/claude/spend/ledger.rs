@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::capabilities::claude::backend::Spent;
+use super::Spent;
 use crate::config::claude::{Backend, Budget};
 use crate::config::PluginName;
 use crate::db::retention::{period, Rule};

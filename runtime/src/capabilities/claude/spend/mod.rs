@@ -18,7 +18,47 @@ use crate::alerts;
 use crate::config::claude::ClaudeConfig;
 use crate::db::Database;
 use crate::os::zone::host_zone;
+use crate::wasm::bindings::task::mission::plugin::claude::Usage;
 use ledger::{CallOutcome, LedgerEntry};
+
+/// What a call used, whatever came of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Spent {
+    pub usage: Usage,
+    pub cost_usd: f64,
+    pub turns: u32,
+    /// The model that answered, as the backend named it.
+    pub model: Option<String>,
+    /// Where the CLI's credentials came from, if it said.
+    pub api_key_source: Option<String>,
+}
+
+impl Spent {
+    /// This, with `model` (the one asked for) when the backend named none.
+    pub fn or_model(self, model: Option<String>) -> Spent {
+        Spent {
+            model: self.model.or(model),
+            ..self
+        }
+    }
+}
+
+impl Default for Spent {
+    fn default() -> Self {
+        Spent {
+            usage: Usage {
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_write_tokens: 0,
+                cache_read_tokens: 0,
+            },
+            cost_usd: 0.0,
+            turns: 0,
+            model: None,
+            api_key_source: None,
+        }
+    }
+}
 
 /// Writes `entry` to the ledger; a failure is logged (the call's answer
 /// still goes to the plugin).

@@ -17,7 +17,7 @@ use super::permission::Gate;
 use super::sessions::{self, Exchange, Turn};
 use super::{log_unstored, unreadable_session, Backends, Call, Completion, Failure, TokenCounts};
 use crate::approvals::{ToolUse, Verdict};
-use crate::capabilities::claude::attached;
+use crate::capabilities::claude::backend::attached;
 use crate::capabilities::claude::request::Request;
 use crate::capabilities::claude::stop::STOPPED;
 use crate::capabilities::claude::tools::{OfferedTool, ToolBroker, ToolCaller, ToolResult};

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::process::{read_line_capped, ClaudeProcess, Exit, Line};
 use super::result::CliResult;
-use crate::capabilities::claude::attached;
+use crate::capabilities::claude::backend::attached;
 use crate::capabilities::claude::backend::{Call, Completion, Failure};
 
 /// How long a CLI that printed its result may take to exit.

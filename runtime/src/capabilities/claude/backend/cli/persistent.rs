@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::process::{read_line_capped, ClaudeProcess, Line};
 use super::result::{is_session_id, CliResult};
-use crate::capabilities::claude::attached;
+use crate::capabilities::claude::backend::attached;
 use crate::capabilities::claude::backend::permission::{control_request, Gate};
 use crate::capabilities::claude::backend::{Call, Completion, Failure};
 use crate::capabilities::claude::draft::Draft;

@@ -11,7 +11,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::backend::Failure;
+use super::Failure;
 use crate::capabilities::attachments::Attachment;
 use crate::untrusted;
 
