@@ -171,7 +171,7 @@ fn main() {
                     let state = HostState::new(
                         output.clone(),
                         64 << 20,
-                        Capabilities::new(&config, &services, output.clone()),
+                        Capabilities::new(plugin.config.clone(), &services, output.clone()),
                         OutboundHttp::new(config.name.clone(), None, services.db.clone(), output),
                         None,
                     );

@@ -79,14 +79,14 @@ impl Host for Capabilities {
             Ok(mut found) => found.remove(0),
             Err(denied) => return Ok(Err(denied)),
         };
-        if attachment.size > self.attachment_bytes {
+        if attachment.size > self.config.attachment_bytes {
             return Ok(Err(CapabilityError::OverBudget(format!(
                 "attachment {id} has {} bytes; plugins.{}.attachments.max_bytes allows {}",
-                attachment.size, self.plugin, self.attachment_bytes
+                attachment.size, self.config.name, self.config.attachment_bytes
             ))));
         }
         let path = attachment.path.clone();
-        let cap = self.attachment_bytes;
+        let cap = self.config.attachment_bytes;
         let read = tokio::task::spawn_blocking(move || regular_file::read(&path, cap)).await?;
         Ok(read.map_err(|e| {
             self.failed(
@@ -106,7 +106,7 @@ impl Host for Capabilities {
             Ok(reply_files) => reply_files,
             Err(e) => return Ok(Err(e)),
         };
-        let cap = self.attachment_bytes;
+        let cap = self.config.attachment_bytes;
         Ok(
             tokio::task::spawn_blocking(move || reply_files.add(&file_name, &mime_type, &contents, cap))
                 .await?,
@@ -118,19 +118,19 @@ impl Host for Capabilities {
             Ok(reply_files) => reply_files,
             Err(e) => return Ok(Err(e)),
         };
-        let Some(workdir) = self.claude.workdir() else {
+        let Some(workdir) = self.services.claude.workdir() else {
             return Ok(Err(CapabilityError::Unavailable(
                 "no [claude] section in mission.toml, so no working directory".into(),
             )));
         };
-        let cap = self.attachment_bytes;
+        let cap = self.config.attachment_bytes;
         let attached = tokio::task::spawn_blocking(move || {
             let contents = reply_files::read_written(&workdir, &path, cap)?;
             reply_files.add(&path, reply_files::mime_type_of(&path), &contents, cap)
         })
         .await?;
         if let Err(e) = &attached {
-            tracing::warn!(plugin = %self.plugin, "attaching a file Claude wrote failed: {e}");
+            tracing::warn!(plugin = %self.config.name, "attaching a file Claude wrote failed: {e}");
         }
         Ok(attached)
     }

@@ -78,15 +78,16 @@ impl Host for Capabilities {
         if let Err(denied) = self.check(Grant::History) {
             return Ok(Err(denied));
         }
-        let plugin = self.plugin.to_string();
+        let plugin = self.config.name.to_string();
         let limit = limit
             .min(MAX_READ)
-            .min(self.history.max_exchanges.saturating_mul(2));
-        let ttl = chrono::TimeDelta::from_std(self.history.ttl).unwrap_or(chrono::TimeDelta::MAX);
+            .min(self.config.history.max_exchanges.saturating_mul(2));
+        let ttl = chrono::TimeDelta::from_std(self.config.history.ttl).unwrap_or(chrono::TimeDelta::MAX);
         let oldest = chrono::Utc::now()
             .checked_sub_signed(ttl)
             .map_or(i64::MIN, |t| t.timestamp_millis());
         let entries = self
+            .services
             .db
             .call(move |c| {
                 let mut statement = c.prepare_cached(
@@ -131,8 +132,9 @@ impl Host for Capabilities {
                 "history.append: an entry is at most {MAX_TEXT_BYTES} bytes"
             ))));
         }
-        let plugin = self.plugin.clone();
+        let plugin = self.config.name.clone();
         let result = self
+            .services
             .db
             .call(move |c| insert(c, &plugin, &conversation, role, &text))
             .await;
@@ -143,7 +145,7 @@ impl Host for Capabilities {
         if let Err(denied) = self.check(Grant::History) {
             return Ok(Err(denied));
         }
-        let result = forget(&self.db, &self.plugin, &conversation).await;
+        let result = forget(&self.services.db, &self.config.name, &conversation).await;
         Ok(result.map_err(|e| self.failed("history.clear", e)))
     }
 }
@@ -239,7 +241,7 @@ mod tests {
             max_exchanges: 1,
         };
         let mut chat = for_test(&db, "chat", &[Grant::History]);
-        chat.history = policy;
+        std::sync::Arc::make_mut(&mut chat.config).history = policy;
         let two_hours_ago = chrono::Utc::now().timestamp_millis() - 2 * 3600 * 1000;
         db.call(move |c| {
             c.execute(

@@ -12,14 +12,11 @@
 //! [`add_to_linker`]; a grant of its own is a [`Grant`] variant, and its
 //! table a field of `[plugins.NAME]`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::capabilities::claude::Claude;
 use crate::capabilities::notify::telegram::TelegramSender;
-use crate::config::claude::ClaudeGrant;
-use crate::config::process::ProcessGrant;
-use crate::config::{Grant, HistoryPolicy, PluginConfig, PluginName};
+use crate::config::{Grant, PluginConfig, PluginName};
 use crate::db::Database;
 use crate::wasm::bindings::{chat, task, CapabilityError};
 use crate::wasm::output::{LogRates, OutputCapture};
@@ -124,19 +121,13 @@ pub struct CallStats {
 }
 
 /// What one call of one plugin may reach: its name scopes every row it
-/// reads or writes, and its grants decide which calls are allowed.
+/// reads or writes, and its grants — with their tables, read from the
+/// plugin's config as it was loaded — decide which calls are allowed.
+/// Made per call from what the plugin and the host already hold (two
+/// handles), so a capability's grant costs a call nothing until it is used.
 pub struct Capabilities {
-    plugin: PluginName,
-    grants: BTreeSet<Grant>,
-    history: HistoryPolicy,
-    claude_grant: ClaudeGrant,
-    notify_chats: BTreeSet<i64>,
-    process: Option<Arc<ProcessGrant>>,
-    attachment_bytes: u64,
-    state_quota: state::StateQuota,
-    db: Database,
-    claude: Arc<Claude>,
-    telegram: Option<Arc<TelegramSender>>,
+    config: Arc<PluginConfig>,
+    services: Services,
     output: OutputCapture,
     context: CallContext,
     stats: CallStats,
@@ -145,22 +136,10 @@ pub struct Capabilities {
 impl Capabilities {
     /// Capabilities for a call of the plugin configured as `config`, whose
     /// log lines go to `output` with its stdout.
-    pub fn new(config: &PluginConfig, services: &Services, output: OutputCapture) -> Self {
+    pub fn new(config: Arc<PluginConfig>, services: &Services, output: OutputCapture) -> Self {
         Self {
-            plugin: config.name.clone(),
-            grants: config.grants.clone(),
-            history: config.history,
-            claude_grant: config.claude.clone(),
-            notify_chats: config.notify_chats.clone(),
-            process: config.process.clone(),
-            attachment_bytes: config.attachment_bytes,
-            state_quota: state::StateQuota {
-                keys: config.limits.state_keys,
-                bytes: config.limits.state_bytes,
-            },
-            db: services.db.clone(),
-            claude: services.claude.clone(),
-            telegram: services.telegram.clone(),
+            config,
+            services: services.clone(),
             output,
             context: CallContext::default(),
             stats: CallStats::default(),
@@ -175,7 +154,7 @@ impl Capabilities {
 
     /// The plugin whose call this is.
     pub fn plugin(&self) -> &PluginName {
-        &self.plugin
+        &self.config.name
     }
 
     /// What the call so far drew on.
@@ -185,7 +164,7 @@ impl Capabilities {
 
     /// `Ok` if the plugin holds `grant`, else the `denied` error it gets.
     fn check(&self, grant: Grant) -> Result<(), CapabilityError> {
-        if self.grants.contains(&grant) {
+        if self.config.grants.contains(&grant) {
             Ok(())
         } else {
             self.output.caused(
@@ -195,7 +174,7 @@ impl Capabilities {
             );
             Err(CapabilityError::Denied(format!(
                 "plugin `{}` has no `{grant}` grant in its config",
-                self.plugin
+                self.config.name
             )))
         }
     }
@@ -203,7 +182,7 @@ impl Capabilities {
     /// The `failed` error for a host-side failure, logged in full here since
     /// the plugin only gets a short reason.
     fn failed(&self, what: &str, error: anyhow::Error) -> CapabilityError {
-        tracing::error!(plugin = %self.plugin, "{what} failed: {error:#}");
+        tracing::error!(plugin = %self.config.name, "{what} failed: {error:#}");
         CapabilityError::Failed(format!("{what} failed"))
     }
 }
@@ -211,25 +190,22 @@ impl Capabilities {
 #[cfg(test)]
 /// Capabilities of `plugin` with `grants`, for tests of one capability.
 fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
-    Capabilities {
-        plugin: PluginName::parse(plugin).unwrap(),
+    let name = PluginName::parse(plugin).unwrap();
+    let config = PluginConfig {
         grants: grants.iter().copied().collect(),
-        history: HistoryPolicy::default(),
-        claude_grant: ClaudeGrant::default(),
-        notify_chats: BTreeSet::new(),
-        process: None,
-        attachment_bytes: 20 << 20,
-        state_quota: state::StateQuota {
-            keys: 10_000,
-            bytes: 16 << 20,
-        },
+        ..PluginConfig::for_test(name.clone())
+    };
+    let services = Services {
         db: db.clone(),
         claude: Arc::new(Claude::new(None, None, db.clone())),
         telegram: None,
-        output: OutputCapture::new(PluginName::parse(plugin).unwrap(), 64 << 10, Arc::default()),
-        context: CallContext::default(),
-        stats: CallStats::default(),
-    }
+        log_rates: Arc::default(),
+    };
+    Capabilities::new(
+        Arc::new(config),
+        &services,
+        OutputCapture::new(name, 64 << 10, Arc::default()),
+    )
 }
 
 /// Links every `mission:plugin` interface to the [`Capabilities`] that

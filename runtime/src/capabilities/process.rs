@@ -27,10 +27,10 @@ impl Host for Capabilities {
         if let Err(denied) = self.check(Grant::Process) {
             return Ok(Err(denied));
         }
-        let Some(grant) = self.process.clone() else {
+        let Some(grant) = self.config.process.clone() else {
             return Ok(Err(CapabilityError::Denied(format!(
                 "plugin `{}` has no [plugins.{}.process] table",
-                self.plugin, self.plugin
+                self.config.name, self.config.name
             ))));
         };
         let program = PathBuf::from(&command.program);
@@ -43,7 +43,7 @@ impl Host for Capabilities {
             return Ok(Err(CapabilityError::Denied(format!(
                 "`{}` is not in plugins.{}.process.programs",
                 program.display(),
-                self.plugin
+                self.config.name
             ))));
         }
         let timeout = command.timeout_ms.map_or(grant.timeout, |ms| {

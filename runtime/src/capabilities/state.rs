@@ -47,8 +47,9 @@ impl Host for Capabilities {
         if let Err(denied) = self.check(Grant::State) {
             return Ok(Err(denied));
         }
-        let plugin = self.plugin.to_string();
+        let plugin = self.config.name.to_string();
         let value = self
+            .services
             .db
             .call(move |c| {
                 c.query_row(
@@ -71,9 +72,13 @@ impl Host for Capabilities {
                 "state.set: keys are at most {MAX_KEY_BYTES} bytes and values at most {MAX_VALUE_BYTES} bytes"
             ))));
         }
-        let plugin = self.plugin.to_string();
-        let quota = self.state_quota;
+        let plugin = self.config.name.to_string();
+        let quota = StateQuota {
+            keys: self.config.limits.state_keys,
+            bytes: self.config.limits.state_bytes,
+        };
         let result = self
+            .services
             .db
             .call(move |c| {
                 let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -113,7 +118,7 @@ impl Host for Capabilities {
                 Err(CapabilityError::OverBudget(format!(
                     "state.set: plugin `{}` keeps {keys} keys in {} and may keep {} keys in {} \
                      (state_keys, state_bytes): delete some first",
-                    self.plugin,
+                    self.config.name,
                     ByteSize(bytes),
                     quota.keys,
                     ByteSize(quota.bytes)
@@ -127,8 +132,9 @@ impl Host for Capabilities {
         if let Err(denied) = self.check(Grant::State) {
             return Ok(Err(denied));
         }
-        let plugin = self.plugin.to_string();
+        let plugin = self.config.name.to_string();
         let result = self
+            .services
             .db
             .call(move |c| {
                 c.execute(
@@ -193,7 +199,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(&dir.path().join("db")).unwrap();
         let mut filler = for_test(&db, "filler", &[Grant::State]);
-        filler.state_quota = StateQuota { keys: 3, bytes: 100 };
+        let limits = &mut std::sync::Arc::make_mut(&mut filler.config).limits;
+        (limits.state_keys, limits.state_bytes) = (3, 100);
         for key in ["a", "b", "c"] {
             filler.set(key.into(), "x".repeat(20)).await.unwrap().unwrap();
         }

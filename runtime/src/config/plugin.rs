@@ -190,6 +190,31 @@ pub struct PluginConfig {
     pub record_contents: bool,
 }
 
+#[cfg(test)]
+impl PluginConfig {
+    /// A task plugin `name` with no grants and the default limits, for
+    /// tests.
+    pub fn for_test(name: PluginName) -> PluginConfig {
+        PluginConfig {
+            wasm: PathBuf::from(format!("{name}.wasm")),
+            source: PathBuf::from(format!("plugins/{name}")),
+            name,
+            world: World::Task,
+            grants: BTreeSet::new(),
+            limits: Limits::default(),
+            values: Vec::new(),
+            history: HistoryPolicy::default(),
+            claude: ClaudeGrant::default(),
+            notify_chats: BTreeSet::new(),
+            http: None,
+            process: None,
+            files: None,
+            attachment_bytes: 20 << 20,
+            record_contents: false,
+        }
+    }
+}
+
 /// One `[plugins.NAME]` table.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -296,7 +296,7 @@ impl Plugin {
             config.limits.output,
             services.log_rates.clone(),
         );
-        let capabilities = Capabilities::new(config, services, output.clone());
+        let capabilities = Capabilities::new(config.clone(), services, output.clone());
         let outbound = OutboundHttp::new(
             config.name.clone(),
             config.http.clone(),

@@ -13,6 +13,7 @@ pub mod store;
 pub mod tools;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -36,8 +37,8 @@ pub(crate) enum PluginPre {
 
 /// A plugin ready to be called: every call instantiates it afresh.
 pub struct Plugin {
-    /// The config it was loaded with.
-    pub config: PluginConfig,
+    /// The config it was loaded with, shared with each call's capabilities.
+    pub config: Arc<PluginConfig>,
     /// The hash of the component file it was loaded from.
     pub hash: ContentHash,
     /// When it was loaded.
@@ -186,7 +187,7 @@ impl Plugin {
         .map_err(|e| wrong_world(format!("its `{export}` export does not match the world: {e:#}")))?;
 
         Ok(Plugin {
-            config,
+            config: Arc::new(config),
             hash,
             loaded_at: Utc::now(),
             compile_time,

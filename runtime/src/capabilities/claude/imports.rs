@@ -53,16 +53,20 @@ impl Capabilities {
         self.check(Grant::Claude)?;
         let attachments = self.attachments(ids)?;
         let scope = CallScope {
-            plugin: &self.plugin,
-            grant: &self.claude_grant,
-            history: self.history,
+            plugin: &self.config.name,
+            grant: &self.config.claude,
+            history: self.config.history,
             chat: self.context.chat,
             run: self.context.run,
             shadow: self.context.shadow,
             draft,
             on_behalf_of: self.context.on_behalf_of.as_ref(),
         };
-        let answer = self.claude.ask(scope, prompt, options, attachments).await;
+        let answer = self
+            .services
+            .claude
+            .ask(scope, prompt, options, attachments)
+            .await;
         let stats = &mut self.stats;
         match &answer {
             Ok(answer) => {

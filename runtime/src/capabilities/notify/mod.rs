@@ -22,12 +22,12 @@ impl Host for Capabilities {
             return Ok(Err(denied));
         }
         if self.context.shadow {
-            tracing::debug!(plugin = %self.plugin, chat_id, "notify denied: a shadow handler's call");
+            tracing::debug!(plugin = %self.config.name, chat_id, "notify denied: a shadow handler's call");
             return Ok(Err(CapabilityError::Denied(
                 "a shadow handler sends no messages".into(),
             )));
         }
-        if !self.notify_chats.contains(&chat_id) {
+        if !self.config.notify_chats.contains(&chat_id) {
             self.output.caused(
                 tracing::Level::WARN,
                 "denied notify calls",
@@ -35,10 +35,10 @@ impl Host for Capabilities {
             );
             return Ok(Err(CapabilityError::Denied(format!(
                 "chat {chat_id} is not in plugins.{}.notify.chats",
-                self.plugin
+                self.config.name
             ))));
         }
-        let Some(telegram) = &self.telegram else {
+        let Some(telegram) = &self.services.telegram else {
             return Ok(Err(CapabilityError::Unavailable(
                 "no Telegram bot: [telegram] is not configured or its token variable is not set".into(),
             )));
