@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 
 use mission::capabilities::claude::Claude;
 use mission::capabilities::http::records::Origin;
-use mission::capabilities::http::OutboundHttp;
-use mission::capabilities::{Capabilities, Services};
+use mission::capabilities::Services;
 use mission::config::claude::ClaudeGrant;
 use mission::config::{Grant, HistoryPolicy, Limits, PluginConfig, PluginName, World};
 use mission::db::Database;
@@ -31,7 +30,6 @@ use mission::plugin::call::{HandlerRole, Invocation, Message};
 use mission::plugin::store::HostState;
 use mission::plugin::Plugin;
 use mission::wasm::bindings::{chat, task};
-use mission::wasm::output::OutputCapture;
 use wasmtime::component::Component;
 use wasmtime::Store;
 
@@ -167,15 +165,7 @@ fn main() {
             let instantiate = runtime.block_on(async {
                 let mut samples = Vec::with_capacity(CALLS);
                 for _ in 0..CALLS {
-                    let output = OutputCapture::new(config.name.clone(), 1 << 16, Arc::default());
-                    let state = HostState::new(
-                        output.clone(),
-                        64 << 20,
-                        Capabilities::new(plugin.config.clone(), &services, output.clone()),
-                        OutboundHttp::new(config.name.clone(), None, services.db.clone(), output),
-                        None,
-                    );
-                    let mut store = Store::new(&engine, state);
+                    let mut store = Store::new(&engine, HostState::new(&plugin.config, &services));
                     store.set_epoch_deadline(1 << 32);
                     let started = Instant::now();
                     match subject.world {

@@ -33,13 +33,12 @@ struct Refused {
 
 /// The keys and bytes `plugin` keeps in `state` now.
 fn usage(c: &rusqlite::Connection, plugin: &str) -> rusqlite::Result<(u64, u64)> {
-    Ok(c.query_row(
-        "SELECT keys, bytes FROM plugin_state_usage WHERE plugin = ?1",
-        [plugin],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+    Ok(
+        c.prepare_cached("SELECT keys, bytes FROM plugin_state_usage WHERE plugin = ?1")?
+            .query_row([plugin], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0)),
     )
-    .optional()?
-    .unwrap_or((0, 0)))
 }
 
 impl Host for Capabilities {
@@ -52,12 +51,9 @@ impl Host for Capabilities {
             .services
             .db
             .call(move |c| {
-                c.query_row(
-                    "SELECT value FROM plugin_state WHERE plugin = ?1 AND key = ?2",
-                    (plugin, key),
-                    |row| row.get(0),
-                )
-                .optional()
+                c.prepare_cached("SELECT value FROM plugin_state WHERE plugin = ?1 AND key = ?2")?
+                    .query_row((plugin, key), |row| row.get(0))
+                    .optional()
             })
             .await;
         Ok(value.map_err(|e| self.failed("state.get", e)))
@@ -84,23 +80,23 @@ impl Host for Capabilities {
                 let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let (keys, bytes) = usage(&transaction, &plugin)?;
                 let old: Option<u64> = transaction
-                    .query_row(
+                    .prepare_cached(
                         "SELECT octet_length(key) + octet_length(value) FROM plugin_state
                          WHERE plugin = ?1 AND key = ?2",
-                        (&plugin, &key),
-                        |row| row.get(0),
-                    )
+                    )?
+                    .query_row((&plugin, &key), |row| row.get(0))
                     .optional()?;
                 let keys_after = keys + u64::from(old.is_none());
                 let bytes_after = bytes - old.unwrap_or(0) + (key.len() + value.len()) as u64;
                 if keys_after > quota.keys || bytes_after > quota.bytes {
                     return Ok(Err(Refused { keys, bytes }));
                 }
-                transaction.execute(
-                    "INSERT INTO plugin_state (plugin, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
-                    (plugin, key, value),
-                )?;
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO plugin_state (plugin, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute((plugin, key, value))?;
                 transaction.commit()?;
                 Ok(Ok(()))
             })
@@ -137,10 +133,8 @@ impl Host for Capabilities {
             .services
             .db
             .call(move |c| {
-                c.execute(
-                    "DELETE FROM plugin_state WHERE plugin = ?1 AND key = ?2",
-                    (plugin, key),
-                )
+                c.prepare_cached("DELETE FROM plugin_state WHERE plugin = ?1 AND key = ?2")?
+                    .execute((plugin, key))
             })
             .await;
         Ok(result.map(drop).map_err(|e| self.failed("state.delete", e)))

@@ -8,15 +8,14 @@ use anyhow::bail;
 use wasmtime::{Store, Trap};
 
 use crate::capabilities::http::records::Origin;
-use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::{CallContext, CallStats, Capabilities, MessageIo, Services};
+use crate::capabilities::{CallContext, CallStats, MessageIo, Services};
 use crate::db::text_enum;
 use crate::plugin::store::HostState;
 use crate::plugin::tools::ToolSpec;
 use crate::plugin::{hash::ContentHash, Plugin, PluginPre};
 use crate::wasm::bindings::{chat, task, tools};
 use crate::wasm::limits::{epoch_deadline, DeadlineExceeded};
-use crate::wasm::output::{cut, CapturedOutput, OutputCapture};
+use crate::wasm::output::{cut, CapturedOutput};
 
 pub use chat::mission::plugin::chat_types::{Message, ParseMode, Reply};
 pub use task::mission::plugin::task_types::Invocation;
@@ -290,29 +289,7 @@ impl Plugin {
     }
 
     fn new_store(&self, services: &Services) -> Store<HostState> {
-        let config = &self.config;
-        let output = OutputCapture::new(
-            config.name.clone(),
-            config.limits.output,
-            services.log_rates.clone(),
-        );
-        let capabilities = Capabilities::new(config.clone(), services, output.clone());
-        let outbound = OutboundHttp::new(
-            config.name.clone(),
-            config.http.clone(),
-            services.db.clone(),
-            output.clone(),
-        );
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(
-                output,
-                config.limits.memory,
-                capabilities,
-                outbound,
-                config.files.as_deref(),
-            ),
-        );
+        let mut store = Store::new(&self.engine, HostState::new(&self.config, services));
         store.limiter(|state| &mut state.limiter);
         store
     }

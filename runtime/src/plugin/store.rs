@@ -1,6 +1,10 @@
-//! The data of one call's store: a WASI context that denies everything but
-//! the granted directories, the output capture, the memory limiter and the
-//! plugin's capabilities.
+//! The data of one call's store, assembled from the plugin's config and the
+//! host's services: a WASI context that denies everything but the granted
+//! directories, the output capture, the memory limiter, the plugin's
+//! capabilities, and the per-call state of the two that WASI's own
+//! interfaces carry (outbound HTTP, file writes).
+
+use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -8,8 +12,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::files::{self, FileWrites};
 use crate::capabilities::http::OutboundHttp;
-use crate::capabilities::Capabilities;
-use crate::config::files::FilesGrant;
+use crate::capabilities::{Capabilities, Services};
+use crate::config::PluginConfig;
 use crate::wasm::limits::MemoryLimiter;
 use crate::wasm::output::OutputCapture;
 
@@ -32,37 +36,41 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// State for a call with the given output capture, memory cap and
-    /// capabilities. WASI gets no environment, no arguments, no network and
-    /// no stdin, and no directories but those of the plugin's `files` grant;
-    /// only the clocks and randomness are real.
-    pub fn new(
-        output: OutputCapture,
-        memory_limit: u64,
-        capabilities: Capabilities,
-        outbound: OutboundHttp,
-        files: Option<&FilesGrant>,
-    ) -> Self {
-        let plugin = capabilities.plugin().clone();
+    /// State for a call of the plugin configured as `config`, drawing on
+    /// `services`: its output captured under its limit and log rate, its
+    /// memory capped, its capabilities checked against its grants. WASI
+    /// gets no environment, no arguments, no network and no stdin, and no
+    /// directories but those of the plugin's `files` grant; only the clocks
+    /// and randomness are real.
+    pub fn new(config: &Arc<PluginConfig>, services: &Services) -> Self {
+        let output = OutputCapture::new(
+            config.name.clone(),
+            config.limits.output,
+            services.log_rates.clone(),
+        );
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(output.stdout())
             .stderr(output.stderr())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        if let Some(grant) = files {
-            files::preopen(&mut wasi, &plugin, grant);
+        if let Some(grant) = &config.files {
+            files::preopen(&mut wasi, &config.name, grant);
         }
-        let writes = FileWrites::new(output.clone(), files);
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_limit),
-            output,
-            capabilities,
+            limiter: MemoryLimiter::new(config.limits.memory),
+            capabilities: Capabilities::new(config.clone(), services, output.clone()),
             http: WasiHttpCtx::new(),
-            outbound,
-            files: writes,
+            outbound: OutboundHttp::new(
+                config.name.clone(),
+                config.http.clone(),
+                services.db.clone(),
+                output.clone(),
+            ),
+            files: FileWrites::new(output.clone(), config.files.as_deref()),
+            output,
         }
     }
 }
