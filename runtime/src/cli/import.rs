@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::open_db;
-use crate::cli::tooling::import::launchd::{self, toml_string, Job, LAUNCHD_USER_VARIABLES};
+use crate::cli::tooling::import::launchd::{self, Job, LAUNCHD_USER_VARIABLES};
+use crate::cli::tooling::import::toml_string;
 use crate::config::Config;
 use crate::os::zone::host_zone;
 use crate::triggers::schedule;

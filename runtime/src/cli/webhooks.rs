@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use super::open_db;
 use crate::config::Config;
-use crate::triggers::webhooks::deliveries::{self, REFUSALS_KEPT_PER_MINUTE};
+use crate::triggers::webhooks::deliveries;
+use crate::triggers::webhooks::intake::REFUSALS_KEPT_PER_MINUTE;
 
 /// `mission webhooks`'s arguments.
 #[derive(Debug, clap::Args)]

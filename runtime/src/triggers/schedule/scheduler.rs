@@ -21,6 +21,10 @@ use super::state;
 use super::{CatchUp, Overlap, Schedule};
 use crate::db::Database;
 use crate::host::runs::{self, StartedBy};
+use missed::due_times_between;
+pub use missed::{MissReason, Missed};
+
+mod missed;
 
 /// How often the wall clock is re-read even when nothing is due.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -29,9 +33,6 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// missed (the machine slept, or the host stalled): shorter ones are the
 /// scheduler's own lateness under load.
 const SLEEP_GAP: Duration = Duration::from_secs(60);
-
-/// The most missed due times counted at once.
-const MAX_COUNTED: u32 = 10_000;
 
 /// Runs the attempts of scheduled tasks, and hears of due times missed.
 pub trait ScheduleRunner: Send + Sync + 'static {
@@ -47,43 +48,6 @@ pub trait ScheduleRunner: Send + Sync + 'static {
 
     /// Hears that `schedule` missed due times, and why.
     fn missed(&self, schedule: Arc<Schedule>, missed: Missed) -> Pin<Box<dyn Future<Output = ()> + Send>>;
-}
-
-/// Due times of a schedule that did not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Missed {
-    /// Why.
-    pub reason: MissReason,
-    /// The first of them.
-    pub first: DateTime<Utc>,
-    /// The last of them: what the next count starts after, so no due time
-    /// is counted twice.
-    pub last: DateTime<Utc>,
-    /// How many (at most [`MAX_COUNTED`]).
-    pub count: u32,
-}
-
-/// Why due times did not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MissReason {
-    /// The host was down, and `catch_up = "none"`.
-    HostDown,
-    /// The previous run was still going, and `overlap = "skip"`.
-    Overlap,
-    /// The wall clock jumped past them: the machine slept (one run made up
-    /// for them on wake).
-    Slept,
-}
-
-impl MissReason {
-    /// Its name in records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MissReason::HostDown => "host_down",
-            MissReason::Overlap => "overlap",
-            MissReason::Slept => "slept",
-        }
-    }
 }
 
 /// A random delay of at most `max`.
@@ -569,45 +533,6 @@ impl Scheduler {
             }
         }
     }
-}
-
-/// The due times of `schedule` after `after` up to `until`, if any, as
-/// missed for `reason` (counted up to [`MAX_COUNTED`]; the last is the
-/// latest, counted or not).
-fn due_times_between(
-    schedule: &Schedule,
-    after: DateTime<Utc>,
-    until: DateTime<Utc>,
-    reason: MissReason,
-) -> Option<Missed> {
-    let first = schedule
-        .timing
-        .next_after(after, schedule.zone)
-        .filter(|t| *t <= until)?;
-    let mut count = 1;
-    let mut at = first;
-    while count < MAX_COUNTED {
-        match schedule.timing.next_after(at, schedule.zone) {
-            Some(next) if next <= until => {
-                count += 1;
-                at = next;
-            }
-            _ => break,
-        }
-    }
-    let last = match count {
-        MAX_COUNTED => schedule
-            .timing
-            .previous_at_or_before(until, schedule.zone)
-            .unwrap_or(at),
-        _ => at,
-    };
-    Some(Missed {
-        reason,
-        first,
-        last,
-        count,
-    })
 }
 
 /// One run of a schedule with its jitter (for due runs, not triggered ones)

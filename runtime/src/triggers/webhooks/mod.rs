@@ -10,6 +10,7 @@
 
 pub mod deliveries;
 pub mod dispatch;
+pub mod intake;
 mod rate;
 mod receive;
 pub mod status;
@@ -28,8 +29,8 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::os::fd_limit::{self, AcceptBackoff, Connections};
 use crate::triggers::{Invoker, Stopped, Trigger};
-use deliveries::Intake;
 use dispatch::Lanes;
+use intake::Intake;
 use receive::Receiver;
 
 /// Connections held at once, at most; fewer under a low open-file limit

@@ -9,8 +9,9 @@ use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
-use super::deliveries::{Arrival, Intake, IntakeError, Refusal, RefusalReason, Stored};
+use super::deliveries::{Arrival, RefusalReason};
 use super::dispatch::Lanes;
+use super::intake::{Intake, IntakeError, Refusal, Stored};
 use super::rate::Rates;
 use super::verify;
 use crate::config::webhooks::WebhookConfig;
