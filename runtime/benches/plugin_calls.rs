@@ -125,6 +125,7 @@ fn main() {
         db,
         telegram: None,
         log_rates: Arc::default(),
+        wakeups: Arc::default(),
     };
     let figures: Vec<Figures> = subjects
         .iter()
@@ -152,6 +153,7 @@ fn main() {
                 process: None,
                 files: None,
                 attachment_bytes: 20 << 20,
+                later_pending: 1_000,
                 record_contents: false,
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache

@@ -24,6 +24,7 @@ mod http;
 mod import;
 mod isolation;
 mod languages;
+mod later;
 mod limits;
 mod media;
 mod notify;

@@ -7,9 +7,9 @@
 //
 // Build: `mission build tally-js` (or `./dev plugins`), with componentize-js
 // from the npm registry.
-import { get, set } from 'mission:plugin/state@0.1.5';
-import { write } from 'mission:plugin/log@0.1.5';
-import { webhook } from 'mission:plugin/event@0.1.5';
+import { get, set } from 'mission:plugin/state@0.1.6';
+import { write } from 'mission:plugin/log@0.1.6';
+import { webhook } from 'mission:plugin/event@0.1.6';
 import { handle as send } from 'wasi:http/outgoing-handler@0.2.12';
 import { Fields, OutgoingRequest } from 'wasi:http/types@0.2.12';
 

@@ -1,9 +1,9 @@
 //! `mission:plugin/event`: what started the run — a webhook request, a
-//! watch's file changes. Needs no grant: a run sees only the event it was
+//! watch's file changes, a wake-up. Needs no grant: a run sees only the event it was
 //! started for, set by its trigger.
 
 use super::Capabilities;
-use crate::wasm::bindings::task::mission::plugin::event::{Host, WatchEvent, WebhookRequest};
+use crate::wasm::bindings::task::mission::plugin::event::{Host, WakeUp, WatchEvent, WebhookRequest};
 
 impl Host for Capabilities {
     async fn webhook(&mut self) -> wasmtime::Result<Option<WebhookRequest>> {
@@ -19,6 +19,13 @@ impl Host for Capabilities {
             _ => None,
         })
     }
+
+    async fn wake(&mut self) -> wasmtime::Result<Option<WakeUp>> {
+        Ok(match self.context.event.as_deref() {
+            Some(Event::WakeUp(wake_up)) => Some(wake_up.clone()),
+            _ => None,
+        })
+    }
 }
 
 /// What started a run, beyond its invocation.
@@ -28,4 +35,6 @@ pub enum Event {
     Webhook(WebhookRequest),
     /// A watch's file changes.
     Watch(WatchEvent),
+    /// A wake-up the plugin asked for with `later`.
+    WakeUp(WakeUp),
 }

@@ -29,6 +29,7 @@ mod event;
 pub mod files;
 pub mod history;
 pub mod http;
+pub mod later;
 mod log;
 pub mod notify;
 pub(crate) mod process;
@@ -48,6 +49,9 @@ pub struct Services {
     pub telegram: Option<Arc<TelegramSender>>,
     /// How much each plugin may still log, across its calls.
     pub log_rates: Arc<LogRates>,
+    /// Told when a wake-up is added, so the trigger that runs them sees one
+    /// due sooner than it sleeps for.
+    pub wakeups: Arc<tokio::sync::Notify>,
 }
 
 /// The task run a call belongs to, as its Claude tool use sees it.
@@ -200,6 +204,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         claude: Arc::new(Claude::new(None, None, db.clone())),
         telegram: None,
         log_rates: Arc::default(),
+        wakeups: Arc::default(),
     };
     Capabilities::new(
         Arc::new(config),
@@ -215,12 +220,15 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     capabilities: fn(&mut T) -> &mut Capabilities,
 ) -> wasmtime::Result<()> {
-    use task::mission::plugin::{claude, common, event, history, log, notify, process, state, task_types};
+    use task::mission::plugin::{
+        claude, common, event, history, later, log, notify, process, state, task_types,
+    };
     common::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     task_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     chat::mission::plugin::chat_types::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     chat::mission::plugin::attachments::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     event::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
+    later::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     log::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     state::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;
     history::add_to_linker::<_, HasSelf<_>>(linker, capabilities)?;

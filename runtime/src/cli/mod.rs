@@ -29,6 +29,7 @@ mod db;
 mod http;
 mod import;
 mod init;
+mod later;
 mod mcp_tools;
 mod new;
 mod plugins;
@@ -136,6 +137,9 @@ pub enum Command {
     Webhooks(webhooks::WebhooksArgs),
     /// Each watch: what it watches, what it last saw, its latest run.
     Watches(watches::WatchesArgs),
+    /// The wake-ups plugins asked for with `later` that still wait: the
+    /// plugin, when, the payload's size.
+    Later(later::LaterArgs),
     /// The tools each tools plugin offers and the plugins whose Claude may
     /// call them, with the latest tool calls.
     Tools(tools::ToolsArgs),
@@ -164,6 +168,7 @@ impl Cli {
                 | Command::Approvals(_)
                 | Command::Webhooks(_)
                 | Command::Watches(_)
+                | Command::Later(_)
                 | Command::Tools(_)
                 | Command::Schedule(_)
         )
@@ -219,6 +224,7 @@ impl Cli {
             Command::Approvals(args) => approvals::list(config, args.limit, args.json).await,
             Command::Webhooks(args) => webhooks::list(config, args.webhook, args.limit, args.json).await,
             Command::Watches(args) => watches::list(config, args.json).await,
+            Command::Later(args) => later::list(config, args.json).await,
             Command::Tools(args) => tools::list(config, args.limit, args.json).await,
             Command::Init(_) | Command::Schedule(_) | Command::McpTools(_) => {
                 unreachable!("handled before the config is read")

@@ -1,6 +1,6 @@
 //! `mission rerun RUN`: the same plugin with the same config and input — a
-//! schedule's values, a webhook's stored request — as a new run that names
-//! the one it repeats.
+//! schedule's values, a webhook's stored request, a wake-up's payload — as
+//! a new run that names the one it repeats.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, Context};
 
 use super::call::report_run;
+use crate::capabilities::later::wakeups;
 use crate::capabilities::Event;
 use crate::config::Config;
 use crate::host::runs::{self, StartedBy};
@@ -16,6 +17,7 @@ use crate::os::zone::host_zone;
 use crate::plugin::call::Invocation;
 use crate::triggers::schedule;
 use crate::triggers::webhooks::{deliveries, dispatch};
+use crate::wasm::bindings::task::mission::plugin::event::WakeUp;
 
 /// `mission rerun`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -55,7 +57,20 @@ pub(super) async fn rerun(config: Config, id: i64, json: bool) -> anyhow::Result
             })?;
             Some(Arc::new(Event::Webhook(dispatch::request(&arrival))))
         }
-        None => None,
+        None => match first.wakeup {
+            Some(wakeup) => {
+                let stored = wakeups::stored(host.db(), wakeup).await?.ok_or_else(|| {
+                    anyhow!("run {id} was woken by wake-up {wakeup}, which is no longer kept")
+                })?;
+                Some(Arc::new(Event::WakeUp(WakeUp {
+                    id: wakeup as u64,
+                    payload: stored.payload,
+                    due_at: stored.due_at,
+                    late_ms: 0,
+                })))
+            }
+            None => None,
+        },
     };
     if first.trigger == "watch" {
         eprintln!("note: a watch's changes are not kept; run {id} is repeated without them");

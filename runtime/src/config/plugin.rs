@@ -108,6 +108,8 @@ pub enum Grant {
     /// `mission:plugin/attachments`: reading the files of the message
     /// being answered.
     Attachments,
+    /// `mission:plugin/later`: waking itself later, a task plugin only.
+    Later,
 }
 
 impl fmt::Display for Grant {
@@ -121,6 +123,7 @@ impl fmt::Display for Grant {
             Grant::Process => "process",
             Grant::Files => "files",
             Grant::Attachments => "attachments",
+            Grant::Later => "later",
         })
     }
 }
@@ -185,6 +188,8 @@ pub struct PluginConfig {
     pub files: Option<Arc<FilesGrant>>,
     /// The most bytes one `attachments.read` returns.
     pub attachment_bytes: u64,
+    /// The most wake-ups it may have waiting, if it has the `later` grant.
+    pub later_pending: u32,
     /// Whether a tools plugin's calls are recorded with their input and
     /// result, not only their sizes.
     pub record_contents: bool,
@@ -210,6 +215,7 @@ impl PluginConfig {
             process: None,
             files: None,
             attachment_bytes: 20 << 20,
+            later_pending: DEFAULT_LATER_PENDING,
             record_contents: false,
         }
     }
@@ -253,6 +259,8 @@ pub(super) struct RawPlugin {
     files: Option<RawFilesGrant>,
     /// Example: `[plugins.assistant.attachments]`
     attachments: Option<RawAttachments>,
+    /// Example: `[plugins.invoice-reminder.later]`
+    later: Option<RawLater>,
     /// Example: `record_contents = true` (a tools plugin; default false:
     /// its calls are recorded by size and outcome only)
     #[serde(default)]
@@ -265,6 +273,18 @@ pub(super) struct RawPlugin {
 struct RawAttachments {
     /// Example: `max_bytes = "20MiB"` (the default: what the Bot API lets a bot download)
     max_bytes: Option<ByteSize>,
+}
+
+/// The most wake-ups a plugin may have waiting unless its
+/// `[plugins.NAME.later]` says.
+pub const DEFAULT_LATER_PENDING: u32 = 1_000;
+
+/// `[plugins.NAME.later]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLater {
+    /// Example: `max_pending = 1000` (the default): wake-ups waiting at once.
+    max_pending: Option<u32>,
 }
 
 /// `[plugins.NAME.notify]` as written.
@@ -345,6 +365,13 @@ impl RawPlugin {
         table(Grant::Claude, self.claude.is_some(), None)?;
         table(Grant::Notify, self.notify.is_some(), None)?;
         table(Grant::Attachments, self.attachments.is_some(), None)?;
+        table(Grant::Later, self.later.is_some(), None)?;
+        if grants.contains(&Grant::Later) && self.world != World::Task {
+            return Err(format!(
+                "{field}.grants: `later` wakes a task plugin's `run`, and this is a {} plugin",
+                self.world
+            ));
+        }
         table(Grant::Http, self.http.is_some(), Some("the `allowed` origins"))?;
         table(
             Grant::Process,
@@ -421,6 +448,10 @@ impl RawPlugin {
                 .attachments
                 .and_then(|a| a.max_bytes)
                 .map_or(20 << 20, |b| b.0),
+            later_pending: self
+                .later
+                .and_then(|l| l.max_pending)
+                .unwrap_or(DEFAULT_LATER_PENDING),
             record_contents: self.record_contents,
         })
     }

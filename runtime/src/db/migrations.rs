@@ -380,4 +380,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // when; both null while it watches.
     "ALTER TABLE watch_state ADD COLUMN broken TEXT;
      ALTER TABLE watch_state ADD COLUMN broken_since INTEGER;",
+    // 29: wake-ups a plugin asked for with `later` (`state`: pending,
+    // running, done, cancelled; ids never reused, so a plugin's `cancel`
+    // never reaches a later one), and the wake-up a run was started for.
+    "CREATE TABLE wakeups (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         plugin TEXT NOT NULL,
+         due_at INTEGER NOT NULL,
+         payload BLOB NOT NULL,
+         created_at INTEGER NOT NULL,
+         created_by_run INTEGER,
+         state TEXT NOT NULL,
+         started_at INTEGER,
+         finished_at INTEGER,
+         outcome TEXT
+     );
+     CREATE INDEX wakeups_waiting ON wakeups (due_at) WHERE state = 'pending';
+     CREATE INDEX wakeups_waiting_by_plugin ON wakeups (plugin) WHERE state = 'pending';
+     ALTER TABLE runs ADD COLUMN wakeup INTEGER;
+     CREATE INDEX runs_by_wakeup ON runs (wakeup) WHERE wakeup IS NOT NULL;",
 ];

@@ -96,6 +96,7 @@ impl Host {
                 claude,
                 telegram,
                 log_rates: Default::default(),
+                wakeups: Default::default(),
             },
             registry: Arc::default(),
             loading: tokio::sync::watch::Sender::new(false),

@@ -65,6 +65,8 @@ pub enum StartedBy {
     Watch,
     /// `mission rerun`, with the run it repeats.
     Rerun(i64),
+    /// A wake-up the plugin asked for with `later`, with its id.
+    Later(i64),
 }
 
 impl StartedBy {
@@ -77,6 +79,7 @@ impl StartedBy {
             StartedBy::Webhook(_) => "webhook",
             StartedBy::Watch => "watch",
             StartedBy::Rerun(_) => "rerun",
+            StartedBy::Later(_) => "later",
         }
     }
 
@@ -90,6 +93,13 @@ impl StartedBy {
     fn delivery(self) -> Option<i64> {
         match self {
             StartedBy::Webhook(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn wakeup(self) -> Option<i64> {
+        match self {
+            StartedBy::Later(id) => Some(id),
             _ => None,
         }
     }
@@ -126,7 +136,7 @@ pub struct RunRecord {
     /// The schedule it ran for, if any.
     pub schedule: Option<String>,
     /// What started it: `manual`, `schedule`, `catch_up`, `trigger`,
-    /// `webhook`, `watch` or `rerun`.
+    /// `webhook`, `watch`, `rerun` or `later`.
     pub trigger: String,
     /// The `mission trigger` request it answers, if any.
     pub request: Option<i64>,
@@ -136,6 +146,8 @@ pub struct RunRecord {
     pub files_written: u64,
     /// The run it repeats (`mission rerun`), if any.
     pub rerun_of: Option<i64>,
+    /// The `later` wake-up it was started for, if any.
+    pub wakeup: Option<i64>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -183,7 +195,7 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
         run.trigger.request(),
         run.trigger.delivery(),
     );
-    let rerun_of = run.trigger.rerun_of();
+    let (rerun_of, wakeup) = (run.trigger.rerun_of(), run.trigger.wakeup());
     let (scheduled_at, attempt, started_at) = (
         run.scheduled_at.timestamp_millis(),
         run.attempt,
@@ -192,8 +204,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     db.call(move |c| {
         c.execute(
             "INSERT INTO runs (plugin, schedule, trigger, request, delivery, scheduled_at, attempt, started_at, outcome, pid,
-                 rerun_of)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 rerun_of, wakeup)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             rusqlite::params![
                 plugin,
                 schedule,
@@ -205,7 +217,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
                 started_at,
                 RunOutcome::Running,
                 std::process::id(),
-                rerun_of
+                rerun_of,
+                wakeup
             ],
         )?;
         Ok(c.last_insert_rowid())
@@ -442,7 +455,8 @@ pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<Run
 const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_at, attempt, started_at,
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
                              output_truncated, delivery, files_written, rerun_of,
-                             EXISTS (SELECT 1 FROM tool_approvals WHERE run = id AND outcome = 'pending')
+                             EXISTS (SELECT 1 FROM tool_approvals WHERE run = id AND outcome = 'pending'),
+                             wakeup
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -466,6 +480,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         files_written: row.get(16)?,
         rerun_of: row.get(17)?,
         waiting_for_approval: row.get(18)?,
+        wakeup: row.get(19)?,
     })
 }
 

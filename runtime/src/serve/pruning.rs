@@ -14,6 +14,7 @@ use crate::capabilities::claude::backend::sessions;
 use crate::capabilities::claude::spend::ledger;
 use crate::capabilities::history;
 use crate::capabilities::http::records as http;
+use crate::capabilities::later::wakeups;
 use crate::db::retention::{prune, Policy, Rule};
 use crate::host::{requests, runs, tool_calls, Host};
 use crate::plugin::loads;
@@ -36,6 +37,7 @@ pub const RULES: &[&[Rule]] = &[
     requests::RETENTION,
     deliveries::RETENTION,
     alerts::RETENTION,
+    wakeups::RETENTION,
 ];
 
 /// How often `mission up` prunes.

@@ -48,6 +48,11 @@ impl Invoker {
         self.host.services().telegram.clone()
     }
 
+    /// Told when `later` adds a wake-up.
+    pub fn wakeups_added(&self) -> Arc<tokio::sync::Notify> {
+        self.host.services().wakeups.clone()
+    }
+
     /// The plugin `name` as it serves now.
     pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
         self.host.registry().get(name)

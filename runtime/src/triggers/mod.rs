@@ -8,6 +8,7 @@
 //! - [`webhooks`]: verified `POST`s, stored before acknowledged, each run
 //!   once.
 //! - [`watch`]: directories whose changes start a run.
+//! - [`wakeups`]: the runs plugins asked for with `later`, each once.
 //!
 //! Adding one: a folder with a type that implements [`Trigger`], made from
 //! an [`Invoker`] (`None` when its section is not configured), and a line
@@ -17,6 +18,7 @@
 mod invoker;
 pub mod schedule;
 pub mod telegram;
+pub mod wakeups;
 pub mod watch;
 pub mod webhooks;
 
@@ -69,6 +71,7 @@ pub fn configured(invoker: &Invoker) -> Triggers {
     let mut all: Vec<Box<dyn Trigger>> = vec![Box::new(scheduler)];
     all.extend(telegram::trigger(invoker));
     all.extend(watch::trigger(invoker));
+    all.extend(wakeups::trigger(invoker));
     Triggers {
         listening: webhooks::trigger(invoker).into_iter().collect(),
         all,

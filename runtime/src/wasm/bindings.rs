@@ -72,7 +72,7 @@ pub const PACKAGE: &str = "mission:plugin";
 /// against an earlier `0.1.x` still loads on a `0.1.y` host (wasmtime
 /// matches `0.1.*` imports to it); another minor is refused by name (see
 /// [`compatible`]).
-pub const PACKAGE_VERSION: &str = "0.1.5";
+pub const PACKAGE_VERSION: &str = "0.1.6";
 
 /// Whether an import of `version` of the package links to this host's:
 /// the same major for `1.0` and later, the same minor for `0.x`, exactly the

@@ -32,7 +32,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_chat",
         default_bindings_module: "mission_chat_sdk::bindings",
-        with: { "mission:plugin/common@0.1.5": mission_plugin_common },
+        with: { "mission:plugin/common@0.1.6": mission_plugin_common },
         generate_all,
     });
 }

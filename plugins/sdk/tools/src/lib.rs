@@ -37,7 +37,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_tools",
         default_bindings_module: "mission_tools_sdk::bindings",
-        with: { "mission:plugin/common@0.1.5": mission_plugin_common },
+        with: { "mission:plugin/common@0.1.6": mission_plugin_common },
         generate_all,
     });
 }

@@ -18,6 +18,7 @@ const KIT: &[(&str, &str)] = &[
     ("wit/common.wit", include_str!("../../../../wit/common.wit")),
     ("wit/event.wit", include_str!("../../../../wit/event.wit")),
     ("wit/history.wit", include_str!("../../../../wit/history.wit")),
+    ("wit/later.wit", include_str!("../../../../wit/later.wit")),
     ("wit/log.wit", include_str!("../../../../wit/log.wit")),
     ("wit/notify.wit", include_str!("../../../../wit/notify.wit")),
     ("wit/process.wit", include_str!("../../../../wit/process.wit")),

@@ -1,7 +1,7 @@
 //! What the status page shows, gathered from the host and the SQLite file
 //! in one pass: each trigger's own section (schedules, the bot, webhooks,
-//! watches: `triggers::NAME::status`), the latest runs, the plugins and
-//! Claude spend.
+//! watches, wake-ups: `triggers::NAME::status`), the latest runs, the
+//! plugins and Claude spend.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,9 +16,10 @@ use crate::plugin::loads::{self, LoadOutcome};
 use crate::serve::control;
 use crate::triggers::schedule::status::ScheduleStatus;
 use crate::triggers::telegram::status::TelegramStatus;
+use crate::triggers::wakeups::status::WakeUpsStatus;
 use crate::triggers::watch::status::WatchStatus;
 use crate::triggers::webhooks::status::WebhooksStatus;
-use crate::triggers::{schedule, telegram, watch, webhooks};
+use crate::triggers::{schedule, telegram, wakeups, watch, webhooks};
 
 /// How many runs the recent-runs table shows.
 const RECENT_RUNS: u32 = 25;
@@ -48,6 +49,8 @@ pub struct Status {
     pub webhooks: Option<WebhooksStatus>,
     /// The watches, by name.
     pub watches: Vec<WatchStatus>,
+    /// The wake-ups waiting.
+    pub wakeups: WakeUpsStatus,
     /// The host's memory.
     pub memory: Memory,
 }
@@ -195,6 +198,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         None => None,
     };
     let watches = watch::status::section(db, &config.watches).await?;
+    let wakeups = wakeups::status::section(db).await?;
     let claude = match &config.claude {
         Some(claude) => {
             let report = month_report(db, claude, now, host_zone()).await?;
@@ -237,6 +241,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         claude,
         webhooks,
         watches,
+        wakeups,
         memory: Memory::now(),
     })
 }

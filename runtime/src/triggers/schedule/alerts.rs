@@ -354,6 +354,7 @@ mod tests {
             delivery: None,
             files_written: 0,
             rerun_of: None,
+            wakeup: None,
             scheduled_at: started,
             attempt: 1,
             started_at: started,

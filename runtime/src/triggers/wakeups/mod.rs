@@ -1,0 +1,182 @@
+//! Wake-ups: the runs task plugins asked for with `later`, each at its
+//! time and once. The trigger keeps the first due time in mind and reads
+//! the wall clock every second (a machine that slept runs what fell due
+//! meanwhile on wake); it re-reads the table when `later` adds a wake-up,
+//! and every half minute for those added by another process (`mission
+//! run`). A wake-up is claimed (`running`) before its run starts and done
+//! when the run ends; one a stop or a crash cut short runs again at the
+//! next start, and one whose run finished is never run twice (see
+//! [`wakeups::claim`]). One due while the host was down runs at start and
+//! says how late it is.
+
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{Invoker, Stopped, Trigger};
+use crate::capabilities::later::wakeups::{self, Claimed};
+use crate::capabilities::Event;
+use crate::host::runs::{RunOutcome, StartedBy};
+use crate::host::TaskRun;
+use crate::plugin::call::Invocation;
+use crate::wasm::bindings::task::mission::plugin::event::WakeUp;
+
+/// How often the wall clock is read while something waits.
+const CLOCK_CHECK: Duration = Duration::from_secs(1);
+
+/// How often the table is read again though nothing said so.
+const TABLE_CHECK: Duration = Duration::from_secs(30);
+
+/// Runs of wake-ups at once; the rest wait their turn.
+const LANES: usize = 32;
+
+/// The wake-ups trigger; always on (it only reads the table while none
+/// waits).
+pub fn trigger(invoker: &Invoker) -> Option<Box<dyn Trigger>> {
+    Some(Box::new(WakeUps {
+        invoker: invoker.clone(),
+    }))
+}
+
+struct WakeUps {
+    invoker: Invoker,
+}
+
+#[async_trait::async_trait]
+impl Trigger for WakeUps {
+    fn name(&self) -> &'static str {
+        "wake-ups"
+    }
+
+    async fn run(self: Box<Self>, mut stopped: Stopped) {
+        let db = self.invoker.db().clone();
+        match wakeups::reopen(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} wake-up(s) cut short by the last stop run again"),
+            Err(e) => tracing::error!("failed to reopen the wake-ups cut short: {e:#}"),
+        }
+        let added = self.invoker.wakeups_added();
+        let lanes = Arc::new(Semaphore::new(LANES));
+        let mut running = JoinSet::new();
+        // The first due time (Unix ms) as last read, and when it was read.
+        let mut next: Option<i64> = None;
+        let mut read_at: Option<tokio::time::Instant> = None;
+        loop {
+            let now = Utc::now().timestamp_millis();
+            let stale = read_at.is_none_or(|at| at.elapsed() >= TABLE_CHECK);
+            let room = lanes.available_permits() > 0;
+            if room && (stale || next.is_some_and(|due| due <= now)) {
+                match self.start_due(now, &lanes, &mut running).await {
+                    Ok(first) => next = first,
+                    Err(e) => {
+                        tracing::error!("failed to read the wake-ups: {e:#}");
+                        next = None;
+                    }
+                }
+                read_at = Some(tokio::time::Instant::now());
+                let more_due = next.is_some_and(|due| due <= Utc::now().timestamp_millis());
+                if more_due && lanes.available_permits() > 0 {
+                    continue;
+                }
+            }
+            // Nothing waiting: only the table's own check; else the wall
+            // clock every second up to the first due time. A lane freed
+            // wakes the loop too.
+            let sleep = next.map_or(TABLE_CHECK, |due| {
+                let left = due.saturating_sub(Utc::now().timestamp_millis()).max(0) as u64;
+                Duration::from_millis(left).min(CLOCK_CHECK)
+            });
+            tokio::select! {
+                () = &mut stopped => break,
+                () = added.notified() => read_at = None,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+        let grace = self.invoker.config().shutdown_grace;
+        let finished =
+            tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!("wake-up runs still going at shutdown run again at the next start");
+            running.shutdown().await;
+        }
+    }
+}
+
+impl WakeUps {
+    /// Starts a run for each wake-up due by `now`, as many as there are
+    /// free lanes; the first due time of those still waiting.
+    async fn start_due(
+        &self,
+        now: i64,
+        lanes: &Arc<Semaphore>,
+        running: &mut JoinSet<()>,
+    ) -> anyhow::Result<Option<i64>> {
+        let db = self.invoker.db();
+        let room = lanes.available_permits();
+        for id in wakeups::due(db, now, room as u32).await? {
+            let Some(claimed) = wakeups::claim(db, id).await? else {
+                continue;
+            };
+            let lane = lanes.clone().acquire_owned().await?;
+            let invoker = self.invoker.clone();
+            running.spawn(async move {
+                wake(&invoker, claimed).await;
+                drop(lane);
+            });
+        }
+        Ok(wakeups::waiting(db).await?.1)
+    }
+}
+
+/// Runs the plugin for `claimed`, and marks it done unless the run was cut
+/// short by a stop.
+async fn wake(invoker: &Invoker, claimed: Claimed) {
+    let started = Utc::now().timestamp_millis();
+    let late_ms = started.saturating_sub(claimed.due_at).max(0) as u64;
+    let values = invoker
+        .plugin(&claimed.plugin)
+        .map(|p| p.config.values.clone())
+        .unwrap_or_default();
+    let event = WakeUp {
+        id: claimed.id as u64,
+        payload: claimed.payload,
+        due_at: claimed.due_at,
+        late_ms,
+    };
+    let run = TaskRun {
+        plugin: &claimed.plugin,
+        schedule: None,
+        trigger: StartedBy::Later(claimed.id),
+        invocation: Invocation {
+            name: claimed.plugin.clone(),
+            scheduled_at: claimed.due_at,
+            attempt: 1,
+            config: values,
+        },
+        event: Some(Arc::new(Event::WakeUp(event))),
+        timeout: None,
+    };
+    let outcome = match invoker.run(run).await {
+        Ok(record) => record.outcome,
+        Err(e) => {
+            tracing::error!(
+                plugin = claimed.plugin,
+                wakeup = claimed.id,
+                "failed to run: {e:#}"
+            );
+            RunOutcome::Failed
+        }
+    };
+    if outcome == RunOutcome::Interrupted {
+        return;
+    }
+    if let Err(e) = wakeups::finish(invoker.db(), claimed.id, outcome).await {
+        tracing::error!(wakeup = claimed.id, "failed to mark the wake-up done: {e:#}");
+    }
+}
