@@ -1,9 +1,11 @@
 //! `mission:plugin/event`: what started the run — a webhook request, a
-//! watch's file changes, a wake-up. Needs no grant: a run sees only the event it was
+//! watch's file changes, a wake-up, the run whose end started it. Needs no grant: a run sees only the event it was
 //! started for, set by its trigger.
 
 use super::Capabilities;
-use crate::wasm::bindings::task::mission::plugin::event::{Host, WakeUp, WatchEvent, WebhookRequest};
+use crate::wasm::bindings::task::mission::plugin::event::{
+    Host, ParentRun, WakeUp, WatchEvent, WebhookRequest,
+};
 
 impl Host for Capabilities {
     async fn webhook(&mut self) -> wasmtime::Result<Option<WebhookRequest>> {
@@ -26,6 +28,13 @@ impl Host for Capabilities {
             _ => None,
         })
     }
+
+    async fn parent(&mut self) -> wasmtime::Result<Option<ParentRun>> {
+        Ok(match self.context.event.as_deref() {
+            Some(Event::Parent(parent)) => Some(parent.clone()),
+            _ => None,
+        })
+    }
 }
 
 /// What started a run, beyond its invocation.
@@ -37,4 +46,6 @@ pub enum Event {
     Watch(WatchEvent),
     /// A wake-up the plugin asked for with `later`.
     WakeUp(WakeUp),
+    /// The run whose end started it.
+    Parent(ParentRun),
 }

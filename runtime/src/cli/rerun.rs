@@ -89,6 +89,7 @@ pub(super) async fn rerun(config: Config, id: i64, json: bool) -> anyhow::Result
             },
             event,
             timeout: None,
+            follow_ups: &[],
         })
         .await?;
     host.claude().shutdown().await;

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::host::runs::{self, StartedBy};
 use crate::os::zone::host_zone;
 use crate::serve::control::{self, RequestKind};
-use crate::triggers::schedule::{self, CronExpr, Schedule};
+use crate::triggers::schedule::{self, chains, CronExpr, FollowUpsRun, Schedule};
 use crate::triggers::Invoker;
 
 /// `mission schedules`'s arguments.
@@ -273,10 +273,27 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
     let record = runs::get(&db, id)
         .await?
         .ok_or_else(|| anyhow!("there is no run {id} (see `mission runs`)"))?;
+    let children = runs::followed_by(&db, id).await?;
     if json {
-        say!("{}", serde_json::to_string_pretty(&record)?);
-    } else {
-        print_run(&record);
+        let mut shown = serde_json::to_value(&record)?;
+        shown["followed_by"] = serde_json::to_value(&children)?;
+        say!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_run(&record);
+    if let Some(parent) = record.parent_run {
+        say!("started by the end of run {parent}");
+    }
+    if let Some(wakeup) = record.wakeup {
+        say!("woken by wake-up {wakeup} (`later`)");
+    }
+    for child in children {
+        say!(
+            "followed by run {} ({}): {}",
+            child.id,
+            child.schedule.as_deref().unwrap_or(&child.plugin),
+            child.state()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,12 +320,21 @@ pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::R
             let schedule = find_schedule(&config, name)?;
             let host = super::open_host(config).await?;
             host.load(&schedule.plugin).await?;
-            let scheduler = schedule::scheduler(&Invoker::new(host.clone()));
+            let scheduler = schedule::scheduler(&Invoker::new(host.clone()), FollowUpsRun::ByTheHost);
             scheduler.run_now(name, StartedBy::Direct).await;
-            runs::recent(host.db(), Some(name), 1)
+            let record = runs::recent(host.db(), Some(name), 1)
                 .await?
                 .pop()
-                .ok_or_else(|| anyhow!("the run of `{name}` left no record"))?
+                .ok_or_else(|| anyhow!("the run of `{name}` left no record"))?;
+            let queued = chains::waiting(host.db(), Some(record.id)).await?;
+            if !queued.is_empty() {
+                let names: Vec<&str> = queued.iter().map(|q| q.schedule.as_str()).collect();
+                eprintln!(
+                    "queued what follows it: {} (run by the host: `mission up`)",
+                    names.join(", ")
+                );
+            }
+            record
         }
     };
     report_run(&record, json)

@@ -34,7 +34,7 @@ use crate::plugin::loader::PluginLoader;
 use crate::plugin::loads::{self, LoadOutcome, NewLoad};
 use crate::plugin::registry::PluginRegistry;
 use crate::plugin::{LoadError, Plugin};
-use runs::{RunOutcome, RunRecord, RunStart, StartedBy};
+use runs::{FollowUp, RunOutcome, RunRecord, RunStart, StartedBy};
 
 /// The name of the SQLite file in the data directory.
 pub const DATABASE_FILE: &str = "mission.db";
@@ -53,6 +53,8 @@ pub struct TaskRun<'a> {
     pub event: Option<Arc<Event>>,
     /// Its own deadline; the plugin's `timeout` without one.
     pub timeout: Option<Duration>,
+    /// The schedules its end starts (queued with its outcome).
+    pub follow_ups: &'a [FollowUp],
 }
 
 /// A running Mission Control host.
@@ -414,6 +416,7 @@ impl Host {
             invocation,
             event: None,
             timeout: None,
+            follow_ups: &[],
         })
         .await
     }
@@ -428,6 +431,7 @@ impl Host {
             invocation,
             event,
             timeout,
+            follow_ups,
         } = run;
         let scheduled_at = db::datetime(invocation.scheduled_at);
         let start = RunStart {
@@ -441,7 +445,7 @@ impl Host {
         let Some(loaded) = self.registry.get(plugin) else {
             let error = format!("plugin `{plugin}` is not loaded (its load error is in the host's log)");
             tracing::error!(run = id, "{error}");
-            return runs::abandon(self.db(), id, RunOutcome::NotLoaded, error).await;
+            return runs::abandon(self.db(), id, RunOutcome::NotLoaded, error, follow_ups).await;
         };
         let timeout = timeout.unwrap_or(loaded.config.limits.timeout);
         // A task's Claude tool use is asked about in the alerts chat; with
@@ -459,7 +463,7 @@ impl Host {
         let report = loaded
             .run_task(&self.services, &invocation, context, timeout, Origin::Run(id))
             .await?;
-        let record = runs::finish(self.db(), id, &report).await?;
+        let record = runs::finish(self.db(), id, &report, follow_ups).await?;
         match &report.result {
             Ok(_) => tracing::info!(plugin, schedule, run = id, duration = ?report.duration, "run succeeded"),
             Err(e) => {

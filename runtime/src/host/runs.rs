@@ -1,6 +1,8 @@
 //! Run records: one row per run of a task plugin, written when it starts
 //! (so a crash leaves a trace) and completed when it ends.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 use serde::Serialize;
@@ -67,6 +69,8 @@ pub enum StartedBy {
     Rerun(i64),
     /// A wake-up the plugin asked for with `later`, with its id.
     Later(i64),
+    /// The end of another schedule's run (`after`), with that run's id.
+    After(i64),
 }
 
 impl StartedBy {
@@ -80,6 +84,7 @@ impl StartedBy {
             StartedBy::Watch => "watch",
             StartedBy::Rerun(_) => "rerun",
             StartedBy::Later(_) => "later",
+            StartedBy::After(_) => "after",
         }
     }
 
@@ -100,6 +105,13 @@ impl StartedBy {
     fn wakeup(self) -> Option<i64> {
         match self {
             StartedBy::Later(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn parent_run(self) -> Option<i64> {
+        match self {
+            StartedBy::After(id) => Some(id),
             _ => None,
         }
     }
@@ -136,7 +148,7 @@ pub struct RunRecord {
     /// The schedule it ran for, if any.
     pub schedule: Option<String>,
     /// What started it: `manual`, `schedule`, `catch_up`, `trigger`,
-    /// `webhook`, `watch`, `rerun` or `later`.
+    /// `webhook`, `watch`, `rerun`, `later` or `after`.
     pub trigger: String,
     /// The `mission trigger` request it answers, if any.
     pub request: Option<i64>,
@@ -148,6 +160,8 @@ pub struct RunRecord {
     pub rerun_of: Option<i64>,
     /// The `later` wake-up it was started for, if any.
     pub wakeup: Option<i64>,
+    /// The run whose end started it (`after`), if any.
+    pub parent_run: Option<i64>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -195,7 +209,11 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
         run.trigger.request(),
         run.trigger.delivery(),
     );
-    let (rerun_of, wakeup) = (run.trigger.rerun_of(), run.trigger.wakeup());
+    let (rerun_of, wakeup, parent_run) = (
+        run.trigger.rerun_of(),
+        run.trigger.wakeup(),
+        run.trigger.parent_run(),
+    );
     let (scheduled_at, attempt, started_at) = (
         run.scheduled_at.timestamp_millis(),
         run.attempt,
@@ -204,8 +222,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     db.call(move |c| {
         c.execute(
             "INSERT INTO runs (plugin, schedule, trigger, request, delivery, scheduled_at, attempt, started_at, outcome, pid,
-                 rerun_of, wakeup)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 rerun_of, wakeup, parent_run)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             rusqlite::params![
                 plugin,
                 schedule,
@@ -218,7 +236,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
                 RunOutcome::Running,
                 std::process::id(),
                 rerun_of,
-                wakeup
+                wakeup,
+                parent_run
             ],
         )?;
         Ok(c.last_insert_rowid())
@@ -226,22 +245,96 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     .await
 }
 
-/// Ends run `id` without a call: `outcome` says why, `error` explains.
+/// Ends run `id` without a call: `outcome` says why, `error` explains;
+/// queues the `follow_ups` that outcome starts in the same transaction.
 pub async fn abandon(
     db: &Database,
     id: i64,
     outcome: RunOutcome,
     error: String,
+    follow_ups: &[FollowUp],
 ) -> anyhow::Result<RunRecord> {
     let finished_at = Utc::now().timestamp_millis();
+    let follow_ups = follow_ups.to_vec();
     db.call(move |c| {
-        c.execute(
+        let transaction = c.transaction()?;
+        transaction.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
             (id, finished_at, outcome, error),
         )?;
-        c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
+        queue_follow_ups(&transaction, id, outcome, &follow_ups, finished_at)?;
+        let record = transaction.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)?;
+        transaction.commit()?;
+        Ok(record)
     })
     .await
+}
+
+/// A schedule that runs after another's run ends (its `after`), and on
+/// which outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    /// The schedule that follows.
+    pub schedule: String,
+    /// On which of the run's outcomes.
+    pub on: FollowOn,
+}
+
+/// Which outcomes of a run start a follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FollowOn {
+    /// It succeeded.
+    #[default]
+    Success,
+    /// It did not (failed, timed out, trapped, was refused or not loaded).
+    Failure,
+    /// Either.
+    Any,
+}
+
+impl FollowOn {
+    /// Whether a run that ended `outcome` starts the follow-up.
+    pub fn matches(self, outcome: RunOutcome) -> bool {
+        let succeeded = outcome == RunOutcome::Succeeded;
+        match self {
+            FollowOn::Success => succeeded,
+            FollowOn::Failure => !succeeded,
+            FollowOn::Any => true,
+        }
+    }
+}
+
+impl fmt::Display for FollowOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FollowOn::Success => "succeeds",
+            FollowOn::Failure => "fails",
+            FollowOn::Any => "ends",
+        })
+    }
+}
+
+/// Queues the follow-ups of run `id` that its `outcome` starts (each once
+/// per run), in the caller's transaction.
+fn queue_follow_ups(
+    c: &rusqlite::Connection,
+    id: i64,
+    outcome: RunOutcome,
+    follow_ups: &[FollowUp],
+    now: i64,
+) -> rusqlite::Result<()> {
+    if outcome == RunOutcome::Interrupted {
+        return Ok(());
+    }
+    let mut insert = c.prepare_cached(
+        "INSERT INTO follow_ups (parent_run, schedule, state, queued_at) VALUES (?1, ?2, 'pending', ?3)
+         ON CONFLICT (parent_run, schedule) DO NOTHING",
+    )?;
+    for follow_up in follow_ups.iter().filter(|f| f.on.matches(outcome)) {
+        insert.execute(rusqlite::params![id, follow_up.schedule, now])?;
+    }
+    Ok(())
 }
 
 /// The run `id`, if there is one.
@@ -310,8 +403,14 @@ pub async fn interrupt_running(db: &Database) -> anyhow::Result<usize> {
     .await
 }
 
-/// Completes run `id` with what the call reported; returns the full record.
-pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyhow::Result<RunRecord> {
+/// Completes run `id` with what the call reported, and queues in the same
+/// transaction the `follow_ups` its outcome starts; returns the full record.
+pub async fn finish(
+    db: &Database,
+    id: i64,
+    report: &CallReport<String>,
+    follow_ups: &[FollowUp],
+) -> anyhow::Result<RunRecord> {
     let (outcome, error, summary) = match &report.result {
         Ok(summary) => (RunOutcome::Succeeded, None, Some(summary.clone())),
         Err(e) => (RunOutcome::from(e), Some(e.to_string()), None),
@@ -319,7 +418,9 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
     let output = report.output.clone();
     let files_written = report.stats.files_written;
     let finished_at = Utc::now().timestamp_millis();
+    let follow_ups = follow_ups.to_vec();
     db.call(move |c| {
+        let c = c.transaction()?;
         c.execute(
             "UPDATE runs SET finished_at = ?2, outcome = ?3, error = ?4, summary = ?5,
                  output_bytes = ?6, output_truncated = ?7, files_written = ?8
@@ -341,7 +442,10 @@ pub async fn finish(db: &Database, id: i64, report: &CallReport<String>) -> anyh
                 (id, &output.excerpt),
             )?;
         }
-        c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)
+        queue_follow_ups(&c, id, outcome, &follow_ups, finished_at)?;
+        let record = c.query_row(&format!("{SELECT} WHERE id = ?1"), [id], row_to_record)?;
+        c.commit()?;
+        Ok(record)
     })
     .await
 }
@@ -441,6 +545,16 @@ pub async fn search(db: &Database, filter: RunFilter, limit: u32) -> anyhow::Res
     .await
 }
 
+/// The runs that run `id`'s end started (`after`), oldest first.
+pub async fn followed_by(db: &Database, id: i64) -> anyhow::Result<Vec<RunRecord>> {
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(&format!("{SELECT} WHERE parent_run = ?1 ORDER BY id"))?;
+        let rows = statement.query_map([id], row_to_record)?;
+        rows.collect()
+    })
+    .await
+}
+
 /// The last run recorded for `mission trigger` request `request`.
 pub async fn answer_to(db: &Database, request: i64) -> anyhow::Result<Option<RunRecord>> {
     db.call(move |c| {
@@ -456,7 +570,7 @@ const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_a
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
                              output_truncated, delivery, files_written, rerun_of,
                              EXISTS (SELECT 1 FROM tool_approvals WHERE run = id AND outcome = 'pending'),
-                             wakeup
+                             wakeup, parent_run
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -481,6 +595,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         rerun_of: row.get(17)?,
         waiting_for_approval: row.get(18)?,
         wakeup: row.get(19)?,
+        parent_run: row.get(20)?,
     })
 }
 
@@ -491,6 +606,8 @@ pub struct RunStatus {
     pub id: i64,
     /// The schedule it ran for, or the plugin if none.
     pub what: String,
+    /// The run whose end started it (`after`), if one did.
+    pub after: Option<i64>,
     /// When it started, host time.
     pub started_at: String,
     /// How long it took: `1.4 s`; empty while running.
@@ -516,6 +633,7 @@ impl RunStatus {
         RunStatus {
             id: run.id,
             what: run.schedule.clone().unwrap_or_else(|| run.plugin.clone()),
+            after: run.parent_run,
             started_at: zone.map_or_else(|| local(run.started_at), |zone| in_zone(run.started_at, zone)),
             took: took.map(seconds).unwrap_or_default(),
             // 10% for an instant run, full height at a minute or more, on a

@@ -14,8 +14,8 @@ use super::watcher::FileWatcher;
 use crate::config::Config;
 use crate::os::zone::host_zone;
 use crate::plugin::loads::LoadOutcome;
+use crate::triggers::schedule;
 use crate::triggers::schedule::scheduler::ScheduleChange;
-use crate::triggers::schedule::{self, Schedule};
 
 /// What hot reload needs of the host: its config, and the two ways to
 /// change what it serves.
@@ -161,11 +161,13 @@ impl Reloader {
             let _ = self.schedules.send(ScheduleChange::Remove(name.to_owned()));
             return;
         }
-        match Schedule::load(path, config, host_zone()) {
-            Ok(schedule) => {
-                let _ = self.schedules.send(ScheduleChange::Upsert(Box::new(schedule)));
-            }
-            Err(e) => tracing::error!("schedule refused, its previous version keeps running: {e}"),
+        // Read with the others: its `after` is checked against them.
+        let (schedules, errors) = schedule::load_all(config, host_zone());
+        if let Some(e) = errors.iter().find(|e| e.file == path) {
+            return tracing::error!("schedule refused, its previous version keeps running: {e}");
+        }
+        if let Some(schedule) = schedules.into_iter().find(|s| s.name == name) {
+            let _ = self.schedules.send(ScheduleChange::Upsert(Box::new(schedule)));
         }
     }
 

@@ -18,6 +18,7 @@ use crate::capabilities::later::wakeups;
 use crate::db::retention::{prune, Policy, Rule};
 use crate::host::{requests, runs, tool_calls, Host};
 use crate::plugin::loads;
+use crate::triggers::schedule::chains;
 use crate::triggers::telegram::{chat_calls, files, updates};
 use crate::triggers::webhooks::deliveries;
 
@@ -38,6 +39,7 @@ pub const RULES: &[&[Rule]] = &[
     deliveries::RETENTION,
     alerts::RETENTION,
     wakeups::RETENTION,
+    chains::RETENTION,
 ];
 
 /// How often `mission up` prunes.

@@ -3,7 +3,8 @@
 //! through an [`Invoker`]; `mission up` runs them from the one list in
 //! [`configured`].
 //!
-//! - [`schedule`]: the schedule files, fired by cron or interval.
+//! - [`schedule`]: the schedule files, fired by cron or interval, or after
+//!   another schedule's run (`after`).
 //! - [`telegram`]: the bot, handing allowed messages to the chat plugin.
 //! - [`webhooks`]: verified `POST`s, stored before acknowledged, each run
 //!   once.
@@ -66,9 +67,10 @@ pub struct Triggers {
 
 /// Every trigger the host's config asks for: the one list.
 pub fn configured(invoker: &Invoker) -> Triggers {
-    let mut scheduler = schedule::scheduler(invoker);
+    let mut scheduler = schedule::scheduler(invoker, schedule::FollowUpsRun::Here);
     let schedule_changes = scheduler.changes();
     let mut all: Vec<Box<dyn Trigger>> = vec![Box::new(scheduler)];
+    all.extend(schedule::follow_ups(invoker));
     all.extend(telegram::trigger(invoker));
     all.extend(watch::trigger(invoker));
     all.extend(wakeups::trigger(invoker));

@@ -355,6 +355,7 @@ mod tests {
             files_written: 0,
             rerun_of: None,
             wakeup: None,
+            parent_run: None,
             scheduled_at: started,
             attempt: 1,
             started_at: started,

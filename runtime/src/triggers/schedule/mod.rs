@@ -19,6 +19,10 @@
 //! alert = true                   # told in [alerts] chat when it fails (the default)
 //! after_failures = 3             # consecutive failed runs before that (default: [alerts]')
 //! urgent = true                  # its alerts go out in [alerts] quiet hours too
+//! after = { schedule = "sync-shop", on = "success" }  # also run when that
+//!                                # schedule's run ends so (success | failure
+//!                                # | any); a list for several; with neither
+//!                                # `cron` nor `every`, only then
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,9 +35,11 @@ use serde::Deserialize;
 
 use crate::config::units::HumanDuration;
 use crate::config::{scalar_values, Config, World};
+use crate::host::runs::FollowOn;
 use crate::os::regular_file;
 
 pub mod alerts;
+pub mod chains;
 mod chart;
 pub mod clock;
 pub mod scheduler;
@@ -42,7 +48,7 @@ pub mod status;
 mod timing;
 mod trigger;
 
-pub use trigger::scheduler;
+pub use trigger::{follow_ups, scheduler, FollowUpsRun};
 
 pub use crate::config::cron::CronExpr;
 pub use timing::Timing;
@@ -104,6 +110,28 @@ pub struct Schedule {
     pub after_failures: Option<u32>,
     /// Whether its alerts go out in quiet hours too.
     pub urgent: bool,
+    /// The schedules whose runs' ends start it too.
+    pub after: Vec<After>,
+}
+
+/// One `after` link: the schedule whose run's end starts this one, and on
+/// which outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct After {
+    /// The parent schedule. Example: `schedule = "sync-shop"`
+    pub schedule: String,
+    /// Example: `on = "success"` (the default; or `failure`, `any`)
+    #[serde(default)]
+    pub on: FollowOn,
+}
+
+/// `after` as written: one link or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawAfter {
+    One(After),
+    Many(Vec<After>),
 }
 
 impl Schedule {
@@ -132,6 +160,7 @@ impl Schedule {
             alert: true,
             after_failures: None,
             urgent: false,
+            after: Vec::new(),
         }
     }
 }
@@ -169,6 +198,7 @@ struct RawSchedule {
     after_failures: Option<u32>,
     #[serde(default)]
     urgent: bool,
+    after: Option<RawAfter>,
 }
 
 impl Schedule {
@@ -213,6 +243,17 @@ impl Schedule {
                 raw.plugin, plugin.world
             )));
         }
+        let after = match raw.after {
+            None => Vec::new(),
+            Some(RawAfter::One(link)) => vec![link],
+            Some(RawAfter::Many(links)) => links,
+        };
+        for link in &after {
+            check_name(&link.schedule).map_err(|e| error(format!("after: {e}")))?;
+            if link.schedule == name {
+                return Err(error(format!("after: `{name}` cannot follow itself")));
+            }
+        }
         let timing = match (raw.cron, raw.every) {
             (Some(cron), None) => Timing::Cron(Box::new(
                 CronExpr::parse(&cron).map_err(|e| error(format!("cron: {e}")))?,
@@ -220,9 +261,12 @@ impl Schedule {
             (None, Some(every)) if every.0 >= Duration::from_secs(1) => Timing::Every(every.0),
             (None, Some(_)) => return Err(error("every: must be at least 1s".into())),
             (Some(_), Some(_)) => return Err(error("set `cron` or `every`, not both".into())),
+            (None, None) if !after.is_empty() => Timing::OnlyAfter,
             (None, None) => {
                 return Err(error(
-                    "set `cron` (e.g. \"0 7 * * *\") or `every` (e.g. \"90m\")".into(),
+                    "set `cron` (e.g. \"0 7 * * *\"), `every` (e.g. \"90m\") or `after` \
+                     (e.g. { schedule = \"sync-shop\" })"
+                        .into(),
                 ))
             }
         };
@@ -255,6 +299,7 @@ impl Schedule {
                 other => other,
             },
             urgent: raw.urgent,
+            after,
         })
     }
 }
@@ -289,6 +334,10 @@ pub fn load_all(config: &Config, default_zone: Tz) -> (Vec<Schedule>, Vec<Schedu
         }
     };
     files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_stem()?.to_str().map(str::to_owned))
+        .collect();
     let mut schedules = Vec::new();
     let mut errors = Vec::new();
     for file in files {
@@ -297,6 +346,7 @@ pub fn load_all(config: &Config, default_zone: Tz) -> (Vec<Schedule>, Vec<Schedu
             Err(e) => errors.push(e),
         }
     }
+    errors.extend(chains::refuse_broken(&mut schedules, &names));
     (schedules, errors)
 }
 
@@ -425,7 +475,7 @@ mod tests {
             ),
             (
                 "plugin = \"briefing\"\n",
-                "set `cron` (e.g. \"0 7 * * *\") or `every`",
+                "set `cron` (e.g. \"0 7 * * *\"), `every` (e.g. \"90m\") or `after`",
             ),
             (
                 "plugin = \"briefing\"\nevery = \"0s\"\n",

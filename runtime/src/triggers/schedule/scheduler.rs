@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::clock::Clock;
 use super::state;
-use super::{CatchUp, Overlap, Schedule};
+use super::{CatchUp, Overlap, Schedule, Timing};
 use crate::db::Database;
 use crate::host::runs::{self, StartedBy};
 use missed::due_times_between;
@@ -367,6 +367,7 @@ impl Scheduler {
                 generation: entry.generation,
                 name: name.to_owned(),
             })),
+            None if matches!(schedule.timing, Timing::OnlyAfter) => {}
             None => tracing::warn!(schedule = %name, "`{}` never fires again", schedule.timing),
         }
     }

@@ -1,5 +1,6 @@
 //! When a schedule fires: a cron expression read in a zone, or a fixed
-//! interval (`every = "90m"`, for what cron cannot say).
+//! interval (`every = "90m"`, for what cron cannot say), or never on its
+//! own (a schedule that only follows others: `after`).
 
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub enum Timing {
     /// Every so long, counted from the Unix epoch, so the times do not move
     /// with restarts (`every = "90m"` fires at 00:00, 01:30, 03:00 UTC...).
     Every(Duration),
+    /// Never on its own: only after the schedules its `after` names.
+    OnlyAfter,
 }
 
 impl Timing {
@@ -29,6 +32,7 @@ impl Timing {
                 let at = after.timestamp_millis();
                 DateTime::from_timestamp_millis((at.div_euclid(step) + 1) * step)
             }
+            Timing::OnlyAfter => None,
         }
     }
 
@@ -40,6 +44,7 @@ impl Timing {
                 let step = interval_millis(*interval);
                 DateTime::from_timestamp_millis(at.timestamp_millis().div_euclid(step) * step)
             }
+            Timing::OnlyAfter => None,
         }
     }
 
@@ -47,14 +52,14 @@ impl Timing {
     pub fn cron(&self) -> Option<&str> {
         match self {
             Timing::Cron(cron) => Some(cron.as_str()),
-            Timing::Every(_) => None,
+            Timing::Every(_) | Timing::OnlyAfter => None,
         }
     }
 
     /// The interval, if it is one.
     pub fn every(&self) -> Option<Duration> {
         match self {
-            Timing::Cron(_) => None,
+            Timing::Cron(_) | Timing::OnlyAfter => None,
             Timing::Every(interval) => Some(*interval),
         }
     }
@@ -65,6 +70,7 @@ impl std::fmt::Display for Timing {
         match self {
             Timing::Cron(cron) => f.write_str(cron.as_str()),
             Timing::Every(interval) => write!(f, "every {}", HumanDuration(*interval)),
+            Timing::OnlyAfter => f.write_str("only after another job"),
         }
     }
 }

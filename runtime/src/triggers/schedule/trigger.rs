@@ -1,5 +1,7 @@
 //! The schedule trigger: the [`Scheduler`] over the schedule files, running
-//! each due attempt through an [`Invoker`].
+//! each due attempt through an [`Invoker`]; and the follow-ups a run's end
+//! starts (`after`, see [`chains`]), run with their own retries, resumed at
+//! start by the [`follow_ups`] trigger.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,18 +9,30 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::chains;
 use super::clock::SystemClock;
 use super::scheduler::{Missed, ScheduleRunner, Scheduler};
 use super::Schedule;
-use crate::host::runs::StartedBy;
+use crate::capabilities::Event;
+use crate::host::runs::{self, StartedBy};
 use crate::host::TaskRun;
 use crate::os::zone::host_zone;
 use crate::plugin::call::Invocation;
 use crate::triggers::{Invoker, Stopped, Trigger};
+use crate::wasm::bindings::task::mission::plugin::event::ParentRun;
+
+/// Where the follow-ups a run's end queues are run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpsRun {
+    /// Here, as soon as they are queued: the host.
+    Here,
+    /// By the host, when it runs: a command that ends after its one run.
+    ByTheHost,
+}
 
 /// A scheduler for the schedules in the config's schedules directory
 /// (each invalid file logged and left out), driven by the system clock.
-pub fn scheduler(invoker: &Invoker) -> Scheduler {
+pub fn scheduler(invoker: &Invoker, follow_ups: FollowUpsRun) -> Scheduler {
     let config = invoker.config();
     let (schedules, errors) = super::load_all(&config, host_zone());
     for error in errors {
@@ -27,7 +41,7 @@ pub fn scheduler(invoker: &Invoker) -> Scheduler {
     Scheduler::new(
         schedules,
         Arc::new(SystemClock),
-        Arc::new(Runner(invoker.clone())),
+        Arc::new(Runner(invoker.clone(), follow_ups)),
         invoker.db().clone(),
         config.shutdown_grace,
     )
@@ -44,8 +58,9 @@ impl Trigger for Scheduler {
     }
 }
 
-/// Runs scheduled attempts through an invoker.
-struct Runner(Invoker);
+/// Runs scheduled attempts through an invoker, and their follow-ups where
+/// it says.
+struct Runner(Invoker, FollowUpsRun);
 
 impl ScheduleRunner for Runner {
     fn run(
@@ -55,8 +70,16 @@ impl ScheduleRunner for Runner {
         attempt: u32,
         trigger: StartedBy,
     ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
-        let invoker = self.0.clone();
+        let (invoker, here) = (self.0.clone(), self.1 == FollowUpsRun::Here);
         Box::pin(async move {
+            let attempts = schedule.retries + 1;
+            // The schedules that follow it, as their files say now.
+            let (schedules, _) = super::load_all(&invoker.config(), host_zone());
+            let follow_ups = chains::follow_ups(&schedules, &schedule.name, attempt >= attempts);
+            let event = match trigger {
+                StartedBy::After(parent) => parent_event(&invoker, parent).await,
+                _ => None,
+            };
             let run = TaskRun {
                 plugin: &schedule.plugin,
                 schedule: Some(&schedule.name),
@@ -67,14 +90,25 @@ impl ScheduleRunner for Runner {
                     attempt,
                     config: schedule.values.clone(),
                 },
-                event: None,
+                event,
                 timeout: schedule.timeout,
+                follow_ups: &follow_ups,
             };
             match invoker.run(run).await {
                 Ok(record) => {
                     // A fire ends with a success or its last attempt.
-                    let attempts = schedule.retries + 1;
                     if record.succeeded() || attempt >= attempts {
+                        if let StartedBy::After(parent) = trigger {
+                            if let Err(e) =
+                                chains::finish(invoker.db(), parent, &schedule.name, Some(record.outcome))
+                                    .await
+                            {
+                                tracing::error!(schedule = %schedule.name, "failed to mark the follow-up done: {e:#}");
+                            }
+                        }
+                        if !follow_ups.is_empty() && here {
+                            start_follow_ups(&invoker, Some(record.id)).await;
+                        }
                         let config = invoker.config();
                         let alerts = config.alerts.as_ref();
                         if let Err(e) =
@@ -103,5 +137,98 @@ impl ScheduleRunner for Runner {
                 tracing::error!(schedule = %schedule.name, "failed to note the missed runs for alerts: {e:#}");
             }
         })
+    }
+}
+
+/// What a follow-up's run is told of the run whose end started it.
+async fn parent_event(invoker: &Invoker, parent: i64) -> Option<Arc<Event>> {
+    match runs::get(invoker.db(), parent).await {
+        Ok(Some(record)) => Some(Arc::new(Event::Parent(ParentRun {
+            schedule: record.schedule.clone().unwrap_or_else(|| record.plugin.clone()),
+            run_id: parent as u64,
+            outcome: record.outcome.to_string(),
+            summary: record.summary.or(record.error).unwrap_or_default(),
+        }))),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(run = parent, "failed to read the parent run: {e:#}");
+            None
+        }
+    }
+}
+
+/// Starts the follow-ups waiting — of run `parent`, or all — each claimed
+/// first, then run with its schedule's retries on a task of its own.
+async fn start_follow_ups(invoker: &Invoker, parent: Option<i64>) {
+    let db = invoker.db();
+    let waiting = match chains::waiting(db, parent).await {
+        Ok(waiting) => waiting,
+        Err(e) => return tracing::error!("failed to read the follow-ups: {e:#}"),
+    };
+    if waiting.is_empty() {
+        return;
+    }
+    let (schedules, _) = super::load_all(&invoker.config(), host_zone());
+    for queued in waiting {
+        match chains::claim(db, queued.id).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::error!(follow_up = queued.id, "failed to claim the follow-up: {e:#}");
+                continue;
+            }
+        }
+        let Some(child) = schedules.iter().find(|s| s.name == queued.schedule) else {
+            tracing::warn!(
+                schedule = queued.schedule,
+                parent_run = queued.parent_run,
+                "a follow-up's schedule is gone (or refused): it does not run"
+            );
+            if let Err(e) = chains::finish(db, queued.parent_run, &queued.schedule, None).await {
+                tracing::error!("failed to mark the follow-up done: {e:#}");
+            }
+            continue;
+        };
+        let (child, runner) = (
+            Arc::new(child.clone()),
+            Runner(invoker.clone(), FollowUpsRun::Here),
+        );
+        tokio::spawn(async move {
+            let trigger = StartedBy::After(queued.parent_run);
+            for attempt in 1..=child.retries + 1 {
+                if runner.run(child.clone(), Utc::now(), attempt, trigger).await {
+                    break;
+                }
+                if attempt <= child.retries {
+                    tokio::time::sleep(child.backoff(attempt)).await;
+                }
+            }
+        });
+    }
+}
+
+/// The follow-ups trigger: at start, runs the follow-ups a stop or a crash
+/// left waiting or cut short (those whose run had finished are marked done,
+/// not run again).
+pub fn follow_ups(invoker: &Invoker) -> Option<Box<dyn Trigger>> {
+    Some(Box::new(FollowUps(invoker.clone())))
+}
+
+struct FollowUps(Invoker);
+
+#[async_trait::async_trait]
+impl Trigger for FollowUps {
+    fn name(&self) -> &'static str {
+        "follow-ups"
+    }
+
+    async fn run(self: Box<Self>, stopped: Stopped) {
+        match chains::reopen(self.0.db()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} follow-up(s) cut short by the last stop run again"),
+            Err(e) => tracing::error!("failed to reopen the follow-ups cut short: {e:#}"),
+        }
+        start_follow_ups(&self.0, None).await;
+        stopped.await;
     }
 }

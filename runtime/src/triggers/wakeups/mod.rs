@@ -161,6 +161,7 @@ async fn wake(invoker: &Invoker, claimed: Claimed) {
         },
         event: Some(Arc::new(Event::WakeUp(event))),
         timeout: None,
+        follow_ups: &[],
     };
     let outcome = match invoker.run(run).await {
         Ok(record) => record.outcome,

@@ -290,6 +290,7 @@ impl Lane {
             },
             event: Some(Arc::new(Event::Watch(event))),
             timeout: self.config.timeout,
+            follow_ups: &[],
         };
         match self.invoker.run(run).await {
             Ok(record) => Some(record.id),

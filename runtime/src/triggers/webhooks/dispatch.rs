@@ -167,6 +167,7 @@ impl Lane {
                 },
                 event: Some(event.clone()),
                 timeout: hook.timeout,
+                follow_ups: &[],
             };
             let record = self.invoker.run(run).await?;
             if record.succeeded() || attempt >= attempts {
