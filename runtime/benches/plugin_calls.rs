@@ -126,6 +126,7 @@ fn main() {
         telegram: None,
         log_rates: Arc::default(),
         wakeups: Arc::default(),
+        presses: Arc::default(),
     };
     let figures: Vec<Figures> = subjects
         .iter()
@@ -149,6 +150,7 @@ fn main() {
                 history: HistoryPolicy::default(),
                 claude: ClaudeGrant::default(),
                 notify_chats: BTreeSet::new(),
+                button_expiry: std::time::Duration::from_secs(7 * 86_400),
                 http: None,
                 process: None,
                 files: None,

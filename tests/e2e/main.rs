@@ -29,6 +29,7 @@ mod later;
 mod limits;
 mod media;
 mod notify;
+mod presses;
 mod process;
 mod readme;
 mod retention;

@@ -11,15 +11,19 @@ pub enum ButtonKind {
     Tool,
     /// Under an alert: `alert:ALERT:ACTION`.
     Alert,
+    /// Under a plugin's message (`notify.post`): `post:POST:BUTTON`, the
+    /// button's place (`ROW.COLUMN`); the plugin's data stays with the host.
+    Post,
 }
 
 impl ButtonKind {
-    const ALL: [ButtonKind; 2] = [ButtonKind::Tool, ButtonKind::Alert];
+    const ALL: [ButtonKind; 3] = [ButtonKind::Tool, ButtonKind::Alert, ButtonKind::Post];
 
     fn prefix(self) -> &'static str {
         match self {
             ButtonKind::Tool => "tool",
             ButtonKind::Alert => "alert",
+            ButtonKind::Post => "post",
         }
     }
 }

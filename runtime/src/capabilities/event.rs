@@ -1,10 +1,11 @@
 //! `mission:plugin/event`: what started the run — a webhook request, a
-//! watch's file changes, a wake-up, the run whose end started it. Needs no grant: a run sees only the event it was
+//! watch's file changes, a wake-up, the run whose end started it, a press on
+//! one of its buttons. Needs no grant: a run sees only the event it was
 //! started for, set by its trigger.
 
 use super::Capabilities;
 use crate::wasm::bindings::task::mission::plugin::event::{
-    Host, ParentRun, WakeUp, WatchEvent, WebhookRequest,
+    ButtonPress, Host, ParentRun, WakeUp, WatchEvent, WebhookRequest,
 };
 
 impl Host for Capabilities {
@@ -35,6 +36,13 @@ impl Host for Capabilities {
             _ => None,
         })
     }
+
+    async fn press(&mut self) -> wasmtime::Result<Option<ButtonPress>> {
+        Ok(match self.context.event.as_deref() {
+            Some(Event::Press(press)) => Some(press.clone()),
+            _ => None,
+        })
+    }
 }
 
 /// What started a run, beyond its invocation.
@@ -48,4 +56,6 @@ pub enum Event {
     WakeUp(WakeUp),
     /// The run whose end started it.
     Parent(ParentRun),
+    /// A press on a button of a message it posted.
+    Press(ButtonPress),
 }

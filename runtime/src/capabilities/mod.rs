@@ -52,6 +52,9 @@ pub struct Services {
     /// Told when a wake-up is added, so the trigger that runs them sees one
     /// due sooner than it sleeps for.
     pub wakeups: Arc<tokio::sync::Notify>,
+    /// Told when a button press is stored, so the trigger that runs them
+    /// takes it at once.
+    pub presses: Arc<tokio::sync::Notify>,
 }
 
 /// The task run a call belongs to, as its Claude tool use sees it.
@@ -205,6 +208,7 @@ fn for_test(db: &Database, plugin: &str, grants: &[Grant]) -> Capabilities {
         telegram: None,
         log_rates: Arc::default(),
         wakeups: Arc::default(),
+        presses: Arc::default(),
     };
     Capabilities::new(
         Arc::new(config),

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::call::{print_run, report_run};
 use super::open_db;
+use crate::capabilities::notify::posts;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::host::runs::{self, StartedBy};
@@ -286,6 +287,9 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
     }
     if let Some(wakeup) = record.wakeup {
         say!("woken by wake-up {wakeup} (`later`)");
+    }
+    if let Some(pressed) = posts::pressed_for_run(&db, id).await? {
+        say!("started by a press: {pressed}");
     }
     for child in children {
         say!(

@@ -180,6 +180,8 @@ pub struct PluginConfig {
     pub claude: ClaudeGrant,
     /// The Telegram chats it may write to, if it has the `notify` grant.
     pub notify_chats: BTreeSet<i64>,
+    /// How long the buttons of a message it posts may be pressed.
+    pub button_expiry: Duration,
     /// What it may reach over HTTP, if it has the `http` grant.
     pub http: Option<Arc<HttpGrant>>,
     /// What it may run, if it has the `process` grant.
@@ -211,6 +213,7 @@ impl PluginConfig {
             history: HistoryPolicy::default(),
             claude: ClaudeGrant::default(),
             notify_chats: BTreeSet::new(),
+            button_expiry: DEFAULT_BUTTON_EXPIRY,
             http: None,
             process: None,
             files: None,
@@ -293,7 +296,14 @@ struct RawLater {
 struct RawNotify {
     /// Example: `chats = [408258968]`: the Telegram chat ids it may write to.
     chats: Vec<i64>,
+    /// Example: `button_expiry = "7d"` (the default): how long the buttons
+    /// of a message it posts may be pressed.
+    button_expiry: Option<HumanDuration>,
 }
+
+/// How long a posted message's buttons may be pressed unless the plugin's
+/// `[plugins.NAME.notify]` says.
+pub const DEFAULT_BUTTON_EXPIRY: Duration = Duration::from_secs(7 * 86_400);
 
 /// Checks that a grant's table `[FIELD.GRANT]` comes only with the grant
 /// and, when the grant `needs` what its table says, that it is there: the
@@ -382,6 +392,11 @@ impl RawPlugin {
             Some(grant) => grant.validate(&format!("{field}.claude"), base)?,
             None => ClaudeGrant::default(),
         };
+        let button_expiry = self
+            .notify
+            .as_ref()
+            .and_then(|n| n.button_expiry)
+            .map_or(DEFAULT_BUTTON_EXPIRY, |e| e.0);
         let notify_chats = self
             .notify
             .map(|n| n.chats.into_iter().collect())
@@ -441,6 +456,7 @@ impl RawPlugin {
             history,
             claude,
             notify_chats,
+            button_expiry,
             http,
             process,
             files,

@@ -415,4 +415,49 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX follow_ups_waiting ON follow_ups (state) WHERE state != 'done';
      ALTER TABLE runs ADD COLUMN parent_run INTEGER;
      CREATE INDEX runs_by_parent ON runs (parent_run) WHERE parent_run IS NOT NULL;",
+    // 31: messages a plugin posted with buttons (`state`: open, pressed,
+    // closed, expired), their buttons with the plugin's data, the presses
+    // on them (`state`: pending, running, done), and the press a run was
+    // started for.
+    "CREATE TABLE posts (
+         id INTEGER PRIMARY KEY,
+         plugin TEXT NOT NULL,
+         chat INTEGER NOT NULL,
+         message_id INTEGER,
+         text TEXT NOT NULL,
+         html INTEGER NOT NULL,
+         posted_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         edited INTEGER NOT NULL DEFAULT 0,
+         pressed_by INTEGER,
+         pressed_by_name TEXT,
+         pressed_at INTEGER,
+         pressed_label TEXT
+     );
+     CREATE INDEX posts_by_message ON posts (chat, message_id);
+     CREATE TABLE post_buttons (
+         post INTEGER NOT NULL,
+         place TEXT NOT NULL,
+         label TEXT NOT NULL,
+         data BLOB NOT NULL,
+         PRIMARY KEY (post, place)
+     );
+     CREATE TABLE presses (
+         id INTEGER PRIMARY KEY,
+         post INTEGER NOT NULL,
+         plugin TEXT NOT NULL,
+         chat INTEGER NOT NULL,
+         message_id INTEGER NOT NULL,
+         label TEXT NOT NULL,
+         data BLOB NOT NULL,
+         user_id INTEGER NOT NULL,
+         user_name TEXT NOT NULL,
+         pressed_at INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         outcome TEXT
+     );
+     CREATE INDEX presses_waiting ON presses (state) WHERE state != 'done';
+     ALTER TABLE runs ADD COLUMN press INTEGER;
+     CREATE INDEX runs_by_press ON runs (press) WHERE press IS NOT NULL;",
 ];

@@ -99,6 +99,7 @@ impl Host {
                 telegram,
                 log_rates: Default::default(),
                 wakeups: Default::default(),
+                presses: Default::default(),
             },
             registry: Arc::default(),
             loading: tokio::sync::watch::Sender::new(false),

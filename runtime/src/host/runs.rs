@@ -71,6 +71,8 @@ pub enum StartedBy {
     Later(i64),
     /// The end of another schedule's run (`after`), with that run's id.
     After(i64),
+    /// A press on a button of a message the plugin posted, with its id.
+    Press(i64),
 }
 
 impl StartedBy {
@@ -85,6 +87,7 @@ impl StartedBy {
             StartedBy::Rerun(_) => "rerun",
             StartedBy::Later(_) => "later",
             StartedBy::After(_) => "after",
+            StartedBy::Press(_) => "press",
         }
     }
 
@@ -105,6 +108,13 @@ impl StartedBy {
     fn wakeup(self) -> Option<i64> {
         match self {
             StartedBy::Later(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn press(self) -> Option<i64> {
+        match self {
+            StartedBy::Press(id) => Some(id),
             _ => None,
         }
     }
@@ -148,7 +158,7 @@ pub struct RunRecord {
     /// The schedule it ran for, if any.
     pub schedule: Option<String>,
     /// What started it: `manual`, `schedule`, `catch_up`, `trigger`,
-    /// `webhook`, `watch`, `rerun`, `later` or `after`.
+    /// `webhook`, `watch`, `rerun`, `later`, `after` or `press`.
     pub trigger: String,
     /// The `mission trigger` request it answers, if any.
     pub request: Option<i64>,
@@ -162,6 +172,8 @@ pub struct RunRecord {
     pub wakeup: Option<i64>,
     /// The run whose end started it (`after`), if any.
     pub parent_run: Option<i64>,
+    /// The button press it was started for, if any.
+    pub press: Option<i64>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -209,10 +221,11 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
         run.trigger.request(),
         run.trigger.delivery(),
     );
-    let (rerun_of, wakeup, parent_run) = (
+    let (rerun_of, wakeup, parent_run, press) = (
         run.trigger.rerun_of(),
         run.trigger.wakeup(),
         run.trigger.parent_run(),
+        run.trigger.press(),
     );
     let (scheduled_at, attempt, started_at) = (
         run.scheduled_at.timestamp_millis(),
@@ -222,8 +235,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
     db.call(move |c| {
         c.execute(
             "INSERT INTO runs (plugin, schedule, trigger, request, delivery, scheduled_at, attempt, started_at, outcome, pid,
-                 rerun_of, wakeup, parent_run)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 rerun_of, wakeup, parent_run, press)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             rusqlite::params![
                 plugin,
                 schedule,
@@ -237,7 +250,8 @@ pub async fn start(db: &Database, run: RunStart<'_>) -> anyhow::Result<i64> {
                 std::process::id(),
                 rerun_of,
                 wakeup,
-                parent_run
+                parent_run,
+                press
             ],
         )?;
         Ok(c.last_insert_rowid())
@@ -570,7 +584,7 @@ const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_a
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
                              output_truncated, delivery, files_written, rerun_of,
                              EXISTS (SELECT 1 FROM tool_approvals WHERE run = id AND outcome = 'pending'),
-                             wakeup, parent_run
+                             wakeup, parent_run, press
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -596,6 +610,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         waiting_for_approval: row.get(18)?,
         wakeup: row.get(19)?,
         parent_run: row.get(20)?,
+        press: row.get(21)?,
     })
 }
 

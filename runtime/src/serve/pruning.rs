@@ -15,6 +15,7 @@ use crate::capabilities::claude::spend::ledger;
 use crate::capabilities::history;
 use crate::capabilities::http::records as http;
 use crate::capabilities::later::wakeups;
+use crate::capabilities::notify::posts;
 use crate::db::retention::{prune, Policy, Rule};
 use crate::host::{requests, runs, tool_calls, Host};
 use crate::plugin::loads;
@@ -40,6 +41,7 @@ pub const RULES: &[&[Rule]] = &[
     alerts::RETENTION,
     wakeups::RETENTION,
     chains::RETENTION,
+    posts::RETENTION,
 ];
 
 /// How often `mission up` prunes.

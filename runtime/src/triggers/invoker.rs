@@ -53,6 +53,11 @@ impl Invoker {
         self.host.services().wakeups.clone()
     }
 
+    /// Told when the bot stores a press on a plugin's button.
+    pub fn presses_stored(&self) -> Arc<tokio::sync::Notify> {
+        self.host.services().presses.clone()
+    }
+
     /// The plugin `name` as it serves now.
     pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
         self.host.registry().get(name)

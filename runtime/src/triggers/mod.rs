@@ -10,6 +10,8 @@
 //!   once.
 //! - [`watch`]: directories whose changes start a run.
 //! - [`wakeups`]: the runs plugins asked for with `later`, each once.
+//! - [`presses`]: a press on a plugin's button, stored by the bot, runs it
+//!   once.
 //!
 //! Adding one: a folder with a type that implements [`Trigger`], made from
 //! an [`Invoker`] (`None` when its section is not configured), and a line
@@ -17,6 +19,7 @@
 //! [`keep_restart_settings`].
 
 mod invoker;
+pub mod presses;
 pub mod schedule;
 pub mod telegram;
 pub mod wakeups;
@@ -74,6 +77,7 @@ pub fn configured(invoker: &Invoker) -> Triggers {
     all.extend(telegram::trigger(invoker));
     all.extend(watch::trigger(invoker));
     all.extend(wakeups::trigger(invoker));
+    all.extend(presses::trigger(invoker));
     Triggers {
         listening: webhooks::trigger(invoker).into_iter().collect(),
         all,

@@ -132,6 +132,68 @@ impl TelegramSender {
         .map(|message| message.id.0)
     }
 
+    /// Posts `text` (Telegram HTML if `html`) to `chat` with rows of
+    /// buttons, each a label and its callback data; a text whose entities
+    /// Telegram refuses goes again as its plain text. Returns the message's
+    /// id.
+    pub async fn post(
+        &self,
+        chat: i64,
+        text: &str,
+        html: bool,
+        buttons: &[Vec<(String, String)>],
+    ) -> Result<i32, RequestError> {
+        let keyboard = keyboard(buttons);
+        let text: String = text.chars().take(MAX_MESSAGE).collect();
+        let sent = retrying(chat, || {
+            let request = self
+                .bot
+                .send_message(ChatId(chat), text.clone())
+                .reply_markup(keyboard.clone());
+            match html {
+                true => request.parse_mode(ParseMode::Html),
+                false => request,
+            }
+        })
+        .await;
+        match sent {
+            Err(RequestError::Api(ref api)) if html && !matches!(api, ApiError::Unknown(_)) => {
+                tracing::warn!(
+                    chat,
+                    "Telegram refused the formatted text ({api}): posting it as plain text"
+                );
+                Box::pin(self.post(chat, &telegram_html::plain(&text), false, buttons)).await
+            }
+            sent => sent.map(|message| message.id.0),
+        }
+    }
+
+    /// Replaces the text (Telegram HTML if `html`) and the buttons of
+    /// `message` in `chat`.
+    pub async fn edit_post(
+        &self,
+        chat: i64,
+        message: i32,
+        text: &str,
+        html: bool,
+        buttons: &[Vec<(String, String)>],
+    ) -> Result<(), RequestError> {
+        let keyboard = keyboard(buttons);
+        let text: String = text.chars().take(MAX_MESSAGE).collect();
+        retrying(chat, || {
+            let request = self
+                .bot
+                .edit_message_text(ChatId(chat), MessageId(message), text.clone())
+                .reply_markup(keyboard.clone());
+            match html {
+                true => request.parse_mode(ParseMode::Html),
+                false => request,
+            }
+        })
+        .await
+        .map(drop)
+    }
+
     /// Replaces the text of `message` in `chat` (its buttons go).
     pub async fn edit(&self, chat: i64, message: i32, text: &str) -> Result<(), RequestError> {
         let text: String = text.chars().take(MAX_MESSAGE).collect();
@@ -287,4 +349,13 @@ pub(crate) fn retryable(error: &RequestError) -> bool {
             | RequestError::InvalidJson { .. }
             | RequestError::Api(ApiError::Unknown(_))
     )
+}
+
+/// Rows of `(label, callback data)` as an inline keyboard.
+fn keyboard(buttons: &[Vec<(String, String)>]) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(buttons.iter().map(|row| {
+        row.iter()
+            .map(|(label, data)| InlineKeyboardButton::callback(label.clone(), data.clone()))
+            .collect::<Vec<_>>()
+    }))
 }

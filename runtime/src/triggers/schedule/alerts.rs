@@ -356,6 +356,7 @@ mod tests {
             rerun_of: None,
             wakeup: None,
             parent_run: None,
+            press: None,
             scheduled_at: started,
             attempt: 1,
             started_at: started,

@@ -45,6 +45,8 @@ text_enum! {
         Stale = "stale",
         /// `/stop`, answered at once.
         Stopped = "stopped",
+        /// A press on a plugin's button, stored to start its run.
+        Pressed = "pressed",
     }
 }
 

@@ -1,13 +1,15 @@
 //! Button presses, handled in one place: under a tool-approval prompt
-//! (Allow once, Allow for this conversation, Deny) and under a schedule's
-//! alert (Details, Run again or Run now, Pause, Mute 24 h). Only an allowed
-//! user, in the chat the buttons were posted in, decides; the press is
-//! answered either way.
+//! (Allow once, Allow for this conversation, Deny), under a schedule's
+//! alert (Details, Run again or Run now, Pause, Mute 24 h), and under a
+//! plugin's message (stored, then run by `triggers::presses`). Only an
+//! allowed user, in the chat the buttons were posted in, decides; the press
+//! is answered either way.
 
 use super::TelegramBot;
 use crate::alerts::buttons::{ButtonData, ButtonKind};
 use crate::alerts::{self, Action};
 use crate::approvals::{Choice, Press};
+use crate::capabilities::notify::posts::{self, Pressed as Stored};
 use crate::os::zone::host_zone;
 use crate::triggers::telegram::commands::{self, Command};
 use crate::triggers::telegram::updates::{ButtonPress, StoredUpdate, UpdateOutcome};
@@ -25,6 +27,7 @@ impl TelegramBot {
                 Choice::from_word(data.word).map(|choice| Pressed::Approval((data.id, choice)))
             }
             ButtonKind::Alert => Action::from_word(data.word).map(|action| Pressed::Alert((data.id, action))),
+            ButtonKind::Post => Some(Pressed::Post((data.id, data.word.to_owned()))),
         });
         let Some(what) = what else {
             self.answer_press(chat, press, "This button is not one of mine.".into(), false)
@@ -43,7 +46,71 @@ impl TelegramBot {
                     .await
             }
             Pressed::Alert((id, action)) => self.alert_press(update, chat, press, id, action).await,
+            Pressed::Post((post, place)) => {
+                self.post_press(update, (chat, sender), press, post, &place).await
+            }
         }
+    }
+
+    /// A press under a plugin's message: stored (the post marked pressed,
+    /// the press queued) before it is answered, so a stop right after it
+    /// still runs the plugin once; a second press, or one past the
+    /// buttons' expiry, runs nothing.
+    async fn post_press(
+        &self,
+        update: &StoredUpdate,
+        (chat, sender): (i64, u64),
+        press: &ButtonPress,
+        post: i64,
+        place: &str,
+    ) -> UpdateOutcome {
+        let stored = posts::press(
+            self.host.db(),
+            posts::Press {
+                post,
+                place,
+                chat,
+                message: press.message_id.map(i64::from),
+                user: sender as i64,
+                user_name: &update.sender_name,
+            },
+        )
+        .await;
+        let (text, outcome) = match stored {
+            Ok(Stored::Taken(id)) => {
+                if let Err(e) = self.host.db().sync().await {
+                    tracing::warn!(press = id, "syncing the press failed: {e:#}");
+                }
+                self.host.presses_stored().notify_one();
+                tracing::info!(chat, post, press = id, by = %update.sender_name, "button pressed: its plugin runs");
+                ("Done.".to_owned(), UpdateOutcome::Pressed)
+            }
+            Ok(Stored::AlreadyDone(by)) if by.is_empty() => {
+                ("Already done.".to_owned(), UpdateOutcome::Stale)
+            }
+            Ok(Stored::AlreadyDone(by)) => (format!("Already done by {by}."), UpdateOutcome::Stale),
+            Ok(Stored::Expired) => ("This button has expired.".to_owned(), UpdateOutcome::Stale),
+            Ok(Stored::Unknown) => {
+                tracing::warn!(
+                    chat,
+                    post,
+                    "a press on no button of this chat's messages: refused"
+                );
+                (
+                    "This button is not one of mine.".to_owned(),
+                    UpdateOutcome::Refused,
+                )
+            }
+            Err(e) => {
+                tracing::error!(post, "failed to store a button press: {e:#}");
+                (
+                    "Sorry, I could not take that press; try again.".to_owned(),
+                    UpdateOutcome::Ignored,
+                )
+            }
+        };
+        self.answer_press(chat, press, text, false).await;
+        outcome
     }
 
     async fn approval_press(
@@ -174,4 +241,6 @@ impl TelegramBot {
 enum Pressed {
     Approval((i64, Choice)),
     Alert((i64, Action)),
+    /// A plugin's post and the button's place.
+    Post((i64, String)),
 }
