@@ -188,3 +188,198 @@ fn a_press_survives_a_kill_between_it_and_its_run_and_runs_once() {
     );
     drop(host);
 }
+
+/// The accounting API `invoice-reminder` talks to: two unpaid invoices
+/// (one 14 days overdue, one not yet due); every request kept.
+fn accounting_api(seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) -> String {
+    let paid = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::loopback::serve(move |request| {
+        let (seen, paid) = (seen.clone(), paid.clone());
+        async move {
+            let auth = request.header("authorization").unwrap_or_default().to_owned();
+            seen.lock().unwrap().push((request.line.clone(), auth));
+            let today = chrono::Utc::now().date_naive();
+            let invoice =
+                |number: &str, customer: &str, amount: u32, due: chrono::NaiveDate, status: &str| {
+                    serde_json::json!({"number": number, "customer": customer, "amount": amount,
+                    "currency": "EUR", "due": due.to_string(), "status": status})
+                };
+            let status = if paid.load(std::sync::atomic::Ordering::SeqCst) {
+                "paid"
+            } else {
+                "unpaid"
+            };
+            let overdue = invoice(
+                "2024-117",
+                "Ada Lovelace",
+                400,
+                today - chrono::Days::new(14),
+                status,
+            );
+            let body = match (request.line.split_whitespace().next(), request.path()) {
+                (Some("GET"), "/invoices?status=unpaid") => serde_json::json!([
+                    overdue,
+                    invoice(
+                        "2024-200",
+                        "Charles Babbage",
+                        90,
+                        today + chrono::Days::new(5),
+                        "unpaid"
+                    ),
+                ]),
+                (Some("GET"), "/invoices/2024-117") => overdue,
+                (Some("POST"), "/invoices/2024-117/paid") => {
+                    paid.store(true, std::sync::atomic::Ordering::SeqCst);
+                    serde_json::json!({"ok": true})
+                }
+                (Some("POST"), "/invoices/2024-117/reminders") => serde_json::json!({"ok": true}),
+                _ => return "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            }
+            .to_string();
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        }
+    })
+}
+
+#[test]
+fn the_invoice_reminder_asks_about_an_overdue_invoice_and_acts_on_each_press() {
+    let fake = FakeTelegram::start();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let api = accounting_api(seen.clone());
+    let setup = BotHost::on(&fake).setup(vec![
+        PluginSpec::chat("chat", guest("echo_chat")),
+        PluginSpec::task("invoice-reminder", guest("invoice_reminder")).with(&format!(
+            "grants = [\"http\", \"notify\", \"later\"]\nconfig = {{ api = \"{api}\", chat = \"{ANNA}\" }}\n\
+             [plugins.invoice-reminder.http]\nallowed = [\"{api}\"]\n\
+             [plugins.invoice-reminder.http.secrets.\"{api}\"]\nheader = \"Authorization\"\n\
+             env = \"ACCOUNTING_API_TOKEN\"\nprefix = \"Bearer \"\n\
+             [plugins.invoice-reminder.notify]\nchats = [{ANNA}]"
+        )),
+    ]);
+    let start = || {
+        let mut command = up_command(&setup);
+        command.env("ACCOUNTING_API_TOKEN", "books-key");
+        crate::bot_host::polling(command)
+    };
+    let ask = || {
+        let output = setup
+            .command(&["run", "--json", "invoice-reminder"])
+            .env(TOKEN_ENV, TOKEN)
+            .env("ACCOUNTING_API_TOKEN", "books-key")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        let record: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(record["summary"], "1 overdue of 2 unpaid: asked about each");
+    };
+    let posts = |count: usize| -> Call { fake.wait_for_prompts(ANNA as i64, count).remove(count - 1) };
+    let host = start();
+
+    // Asked about the overdue invoice only; Send reminder posts to the API.
+    ask();
+    let first = posts(1);
+    let shown = first.text.clone().unwrap();
+    assert_eq!(
+        shown,
+        "<b>Invoice 2024-117</b> to Ada Lovelace, €400, 14 days overdue"
+    );
+    fake.press(
+        ANNA as i64,
+        ANNA,
+        first.message_id.unwrap(),
+        &first.button("Send reminder"),
+    );
+    let said = fake.wait_for(|c| {
+        c.method == "editMessageText" && c.text.as_deref().is_some_and(|t| t.starts_with("Reminder sent"))
+    });
+    assert_eq!(
+        said.text.unwrap(),
+        "Reminder sent for invoice 2024-117 (User100)."
+    );
+    let requests = seen.lock().unwrap().clone();
+    let reminder = requests
+        .iter()
+        .find(|(line, _)| line.starts_with("POST /invoices/2024-117/reminders"))
+        .expect("the reminder was posted");
+    assert_eq!(reminder.1, "Bearer books-key", "the host added the key");
+
+    // Snooze: a wake-up in three days; when it comes, asked again.
+    ask();
+    let second = posts(2);
+    fake.press(
+        ANNA as i64,
+        ANNA,
+        second.message_id.unwrap(),
+        &second.button("Snooze 3 days"),
+    );
+    fake.wait_for(|c| {
+        c.method == "editMessageText"
+            && c.text
+                .as_deref()
+                .is_some_and(|t| t.contains("snoozed for 3 days"))
+    });
+    let waiting: Vec<Value> = serde_json::from_slice(&setup.mission(&["later", "--json"]).stdout).unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let in_three_days = waiting[0]["due_at"]
+        .as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap()
+        - chrono::Utc::now();
+    assert!(in_three_days > chrono::Duration::hours(71), "{in_three_days}");
+    // Three days on, as far as the wake-up knows; the host killed meanwhile.
+    db(&setup).execute("UPDATE wakeups SET due_at = 0", []).unwrap();
+    host.signal("-KILL");
+    let _ = host.wait();
+    let host = start();
+    let third = posts(3);
+    assert_eq!(third.text.as_deref(), first.text.as_deref());
+
+    // Mark paid, and the host killed right after the press is answered:
+    // the press runs to its end once (a run the kill cut short runs again,
+    // so the API may hear it twice: marking paid is idempotent there).
+    let press = fake.press(
+        ANNA as i64,
+        ANNA,
+        third.message_id.unwrap(),
+        &third.button("Mark paid"),
+    );
+    fake.wait_for(|c| c.callback_query_id.as_deref() == Some(press.as_str()));
+    host.signal("-KILL");
+    let _ = host.wait();
+    let host = start();
+    wait_for("the press to be done", Duration::from_secs(30), || {
+        let state: String = db(&setup)
+            .query_row("SELECT state FROM presses WHERE label = 'Mark paid'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        if state == "done" {
+            Ok(())
+        } else {
+            Err(state)
+        }
+    });
+    let paid = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(line, _)| line.starts_with("POST /invoices/2024-117/paid"))
+        .count();
+    assert!(paid >= 1, "marked paid");
+    let finished: Vec<Value> = pressed_runs(&setup)
+        .into_iter()
+        .filter(|r| {
+            r["outcome"] == "succeeded" && r["summary"].as_str().is_some_and(|s| s.contains("marked paid"))
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "{finished:#?}");
+    fake.wait_for(|c| {
+        c.method == "editMessageText" && c.text.as_deref() == Some("Invoice 2024-117 marked paid (User100).")
+    });
+    drop(host);
+}

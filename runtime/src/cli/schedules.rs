@@ -11,7 +11,6 @@ use serde_json::json;
 
 use super::call::{print_run, report_run};
 use super::open_db;
-use crate::capabilities::notify::posts;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::host::runs::{self, StartedBy};
@@ -246,7 +245,7 @@ pub(super) async fn list_runs(
         "OUTCOME"
     );
     for r in &records {
-        let detail = r
+        let said = r
             .error
             .as_deref()
             .or(r.summary.as_deref())
@@ -254,6 +253,10 @@ pub(super) async fn list_runs(
             .lines()
             .next()
             .unwrap_or("");
+        let detail = match &r.pressed {
+            Some(pressed) => format!("{pressed}: {said}"),
+            None => said.to_owned(),
+        };
         say!(
             "{:<6} {:<20} {:<16} {:<10} {:<26} {:>3} {:<20} {}",
             r.id,
@@ -288,7 +291,7 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
     if let Some(wakeup) = record.wakeup {
         say!("woken by wake-up {wakeup} (`later`)");
     }
-    if let Some(pressed) = posts::pressed_for_run(&db, id).await? {
+    if let Some(pressed) = &record.pressed {
         say!("started by a press: {pressed}");
     }
     for child in children {

@@ -174,6 +174,8 @@ pub struct RunRecord {
     pub parent_run: Option<i64>,
     /// The button press it was started for, if any.
     pub press: Option<i64>,
+    /// Who pressed what, for a run a press started: `Ada pressed Mark paid`.
+    pub pressed: Option<String>,
     /// When it was due.
     pub scheduled_at: DateTime<Utc>,
     /// 1 for a first attempt, more for retries.
@@ -584,7 +586,8 @@ const SELECT: &str = "SELECT id, plugin, schedule, trigger, request, scheduled_a
                              finished_at, outcome, error, summary, coalesce(output, ''), output_bytes,
                              output_truncated, delivery, files_written, rerun_of,
                              EXISTS (SELECT 1 FROM tool_approvals WHERE run = id AND outcome = 'pending'),
-                             wakeup, parent_run, press
+                             wakeup, parent_run, press,
+                             (SELECT user_name || ' pressed ' || label FROM presses WHERE presses.id = runs.press)
                       FROM runs LEFT JOIN run_outputs ON run_id = id";
 
 fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -611,6 +614,7 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         wakeup: row.get(19)?,
         parent_run: row.get(20)?,
         press: row.get(21)?,
+        pressed: row.get(22)?,
     })
 }
 
@@ -623,6 +627,8 @@ pub struct RunStatus {
     pub what: String,
     /// The run whose end started it (`after`), if one did.
     pub after: Option<i64>,
+    /// Who pressed what, if a press started it.
+    pub pressed: Option<String>,
     /// When it started, host time.
     pub started_at: String,
     /// How long it took: `1.4 s`; empty while running.
@@ -649,6 +655,7 @@ impl RunStatus {
             id: run.id,
             what: run.schedule.clone().unwrap_or_else(|| run.plugin.clone()),
             after: run.parent_run,
+            pressed: run.pressed.clone(),
             started_at: zone.map_or_else(|| local(run.started_at), |zone| in_zone(run.started_at, zone)),
             took: took.map(seconds).unwrap_or_default(),
             // 10% for an instant run, full height at a minute or more, on a

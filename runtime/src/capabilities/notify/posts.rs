@@ -339,26 +339,6 @@ pub async fn finish(db: &Database, id: i64, outcome: RunOutcome) -> anyhow::Resu
     Ok(())
 }
 
-/// Who pressed what under the post of run `run`'s press, for the run's
-/// record: `"Ada pressed Mark paid"`.
-pub async fn pressed_for_run(db: &Database, run: i64) -> anyhow::Result<Option<String>> {
-    db.call(move |c| {
-        c.query_row(
-            "SELECT user_name, label FROM presses JOIN runs ON runs.press = presses.id WHERE runs.id = ?1",
-            [run],
-            |row| {
-                Ok(format!(
-                    "{} pressed {}",
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?
-                ))
-            },
-        )
-        .optional()
-    })
-    .await
-}
-
 /// How posts and presses go: after `[retention] runs`, once pressed,
 /// closed or expired (an open post stays while its buttons may be
 /// pressed).

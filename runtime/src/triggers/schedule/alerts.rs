@@ -357,6 +357,7 @@ mod tests {
             wakeup: None,
             parent_run: None,
             press: None,
+            pressed: None,
             scheduled_at: started,
             attempt: 1,
             started_at: started,
