@@ -109,6 +109,8 @@ async fn main() {
     // Burst: 1,000 due at one instant, a few seconds ahead.
     let due = Utc::now().timestamp_millis() + 3_000;
     add(&host, BURST, due).await;
+    // As `later` does: the trigger is told, and reads the table again.
+    host.services().wakeups.notify_one();
     let timer = tokio::spawn(async move {
         let wait = (due - Utc::now().timestamp_millis()).max(0) as u64;
         tokio::time::sleep(Duration::from_millis(wait)).await;
