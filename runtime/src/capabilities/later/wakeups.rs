@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::db::retention::{period, Rule};
 use crate::db::{datetime, Database};
-use crate::host::runs::RunOutcome;
 
 /// A wake-up to add.
 pub struct NewWakeUp {
@@ -165,7 +164,7 @@ pub async fn claim(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
     let now = chrono::Utc::now().timestamp_millis();
     db.call(move |c| {
         let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ran: Option<RunOutcome> = transaction
+        let ran: Option<String> = transaction
             .prepare_cached(
                 "SELECT outcome FROM runs WHERE wakeup = ?1 AND outcome NOT IN ('running', 'interrupted')
                  ORDER BY id DESC LIMIT 1",
@@ -203,7 +202,8 @@ pub async fn claim(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
 }
 
 /// Marks wake-up `id` done with its run's `outcome`.
-pub async fn finish(db: &Database, id: i64, outcome: RunOutcome) -> anyhow::Result<()> {
+pub async fn finish(db: &Database, id: i64, outcome: &str) -> anyhow::Result<()> {
+    let outcome = outcome.to_owned();
     let now = chrono::Utc::now().timestamp_millis();
     db.call(move |c| {
         c.prepare_cached("UPDATE wakeups SET state = 'done', outcome = ?2, finished_at = ?3 WHERE id = ?1")?

@@ -10,7 +10,6 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use crate::db::retention::{period, Rule};
 use crate::db::Database;
-use crate::host::runs::RunOutcome;
 
 /// One button: its place (`ROW.COLUMN`), label and the plugin's data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,7 +271,7 @@ pub async fn waiting(db: &Database) -> anyhow::Result<Vec<i64>> {
 pub async fn claim(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
     db.call(move |c| {
         let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ran: Option<RunOutcome> = transaction
+        let ran: Option<String> = transaction
             .query_row(
                 "SELECT outcome FROM runs WHERE press = ?1 AND outcome NOT IN ('running', 'interrupted')
                  ORDER BY id DESC LIMIT 1",
@@ -328,7 +327,8 @@ pub async fn edited_since_press(db: &Database, post: i64) -> anyhow::Result<bool
 }
 
 /// Marks press `id` done with its run's `outcome`.
-pub async fn finish(db: &Database, id: i64, outcome: RunOutcome) -> anyhow::Result<()> {
+pub async fn finish(db: &Database, id: i64, outcome: &str) -> anyhow::Result<()> {
+    let outcome = outcome.to_owned();
     db.call(move |c| {
         c.execute(
             "UPDATE presses SET state = 'done', outcome = ?2 WHERE id = ?1",

@@ -146,7 +146,7 @@ async fn run_press(invoker: &Invoker, claimed: Claimed) {
     if outcome == RunOutcome::Interrupted {
         return;
     }
-    if let Err(e) = posts::finish(invoker.db(), claimed.id, outcome).await {
+    if let Err(e) = posts::finish(invoker.db(), claimed.id, outcome.as_str()).await {
         tracing::error!(press = claimed.id, "failed to mark the press done: {e:#}");
     }
 }

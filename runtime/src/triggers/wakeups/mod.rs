@@ -177,7 +177,7 @@ async fn wake(invoker: &Invoker, claimed: Claimed) {
     if outcome == RunOutcome::Interrupted {
         return;
     }
-    if let Err(e) = wakeups::finish(invoker.db(), claimed.id, outcome).await {
+    if let Err(e) = wakeups::finish(invoker.db(), claimed.id, outcome.as_str()).await {
         tracing::error!(wakeup = claimed.id, "failed to mark the wake-up done: {e:#}");
     }
 }
