@@ -213,3 +213,28 @@ fn a_python_plugin_wakes_itself_through_the_sdk() {
     let (clean, log) = host.wait();
     assert!(clean, "{log}");
 }
+
+#[test]
+fn a_javascript_plugin_wakes_itself_through_the_sdk() {
+    let setup = Setup::with_plugins(vec![PluginSpec::task(
+        "snooze",
+        crate::support::js_guest("snooze"),
+    )
+    .with("grants = [\"later\"]")]);
+    let (ok, record) = setup.run_json("snooze");
+    assert!(ok, "{record}");
+    let asked = record["summary"].as_str().unwrap().to_owned();
+    let id = asked.strip_prefix("asked ").expect("a wake-up id").to_owned();
+    let host = RunningHost::start(&setup);
+    let woken = wait_for("the woken run", Duration::from_secs(60), || {
+        let woken = woken_runs(&setup);
+        match woken.first() {
+            Some(run) if run["outcome"] == "succeeded" => Ok(run.clone()),
+            _ => Err(woken),
+        }
+    });
+    assert_eq!(woken["summary"], format!("woke {id}: from javascript"));
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+}

@@ -383,3 +383,26 @@ fn the_invoice_reminder_asks_about_an_overdue_invoice_and_acts_on_each_press() {
     });
     drop(host);
 }
+
+#[test]
+fn a_javascript_plugin_posts_a_message_with_buttons() {
+    let fake = FakeTelegram::start();
+    let setup = BotHost::on(&fake).setup(vec![
+        PluginSpec::chat("chat", guest("echo_chat")),
+        PluginSpec::task("snooze", crate::support::js_guest("snooze")).with(&format!(
+            "grants = [\"later\", \"notify\"]\nconfig = {{ chat = \"{ANNA}\", after_ms = \"3600000\" }}\n\
+             [plugins.snooze.notify]\nchats = [{ANNA}]"
+        )),
+    ]);
+    let output = setup
+        .command(&["run", "--json", "snooze"])
+        .env(TOKEN_ENV, TOKEN)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let posted = fake.wait_for_prompts(ANNA as i64, 1).remove(0);
+    assert_eq!(posted.text.as_deref(), Some("Asked from <i>JavaScript</i>"));
+    assert_eq!(posted.buttons.len(), 1);
+    assert_eq!(posted.buttons[0].0, "OK");
+}
