@@ -429,7 +429,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
          posted_at INTEGER NOT NULL,
          expires_at INTEGER NOT NULL,
          state TEXT NOT NULL,
-         edited INTEGER NOT NULL DEFAULT 0,
          pressed_by INTEGER,
          pressed_by_name TEXT,
          pressed_at INTEGER,

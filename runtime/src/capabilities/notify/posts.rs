@@ -117,9 +117,7 @@ pub async fn edited(
             false => "'open'",
         };
         transaction.execute(
-            &format!(
-                "UPDATE posts SET text = ?2, html = ?3, expires_at = ?4, state = {state}, edited = 1 WHERE id = ?1"
-            ),
+            &format!("UPDATE posts SET text = ?2, html = ?3, expires_at = ?4, state = {state} WHERE id = ?1"),
             rusqlite::params![id, text.text, text.html, expires_at],
         )?;
         put_buttons(&transaction, id, &buttons)?;
@@ -207,7 +205,7 @@ pub async fn press(db: &Database, press: Press<'_>) -> anyhow::Result<Pressed> {
         };
         transaction.execute(
             "UPDATE posts SET state = 'pressed', pressed_by = ?2, pressed_by_name = ?3, pressed_at = ?4,
-                 pressed_label = ?5, edited = 0
+                 pressed_label = ?5
              WHERE id = ?1",
             rusqlite::params![post, user, name, now, label],
         )?;
@@ -228,8 +226,6 @@ pub async fn press(db: &Database, press: Press<'_>) -> anyhow::Result<Pressed> {
 pub struct Claimed {
     /// The press's id.
     pub id: i64,
-    /// Its post.
-    pub post: i64,
     /// The plugin that posted.
     pub plugin: String,
     /// Where.
@@ -290,25 +286,24 @@ pub async fn claim(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
         let claimed = transaction
             .query_row(
                 "UPDATE presses SET state = 'running' WHERE id = ?1 AND state = 'pending'
-                 RETURNING post, plugin, chat, message_id, label, data, user_id, user_name, pressed_at,
+                 RETURNING plugin, chat, message_id, label, data, user_id, user_name, pressed_at,
                      (SELECT text FROM posts WHERE posts.id = presses.post),
                      (SELECT html FROM posts WHERE posts.id = presses.post)",
                 [id],
                 |row| {
                     Ok(Claimed {
                         id,
-                        post: row.get(0)?,
-                        plugin: row.get(1)?,
-                        chat: row.get(2)?,
-                        message: row.get(3)?,
-                        label: row.get(4)?,
-                        data: row.get(5)?,
-                        user_id: row.get(6)?,
-                        user_name: row.get(7)?,
-                        pressed_at: row.get(8)?,
+                        plugin: row.get(0)?,
+                        chat: row.get(1)?,
+                        message: row.get(2)?,
+                        label: row.get(3)?,
+                        data: row.get(4)?,
+                        user_id: row.get(5)?,
+                        user_name: row.get(6)?,
+                        pressed_at: row.get(7)?,
                         text: PostText {
-                            text: row.get::<_, Option<String>>(9)?.unwrap_or_default(),
-                            html: row.get::<_, Option<bool>>(10)?.unwrap_or_default(),
+                            text: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                            html: row.get::<_, Option<bool>>(9)?.unwrap_or_default(),
                         },
                     })
                 },
@@ -318,12 +313,6 @@ pub async fn claim(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
         Ok(claimed)
     })
     .await
-}
-
-/// Whether post `post` was edited by its plugin since it was pressed.
-pub async fn edited_since_press(db: &Database, post: i64) -> anyhow::Result<bool> {
-    db.call(move |c| c.query_row("SELECT edited FROM posts WHERE id = ?1", [post], |row| row.get(0)))
-        .await
 }
 
 /// Marks press `id` done with its run's `outcome`.
