@@ -157,6 +157,7 @@ fn main() {
                 attachment_bytes: 20 << 20,
                 later_pending: 1_000,
                 record_contents: false,
+                after: Vec::new(),
             };
             Plugin::load(&engine, &linker, &cache, config.clone()).unwrap(); // fills the cache
             let cached_load = time(if big { 20 } else { LOADS }, || {

@@ -2,6 +2,12 @@
 // and returns a one-line summary that the host records. Config: `greeting`
 // (default "Hello").
 //
+// More, once granted in its [plugins.{{name}}] table (docs/plugins.md):
+// `later` (after(ms, payload), at, cancel: the woken run reads wake() from
+// mission:plugin/event), `notify` (post(chat, { text, format, buttons }):
+// a press runs it again with press() from the event), and a schedule's or
+// its own `after` (the run reads parent() from the event).
+//
 // Build: `mission build {{name}}` (componentize-js).
 import { get, set } from 'mission:plugin/state@{{version}}';
 import { write } from 'mission:plugin/log@{{version}}';

@@ -2,6 +2,12 @@
 and returns a one-line summary that the host records. Config: `greeting`
 (default "Hello").
 
+More, once granted in its [plugins.{{name}}] table (docs/plugins.md):
+`later` (later.after(ms, payload), at, cancel: the woken run reads
+event.wake()), `notify` (notify.post(chat, Message(...)) with buttons: a
+press runs it again with event.press()), and a schedule's or its own
+`after` (the run reads event.parent()).
+
 Build: `mission build {{name}}` (componentize-py)."""
 
 from componentize_py_types import Err

@@ -1,6 +1,12 @@
 //! {{name}}: a task plugin. It counts its runs in its private state, logs,
 //! and returns a one-line summary that the host records. Config:
 //! `greeting` (default "Hello").
+//!
+//! More, once granted in its `[plugins.{{name}}]` table (docs/plugins.md):
+//! `later` (`later::after(ms, payload)`, `at`, `cancel`: the woken run reads
+//! `event::wake()`), `notify` (`notify::post(chat, &message)` with buttons:
+//! a press runs it again with `event::press()`), and a schedule's or its
+//! own `after` (the run reads `event::parent()`).
 
 use mission_task_sdk::mission::plugin::state;
 use mission_task_sdk::{config_value, export_task, log_info, Guest, Invocation, Outcome};

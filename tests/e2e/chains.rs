@@ -1,4 +1,5 @@
-//! Runs that start runs: a schedule's `after`. A follow-up is queued in the
+//! Runs that start runs: a schedule's `after`, and a task plugin's in its
+//! `[plugins.NAME]`. A follow-up is queued in the
 //! transaction that records its parent's outcome, runs once with the
 //! parent's name, run, outcome and summary in its event, and is never lost
 //! nor run twice across a stop; a cycle is refused by name.
@@ -37,13 +38,13 @@ fn runs(setup: &Setup) -> Vec<Value> {
     serde_json::from_slice(&setup.mission(&["runs", "--json", "--limit", "200"]).stdout).unwrap()
 }
 
-/// The runs that followed run `parent`, by schedule, once all `expected`
-/// finished.
+/// The runs of schedules that followed run `parent`, by schedule, once all
+/// `expected` finished.
 fn followers(setup: &Setup, parent: i64, expected: usize) -> Vec<(String, Value)> {
     wait_for("the follow-ups to finish", Duration::from_secs(30), || {
         let mut followers: Vec<(String, Value)> = runs(setup)
             .into_iter()
-            .filter(|r| r["parent_run"] == parent && r["outcome"] != "running")
+            .filter(|r| r["parent_run"] == parent && r["outcome"] != "running" && r["schedule"].is_string())
             .map(|r| (r["schedule"].as_str().unwrap().to_owned(), r))
             .collect();
         followers.sort_by(|a, b| a.0.cmp(&b.0));
@@ -58,7 +59,9 @@ fn followers(setup: &Setup, parent: i64, expected: usize) -> Vec<(String, Value)
 fn queued_for(setup: &Setup, parent: i64) -> Vec<(String, String)> {
     let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
     let mut statement = db
-        .prepare("SELECT schedule, state FROM follow_ups WHERE parent_run = ?1 ORDER BY schedule")
+        .prepare(
+            "SELECT name, state FROM follow_ups WHERE parent_run = ?1 AND kind = 'schedule' ORDER BY name",
+        )
         .unwrap();
     statement
         .query_map([parent], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -189,6 +192,140 @@ fn a_cycle_of_afters_is_refused_naming_its_path() {
     );
     assert!(
         said.contains("d.toml: after: no schedule named `nowhere`"),
+        "{said}"
+    );
+}
+
+/// `sync` and the task plugin `sheet` following it on success in its own
+/// table, beside a schedule also named `sheet` that follows it too.
+fn followed_by_a_plugin() -> Setup {
+    let setup = Setup::with_plugins(vec![
+        PluginSpec::task("nudge", guest("nudge")),
+        PluginSpec::task("sheet", guest("nudge")).with("after = { schedule = \"sync\" }"),
+    ]);
+    setup.schedule(
+        "sync",
+        "plugin = \"nudge\"\ncron = \"0 0 1 1 *\"\nconfig = { count = \"0\" }\n",
+    );
+    setup.schedule("sheet", "plugin = \"nudge\"\nafter = { schedule = \"sync\" }\n");
+    setup
+}
+
+/// The finished run of plugin `plugin` (no schedule) that followed run
+/// `parent`.
+fn plugin_follower(setup: &Setup, parent: i64, plugin: &str) -> Value {
+    wait_for(
+        "the plugin's follow-up to finish",
+        Duration::from_secs(30),
+        || {
+            let all = runs(setup);
+            let found: Vec<&Value> = all
+                .iter()
+                .filter(|r| r["parent_run"] == parent && r["plugin"] == plugin && r["schedule"].is_null())
+                .collect();
+            match found.as_slice() {
+                [run] if run["outcome"] != "running" => Ok((*run).clone()),
+                _ => Err(found.into_iter().cloned().collect::<Vec<_>>()),
+            }
+        },
+    )
+}
+
+#[test]
+fn a_task_plugin_s_own_after_runs_it_once_with_its_config_beside_a_schedule_of_its_name() {
+    let setup = followed_by_a_plugin();
+    // No host: the parent's run queues both, told apart by kind.
+    let output = setup.mission(&["trigger", "sync", "--json"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("queued what follows it: sheet, plugin sheet"),
+        "{stderr}"
+    );
+    let record: Value = serde_json::from_str(&stdout).unwrap();
+    let id = record["id"].as_i64().unwrap();
+    let host = RunningHost::start(&setup);
+    let run = plugin_follower(&setup, id, "sheet");
+    assert_eq!(run["trigger"], "after", "{run}");
+    assert_eq!(run["outcome"], "succeeded", "{run}");
+    let told: Value = serde_json::from_str(run["summary"].as_str().unwrap()).unwrap();
+    assert_eq!(told["parent"], "sync");
+    assert_eq!(told["parent_run"], id);
+    assert_eq!(told["outcome"], "succeeded");
+    assert_eq!(told["summary"], record["summary"]);
+    // The schedule of the same name ran too, once.
+    let schedules = followers(&setup, id, 1);
+    assert_eq!(schedules.len(), 1, "{schedules:#?}");
+    assert_eq!(schedules[0].0, "sheet");
+    let shown = text(&setup.mission(&["runs", "--id", &id.to_string()])).0;
+    assert!(
+        shown.contains(&format!("followed by run {} (plugin sheet)", run["id"])),
+        "{shown}"
+    );
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+    // A crash after its run but before it was marked done: the next start
+    // finds the run by plugin and runs nothing again.
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let reopened = db
+        .execute(
+            "UPDATE follow_ups SET state = 'running', outcome = NULL WHERE parent_run = ?1 AND kind = 'plugin'",
+            [id],
+        )
+        .unwrap();
+    assert_eq!(reopened, 1);
+    let host = RunningHost::start(&setup);
+    wait_for(
+        "the plugin's follow-up marked done again",
+        Duration::from_secs(20),
+        || {
+            let state: String = db
+                .query_row(
+                    "SELECT state FROM follow_ups WHERE parent_run = ?1 AND kind = 'plugin'",
+                    [id],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            if state == "done" {
+                Ok(())
+            } else {
+                Err(state)
+            }
+        },
+    );
+    let again: Vec<Value> = runs(&setup)
+        .into_iter()
+        .filter(|r| r["parent_run"] == id && r["plugin"] == "sheet")
+        .collect();
+    assert_eq!(again.len(), 1, "never twice: {again:#?}");
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+}
+
+#[test]
+fn a_plugin_following_no_schedule_or_not_a_task_is_named_by_mission_check() {
+    let check = |plugin: PluginSpec| {
+        let setup = Setup::with_plugins(vec![plugin.with("after = { schedule = \"nowhere\" }")]);
+        let output = setup.mission(&["check"]);
+        let (stdout, stderr) = text(&output);
+        (output.status.success(), format!("{stdout}{stderr}"))
+    };
+    let (ok, said) = check(PluginSpec::task("sheet", guest("nudge")));
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(
+            "plugin `sheet`: after: no schedule named `nowhere`; it follows nothing until there is one"
+        ),
+        "{said}"
+    );
+    let (ok, said) = check(PluginSpec::chat("echo", guest("echo_chat")));
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains(
+            "plugins.echo.after: a run's end starts a task plugin's `run`, and this is a chat plugin"
+        ),
         "{said}"
     );
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::call::{print_run, report_run};
 use super::open_db;
+use crate::config::after::check_schedule_name;
 use crate::config::units::HumanDuration;
 use crate::config::Config;
 use crate::host::runs::{self, StartedBy};
@@ -155,7 +156,7 @@ pub(super) fn schedule_next(
 
 /// The named schedule from the schedules directory, or an error saying why not.
 fn find_schedule(config: &Config, name: &str) -> anyhow::Result<Schedule> {
-    schedule::check_name(name).map_err(anyhow::Error::msg)?;
+    check_schedule_name(name).map_err(anyhow::Error::msg)?;
     let file = config.schedules_dir.join(format!("{name}.toml"));
     if !file.exists() {
         bail!("no schedule named `{name}`: {} does not exist", file.display());
@@ -298,7 +299,7 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
         say!(
             "followed by run {} ({}): {}",
             child.id,
-            child.schedule.as_deref().unwrap_or(&child.plugin),
+            child.schedule.clone().unwrap_or_else(|| format!("plugin {}", child.plugin)),
             child.state()
         );
     }
@@ -306,7 +307,7 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
 }
 
 pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    schedule::check_name(name).map_err(anyhow::Error::msg)?;
+    check_schedule_name(name).map_err(anyhow::Error::msg)?;
     let db = open_db(&config)?;
     let record = match control::running_host(&db).await? {
         Some(pid) => {
@@ -335,7 +336,7 @@ pub(super) async fn trigger(config: Config, name: &str, json: bool) -> anyhow::R
                 .ok_or_else(|| anyhow!("the run of `{name}` left no record"))?;
             let queued = chains::waiting(host.db(), Some(record.id)).await?;
             if !queued.is_empty() {
-                let names: Vec<&str> = queued.iter().map(|q| q.schedule.as_str()).collect();
+                let names: Vec<String> = queued.iter().map(|q| q.follower.to_string()).collect();
                 eprintln!(
                     "queued what follows it: {} (run by the host: `mission up`)",
                     names.join(", ")

@@ -23,6 +23,7 @@
 //! config = { greeting = "Good morning" }
 //! ```
 
+pub mod after;
 pub mod alerts;
 pub mod claude;
 pub mod credit;
@@ -645,6 +646,31 @@ mod tests {
         let error = plugin("task").unwrap_err().to_string();
         assert!(
             error.contains("plugins.p.record_contents: only a tools plugin's calls are recorded"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_a_task_plugin_follows_a_schedule_and_its_parents_are_names() {
+        let plugin = |world: &str, after: &str| {
+            parse(&format!(
+                "data_dir = \"d\"\n[plugins.p]\nworld = \"{world}\"\nwasm = \"p.wasm\"\nafter = {after}\n"
+            ))
+        };
+        let config = plugin("task", "[{ schedule = \"sync\" }, { schedule = \"crm\", on = \"any\" }]").unwrap();
+        let after = &config.plugin("p").unwrap().after;
+        assert_eq!(
+            after.iter().map(|a| (a.schedule.as_str(), a.on)).collect::<Vec<_>>(),
+            [("sync", after::FollowOn::Success), ("crm", after::FollowOn::Any)]
+        );
+        let error = plugin("chat", "{ schedule = \"sync\" }").unwrap_err().to_string();
+        assert!(
+            error.contains("plugins.p.after: a run's end starts a task plugin's `run`, and this is a chat plugin"),
+            "{error}"
+        );
+        let error = plugin("task", "{ schedule = \"../sync\" }").unwrap_err().to_string();
+        assert!(
+            error.contains("plugins.p.after: `../sync` is not a valid schedule name"),
             "{error}"
         );
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::after::{After, RawAfter};
 use super::claude::{ClaudeGrant, RawClaudeGrant};
 use super::files::{FilesGrant, RawFilesGrant};
 use super::http::{HttpGrant, RawHttpGrant};
@@ -195,6 +196,8 @@ pub struct PluginConfig {
     /// Whether a tools plugin's calls are recorded with their input and
     /// result, not only their sizes.
     pub record_contents: bool,
+    /// The schedules whose runs' ends start a run of it (a task plugin).
+    pub after: Vec<After>,
 }
 
 #[cfg(test)]
@@ -220,6 +223,7 @@ impl PluginConfig {
             attachment_bytes: 20 << 20,
             later_pending: DEFAULT_LATER_PENDING,
             record_contents: false,
+            after: Vec::new(),
         }
     }
 }
@@ -268,6 +272,9 @@ pub(super) struct RawPlugin {
     /// its calls are recorded by size and outcome only)
     #[serde(default)]
     record_contents: bool,
+    /// Example: `after = { schedule = "sync-shop", on = "success" }` (a
+    /// task plugin; `failure` or `any`; a list for several)
+    after: Option<RawAfter>,
 }
 
 /// `[plugins.NAME.attachments]` as written.
@@ -441,6 +448,13 @@ impl RawPlugin {
                 self.world
             ));
         }
+        let after = RawAfter::links(self.after, &format!("{field}.after"))?;
+        if !after.is_empty() && self.world != World::Task {
+            return Err(format!(
+                "{field}.after: a run's end starts a task plugin's `run`, and this is a {} plugin",
+                self.world
+            ));
+        }
         let source = base.join(
             self.source
                 .unwrap_or_else(|| Path::new("plugins").join(name.as_str())),
@@ -469,6 +483,7 @@ impl RawPlugin {
                 .and_then(|l| l.max_pending)
                 .unwrap_or(DEFAULT_LATER_PENDING),
             record_contents: self.record_contents,
+            after,
         })
     }
 }

@@ -399,18 +399,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX wakeups_waiting_by_plugin ON wakeups (plugin) WHERE state = 'pending';
      ALTER TABLE runs ADD COLUMN wakeup INTEGER;
      CREATE INDEX runs_by_wakeup ON runs (wakeup) WHERE wakeup IS NOT NULL;",
-    // 30: runs that start runs: a schedule's `after` queued here in the
-    // transaction that records its parent's outcome (`state`: pending,
-    // running, done), and the run whose end started a run.
+    // 30: runs that start runs: what a schedule's or a task plugin's
+    // `after` starts (`kind`: schedule or plugin, and its name), queued
+    // here in the transaction that records its parent's outcome (`state`:
+    // pending, running, done), and the run whose end started a run.
     "CREATE TABLE follow_ups (
          id INTEGER PRIMARY KEY,
          parent_run INTEGER NOT NULL,
-         schedule TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
          state TEXT NOT NULL,
          queued_at INTEGER NOT NULL,
          finished_at INTEGER,
          outcome TEXT,
-         UNIQUE (parent_run, schedule)
+         UNIQUE (parent_run, kind, name)
      );
      CREATE INDEX follow_ups_waiting ON follow_ups (state) WHERE state != 'done';
      ALTER TABLE runs ADD COLUMN parent_run INTEGER;

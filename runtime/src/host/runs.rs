@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
+use crate::config::after::FollowOn;
 use crate::db::retention::{period, Rule};
 use crate::db::{datetime, text_enum, Database};
 use crate::display::{brief, in_zone, local, seconds};
@@ -286,48 +287,59 @@ pub async fn abandon(
     .await
 }
 
-/// A schedule that runs after another's run ends (its `after`), and on
-/// which outcomes.
+/// What runs after another's run ends (its `after`), and on which
+/// outcomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowUp {
-    /// The schedule that follows.
-    pub schedule: String,
+    /// What follows.
+    pub follower: Follower,
     /// On which of the run's outcomes.
     pub on: FollowOn,
 }
 
-/// Which outcomes of a run start a follow-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum FollowOn {
-    /// It succeeded.
-    #[default]
-    Success,
-    /// It did not (failed, timed out, trapped, was refused or not loaded).
-    Failure,
-    /// Either.
-    Any,
+/// What follows a run: a schedule (its file's `after`) or a task plugin
+/// (its `[plugins.NAME] after`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Follower {
+    /// A schedule, run as its file says (its config values, its retries).
+    Schedule(String),
+    /// A task plugin, run once with its own config values.
+    Plugin(String),
 }
 
-impl FollowOn {
-    /// Whether a run that ended `outcome` starts the follow-up.
-    pub fn matches(self, outcome: RunOutcome) -> bool {
-        let succeeded = outcome == RunOutcome::Succeeded;
+impl Follower {
+    /// As stored in `follow_ups.kind`: `schedule` or `plugin`.
+    pub fn kind(&self) -> &'static str {
         match self {
-            FollowOn::Success => succeeded,
-            FollowOn::Failure => !succeeded,
-            FollowOn::Any => true,
+            Follower::Schedule(_) => "schedule",
+            Follower::Plugin(_) => "plugin",
+        }
+    }
+
+    /// The schedule's or the plugin's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Follower::Schedule(name) | Follower::Plugin(name) => name,
+        }
+    }
+
+    /// Read back from `follow_ups.kind` and `name`; `None` for a kind this
+    /// build does not know.
+    pub fn from_row(kind: &str, name: String) -> Option<Follower> {
+        match kind {
+            "schedule" => Some(Follower::Schedule(name)),
+            "plugin" => Some(Follower::Plugin(name)),
+            _ => None,
         }
     }
 }
 
-impl fmt::Display for FollowOn {
+impl fmt::Display for Follower {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FollowOn::Success => "succeeds",
-            FollowOn::Failure => "fails",
-            FollowOn::Any => "ends",
-        })
+        match self {
+            Follower::Schedule(name) => f.write_str(name),
+            Follower::Plugin(name) => write!(f, "plugin {name}"),
+        }
     }
 }
 
@@ -344,11 +356,13 @@ fn queue_follow_ups(
         return Ok(());
     }
     let mut insert = c.prepare_cached(
-        "INSERT INTO follow_ups (parent_run, schedule, state, queued_at) VALUES (?1, ?2, 'pending', ?3)
-         ON CONFLICT (parent_run, schedule) DO NOTHING",
+        "INSERT INTO follow_ups (parent_run, kind, name, state, queued_at) VALUES (?1, ?2, ?3, 'pending', ?4)
+         ON CONFLICT (parent_run, kind, name) DO NOTHING",
     )?;
-    for follow_up in follow_ups.iter().filter(|f| f.on.matches(outcome)) {
-        insert.execute(rusqlite::params![id, follow_up.schedule, now])?;
+    let succeeded = outcome == RunOutcome::Succeeded;
+    for follow_up in follow_ups.iter().filter(|f| f.on.matches(succeeded)) {
+        let follower = &follow_up.follower;
+        insert.execute(rusqlite::params![id, follower.kind(), follower.name(), now])?;
     }
     Ok(())
 }

@@ -145,6 +145,9 @@ impl Reloader {
         }
         let config = self.host.config();
         let (schedules, errors) = schedule::load_all(&config, host_zone());
+        for unknown in schedule::chains::unknown_parents(&config, &schedules, &errors) {
+            tracing::error!("{unknown}");
+        }
         for error in errors {
             tracing::error!("schedule refused, its previous version keeps running: {error}");
         }

@@ -1,8 +1,8 @@
 //! Wake-ups as stored (`wakeups`): added by `later`, claimed and finished
 //! by the trigger that runs them, listed by `mission later` and the page.
-//! A wake-up is `pending` until its run starts, `running` while it runs
-//! (a stop or a crash puts it back), then `done` with the run's outcome,
-//! or `cancelled`.
+//! A wake-up is `pending` until it is due and claimed, `running` from its
+//! claim while its run waits for a lane and runs (a stop or a crash puts it
+//! back), then `done` with the run's outcome, or `cancelled`.
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use serde::Serialize;
@@ -131,19 +131,6 @@ pub async fn reopen(db: &Database) -> anyhow::Result<usize> {
         .await
 }
 
-/// The ids of the wake-ups due by `now` (Unix ms), the first due first, at
-/// most `limit`.
-pub async fn due(db: &Database, now: i64, limit: u32) -> anyhow::Result<Vec<i64>> {
-    db.call(move |c| {
-        let mut statement = c.prepare_cached(
-            "SELECT id FROM wakeups WHERE state = 'pending' AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
-        )?;
-        let rows = statement.query_map([now, i64::from(limit)], |row| row.get(0))?;
-        rows.collect()
-    })
-    .await
-}
-
 /// A wake-up claimed for its run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
@@ -153,49 +140,43 @@ pub struct Claimed {
     pub plugin: String,
     /// When it was due, in Unix milliseconds.
     pub due_at: i64,
-    /// What its run is given back.
-    pub payload: Vec<u8>,
 }
 
-/// Claims wake-up `id` for its run: `running` from here. None if it is no
-/// longer waiting — cancelled, claimed already, or its run finished before
-/// a crash kept it from being marked done (it is marked now: never twice).
-pub async fn claim(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
-    let now = chrono::Utc::now().timestamp_millis();
+/// Claims the wake-ups due by `now` (Unix ms), the first due first, at most
+/// `limit`, in one transaction: `running` from here, their runs owed. Those
+/// whose run finished before a crash kept them from being marked done are
+/// marked now instead (never twice).
+pub async fn claim_due(db: &Database, now: i64, limit: u32) -> anyhow::Result<Vec<Claimed>> {
+    let claimed_at = chrono::Utc::now().timestamp_millis();
     db.call(move |c| {
         let transaction = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ran: Option<String> = transaction
+        transaction
             .prepare_cached(
-                "SELECT outcome FROM runs WHERE wakeup = ?1 AND outcome NOT IN ('running', 'interrupted')
-                 ORDER BY id DESC LIMIT 1",
+                "UPDATE wakeups SET state = 'done', finished_at = coalesce(finished_at, ?2),
+                     outcome = (SELECT outcome FROM runs WHERE runs.wakeup = wakeups.id
+                                AND outcome NOT IN ('running', 'interrupted') ORDER BY id DESC LIMIT 1)
+                 WHERE state = 'pending' AND due_at <= ?1 AND EXISTS
+                     (SELECT 1 FROM runs WHERE runs.wakeup = wakeups.id
+                      AND outcome NOT IN ('running', 'interrupted'))",
             )?
-            .query_row([id], |row| row.get(0))
-            .optional()?;
-        if let Some(outcome) = ran {
-            transaction
-                .prepare_cached(
-                    "UPDATE wakeups SET state = 'done', outcome = ?2, finished_at = coalesce(finished_at, ?3)
-                     WHERE id = ?1 AND state = 'pending'",
-                )?
-                .execute(rusqlite::params![id, outcome, now])?;
-            transaction.commit()?;
-            return Ok(None);
-        }
-        let claimed = transaction
+            .execute([now, claimed_at])?;
+        let mut claimed = transaction
             .prepare_cached(
-                "UPDATE wakeups SET state = 'running', started_at = ?2 WHERE id = ?1 AND state = 'pending'
-                 RETURNING plugin, due_at, payload",
+                "UPDATE wakeups SET state = 'running', started_at = ?2
+                 WHERE id IN (SELECT id FROM wakeups WHERE state = 'pending' AND due_at <= ?1
+                              ORDER BY due_at, id LIMIT ?3)
+                 RETURNING id, plugin, due_at",
             )?
-            .query_row(rusqlite::params![id, now], |row| {
+            .query_map(rusqlite::params![now, claimed_at, limit], |row| {
                 Ok(Claimed {
-                    id,
-                    plugin: row.get(0)?,
-                    due_at: row.get(1)?,
-                    payload: row.get(2)?,
+                    id: row.get(0)?,
+                    plugin: row.get(1)?,
+                    due_at: row.get(2)?,
                 })
-            })
-            .optional()?;
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         transaction.commit()?;
+        claimed.sort_by_key(|w| (w.due_at, w.id));
         Ok(claimed)
     })
     .await
@@ -213,17 +194,24 @@ pub async fn finish(db: &Database, id: i64, outcome: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// What `mission rerun` gives a repeated run: wake-up `id`'s payload and
-/// due time, whatever became of it, while it is kept.
-pub async fn stored(db: &Database, id: i64) -> anyhow::Result<Option<Claimed>> {
+/// What a wake-up's run is given back, read when it starts (and by
+/// `mission rerun`, whatever became of it, while it is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// When it was due, in Unix milliseconds.
+    pub due_at: i64,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// Wake-up `id`'s due time and payload, while it is kept.
+pub async fn stored(db: &Database, id: i64) -> anyhow::Result<Option<Stored>> {
     db.call(move |c| {
-        c.prepare_cached("SELECT plugin, due_at, payload FROM wakeups WHERE id = ?1")?
+        c.prepare_cached("SELECT due_at, payload FROM wakeups WHERE id = ?1")?
             .query_row([id], |row| {
-                Ok(Claimed {
-                    id,
-                    plugin: row.get(0)?,
-                    due_at: row.get(1)?,
-                    payload: row.get(2)?,
+                Ok(Stored {
+                    due_at: row.get(0)?,
+                    payload: row.get(1)?,
                 })
             })
             .optional()
@@ -241,3 +229,62 @@ pub const RETENTION: &[Rule] = &[Rule {
     keep: |p| p.retention.runs,
     kept: |p| format!("{} once done or cancelled", period(p.retention.runs)),
 }];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn add_due(db: &Database, due_at: i64) -> i64 {
+        let wake_up = NewWakeUp {
+            plugin: "p".into(),
+            due_at,
+            payload: due_at.to_string().into_bytes(),
+            run: None,
+        };
+        match add(db, wake_up, u32::MAX).await.unwrap() {
+            Added::Id(id) => id,
+            Added::OverLimit => unreachable!("no limit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn what_is_due_is_claimed_at_once_first_due_first_and_never_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("m.db")).unwrap();
+        let later = add_due(&db, 300).await;
+        let first = add_due(&db, 100).await;
+        let second = add_due(&db, 200).await;
+        add_due(&db, 10_000).await;
+        let claimed = claim_due(&db, 1_000, 100).await.unwrap();
+        let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+        assert_eq!(ids, [first, second, later], "due ones only, the first due first");
+        assert!(claim_due(&db, 1_000, 100).await.unwrap().is_empty(), "claimed once");
+        assert_eq!(waiting(&db).await.unwrap(), (1, Some(10_000)));
+        let stored = stored(&db, first).await.unwrap().unwrap();
+        assert_eq!(stored.payload, b"100");
+
+        // A stop puts them back; the one whose run had finished is marked
+        // done with its outcome, not claimed again.
+        db.call(move |c| {
+            c.execute(
+                "INSERT INTO runs (plugin, trigger, scheduled_at, attempt, started_at, outcome, wakeup)
+                 VALUES ('p', 'later', 0, 1, 0, 'succeeded', ?1)",
+                [first],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(reopen(&db).await.unwrap(), 3);
+        let again: Vec<i64> = claim_due(&db, 1_000, 1).await.unwrap().iter().map(|c| c.id).collect();
+        assert_eq!(again, [second], "at most the limit");
+        let outcome: (String, Option<String>) = db
+            .call(move |c| {
+                c.query_row("SELECT state, outcome FROM wakeups WHERE id = ?1", [first], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, ("done".to_owned(), Some("succeeded".to_owned())));
+    }
+}

@@ -167,9 +167,11 @@ fn check_schedules(config: &Config) -> Vec<Finding> {
             schedule.name, schedule.timing, schedule.zone
         ))
     });
+    let following_nothing = schedule::chains::unknown_parents(config, &schedules, &errors);
     let invalid = errors
         .iter()
-        .map(|error| Finding::Error(format!("schedule refused: {error}")));
+        .map(|error| Finding::Error(format!("schedule refused: {error}")))
+        .chain(following_nothing.into_iter().map(Finding::Error));
     valid.chain(invalid).collect()
 }
 

@@ -1,6 +1,8 @@
-//! Runs that start runs: a schedule's `after` names the schedules whose
-//! runs' ends start it. The links are checked across the files (a parent
-//! that is no schedule, a cycle: the file is refused, naming the path);
+//! Runs that start runs: a schedule's `after` (or a task plugin's, in
+//! `[plugins.NAME]`) names the schedules whose runs' ends start it. The
+//! links are checked across the files (a parent that is no schedule, a
+//! cycle: the file is refused, naming the path; a plugin's run starts
+//! nothing, so it closes no cycle);
 //! a run's follow-ups are queued in `follow_ups` in the transaction that
 //! records its outcome (`runs::finish`), and each queued one is claimed
 //! (`running`) before its run and done after it, so a crash between the
@@ -9,9 +11,11 @@
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::{Schedule, ScheduleError};
+use crate::config::after::{After, FollowOn};
+use crate::config::{Config, World};
 use crate::db::retention::{period, Rule};
 use crate::db::Database;
-use crate::host::runs::{FollowOn, FollowUp, RunOutcome};
+use crate::host::runs::{FollowUp, Follower, RunOutcome};
 
 /// Takes out of `schedules` each whose `after` names no schedule file (of
 /// `files`, the names of them all, refused ones too: a schedule that
@@ -89,18 +93,59 @@ fn back_to(
     None
 }
 
-/// The schedules that follow a run of `parent`. On an attempt that may be
-/// retried, only a success ends the run, so only what a success starts.
-pub fn follow_ups(schedules: &[Schedule], parent: &str, last_attempt: bool) -> Vec<FollowUp> {
-    schedules
+/// For each task plugin whose `after` names no schedule (neither one of
+/// `schedules` nor a file `refused`), what it names: it follows nothing
+/// until that schedule is there.
+pub fn unknown_parents(config: &Config, schedules: &[Schedule], refused: &[ScheduleError]) -> Vec<String> {
+    let known = |name: &str| {
+        schedules.iter().any(|s| s.name == name)
+            || refused
+                .iter()
+                .any(|e| e.file.file_stem().is_some_and(|stem| stem == name))
+    };
+    config
+        .plugins
         .iter()
-        .flat_map(|child| {
-            child
+        .flat_map(|plugin| {
+            plugin
                 .after
                 .iter()
+                .filter(|link| !known(&link.schedule))
+                .map(move |link| {
+                    format!(
+                        "plugin `{}`: after: no schedule named `{}`; it follows nothing until there is one",
+                        plugin.name, link.schedule
+                    )
+                })
+        })
+        .collect()
+}
+
+/// What follows a run of schedule `parent`: the schedules and the task
+/// plugins whose `after` names it. On an attempt that may be retried, only
+/// a success ends the run, so only what a success starts.
+pub fn follow_ups(
+    schedules: &[Schedule],
+    config: &Config,
+    parent: &str,
+    last_attempt: bool,
+) -> Vec<FollowUp> {
+    let of_schedules = schedules
+        .iter()
+        .map(|s| (Follower::Schedule(s.name.clone()), &s.after));
+    let of_plugins = config
+        .plugins
+        .iter()
+        .filter(|p| p.world == World::Task)
+        .map(|p| (Follower::Plugin(p.name.to_string()), &p.after));
+    of_schedules
+        .chain(of_plugins)
+        .flat_map(|(follower, after): (Follower, &Vec<After>)| {
+            after
+                .iter()
                 .filter(|link| link.schedule == parent)
-                .map(|link| FollowUp {
-                    schedule: child.name.clone(),
+                .map(move |link| FollowUp {
+                    follower: follower.clone(),
                     on: match (last_attempt, link.on) {
                         (true, on) => on,
                         (false, FollowOn::Any | FollowOn::Success) => FollowOn::Success,
@@ -112,32 +157,35 @@ pub fn follow_ups(schedules: &[Schedule], parent: &str, last_attempt: bool) -> V
         .collect()
 }
 
-/// A queued follow-up: its row, the run that started it, the schedule.
+/// A queued follow-up: its row, the run that started it, what follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
     /// Its row id.
     pub id: i64,
     /// The run whose end queued it.
     pub parent_run: i64,
-    /// The schedule to run.
-    pub schedule: String,
+    /// The schedule or plugin to run.
+    pub follower: Follower,
 }
 
 /// The follow-ups waiting: of run `parent_run`, or of every run.
 pub async fn waiting(db: &Database, parent_run: Option<i64>) -> anyhow::Result<Vec<Queued>> {
     db.call(move |c| {
         let mut statement = c.prepare_cached(
-            "SELECT id, parent_run, schedule FROM follow_ups
+            "SELECT id, parent_run, kind, name FROM follow_ups
              WHERE state = 'pending' AND (?1 IS NULL OR parent_run = ?1) ORDER BY id",
         )?;
         let rows = statement.query_map([parent_run], |row| {
-            Ok(Queued {
-                id: row.get(0)?,
-                parent_run: row.get(1)?,
-                schedule: row.get(2)?,
-            })
+            let (id, parent_run, kind, name): (i64, i64, String, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+            Ok(Follower::from_row(&kind, name).map(|follower| Queued {
+                id,
+                parent_run,
+                follower,
+            }))
         })?;
-        rows.collect()
+        // A kind a later build wrote waits for that build.
+        rows.filter_map(Result::transpose).collect()
     })
     .await
 }
@@ -163,7 +211,10 @@ pub async fn claim(db: &Database, id: i64) -> anyhow::Result<bool> {
         let ran: Option<RunOutcome> = transaction
             .prepare_cached(
                 "SELECT runs.outcome FROM follow_ups JOIN runs
-                     ON runs.parent_run = follow_ups.parent_run AND runs.schedule = follow_ups.schedule
+                     ON runs.parent_run = follow_ups.parent_run
+                     AND CASE follow_ups.kind
+                         WHEN 'schedule' THEN runs.schedule = follow_ups.name
+                         ELSE runs.schedule IS NULL AND runs.plugin = follow_ups.name END
                  WHERE follow_ups.id = ?1 AND runs.outcome NOT IN ('running', 'interrupted')
                  ORDER BY runs.id DESC LIMIT 1",
             )?
@@ -191,20 +242,20 @@ pub async fn claim(db: &Database, id: i64) -> anyhow::Result<bool> {
     .await
 }
 
-/// Marks the follow-up of run `parent_run` by `schedule` done, its run
+/// Marks the follow-up of run `parent_run` by `follower` done, its run
 /// having ended `outcome` (none: it could not run).
 pub async fn finish(
     db: &Database,
     parent_run: i64,
-    schedule: &str,
+    follower: &Follower,
     outcome: Option<RunOutcome>,
 ) -> anyhow::Result<()> {
-    let (schedule, now) = (schedule.to_owned(), chrono::Utc::now().timestamp_millis());
+    let (follower, now) = (follower.clone(), chrono::Utc::now().timestamp_millis());
     db.call(move |c| {
         c.execute(
-            "UPDATE follow_ups SET state = 'done', outcome = ?3, finished_at = ?4
-             WHERE parent_run = ?1 AND schedule = ?2",
-            rusqlite::params![parent_run, schedule, outcome, now],
+            "UPDATE follow_ups SET state = 'done', outcome = ?4, finished_at = ?5
+             WHERE parent_run = ?1 AND kind = ?2 AND name = ?3",
+            rusqlite::params![parent_run, follower.kind(), follower.name(), outcome, now],
         )
     })
     .await?;
@@ -224,7 +275,6 @@ pub const RETENTION: &[Rule] = &[Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triggers::schedule::After;
 
     fn schedule(name: &str, after: &[(&str, FollowOn)]) -> Schedule {
         Schedule {
@@ -266,6 +316,17 @@ mod tests {
         );
     }
 
+    /// A config with the task plugin `sheet-plugin` following `sync` on
+    /// `on`, and a chat plugin (which nothing follows with).
+    fn config(on: &str) -> Config {
+        let text = format!(
+            "data_dir = \"d\"\n[plugins.sheet-plugin]\nworld = \"task\"\nwasm = \"s.wasm\"\n\
+             after = {{ schedule = \"sync\", on = \"{on}\" }}\n\
+             [plugins.echo]\nworld = \"chat\"\nwasm = \"e.wasm\"\n"
+        );
+        Config::parse("/m/mission.toml".as_ref(), &text).unwrap()
+    }
+
     #[test]
     fn an_attempt_that_may_be_retried_starts_only_what_a_success_starts() {
         let schedules = vec![
@@ -275,22 +336,45 @@ mod tests {
             schedule("log", &[("sync", FollowOn::Any)]),
         ];
         let names = |follow_ups: Vec<FollowUp>| -> Vec<(String, FollowOn)> {
-            follow_ups.into_iter().map(|f| (f.schedule, f.on)).collect()
+            follow_ups
+                .into_iter()
+                .map(|f| (f.follower.to_string(), f.on))
+                .collect()
         };
+        let config = config("any");
         assert_eq!(
-            names(follow_ups(&schedules, "sync", true)),
+            names(follow_ups(&schedules, &config, "sync", true)),
             [
                 ("sheet".to_owned(), FollowOn::Success),
                 ("page-me".to_owned(), FollowOn::Failure),
                 ("log".to_owned(), FollowOn::Any),
+                ("plugin sheet-plugin".to_owned(), FollowOn::Any),
             ]
         );
         assert_eq!(
-            names(follow_ups(&schedules, "sync", false)),
+            names(follow_ups(&schedules, &config, "sync", false)),
             [
                 ("sheet".to_owned(), FollowOn::Success),
                 ("log".to_owned(), FollowOn::Success),
+                ("plugin sheet-plugin".to_owned(), FollowOn::Success),
             ]
         );
+        assert!(follow_ups(&schedules, &config, "sheet", true).is_empty());
+    }
+
+    #[test]
+    fn a_plugin_following_no_schedule_is_named_and_a_refused_file_counts_as_there() {
+        let config = config("success");
+        let said = unknown_parents(&config, &[], &[]);
+        assert_eq!(
+            said,
+            ["plugin `sheet-plugin`: after: no schedule named `sync`; it follows nothing until there is one"]
+        );
+        assert!(unknown_parents(&config, &[schedule("sync", &[])], &[]).is_empty());
+        let refused = ScheduleError {
+            file: "/m/schedules/sync.toml".into(),
+            message: "cron: bad".into(),
+        };
+        assert!(unknown_parents(&config, &[], &[refused]).is_empty());
     }
 }

@@ -33,9 +33,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::config::after::{check_schedule_name, After, RawAfter};
 use crate::config::units::HumanDuration;
 use crate::config::{scalar_values, Config, World};
-use crate::host::runs::FollowOn;
 use crate::os::regular_file;
 
 pub mod alerts;
@@ -112,26 +112,6 @@ pub struct Schedule {
     pub urgent: bool,
     /// The schedules whose runs' ends start it too.
     pub after: Vec<After>,
-}
-
-/// One `after` link: the schedule whose run's end starts this one, and on
-/// which outcomes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct After {
-    /// The parent schedule. Example: `schedule = "sync-shop"`
-    pub schedule: String,
-    /// Example: `on = "success"` (the default; or `failure`, `any`)
-    #[serde(default)]
-    pub on: FollowOn,
-}
-
-/// `after` as written: one link or a list.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawAfter {
-    One(After),
-    Many(Vec<After>),
 }
 
 impl Schedule {
@@ -228,7 +208,7 @@ impl Schedule {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        check_name(&name).map_err(|e| error(format!("{e}: name the file so")))?;
+        check_schedule_name(&name).map_err(|e| error(format!("{e}: name the file so")))?;
         let raw: RawSchedule = toml::from_str(text).map_err(|e| error(e.to_string()))?;
         let plugin = config.plugin(&raw.plugin).ok_or_else(|| {
             error(format!(
@@ -243,13 +223,8 @@ impl Schedule {
                 raw.plugin, plugin.world
             )));
         }
-        let after = match raw.after {
-            None => Vec::new(),
-            Some(RawAfter::One(link)) => vec![link],
-            Some(RawAfter::Many(links)) => links,
-        };
+        let after = RawAfter::links(raw.after, "after").map_err(error)?;
         for link in &after {
-            check_name(&link.schedule).map_err(|e| error(format!("after: {e}")))?;
             if link.schedule == name {
                 return Err(error(format!("after: `{name}` cannot follow itself")));
             }
@@ -302,15 +277,6 @@ impl Schedule {
             after,
         })
     }
-}
-
-/// `Ok` if `name` may name a schedule (as a plugin may be named: lowercase
-/// letters, digits, `-`, `_`), else why not. A name from the command line is
-/// checked before it becomes a path.
-pub fn check_name(name: &str) -> Result<(), String> {
-    crate::config::PluginName::parse(name).map(drop).map_err(|_| {
-        format!("`{name}` is not a valid schedule name: use 1 to 64 lowercase letters, digits, `-` or `_`")
-    })
 }
 
 /// Every `*.toml` file in `config`'s schedules directory, sorted by name:

@@ -14,7 +14,8 @@ use super::clock::SystemClock;
 use super::scheduler::{Missed, ScheduleRunner, Scheduler};
 use super::Schedule;
 use crate::capabilities::Event;
-use crate::host::runs::{self, StartedBy};
+use crate::config::World;
+use crate::host::runs::{self, Follower, RunOutcome, StartedBy};
 use crate::host::TaskRun;
 use crate::os::zone::host_zone;
 use crate::plugin::call::Invocation;
@@ -35,6 +36,9 @@ pub enum FollowUpsRun {
 pub fn scheduler(invoker: &Invoker, follow_ups: FollowUpsRun) -> Scheduler {
     let config = invoker.config();
     let (schedules, errors) = super::load_all(&config, host_zone());
+    for unknown in chains::unknown_parents(&config, &schedules, &errors) {
+        tracing::error!("{unknown}");
+    }
     for error in errors {
         tracing::error!("schedule refused: {error}");
     }
@@ -75,7 +79,8 @@ impl ScheduleRunner for Runner {
             let attempts = schedule.retries + 1;
             // The schedules that follow it, as their files say now.
             let (schedules, _) = super::load_all(&invoker.config(), host_zone());
-            let follow_ups = chains::follow_ups(&schedules, &schedule.name, attempt >= attempts);
+            let follow_ups =
+                chains::follow_ups(&schedules, &invoker.config(), &schedule.name, attempt >= attempts);
             let event = match trigger {
                 StartedBy::After(parent) => parent_event(&invoker, parent).await,
                 _ => None,
@@ -99,12 +104,8 @@ impl ScheduleRunner for Runner {
                     // A fire ends with a success or its last attempt.
                     if record.succeeded() || attempt >= attempts {
                         if let StartedBy::After(parent) = trigger {
-                            if let Err(e) =
-                                chains::finish(invoker.db(), parent, &schedule.name, Some(record.outcome))
-                                    .await
-                            {
-                                tracing::error!(schedule = %schedule.name, "failed to mark the follow-up done: {e:#}");
-                            }
+                            let follower = Follower::Schedule(schedule.name.clone());
+                            finish_follow_up(&invoker, parent, &follower, Some(record.outcome)).await;
                         }
                         if !follow_ups.is_empty() && here {
                             start_follow_ups(&invoker, Some(record.id)).await;
@@ -158,7 +159,8 @@ async fn parent_event(invoker: &Invoker, parent: i64) -> Option<Arc<Event>> {
 }
 
 /// Starts the follow-ups waiting — of run `parent`, or all — each claimed
-/// first, then run with its schedule's retries on a task of its own.
+/// first, then run on a task of its own: a schedule with its retries, a
+/// plugin once.
 async fn start_follow_ups(invoker: &Invoker, parent: Option<i64>) {
     let db = invoker.db();
     let waiting = match chains::waiting(db, parent).await {
@@ -178,32 +180,80 @@ async fn start_follow_ups(invoker: &Invoker, parent: Option<i64>) {
                 continue;
             }
         }
-        let Some(child) = schedules.iter().find(|s| s.name == queued.schedule) else {
-            tracing::warn!(
-                schedule = queued.schedule,
-                parent_run = queued.parent_run,
-                "a follow-up's schedule is gone (or refused): it does not run"
-            );
-            if let Err(e) = chains::finish(db, queued.parent_run, &queued.schedule, None).await {
-                tracing::error!("failed to mark the follow-up done: {e:#}");
+        let parent = queued.parent_run;
+        match &queued.follower {
+            Follower::Schedule(name) => {
+                let Some(child) = schedules.iter().find(|s| &s.name == name) else {
+                    tracing::warn!(
+                        schedule = name,
+                        parent_run = parent,
+                        "a follow-up's schedule is gone (or refused): it does not run"
+                    );
+                    finish_follow_up(invoker, parent, &queued.follower, None).await;
+                    continue;
+                };
+                let (child, runner) = (
+                    Arc::new(child.clone()),
+                    Runner(invoker.clone(), FollowUpsRun::Here),
+                );
+                tokio::spawn(async move {
+                    let trigger = StartedBy::After(parent);
+                    for attempt in 1..=child.retries + 1 {
+                        if runner.run(child.clone(), Utc::now(), attempt, trigger).await {
+                            break;
+                        }
+                        if attempt <= child.retries {
+                            tokio::time::sleep(child.backoff(attempt)).await;
+                        }
+                    }
+                });
             }
-            continue;
-        };
-        let (child, runner) = (
-            Arc::new(child.clone()),
-            Runner(invoker.clone(), FollowUpsRun::Here),
+            Follower::Plugin(name) => {
+                tokio::spawn(run_plugin_follow_up(invoker.clone(), parent, name.clone()));
+            }
+        }
+    }
+}
+
+/// Runs task plugin `name` once after run `parent`, with its own config
+/// values, and marks its follow-up done.
+async fn run_plugin_follow_up(invoker: Invoker, parent: i64, name: String) {
+    let follower = Follower::Plugin(name.clone());
+    let config = invoker.config();
+    let Some(plugin) = config.plugin(&name).filter(|p| p.world == World::Task) else {
+        tracing::warn!(
+            plugin = name,
+            parent_run = parent,
+            "a follow-up's plugin is gone (or no longer a task plugin): it does not run"
         );
-        tokio::spawn(async move {
-            let trigger = StartedBy::After(queued.parent_run);
-            for attempt in 1..=child.retries + 1 {
-                if runner.run(child.clone(), Utc::now(), attempt, trigger).await {
-                    break;
-                }
-                if attempt <= child.retries {
-                    tokio::time::sleep(child.backoff(attempt)).await;
-                }
-            }
-        });
+        return finish_follow_up(&invoker, parent, &follower, None).await;
+    };
+    let run = TaskRun {
+        plugin: &name,
+        schedule: None,
+        trigger: StartedBy::After(parent),
+        invocation: Invocation {
+            name: name.clone(),
+            scheduled_at: Utc::now().timestamp_millis(),
+            attempt: 1,
+            config: plugin.values.clone(),
+        },
+        event: parent_event(&invoker, parent).await,
+        timeout: None,
+        follow_ups: &[],
+    };
+    match invoker.run(run).await {
+        Ok(record) => finish_follow_up(&invoker, parent, &follower, Some(record.outcome)).await,
+        // Not recorded: it stays claimed, and the next start runs it.
+        Err(e) => tracing::error!(plugin = name, "failed to run: {e:#}"),
+    }
+}
+
+/// Marks the follow-up of run `parent` by `follower` done (logged if it
+/// cannot be: the next start finds its run and marks it then).
+async fn finish_follow_up(invoker: &Invoker, parent: i64, follower: &Follower, outcome: Option<RunOutcome>) {
+    if let Err(e) = chains::finish(invoker.db(), parent, follower, outcome).await {
+        tracing::error!(follower = %follower, "failed to mark the follow-up done: {e:#}");
     }
 }
 

@@ -3,11 +3,12 @@
 //! the wall clock every second (a machine that slept runs what fell due
 //! meanwhile on wake); it re-reads the table when `later` adds a wake-up,
 //! and every half minute for those added by another process (`mission
-//! run`). A wake-up is claimed (`running`) before its run starts and done
-//! when the run ends; one a stop or a crash cut short runs again at the
-//! next start, and one whose run finished is never run twice (see
-//! [`wakeups::claim`]). One due while the host was down runs at start and
-//! says how late it is.
+//! run`). The wake-ups due are claimed (`running`) together, in one
+//! transaction, and their runs wait for one of the lanes; each is done
+//! when its run ends. One a stop or a crash cut short, waiting or running,
+//! runs again at the next start, and one whose run finished is never run
+//! twice (see [`wakeups::claim_due`]). One due while the host was down runs
+//! at start and says how late it is.
 
 pub mod status;
 
@@ -34,6 +35,10 @@ const TABLE_CHECK: Duration = Duration::from_secs(30);
 
 /// Runs of wake-ups at once; the rest wait their turn.
 const LANES: usize = 32;
+
+/// Wake-ups claimed at once, running or waiting for a lane; a burst past
+/// it is claimed as runs end.
+const CLAIMED: usize = 10_000;
 
 /// The wake-ups trigger; always on (it only reads the table while none
 /// waits).
@@ -69,9 +74,9 @@ impl Trigger for WakeUps {
         loop {
             let now = Utc::now().timestamp_millis();
             let stale = read_at.is_none_or(|at| at.elapsed() >= TABLE_CHECK);
-            let room = lanes.available_permits() > 0;
-            if room && (stale || next.is_some_and(|due| due <= now)) {
-                match self.start_due(now, &lanes, &mut running).await {
+            let room = CLAIMED.saturating_sub(running.len());
+            if room > 0 && (stale || next.is_some_and(|due| due <= now)) {
+                match self.claim_due(now, room, &lanes, &mut running).await {
                     Ok(first) => next = first,
                     Err(e) => {
                         tracing::error!("failed to read the wake-ups: {e:#}");
@@ -80,17 +85,20 @@ impl Trigger for WakeUps {
                 }
                 read_at = Some(tokio::time::Instant::now());
                 let more_due = next.is_some_and(|due| due <= Utc::now().timestamp_millis());
-                if more_due && lanes.available_permits() > 0 {
+                if more_due && running.len() < CLAIMED {
                     continue;
                 }
             }
-            // Nothing waiting: only the table's own check; else the wall
-            // clock every second up to the first due time. A lane freed
-            // wakes the loop too.
-            let sleep = next.map_or(TABLE_CHECK, |due| {
-                let left = due.saturating_sub(Utc::now().timestamp_millis()).max(0) as u64;
-                Duration::from_millis(left).min(CLOCK_CHECK)
-            });
+            // Nothing waiting, or no room to claim: only the table's own
+            // check; else the wall clock every second up to the first due
+            // time. A run's end wakes the loop too.
+            let sleep = match next {
+                Some(due) if running.len() < CLAIMED => {
+                    let left = due.saturating_sub(Utc::now().timestamp_millis()).max(0) as u64;
+                    Duration::from_millis(left).min(CLOCK_CHECK)
+                }
+                _ => TABLE_CHECK,
+            };
             tokio::select! {
                 () = &mut stopped => break,
                 () = added.notified() => read_at = None,
@@ -98,6 +106,8 @@ impl Trigger for WakeUps {
                 () = tokio::time::sleep(sleep) => {}
             }
         }
+        // What waits for a lane runs at the next start.
+        lanes.close();
         let grace = self.invoker.config().shutdown_grace;
         let finished =
             tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
@@ -109,25 +119,25 @@ impl Trigger for WakeUps {
 }
 
 impl WakeUps {
-    /// Starts a run for each wake-up due by `now`, as many as there are
-    /// free lanes; the first due time of those still waiting.
-    async fn start_due(
+    /// Claims the wake-ups due by `now`, at most `room`, each run on a task
+    /// that waits for a lane; the first due time of those still waiting.
+    async fn claim_due(
         &self,
         now: i64,
+        room: usize,
         lanes: &Arc<Semaphore>,
         running: &mut JoinSet<()>,
     ) -> anyhow::Result<Option<i64>> {
         let db = self.invoker.db();
-        let room = lanes.available_permits();
-        for id in wakeups::due(db, now, room as u32).await? {
-            let Some(claimed) = wakeups::claim(db, id).await? else {
-                continue;
-            };
-            let lane = lanes.clone().acquire_owned().await?;
-            let invoker = self.invoker.clone();
+        let limit = u32::try_from(room).unwrap_or(u32::MAX);
+        for claimed in wakeups::claim_due(db, now, limit).await? {
+            let (invoker, lanes) = (self.invoker.clone(), lanes.clone());
             running.spawn(async move {
+                // Closed: the host stops, and it runs at the next start.
+                let Ok(_lane) = lanes.acquire_owned().await else {
+                    return;
+                };
                 wake(&invoker, claimed).await;
-                drop(lane);
             });
         }
         Ok(wakeups::waiting(db).await?.1)
@@ -137,6 +147,12 @@ impl WakeUps {
 /// Runs the plugin for `claimed`, and marks it done unless the run was cut
 /// short by a stop.
 async fn wake(invoker: &Invoker, claimed: Claimed) {
+    let payload = match wakeups::stored(invoker.db(), claimed.id).await {
+        Ok(Some(stored)) => stored.payload,
+        Ok(None) => return tracing::error!(wakeup = claimed.id, "a claimed wake-up is gone"),
+        // Still claimed: it runs at the next start.
+        Err(e) => return tracing::error!(wakeup = claimed.id, "failed to read the wake-up: {e:#}"),
+    };
     let started = Utc::now().timestamp_millis();
     let late_ms = started.saturating_sub(claimed.due_at).max(0) as u64;
     let values = invoker
@@ -145,7 +161,7 @@ async fn wake(invoker: &Invoker, claimed: Claimed) {
         .unwrap_or_default();
     let event = WakeUp {
         id: claimed.id as u64,
-        payload: claimed.payload,
+        payload,
         due_at: claimed.due_at,
         late_ms,
     };

@@ -1,6 +1,8 @@
 //! Cron expressions: five fields (or an `@` macro) read as Vixie cron and
 //! cronie read them, with the next and previous fire times in a time zone.
 
+mod words;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
