@@ -55,6 +55,16 @@ impl FakeAnthropic {
         FakeAnthropic { url, state }
     }
 
+    /// The `[claude]` lines for a host on this server: the model, `[claude.api]`
+    /// with the key's variable, and the model's prices.
+    pub fn claude_lines(&self) -> String {
+        format!(
+            "model = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
+             [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30",
+            self.url
+        )
+    }
+
     /// Answers the next request with `fault` (queued after earlier ones).
     pub fn fail_next(&self, fault: Fault) {
         self.state.lock().unwrap().faults.push_back(fault);

@@ -28,6 +28,7 @@ mod languages;
 mod later;
 mod limits;
 mod media;
+mod mission_tools;
 mod notify;
 mod presses;
 mod process;

@@ -628,25 +628,16 @@ fn the_api_backend_runs_the_tool_loop_and_asks_about_a_tool_in_ask_tools() {
     let telegram = FakeTelegram::start();
     let anthropic = FakeAnthropic::start();
     let (api, seen) = contacts_api();
-    let setup = tools_bot(
-        &telegram,
-        &format!(
-            "model = \"claude-sonnet-4-5\"\n[claude.api]\nurl = \"{}\"\nkey_env = \"{KEY_ENV}\"\n\
-             [claude.prices.claude-sonnet-4-5]\ninput = 3.0\noutput = 15.0\ncache_write = 3.75\ncache_read = 0.30",
-            anthropic.url
-        ),
-    )
-    .setup(vec![
-            PluginSpec::chat("assistant", guest("assistant"))
-                .with("grants = [\"claude\", \"history\"]")
-                .with("config = { backend = \"api\" }")
-                .with(
-                    "[plugins.assistant.claude]\nbackends = [\"api\"]\ntimeout = \"60s\"\n\
+    let setup = tools_bot(&telegram, &anthropic.claude_lines()).setup(vec![
+        PluginSpec::chat("assistant", guest("assistant"))
+            .with("grants = [\"claude\", \"history\"]")
+            .with("config = { backend = \"api\" }")
+            .with(
+                "[plugins.assistant.claude]\nbackends = [\"api\"]\ntimeout = \"60s\"\n\
                      tools_from = [\"contacts\"]\nask_tools = [\"contacts.add_lead\"]",
-                ),
-            contacts(&api, ""),
-        ],
-    );
+            ),
+        contacts(&api, ""),
+    ]);
     let mut command = up_with_crm(&setup);
     command.env(KEY_ENV, API_KEY);
     let host = polling(command);

@@ -59,6 +59,20 @@ pub struct Asking<'a> {
     pub shadow: bool,
 }
 
+impl Asking<'_> {
+    /// The approval's row: `tool_use`, and what the person is shown.
+    fn row(&self, tool_use: &ToolUse, summary: String) -> NewApproval {
+        NewApproval {
+            plugin: self.plugin.to_string(),
+            session_key: self.session_key.map(str::to_owned),
+            chat: self.chat,
+            run: self.run,
+            tool: tool_use.tool.clone(),
+            summary,
+        }
+    }
+}
+
 /// Where a prompt is posted, and how long a press is waited for.
 struct Prompting {
     chat: i64,
@@ -117,6 +131,21 @@ struct Decided {
     by_name: String,
 }
 
+/// What asking came to: a press, or why there was none to go by.
+enum Asked {
+    Pressed(Decided),
+    Denied(String),
+}
+
+/// Who allowed a change with a press.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    /// Their Telegram user id.
+    pub id: u64,
+    /// Their name as Telegram gave it.
+    pub name: String,
+}
+
 /// The approvals desk, shared by every Claude call.
 pub struct Approvals {
     db: Database,
@@ -155,15 +184,7 @@ impl Approvals {
         stopped: impl Future<Output = ()>,
         deadline: Instant,
     ) -> Verdict {
-        let summary = tool_use.summary();
-        let row = NewApproval {
-            plugin: asking.plugin.to_string(),
-            session_key: asking.session_key.map(str::to_owned),
-            chat: asking.chat,
-            run: asking.run,
-            tool: tool_use.tool.clone(),
-            summary: summary.clone(),
-        };
+        let row = asking.row(tool_use, tool_use.summary());
         if let Some(key) = asking.session_key {
             match allowed_earlier(&self.db, asking.plugin, key, &tool_use.tool).await {
                 Ok(true) => {
@@ -174,20 +195,14 @@ impl Approvals {
                 Err(e) => tracing::error!(plugin = %asking.plugin, "reading tool allowances failed: {e:#}"),
             }
         }
-        let prompter = self.prompter();
-        let nobody = match (asking.chat, &prompter) {
-            _ if asking.shadow => "a shadow handler cannot ask anyone",
-            (None, _) => "this call serves no chat, so there is nobody to ask",
-            (Some(_), None) => "there is no Telegram bot here to ask through",
-            (Some(chat), Some((prompter, timeout))) => {
-                let timeout = asking.wait.unwrap_or(*timeout);
-                let prompting = Prompting {
-                    chat,
-                    prompter: prompter.clone(),
-                    wait: timeout.min(deadline.saturating_duration_since(Instant::now())),
+        let nobody = match self.prompting(asking, deadline) {
+            Ok(prompting) => {
+                return match self.ask(asking, tool_use, row, prompting, stopped, true).await {
+                    Asked::Pressed(decided) => self.verdict(asking, tool_use, decided).await,
+                    Asked::Denied(why) => Verdict::Deny(why),
                 };
-                return self.ask(asking, tool_use, row, prompting, stopped).await;
             }
+            Err(nobody) => nobody,
         };
         let reason = format!("`{}` needs a person's approval: {nobody}", tool_use.tool);
         tracing::warn!(plugin = %asking.plugin, tool = tool_use.tool, "tool use denied: {reason}");
@@ -196,7 +211,63 @@ impl Approvals {
         Verdict::Deny(reason)
     }
 
-    /// Posts the prompt and waits for a press, or for `stopped`.
+    /// Asks in `asking`'s chat whether the change `card` says may be made
+    /// (the host's own acting and changing tools): one press of **Allow
+    /// once** by an allowed user, waited for until the approval timeout or
+    /// `deadline`, recorded as any tool use's approval. Who pressed; else
+    /// what Claude is told.
+    pub async fn confirm(
+        &self,
+        asking: Asking<'_>,
+        tool_use: &ToolUse,
+        card: &str,
+        deadline: Instant,
+    ) -> Result<Approver, String> {
+        let row = asking.row(tool_use, card.to_owned());
+        let nobody = match self.prompting(asking, deadline) {
+            Err(nobody) => nobody,
+            Ok(prompting) => {
+                let pending = std::future::pending::<()>();
+                return match self.ask(asking, tool_use, row, prompting, pending, false).await {
+                    Asked::Pressed(Decided {
+                        choice: Choice::Deny,
+                        by_name,
+                        ..
+                    }) => Err(format!("Denied from the chat by {by_name}: nothing was changed")),
+                    Asked::Pressed(decided) => Ok(Approver {
+                        id: decided.by,
+                        name: decided.by_name,
+                    }),
+                    Asked::Denied(why) => Err(format!("{why}: nothing was changed")),
+                };
+            }
+        };
+        let reason = format!("`{}` needs a person's press: {nobody}", tool_use.tool);
+        self.settled(row, ApprovalOutcome::NoOneToAsk, Some(&reason))
+            .await;
+        Err(reason)
+    }
+
+    /// Where and how long `asking` is asked until `deadline`; else why
+    /// nobody can be.
+    fn prompting(&self, asking: Asking<'_>, deadline: Instant) -> Result<Prompting, &'static str> {
+        match (asking.chat, self.prompter()) {
+            _ if asking.shadow => Err("a shadow handler cannot ask anyone"),
+            (None, _) => Err("this call serves no chat, so there is nobody to ask"),
+            (Some(_), None) => Err("there is no Telegram bot here to ask through"),
+            (Some(chat), Some((prompter, timeout))) => Ok(Prompting {
+                chat,
+                prompter,
+                wait: asking
+                    .wait
+                    .unwrap_or(timeout)
+                    .min(deadline.saturating_duration_since(Instant::now())),
+            }),
+        }
+    }
+
+    /// Posts the prompt (offering "for this conversation" if
+    /// `conversation`) and waits for a press, or for `stopped`.
     async fn ask(
         &self,
         asking: Asking<'_>,
@@ -204,14 +275,15 @@ impl Approvals {
         row: NewApproval,
         prompting: Prompting,
         stopped: impl Future<Output = ()>,
-    ) -> Verdict {
+        conversation: bool,
+    ) -> Asked {
         let Prompting { chat, prompter, wait } = prompting;
         let summary = row.summary.clone();
         let id = match insert(&self.db, row, ApprovalOutcome::Pending, None).await {
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(plugin = %asking.plugin, "recording a tool approval failed: {e:#}");
-                return Verdict::Deny("the host could not record the approval".into());
+                return Asked::Denied("the host could not record the approval".into());
             }
         };
         let (answer, answered) = oneshot::channel();
@@ -238,6 +310,7 @@ impl Approvals {
             tool: tool_use.display_name(),
             summary: summary.clone(),
             wait,
+            conversation,
         };
         let message = match prompter.post(chat, &prompt).await {
             Ok(message) => message,
@@ -247,7 +320,7 @@ impl Approvals {
                 let reason = format!("the approval prompt could not be posted: {e:#}");
                 tracing::error!(plugin = %asking.plugin, chat, "{reason}");
                 finish(&self.db, id, ApprovalOutcome::Abandoned, None, Some(&reason)).await;
-                return Verdict::Deny(format!(
+                return Asked::Denied(format!(
                     "`{}` needs a person's approval, and the prompt could not be posted in the chat",
                     tool_use.tool
                 ));
@@ -284,7 +357,7 @@ impl Approvals {
                         posted
                             .not_allowed(&self.db, ApprovalOutcome::Abandoned, "⏹", STOPPED)
                             .await;
-                        return Verdict::Deny(STOPPED.into());
+                        return Asked::Denied(STOPPED.into());
                     }
                 }
             }
@@ -292,17 +365,17 @@ impl Approvals {
         guard.armed = false;
         let decided = match answer {
             Some(Answer::Pressed(decided)) => decided,
-            Some(Answer::Closed(why)) => return Verdict::Deny(format!("Not allowed: {why}")),
+            Some(Answer::Closed(why)) => return Asked::Denied(format!("Not allowed: {why}")),
             None => {
                 let reason = format!("nobody answered within {}", HumanDuration(wait));
                 posted
                     .not_allowed(&self.db, ApprovalOutcome::TimedOut, "⌛", &reason)
                     .await;
                 tracing::warn!(plugin = %asking.plugin, chat, tool = tool_use.tool, "tool use denied: {reason}");
-                return Verdict::Deny(format!("Denied: {reason} in the chat"));
+                return Asked::Denied(format!("Denied: {reason} in the chat"));
             }
         };
-        self.verdict(asking, tool_use, decided).await
+        Asked::Pressed(decided)
     }
 
     /// What a press decided, once recorded (by [`Approvals::press`]).

@@ -16,6 +16,9 @@ pub struct Prompt {
     pub summary: String,
     /// How long it waits for a press.
     pub wait: Duration,
+    /// Whether "Allow for this conversation" is offered (not for a change
+    /// the host's own tools make: each is pressed for).
+    pub conversation: bool,
 }
 
 /// Where prompts are posted and settled: the Telegram bot.

@@ -23,6 +23,7 @@ macro_rules! say {
 mod approvals;
 mod build;
 mod call;
+mod changes;
 mod check;
 mod cost;
 mod db;
@@ -143,6 +144,10 @@ pub enum Command {
     /// The tools each tools plugin offers and the plugins whose Claude may
     /// call them, with the latest tool calls.
     Tools(tools::ToolsArgs),
+    /// The changes made through the host's own tools (`mission` in
+    /// `tools_from`), newest first: what, who pressed for it, before and
+    /// after.
+    Changes(changes::ChangesArgs),
     /// Serve one tools plugin's tools over MCP on stdin and stdout: the
     /// CLI starts this from the `--mcp-config` the host writes for it.
     #[command(hide = true)]
@@ -170,6 +175,7 @@ impl Cli {
                 | Command::Watches(_)
                 | Command::Later(_)
                 | Command::Tools(_)
+                | Command::Changes(_)
                 | Command::Schedule(_)
         )
     }
@@ -226,6 +232,7 @@ impl Cli {
             Command::Watches(args) => watches::list(config, args.json).await,
             Command::Later(args) => later::list(config, args.json).await,
             Command::Tools(args) => tools::list(config, args.limit, args.json).await,
+            Command::Changes(args) => args.run(config).await,
             Command::Init(_) | Command::Schedule(_) | Command::McpTools(_) => {
                 unreachable!("handled before the config is read")
             }

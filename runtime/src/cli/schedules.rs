@@ -187,6 +187,7 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
             "paused": paused,
             "last_outcome": last.as_ref().map(|r| r.outcome),
             "last_run_at": last.as_ref().map(|r| r.started_at.to_rfc3339()),
+            "from_the_chat": schedule.origin,
         }));
     }
     if json {
@@ -208,6 +209,9 @@ pub(super) async fn list_schedules(config: Config, json: bool) -> anyhow::Result
                 if row["paused"] == true { "yes" } else { "no" },
                 row["last_outcome"].as_str().unwrap_or("-"),
             );
+            if let Some(origin) = row["from_the_chat"].as_str() {
+                say!("  from the chat: {origin}");
+            }
         }
     }
     for error in &errors {
@@ -299,7 +303,10 @@ pub(super) async fn show_run(config: Config, id: i64, json: bool) -> anyhow::Res
         say!(
             "followed by run {} ({}): {}",
             child.id,
-            child.schedule.clone().unwrap_or_else(|| format!("plugin {}", child.plugin)),
+            child
+                .schedule
+                .clone()
+                .unwrap_or_else(|| format!("plugin {}", child.plugin)),
             child.state()
         );
     }

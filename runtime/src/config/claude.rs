@@ -45,7 +45,8 @@
 //! tools = ["Read"]                 # tools the model may use outright; none unless listed
 //! ask_tools = ["Bash", "Write"]    # each use allowed by a person in the chat (persistent only)
 //! mcp_config = "mcp.json"          # passed with --strict-mcp-config
-//! tools_from = ["crm"]             # tools plugins whose tools Claude may call (over MCP)
+//! tools_from = ["crm", "mission"]  # tools plugins whose tools Claude may call (over MCP); "mission": the host's own
+//! allow_outright = ["mission.run_now"]  # the host's acting or changing tools that need no press
 //! timeout = "5m"                   # the longest deadline it may ask for
 //! daily_usd = 1.0                  # its calls, and its tools' calls for it
 //! monthly_usd = 20.0
@@ -191,8 +192,12 @@ pub struct ClaudeGrant {
     /// An MCP server config passed to the CLI.
     pub mcp_config: Option<PathBuf>,
     /// Tools plugins whose tools Claude may call; one named in
-    /// `ask_tools` as `PLUGIN.TOOL` is asked about first.
+    /// `ask_tools` as `PLUGIN.TOOL` is asked about first. `mission` is the
+    /// host's own tools.
     pub tools_from: Vec<PluginName>,
+    /// The host's acting and changing tools (`mission.pause`) that run
+    /// without a person's press.
+    pub allow_outright: Vec<String>,
     /// The longest deadline it may have.
     pub timeout: Option<Duration>,
     /// Its own spending limits.
@@ -306,9 +311,14 @@ pub(crate) struct RawClaudeGrant {
     /// Example: `mcp_config = "mcp.json"`
     mcp_config: Option<PathBuf>,
     /// Example: `tools_from = ["crm"]` (tools plugins; `ask_tools` may
-    /// name one of their tools as `"crm.create_lead"`)
+    /// name one of their tools as `"crm.create_lead"`; `"mission"` is the
+    /// host's own tools)
     #[serde(default)]
     tools_from: Vec<String>,
+    /// Example: `allow_outright = ["mission.pause"]` (the host's acting and
+    /// changing tools otherwise wait for a press)
+    #[serde(default)]
+    allow_outright: Vec<String>,
     /// Example: `timeout = "5m"`
     timeout: Option<HumanDuration>,
     /// Example: `daily_usd = 1.0`
@@ -316,6 +326,10 @@ pub(crate) struct RawClaudeGrant {
     /// Example: `monthly_usd = 20.0`
     monthly_usd: Option<f64>,
 }
+
+/// The name in `tools_from` of the host's own tools (its schedules, runs
+/// and changes to them), offered as a tools plugin's are.
+pub const HOST_TOOLS: &str = "mission";
 
 /// The most processes `max_processes` may ask for.
 const MAX_PROCESSES: usize = 64;
@@ -443,6 +457,13 @@ impl RawClaudeGrant {
         }
         for tool in &self.ask_tools {
             if let Some((plugin, _)) = tool.split_once('.') {
+                if plugin == HOST_TOOLS {
+                    return Err(format!(
+                        "{field}.ask_tools: `{tool}`: the host's own tools ask by themselves (a reading \
+                         tool runs outright, an acting or changing one waits for a press unless \
+                         {field}.allow_outright names it)"
+                    ));
+                }
                 if !tools_from.iter().any(|p| p.as_str() == plugin) {
                     return Err(format!(
                         "{field}.ask_tools: `{tool}` names a tool of `{plugin}`, which is not in {field}.tools_from"
@@ -450,8 +471,17 @@ impl RawClaudeGrant {
                 }
             }
         }
+        for tool in &self.allow_outright {
+            if !tool.starts_with("mission.") || !tools_from.iter().any(|p| p.as_str() == HOST_TOOLS) {
+                return Err(format!(
+                    "{field}.allow_outright: `{tool}` is not one of the host's own tools (`mission.TOOL`, \
+                     with \"mission\" in {field}.tools_from)"
+                ));
+            }
+        }
         Ok(ClaudeGrant {
             tools_from,
+            allow_outright: self.allow_outright,
             backends: self.backends,
             models: self.models,
             max_turns: self.max_turns,

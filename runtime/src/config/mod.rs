@@ -344,6 +344,9 @@ fn check_tools_from(plugins: &[PluginConfig]) -> Result<(), String> {
             if name == &plugin.name {
                 return Err(format!("{field}: a plugin cannot offer its tools to itself"));
             }
+            if name.as_str() == claude::HOST_TOOLS {
+                continue;
+            }
             match plugins.iter().find(|p| &p.name == name) {
                 None => return Err(format!("{field}: no plugin named `{name}`")),
                 Some(other) if other.world != World::Tools => {
@@ -657,22 +660,60 @@ mod tests {
                 "data_dir = \"d\"\n[plugins.p]\nworld = \"{world}\"\nwasm = \"p.wasm\"\nafter = {after}\n"
             ))
         };
-        let config = plugin("task", "[{ schedule = \"sync\" }, { schedule = \"crm\", on = \"any\" }]").unwrap();
+        let config = plugin(
+            "task",
+            "[{ schedule = \"sync\" }, { schedule = \"crm\", on = \"any\" }]",
+        )
+        .unwrap();
         let after = &config.plugin("p").unwrap().after;
         assert_eq!(
-            after.iter().map(|a| (a.schedule.as_str(), a.on)).collect::<Vec<_>>(),
+            after
+                .iter()
+                .map(|a| (a.schedule.as_str(), a.on))
+                .collect::<Vec<_>>(),
             [("sync", after::FollowOn::Success), ("crm", after::FollowOn::Any)]
         );
         let error = plugin("chat", "{ schedule = \"sync\" }").unwrap_err().to_string();
         assert!(
-            error.contains("plugins.p.after: a run's end starts a task plugin's `run`, and this is a chat plugin"),
+            error.contains(
+                "plugins.p.after: a run's end starts a task plugin's `run`, and this is a chat plugin"
+            ),
             "{error}"
         );
-        let error = plugin("task", "{ schedule = \"../sync\" }").unwrap_err().to_string();
+        let error = plugin("task", "{ schedule = \"../sync\" }")
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("plugins.p.after: `../sync` is not a valid schedule name"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_host_s_own_tools_are_named_mission_and_ask_by_themselves() {
+        let grant = |lines: &str| {
+            parse(&format!(
+                "data_dir = \"d\"\n[plugins.p]\nworld = \"chat\"\nwasm = \"p.wasm\"\n\
+                 grants = [\"claude\"]\n[plugins.p.claude]\n{lines}\n"
+            ))
+            .map_err(|e| e.to_string())
+        };
+        let config = grant("tools_from = [\"mission\"]\nallow_outright = [\"mission.pause\"]").unwrap();
+        assert_eq!(
+            config.plugin("p").unwrap().claude.allow_outright,
+            ["mission.pause"]
+        );
+        let error = grant("tools_from = [\"mission\"]\nask_tools = [\"mission.pause\"]").unwrap_err();
+        assert!(
+            error.contains("the host's own tools ask by themselves"),
+            "{error}"
+        );
+        let error = grant("allow_outright = [\"mission.pause\"]").unwrap_err();
+        assert!(error.contains("is not one of the host's own tools"), "{error}");
+        let error = parse("data_dir = \"d\"\n[plugins.mission]\nworld = \"tools\"\nwasm = \"m.wasm\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`mission` names the host's own tools"), "{error}");
     }
 
     fn transcriber(section: &str) -> Result<Transcriber, String> {

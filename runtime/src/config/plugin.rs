@@ -436,6 +436,11 @@ impl RawPlugin {
             state_bytes: self.state_bytes,
             state_keys: self.state_keys,
         };
+        if name.as_str() == super::claude::HOST_TOOLS {
+            return Err(format!(
+                "{field}: `{name}` names the host's own tools (tools_from = [\"{name}\"]); give the plugin another name"
+            ));
+        }
         if self.world == World::Tools && (name.as_str().contains("__") || name.as_str().ends_with('_')) {
             return Err(format!(
                 "{field}: a tools plugin's name may not hold `__` or end in `_`: Claude sees its tools \

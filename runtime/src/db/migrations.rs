@@ -461,4 +461,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX presses_waiting ON presses (state) WHERE state != 'done';
      ALTER TABLE runs ADD COLUMN press INTEGER;
      CREATE INDEX runs_by_press ON runs (press) WHERE press IS NOT NULL;",
+    // 32: changes made through the host's own tools (a schedule created,
+    // changed, deleted or brought back; a run started, a pause): the tool,
+    // what it acted on, who pressed for it (none: allowed outright), for
+    // whose Claude in which chat, and the text before and after.
+    "CREATE TABLE changes (
+         id INTEGER PRIMARY KEY,
+         at INTEGER NOT NULL,
+         tool TEXT NOT NULL,
+         target TEXT NOT NULL,
+         summary TEXT NOT NULL,
+         caller TEXT NOT NULL,
+         chat INTEGER,
+         by_id INTEGER,
+         by_name TEXT,
+         before TEXT,
+         after TEXT
+     );
+     CREATE INDEX changes_by_target ON changes (target, at);",
 ];

@@ -66,6 +66,8 @@ pub struct Host {
     /// Whether the plugins are still being loaded at start (see
     /// [`Host::begin_loading`]).
     loading: tokio::sync::watch::Sender<bool>,
+    /// The host's own tools (see [`tool_calls::HostTools`]).
+    host_tools: std::sync::OnceLock<Arc<dyn tool_calls::HostTools>>,
 }
 
 impl Host {
@@ -103,6 +105,7 @@ impl Host {
             },
             registry: Arc::default(),
             loading: tokio::sync::watch::Sender::new(false),
+            host_tools: std::sync::OnceLock::new(),
         })
     }
 

@@ -4,6 +4,10 @@
 //! recorded in `tool_calls` — sizes and outcome, and the input and result
 //! only where the tools plugin's config says `record_contents = true`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -11,10 +15,31 @@ use super::Host;
 use crate::capabilities::claude::OnBehalfOf;
 use crate::capabilities::http::records::Origin;
 use crate::capabilities::CallContext;
+use crate::config::claude::HOST_TOOLS;
 use crate::config::PluginName;
 use crate::db::retention::{period, Rule};
 use crate::db::{datetime, Database};
 use crate::plugin::call::{ToolCall, ToolOutput};
+use crate::plugin::tools::ToolSpec;
+
+/// Tools the host answers itself, offered to Claude as a tools plugin's
+/// are (`tools_from = ["mission"]`, [`HOST_TOOLS`]) and recorded as theirs
+/// are; provided once by whoever opens the host with its tool gateway.
+pub trait HostTools: Send + Sync {
+    /// The tools, as a tools plugin lists its own.
+    fn tools(&self) -> Vec<ToolSpec>;
+
+    /// Runs `request`'s tool on `input`.
+    fn call<'a>(
+        &'a self,
+        request: &'a ToolRequest<'a>,
+        input: serde_json::Map<String, serde_json::Value>,
+    ) -> Pin<Box<dyn Future<Output = HostToolResult> + Send + 'a>>;
+}
+
+/// What one of the host's own tools answers: its text, or the record's
+/// outcome (`error`, `denied`) and what Claude is told.
+pub type HostToolResult = Result<String, (&'static str, String)>;
 
 /// One call as Claude made it, for whom.
 pub struct ToolRequest<'a> {
@@ -30,6 +55,8 @@ pub struct ToolRequest<'a> {
     pub chat: Option<i64>,
     /// The task run it is part of, if any.
     pub run: Option<i64>,
+    /// Whether the caller's Claude call is a shadow handler's.
+    pub shadow: bool,
 }
 
 /// What Claude is told.
@@ -79,6 +106,17 @@ pub struct ToolCallRecord {
 const MAX_RECORDED: usize = 16 << 10;
 
 impl Host {
+    /// Serves `tools` as the host's own from now on (once; a second is
+    /// ignored).
+    pub fn provide_tools(&self, tools: Arc<dyn HostTools>) {
+        let _ = self.host_tools.set(tools);
+    }
+
+    /// The host's own tools, if provided.
+    pub fn host_tools(&self) -> Option<&Arc<dyn HostTools>> {
+        self.host_tools.get()
+    }
+
     /// Runs `request` and records it; a refusal, a trap, a timeout or the
     /// tool's own error all come back as an error answer for Claude.
     pub async fn call_tool(&self, mut request: ToolRequest<'_>) -> ToolAnswer {
@@ -149,6 +187,23 @@ impl Host {
                     request.caller, request.plugin
                 ),
             );
+        }
+        if request.plugin == HOST_TOOLS {
+            let Some(tools) = self.host_tools() else {
+                return refused(
+                    record,
+                    "denied",
+                    "the host's own tools are not served here".into(),
+                );
+            };
+            let input = serde_json::from_str(&input).unwrap_or_default();
+            return match tools.call(request, input).await {
+                Ok(text) => ToolAnswer {
+                    text,
+                    is_error: false,
+                },
+                Err((outcome, text)) => refused(record, outcome, text),
+            };
         }
         let Some(plugin) = self.registry().get(request.plugin) else {
             return refused(

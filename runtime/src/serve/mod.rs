@@ -12,6 +12,7 @@
 pub mod control;
 mod digest;
 pub mod hot_reload;
+pub mod mission_tools;
 mod ping;
 pub mod pruning;
 pub mod tool_gateway;

@@ -66,6 +66,7 @@ impl<'a> CallScope<'a> {
             tools_from: self.grant.tools_from.clone(),
             chat: self.chat,
             run: self.run.map(|run| run.id),
+            shadow: self.shadow,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct ToolCaller {
     pub chat: Option<i64>,
     /// The task run, if any.
     pub run: Option<i64>,
+    /// Whether the call is a shadow handler's.
+    pub shadow: bool,
 }
 
 /// One tool as a CLI process is given it.

@@ -258,7 +258,10 @@ mod tests {
         let claimed = claim_due(&db, 1_000, 100).await.unwrap();
         let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
         assert_eq!(ids, [first, second, later], "due ones only, the first due first");
-        assert!(claim_due(&db, 1_000, 100).await.unwrap().is_empty(), "claimed once");
+        assert!(
+            claim_due(&db, 1_000, 100).await.unwrap().is_empty(),
+            "claimed once"
+        );
         assert_eq!(waiting(&db).await.unwrap(), (1, Some(10_000)));
         let stored = stored(&db, first).await.unwrap().unwrap();
         assert_eq!(stored.payload, b"100");
@@ -275,13 +278,20 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(reopen(&db).await.unwrap(), 3);
-        let again: Vec<i64> = claim_due(&db, 1_000, 1).await.unwrap().iter().map(|c| c.id).collect();
+        let again: Vec<i64> = claim_due(&db, 1_000, 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(again, [second], "at most the limit");
         let outcome: (String, Option<String>) = db
             .call(move |c| {
-                c.query_row("SELECT state, outcome FROM wakeups WHERE id = ?1", [first], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
+                c.query_row(
+                    "SELECT state, outcome FROM wakeups WHERE id = ?1",
+                    [first],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
             })
             .await
             .unwrap();

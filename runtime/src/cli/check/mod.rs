@@ -97,6 +97,20 @@ async fn check_plugins(config: &Config) -> anyhow::Result<Vec<Finding>> {
             }
         }
     }
+    let asking_first = crate::serve::mission_tools::asking_first();
+    for plugin in &config.plugins {
+        for allowed in &plugin.claude.allow_outright {
+            let tool = allowed.trim_start_matches("mission.");
+            if !asking_first.contains(&tool) {
+                findings.push(Finding::Error(format!(
+                    "plugins.{}.claude.allow_outright: `{allowed}` is not one of the host's tools that ask \
+                     first (they are: {})",
+                    plugin.name,
+                    asking_first.join(", ")
+                )));
+            }
+        }
+    }
     Ok(findings)
 }
 

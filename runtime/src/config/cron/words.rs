@@ -118,10 +118,10 @@ fn weekdays(field: &str) -> Option<String> {
 }
 
 fn day_number(text: &str) -> Option<usize> {
-    text.parse::<usize>().ok().filter(|d| *d <= 7).or_else(|| {
-        DAYS.iter()
-            .position(|d| d[..3].eq_ignore_ascii_case(text))
-    })
+    text.parse::<usize>()
+        .ok()
+        .filter(|d| *d <= 7)
+        .or_else(|| DAYS.iter().position(|d| d[..3].eq_ignore_ascii_case(text)))
 }
 
 /// The numbers of a field of plain numbers and ranges (`1,15`, `9-11`)

@@ -28,9 +28,11 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::capabilities::claude::tools::{
     cli_name, grant_name, OfferedTool, PassedTool, ToolBroker, ToolCaller, ToolPass, ToolResult,
 };
+use crate::config::claude::HOST_TOOLS;
 use crate::host::tool_calls::ToolRequest;
 use crate::host::Host;
 use crate::os::fd_limit::{self, AcceptBackoff, Connection, Connections};
+use crate::plugin::tools::ToolSpec;
 use wire::{Answer, Ask, Op, MAX_LINE, TOKEN_ENV};
 
 /// Connections held at once, at most; fewer under a low open-file limit (a
@@ -58,6 +60,7 @@ pub fn install(host: &Arc<Host>, mission: PathBuf) -> Arc<dyn ToolBroker> {
         }),
     });
     host.claude().serve_tools(gateway.clone());
+    crate::serve::mission_tools::install(host);
     gateway
 }
 
@@ -88,11 +91,11 @@ impl Gateway {
         let host = self.inner.host.upgrade().ok_or("the host is shutting down")?;
         let mut offered = Vec::new();
         for plugin in &caller.tools_from {
-            let Some(loaded) = host.registry().get(plugin.as_str()) else {
+            let Some(tools) = tools_of(&host, plugin.as_str()) else {
                 tracing::warn!(caller = %caller.plugin, "the tools plugin `{plugin}` is not loaded: Claude goes without its tools");
                 continue;
             };
-            offered.extend(loaded.tools.iter().map(|t| OfferedTool {
+            offered.extend(tools.iter().map(|t| OfferedTool {
                 names: PassedTool {
                     grant_name: grant_name(plugin, &t.name),
                     cli_name: cli_name(plugin, &t.name),
@@ -131,6 +134,7 @@ impl ToolBroker for Gateway {
                     input,
                     chat: caller.chat,
                     run: caller.run,
+                    shadow: caller.shadow,
                 })
                 .await;
             (answer.text, answer.is_error)
@@ -334,10 +338,8 @@ impl Inner {
             return refused("the host is shutting down");
         };
         match ask.op {
-            Op::List => match host.registry().get(&ask.plugin) {
-                Some(plugin) => Answer::Tools {
-                    tools: plugin.tools.clone(),
-                },
+            Op::List => match tools_of(&host, &ask.plugin) {
+                Some(tools) => Answer::Tools { tools },
                 None => refused(&format!("the tools plugin `{}` is not loaded", ask.plugin)),
             },
             Op::Call { tool, input } => {
@@ -349,6 +351,7 @@ impl Inner {
                         input,
                         chat: caller.chat,
                         run: caller.run,
+                        shadow: caller.shadow,
                     })
                     .await;
                 Answer::Called {
@@ -358,6 +361,15 @@ impl Inner {
             }
         }
     }
+}
+
+/// The tools `plugin` offers as it serves now: a loaded tools plugin's, or
+/// the host's own; none if it is neither.
+fn tools_of(host: &Host, plugin: &str) -> Option<Vec<ToolSpec>> {
+    if plugin == HOST_TOOLS {
+        return host.host_tools().map(|tools| tools.tools());
+    }
+    host.registry().get(plugin).map(|loaded| loaded.tools.clone())
 }
 
 fn refused(why: &str) -> Answer {

@@ -13,7 +13,7 @@ use crate::host::runs::{self, RunStatus};
 use crate::host::tool_calls;
 use crate::os::zone::host_zone;
 use crate::plugin::loads::{self, LoadOutcome};
-use crate::serve::control;
+use crate::serve::{control, mission_tools};
 use crate::triggers::schedule::status::ScheduleStatus;
 use crate::triggers::telegram::status::TelegramStatus;
 use crate::triggers::wakeups::status::WakeUpsStatus;
@@ -51,6 +51,8 @@ pub struct Status {
     pub watches: Vec<WatchStatus>,
     /// The wake-ups waiting.
     pub wakeups: WakeUpsStatus,
+    /// The latest changes made through the host's own tools, newest first.
+    pub changes: Vec<ChangeStatus>,
     /// The host's memory.
     pub memory: Memory,
 }
@@ -154,6 +156,19 @@ pub struct ToolCallStatus {
     pub ms: u64,
 }
 
+/// One change made through the host's own tools, as the page shows it.
+#[derive(Debug, Serialize)]
+pub struct ChangeStatus {
+    /// When, host time.
+    pub at: String,
+    /// The tool: `create_schedule`, `pause`…
+    pub tool: String,
+    /// The schedule.
+    pub target: String,
+    /// Who pressed for it, or that the config allowed it outright.
+    pub by: String,
+}
+
 /// Gathers the page as of `now`.
 pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Result<Status> {
     let db = host.db();
@@ -199,6 +214,16 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
     };
     let watches = watch::status::section(db, &config.watches).await?;
     let wakeups = wakeups::status::section(db).await?;
+    let changes = mission_tools::records::recent(db, None, 10)
+        .await?
+        .into_iter()
+        .map(|c| ChangeStatus {
+            at: local(c.at),
+            tool: c.tool,
+            target: c.target,
+            by: c.by_name.unwrap_or_else(|| "allowed outright".to_owned()),
+        })
+        .collect();
     let claude = match &config.claude {
         Some(claude) => {
             let report = month_report(db, claude, now, host_zone()).await?;
@@ -242,6 +267,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         webhooks,
         watches,
         wakeups,
+        changes,
         memory: Memory::now(),
     })
 }

@@ -112,7 +112,14 @@ pub struct Schedule {
     pub urgent: bool,
     /// The schedules whose runs' ends start it too.
     pub after: Vec<After>,
+    /// Where it came from, if the host's own tools wrote it: "created by
+    /// Anna on 2026-12-07 16:20 UTC" (its first line, after
+    /// [`ORIGIN_PREFIX`]).
+    pub origin: Option<String>,
 }
+
+/// How a schedule file the host's own tools wrote begins.
+pub const ORIGIN_PREFIX: &str = "# From the chat: ";
 
 impl Schedule {
     /// The wait before retry number `retry` (1 for the first retry).
@@ -141,6 +148,7 @@ impl Schedule {
             after_failures: None,
             urgent: false,
             after: Vec::new(),
+            origin: None,
         }
     }
 }
@@ -275,6 +283,11 @@ impl Schedule {
             },
             urgent: raw.urgent,
             after,
+            origin: text
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix(ORIGIN_PREFIX))
+                .map(str::to_owned),
         })
     }
 }

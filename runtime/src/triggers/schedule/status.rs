@@ -47,6 +47,9 @@ pub struct ScheduleStatus {
     pub durations: Option<DurationChart>,
     /// Its failure streak: `4 failed runs since Tue 22:00`.
     pub streak: Option<String>,
+    /// Where it came from, if the host's own tools wrote it: `created by
+    /// Anna on 2026-12-07 16:20 UTC`.
+    pub origin: Option<String>,
 }
 
 impl ScheduleStatus {
@@ -99,6 +102,7 @@ pub async fn section(
             strip,
             durations: chart::chart(&durations, now, |ms| seconds(Duration::from_millis(ms))),
             streak,
+            origin: s.origin.clone(),
         });
     }
     let refused = refused.iter().map(|e| brief(&e.to_string(), None)).collect();

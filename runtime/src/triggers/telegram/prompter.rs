@@ -35,16 +35,14 @@ pub fn prompt_text(prompt: &Prompt) -> String {
 #[async_trait::async_trait]
 impl Prompter for TelegramPrompter {
     async fn post(&self, chat: i64, prompt: &Prompt) -> anyhow::Result<i32> {
-        let buttons = [
-            vec![
-                ("Allow once", Choice::Once.callback_data(prompt.id)),
-                (
-                    "Allow for this conversation",
-                    Choice::Conversation.callback_data(prompt.id),
-                ),
-            ],
-            vec![("Deny", Choice::Deny.callback_data(prompt.id))],
-        ];
+        let mut allow = vec![("Allow once", Choice::Once.callback_data(prompt.id))];
+        if prompt.conversation {
+            allow.push((
+                "Allow for this conversation",
+                Choice::Conversation.callback_data(prompt.id),
+            ));
+        }
+        let buttons = [allow, vec![("Deny", Choice::Deny.callback_data(prompt.id))]];
         Ok(self
             .sender
             .send_with_buttons(chat, &prompt_text(prompt), &buttons)
