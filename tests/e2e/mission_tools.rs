@@ -503,3 +503,174 @@ fn text_from_outside_asking_for_a_job_gets_no_further_than_the_card() {
     let (clean, log) = host.wait();
     assert!(clean, "{log}");
 }
+
+#[test]
+fn a_scheduled_prompt_made_from_the_chat_sends_claude_s_answer_to_the_chat_as_replies_are_shown() {
+    let telegram = FakeTelegram::start();
+    let setup = BotHost::on(&telegram)
+        .users(&[ANNA])
+        .handler("assistant")
+        .telegram("approval_timeout = \"20s\"\nmarkdown = false")
+        .claude("")
+        .setup(vec![
+            PluginSpec::chat("assistant", guest("assistant"))
+                .with("grants = [\"claude\", \"history\"]")
+                .with(
+                    "[plugins.assistant.claude]\nbackends = [\"persistent\"]\ntimeout = \"60s\"\n\
+                     tools_from = [\"mission\"]",
+                ),
+            PluginSpec::task("prompt", guest("prompt"))
+                .with("grants = [\"claude\", \"notify\"]")
+                .with(&format!(
+                    "[plugins.prompt.claude]\nbackends = [\"cli\"]\n[plugins.prompt.notify]\nchats = [{CHAT}]"
+                )),
+        ]);
+    let host = up(&setup);
+    // "Every 2 seconds, summarise yesterday's orders here", as Claude
+    // writes it for the prompt plugin.
+    let ask = format!(
+        "#tool:mission.create_schedule {{\"name\": \"orders-summary\", \"plugin\": \"prompt\", \"every\": \"2s\", \
+         \"config\": {{\"prompt\": \"Summarise yesterday's **orders**.\", \"chat\": \"{CHAT}\", \"title\": \"Orders\"}}}}"
+    );
+    telegram.send_text(CHAT, ANNA, &ask);
+    let card = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    assert!(
+        card.text
+            .clone()
+            .unwrap()
+            .contains("Create schedule `orders-summary`: runs `prompt` every 2s"),
+        "{:?}",
+        card.text
+    );
+    telegram.press(CHAT, ANNA, card.message_id.unwrap(), &card.button("Allow once"));
+    // Its run asks Claude (the fake CLI) and posts the answer: Markdown as
+    // the chat's replies are shown, Telegram HTML.
+    let sent = wait_for("the prompt's answer in the chat", Duration::from_secs(30), || {
+        let calls = telegram.calls();
+        match calls.iter().find(|c| {
+            c.method == "sendMessage"
+                && c.buttons.is_empty()
+                && c.text.as_deref().is_some_and(|t| t.contains("fake claude heard"))
+        }) {
+            Some(call) => Ok(call.clone()),
+            None => Err(calls.len()),
+        }
+    });
+    assert_eq!(sent.parse_mode.as_deref(), Some("HTML"));
+    let text = sent.text.unwrap();
+    assert!(text.starts_with("<b>Orders</b>"), "{text}");
+    assert!(
+        text.contains("fake claude heard") && text.contains("<b>orders</b>"),
+        "{text}"
+    );
+    let runs: Vec<Value> = serde_json::from_slice(&setup.mission(&["runs", "--json"]).stdout).unwrap();
+    let run = runs.iter().find(|r| r["schedule"] == "orders-summary").unwrap();
+    assert!(run["summary"].as_str().unwrap().starts_with("sent "), "{run}");
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+}
+
+#[test]
+fn a_reminder_set_from_the_chat_arrives_once_at_its_time_through_a_restart_and_can_be_cancelled() {
+    let telegram = FakeTelegram::start();
+    let setup = mission_setup(&telegram, "");
+    let host = up(&setup);
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(6)).format("%Y-%m-%d %H:%M:%S");
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        &format!(r#"#tool:mission.remind {{"text": "call Ada", "at": "{soon}", "timezone": "UTC"}}"#),
+    );
+    let card = telegram.wait_for_prompts(CHAT, 1).remove(0);
+    let shown = card.text.clone().unwrap();
+    assert!(
+        shown.contains("Remind this chat on ") && shown.contains("(UTC): “call Ada”."),
+        "{shown}"
+    );
+    telegram.press(CHAT, ANNA, card.message_id.unwrap(), &card.button("Allow once"));
+    let (set, error) = answered(&reply(&telegram, 0), "remind");
+    assert!(
+        !error && set.contains("reminder") && set.contains("set for"),
+        "{set}"
+    );
+    telegram.send_text(CHAT, ANNA, "#tool:mission.reminders {}");
+    let (listed, _) = answered(&reply(&telegram, 1), "reminders");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["reminders"][0]["text"], "call Ada", "{listed}");
+    let later = text(&setup.mission(&["later"])).0;
+    assert!(later.contains("mission"), "mission later shows it: {later}");
+
+    // The host stops before it is due, and starts again: it arrives once.
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+    let host = up(&setup);
+    assert_eq!(reply(&telegram, 2), "⏰ Reminder: call Ada");
+    let db = rusqlite::Connection::open(setup.dir.path().join("data/mission.db")).unwrap();
+    let state: (String, String) = db
+        .query_row(
+            "SELECT state, outcome FROM wakeups WHERE plugin = 'mission'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, ("done".to_owned(), "succeeded".to_owned()));
+
+    // Another, an hour off, cancelled after a press.
+    let hour = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%d %H:%M");
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        &format!(
+            r#"#tool:mission.remind {{"text": "send the invoices", "at": "{hour}", "timezone": "UTC"}}"#
+        ),
+    );
+    let card = telegram.wait_for_prompts(CHAT, 2).remove(1);
+    telegram.press(CHAT, ANNA, card.message_id.unwrap(), &card.button("Allow once"));
+    let (set, _) = answered(&reply(&telegram, 3), "remind");
+    let id: i64 = set
+        .split("reminder ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        &format!("#tool:mission.cancel_reminder {{\"id\": {id}}}"),
+    );
+    let card = telegram.wait_for_prompts(CHAT, 3).remove(2);
+    assert!(card
+        .text
+        .clone()
+        .unwrap()
+        .contains(&format!("Cancel reminder {id}")));
+    telegram.press(CHAT, ANNA, card.message_id.unwrap(), &card.button("Allow once"));
+    let (cancelled, error) = answered(&reply(&telegram, 4), "cancel_reminder");
+    assert!(
+        !error && cancelled.contains(&format!("reminder {id} cancelled")),
+        "{cancelled}"
+    );
+    telegram.send_text(CHAT, ANNA, "#tool:mission.reminders {}");
+    let (listed, _) = answered(&reply(&telegram, 5), "reminders");
+    assert_eq!(
+        serde_json::from_str::<Value>(&listed).unwrap()["reminders"],
+        serde_json::json!([])
+    );
+    // A time gone by is refused before any card.
+    telegram.send_text(
+        CHAT,
+        ANNA,
+        r#"#tool:mission.remind {"text": "too late", "at": "2020-01-01 09:00", "timezone": "UTC"}"#,
+    );
+    let (refused, error) = answered(&reply(&telegram, 6), "remind");
+    assert!(error && refused.contains("has passed"), "{refused}");
+    assert_eq!(telegram.wait_for_prompts(CHAT, 3).len(), 3);
+    host.signal("-TERM");
+    let (clean, log) = host.wait();
+    assert!(clean, "{log}");
+}

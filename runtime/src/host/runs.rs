@@ -493,6 +493,26 @@ pub async fn recent(db: &Database, schedule: Option<&str>, limit: u32) -> anyhow
     .await
 }
 
+/// The latest run of each of `schedules` that has one, in one call (an
+/// index seek each).
+pub async fn latest_of(
+    db: &Database,
+    schedules: Vec<String>,
+) -> anyhow::Result<std::collections::HashMap<String, RunRecord>> {
+    db.call(move |c| {
+        let mut statement =
+            c.prepare_cached(&format!("{SELECT} WHERE schedule = ?1 ORDER BY id DESC LIMIT 1"))?;
+        let mut latest = std::collections::HashMap::new();
+        for schedule in schedules {
+            if let Some(run) = statement.query_row([&schedule], row_to_record).optional()? {
+                latest.insert(schedule, run);
+            }
+        }
+        Ok(latest)
+    })
+    .await
+}
+
 /// How many runs started since `since` ended each way, per schedule (or
 /// plugin, for runs of none): `(name, outcome, count)`, by name.
 pub async fn tally_since(

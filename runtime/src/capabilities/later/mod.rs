@@ -2,8 +2,10 @@
 //! own at a time it chooses, given back a payload in `event.wake`. Needs
 //! the `later` grant; at most `[plugins.NAME.later] max_pending` wake-ups
 //! wait at once. The wake-ups are rows of `wakeups` ([`wakeups`]); the
-//! trigger that runs them is `triggers::wakeups`.
+//! trigger that runs them is `triggers::wakeups`. The host keeps
+//! [`reminders`] of its own among them.
 
+pub mod reminders;
 pub mod wakeups;
 
 use chrono::Utc;

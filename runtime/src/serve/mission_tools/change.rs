@@ -5,20 +5,26 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
-use super::reading::{next_runs, timing_in_words};
+use super::reading::{next_runs, reminders_in, timing_in_words, when};
 use super::records::{self, ChangeRecord};
 use super::schedule_files::{self, Planned};
 use crate::approvals::{Approver, Asking, ToolUse};
+use crate::capabilities::later::reminders::Reminder;
+use crate::capabilities::later::wakeups::{self, Added, NewWakeUp};
 use crate::config::claude::HOST_TOOLS;
 use crate::host::requests::{self, RequestKind};
 use crate::host::tool_calls::ToolRequest;
 use crate::host::Host;
 use crate::os::zone::host_zone;
 use crate::triggers::schedule::{self, state, Schedule};
+
+/// The most reminders that wait at once.
+const MAX_REMINDERS: u32 = 1000;
 
 /// The most of a card the chat is shown, in characters.
 const MAX_CARD: usize = 3000;
@@ -35,7 +41,14 @@ enum Change {
     Pause(Schedule, bool),
     /// Write, move aside or bring back its file.
     File(&'static str, Planned),
+    /// Send a reminder to the chat at a time (in a zone).
+    Remind(Reminder, DateTime<Utc>, Tz),
+    /// Cancel the reminder with this id, due then.
+    CancelReminder(i64, Reminder, DateTime<Utc>),
 }
+
+/// The longest reminder, in characters (a Telegram message holds 4,096).
+const MAX_REMINDER: usize = 3500;
 
 /// Plans the change `request` asks for, asks in the chat unless the grant
 /// allows it outright, makes it on a press and records it. What Claude is
@@ -46,7 +59,7 @@ pub async fn ask_and_make(
     request: &ToolRequest<'_>,
     input: &Map<String, Value>,
 ) -> Result<Value, (&'static str, String)> {
-    let change = plan(host, request.tool, input)
+    let change = plan(host, request.tool, request.chat, input)
         .await
         .map_err(|why| ("error", why))?;
     let now = Utc::now();
@@ -112,8 +125,14 @@ pub async fn ask_and_make(
     Ok(json!({ "done": said, "change": id, "allowed_by": approver.map(|a| a.name) }))
 }
 
-/// What `tool` on `input` would do, checked as the host will check it.
-async fn plan(host: &Host, tool: &str, input: &Map<String, Value>) -> Result<Change, String> {
+/// What `tool` on `input` would do for a call serving `chat`, checked as
+/// the host will check it.
+async fn plan(
+    host: &Host,
+    tool: &str,
+    chat: Option<i64>,
+    input: &Map<String, Value>,
+) -> Result<Change, String> {
     let config = host.config();
     let known = || -> Result<Schedule, String> {
         let name = input
@@ -150,6 +169,52 @@ async fn plan(host: &Host, tool: &str, input: &Map<String, Value>) -> Result<Cha
         "change_schedule" => Change::File("changed", schedule_files::plan_change(&config, input)?),
         "delete_schedule" => Change::File("deleted", schedule_files::plan_delete(&config, input)?),
         "restore_schedule" => Change::File("brought back", schedule_files::plan_restore(&config, input)?),
+        "remind" => {
+            let chat =
+                chat.ok_or("a reminder goes to the chat the call serves, and this call serves none")?;
+            let text = input
+                .get("text")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or("`text`: what to remind of is required")?;
+            if text.chars().count() > MAX_REMINDER {
+                return Err(format!("`text`: at most {MAX_REMINDER} characters"));
+            }
+            let zone = match input.get("timezone").and_then(Value::as_str) {
+                Some(zone) => zone.parse::<Tz>().map_err(|_| {
+                    format!("`timezone`: `{zone}` is not an IANA time zone name (e.g. \"Europe/Berlin\")")
+                })?,
+                None => host_zone(),
+            };
+            let at = input
+                .get("at")
+                .and_then(Value::as_str)
+                .ok_or("`at`: when, as \"2026-12-11 09:00\" in the zone")?;
+            let due = local_time(at, zone)?;
+            if due <= Utc::now() {
+                return Err(format!("`at`: {at} ({zone}) has passed"));
+            }
+            let reminder = Reminder {
+                chat,
+                text: text.to_owned(),
+            };
+            Change::Remind(reminder, due, zone)
+        }
+        "cancel_reminder" => {
+            let id = input
+                .get("id")
+                .and_then(Value::as_i64)
+                .ok_or("`id`: the reminder's id (see the reminders tool)")?;
+            let waiting = reminders_in(host, chat).await.map_err(|e| format!("{e:#}"))?;
+            let (pending, reminder) = waiting
+                .into_iter()
+                .find(|(pending, _)| pending.id == id)
+                .ok_or_else(|| {
+                    format!("there is no reminder {id} waiting in this chat (see the reminders tool)")
+                })?;
+            Change::CancelReminder(id, reminder, pending.due_at)
+        }
         other => return Err(format!("`{other}` changes nothing")),
     })
 }
@@ -160,6 +225,7 @@ impl Change {
         match self {
             Change::RunNow(schedule) | Change::Pause(schedule, _) => &schedule.name,
             Change::File(_, planned) => &planned.name,
+            Change::Remind(..) | Change::CancelReminder(..) => "reminders",
         }
     }
 
@@ -180,6 +246,17 @@ impl Change {
                 )
             }
             Change::Pause(s, false) => format!("Resume `{}`: {}.", s.name, runs(s, now)),
+            Change::Remind(reminder, due, zone) => format!(
+                "Remind this chat on {} ({zone}): “{}”.",
+                when(*due, *zone),
+                reminder.text
+            ),
+            Change::CancelReminder(id, reminder, due) => format!(
+                "Cancel reminder {id} (due {}, {}): “{}”.",
+                when(*due, host_zone()),
+                host_zone(),
+                reminder.text
+            ),
             Change::File(what, planned) => {
                 let verb = match *what {
                     "created" => "Create",
@@ -244,6 +321,36 @@ impl Change {
                 };
                 Ok((said, Some(before.to_owned()), Some(after.to_owned())))
             }
+            Change::Remind(reminder, due, zone) => {
+                let wake_up = NewWakeUp {
+                    plugin: HOST_TOOLS.to_owned(),
+                    due_at: due.timestamp_millis(),
+                    payload: reminder.payload(),
+                    run: None,
+                };
+                match wakeups::add(host.db(), wake_up, MAX_REMINDERS)
+                    .await
+                    .map_err(failed)?
+                {
+                    Added::Id(id) => {
+                        host.services().wakeups.notify_one();
+                        let said = format!("reminder {id} set for {} ({zone})", when(*due, *zone));
+                        Ok((said, None, Some(reminder.text.clone())))
+                    }
+                    Added::OverLimit => Err(format!("{MAX_REMINDERS} reminders wait already")),
+                }
+            }
+            Change::CancelReminder(id, reminder, _) => match wakeups::cancel(host.db(), HOST_TOOLS, *id)
+                .await
+                .map_err(failed)?
+            {
+                true => Ok((
+                    format!("reminder {id} cancelled"),
+                    Some(reminder.text.clone()),
+                    None,
+                )),
+                false => Err(format!("reminder {id} is no longer waiting")),
+            },
             Change::File(what, planned) => {
                 let origin = schedule_files::origin(what, by.map(|a| a.name.as_str()), Utc::now());
                 let written = schedule_files::apply(planned, &origin)?;
@@ -266,6 +373,25 @@ fn runs(s: &Schedule, now: DateTime<Utc>) -> String {
         false => format!(" — next: {}", next.join(", ")),
     };
     format!("runs `{}` {}, {}{next}", s.plugin, timing_in_words(s), s.zone)
+}
+
+/// `at` ("2026-12-11 09:00", seconds optional, or RFC 3339 with its
+/// offset) as a time in `zone`.
+fn local_time(at: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(at) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(at, format).ok())
+    .and_then(|local| zone.from_local_datetime(&local).earliest())
+    .map(|time| time.with_timezone(&Utc))
+    .ok_or_else(|| format!("`at`: `{at}` is not a time in {zone}; write \"2026-12-11 09:00\""))
 }
 
 fn cut(mut card: String) -> String {

@@ -78,6 +78,18 @@ fn run_id() -> Value {
     json!({ "id": { "type": "integer", "description": "The run's id." } })
 }
 
+fn reminder_fields() -> Value {
+    json!({
+        "text": { "type": "string", "description": "What to remind of, as the chat will read it." },
+        "at": { "type": "string", "description": "When, in the zone: \"2026-12-11 09:00\"." },
+        "timezone": { "type": "string", "description": "An IANA zone, e.g. \"Europe/Berlin\"; the host's zone without one." }
+    })
+}
+
+fn reminder_id() -> Value {
+    json!({ "id": { "type": "integer", "description": "The reminder's id." } })
+}
+
 fn name_only() -> Value {
     json!({ "name": { "type": "string", "description": "The schedule's name." } })
 }
@@ -135,6 +147,29 @@ const TOOLS: &[Tool] = &[
         properties: nothing,
         required: &[],
         kind: Kind::Reading,
+    },
+    Tool {
+        name: "reminders",
+        description: "The reminders waiting for this chat: each one's id, when and its text.",
+        properties: nothing,
+        required: &[],
+        kind: Kind::Reading,
+    },
+    Tool {
+        name: "remind",
+        description: "Sends a reminder to this chat at a time, once (kept through restarts). A person \
+                      is asked in the chat first.",
+        properties: reminder_fields,
+        required: &["text", "at"],
+        kind: Kind::Changing,
+    },
+    Tool {
+        name: "cancel_reminder",
+        description: "Cancels a reminder still waiting in this chat (see the reminders tool). A person \
+                      is asked in the chat first.",
+        properties: reminder_id,
+        required: &["id"],
+        kind: Kind::Changing,
     },
     Tool {
         name: "run_now",
@@ -260,7 +295,7 @@ impl HostTools for MissionTools {
                 ("error", format!("the host could not answer: {e:#}"))
             };
             let answer = match tool.kind {
-                Kind::Reading => match reading::answer(&host, tool.name, &input).await {
+                Kind::Reading => match reading::answer(&host, tool.name, request.chat, &input).await {
                     Ok(Ok(answer)) => answer,
                     Ok(Err(why)) => return Err(("error", why)),
                     Err(e) => return Err(failed(e)),

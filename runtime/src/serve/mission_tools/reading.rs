@@ -9,7 +9,10 @@ use serde_json::{json, Map, Value};
 
 use super::records;
 use crate::capabilities::claude::spend::report;
-use crate::host::runs::{self, RunOutcome, RunRecord};
+use crate::capabilities::later::reminders::Reminder;
+use crate::capabilities::later::wakeups::{self, Pending};
+use crate::config::claude::HOST_TOOLS;
+use crate::host::runs::{self, RunFilter, RunRecord};
 use crate::host::Host;
 use crate::os::zone::host_zone;
 use crate::triggers::schedule::{self, alerts, state, Schedule, Timing};
@@ -58,11 +61,14 @@ pub fn timing_in_words(schedule: &Schedule) -> String {
 pub async fn schedules(host: &Host) -> anyhow::Result<Value> {
     let (schedules, refused) = schedule::load_all(&host.config(), host_zone());
     let failing = alerts::failing(host.db()).await?;
+    let paused = state::paused(host.db()).await?;
+    let names = schedules.iter().map(|s| s.name.clone()).collect();
+    let mut latest = runs::latest_of(host.db(), names).await?;
     let now = Utc::now();
     let mut listed = Vec::new();
     for s in &schedules {
-        let paused = state::is_paused(host.db(), &s.name).await?;
-        let last = runs::recent(host.db(), Some(&s.name), 1).await?.pop();
+        let paused = paused.contains(&s.name);
+        let last = latest.remove(&s.name);
         let streak = failing.iter().find(|f| f.schedule == s.name);
         listed.push(json!({
             "name": s.name,
@@ -101,13 +107,15 @@ pub async fn runs(host: &Host, input: &Map<String, Value>) -> anyhow::Result<Val
         .and_then(Value::as_u64)
         .unwrap_or(10)
         .clamp(1, MAX_RUNS);
-    let zones = Zones::new(host);
-    let read = if failed { 500 } else { limit as u32 };
-    let listed: Vec<Value> = runs::recent(host.db(), schedule, read)
-        .await?
+    let filter = RunFilter {
+        schedule: schedule.map(str::to_owned),
+        failed,
+        ..RunFilter::default()
+    };
+    let found = runs::search(host.db(), filter, limit as u32).await?;
+    let zones = Zones::of_runs(host, &found);
+    let listed: Vec<Value> = found
         .iter()
-        .filter(|r| !failed || (!r.succeeded() && r.outcome != RunOutcome::Running))
-        .take(limit as usize)
         .map(|r| {
             let zone = zones.of(r);
             json!({
@@ -190,11 +198,20 @@ struct Zones {
 }
 
 impl Zones {
-    fn new(host: &Host) -> Zones {
-        let (schedules, _) = schedule::load_all(&host.config(), host_zone());
-        Zones {
-            schedules: schedules.into_iter().map(|s| (s.name, s.zone)).collect(),
+    /// The zones of the schedules `runs` ran for, read from their files.
+    fn of_runs(host: &Host, runs: &[RunRecord]) -> Zones {
+        let config = host.config();
+        let mut schedules: Vec<(String, Tz)> = Vec::new();
+        for name in runs.iter().filter_map(|r| r.schedule.as_ref()) {
+            if schedules.iter().any(|(known, _)| known == name) {
+                continue;
+            }
+            let file = config.schedules_dir.join(format!("{name}.toml"));
+            if let Ok(s) = Schedule::load(&file, &config, host_zone()) {
+                schedules.push((s.name, s.zone));
+            }
         }
+        Zones { schedules }
     }
 
     fn of(&self, run: &RunRecord) -> Tz {
@@ -205,14 +222,46 @@ impl Zones {
     }
 }
 
-/// The reading tool `tool`'s answer to `input`: its JSON, or what Claude is
-/// told was wrong with the input.
+/// The reminders waiting (for `chat`, if given), the first due first.
+pub async fn reminders_in(host: &Host, chat: Option<i64>) -> anyhow::Result<Vec<(Pending, Reminder)>> {
+    let mut waiting = Vec::new();
+    for pending in wakeups::pending(host.db()).await? {
+        if pending.plugin != HOST_TOOLS {
+            continue;
+        }
+        let Some(stored) = wakeups::stored(host.db(), pending.id).await? else {
+            continue;
+        };
+        if let Some(reminder) = Reminder::read(&stored.payload).filter(|r| chat.is_none_or(|c| c == r.chat)) {
+            waiting.push((pending, reminder));
+        }
+    }
+    Ok(waiting)
+}
+
+/// `reminders`: those waiting for the call's chat.
+async fn reminders(host: &Host, chat: Option<i64>) -> anyhow::Result<Value> {
+    let zone = host_zone();
+    let listed: Vec<Value> = reminders_in(host, chat)
+        .await?
+        .into_iter()
+        .map(|(pending, reminder)| {
+            json!({ "id": pending.id, "at": when(pending.due_at, zone), "timezone": zone.name(), "text": reminder.text })
+        })
+        .collect();
+    Ok(json!({ "reminders": listed }))
+}
+
+/// The reading tool `tool`'s answer to `input` for a call serving `chat`:
+/// its JSON, or what Claude is told was wrong with the input.
 pub async fn answer(
     host: &Host,
     tool: &str,
+    chat: Option<i64>,
     input: &Map<String, Value>,
 ) -> anyhow::Result<Result<Value, String>> {
     Ok(Ok(match tool {
+        "reminders" => reminders(host, chat).await?,
         "schedules" => schedules(host).await?,
         "runs" => runs(host, input).await?,
         "run" => return run(host, input).await,

@@ -20,8 +20,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Invoker, Stopped, Trigger};
+use crate::capabilities::later::reminders::Reminder;
 use crate::capabilities::later::wakeups::{self, Claimed};
 use crate::capabilities::Event;
+use crate::config::claude::HOST_TOOLS;
 use crate::host::runs::{RunOutcome, StartedBy};
 use crate::host::TaskRun;
 use crate::plugin::call::Invocation;
@@ -144,9 +146,12 @@ impl WakeUps {
     }
 }
 
-/// Runs the plugin for `claimed`, and marks it done unless the run was cut
-/// short by a stop.
+/// Runs the plugin for `claimed` (or sends the host's own reminder), and
+/// marks it done unless the run was cut short by a stop.
 async fn wake(invoker: &Invoker, claimed: Claimed) {
+    if claimed.plugin == HOST_TOOLS {
+        return remind(invoker, claimed).await;
+    }
     let payload = match wakeups::stored(invoker.db(), claimed.id).await {
         Ok(Some(stored)) => stored.payload,
         Ok(None) => return tracing::error!(wakeup = claimed.id, "a claimed wake-up is gone"),
@@ -195,5 +200,45 @@ async fn wake(invoker: &Invoker, claimed: Claimed) {
     }
     if let Err(e) = wakeups::finish(invoker.db(), claimed.id, outcome.as_str()).await {
         tracing::error!(wakeup = claimed.id, "failed to mark the wake-up done: {e:#}");
+    }
+}
+
+/// Tries to send a reminder this many times, waiting twice as long after
+/// each failure from a second.
+const REMINDER_TRIES: u32 = 5;
+
+/// Sends the reminder `claimed` holds to its chat, and marks it done with
+/// `succeeded`, or `failed` once Telegram refused it [`REMINDER_TRIES`]
+/// times (logged).
+async fn remind(invoker: &Invoker, claimed: Claimed) {
+    let reminder = match wakeups::stored(invoker.db(), claimed.id).await {
+        Ok(stored) => stored.and_then(|s| Reminder::read(&s.payload)),
+        // Still claimed: it is sent at the next start.
+        Err(e) => return tracing::error!(wakeup = claimed.id, "failed to read the reminder: {e:#}"),
+    };
+    let sent = match (reminder, invoker.telegram()) {
+        (None, _) => Err("its payload is not a reminder".to_owned()),
+        (Some(_), None) => Err("there is no Telegram bot here to send it through".to_owned()),
+        (Some(reminder), Some(telegram)) => {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match telegram.send(reminder.chat, &reminder.message(), None).await {
+                    Ok(()) => break Ok(()),
+                    Err(e) if tries >= REMINDER_TRIES => break Err(format!("Telegram refused it: {e}")),
+                    Err(_) => tokio::time::sleep(Duration::from_secs(1 << (tries - 1))).await,
+                }
+            }
+        }
+    };
+    let outcome = match sent {
+        Ok(()) => RunOutcome::Succeeded,
+        Err(why) => {
+            tracing::error!(wakeup = claimed.id, "a reminder was not sent: {why}");
+            RunOutcome::Failed
+        }
+    };
+    if let Err(e) = wakeups::finish(invoker.db(), claimed.id, outcome.as_str()).await {
+        tracing::error!(wakeup = claimed.id, "failed to mark the reminder done: {e:#}");
     }
 }
