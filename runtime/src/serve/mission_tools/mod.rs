@@ -14,6 +14,7 @@
 mod change;
 mod reading;
 pub mod records;
+mod schedule_cache;
 mod schedule_files;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use serde_json::{json, Map, Value};
 use crate::host::tool_calls::{HostToolResult, HostTools, ToolRequest};
 use crate::host::Host;
 use crate::plugin::tools::ToolSpec;
+use schedule_cache::ScheduleCache;
 
 /// What a tool does, which decides whether it asks first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,11 +266,13 @@ pub fn asking_first() -> Vec<&'static str> {
 pub fn install(host: &Arc<Host>) {
     host.provide_tools(Arc::new(MissionTools {
         host: Arc::downgrade(host),
+        schedules: ScheduleCache::default(),
     }));
 }
 
 struct MissionTools {
     host: Weak<Host>,
+    schedules: ScheduleCache,
 }
 
 impl HostTools for MissionTools {
@@ -295,11 +299,13 @@ impl HostTools for MissionTools {
                 ("error", format!("the host could not answer: {e:#}"))
             };
             let answer = match tool.kind {
-                Kind::Reading => match reading::answer(&host, tool.name, request.chat, &input).await {
-                    Ok(Ok(answer)) => answer,
-                    Ok(Err(why)) => return Err(("error", why)),
-                    Err(e) => return Err(failed(e)),
-                },
+                Kind::Reading => {
+                    match reading::answer(&host, &self.schedules, tool.name, request.chat, &input).await {
+                        Ok(Ok(answer)) => answer,
+                        Ok(Err(why)) => return Err(("error", why)),
+                        Err(e) => return Err(failed(e)),
+                    }
+                }
                 Kind::Changing => change::ask_and_make(&host, request, &input).await?,
             };
             Ok(match answer {

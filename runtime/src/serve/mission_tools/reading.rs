@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 
 use super::records;
+use super::schedule_cache::ScheduleCache;
 use crate::capabilities::claude::spend::report;
 use crate::capabilities::later::reminders::Reminder;
 use crate::capabilities::later::wakeups::{self, Pending};
@@ -15,7 +16,7 @@ use crate::config::claude::HOST_TOOLS;
 use crate::host::runs::{self, RunFilter, RunRecord};
 use crate::host::Host;
 use crate::os::zone::host_zone;
-use crate::triggers::schedule::{self, alerts, state, Schedule, Timing};
+use crate::triggers::schedule::{alerts, state, Schedule, Timing};
 
 /// The most runs one answer lists.
 const MAX_RUNS: u64 = 50;
@@ -58,8 +59,8 @@ pub fn timing_in_words(schedule: &Schedule) -> String {
 /// `schedules`: each schedule — when in words and its zone, the next runs,
 /// paused, failing since, its last run, where it came from — and the files
 /// refused.
-pub async fn schedules(host: &Host) -> anyhow::Result<Value> {
-    let (schedules, refused) = schedule::load_all(&host.config(), host_zone());
+pub async fn schedules(host: &Host, cache: &ScheduleCache) -> anyhow::Result<Value> {
+    let (schedules, refused) = cache.load(&host.config());
     let failing = alerts::failing(host.db()).await?;
     let paused = state::paused(host.db()).await?;
     let names = schedules.iter().map(|s| s.name.clone()).collect();
@@ -256,13 +257,14 @@ async fn reminders(host: &Host, chat: Option<i64>) -> anyhow::Result<Value> {
 /// its JSON, or what Claude is told was wrong with the input.
 pub async fn answer(
     host: &Host,
+    cache: &ScheduleCache,
     tool: &str,
     chat: Option<i64>,
     input: &Map<String, Value>,
 ) -> anyhow::Result<Result<Value, String>> {
     Ok(Ok(match tool {
         "reminders" => reminders(host, chat).await?,
-        "schedules" => schedules(host).await?,
+        "schedules" => schedules(host, cache).await?,
         "runs" => runs(host, input).await?,
         "run" => return run(host, input).await,
         "webhooks" => webhooks(host),
