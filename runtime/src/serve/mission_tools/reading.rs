@@ -31,13 +31,21 @@ pub fn when(time: DateTime<Utc>, zone: Tz) -> String {
 
 /// The next `NEXT_RUNS` fire times of `schedule` after `now`, in its zone.
 pub fn next_runs(schedule: &Schedule, now: DateTime<Utc>) -> Vec<String> {
+    next_times(schedule, now)
+        .into_iter()
+        .map(|time| when(time, schedule.zone))
+        .collect()
+}
+
+/// The next `NEXT_RUNS` fire times of `schedule` after `now`.
+pub fn next_times(schedule: &Schedule, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let mut at = now;
     let mut next = Vec::new();
     while next.len() < NEXT_RUNS {
         let Some(time) = schedule.timing.next_after(at, schedule.zone) else {
             break;
         };
-        next.push(when(time, schedule.zone));
+        next.push(time);
         at = time;
     }
     next
@@ -78,7 +86,10 @@ pub async fn schedules(host: &Host, cache: &ScheduleCache) -> anyhow::Result<Val
             "cron": s.timing.cron(),
             "every": s.timing.every().map(|e| crate::config::units::HumanDuration(e).to_string()),
             "timezone": s.zone.name(),
-            "next": if paused { Vec::new() } else { next_runs(s, now) },
+            "next": match paused {
+                true => Vec::new(),
+                false => cache.next_times(s, now).into_iter().map(|t| when(t, s.zone)).collect(),
+            },
             "paused": paused,
             "failing_since": streak.map(|f| when(f.since, s.zone)),
             "failures_in_a_row": streak.map(|f| f.failures),

@@ -1,12 +1,17 @@
 //! The schedule files as the reading tools last read them, kept while the
 //! config is the same and no file in the schedules directory changed (its
 //! name, size and modification time), so asking about fifty schedules does
-//! not parse fifty files and cron expressions each time.
+//! not parse fifty files and cron expressions each time; and each
+//! schedule's next fire times, kept until the first of them passes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
+
+use super::reading::next_times;
 use crate::config::Config;
 use crate::os::zone::host_zone;
 use crate::triggers::schedule::{self, Schedule, ScheduleError};
@@ -22,22 +27,26 @@ struct Read {
     refused: Vec<ScheduleError>,
 }
 
-/// The schedules as last read; see the module.
+/// The schedules as last read, and their next fire times; see the module.
 #[derive(Default)]
-pub struct ScheduleCache(Mutex<Option<Read>>);
+pub struct ScheduleCache {
+    read: Mutex<Option<Read>>,
+    next: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
+}
 
 impl ScheduleCache {
     /// The schedules and refused files under `config`, as `load_all` reads
     /// them, read again only if something changed.
     pub fn load(&self, config: &Arc<Config>) -> (Vec<Schedule>, Vec<ScheduleError>) {
         let stamps = stamps(config);
-        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.read.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(read) = last.as_ref() {
             if Arc::ptr_eq(&read.config, config) && read.stamps == stamps {
                 return (read.schedules.clone(), read.refused.clone());
             }
         }
         let (schedules, refused) = schedule::load_all(config, host_zone());
+        self.next.lock().unwrap_or_else(|p| p.into_inner()).clear();
         *last = Some(Read {
             config: config.clone(),
             stamps,
@@ -45,6 +54,23 @@ impl ScheduleCache {
             refused: refused.clone(),
         });
         (schedules, refused)
+    }
+}
+
+impl ScheduleCache {
+    /// `schedule`'s next fire times after `now`, as last computed while
+    /// none of them has passed (the files as [`ScheduleCache::load`] last
+    /// read them).
+    pub fn next_times(&self, schedule: &Schedule, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        match next.get(&schedule.name) {
+            Some(times) if times.first().is_some_and(|first| *first > now) => times.clone(),
+            _ => {
+                let times = next_times(schedule, now);
+                next.insert(schedule.name.clone(), times.clone());
+                times
+            }
+        }
     }
 }
 
@@ -90,6 +116,12 @@ mod tests {
         std::fs::write(dir.path().join("schedules/other.toml"), "plugin = \"nowhere\"\n").unwrap();
         let (read, refused) = cache.load(&first);
         assert_eq!((read.len(), refused.len()), (1, 1));
+        // The next fire times are kept until the first passes.
+        let now = chrono::Utc::now();
+        let next = cache.next_times(&read[0], now);
+        assert_eq!(next.len(), 3);
+        assert_eq!(cache.next_times(&read[0], now), next);
+        assert_eq!(cache.next_times(&read[0], next[0])[..2], next[1..]);
         // Another config (its plugin gone): read again under it.
         let second = config("data_dir = \"d\"\n");
         let (read, refused) = cache.load(&second);
