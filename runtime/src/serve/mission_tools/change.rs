@@ -29,8 +29,8 @@ const MAX_REMINDERS: u32 = 1000;
 /// The most of a card the chat is shown, in characters.
 const MAX_CARD: usize = 3000;
 
-/// How long a change waits for a press at most; the approval timeout (or
-/// a task's `approval_wait`) is usually shorter.
+/// How long a change waits for a press at most without a Claude timeout to
+/// go by; the approval timeout (or a task's `approval_wait`) is shorter.
 const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// A change planned and checked, not made yet.
@@ -59,6 +59,9 @@ pub async fn ask_and_make(
     request: &ToolRequest<'_>,
     input: &Map<String, Value>,
 ) -> Result<Value, (&'static str, String)> {
+    if request.shadow {
+        return Err(("denied", "a shadow handler changes nothing".to_owned()));
+    }
     let change = plan(host, request.tool, request.chat, input)
         .await
         .map_err(|why| ("error", why))?;
@@ -88,7 +91,14 @@ pub async fn ask_and_make(
                 input: Value::Object(input.clone()),
             };
             let approvals = host.claude().approvals();
-            let deadline = Instant::now() + LONGEST_WAIT;
+            // The caller's Claude call ends by its grant's timeout (or
+            // [claude]'s): no press may change anything after that.
+            let ceiling = config
+                .plugin(request.caller.as_str())
+                .and_then(|p| p.claude.timeout)
+                .or(config.claude.as_ref().map(|c| c.timeout))
+                .unwrap_or(LONGEST_WAIT);
+            let deadline = Instant::now() + ceiling;
             Some(
                 approvals
                     .confirm(asking, &tool_use, &card, deadline)
@@ -206,6 +216,8 @@ async fn plan(
                 .get("id")
                 .and_then(Value::as_i64)
                 .ok_or("`id`: the reminder's id (see the reminders tool)")?;
+            let chat =
+                chat.ok_or("reminders belong to the chat the call serves, and this call serves none")?;
             let waiting = reminders_in(host, chat).await.map_err(|e| format!("{e:#}"))?;
             let (pending, reminder) = waiting
                 .into_iter()
@@ -277,7 +289,7 @@ impl Change {
                         )
                     }
                     (Some(s), Some(before), Some(after)) => format!(
-                        "{verb} schedule `{}`: {}.\n\n{file} before:\n{before}\n{file} after:\n{after}",
+                        "{verb} schedule `{}`: {}.\n\n{file} after:\n{after}\n{file} before:\n{before}",
                         s.name,
                         runs(s, now)
                     ),

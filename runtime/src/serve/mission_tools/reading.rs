@@ -234,8 +234,8 @@ impl Zones {
     }
 }
 
-/// The reminders waiting (for `chat`, if given), the first due first.
-pub async fn reminders_in(host: &Host, chat: Option<i64>) -> anyhow::Result<Vec<(Pending, Reminder)>> {
+/// The reminders waiting for `chat`, the first due first.
+pub async fn reminders_in(host: &Host, chat: i64) -> anyhow::Result<Vec<(Pending, Reminder)>> {
     let mut waiting = Vec::new();
     for pending in wakeups::pending(host.db()).await? {
         if pending.plugin != HOST_TOOLS {
@@ -244,7 +244,7 @@ pub async fn reminders_in(host: &Host, chat: Option<i64>) -> anyhow::Result<Vec<
         let Some(stored) = wakeups::stored(host.db(), pending.id).await? else {
             continue;
         };
-        if let Some(reminder) = Reminder::read(&stored.payload).filter(|r| chat.is_none_or(|c| c == r.chat)) {
+        if let Some(reminder) = Reminder::read(&stored.payload).filter(|r| r.chat == chat) {
             waiting.push((pending, reminder));
         }
     }
@@ -253,6 +253,9 @@ pub async fn reminders_in(host: &Host, chat: Option<i64>) -> anyhow::Result<Vec<
 
 /// `reminders`: those waiting for the call's chat.
 async fn reminders(host: &Host, chat: Option<i64>) -> anyhow::Result<Value> {
+    let Some(chat) = chat else {
+        return Ok(json!({ "reminders": [], "note": "this call serves no chat" }));
+    };
     let zone = host_zone();
     let listed: Vec<Value> = reminders_in(host, chat)
         .await?

@@ -118,6 +118,16 @@ pub fn plan_restore(config: &Config, input: &Map<String, Value>) -> Result<Plann
 /// moved aside. Returns the text written, if any.
 pub fn apply(planned: &Planned, origin: &str) -> Result<Option<String>, String> {
     let failed = |e: std::io::Error| format!("{}: {e}", planned.file.display());
+    // What the card showed is what is replaced, or nothing is.
+    if let Some(before) = &planned.before {
+        let now = std::fs::read_to_string(&planned.file).map_err(failed)?;
+        if &now != before {
+            return Err(format!(
+                "{} changed while the card waited; ask again to see it as it is",
+                planned.file.display()
+            ));
+        }
+    }
     let Some(after) = &planned.after else {
         let dir = planned.file.parent().unwrap_or(Path::new(".")).join(DELETED);
         std::fs::create_dir_all(&dir).map_err(failed)?;
@@ -126,11 +136,33 @@ pub fn apply(planned: &Planned, origin: &str) -> Result<Option<String>, String> 
         return Ok(None);
     };
     let text = format!("{ORIGIN_PREFIX}{origin}\n{after}");
-    let temporary = planned.file.with_extension("toml.new");
+    let stamp = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let temporary = planned
+        .file
+        .with_extension(format!("toml.{}.{stamp}.new", std::process::id()));
     std::fs::write(&temporary, &text).map_err(failed)?;
-    std::fs::rename(&temporary, &planned.file).map_err(failed)?;
+    let placed = match &planned.before {
+        // Replaces the file the card showed.
+        Some(_) => std::fs::rename(&temporary, &planned.file),
+        // A new one never replaces a file made meanwhile.
+        None => std::fs::hard_link(&temporary, &planned.file).and_then(|()| std::fs::remove_file(&temporary)),
+    };
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                format!(
+                    "a schedule named `{}` was made while the card waited",
+                    planned.name
+                )
+            }
+            _ => failed(e),
+        });
+    }
     if let Some(kept) = &planned.restores {
-        std::fs::remove_file(kept).map_err(failed)?;
+        if let Err(e) = std::fs::remove_file(kept) {
+            tracing::warn!(file = %kept.display(), "brought back, but its deleted copy stays: {e}");
+        }
     }
     Ok(Some(text))
 }
@@ -260,4 +292,60 @@ fn planned(
         schedule: Some(schedule),
         restores: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(json: serde_json::Value) -> Map<String, Value> {
+        match json {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn what_the_card_showed_is_what_is_changed_or_nothing_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            &dir.path().join("mission.toml"),
+            "data_dir = \"d\"\n[plugins.p]\nworld = \"task\"\nwasm = \"p.wasm\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(&config.schedules_dir).unwrap();
+        let file = config.schedules_dir.join("brief.toml");
+        // A new one never replaces a file made while its card waited.
+        let create = plan_create(
+            &config,
+            &input(serde_json::json!({"name": "brief", "plugin": "p", "cron": "0 7 * * *"})),
+        )
+        .unwrap();
+        std::fs::write(&file, "plugin = \"p\"\ncron = \"0 9 * * *\"\n").unwrap();
+        let error = apply(&create, "created by A").unwrap_err();
+        assert!(error.contains("was made while the card waited"), "{error}");
+        assert!(std::fs::read_to_string(&file).unwrap().contains("0 9 * * *"));
+        // A change applies to the text it was planned on, not to an edit since.
+        let change = plan_change(
+            &config,
+            &input(serde_json::json!({"name": "brief", "cron": "0 8 * * *"})),
+        )
+        .unwrap();
+        std::fs::write(&file, "plugin = \"p\"\ncron = \"0 10 * * *\"\n").unwrap();
+        let error = apply(&change, "changed by A").unwrap_err();
+        assert!(error.contains("changed while the card waited"), "{error}");
+        let change = plan_change(
+            &config,
+            &input(serde_json::json!({"name": "brief", "cron": "0 8 * * *"})),
+        )
+        .unwrap();
+        let written = apply(&change, "changed by A").unwrap().unwrap();
+        assert!(
+            written.starts_with("# From the chat: changed by A\n"),
+            "{written}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+        let left: Vec<_> = std::fs::read_dir(&config.schedules_dir).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
+    }
 }
