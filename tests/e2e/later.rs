@@ -189,13 +189,10 @@ fn later_is_denied_without_its_grant_and_refused_for_a_chat_plugin() {
     );
 }
 
-#[test]
-fn a_python_plugin_wakes_itself_through_the_sdk() {
-    let setup = Setup::with_plugins(vec![PluginSpec::task(
-        "snooze",
-        crate::support::python_guest("snooze"),
-    )
-    .with("grants = [\"later\"]")]);
+/// The `snooze` example built as `wasm` wakes itself: its run asks for a
+/// wake-up through its SDK, and the woken run says so, naming `language`.
+fn wakes_itself_through_the_sdk(wasm: std::path::PathBuf, language: &str) {
+    let setup = Setup::with_plugins(vec![PluginSpec::task("snooze", wasm).with("grants = [\"later\"]")]);
     let (ok, record) = setup.run_json("snooze");
     assert!(ok, "{record}");
     let asked = record["summary"].as_str().unwrap().to_owned();
@@ -208,33 +205,18 @@ fn a_python_plugin_wakes_itself_through_the_sdk() {
             _ => Err(woken),
         }
     });
-    assert_eq!(woken["summary"], format!("woke {id}: from python"));
+    assert_eq!(woken["summary"], format!("woke {id}: from {language}"));
     host.signal("-TERM");
     let (clean, log) = host.wait();
     assert!(clean, "{log}");
 }
 
 #[test]
+fn a_python_plugin_wakes_itself_through_the_sdk() {
+    wakes_itself_through_the_sdk(crate::support::python_guest("snooze"), "python");
+}
+
+#[test]
 fn a_javascript_plugin_wakes_itself_through_the_sdk() {
-    let setup = Setup::with_plugins(vec![PluginSpec::task(
-        "snooze",
-        crate::support::js_guest("snooze"),
-    )
-    .with("grants = [\"later\"]")]);
-    let (ok, record) = setup.run_json("snooze");
-    assert!(ok, "{record}");
-    let asked = record["summary"].as_str().unwrap().to_owned();
-    let id = asked.strip_prefix("asked ").expect("a wake-up id").to_owned();
-    let host = RunningHost::start(&setup);
-    let woken = wait_for("the woken run", Duration::from_secs(60), || {
-        let woken = woken_runs(&setup);
-        match woken.first() {
-            Some(run) if run["outcome"] == "succeeded" => Ok(run.clone()),
-            _ => Err(woken),
-        }
-    });
-    assert_eq!(woken["summary"], format!("woke {id}: from javascript"));
-    host.signal("-TERM");
-    let (clean, log) = host.wait();
-    assert!(clean, "{log}");
+    wakes_itself_through_the_sdk(crate::support::js_guest("snooze"), "javascript");
 }

@@ -56,6 +56,16 @@ pub trait Trigger: Send {
     async fn run(self: Box<Self>, stopped: Stopped);
 }
 
+/// Waits up to `grace` for `running` to end; past it, logs `unfinished`
+/// (what becomes of those runs) and aborts them.
+pub async fn drain(running: &mut tokio::task::JoinSet<()>, grace: std::time::Duration, unfinished: &str) {
+    let finished = tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        tracing::warn!("{unfinished}");
+        running.shutdown().await;
+    }
+}
+
 /// The triggers the config asks for, and the way to tell the scheduler of
 /// changed schedule files and `mission trigger` requests.
 pub struct Triggers {

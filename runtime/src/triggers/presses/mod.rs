@@ -70,12 +70,12 @@ impl Trigger for Presses {
             }
         }
         let grace = self.invoker.config().shutdown_grace;
-        let finished =
-            tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
-        if finished.is_err() {
-            tracing::warn!("press runs still going at shutdown run again at the next start");
-            running.shutdown().await;
-        }
+        super::drain(
+            &mut running,
+            grace,
+            "press runs still going at shutdown run again at the next start",
+        )
+        .await;
     }
 }
 

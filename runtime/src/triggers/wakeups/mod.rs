@@ -111,12 +111,12 @@ impl Trigger for WakeUps {
         // What waits for a lane runs at the next start.
         lanes.close();
         let grace = self.invoker.config().shutdown_grace;
-        let finished =
-            tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
-        if finished.is_err() {
-            tracing::warn!("wake-up runs still going at shutdown run again at the next start");
-            running.shutdown().await;
-        }
+        super::drain(
+            &mut running,
+            grace,
+            "wake-up runs still going at shutdown run again at the next start",
+        )
+        .await;
     }
 }
 

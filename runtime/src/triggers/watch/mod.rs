@@ -70,14 +70,8 @@ impl Trigger for Watches {
             };
             let _ = stop.send(true);
             let grace = self.invoker.config().shutdown_grace;
-            let finished =
-                tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
-            if finished.is_err() {
-                tracing::warn!(
-                    "watch runs still going at shutdown see their changes again at the next start"
-                );
-                running.shutdown().await;
-            }
+            let unfinished = "watch runs still going at shutdown see their changes again at the next start";
+            super::drain(&mut running, grace, unfinished).await;
             match changed {
                 Some(now) => {
                     tracing::info!("[watches] changed: the watches start again");
