@@ -1,4 +1,4 @@
-//! How the host shows a person times, durations and errors: in host time
+//! How the host shows a person times, durations, sizes and errors: in host time
 //! or a schedule's zone (named), `1.4 s`, and an error in brief with where
 //! the rest of it is. The status page and each trigger's section of it
 //! use these.
@@ -51,6 +51,21 @@ pub fn seconds(took: Duration) -> String {
     match took.as_millis() {
         ms if ms < 1000 => format!("{ms} ms"),
         ms => format!("{:.1} s", ms as f64 / 1000.0),
+    }
+}
+
+/// `1.5 MiB` and the like.
+pub fn bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{bytes} B"),
+        _ => format!("{value:.1} {}", UNITS[unit]),
     }
 }
 

@@ -35,12 +35,14 @@
 
 pub mod alerts;
 pub mod approvals;
+pub mod backup;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod display;
 pub mod host;
+pub mod metrics;
 pub mod os;
 pub mod plugin;
 pub mod serve;

@@ -10,6 +10,15 @@ use crate::config::PluginName;
 use crate::db::retention::{period, Rule};
 use crate::db::{self, Database};
 
+/// How many tool uses wait for a person's decision.
+pub async fn waiting(db: &Database) -> anyhow::Result<u64> {
+    db.call(|c| {
+        c.prepare_cached("SELECT count(*) FROM tool_approvals WHERE outcome = 'pending'")?
+            .query_row([], |row| row.get(0))
+    })
+    .await
+}
+
 /// One decision, for `/status`, the page and `mission approvals`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApprovalRecord {

@@ -14,6 +14,7 @@ use crate::config::units::HumanDuration;
 use crate::config::{Config, Limits};
 use crate::db::retention::{self, Policy, Pruned};
 use crate::db::Database;
+use crate::display::bytes;
 use crate::host::DATABASE_FILE;
 use crate::os::regular_file;
 use crate::plugin::cache::{CacheFiles, CompileCache, CACHE_DIR};
@@ -109,21 +110,21 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
         say!(
             "compacted {}: {} -> {}",
             file.display(),
-            size(before.file_bytes + before.wal_bytes),
-            size(after.file_bytes + after.wal_bytes)
+            bytes(before.file_bytes + before.wal_bytes),
+            bytes(after.file_bytes + after.wal_bytes)
         );
         say!(
             "swept {} of compiled code no plugin uses ({})",
             files(swept.files),
-            size(swept.bytes)
+            bytes(swept.bytes)
         );
     }
     say!(
         "{}: {} (write-ahead log {}, free {})",
         file.display(),
-        size(shown.file_bytes),
-        size(shown.wal_bytes),
-        size(shown.free_bytes)
+        bytes(shown.file_bytes),
+        bytes(shown.wal_bytes),
+        bytes(shown.free_bytes)
     );
     let kept = kept(&config);
     say!("{:<20} {:>10} {:>12}  KEPT", "TABLE", "ROWS", "SIZE");
@@ -136,7 +137,7 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
             "{:<20} {:>10} {:>12}  {keep}",
             table.table,
             table.rows,
-            size(table.bytes)
+            bytes(table.bytes)
         );
     }
     if !shown.state.is_empty() {
@@ -146,7 +147,7 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
                 "{:<20} {:>16} {:>24}",
                 usage.plugin,
                 format!("{} of {}", usage.keys, usage.max_keys),
-                format!("{} of {}", size(usage.bytes), size(usage.max_bytes))
+                format!("{} of {}", bytes(usage.bytes), bytes(usage.max_bytes))
             );
         }
     }
@@ -154,7 +155,7 @@ pub(super) async fn db(config: Config, compact: bool, json: bool) -> anyhow::Res
         "compile cache {}: {}, {} (code no plugin uses goes after {} unused)",
         config.data_dir.join(CACHE_DIR).display(),
         files(shown.compile_cache.files),
-        size(shown.compile_cache.bytes),
+        bytes(shown.compile_cache.bytes),
         HumanDuration(config.retention.compile_cache)
     );
     Ok(ExitCode::SUCCESS)
@@ -175,21 +176,6 @@ fn files(count: usize) -> String {
     match count {
         1 => "1 file".to_owned(),
         _ => format!("{count} files"),
-    }
-}
-
-/// `1.5 MiB` and the like.
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match unit {
-        0 => format!("{bytes} B"),
-        _ => format!("{value:.1} {}", UNITS[unit]),
     }
 }
 

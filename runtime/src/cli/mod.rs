@@ -21,6 +21,7 @@ macro_rules! say {
 }
 
 mod approvals;
+mod backup;
 mod build;
 mod call;
 mod changes;
@@ -52,7 +53,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::db::Database;
-use crate::host::{Host, DATABASE_FILE};
+use crate::host::Host;
 use crate::serve;
 
 /// Mission Control: runs your always-on automations as sandboxed
@@ -155,6 +156,13 @@ pub enum Command {
     /// Cron expression tools.
     #[command(subcommand)]
     Schedule(schedules::ScheduleCommand),
+    /// Back up everything the business runs on into one archive, while the
+    /// host serves: the database, the config, the schedules, each plugin's
+    /// .wasm and source, the chat's attachments.
+    Backup(backup::BackupArgs),
+    /// Restore an archive of `mission backup` into a folder, once every
+    /// file in it is checked; refused while a host runs on its data.
+    Restore(backup::RestoreArgs),
 }
 
 impl Cli {
@@ -197,6 +205,7 @@ impl Cli {
         let command = match self.command {
             Command::Schedule(command) => return command.run(),
             Command::Init(args) => return init::init(&args.dir),
+            Command::Restore(args) => return args.run(&self.config).await,
             Command::McpTools(args) => {
                 mcp_tools::run(args.socket, args.plugin).await?;
                 return Ok(ExitCode::SUCCESS);
@@ -233,7 +242,8 @@ impl Cli {
             Command::Later(args) => later::list(config, args.json).await,
             Command::Tools(args) => tools::list(config, args.limit, args.json).await,
             Command::Changes(args) => args.run(config).await,
-            Command::Init(_) | Command::Schedule(_) | Command::McpTools(_) => {
+            Command::Backup(args) => args.run(config).await,
+            Command::Init(_) | Command::Schedule(_) | Command::McpTools(_) | Command::Restore(_) => {
                 unreachable!("handled before the config is read")
             }
         }
@@ -256,9 +266,9 @@ async fn open_host(config: Config) -> anyhow::Result<Arc<Host>> {
     Ok(host)
 }
 
+/// The database, backed up first if its schema is about to change.
 fn open_db(config: &Config) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    Database::open(&config.data_dir.join(DATABASE_FILE))
+    crate::backup::open_database(config)
 }
 
 /// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is

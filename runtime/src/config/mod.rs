@@ -25,6 +25,7 @@
 
 pub mod after;
 pub mod alerts;
+pub mod backup;
 pub mod claude;
 pub mod credit;
 pub mod cron;
@@ -47,6 +48,7 @@ use serde::Deserialize;
 
 use crate::os::regular_file;
 use alerts::{AlertsConfig, RawAlerts};
+use backup::{BackupConfig, RawBackup};
 use claude::{ClaudeConfig, RawClaude};
 pub use plugin::{Grant, Limits, PluginConfig, PluginName, World};
 use plugin::{RawLimits, RawPlugin};
@@ -106,6 +108,8 @@ pub struct Config {
     pub watches: Vec<WatchConfig>,
     /// Where failing jobs are told, if anywhere.
     pub alerts: Option<AlertsConfig>,
+    /// The backups `mission up` takes on its own, if any.
+    pub backup: Option<BackupConfig>,
 }
 
 /// A config file that could not be read or is invalid.
@@ -187,6 +191,11 @@ impl Config {
             .map(|alerts| alerts.validate(telegram.as_ref()))
             .transpose()
             .map_err(error)?;
+        let backup = raw
+            .backup
+            .map(|backup| backup.validate(base, &data_dir))
+            .transpose()
+            .map_err(error)?;
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let watches = watches::validate(raw.watches, &plugins, base, home.as_deref()).map_err(error)?;
         Ok(Config {
@@ -202,6 +211,7 @@ impl Config {
             webhooks,
             watches,
             alerts,
+            backup,
         })
     }
 
@@ -309,6 +319,8 @@ struct RawConfig {
     webhooks: Option<RawWebhooks>,
     /// Where failing jobs are told.
     alerts: Option<RawAlerts>,
+    /// Backups `mission up` takes.
+    backup: Option<RawBackup>,
     /// Watched directories. Example: `[watches.new-exports]`
     #[serde(default)]
     watches: BTreeMap<String, RawWatch>,

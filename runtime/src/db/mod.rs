@@ -15,6 +15,9 @@ use rusqlite::Connection;
 
 use migrations::MIGRATIONS;
 
+/// The name of the SQLite file in the data directory.
+pub const DATABASE_FILE: &str = "mission.db";
+
 /// How long a statement waits for another connection's lock (another
 /// `mission` process) before it fails.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,8 +48,7 @@ impl Database {
             .and_then(|()| retry_while_busy(|| connection.pragma_update(None, "journal_mode", "WAL")))
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
             .with_context(|| format!("failed to configure the database {}", path.display()))?;
-        retry_while_busy(|| migrate(&mut connection))
-            .with_context(|| format!("failed to migrate the database {}", path.display()))?;
+        migrate(&mut connection).with_context(|| format!("failed to migrate the database {}", path.display()))?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         Ok(Database {
@@ -163,6 +165,13 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
+/// Creates a database at `path` with the schema of version `version`, as an
+/// older `mission` left it (for tests of what opening it does).
+#[cfg(test)]
+pub(crate) fn create_at_version(path: &Path, version: usize) -> rusqlite::Result<()> {
+    apply_migrations(&mut Connection::open(path)?, version)
+}
+
 /// Runs `step` again while another connection holds the lock it needs, for
 /// up to [`BUSY_TIMEOUT`].
 fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
@@ -182,16 +191,45 @@ fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlit
     }
 }
 
+/// The schema version this binary brings a database to.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// The schema version of the database `connection` is open on (0: a new
+/// file).
+pub fn schema_version(connection: &Connection) -> rusqlite::Result<usize> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// A database written by a newer `mission` than this one, which this one
+/// must not touch.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "its schema is version {found}, newer than this mission knows (version {SCHEMA_VERSION}): \
+     it was written by a newer mission; run that one, or restore a backup taken by this one"
+)]
+pub struct NewerSchema {
+    /// The version found.
+    pub found: usize,
+}
+
 /// Brings the schema up to date. The version is read again inside an
 /// immediate (write-locked) transaction, so two processes opening a new file
 /// together migrate it once: the second waits, then finds nothing to do.
-fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
-    let version = |c: &Connection| c.pragma_query_value(None, "user_version", |row| row.get::<_, usize>(0));
-    if version(connection)? >= MIGRATIONS.len() {
+fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
+    let found = retry_while_busy(|| schema_version(connection))?;
+    if found > SCHEMA_VERSION {
+        return Err(NewerSchema { found }.into());
+    }
+    if found == SCHEMA_VERSION {
         return Ok(());
     }
+    retry_while_busy(|| apply_migrations(connection, SCHEMA_VERSION)).map_err(Into::into)
+}
+
+/// Applies the migrations that take the database up to version `to`.
+fn apply_migrations(connection: &mut Connection, to: usize) -> rusqlite::Result<()> {
     let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version(&transaction)?) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().take(to).skip(schema_version(&transaction)?) {
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", index + 1)?;
     }
@@ -256,5 +294,24 @@ mod tests {
                 .unwrap();
             assert_eq!(version, MIGRATIONS.len());
         }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_mission_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mission.db");
+        drop(Database::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 3)
+            .unwrap();
+        let error = format!("{:#}", Database::open(&path).err().expect("a newer schema is refused"));
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(
+            error.contains(&format!("schema is version {}, newer than this mission knows", SCHEMA_VERSION + 3)),
+            "{error}"
+        );
+        let version = schema_version(&Connection::open(&path).unwrap()).unwrap();
+        assert_eq!(version, SCHEMA_VERSION + 3);
     }
 }

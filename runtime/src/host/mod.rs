@@ -17,6 +17,7 @@ use anyhow::{anyhow, Context};
 use chrono::Utc;
 
 use crate::alerts;
+use crate::backup;
 use crate::capabilities::attachments::Attachment;
 use crate::capabilities::claude::Claude;
 use crate::capabilities::http::records::Origin;
@@ -36,8 +37,7 @@ use crate::plugin::registry::PluginRegistry;
 use crate::plugin::{LoadError, Plugin};
 use runs::{FollowUp, RunOutcome, RunRecord, RunStart, StartedBy};
 
-/// The name of the SQLite file in the data directory.
-pub const DATABASE_FILE: &str = "mission.db";
+pub use crate::db::DATABASE_FILE;
 
 /// One run of a task plugin, as a trigger asks for it.
 pub struct TaskRun<'a> {
@@ -74,13 +74,12 @@ impl Host {
     /// Opens the data directory and the database named by `config`. Loads no
     /// plugin yet.
     pub async fn open(config: Config) -> anyhow::Result<Host> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "failed to create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-        let db = Database::open(&config.data_dir.join(DATABASE_FILE))?;
+        let db = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || backup::open_database(&config))
+                .await
+                .context("opening the database panicked")??
+        };
         let loader = PluginLoader::open(&config)?;
         let alerts_chat = config.alerts.as_ref().map(|a| a.chat);
         let claude = Arc::new(Claude::new(config.claude.clone(), alerts_chat, db.clone()));

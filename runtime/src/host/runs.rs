@@ -285,6 +285,7 @@ pub async fn abandon(
         Ok(record)
     })
     .await
+    .inspect(counted)
 }
 
 /// What runs after another's run ends (its `after`), and on which
@@ -386,16 +387,18 @@ pub async fn record_skipped(
 ) -> anyhow::Result<()> {
     let (plugin, schedule) = (plugin.to_owned(), schedule.to_owned());
     let now = Utc::now().timestamp_millis();
+    let recorded = plugin.clone();
     db.call(move |c| {
         c.execute(
             "INSERT INTO runs (plugin, schedule, trigger, scheduled_at, attempt, started_at, finished_at, outcome, error)
              VALUES (?1, ?2, 'schedule', ?3, 1, ?4, ?4, 'skipped',
                      'the previous run was still going (overlap = \"skip\")')",
-            (plugin, schedule, due.timestamp_millis(), now),
+            (recorded, schedule, due.timestamp_millis(), now),
         )
     })
-    .await
-    .map(drop)
+    .await?;
+    crate::metrics::get().run_ended(&plugin, StartedBy::Schedule.as_str(), RunOutcome::Skipped.as_str(), None);
+    Ok(())
 }
 
 /// Records as `interrupted` every run still marked `running` by this
@@ -478,6 +481,15 @@ pub async fn finish(
         Ok(record)
     })
     .await
+    .inspect(counted)
+}
+
+/// Counts the ended run `record` in the host's metrics.
+fn counted(record: &RunRecord) {
+    let took = record
+        .finished_at
+        .and_then(|end| (end - record.started_at).to_std().ok());
+    crate::metrics::get().run_ended(&record.plugin, &record.trigger, record.outcome.as_str(), took);
 }
 
 /// The latest `limit` runs, newest first, of one schedule or of all.
@@ -509,6 +521,25 @@ pub async fn latest_of(
             }
         }
         Ok(latest)
+    })
+    .await
+}
+
+/// When each of `schedules` last ran successfully (Unix ms), for those
+/// that have (an index seek each, newest first).
+pub async fn last_successes(db: &Database, schedules: Vec<String>) -> anyhow::Result<Vec<(String, i64)>> {
+    db.call(move |c| {
+        let mut statement = c.prepare_cached(
+            "SELECT finished_at FROM runs WHERE schedule = ?1 AND outcome = 'succeeded'
+             ORDER BY id DESC LIMIT 1",
+        )?;
+        let mut last = Vec::new();
+        for schedule in schedules {
+            if let Some(at) = statement.query_row([&schedule], |row| row.get(0)).optional()? {
+                last.push((schedule, at));
+            }
+        }
+        Ok(last)
     })
     .await
 }

@@ -280,6 +280,7 @@ fn refused(record: &mut ToolCallRecord, outcome: &str, text: String) -> ToolAnsw
 }
 
 async fn insert(db: &Database, record: ToolCallRecord) -> anyhow::Result<()> {
+    crate::metrics::get().tool_call(&record.outcome);
     db.call(move |c| {
         c.prepare_cached(
             "INSERT INTO tool_calls (at, caller, plugin, tool, chat, run, plugin_hash, input_bytes,

@@ -1,13 +1,15 @@
 //! What the host asks of the operating system, bounded against what it
 //! finds there: files read only if regular and within a cap
 //! ([`regular_file`]), and programs ended with everything they started
-//! ([`process_tree`]), the machine's time [`zone`], and who is who
+//! ([`process_tree`]), the machine's time [`zone`], the process's own
+//! [`usage`], and who is who
 //! ([`process_exists`], [`user_id`]). Below everything else: any module
 //! may use it.
 
 pub mod fd_limit;
 pub mod process_tree;
 pub mod regular_file;
+pub mod usage;
 pub mod zone;
 
 /// Whether process `pid` exists (ours to signal or not).

@@ -68,6 +68,33 @@ impl Heartbeat {
     }
 }
 
+/// The host running on the database at `path`, if one is: read on a
+/// connection of its own, without creating or migrating the file (for
+/// `mission restore`, which must not touch it while a host serves).
+pub fn running_on(path: &std::path::Path) -> anyhow::Result<Option<Heartbeat>> {
+    use rusqlite::{Connection, OpenFlags};
+    if !path.exists() {
+        return Ok(None);
+    }
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    connection.busy_timeout(crate::db::BUSY_TIMEOUT)?;
+    let heartbeat = connection
+        .query_row("SELECT pid, started_at, heartbeat_at FROM host", [], |r| {
+            Ok(Heartbeat {
+                pid: r.get(0)?,
+                started_at: datetime(r.get(1)?),
+                at: datetime(r.get(2)?),
+            })
+        })
+        .optional();
+    match heartbeat {
+        Ok(heartbeat) => Ok(heartbeat.filter(Heartbeat::is_fresh)),
+        // A database too old or too new to have the table has no host on it.
+        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("no such table") => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The last heartbeat, if a host is running or stopped without signing off.
 pub async fn last_heartbeat(db: &Database) -> anyhow::Result<Option<Heartbeat>> {
     db.call(|c| {

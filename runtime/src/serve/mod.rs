@@ -1,7 +1,7 @@
 //! Serving: the long-running parts of `mission up` — every configured
 //! [trigger](crate::triggers), [`hot_reload`] (fed by the file
 //! [`watcher`]), the [`control`] channel from CLI commands, pruning old
-//! records ([`retention`](crate::db::retention)), the status page
+//! records ([`retention`](crate::db::retention)), [`backups`], the status page
 //! ([`web`]), the outbox of alerts, the daily digest and the heartbeat
 //! ping — started side by side around one
 //! [`Host`](crate::host::Host), and stopped together. The
@@ -9,6 +9,7 @@
 //! is set up wherever a host is opened (`mission chat` and `mission run`
 //! need it too).
 
+pub mod backups;
 pub mod control;
 mod digest;
 pub mod hot_reload;
@@ -79,6 +80,7 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(reload.run(until_stopped(stopped.clone())));
     parts.spawn(control.run(until_stopped(stopped.clone())));
     parts.spawn(pruning::keep_pruned(host.clone(), until_stopped(stopped.clone())));
+    parts.spawn(backups::keep_backing_up(host.clone(), until_stopped(stopped.clone())));
     parts.spawn(ping::keep_pinging(host.clone(), until_stopped(stopped.clone())));
     parts.spawn(digest::keep_digesting(
         host.clone(),

@@ -1,6 +1,6 @@
 //! The status page `mission up` serves with `[web] listen`: one
 //! server-rendered page (refreshing itself, nothing loaded from outside the
-//! binary), its data as JSON, and buttons to run, pause or resume a
+//! binary), its data as JSON, its metrics for Prometheus, and buttons to run, pause or resume a
 //! schedule.
 //!
 //! Who may do what: a loopback client may look without a token; anyone
@@ -15,6 +15,7 @@
 //! carries a strict `Content-Security-Policy`, may not be framed, sniffed
 //! or cached.
 
+pub mod metrics;
 pub mod status;
 
 use std::future::Future;
@@ -134,6 +135,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/", get(page))
         .route("/api/status", get(api_status))
+        .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/schedules/{name}/{action}", post(act))
         .layer(middleware::from_fn_with_state(web.clone(), guard))
@@ -275,6 +277,27 @@ async fn api_status(
     }
     match status::gather(&*web.host, Utc::now()).await {
         Ok(status) => Json(status).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+/// `/metrics`, for Prometheus (OpenMetrics if asked for, else the classic
+/// format): the same access as the page's data.
+async fn metrics_text(
+    State(web): State<Arc<Web>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if web.access(client, &headers, None).is_none() {
+        return stranger();
+    }
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    match metrics::render(&*web.host).await {
+        Ok(text) if openmetrics => ([(header::CONTENT_TYPE, metrics::OPENMETRICS)], text).into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CLASSIC)], metrics::classic(&text)).into_response(),
         Err(e) => failed(e),
     }
 }

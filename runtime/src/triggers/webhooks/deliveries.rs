@@ -79,6 +79,16 @@ impl RefusalReason {
         }
     }
 }
+
+/// How many deliveries wait for their run.
+pub async fn waiting(db: &Database) -> anyhow::Result<u64> {
+    db.call(|c| {
+        c.prepare_cached("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")?
+            .query_row([], |row| row.get(0))
+    })
+    .await
+}
+
 /// The deliveries still to run, oldest first: `(id, webhook)`.
 pub async fn pending(db: &Database) -> anyhow::Result<Vec<(i64, String)>> {
     db.call(|c| {

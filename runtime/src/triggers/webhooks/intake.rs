@@ -103,11 +103,19 @@ impl Intake {
     /// Stores `arrival`, and returns once it is on disk.
     pub async fn store(&self, arrival: Arrival) -> Result<Stored, IntakeError> {
         let (done, stored) = oneshot::channel();
+        let webhook = arrival.webhook.clone();
         self.entries
             .try_send(Entry::Arrival(Box::new(arrival), done))
             .map_err(|_| IntakeError::Full)?;
         match stored.await {
-            Ok(Ok(stored)) => Ok(stored),
+            Ok(Ok(stored)) => {
+                let result = match stored {
+                    Stored::New(_) => "accepted",
+                    Stored::Duplicate => "duplicate",
+                };
+                crate::metrics::get().webhook_delivery(&webhook, result);
+                Ok(stored)
+            }
             Ok(Err(e)) => Err(IntakeError::Failed(anyhow::anyhow!(e))),
             Err(_) => Err(IntakeError::Failed(anyhow::anyhow!("the writer stopped"))),
         }
@@ -117,6 +125,7 @@ impl Intake {
     /// too if it is among the first [`REFUSALS_KEPT_PER_MINUTE`] of its
     /// webhook this minute and the writer has room: whether it was kept.
     pub fn refuse(&self, refusal: Refusal) -> bool {
+        crate::metrics::get().webhook_delivery(&refusal.webhook, "refused");
         let keep = {
             let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
             let at = refusal.received_at;

@@ -46,6 +46,14 @@ pub(crate) struct LedgerEntry {
 /// Appends `entry`, dated now.
 pub(crate) async fn record(db: &Database, entry: LedgerEntry) -> anyhow::Result<()> {
     let at = Utc::now().timestamp_millis();
+    let usage = &entry.spent.usage;
+    crate::metrics::get().claude_call(
+        entry.plugin.as_str(),
+        entry.backend.as_str(),
+        usage.input_tokens + usage.cache_write_tokens + usage.cache_read_tokens,
+        usage.output_tokens,
+        entry.spent.cost_usd,
+    );
     db.call(move |c| {
         let usage = &entry.spent.usage;
         c.execute(

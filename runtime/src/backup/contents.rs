@@ -1,0 +1,120 @@
+//! What an archive holds beside the database: the config file, the
+//! schedule files, each plugin's `.wasm` and its source folder (without
+//! build output), and the chat's attachments — each named by where it was:
+//! `config/…` relative to the config file's directory, `data/…` relative to
+//! the data directory, `outside/…` by its absolute path otherwise.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// Folders in a plugin's source that are build output or fetched, not
+/// source.
+const NOT_SOURCE: &[&str] = &["target", "node_modules", "__pycache__"];
+
+/// One file to archive.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// Its path in the archive.
+    pub name: String,
+    /// Where it is now.
+    pub source: PathBuf,
+}
+
+/// Where the files of `config` are named from.
+pub struct Roots {
+    /// The config file's directory (absolute).
+    pub config_dir: PathBuf,
+    /// The data directory (absolute).
+    pub data_dir: PathBuf,
+}
+
+impl Roots {
+    /// The roots of `config`.
+    pub fn of(config: &Config) -> io::Result<Roots> {
+        let file = std::path::absolute(&config.file)?;
+        Ok(Roots {
+            config_dir: file.parent().unwrap_or(Path::new("/")).to_owned(),
+            data_dir: std::path::absolute(&config.data_dir)?,
+        })
+    }
+
+    /// The archive's name for the file at `path`.
+    pub fn name(&self, path: &Path) -> String {
+        let named = |root: &str, relative: &Path| format!("{root}/{}", relative.to_string_lossy());
+        if let Ok(relative) = path.strip_prefix(&self.config_dir) {
+            named("config", relative)
+        } else {
+            named("outside", path.strip_prefix("/").unwrap_or(path))
+        }
+    }
+
+    /// The data directory as the manifest keeps it: relative to the config
+    /// file's directory if inside it.
+    pub fn data_dir_in_manifest(&self) -> PathBuf {
+        self.data_dir
+            .strip_prefix(&self.config_dir)
+            .map_or_else(|_| self.data_dir.clone(), Path::to_owned)
+    }
+}
+
+/// Every file of `config` an archive holds beside the database.
+pub fn of(config: &Config, roots: &Roots) -> io::Result<Vec<Entry>> {
+    let mut files = BTreeSet::new();
+    files.insert(std::path::absolute(&config.file)?);
+    regular_files_under(&config.schedules_dir, &[], &mut files)?;
+    for plugin in &config.plugins {
+        let wasm = std::path::absolute(&plugin.wasm)?;
+        if wasm.is_file() {
+            files.insert(wasm);
+        }
+        regular_files_under(&plugin.source, NOT_SOURCE, &mut files)?;
+    }
+    let mut entries: Vec<Entry> = files
+        .into_iter()
+        .map(|source| Entry {
+            name: roots.name(&source),
+            source,
+        })
+        .collect();
+    let attachments = roots.data_dir.join("attachments");
+    let mut attached = BTreeSet::new();
+    regular_files_under(&attachments, &[], &mut attached)?;
+    entries.extend(attached.into_iter().map(|source| Entry {
+        name: format!(
+            "data/attachments/{}",
+            source.strip_prefix(&attachments).unwrap_or(&source).to_string_lossy()
+        ),
+        source,
+    }));
+    Ok(entries)
+}
+
+/// Adds the regular files under `dir` (absolute; none if it is missing) to
+/// `files`, skipping hidden entries, symbolic links and folders named in
+/// `skip`.
+fn regular_files_under(dir: &Path, skip: &[&str], files: &mut BTreeSet<PathBuf>) -> io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name != ".deleted" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let path = std::path::absolute(entry.path())?;
+        if kind.is_dir() && !skip.contains(&&*name) {
+            regular_files_under(&path, skip, files)?;
+        } else if kind.is_file() {
+            files.insert(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! What this process uses now: its resident memory and its open files,
+//! read from the kernel (Linux's `/proc`, macOS's `proc_pidinfo` and
+//! `/dev/fd`).
+
+/// The bytes of memory this process has resident now, if the system says.
+pub fn resident_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // `size resident shared text lib data dt`, in pages.
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        // SAFETY: sysconf reads a constant and touches no memory of ours.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Some(pages * u64::try_from(page).ok()?)
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
+        // SAFETY: `info` is a proc_taskinfo of `size` bytes, which is what
+        // PROC_PIDTASKINFO writes, and no more.
+        let written = unsafe {
+            libc::proc_pidinfo(
+                libc::getpid(),
+                libc::PROC_PIDTASKINFO,
+                0,
+                (&mut info as *mut libc::proc_taskinfo).cast(),
+                size,
+            )
+        };
+        (written == size).then_some(info.pti_resident_size)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        None
+    }
+}
+
+/// How many files (and sockets, pipes) this process has open now.
+pub fn open_files() -> Option<u64> {
+    let dir = if cfg!(target_os = "linux") { "/proc/self/fd" } else { "/dev/fd" };
+    // The listing's own descriptor is among those counted.
+    let count = std::fs::read_dir(dir).ok()?.count() as u64;
+    Some(count.saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opened_files_are_counted_and_memory_is_resident() {
+        // Other tests open and close files meanwhile: only a floor holds.
+        let files: Vec<_> = (0..50).map(|_| tempfile::tempfile().unwrap()).collect();
+        let open = open_files().unwrap();
+        assert!(open >= 50 + 3, "{open} open");
+        drop(files);
+        let resident = resident_bytes().unwrap();
+        assert!(resident > 1 << 20, "{resident} bytes resident");
+    }
+}
