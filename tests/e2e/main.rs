@@ -13,6 +13,7 @@ mod web;
 
 mod alerts;
 mod approvals;
+mod backup;
 mod chains;
 mod chaos;
 mod claude;

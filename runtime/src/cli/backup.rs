@@ -43,6 +43,8 @@ impl BackupArgs {
             Some(dir) => (dir, false),
             None => (backup::dir(&config), true),
         };
+        // Created (or brought up to date) first, as any command would.
+        drop(super::open_db(&config)?);
         let taken = backup::take(&config, &dir, Reason::Asked).await?;
         let keep = config.backup.as_ref().filter(|_| configured).map(|b| b.keep);
         let removed = match (&config.backup, configured) {
