@@ -17,7 +17,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Run durations' bucket bounds, in seconds: a quick task to a long job.
-const RUN_SECONDS: [f64; 12] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0, 600.0];
+const RUN_SECONDS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0, 600.0,
+];
 
 /// A run's labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,11 +110,23 @@ impl Metrics {
             run_seconds.clone(),
         );
         let messages = Family::default();
-        registry.register("chat_messages", "Chat messages handled, by chat plugin", messages.clone());
+        registry.register(
+            "chat_messages",
+            "Chat messages handled, by chat plugin",
+            messages.clone(),
+        );
         let replies = Family::default();
-        registry.register("chat_replies", "Chat replies sent, by chat plugin", replies.clone());
+        registry.register(
+            "chat_replies",
+            "Chat replies sent, by chat plugin",
+            replies.clone(),
+        );
         let claude_calls = Family::default();
-        registry.register("claude_calls", "Claude calls, by plugin and backend", claude_calls.clone());
+        registry.register(
+            "claude_calls",
+            "Claude calls, by plugin and backend",
+            claude_calls.clone(),
+        );
         let claude_tokens = Family::default();
         registry.register(
             "claude_tokens",
@@ -120,7 +134,11 @@ impl Metrics {
             claude_tokens.clone(),
         );
         let claude_usd = Family::default();
-        registry.register("claude_usd", "Claude spend in US dollars, by plugin and backend", claude_usd.clone());
+        registry.register(
+            "claude_usd",
+            "Claude spend in US dollars, by plugin and backend",
+            claude_usd.clone(),
+        );
         let deliveries = Family::default();
         registry.register(
             "webhook_deliveries",
@@ -128,7 +146,11 @@ impl Metrics {
             deliveries.clone(),
         );
         let tool_calls = Family::default();
-        registry.register("tool_calls", "Plugin tool calls from Claude, by outcome", tool_calls.clone());
+        registry.register(
+            "tool_calls",
+            "Plugin tool calls from Claude, by outcome",
+            tool_calls.clone(),
+        );
         Metrics {
             registry,
             runs,

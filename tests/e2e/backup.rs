@@ -45,7 +45,9 @@ fn backup_dir(setup: &Setup) -> PathBuf {
 fn history_count(database: &Path) -> i64 {
     rusqlite::Connection::open(database)
         .unwrap()
-        .query_row("SELECT count(*) FROM history WHERE role = 'user'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM history WHERE role = 'user'", [], |r| {
+            r.get(0)
+        })
         .unwrap()
 }
 
@@ -63,7 +65,9 @@ fn restore(archive: &Path, into: &Path) -> std::process::Output {
 #[test]
 fn a_backup_taken_while_the_chat_flows_restores_with_the_history_and_runs_it_had() {
     let telegram = FakeTelegram::start();
-    let bot = BotHost::on(&telegram).handler("echo").tables("[history]\nmax_exchanges = 100");
+    let bot = BotHost::on(&telegram)
+        .handler("echo")
+        .tables("[history]\nmax_exchanges = 100");
     let (setup, host) = bot.up(vec![echo(), briefing()]);
     setup.schedule("morning", "plugin = \"briefing\"\ncron = \"0 7 * * *\"");
     let ran = setup.mission(&["trigger", "morning"]);
@@ -87,7 +91,10 @@ fn a_backup_taken_while_the_chat_flows_restores_with_the_history_and_runs_it_had
     telegram.wait_for_texts(CHAT, 60);
     let taken: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let archive = PathBuf::from(taken["archive"].as_str().unwrap());
-    assert!(before > 0 && before < 60, "the backup was taken while messages flowed ({before} answered)");
+    assert!(
+        before > 0 && before < 60,
+        "the backup was taken while messages flowed ({before} answered)"
+    );
 
     let fresh = tempfile::tempdir().unwrap();
     let restored = restore(&archive, fresh.path());
@@ -106,7 +113,10 @@ fn a_backup_taken_while_the_chat_flows_restores_with_the_history_and_runs_it_had
     let runs = restored_setup.mission(&["runs", "--json"]);
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert!(
-        runs.as_array().unwrap().iter().any(|r| r["schedule"] == "morning" && r["outcome"] == "succeeded"),
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["schedule"] == "morning" && r["outcome"] == "succeeded"),
         "{runs}"
     );
     // The same bot, now served by the restored host.
@@ -115,7 +125,10 @@ fn a_backup_taken_while_the_chat_flows_restores_with_the_history_and_runs_it_had
     let _restored_host = up(&restored_setup);
     telegram.send_text(CHAT, ANNA, "still there?");
     let answer = telegram.wait_for_texts(CHAT, 61).remove(60);
-    assert_eq!(answer, format!("User100 said: still there? (message {} in this chat)", kept + 1));
+    assert_eq!(
+        answer,
+        format!("User100 said: still there? (message {} in this chat)", kept + 1)
+    );
 }
 
 #[test]
@@ -162,8 +175,15 @@ fn a_backup_killed_mid_way_leaves_the_earlier_archives_and_none_that_looks_whole
     });
     backup.kill().unwrap();
     let status = backup.wait().unwrap();
-    assert!(!status.success(), "the backup was killed mid-way, after {partial:?} appeared");
-    assert_eq!(archives(&backup_dir(&setup)), earlier, "no archive named as complete");
+    assert!(
+        !status.success(),
+        "the backup was killed mid-way, after {partial:?} appeared"
+    );
+    assert_eq!(
+        archives(&backup_dir(&setup)),
+        earlier,
+        "no archive named as complete"
+    );
     assert_eq!(std::fs::read(&earlier[0]).unwrap(), earlier_bytes);
 
     // The next backup clears what the killed one left, and completes.
@@ -209,24 +229,37 @@ fn the_host_keeps_the_newest_archives_and_tells_a_failing_then() {
     // Three archives from last week: the host is a day late, so backs up at once.
     std::fs::create_dir_all(backup_dir(&setup)).unwrap();
     for day in 1..=3 {
-        std::fs::write(backup_dir(&setup).join(format!("mission-2026110{day}T030000.000Z.tar.gz")), "old").unwrap();
+        std::fs::write(
+            backup_dir(&setup).join(format!("mission-2026110{day}T030000.000Z.tar.gz")),
+            "old",
+        )
+        .unwrap();
     }
     let mut command = up_command(&setup);
-    command.env("FAIL", "yes").env("MISSION_TEST_SECRET", "not for then");
+    command
+        .env("FAIL", "yes")
+        .env("MISSION_TEST_SECRET", "not for then");
     let mut host = RunningHost::spawn(command);
     host.wait_for_log("telegram bot polling");
     let alert = telegram.wait_for_texts(CHAT, 1).remove(0);
     assert!(
-        alert.starts_with("The backup's `then` (") && alert.contains("copy-off) exited 3: no remote called offsite; the archive "),
+        alert.starts_with("The backup's `then` (")
+            && alert.contains("copy-off) exited 3: no remote called offsite; the archive "),
         "{alert}"
     );
     let kept = archives(&backup_dir(&setup));
     assert_eq!(kept.len(), 2, "{kept:?}");
-    assert!(kept[0].ends_with("mission-20261103T030000.000Z.tar.gz"), "{kept:?}");
+    assert!(
+        kept[0].ends_with("mission-20261103T030000.000Z.tar.gz"),
+        "{kept:?}"
+    );
     assert!(alert.contains(&kept[1].display().to_string()), "{alert}");
     let env = std::fs::read_to_string(offsite.join("env")).unwrap();
     assert!(env.contains("FAIL=yes"), "{env}");
-    assert!(!env.contains("MISSION_TEST_SECRET"), "then gets only the variables named: {env}");
+    assert!(
+        !env.contains("MISSION_TEST_SECRET"),
+        "then gets only the variables named: {env}"
+    );
     drop(host);
 
     // `mission backup` keeps the newest too, and `then` copies it off.
@@ -244,7 +277,9 @@ fn the_host_keeps_the_newest_archives_and_tells_a_failing_then() {
 
 /// `archive` with `name`'s content replaced, the manifest kept.
 fn tampered(archive: &Path, name: &str, to: &Path) {
-    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(archive).unwrap()));
+    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(archive).unwrap(),
+    ));
     let gzip = flate2::write::GzEncoder::new(std::fs::File::create(to).unwrap(), flate2::Compression::fast());
     let mut output = tar::Builder::new(gzip);
     for entry in input.entries().unwrap() {
@@ -268,7 +303,9 @@ fn tampered(archive: &Path, name: &str, to: &Path) {
 fn from_a_newer_mission(archive: &Path, to: &Path) -> u32 {
     use sha2::Digest;
     let scratch = tempfile::tempdir().unwrap();
-    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(archive).unwrap()));
+    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(archive).unwrap(),
+    ));
     let mut entries = Vec::new();
     for entry in input.entries().unwrap() {
         let mut entry = entry.unwrap();
@@ -284,7 +321,9 @@ fn from_a_newer_mission(archive: &Path, to: &Path) -> u32 {
             let copy = scratch.path().join("mission.db");
             std::fs::write(&copy, &data).unwrap();
             let connection = rusqlite::Connection::open(&copy).unwrap();
-            known = connection.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            known = connection
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
             connection.pragma_update(None, "user_version", known + 1).unwrap();
             drop(connection);
             *data = std::fs::read(&copy).unwrap();
@@ -330,7 +369,8 @@ fn a_restore_refuses_a_running_host_a_damaged_archive_and_a_newer_schema() {
     assert!(!refused.status.success());
     let (_, error) = text(&refused);
     assert!(
-        error.contains(&format!("a host (pid {}) is running on ", host.pid())) && error.contains("stop it first"),
+        error.contains(&format!("a host (pid {}) is running on ", host.pid()))
+            && error.contains("stop it first"),
         "{error}"
     );
     drop(host);
@@ -363,7 +403,9 @@ fn a_restore_refuses_a_running_host_a_damaged_archive_and_a_newer_schema() {
     // So does every command on such a database, by version: backing it up too.
     let database = setup.dir.path().join("data/mission.db");
     let connection = rusqlite::Connection::open(&database).unwrap();
-    connection.pragma_update(None, "user_version", version + 1).unwrap();
+    connection
+        .pragma_update(None, "user_version", version + 1)
+        .unwrap();
     drop(connection);
     let runs = setup.mission(&["backup"]);
     assert!(!runs.status.success());

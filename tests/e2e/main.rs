@@ -29,6 +29,7 @@ mod languages;
 mod later;
 mod limits;
 mod media;
+mod metrics;
 mod mission_tools;
 mod notify;
 mod presses;

@@ -69,7 +69,10 @@ impl Writer {
     pub fn create(path: &Path) -> io::Result<Writer> {
         let file = File::options().write(true).create_new(true).open(path)?;
         // Fast compression: a backup runs beside the chat on two cores.
-        let gzip = GzEncoder::new(BufWriter::with_capacity(1 << 20, file), flate2::Compression::fast());
+        let gzip = GzEncoder::new(
+            BufWriter::with_capacity(1 << 20, file),
+            flate2::Compression::fast(),
+        );
         Ok(Writer {
             tar: tar::Builder::new(gzip),
             files: Vec::new(),
@@ -81,7 +84,10 @@ impl Writer {
         let file = File::open(source)?;
         let metadata = file.metadata()?;
         if !metadata.is_file() {
-            return Err(io::Error::other(format!("{} is not a regular file", source.display())));
+            return Err(io::Error::other(format!(
+                "{} is not a regular file",
+                source.display()
+            )));
         }
         let size = metadata.len();
         let mut header = tar::Header::new_gnu();

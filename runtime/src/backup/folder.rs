@@ -26,7 +26,9 @@ pub fn archive_name(at: DateTime<Utc>) -> String {
 /// When the archive named `name` was taken, if `name` is an archive's.
 pub fn taken_at(name: &str) -> Option<DateTime<Utc>> {
     let stamp = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    NaiveDateTime::parse_from_str(stamp, STAMP).ok().map(|t| t.and_utc())
+    NaiveDateTime::parse_from_str(stamp, STAMP)
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// Where this process writes the archive taken at `at` until it is
@@ -103,7 +105,9 @@ mod tests {
 
     #[test]
     fn names_say_when_and_sort_by_it() {
-        let at = DateTime::parse_from_rfc3339("2026-12-07T18:30:05.042Z").unwrap().to_utc();
+        let at = DateTime::parse_from_rfc3339("2026-12-07T18:30:05.042Z")
+            .unwrap()
+            .to_utc();
         let name = archive_name(at);
         assert_eq!(name, "mission-20261207T183005.042Z.tar.gz");
         assert_eq!(taken_at(&name), Some(at));
@@ -114,7 +118,9 @@ mod tests {
     #[test]
     fn keeps_the_newest_and_ignores_what_is_not_an_archive() {
         let dir = tempfile::tempdir().unwrap();
-        let start = DateTime::parse_from_rfc3339("2026-12-01T03:00:00Z").unwrap().to_utc();
+        let start = DateTime::parse_from_rfc3339("2026-12-01T03:00:00Z")
+            .unwrap()
+            .to_utc();
         for day in 0..5 {
             let at = start + chrono::Duration::days(day);
             std::fs::write(dir.path().join(archive_name(at)), "x").unwrap();
@@ -122,8 +128,18 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
         let removed = keep_newest(dir.path(), 2).unwrap();
         assert_eq!(removed.len(), 3);
-        let left: Vec<DateTime<Utc>> = archives(dir.path()).unwrap().into_iter().map(|(_, at)| at).collect();
-        assert_eq!(left, [start + chrono::Duration::days(3), start + chrono::Duration::days(4)]);
+        let left: Vec<DateTime<Utc>> = archives(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(_, at)| at)
+            .collect();
+        assert_eq!(
+            left,
+            [
+                start + chrono::Duration::days(3),
+                start + chrono::Duration::days(4)
+            ]
+        );
         assert!(dir.path().join("notes.txt").exists());
     }
 
@@ -134,7 +150,9 @@ mod tests {
         let ours = partial_path(dir.path(), at);
         std::fs::write(&ours, "in progress").unwrap();
         // No process has this id (above the kernel's pid_max).
-        let dead = dir.path().join(format!("{PARTIAL}{}-{}", at.format(STAMP), 99_999_999));
+        let dead = dir
+            .path()
+            .join(format!("{PARTIAL}{}-{}", at.format(STAMP), 99_999_999));
         std::fs::write(&dead, "abandoned").unwrap();
         std::fs::write(database_copy_path(&dead), "abandoned copy").unwrap();
         assert_eq!(remove_abandoned(dir.path()).unwrap(), 2);

@@ -81,8 +81,10 @@ pub async fn take(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result
 /// Takes a backup on this thread.
 fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken> {
     let started = Instant::now();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup folder {}", dir.display()))?;
-    folder::remove_abandoned(dir).with_context(|| format!("cannot clear the backup folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the backup folder {}", dir.display()))?;
+    folder::remove_abandoned(dir)
+        .with_context(|| format!("cannot clear the backup folder {}", dir.display()))?;
     let at = Utc::now();
     let partial = folder::partial_path(dir, at);
     let copy = folder::database_copy_path(&partial);
@@ -91,8 +93,8 @@ fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken
     let schema_version = copy_database(&database, &copy)?;
     let roots = contents::Roots::of(config)?;
     let entries = contents::of(config, &roots).context("cannot list the files to back up")?;
-    let mut writer = archive::Writer::create(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let mut writer =
+        archive::Writer::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     writer
         .add(&copy, archive::DATABASE)
         .with_context(|| format!("cannot archive the copy of {}", database.display()))?;
@@ -115,7 +117,8 @@ fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken
         .with_context(|| format!("cannot finish {}", partial.display()))?;
     let path = dir.join(folder::archive_name(at));
     // A link, not a rename: an archive of the same name is never replaced.
-    std::fs::hard_link(&partial, &path).with_context(|| format!("cannot name the archive {}", path.display()))?;
+    std::fs::hard_link(&partial, &path)
+        .with_context(|| format!("cannot name the archive {}", path.display()))?;
     drop(scratch);
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -149,19 +152,23 @@ fn copy_database(database: &Path, copy: &Path) -> anyhow::Result<usize> {
 /// Opens `config`'s database, first taking a backup if its schema is about
 /// to change (said in the log, with where). Blocks while it does.
 pub fn open_database(config: &Config) -> anyhow::Result<Database> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("failed to create the data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "failed to create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let path = config.data_dir.join(DATABASE_FILE);
     if let Some(from) = schema_behind(&path)? {
         let dir = dir(config);
         let taken = take_now(config, &dir, Reason::BeforeMigration).with_context(|| {
-                format!(
-                    "the database {}'s schema must change (version {from} to {}), and the backup taken \
+            format!(
+                "the database {}'s schema must change (version {from} to {}), and the backup taken \
                      first failed",
-                    path.display(),
-                    db::SCHEMA_VERSION
-                )
-            })?;
+                path.display(),
+                db::SCHEMA_VERSION
+            )
+        })?;
         tracing::warn!(
             archive = %taken.path.display(),
             "the database's schema changes from version {from} to {}: backed up first",
@@ -184,7 +191,11 @@ fn schema_behind(path: &Path) -> anyhow::Result<Option<usize>> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     let version = db::schema_version(&connection)?;
     if version > db::SCHEMA_VERSION {
-        bail!("the database {}: {}", path.display(), db::NewerSchema { found: version });
+        bail!(
+            "the database {}: {}",
+            path.display(),
+            db::NewerSchema { found: version }
+        );
     }
     Ok(Some(version).filter(|&v| v > 0 && v < db::SCHEMA_VERSION))
 }
@@ -214,7 +225,11 @@ mod tests {
         std::fs::create_dir_all(dir.join("plugins/briefing/src")).unwrap();
         std::fs::create_dir_all(dir.join("plugins/briefing/target/debug")).unwrap();
         std::fs::create_dir_all(dir.join("data/attachments/7")).unwrap();
-        std::fs::write(dir.join("schedules/morning.toml"), "plugin = \"briefing\"\ncron = \"0 7 * * *\"\n").unwrap();
+        std::fs::write(
+            dir.join("schedules/morning.toml"),
+            "plugin = \"briefing\"\ncron = \"0 7 * * *\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("plugins/briefing.wasm"), b"\0asm not really").unwrap();
         std::fs::write(dir.join("plugins/briefing/src/lib.rs"), "// the source").unwrap();
         std::fs::write(dir.join("plugins/briefing/target/debug/big"), "build output").unwrap();
@@ -226,9 +241,14 @@ mod tests {
     }
 
     async fn remember(db: &Database, value: &'static str) {
-        db.call(move |c| c.execute("INSERT OR REPLACE INTO plugin_state VALUES ('briefing', 'k', ?1)", [value]))
-            .await
-            .unwrap();
+        db.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO plugin_state VALUES ('briefing', 'k', ?1)",
+                [value],
+            )
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test]
@@ -243,7 +263,12 @@ mod tests {
         assert_eq!(taken.files, 5, "config, schedule, .wasm, source, attachment");
 
         let unpacked = restore::unpack(&taken.path, there.path()).unwrap();
-        let names: Vec<&str> = unpacked.manifest().files.iter().map(|f| f.path.as_str()).collect();
+        let names: Vec<&str> = unpacked
+            .manifest()
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
         assert_eq!(
             names,
             [
@@ -285,14 +310,21 @@ mod tests {
         remember(&db, "the archived value").await;
         let taken = take(&config, &dir(&config), Reason::Asked).await.unwrap();
         remember(&db, "the value since").await;
-        std::fs::write(here.path().join("schedules/morning.toml"), "plugin = \"briefing\"\ncron = \"0 8 * * *\"\n")
-            .unwrap();
+        std::fs::write(
+            here.path().join("schedules/morning.toml"),
+            "plugin = \"briefing\"\ncron = \"0 8 * * *\"\n",
+        )
+        .unwrap();
         drop(db);
-        let restored = restore::unpack(&taken.path, here.path()).unwrap().install().unwrap();
+        let restored = restore::unpack(&taken.path, here.path())
+            .unwrap()
+            .install()
+            .unwrap();
         assert_eq!(restored.kept_aside.len(), 2, "{:?}", restored.kept_aside);
         let schedule = std::fs::read_to_string(here.path().join("schedules/morning.toml")).unwrap();
         assert!(schedule.contains("0 7 * * *"), "{schedule}");
-        let aside = std::fs::read_to_string(here.path().join("schedules/morning.toml.before-restore")).unwrap();
+        let aside =
+            std::fs::read_to_string(here.path().join("schedules/morning.toml.before-restore")).unwrap();
         assert!(aside.contains("0 8 * * *"), "{aside}");
         let value = |path: &Path| -> String {
             Connection::open(path)
@@ -301,7 +333,11 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(value(&restored.database), "the archived value");
-        let old = restored.kept_aside.iter().find(|p| p.to_string_lossy().contains("mission.db")).unwrap();
+        let old = restored
+            .kept_aside
+            .iter()
+            .find(|p| p.to_string_lossy().contains("mission.db"))
+            .unwrap();
         assert_eq!(value(old), "the value since");
     }
 
@@ -354,7 +390,8 @@ mod tests {
     fn an_archive_whose_file_does_not_match_its_manifest_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tampered.tar.gz");
-        let gzip = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let gzip =
+            flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
         let mut tar = tar::Builder::new(gzip);
         let mut manifest = archive::manifest(1, "asked", "config/mission.toml".into(), "data".into());
         manifest.files.push(archive::FileEntry {
@@ -363,7 +400,10 @@ mod tests {
             sha256: hex::encode(sha2::Sha256::digest(b"original\n")),
         });
         let manifest = serde_json::to_vec(&manifest).unwrap();
-        for (name, data) in [("config/mission.toml", &b"changed!\n"[..]), (archive::MANIFEST, &manifest)] {
+        for (name, data) in [
+            ("config/mission.toml", &b"changed!\n"[..]),
+            (archive::MANIFEST, &manifest),
+        ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_mode(0o644);

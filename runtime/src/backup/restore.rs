@@ -136,7 +136,9 @@ impl Unpacked {
             }
             restored.files += 1;
         }
-        if let Some(aside) = put_database_in_place(&self.staging.0.join(archive::DATABASE), &restored.database)? {
+        if let Some(aside) =
+            put_database_in_place(&self.staging.0.join(archive::DATABASE), &restored.database)?
+        {
             restored.kept_aside.push(aside);
         }
         restored.files += 1;
@@ -162,7 +164,8 @@ fn put_in_place(staged: &Path, destination: &Path, sha256: &str) -> anyhow::Resu
     if let Some(parent) = destination.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    std::fs::rename(staged, destination).with_context(|| format!("cannot write {}", destination.display()))?;
+    std::fs::rename(staged, destination)
+        .with_context(|| format!("cannot write {}", destination.display()))?;
     Ok(aside)
 }
 
@@ -184,7 +187,8 @@ fn put_database_in_place(staged: &Path, destination: &Path) -> anyhow::Result<Op
         drop(connection);
         let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
         let kept = with_suffix(destination, &format!(".before-restore-{stamp}"));
-        std::fs::rename(destination, &kept).with_context(|| format!("cannot move {} aside", destination.display()))?;
+        std::fs::rename(destination, &kept)
+            .with_context(|| format!("cannot move {} aside", destination.display()))?;
         aside = Some(kept);
     }
     for leftover in ["-wal", "-shm", "-journal"] {
@@ -195,7 +199,8 @@ fn put_database_in_place(staged: &Path, destination: &Path) -> anyhow::Result<Op
             _ => {}
         }
     }
-    std::fs::rename(staged, destination).with_context(|| format!("cannot write {}", destination.display()))?;
+    std::fs::rename(staged, destination)
+        .with_context(|| format!("cannot write {}", destination.display()))?;
     std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", parent.display()))?;

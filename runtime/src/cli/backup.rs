@@ -82,7 +82,11 @@ impl BackupArgs {
                 taken.took.as_secs_f64()
             );
             for old in &removed {
-                say!("Removed {} (keeping the newest {}).", old.display(), keep.unwrap_or_default());
+                say!(
+                    "Removed {} (keeping the newest {}).",
+                    old.display(),
+                    keep.unwrap_or_default()
+                );
             }
         }
         match then {
@@ -108,8 +112,8 @@ impl RestoreArgs {
         };
         let archive = self.archive;
         let restored = tokio::task::spawn_blocking(move || {
-            let unpacked =
-                restore::unpack(&archive, &into).with_context(|| format!("{} cannot be restored", archive.display()))?;
+            let unpacked = restore::unpack(&archive, &into)
+                .with_context(|| format!("{} cannot be restored", archive.display()))?;
             let database = unpacked.data_dir().join(crate::db::DATABASE_FILE);
             if let Some(host) = control::running_on(&database)? {
                 bail!(

@@ -88,7 +88,13 @@ impl RawBackup {
             return Err("backup: `then_env` and `then_timeout` go with `then`".into());
         }
         let then = match self.then {
-            Some(command) => Some(then_program(command, self.then_env, self.then_timeout, base, data_dir)?),
+            Some(command) => Some(then_program(
+                command,
+                self.then_env,
+                self.then_timeout,
+                base,
+                data_dir,
+            )?),
             None => None,
         };
         Ok(BackupConfig {
@@ -163,13 +169,17 @@ mod tests {
 
     #[test]
     fn then_is_a_program_found_on_path_or_from_the_config() {
-        let config = backup("every = \"1h\"\ndir = \"b\"\nthen = [\"rclone\", \"copy\", \"remote:\"]").unwrap();
+        let config =
+            backup("every = \"1h\"\ndir = \"b\"\nthen = [\"rclone\", \"copy\", \"remote:\"]").unwrap();
         let then = config.then.unwrap();
         assert_eq!(then.program, Path::new("rclone"));
         assert_eq!(then.args, ["copy", "remote:"]);
         assert_eq!(then.limits.timeout, Duration::from_secs(1800));
         assert_eq!(config.dir, Path::new("/etc/mission/b"));
-        let then = backup("every = \"1h\"\nthen = [\"bin/copy-off\"]").unwrap().then.unwrap();
+        let then = backup("every = \"1h\"\nthen = [\"bin/copy-off\"]")
+            .unwrap()
+            .then
+            .unwrap();
         assert_eq!(then.program, Path::new("/etc/mission/bin/copy-off"));
     }
 
@@ -177,11 +187,23 @@ mod tests {
     fn bad_values_are_named() {
         for (text, expected) in [
             ("every = \"10s\"", "backup.every: `10s` is too often"),
-            ("every = \"1d\"\nkeep = 0", "backup.keep: keep at least one archive"),
+            (
+                "every = \"1d\"\nkeep = 0",
+                "backup.keep: keep at least one archive",
+            ),
             ("every = \"1d\"\nthen = []", "backup.then: name the program"),
-            ("every = \"1d\"\nthen_env = [\"HOME\"]", "`then_env` and `then_timeout` go with `then`"),
-            ("every = \"1d\"\nthen = [\"x\"]\nthen_env = [\"A=B\"]", "backup.then_env: `A=B`"),
-            ("every = \"1d\"\nthen = [\"x\"]\nthen_timeout = \"0s\"", "backup.then_timeout"),
+            (
+                "every = \"1d\"\nthen_env = [\"HOME\"]",
+                "`then_env` and `then_timeout` go with `then`",
+            ),
+            (
+                "every = \"1d\"\nthen = [\"x\"]\nthen_env = [\"A=B\"]",
+                "backup.then_env: `A=B`",
+            ),
+            (
+                "every = \"1d\"\nthen = [\"x\"]\nthen_timeout = \"0s\"",
+                "backup.then_timeout",
+            ),
         ] {
             let error = backup(text).unwrap_err();
             assert!(error.contains(expected), "{text}: {error}");

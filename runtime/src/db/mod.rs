@@ -48,7 +48,8 @@ impl Database {
             .and_then(|()| retry_while_busy(|| connection.pragma_update(None, "journal_mode", "WAL")))
             .and_then(|()| connection.pragma_update(None, "synchronous", "NORMAL"))
             .with_context(|| format!("failed to configure the database {}", path.display()))?;
-        migrate(&mut connection).with_context(|| format!("failed to migrate the database {}", path.display()))?;
+        migrate(&mut connection)
+            .with_context(|| format!("failed to migrate the database {}", path.display()))?;
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         Ok(Database {
@@ -229,7 +230,12 @@ fn migrate(connection: &mut Connection) -> anyhow::Result<()> {
 /// Applies the migrations that take the database up to version `to`.
 fn apply_migrations(connection: &mut Connection, to: usize) -> rusqlite::Result<()> {
     let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (index, migration) in MIGRATIONS.iter().enumerate().take(to).skip(schema_version(&transaction)?) {
+    for (index, migration) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(to)
+        .skip(schema_version(&transaction)?)
+    {
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", index + 1)?;
     }
@@ -305,10 +311,16 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", SCHEMA_VERSION + 3)
             .unwrap();
-        let error = format!("{:#}", Database::open(&path).err().expect("a newer schema is refused"));
+        let error = format!(
+            "{:#}",
+            Database::open(&path).err().expect("a newer schema is refused")
+        );
         assert!(error.contains(&path.display().to_string()), "{error}");
         assert!(
-            error.contains(&format!("schema is version {}, newer than this mission knows", SCHEMA_VERSION + 3)),
+            error.contains(&format!(
+                "schema is version {}, newer than this mission knows",
+                SCHEMA_VERSION + 3
+            )),
             "{error}"
         );
         let version = schema_version(&Connection::open(&path).unwrap()).unwrap();

@@ -397,7 +397,12 @@ pub async fn record_skipped(
         )
     })
     .await?;
-    crate::metrics::get().run_ended(&plugin, StartedBy::Schedule.as_str(), RunOutcome::Skipped.as_str(), None);
+    crate::metrics::get().run_ended(
+        &plugin,
+        StartedBy::Schedule.as_str(),
+        RunOutcome::Skipped.as_str(),
+        None,
+    );
     Ok(())
 }
 

@@ -38,7 +38,11 @@ pub fn resident_bytes() -> Option<u64> {
 
 /// How many files (and sockets, pipes) this process has open now.
 pub fn open_files() -> Option<u64> {
-    let dir = if cfg!(target_os = "linux") { "/proc/self/fd" } else { "/dev/fd" };
+    let dir = if cfg!(target_os = "linux") {
+        "/proc/self/fd"
+    } else {
+        "/dev/fd"
+    };
     // The listing's own descriptor is among those counted.
     let count = std::fs::read_dir(dir).ok()?.count() as u64;
     Some(count.saturating_sub(1))

@@ -69,7 +69,11 @@ async fn back_up(host: &Host, config: &Config, settings: &BackupConfig) -> bool 
             );
             match folder::keep_newest(&settings.dir, settings.keep) {
                 Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(removed = removed.len(), keep = settings.keep, "removed old archives")
+                    tracing::info!(
+                        removed = removed.len(),
+                        keep = settings.keep,
+                        "removed old archives"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!("cannot remove old archives from {}: {e}", settings.dir.display()),
@@ -106,7 +110,12 @@ pub async fn copy_off(then: &ThenProgram, archive: &Path) -> Result<(), String> 
     let limits = &then.limits;
     let finished = process::run(limits, &then.program, &args, None, limits.timeout)
         .await
-        .map_err(|e| format!("The backup's `then` ({}) could not run: {e}", then.program.display()))?;
+        .map_err(|e| {
+            format!(
+                "The backup's `then` ({}) could not run: {e}",
+                then.program.display()
+            )
+        })?;
     match (finished.timed_out, finished.exit_code) {
         (false, Some(0)) => Ok(()),
         (true, _) => Err(format!(
@@ -119,7 +128,11 @@ pub async fn copy_off(then: &ThenProgram, archive: &Path) -> Result<(), String> 
             "The backup's `then` ({}) exited {}: {}; the archive {} is still here",
             then.program.display(),
             code.map_or("on a signal".into(), |c| c.to_string()),
-            String::from_utf8_lossy(&finished.stderr).trim().chars().take(300).collect::<String>(),
+            String::from_utf8_lossy(&finished.stderr)
+                .trim()
+                .chars()
+                .take(300)
+                .collect::<String>(),
             archive.display()
         )),
     }

@@ -90,7 +90,9 @@ pub fn running_on(path: &std::path::Path) -> anyhow::Result<Option<Heartbeat>> {
     match heartbeat {
         Ok(heartbeat) => Ok(heartbeat.filter(Heartbeat::is_fresh)),
         // A database too old or too new to have the table has no host on it.
-        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("no such table") => Ok(None),
+        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("no such table") => {
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -80,7 +80,10 @@ pub async fn serve(host: Arc<Host>, shutdown: impl Future<Output = ()>) -> anyho
     parts.spawn(reload.run(until_stopped(stopped.clone())));
     parts.spawn(control.run(until_stopped(stopped.clone())));
     parts.spawn(pruning::keep_pruned(host.clone(), until_stopped(stopped.clone())));
-    parts.spawn(backups::keep_backing_up(host.clone(), until_stopped(stopped.clone())));
+    parts.spawn(backups::keep_backing_up(
+        host.clone(),
+        until_stopped(stopped.clone()),
+    ));
     parts.spawn(ping::keep_pinging(host.clone(), until_stopped(stopped.clone())));
     parts.spawn(digest::keep_digesting(
         host.clone(),

@@ -85,7 +85,11 @@ pub async fn render(host: &dyn StatusSource) -> anyhow::Result<String> {
         let status = credit::status(db, settings, Utc::now(), host_zone()).await?;
         let left = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         left.set(status.left_usd());
-        registry.register("claude_credit_left_usd", "The Agent SDK credit left this period, in US dollars", left);
+        registry.register(
+            "claude_credit_left_usd",
+            "The Agent SDK credit left this period, in US dollars",
+            left,
+        );
     }
 
     if let Some(resident) = usage::resident_bytes() {
@@ -97,12 +101,21 @@ pub async fn render(host: &dyn StatusSource) -> anyhow::Result<String> {
         );
     }
     if let Some(open) = usage::open_files() {
-        registry.register("process_open_fds", "The host's open files, sockets and pipes", gauge(open));
+        registry.register(
+            "process_open_fds",
+            "The host's open files, sockets and pipes",
+            gauge(open),
+        );
     }
     if let Some(heartbeat) = control::last_heartbeat(db).await? {
         let started = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         started.set(heartbeat.started_at.timestamp_millis() as f64 / 1000.0);
-        registry.register_with_unit("process_start_time", "When the host started (Unix time)", Unit::Seconds, started);
+        registry.register_with_unit(
+            "process_start_time",
+            "When the host started (Unix time)",
+            Unit::Seconds,
+            started,
+        );
     }
     // A gauge of 1, not an OpenMetrics info: the classic text format's
     // tools (promtool) know no info type.

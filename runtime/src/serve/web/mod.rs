@@ -297,7 +297,11 @@ async fn metrics_text(
         .is_some_and(|accept| accept.contains("application/openmetrics-text"));
     match metrics::render(&*web.host).await {
         Ok(text) if openmetrics => ([(header::CONTENT_TYPE, metrics::OPENMETRICS)], text).into_response(),
-        Ok(text) => ([(header::CONTENT_TYPE, metrics::CLASSIC)], metrics::classic(&text)).into_response(),
+        Ok(text) => (
+            [(header::CONTENT_TYPE, metrics::CLASSIC)],
+            metrics::classic(&text),
+        )
+            .into_response(),
         Err(e) => failed(e),
     }
 }
