@@ -1,5 +1,7 @@
-//! What the benchmarks share: the figures they print, and the fake
-//! `claude` they ask.
+//! What the benchmarks share: the figures they print, the fake `claude`
+//! they ask, and a [`year`] of load in the SQLite file.
+
+pub mod year;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
