@@ -111,7 +111,10 @@ async fn main() {
     serving.await.unwrap();
 
     let took: Vec<Duration> = taken.iter().map(|t| t.took).collect();
-    let (took_median, took_max) = (median_and_p99(took.clone()).0, took.iter().max().copied().unwrap());
+    let (took_median, took_max) = (
+        median_and_p99(took.clone()).0,
+        took.iter().max().copied().unwrap(),
+    );
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "a backup: median {:.0} ms, slowest {:.0} ms ({} taken while {MESSAGES} messages were answered); archive {:.1} MB",

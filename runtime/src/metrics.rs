@@ -64,7 +64,9 @@ pub struct TokenLabels {
 pub struct DeliveryLabels {
     /// The webhook.
     pub webhook: String,
-    /// `accepted`, `duplicate` or `refused`.
+    /// `accepted`, `duplicate`, `refused` (its proof or its size) or
+    /// `throttled` (its rate, its backlog, or the host behind: told to
+    /// retry).
     pub result: String,
 }
 
@@ -219,8 +221,8 @@ impl Metrics {
         }
     }
 
-    /// Counts a webhook delivery received: `accepted`, `duplicate` or
-    /// `refused`.
+    /// Counts a webhook delivery received: `accepted`, `duplicate`,
+    /// `refused` or `throttled`.
     pub fn webhook_delivery(&self, webhook: &str, result: &str) {
         self.deliveries
             .get_or_create(&DeliveryLabels {

@@ -847,10 +847,17 @@ fn under_a_launch_agent_s_256_descriptors_idle_connections_leave_the_host_answer
     let mut host = RunningHost::spawn(command);
     let (address, page) = (host.webhooks(), host.status_page());
     let idle = idle_connections(address, 365);
-    let held = std::fs::read_dir(format!("/proc/{}/fd", host.pid()))
-        .unwrap()
-        .count();
-    assert!(held < 240, "{held} descriptors open of 256");
+    // Connections past the cap are shed as the host accepts them, which
+    // under load may trail the last connect.
+    let pid = host.pid();
+    crate::support::wait_for("the host under 240 descriptors", Duration::from_secs(20), || {
+        let held = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+        if held < 240 {
+            Ok(held)
+        } else {
+            Err(held)
+        }
+    });
     assert!(crate::http_client::get(page, "/").contains("Webhooks"));
     let bearer = format!("Bearer {TOKEN}");
     let answer = post(address, "/hooks/form", &[("Authorization", &bearer)], b"{}");

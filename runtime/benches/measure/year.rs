@@ -98,13 +98,15 @@ pub fn write_day(c: &mut rusqlite::Connection, day: i64, start: i64, ids: &mut i
         }
         for i in 0..MESSAGES_A_DAY {
             let at = start + i * (DAY_MS / MESSAGES_A_DAY);
-            update.execute((day * MESSAGES_A_DAY + i, &message, at, &reply))?;
+            // Below any update id a live bot (or the fake Bot API) gives,
+            // so a host on this file takes new updates.
+            let update_id = -(day * MESSAGES_A_DAY + i) - 1;
+            update.execute((update_id, &message, at, &reply))?;
             history.execute(("user", &message, at))?;
             history.execute(("assistant", &reply, at + 900))?;
             transcript.execute(("user", &message, at))?;
             transcript.execute(("assistant", &reply, at + 900))?;
             call.execute([at])?;
-            let update_id = day * MESSAGES_A_DAY + i;
             measured.execute((at, update_id, "assistant", "live"))?;
             measured.execute((at + 4200, update_id, "assistant-api", "shadow"))?;
         }
@@ -139,7 +141,6 @@ pub async fn checkpoint(db: &Database) {
         .await
         .unwrap();
 }
-
 
 /// The names of the year's 50 schedules.
 pub fn schedule_names() -> Vec<String> {

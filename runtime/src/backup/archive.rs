@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -65,9 +66,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts an archive at `path` (created; never replaced).
+    /// Starts an archive at `path` (created, readable by this user only:
+    /// it holds the chat's history; never replaced).
     pub fn create(path: &Path) -> io::Result<Writer> {
-        let file = File::options().write(true).create_new(true).open(path)?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
         // Fast compression: a backup runs beside the chat on two cores.
         let gzip = GzEncoder::new(
             BufWriter::with_capacity(1 << 20, file),
@@ -134,13 +140,19 @@ impl Writer {
     }
 }
 
-/// Creates a manifest for what is about to be written.
-pub fn manifest(schema_version: usize, reason: &str, config: String, data_dir: PathBuf) -> Manifest {
+/// Creates a manifest for what is about to be written, taken at `taken_at`.
+pub fn manifest(
+    taken_at: DateTime<Utc>,
+    schema_version: usize,
+    reason: &str,
+    config: String,
+    data_dir: PathBuf,
+) -> Manifest {
     Manifest {
         format: FORMAT,
         mission_version: env!("CARGO_PKG_VERSION").to_owned(),
         schema_version,
-        taken_at: Utc::now(),
+        taken_at,
         reason: reason.to_owned(),
         config,
         data_dir,
@@ -176,7 +188,7 @@ pub fn unpack(archive: &Path, into: &Path) -> anyhow::Result<Manifest> {
         let relative = safe_relative(&name)?;
         let destination = into.join(relative);
         if let Some(parent) = destination.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let mut out = File::options()
             .write(true)
@@ -185,7 +197,8 @@ pub fn unpack(archive: &Path, into: &Path) -> anyhow::Result<Manifest> {
             .with_context(|| format!("`{name}` appears twice in it, or cannot be unpacked"))?;
         let mut reader = Hashing::new(&mut entry);
         io::copy(&mut reader, &mut out).with_context(|| format!("it is damaged: cannot read `{name}`"))?;
-        out.sync_all()?;
+        out.sync_all()
+            .with_context(|| format!("cannot sync {}", destination.display()))?;
         found.insert(name, reader.finish());
     }
     let manifest = manifest.context("it has no manifest.json: it is not a complete backup")?;

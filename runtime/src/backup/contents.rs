@@ -60,17 +60,27 @@ impl Roots {
     }
 }
 
-/// Every file of `config` an archive holds beside the database.
-pub fn of(config: &Config, roots: &Roots) -> io::Result<Vec<Entry>> {
+/// Every file of `config` an archive holds beside the database; nothing
+/// under the data directory but the attachments, nor under `backups` (the
+/// folder archives go to), whatever folder holds them.
+pub fn of(config: &Config, roots: &Roots, backups: &Path) -> io::Result<Vec<Entry>> {
+    let walk = Walk {
+        skip_names: &[],
+        skip_dirs: &[roots.data_dir.clone(), std::path::absolute(backups)?],
+    };
+    let source = Walk {
+        skip_names: NOT_SOURCE,
+        ..walk
+    };
     let mut files = BTreeSet::new();
     files.insert(std::path::absolute(&config.file)?);
-    regular_files_under(&config.schedules_dir, &[], &mut files)?;
+    walk.regular_files_under(&config.schedules_dir, &mut files)?;
     for plugin in &config.plugins {
         let wasm = std::path::absolute(&plugin.wasm)?;
         if wasm.is_file() {
             files.insert(wasm);
         }
-        regular_files_under(&plugin.source, NOT_SOURCE, &mut files)?;
+        source.regular_files_under(&plugin.source, &mut files)?;
     }
     let mut entries: Vec<Entry> = files
         .into_iter()
@@ -81,7 +91,11 @@ pub fn of(config: &Config, roots: &Roots) -> io::Result<Vec<Entry>> {
         .collect();
     let attachments = roots.data_dir.join("attachments");
     let mut attached = BTreeSet::new();
-    regular_files_under(&attachments, &[], &mut attached)?;
+    let everything = Walk {
+        skip_names: &[],
+        skip_dirs: &[],
+    };
+    everything.regular_files_under(&attachments, &mut attached)?;
     entries.extend(attached.into_iter().map(|source| Entry {
         name: format!(
             "data/attachments/{}",
@@ -92,29 +106,45 @@ pub fn of(config: &Config, roots: &Roots) -> io::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Adds the regular files under `dir` (absolute; none if it is missing) to
-/// `files`, skipping hidden entries, symbolic links and folders named in
-/// `skip`.
-fn regular_files_under(dir: &Path, skip: &[&str], files: &mut BTreeSet<PathBuf>) -> io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name != ".deleted" {
-            continue;
+/// What a walk of a folder leaves out, beside hidden entries and
+/// symbolic links.
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    /// Folders of these names.
+    skip_names: &'a [&'a str],
+    /// These folders (absolute).
+    skip_dirs: &'a [PathBuf],
+}
+
+impl Walk<'_> {
+    /// Adds the regular files under `dir` (none if it is missing) to `files`.
+    fn regular_files_under(&self, dir: &Path, files: &mut BTreeSet<PathBuf>) -> io::Result<()> {
+        let dir = std::path::absolute(dir)?;
+        if self.skip_dirs.contains(&dir) {
+            return Ok(());
         }
-        let kind = entry.file_type()?;
-        let path = std::path::absolute(entry.path())?;
-        if kind.is_dir() && !skip.contains(&&*name) {
-            regular_files_under(&path, skip, files)?;
-        } else if kind.is_file() {
-            files.insert(path);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name != ".deleted" {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            let path = dir.join(&*name);
+            if kind.is_dir() && !self.skip_names.contains(&&*name) {
+                self.regular_files_under(&path, files)?;
+            } else if kind.is_file() {
+                files.insert(path);
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

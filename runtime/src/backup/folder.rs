@@ -70,8 +70,12 @@ pub fn keep_newest(dir: &Path, keep: usize) -> io::Result<Vec<PathBuf>> {
     let excess = archives.len().saturating_sub(keep);
     let mut removed = Vec::new();
     for (path, _) in archives.into_iter().take(excess) {
-        std::fs::remove_file(&path)?;
-        removed.push(path);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            // Another backup (the host's, or a command's) removed it first.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(removed)
 }
@@ -86,11 +90,16 @@ pub fn remove_abandoned(dir: &Path) -> io::Result<usize> {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PARTIAL)) else {
             continue;
         };
-        // `STAMP-PID`, or `STAMP-PID.db` for the database's copy.
-        let pid = rest
-            .rsplit_once('-')
-            .and_then(|(_, pid)| pid.trim_end_matches(".db").parse::<u32>().ok());
-        if pid.is_some_and(crate::os::process_exists) {
+        // `STAMP-PID`, then `.db` for the database's copy and maybe
+        // SQLite's own side files (`.db-journal`); the stamp has no `-`.
+        let Some(pid) = rest
+            .split_once('-')
+            .and_then(|(_, after)| after.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if crate::os::process_exists(pid) {
             continue;
         }
         std::fs::remove_file(entry.path())?;
@@ -155,8 +164,19 @@ mod tests {
             .join(format!("{PARTIAL}{}-{}", at.format(STAMP), 99_999_999));
         std::fs::write(&dead, "abandoned").unwrap();
         std::fs::write(database_copy_path(&dead), "abandoned copy").unwrap();
+        let ours_journal = dir.path().join(format!(
+            "{}-journal",
+            database_copy_path(&ours).file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(&ours_journal, "SQLite's, in progress").unwrap();
+        std::fs::write(
+            dir.path().join(format!("{PARTIAL}unreadable")),
+            "not ours to judge",
+        )
+        .unwrap();
         assert_eq!(remove_abandoned(dir.path()).unwrap(), 2);
         assert!(ours.exists());
+        assert!(ours_journal.exists());
         assert!(!dead.exists());
     }
 }

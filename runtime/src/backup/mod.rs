@@ -91,8 +91,8 @@ fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken
     let scratch = RemovedWhenDone(vec![partial.clone(), copy.clone()]);
     let database = config.data_dir.join(DATABASE_FILE);
     let schema_version = copy_database(&database, &copy)?;
-    let roots = contents::Roots::of(config)?;
-    let entries = contents::of(config, &roots).context("cannot list the files to back up")?;
+    let roots = contents::Roots::of(config).context("cannot resolve the config's folders")?;
+    let entries = contents::of(config, &roots, dir).context("cannot list the files to back up")?;
     let mut writer =
         archive::Writer::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     writer
@@ -107,6 +107,7 @@ fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken
         }
     }
     let manifest = archive::manifest(
+        at,
         schema_version,
         reason.as_str(),
         roots.name(&std::path::absolute(&config.file)?),
@@ -124,7 +125,9 @@ fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync the backup folder {}", dir.display()))?;
     Ok(Taken {
-        size: std::fs::metadata(&path)?.len(),
+        size: std::fs::metadata(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len(),
         path,
         files: manifest.files.len() - 1,
         schema_version,
@@ -145,8 +148,10 @@ fn copy_database(database: &Path, copy: &Path) -> anyhow::Result<usize> {
     connection
         .execute("VACUUM INTO ?1", [destination])
         .with_context(|| format!("cannot copy the database {}", database.display()))?;
-    let copied = Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    Ok(db::schema_version(&copied)?)
+    let copied = Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| db::schema_version(&c))
+        .with_context(|| format!("cannot read the copy {}", copy.display()))?;
+    Ok(copied)
 }
 
 /// Opens `config`'s database, first taking a backup if its schema is about
@@ -323,9 +328,12 @@ mod tests {
         assert_eq!(restored.kept_aside.len(), 2, "{:?}", restored.kept_aside);
         let schedule = std::fs::read_to_string(here.path().join("schedules/morning.toml")).unwrap();
         assert!(schedule.contains("0 7 * * *"), "{schedule}");
-        let aside =
-            std::fs::read_to_string(here.path().join("schedules/morning.toml.before-restore")).unwrap();
-        assert!(aside.contains("0 8 * * *"), "{aside}");
+        let aside = restored
+            .kept_aside
+            .iter()
+            .find(|p| p.to_string_lossy().contains("morning.toml.before-restore-"))
+            .unwrap();
+        assert!(std::fs::read_to_string(aside).unwrap().contains("0 8 * * *"));
         let value = |path: &Path| -> String {
             Connection::open(path)
                 .unwrap()
@@ -393,7 +401,13 @@ mod tests {
         let gzip =
             flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
         let mut tar = tar::Builder::new(gzip);
-        let mut manifest = archive::manifest(1, "asked", "config/mission.toml".into(), "data".into());
+        let mut manifest = archive::manifest(
+            Utc::now(),
+            1,
+            "asked",
+            "config/mission.toml".into(),
+            "data".into(),
+        );
         manifest.files.push(archive::FileEntry {
             path: "config/mission.toml".into(),
             size: 9,

@@ -4,9 +4,9 @@
 //! and the plugins where they were relative to the config file's directory,
 //! the database and the attachments in the data directory the manifest
 //! names. A file that was there and differs is kept beside it
-//! (`NAME.before-restore`; the database as `mission.db.before-restore-TIME`).
+//! (`NAME.before-restore-TIME`).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context};
 use chrono::Utc;
@@ -54,14 +54,24 @@ pub struct Restored {
 /// what this `mission` knows, and `PRAGMA integrity_check`.
 pub fn unpack(archive: &Path, into: &Path) -> anyhow::Result<Unpacked> {
     std::fs::create_dir_all(into).with_context(|| format!("cannot create {}", into.display()))?;
-    let into = std::path::absolute(into)?;
+    let into = std::path::absolute(into).with_context(|| format!("cannot resolve {}", into.display()))?;
     let staging = into.join(format!(".mission-restore-{}", std::process::id()));
     if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
+        std::fs::remove_dir_all(&staging).with_context(|| format!("cannot clear {}", staging.display()))?;
     }
     std::fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
     let staging = Staging(staging);
     let manifest = archive::unpack(archive, &staging.0)?;
+    if manifest
+        .data_dir
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
+        bail!(
+            "its manifest puts the data directory at {}, outside any folder it can be restored into",
+            manifest.data_dir.display()
+        );
+    }
     if manifest.schema_version > db::SCHEMA_VERSION {
         bail!(
             "its database: {} (taken by mission {})",
@@ -104,7 +114,7 @@ impl Unpacked {
         self.into.join(&self.manifest.data_dir)
     }
 
-    /// Puts every file in place.
+    /// Puts every file in place, the database first.
     pub fn install(self) -> anyhow::Result<Restored> {
         let data_dir = self.data_dir();
         let mut restored = Restored {
@@ -114,6 +124,12 @@ impl Unpacked {
             kept_aside: Vec::new(),
             outside: Vec::new(),
         };
+        let aside = format!(".before-restore-{}", Utc::now().format("%Y%m%dT%H%M%SZ"));
+        let staged = self.staging.0.join(archive::DATABASE);
+        if let Some(kept) = put_database_in_place(&staged, &restored.database, &aside)? {
+            restored.kept_aside.push(kept);
+        }
+        restored.files += 1;
         for file in &self.manifest.files {
             if file.path == archive::DATABASE {
                 continue;
@@ -131,32 +147,32 @@ impl Unpacked {
             if file.path == self.manifest.config {
                 restored.config = destination.clone();
             }
-            if let Some(aside) = put_in_place(&self.staging.0.join(&file.path), &destination, &file.sha256)? {
-                restored.kept_aside.push(aside);
+            let staged = self.staging.0.join(&file.path);
+            if let Some(kept) = put_in_place(&staged, &destination, &file.sha256, &aside)? {
+                restored.kept_aside.push(kept);
             }
             restored.files += 1;
         }
-        if let Some(aside) =
-            put_database_in_place(&self.staging.0.join(archive::DATABASE), &restored.database)?
-        {
-            restored.kept_aside.push(aside);
-        }
-        restored.files += 1;
         Ok(restored)
     }
 }
 
 /// Moves `staged` to `destination`; a different file there is kept beside
-/// it first (returned).
-fn put_in_place(staged: &Path, destination: &Path, sha256: &str) -> anyhow::Result<Option<PathBuf>> {
-    let mut aside = None;
+/// it first, its name ending in `aside` (returned).
+fn put_in_place(
+    staged: &Path,
+    destination: &Path,
+    sha256: &str,
+    aside: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    let mut kept = None;
     match std::fs::read(destination) {
         Ok(existing) if hex::encode(Sha256::digest(&existing)) == sha256 => return Ok(None),
         Ok(_) => {
-            let kept = with_suffix(destination, ".before-restore");
-            std::fs::rename(destination, &kept)
+            let to = with_suffix(destination, aside);
+            std::fs::rename(destination, &to)
                 .with_context(|| format!("cannot move {} aside", destination.display()))?;
-            aside = Some(kept);
+            kept = Some(to);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", destination.display())),
@@ -166,30 +182,38 @@ fn put_in_place(staged: &Path, destination: &Path, sha256: &str) -> anyhow::Resu
     }
     std::fs::rename(staged, destination)
         .with_context(|| format!("cannot write {}", destination.display()))?;
-    Ok(aside)
+    Ok(kept)
 }
 
 /// Moves the staged database to `destination`. A database there is first
-/// checkpointed (so its write-ahead log is in it) and kept beside it
-/// (returned); its log and shared memory files go, so that neither is
-/// applied to the restored one.
-fn put_database_in_place(staged: &Path, destination: &Path) -> anyhow::Result<Option<PathBuf>> {
+/// checkpointed whole (so its write-ahead log is in it) and kept beside it,
+/// its name ending in `aside` (returned); its log and shared memory files
+/// go, so that neither is applied to the restored one.
+fn put_database_in_place(staged: &Path, destination: &Path, aside: &str) -> anyhow::Result<Option<PathBuf>> {
     let parent = destination.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let mut aside = None;
+    let mut kept = None;
     if destination.exists() {
         let connection = Connection::open_with_flags(destination, OpenFlags::SQLITE_OPEN_READ_WRITE)
             .with_context(|| format!("cannot open the database there, {}", destination.display()))?;
         connection.busy_timeout(db::BUSY_TIMEOUT)?;
-        connection
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        // (busy, frames in the log, frames checkpointed)
+        let (busy, logged, moved): (i64, i64, i64) = connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .with_context(|| format!("cannot checkpoint {}", destination.display()))?;
+        if busy != 0 || logged != moved {
+            bail!(
+                "cannot move {} aside whole: another process is using it (its log could not be checkpointed)",
+                destination.display()
+            );
+        }
         drop(connection);
-        let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
-        let kept = with_suffix(destination, &format!(".before-restore-{stamp}"));
-        std::fs::rename(destination, &kept)
+        let to = with_suffix(destination, aside);
+        std::fs::rename(destination, &to)
             .with_context(|| format!("cannot move {} aside", destination.display()))?;
-        aside = Some(kept);
+        kept = Some(to);
     }
     for leftover in ["-wal", "-shm", "-journal"] {
         match std::fs::remove_file(with_suffix(destination, leftover)) {
@@ -204,7 +228,7 @@ fn put_database_in_place(staged: &Path, destination: &Path) -> anyhow::Result<Op
     std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", parent.display()))?;
-    Ok(aside)
+    Ok(kept)
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use crate::backup::{self, folder, restore, Reason};
 use crate::config::Config;
 use crate::display::bytes;
+use crate::os::data_lock;
 use crate::serve::control;
 
 /// `mission backup`'s arguments.
@@ -114,14 +115,21 @@ impl RestoreArgs {
         let restored = tokio::task::spawn_blocking(move || {
             let unpacked = restore::unpack(&archive, &into)
                 .with_context(|| format!("{} cannot be restored", archive.display()))?;
-            let database = unpacked.data_dir().join(crate::db::DATABASE_FILE);
-            if let Some(host) = control::running_on(&database)? {
+            let data_dir = unpacked.data_dir();
+            let database = data_dir.join(crate::db::DATABASE_FILE);
+            // Held until the files are in place: a host starting meanwhile waits.
+            let Some(_lock) = data_lock::exclusive_now(&data_dir)
+                .with_context(|| format!("cannot lock the data directory {}", data_dir.display()))?
+            else {
+                let pid = control::running_on(&database)
+                    .ok()
+                    .flatten()
+                    .map_or(String::new(), |h| format!(" (pid {})", h.pid));
                 bail!(
-                    "a host (pid {}) is running on {}: stop it first (`mission service stop`, or Ctrl-C)",
-                    host.pid,
-                    database.display()
+                    "a host{pid} is running on {}: stop it first (`mission service stop`, or Ctrl-C)",
+                    data_dir.display()
                 );
-            }
+            };
             let manifest = unpacked.manifest().clone();
             let restored = unpacked.install()?;
             Ok((manifest, restored))

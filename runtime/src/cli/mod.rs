@@ -252,6 +252,9 @@ impl Cli {
 
 async fn up(config: Config) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_signal()?;
+    // Held until the host exits: a restore never replaces its database.
+    let _lock = crate::os::data_lock::shared(&config.data_dir)
+        .with_context(|| format!("cannot lock the data directory {}", config.data_dir.display()))?;
     let host = open_host(config).await?;
     serve::serve(host, shutdown).await?;
     Ok(ExitCode::SUCCESS)

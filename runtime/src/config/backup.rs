@@ -5,7 +5,7 @@
 //! [backup]
 //! every = "1d"                      # how often (from the newest archive)
 //! keep = 14                         # the newest archives kept; older removed
-//! dir = "backups"                   # default: the data directory's backups/
+//! dir = "backups"                   # from the config's folder; default: DATA_DIR/backups
 //! then = ["rclone", "copy"]         # run with the archive's path last
 //! then_env = ["HOME", "RCLONE_CONFIG"]  # the only variables it gets
 //! then_timeout = "30m"              # cut after this (default 30m)

@@ -1,11 +1,13 @@
 //! What the host asks of the operating system, bounded against what it
-//! finds there: files read only if regular and within a cap
+//! finds there: the data directory's [`data_lock`], files read only if
+//! regular and within a cap
 //! ([`regular_file`]), and programs ended with everything they started
 //! ([`process_tree`]), the machine's time [`zone`], the process's own
 //! [`usage`], and who is who
 //! ([`process_exists`], [`user_id`]). Below everything else: any module
 //! may use it.
 
+pub mod data_lock;
 pub mod fd_limit;
 pub mod process_tree;
 pub mod regular_file;

@@ -15,6 +15,7 @@ pub fn resident_bytes() -> Option<u64> {
     }
     #[cfg(target_os = "macos")]
     {
+        // SAFETY: proc_taskinfo is plain integers, for which zero is valid.
         let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
         // SAFETY: `info` is a proc_taskinfo of `size` bytes, which is what

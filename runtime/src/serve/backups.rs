@@ -1,7 +1,7 @@
 //! `mission up`'s backups by `[backup]`: one whenever the newest archive in
 //! the folder is `every` old (at once if none is), the newest `keep` kept,
 //! each new one handed to the `then` program to copy it off the machine. A
-//! failing backup or `then` is an alert.
+//! failing backup or `then` is an alert, once a day.
 
 use std::future::Future;
 use std::path::Path;
@@ -30,8 +30,18 @@ pub async fn keep_backing_up(host: Arc<Host>, shutdown: impl Future<Output = ()>
         let config = host.config();
         let wait = match &config.backup {
             Some(settings) => match until_due(settings) {
-                Ok(Duration::ZERO) if back_up(&host, &config, settings).await => continue,
-                Ok(Duration::ZERO) => settings.every.min(RETRY),
+                Ok(Duration::ZERO) => {
+                    // A stop does not wait for a backup: its partial files
+                    // are cleared by the next one.
+                    let taken = tokio::select! {
+                        () = &mut shutdown => return,
+                        taken = back_up(&host, &config, settings) => taken,
+                    };
+                    if taken {
+                        continue;
+                    }
+                    settings.every.min(RETRY)
+                }
                 Ok(wait) => wait.min(RECHECK),
                 Err(e) => {
                     tracing::error!("cannot read the backup folder {}: {e}", settings.dir.display());
@@ -96,7 +106,9 @@ async fn back_up(host: &Host, config: &Config, settings: &BackupConfig) -> bool 
             schedule: None,
             urgent: false,
         };
-        if let Err(e) = alerts::queue_now(host.db(), alert).await {
+        // Told once a day, however often it is tried.
+        let key = format!("backup:{}", Utc::now().format("%Y-%m-%d"));
+        if let Err(e) = alerts::once(host.db(), key, 0, alert).await {
             tracing::error!("cannot queue the backup's alert: {e:#}");
         }
     }

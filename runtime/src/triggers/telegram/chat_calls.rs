@@ -130,9 +130,6 @@ pub async fn record(db: &Database, call: ChatCall) {
 
 /// Records `call` on the caller's transaction.
 pub fn insert(transaction: &rusqlite::Connection, call: &ChatCall) -> rusqlite::Result<()> {
-    if call.role == HandlerRole::Live {
-        crate::metrics::get().chat_message(&call.plugin, call.reply_chars > 0);
-    }
     let s = &call.stats;
     transaction
         .prepare_cached(

@@ -141,6 +141,7 @@ impl Receiver {
         }
         if let Err(wait) = self.rates.take(&hook.name, hook.rate, started) {
             tracing::debug!(webhook = hook.name, "over its rate: 429");
+            crate::metrics::get().webhook_delivery(&hook.name, "throttled");
             return retry_after(StatusCode::TOO_MANY_REQUESTS, "too many requests", wait);
         }
         let waiting = self.lanes.waiting(&hook.name);
@@ -150,6 +151,7 @@ impl Receiver {
                 waiting,
                 "webhooks.max_backlog reached: 503 until its runs catch up"
             );
+            crate::metrics::get().webhook_delivery(&hook.name, "throttled");
             return retry_after(StatusCode::SERVICE_UNAVAILABLE, "busy", Duration::from_secs(30));
         }
         let arrival = Arrival {
@@ -176,6 +178,7 @@ impl Receiver {
             }
             Err(IntakeError::Full) => {
                 tracing::warn!(webhook = hook.name, "the store's queue is full: 503");
+                crate::metrics::get().webhook_delivery(&hook.name, "throttled");
                 retry_after(StatusCode::SERVICE_UNAVAILABLE, "busy", Duration::from_secs(5))
             }
             Err(e) => {

@@ -176,6 +176,7 @@ impl TelegramBot {
                 UpdateOutcome::PluginFailed
             }
         };
+        crate::metrics::get().chat_message(handler, outcome == UpdateOutcome::Replied);
         if !matches!(outcome, UpdateOutcome::Replied | UpdateOutcome::ReplyFailed) {
             // Files of a call that failed are never sent.
             reply_files::discard(&reply_files.files());
