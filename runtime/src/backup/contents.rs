@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::config::Config;
 
@@ -34,10 +34,10 @@ pub struct Roots {
 impl Roots {
     /// The roots of `config`.
     pub fn of(config: &Config) -> io::Result<Roots> {
-        let file = std::path::absolute(&config.file)?;
+        let file = absolute(&config.file)?;
         Ok(Roots {
             config_dir: file.parent().unwrap_or(Path::new("/")).to_owned(),
-            data_dir: std::path::absolute(&config.data_dir)?,
+            data_dir: absolute(&config.data_dir)?,
         })
     }
 
@@ -66,17 +66,17 @@ impl Roots {
 pub fn of(config: &Config, roots: &Roots, backups: &Path) -> io::Result<Vec<Entry>> {
     let walk = Walk {
         skip_names: &[],
-        skip_dirs: &[roots.data_dir.clone(), std::path::absolute(backups)?],
+        skip_dirs: &[roots.data_dir.clone(), absolute(backups)?],
     };
     let source = Walk {
         skip_names: NOT_SOURCE,
         ..walk
     };
     let mut files = BTreeSet::new();
-    files.insert(std::path::absolute(&config.file)?);
+    files.insert(absolute(&config.file)?);
     walk.regular_files_under(&config.schedules_dir, &mut files)?;
     for plugin in &config.plugins {
-        let wasm = std::path::absolute(&plugin.wasm)?;
+        let wasm = absolute(&plugin.wasm)?;
         if wasm.is_file() {
             files.insert(wasm);
         }
@@ -106,6 +106,22 @@ pub fn of(config: &Config, roots: &Roots, backups: &Path) -> io::Result<Vec<Entr
     Ok(entries)
 }
 
+/// `path` made absolute, without `.` and `..` (taken by name: `a/../b` is
+/// `b`), as an archive names it.
+pub fn absolute(path: &Path) -> io::Result<PathBuf> {
+    let mut normal = PathBuf::new();
+    for component in std::path::absolute(path)?.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    Ok(normal)
+}
+
 /// What a walk of a folder leaves out, beside hidden entries and
 /// symbolic links.
 #[derive(Clone, Copy)]
@@ -119,7 +135,7 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// Adds the regular files under `dir` (none if it is missing) to `files`.
     fn regular_files_under(&self, dir: &Path, files: &mut BTreeSet<PathBuf>) -> io::Result<()> {
-        let dir = std::path::absolute(dir)?;
+        let dir = absolute(dir)?;
         if self.skip_dirs.contains(&dir) {
             return Ok(());
         }
@@ -146,5 +162,30 @@ impl Walk<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_named_without_dots() {
+        assert_eq!(
+            absolute(Path::new("/srv/mission/../plugins/./x.wasm")).unwrap(),
+            Path::new("/srv/plugins/x.wasm")
+        );
+        let roots = Roots {
+            config_dir: PathBuf::from("/srv/mission"),
+            data_dir: PathBuf::from("/srv/mission/data"),
+        };
+        assert_eq!(
+            roots.name(Path::new("/srv/plugins/x.wasm")),
+            "outside/srv/plugins/x.wasm"
+        );
+        assert_eq!(
+            roots.name(Path::new("/srv/mission/schedules/a.toml")),
+            "config/schedules/a.toml"
+        );
     }
 }

@@ -110,7 +110,7 @@ fn take_now(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken
         at,
         schema_version,
         reason.as_str(),
-        roots.name(&std::path::absolute(&config.file)?),
+        roots.name(&contents::absolute(&config.file)?),
         roots.data_dir_in_manifest(),
     );
     let manifest = writer

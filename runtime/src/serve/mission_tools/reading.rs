@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 
 use super::records;
-use super::schedule_cache::ScheduleCache;
+use super::schedule_cache::{next_times, ScheduleCache};
 use crate::capabilities::claude::spend::report;
 use crate::capabilities::later::reminders::Reminder;
 use crate::capabilities::later::wakeups::{self, Pending};
@@ -21,34 +21,17 @@ use crate::triggers::schedule::{alerts, state, Schedule, Timing};
 /// The most runs one answer lists.
 const MAX_RUNS: u64 = 50;
 
-/// The next fire times a schedule is shown with.
-const NEXT_RUNS: usize = 3;
-
 /// `time` as a person reads it in `zone`: "Mon 9 Dec 07:00".
 pub fn when(time: DateTime<Utc>, zone: Tz) -> String {
     time.with_timezone(&zone).format("%a %-d %b %H:%M").to_string()
 }
 
-/// The next `NEXT_RUNS` fire times of `schedule` after `now`, in its zone.
+/// The next few fire times of `schedule` after `now`, in its zone.
 pub fn next_runs(schedule: &Schedule, now: DateTime<Utc>) -> Vec<String> {
     next_times(schedule, now)
         .into_iter()
         .map(|time| when(time, schedule.zone))
         .collect()
-}
-
-/// The next `NEXT_RUNS` fire times of `schedule` after `now`.
-pub fn next_times(schedule: &Schedule, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let mut at = now;
-    let mut next = Vec::new();
-    while next.len() < NEXT_RUNS {
-        let Some(time) = schedule.timing.next_after(at, schedule.zone) else {
-            break;
-        };
-        next.push(time);
-        at = time;
-    }
-    next
 }
 
 /// When `schedule` fires, in words: "at 07:00 Monday–Friday", "every 90m",

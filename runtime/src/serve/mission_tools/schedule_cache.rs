@@ -11,10 +11,26 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-use super::reading::next_times;
 use crate::config::Config;
 use crate::os::zone::host_zone;
 use crate::triggers::schedule::{self, Schedule, ScheduleError};
+
+/// The next fire times a schedule is shown with.
+pub const NEXT_RUNS: usize = 3;
+
+/// The next [`NEXT_RUNS`] fire times of `schedule` after `now`.
+pub fn next_times(schedule: &Schedule, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut at = now;
+    let mut next = Vec::new();
+    while next.len() < NEXT_RUNS {
+        let Some(time) = schedule.timing.next_after(at, schedule.zone) else {
+            break;
+        };
+        next.push(time);
+        at = time;
+    }
+    next
+}
 
 /// Each `*.toml` file of the directory: its path, size and modification time.
 type Stamps = Vec<(PathBuf, u64, Option<SystemTime>)>;
