@@ -70,12 +70,20 @@ pub fn dir(config: &Config) -> PathBuf {
 }
 
 /// Takes a backup of everything `config` names into the folder `dir`
-/// (created if missing), on the blocking pool.
+/// (created if missing), on a thread of its own at background priority:
+/// compressing a year's database takes a core for a second, which the chat
+/// and the runs get first.
 pub async fn take(config: &Config, dir: &Path, reason: Reason) -> anyhow::Result<Taken> {
     let (config, dir) = (config.clone(), dir.to_owned());
-    tokio::task::spawn_blocking(move || take_now(&config, &dir, reason))
-        .await
-        .context("the backup's task panicked")?
+    let (taken, taking) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("backup".into())
+        .spawn(move || {
+            crate::os::usage::lower_this_thread();
+            let _ = taken.send(take_now(&config, &dir, reason));
+        })
+        .context("cannot start the backup's thread")?;
+    taking.await.context("the backup's thread panicked")?
 }
 
 /// Takes a backup on this thread.

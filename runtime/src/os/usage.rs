@@ -1,6 +1,6 @@
 //! What this process uses now: its resident memory and its open files,
 //! read from the kernel (Linux's `/proc`, macOS's `proc_pidinfo` and
-//! `/dev/fd`).
+//! `/dev/fd`); and background work told to yield the processor to the rest.
 
 /// The bytes of memory this process has resident now, if the system says.
 pub fn resident_bytes() -> Option<u64> {
@@ -49,6 +49,30 @@ pub fn open_files() -> Option<u64> {
     Some(count.saturating_sub(1))
 }
 
+/// Lowers the calling thread's priority to the background's (nice 10 on
+/// Linux, `PRIO_DARWIN_BG` on macOS), for work that must not slow what
+/// people wait for; it cannot be raised again, so only on a thread of its
+/// own. Whether it was lowered.
+pub fn lower_this_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority on this thread; no memory.
+        unsafe {
+            let thread = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, thread, 10) == 0
+        }
+    }
+    #[cfg(target_os = "macos")]
+    {
+        // SAFETY: setpriority on this thread; no memory.
+        unsafe { libc::setpriority(libc::PRIO_DARWIN_THREAD, 0, libc::PRIO_DARWIN_BG) == 0 }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +86,22 @@ mod tests {
         drop(files);
         let resident = resident_bytes().unwrap();
         assert!(resident > 1 << 20, "{resident} bytes resident");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_lowered_thread_is_at_background_priority_and_the_others_are_not() {
+        let lowered = std::thread::spawn(|| {
+            assert!(lower_this_thread());
+            // SAFETY: reads this thread's nice value.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, 10);
+        // SAFETY: reads this thread's nice value.
+        let here =
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t) };
+        assert_eq!(here, 0);
     }
 }
