@@ -6,6 +6,8 @@
 //! arrived; median, p99) without a backup and while backups run one after
 //! another, in the same run. Aim: p99 while backing up ≤ 1.5× without.
 
+#[path = "measure/chat.rs"]
+mod chat;
 #[path = "../../tests/e2e/fake_telegram.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod fake_telegram;
@@ -17,8 +19,9 @@ mod measure;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use chat::one_at_a_time;
 use measure::median_and_p99;
 use measure::year::{file_mb, pruned_year};
 use mission::backup::{self, Reason};
@@ -29,31 +32,6 @@ use mission::triggers::telegram::bot::TelegramBot;
 use mission::triggers::Invoker;
 
 const MESSAGES: usize = 300;
-
-/// Sends `MESSAGES` messages to `chat` one at a time, the first numbered
-/// `from`; each one's time from the update being available to the reply.
-async fn one_at_a_time(fake: &Arc<fake_telegram::FakeTelegram>, chat: i64) -> Vec<Duration> {
-    let mut latencies = Vec::new();
-    for i in 0..MESSAGES {
-        let sent = Instant::now();
-        fake.send_text(chat, 1, &format!("m{i}"));
-        let waiter = fake.clone();
-        let at = tokio::task::spawn_blocking(move || {
-            waiter.wait_for_messages(chat, i + 1);
-            waiter
-                .calls()
-                .iter()
-                .filter(|c| c.method == "sendMessage" && c.chat_id == chat)
-                .nth(i)
-                .unwrap()
-                .at
-        })
-        .await
-        .unwrap();
-        latencies.push(at - sent);
-    }
-    latencies
-}
 
 #[tokio::main]
 async fn main() {
@@ -88,7 +66,7 @@ async fn main() {
         let _ = stopped.await;
     }));
 
-    let without = one_at_a_time(&fake, 1).await;
+    let without = one_at_a_time(&fake, 1, MESSAGES).await;
 
     let backing_up = Arc::new(AtomicBool::new(true));
     let backups = {
@@ -104,7 +82,7 @@ async fn main() {
             taken
         })
     };
-    let with = one_at_a_time(&fake, 2).await;
+    let with = one_at_a_time(&fake, 2, MESSAGES).await;
     backing_up.store(false, Ordering::Relaxed);
     let taken = backups.await.unwrap();
     let _ = stop.send(());

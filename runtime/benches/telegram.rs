@@ -6,6 +6,8 @@
 //! messages per second when 10 chats send at once; and the same one at a
 //! time again with a shadow handler (a second echo) beside the live one.
 
+#[path = "measure/chat.rs"]
+mod chat;
 #[path = "../../tests/e2e/fake_telegram.rs"]
 #[allow(dead_code, reason = "shared with the tests, which use more of it")]
 mod fake_telegram;
@@ -16,8 +18,9 @@ mod loopback;
 mod measure;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use chat::one_at_a_time;
 use measure::median_and_p99;
 use mission::capabilities::notify::telegram::TelegramSender;
 use mission::config::Config;
@@ -59,31 +62,6 @@ async fn start_host(
     let host = Arc::new(Host::open(config).await.unwrap());
     assert!(host.load_all().await.is_empty());
     (host, telegram)
-}
-
-/// Sends `SEQUENTIAL` messages to `chat` one at a time; each one's time
-/// from the update being available to the reply arriving.
-async fn one_at_a_time(fake: &Arc<fake_telegram::FakeTelegram>, chat: i64) -> Vec<Duration> {
-    let mut end_to_end = Vec::new();
-    for i in 0..SEQUENTIAL {
-        let sent = Instant::now();
-        fake.send_text(chat, 1, &format!("m{i}"));
-        let waiter = fake.clone();
-        let at = tokio::task::spawn_blocking(move || {
-            waiter.wait_for_messages(chat, i + 1);
-            waiter
-                .calls()
-                .iter()
-                .filter(|c| c.method == "sendMessage" && c.chat_id == chat)
-                .nth(i)
-                .unwrap()
-                .at
-        })
-        .await
-        .unwrap();
-        end_to_end.push(at - sent);
-    }
-    end_to_end
 }
 
 #[tokio::main]
@@ -132,7 +110,7 @@ async fn main() {
     }));
 
     let fake = Arc::new(fake);
-    let end_to_end = one_at_a_time(&fake, 1).await;
+    let end_to_end = one_at_a_time(&fake, 1, SEQUENTIAL).await;
 
     let started = Instant::now();
     for round in 0..PER_CHAT {
@@ -161,7 +139,7 @@ async fn main() {
     let serving = tokio::spawn(bot.run(async {
         let _ = stopped.await;
     }));
-    let with_shadow = one_at_a_time(&fake, 2).await;
+    let with_shadow = one_at_a_time(&fake, 2, SEQUENTIAL).await;
     stop.send(()).unwrap();
     serving.await.unwrap();
 
