@@ -15,6 +15,8 @@
 //!   what is past keeping. [`alerts`]: what the host tells a person unasked,
 //!   queued in the outbox beside what decided it, sent from there.
 //!   [`approvals`]: the desk where a person allows a tool use Claude wants.
+//!   [`backup`]: everything in one archive, and back. [`metrics`]: the
+//!   host's counters for Prometheus.
 //! - [`wasm`]: the wasmtime engine, the bindings of `wit/`, the linker, and
 //!   what one store holds under its limits.
 //! - [`capabilities`]: one axis of the house — what a plugin may reach, one
@@ -29,7 +31,8 @@
 //!   Telegram bot, webhooks, watches), each reaching the host through a narrow
 //!   [`triggers::Invoker`].
 //! - [`serve`]: `mission up`: the triggers, hot reload, the control channel,
-//!   pruning and the status page wired around one host.
+//!   pruning, backups and the status page (with `/metrics`) wired around one
+//!   host.
 //! - [`cli`]: the `mission` commands, with the tooling only they use
 //!   (service install, launchd import, plugin builds and scaffolds).
 

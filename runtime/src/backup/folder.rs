@@ -39,9 +39,14 @@ pub fn partial_path(dir: &Path, at: DateTime<Utc>) -> PathBuf {
 
 /// Where the database's copy for the partial archive `partial` is made.
 pub fn database_copy_path(partial: &Path) -> PathBuf {
-    let mut path = partial.as_os_str().to_owned();
-    path.push(".db");
-    PathBuf::from(path)
+    with_suffix(partial, ".db")
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// The complete archives in `dir`, oldest first, with when each was taken.

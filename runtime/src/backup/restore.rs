@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, Manifest};
+use super::folder::with_suffix;
 use crate::db::{self, DATABASE_FILE};
 
 /// An archive unpacked and checked, not yet in place. Dropping it removes
@@ -229,11 +230,4 @@ fn put_database_in_place(staged: &Path, destination: &Path, aside: &str) -> anyh
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", parent.display()))?;
     Ok(kept)
-}
-
-/// `path` with `suffix` appended to its file name.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }

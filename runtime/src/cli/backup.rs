@@ -40,25 +40,20 @@ pub struct RestoreArgs {
 
 impl BackupArgs {
     pub(super) async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
-        let (dir, configured) = match self.to {
-            Some(dir) => (dir, false),
-            None => (backup::dir(&config), true),
-        };
+        // `[backup]` holds only in its own folder.
+        let settings = config.backup.as_ref().filter(|_| self.to.is_none());
+        let dir = self.to.unwrap_or_else(|| backup::dir(&config));
         // Created (or brought up to date) first, as any command would.
         drop(super::open_db(&config)?);
         let taken = backup::take(&config, &dir, Reason::Asked).await?;
-        let keep = config.backup.as_ref().filter(|_| configured).map(|b| b.keep);
-        let removed = match (&config.backup, configured) {
-            (Some(settings), true) => folder::keep_newest(&dir, settings.keep)
+        let removed = match settings {
+            Some(settings) => folder::keep_newest(&dir, settings.keep)
                 .with_context(|| format!("cannot remove old archives from {}", dir.display()))?,
-            _ => Vec::new(),
+            None => Vec::new(),
         };
-        let then = match (&config.backup, configured) {
-            (Some(settings), true) => match &settings.then {
-                Some(then) => Some(crate::serve::backups::copy_off(then, &taken.path).await),
-                None => None,
-            },
-            _ => None,
+        let then = match settings.and_then(|s| s.then.as_ref()) {
+            Some(then) => Some(crate::serve::backups::copy_off(then, &taken.path).await),
+            None => None,
         };
         if self.json {
             say!(
@@ -86,7 +81,7 @@ impl BackupArgs {
                 say!(
                     "Removed {} (keeping the newest {}).",
                     old.display(),
-                    keep.unwrap_or_default()
+                    settings.map_or(0, |s| s.keep)
                 );
             }
         }

@@ -78,16 +78,7 @@ pub fn running_on(path: &std::path::Path) -> anyhow::Result<Option<Heartbeat>> {
     }
     let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     connection.busy_timeout(crate::db::BUSY_TIMEOUT)?;
-    let heartbeat = connection
-        .query_row("SELECT pid, started_at, heartbeat_at FROM host", [], |r| {
-            Ok(Heartbeat {
-                pid: r.get(0)?,
-                started_at: datetime(r.get(1)?),
-                at: datetime(r.get(2)?),
-            })
-        })
-        .optional();
-    match heartbeat {
+    match read_heartbeat(&connection) {
         Ok(heartbeat) => Ok(heartbeat.filter(Heartbeat::is_fresh)),
         // A database too old or too new to have the table has no host on it.
         Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("no such table") => {
@@ -99,8 +90,13 @@ pub fn running_on(path: &std::path::Path) -> anyhow::Result<Option<Heartbeat>> {
 
 /// The last heartbeat, if a host is running or stopped without signing off.
 pub async fn last_heartbeat(db: &Database) -> anyhow::Result<Option<Heartbeat>> {
-    db.call(|c| {
-        c.query_row("SELECT pid, started_at, heartbeat_at FROM host", [], |r| {
+    db.call(|c| read_heartbeat(c)).await
+}
+
+/// The `host` row, if any.
+fn read_heartbeat(connection: &rusqlite::Connection) -> rusqlite::Result<Option<Heartbeat>> {
+    connection
+        .query_row("SELECT pid, started_at, heartbeat_at FROM host", [], |r| {
             Ok(Heartbeat {
                 pid: r.get(0)?,
                 started_at: datetime(r.get(1)?),
@@ -108,8 +104,6 @@ pub async fn last_heartbeat(db: &Database) -> anyhow::Result<Option<Heartbeat>> 
             })
         })
         .optional()
-    })
-    .await
 }
 
 /// The pid of the running host, if one has a fresh heartbeat.

@@ -27,6 +27,9 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 /// The content type of the classic Prometheus text format.
 pub const CLASSIC: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A gauge of seconds or dollars.
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// A schedule's label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScheduleLabel {
@@ -60,7 +63,7 @@ pub async fn render(host: &dyn StatusSource) -> anyhow::Result<String> {
     let mut registry = Registry::with_prefix("mission");
 
     let names = schedule_names(&config.schedules_dir);
-    let last_success = Family::<ScheduleLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let last_success = Family::<ScheduleLabel, FloatGauge>::default();
     for (schedule, at) in runs::last_successes(db, names).await? {
         last_success
             .get_or_create(&ScheduleLabel { schedule })
@@ -95,7 +98,7 @@ pub async fn render(host: &dyn StatusSource) -> anyhow::Result<String> {
     );
     if let Some(settings) = config.claude.as_ref().and_then(|c| c.credit.as_ref()) {
         let status = credit::status(db, settings, Utc::now(), host_zone()).await?;
-        let left = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let left = FloatGauge::default();
         left.set(status.left_usd());
         registry.register(
             "claude_credit_left_usd",
@@ -120,7 +123,7 @@ pub async fn render(host: &dyn StatusSource) -> anyhow::Result<String> {
         );
     }
     if let Some(heartbeat) = control::last_heartbeat(db).await? {
-        let started = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let started = FloatGauge::default();
         started.set(heartbeat.started_at.timestamp_millis() as f64 / 1000.0);
         registry.register_with_unit(
             "process_start_time",
