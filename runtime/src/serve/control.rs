@@ -264,7 +264,13 @@ impl ControlChannel {
         }
         let db = self.db.clone();
         tokio::spawn(async move {
-            let _ = answered.await;
+            // Dropped unanswered, the part was stopped mid-way (the host is
+            // shutting down): the host answers such requests once every
+            // part has recorded how its work ended, so the CLI never reads
+            // a run still marked running.
+            if answered.await.is_err() && handed {
+                return;
+            }
             if let Err(e) = finish_request(&db, request.id).await {
                 tracing::error!(request = request.id, "failed to answer the request: {e:#}");
             }
