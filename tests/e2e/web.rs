@@ -437,6 +437,50 @@ fn a_refused_reload_shows_its_reason_while_the_old_version_serves() {
     assert!(host.wait().0);
 }
 
+/// What `./dev up` relies on: the host starts before the Python and
+/// JavaScript examples are built, says which are not built yet, and serves
+/// each once its file appears.
+#[test]
+fn a_plugin_not_built_yet_is_shown_as_such_and_serves_once_its_file_appears() {
+    let setup = Setup::new();
+    let late = setup.file("late.wasm", b"");
+    std::fs::remove_file(&late).unwrap();
+    setup.config_with(
+        "[web]\nlisten = \"127.0.0.1:0\"\n",
+        vec![
+            PluginSpec::task("briefing", guest("briefing")).with("grants = [\"state\"]"),
+            PluginSpec::task("late", &late).with("grants = [\"state\"]"),
+        ],
+    );
+    let (mut host, address) = start(&setup);
+    let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+    assert_eq!(status["not_serving"][0]["name"], "late", "{status}");
+    let why = status["not_serving"][0]["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("not built yet") && why.contains("late.wasm"),
+        "{why}"
+    );
+    let page = get(address, "/", &[]).body;
+    assert!(page.contains("not built yet"), "the page says so");
+
+    // Written beside it and renamed into place, as `./dev up` does.
+    let partial = late.with_extension("wasm.partial");
+    std::fs::copy(guest("briefing"), &partial).unwrap();
+    std::fs::rename(&partial, &late).unwrap();
+    host.wait_for_log_line(&["plugin reloaded", "late"]);
+    let status: serde_json::Value = serde_json::from_str(&get(address, "/api/status", &[]).body).unwrap();
+    let serving: Vec<&str> = status["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(serving, ["briefing", "late"], "{status}");
+    assert_eq!(status["not_serving"], serde_json::json!([]), "{status}");
+    host.signal("-TERM");
+    assert!(host.wait().0);
+}
+
 #[test]
 fn the_bot_and_claude_spend_show_what_happened() {
     let fake = crate::fake_telegram::FakeTelegram::start();

@@ -41,6 +41,8 @@ pub struct Status {
     pub plugins: Vec<PluginStatus>,
     /// While the host starts: the configured plugins not loaded yet.
     pub loading: Vec<String>,
+    /// Once it has started: the configured plugins that do not serve, and why.
+    pub not_serving: Vec<NotServing>,
     /// The bot, if configured.
     pub telegram: Option<TelegramStatus>,
     /// Claude spend, if configured.
@@ -120,6 +122,16 @@ pub struct PluginStatus {
     pub refused: Option<String>,
 }
 
+/// A configured plugin that does not serve.
+#[derive(Debug, Serialize)]
+pub struct NotServing {
+    /// Its name.
+    pub name: String,
+    /// Why: its file is not there yet (still being built, or never), or
+    /// why its load was refused.
+    pub why: String,
+}
+
 /// Claude spend.
 #[derive(Debug, Serialize)]
 pub struct ClaudeStatus {
@@ -194,15 +206,26 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         });
     }
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
-    let loading = match host.loading() {
-        true => config
-            .plugins
-            .iter()
-            .map(|p| p.name.to_string())
-            .filter(|name| !plugins.iter().any(|loaded| &loaded.name == name))
-            .collect(),
-        false => Vec::new(),
-    };
+    let missing = config
+        .plugins
+        .iter()
+        .filter(|p| !plugins.iter().any(|loaded| loaded.name == p.name.as_str()));
+    let (mut loading, mut not_serving) = (Vec::new(), Vec::new());
+    for plugin in missing {
+        let name = plugin.name.to_string();
+        if host.loading() {
+            loading.push(name);
+            continue;
+        }
+        let why = if plugin.wasm.exists() {
+            let (last, _) = loads::latest(db, &name).await?;
+            last.and_then(|l| l.error)
+                .map_or_else(|| "not loaded".to_owned(), |error| brief(&error, None))
+        } else {
+            format!("not built yet: {} does not exist", plugin.wasm.display())
+        };
+        not_serving.push(NotServing { name, why });
+    }
     let (schedules, refused_schedules) = schedule::status::section(db, &config, now).await?;
     let telegram = match &config.telegram {
         Some(bot) => Some(telegram::status::section(db, bot, host.bot_connected(), now).await?),
@@ -262,6 +285,7 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         runs: recent,
         plugins,
         loading,
+        not_serving,
         telegram,
         claude,
         webhooks,
