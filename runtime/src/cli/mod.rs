@@ -1,5 +1,5 @@
 //! The `mission` command line: parses arguments, runs one command and says
-//! how it went; [`main`] is the process around it.
+//! how it went. `main` only prints the error chain and picks the exit code.
 //! One file per group of commands, each declaring its own arguments (the
 //! enum [`Command`] is the one list): [`check`], one [`call`] of a plugin
 //! (`run`, `chat`), [`schedules`] and runs, [`plugins`], [`http`] requests,
@@ -28,7 +28,6 @@ mod changes;
 mod check;
 mod cost;
 mod db;
-mod entry;
 mod http;
 mod import;
 mod init;
@@ -44,8 +43,6 @@ pub mod tooling;
 mod tools;
 mod watches;
 mod webhooks;
-
-pub use entry::main;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
