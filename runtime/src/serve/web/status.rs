@@ -211,9 +211,10 @@ pub async fn gather(host: &dyn StatusSource, now: DateTime<Utc>) -> anyhow::Resu
         .iter()
         .filter(|p| !plugins.iter().any(|loaded| loaded.name == p.name.as_str()));
     let (mut loading, mut not_serving) = (Vec::new(), Vec::new());
+    let still_loading = host.loading();
     for plugin in missing {
         let name = plugin.name.to_string();
-        if host.loading() {
+        if still_loading {
             loading.push(name);
             continue;
         }
